@@ -1,0 +1,59 @@
+"""`loratui jobs`: list and cancel jobs of every kind."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from loratui.cli.output import info, print_json, print_table
+from loratui.jobs import repo
+from loratui.store import Store
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `jobs` command group."""
+    parser = subparsers.add_parser("jobs", help="list jobs of every kind (scan, tag, caption, train, ...)",
+                                   description="List jobs; `jobs cancel ID` asks one to stop.")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--kind", help="only jobs of this kind")
+    parser.add_argument("--limit", type=int, default=50)
+    parser.set_defaults(handler=cmd_list)
+    sub = parser.add_subparsers(dest="jobs_command", metavar="SUBCOMMAND", title="subcommands")
+    cancel = sub.add_parser("cancel", help="ask a job to stop (a re-run resumes it)")
+    cancel.add_argument("id", type=int)
+    cancel.set_defaults(handler=cmd_cancel)
+
+
+def _age(ts: float | None) -> str:
+    if not ts:
+        return ""
+    seconds = time.time() - ts
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit} ago"
+    return f"{seconds:.0f}s ago"
+
+
+async def cmd_list(ctx, args) -> int:
+    async with Store.open(ctx.paths.db) as store:
+        jobs = await repo.list_jobs(store, kind=args.kind, limit=args.limit)
+    if args.json:
+        print_json([job.as_dict() for job in jobs])
+        return 0
+    if not jobs:
+        info("no jobs yet")
+        return 0
+    rows = []
+    for job in jobs:
+        fraction = job.fraction
+        rows.append([job.id, job.kind, job.status.value, f"{fraction * 100:.0f}%" if fraction is not None else "",
+                     job.title, job.message or "", _age(job.created_at)])
+    print_table(["id", "kind", "status", "progress", "title", "message", "created"], rows)
+    return 0
+
+
+async def cmd_cancel(ctx, args) -> int:
+    async with Store.open(ctx.paths.db) as store:
+        job = await repo.request_cancel(store, args.id)
+    info(f"job {job.id}: {'cancelled' if job.terminal else 'cancel requested'}")
+    return 0

@@ -1,0 +1,1 @@
+"""Datasets on disk: scanning, captions, kohya subsets, buckets and stats."""

@@ -1,0 +1,138 @@
+"""Walk a dataset folder without ever leaving it.
+
+Hidden files and folders, ``__MACOSX`` and loratui's own ``_duplicates`` folder are skipped. Symlinks are
+never followed out of the dataset: a linked file that resolves inside the dataset is indexed, one that points
+outside is reported (and its target is never opened); linked folders are not descended into.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".avif", ".jxl", ".gif"})
+"""sd-scripts' image extensions (any case), plus .gif so that GIFs are reported rather than silently ignored."""
+
+SKIPPED_DIRS = frozenset({"__MACOSX", "_duplicates", "__pycache__"})
+
+SUBSET_NAME = re.compile(r"^(\d+)_(.+)$")
+REG_ROOTS = frozenset({"reg", "regularization", "regularisation"})
+
+
+@dataclass
+class FileEntry:
+    """An image found on disk, with its caption sidecar if there is one."""
+
+    rel_path: str
+    size: int
+    mtime_ns: int
+    caption_size: int | None = None
+    caption_mtime_ns: int | None = None
+    outside_link: str | None = None
+    """Set (to the link target) when the file is a symlink leaving the dataset."""
+
+
+@dataclass
+class WalkResult:
+    """Everything a scan needs from the folder walk."""
+
+    images: list[FileEntry] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    skipped_hidden: int = 0
+
+
+@dataclass(frozen=True)
+class SubsetInfo:
+    """What a folder name says about a kohya subset."""
+
+    rel_path: str
+    repeats: int
+    class_tokens: str | None
+    is_reg: bool
+
+
+def subset_info(rel_dir: str) -> SubsetInfo:
+    """Parse a subset folder (relative to the dataset): ``10_mychar`` -> repeats 10, class tokens 'mychar'."""
+    name = rel_dir.rsplit("/", 1)[-1] if rel_dir else ""
+    match = SUBSET_NAME.match(name)
+    first = rel_dir.split("/", 1)[0].lower() if rel_dir else ""
+    is_reg = first in REG_ROOTS or first.startswith("reg_")
+    if match:
+        return SubsetInfo(rel_dir, max(int(match.group(1)), 1), match.group(2).replace("_", " ").strip() or None, is_reg)
+    return SubsetInfo(rel_dir, 1, None, is_reg)
+
+
+def is_image_name(name: str) -> bool:
+    """True for file names with an image extension."""
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def walk_dataset(root: Path, caption_ext: str) -> WalkResult:
+    """List the images under `root` with their caption sidecars' size and mtime."""
+    result = WalkResult()
+    real_root = os.path.realpath(root)
+    stack = [""]
+    while stack:
+        rel_dir = stack.pop()
+        abs_dir = os.path.join(real_root, rel_dir) if rel_dir else real_root
+        try:
+            entries = list(os.scandir(abs_dir))
+        except OSError as exc:
+            result.warnings.append(f"{rel_dir or '.'}: cannot list folder: {exc.strerror or exc}")
+            continue
+        captions: dict[str, os.DirEntry] = {}
+        images: list[os.DirEntry] = []
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                result.skipped_hidden += 1
+                continue
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            if entry.is_dir(follow_symlinks=False):
+                if name in SKIPPED_DIRS:
+                    continue
+                stack.append(rel)
+            elif entry.is_symlink() and os.path.isdir(entry.path):
+                result.warnings.append(f"{rel}: symlinked folder not followed")
+            elif name.endswith(caption_ext) and not is_image_name(name):
+                captions[name] = entry
+            elif is_image_name(name):
+                images.append(entry)
+        for entry in images:
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            file_entry = _file_entry(entry, rel, real_root, result)
+            if file_entry is None:
+                continue
+            caption_name = os.path.splitext(entry.name)[0] + caption_ext
+            caption = captions.get(caption_name)
+            if caption is not None and not caption.is_symlink():
+                try:
+                    st = caption.stat(follow_symlinks=False)
+                    file_entry.caption_size, file_entry.caption_mtime_ns = st.st_size, st.st_mtime_ns
+                except OSError:
+                    pass
+            elif caption is not None:
+                result.warnings.append(f"{rel_dir + '/' if rel_dir else ''}{caption_name}: symlinked caption ignored")
+            result.images.append(file_entry)
+    result.images.sort(key=lambda e: e.rel_path)
+    return result
+
+
+def _file_entry(entry: os.DirEntry, rel: str, real_root: str, result: WalkResult) -> FileEntry | None:
+    try:
+        if entry.is_symlink():
+            target = os.path.realpath(entry.path)
+            if os.path.commonpath([target, real_root]) != real_root:
+                link = os.readlink(entry.path)
+                lst = entry.stat(follow_symlinks=False)
+                return FileEntry(rel, lst.st_size, lst.st_mtime_ns, outside_link=link)
+            if not os.path.isfile(target):
+                result.warnings.append(f"{rel}: broken symlink")
+                return None
+        st = entry.stat(follow_symlinks=True)
+    except OSError as exc:
+        result.warnings.append(f"{rel}: cannot stat: {exc.strerror or exc}")
+        return None
+    return FileEntry(rel, st.st_size, st.st_mtime_ns)
