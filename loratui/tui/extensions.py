@@ -1,0 +1,38 @@
+"""How feature screens plug into the app without editing app.py.
+
+A module in ``loratui.tui.screens`` defines::
+
+    ACTIONS = [ScreenAction(id="open_loras", key="L", description="LoRA library", factory=open_loras)]
+
+where ``factory(app)`` returns a Screen to push (or None after notifying why not). ``app`` is the running
+``LoratuiApp``: ``app.ctx`` (Context: paths, settings), ``app.store`` (an open Store), and
+``app.current_dataset`` (``loratui.datasets.service.Dataset`` or None).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class ScreenAction:
+    """A key + palette entry that opens a feature screen."""
+
+    id: str
+    key: str
+    description: str
+    factory: Callable[[Any], Any]
+
+
+def discover_actions() -> list[ScreenAction]:
+    """All ScreenActions declared by modules in loratui.tui.screens."""
+    from loratui.tui import screens
+
+    actions: list[ScreenAction] = []
+    for info in sorted(pkgutil.iter_modules(screens.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"loratui.tui.screens.{info.name}")
+        actions.extend(getattr(module, "ACTIONS", []))
+    return actions
