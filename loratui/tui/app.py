@@ -1,0 +1,210 @@
+"""The loratui terminal app: `run_app(ctx)` opens it; feature screens plug in through ScreenActions."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import Iterable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from loratui.config import Context
+from loratui.store import Store
+from loratui.tui.extensions import ScreenAction, discover_actions
+from loratui.tui.screens.help import HelpScreen
+from loratui.tui.screens.main import MainScreen
+from loratui.tui.terminal import ensure_truecolor, stderr_to_file
+
+STDERR_LOG = "tui-stderr.log"
+
+
+class LoratuiApp(App):
+    """The app. ``ctx`` (paths, settings), ``store`` (open for the app's lifetime) and ``current_dataset``."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "loratui"
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit_anywhere", show=False, priority=True),
+    ]
+
+    def __init__(self, ctx: Context, dataset: str | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.ctx = ctx
+        self.initial_dataset = dataset
+        self.store: Store | None = None
+        self.screen_actions: list[ScreenAction] = []
+        self._stack = contextlib.AsyncExitStack()
+        self.main_screen: MainScreen | None = None
+        self.set_keymap(dict(ctx.settings.ui.keys))
+
+    # -- lifetime -----------------------------------------------------------------------------------------
+
+    async def on_load(self) -> None:
+        self.store = await self._stack.enter_async_context(Store.open(self.ctx.paths.db))
+
+    def on_mount(self) -> None:
+        self.screen_actions = discover_actions()
+        for action in self.screen_actions:
+            self._bindings._add_binding(
+                Binding(action.key, f"open_screen({action.id!r})", action.description, id=action.id)
+            )
+        self.refresh_bindings()
+        self.main_screen = MainScreen(self.initial_dataset, self.ctx.settings.ui.preview != "none")
+        self.push_screen(self.main_screen)
+        unknown = sorted(set(self.ctx.settings.ui.keys) - {entry[1] for entry in self.binding_catalogue()})
+        if unknown:
+            self.notify(f"config.toml [ui.keys]: unknown binding ids {', '.join(unknown)} (see ? for ids)",
+                        severity="warning")
+
+    async def on_unmount(self) -> None:
+        await self._stack.aclose()
+        self.store = None
+
+    @property
+    def current_dataset(self):
+        """The dataset open in the main screen (loratui.datasets.service.Dataset) or None."""
+        return self.main_screen.dataset if self.main_screen is not None else None
+
+    # -- actions ------------------------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        """Save the caption being edited, then leave (a changed-on-disk caption asks first)."""
+        if self.main_screen is not None and not await self.main_screen.save_current():
+            return
+        self.exit(0)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.binding_catalogue()))
+
+    def action_open_screen(self, action_id: str) -> None:
+        """Push the screen a ScreenAction's factory builds (it may return None after saying why)."""
+        action = next((a for a in self.screen_actions if a.id == action_id), None)
+        if action is None:
+            return
+        screen = action.factory(self)
+        if isinstance(screen, Screen):
+            self.push_screen(screen)
+
+    # -- bindings catalogue (help screen and command palette) ---------------------------------------------
+
+    def binding_catalogue(self) -> list[tuple[str, str, str, str]]:
+        """Every binding with an id: (where, id, keys after remapping, description)."""
+        from loratui.tui.screens.add_dataset import AddDatasetScreen, PathInput
+        from loratui.tui.screens.confirm import ConfirmScreen
+        from loratui.tui.screens.main import FilterInput
+        from loratui.tui.widgets.caption_editor import CaptionEditor
+        from loratui.tui.widgets.dataset_tree import DatasetTree
+        from loratui.tui.widgets.image_list import ImageList
+        from loratui.tui.widgets.jobs_strip import JobsStrip
+
+        sections = [
+            ("everywhere", LoratuiApp.BINDINGS),
+            ("main", MainScreen.BINDINGS),
+            ("image list", ImageList.BINDINGS),
+            ("dataset tree", DatasetTree.BINDINGS),
+            ("caption editor", CaptionEditor.BINDINGS),
+            ("filter", FilterInput.BINDINGS),
+            ("jobs strip", JobsStrip.BINDINGS),
+            ("add dataset", AddDatasetScreen.BINDINGS + PathInput.BINDINGS),
+            ("confirm", ConfirmScreen.BINDINGS),
+            ("help", HelpScreen.BINDINGS),
+        ]
+        keymap = self._keymap
+        entries = []
+        for section, bindings in sections:
+            for binding in bindings:
+                if isinstance(binding, Binding) and binding.id:
+                    keys = keymap.get(binding.id, binding.key)
+                    entries.append((section, binding.id, self._display_keys(keys), binding.description))
+        entries.append(("everywhere", "command_palette", "ctrl+p", "Command palette: every action"))
+        for action in self.screen_actions:
+            keys = keymap.get(action.id, action.key)
+            entries.append(("screens", action.id, self._display_keys(keys), action.description))
+        return entries
+
+    @staticmethod
+    def _display_keys(keys: str) -> str:
+        names = {"question_mark": "?", "slash": "/", "pagedown": "PgDn", "pageup": "PgUp"}
+        return ", ".join(names.get(k.strip(), k.strip()) for k in keys.split(","))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        main = self.main_screen
+        commands = [
+            ("Help: keys", "Every binding, with its id for remapping", self.action_help),
+            ("Add dataset", "Register a folder as a dataset and scan it", "add_dataset"),
+            ("Rescan dataset", "Re-read changed images and captions of the open dataset", "rescan"),
+            ("Filter images", "Show images whose name, caption or tags match", "filter"),
+            ("Toggle datasets panel", "Show or hide the dataset tree", "toggle_tree"),
+        ]
+        for title, help_text, target in commands:
+            if isinstance(target, str):
+                if main is None:
+                    continue
+                yield SystemCommand(title, help_text, lambda name=target: main.run_action(name))
+            else:
+                yield SystemCommand(title, help_text, target)
+        if main is not None:
+            yield SystemCommand("Save caption", "Save the caption being edited",
+                                lambda: main.run_worker(main.save_current(), group="save"))
+            yield SystemCommand("Cancel selected job", "Ask the job selected in the jobs strip to stop",
+                                lambda: main.query_one("#jobs").run_action("cancel_job"))
+        for action in self.screen_actions:
+            yield SystemCommand(action.description, f"Open ({action.key})",
+                                lambda action_id=action.id: self.action_open_screen(action_id))
+
+
+def _terminal_driver(stream):
+    """A Linux driver class that draws on `stream` instead of sys.__stderr__ (which points at the log)."""
+    from textual.drivers.linux_driver import LinuxDriver
+
+    class TerminalDriver(LinuxDriver):
+        def __init__(self, app, **kwargs) -> None:
+            super().__init__(app, **kwargs)
+            self._file = stream
+
+    return TerminalDriver
+
+
+def run_app(ctx: Context, dataset: str | None = None) -> int:
+    """Open the terminal UI (on `dataset` if given); returns the exit code."""
+    if ctx.settings.ui.truecolor:
+        ensure_truecolor()
+    log_path = ctx.paths.home / STDERR_LOG
+    redirect = os.name == "posix" and sys.__stderr__ is not None and sys.__stderr__.isatty()
+    if not redirect:
+        app = LoratuiApp(ctx, dataset)
+        app.run()
+        return int(app.return_code or 0)
+    # Keep the real terminal on a private descriptor for drawing; fd 2 goes to the log while the app runs,
+    # so native libraries writing to stderr cannot scribble over the screen.
+    terminal = os.fdopen(os.dup(2), "w", encoding="utf-8", errors="replace")
+    try:
+        app = LoratuiApp(ctx, dataset, driver_class=_terminal_driver(terminal))
+        size_before = log_path.stat().st_size if log_path.exists() else 0
+        with stderr_to_file(log_path):
+            app.run()
+    finally:
+        terminal.close()
+    code = int(app.return_code or 0)
+    if code:
+        sys.stderr.write(_log_tail(log_path, size_before))
+        sys.stderr.write(f"loratui: the app stopped with an error; stderr is kept in {log_path}\n")
+    return code
+
+
+def _log_tail(path, start: int, limit: int = 20_000) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(start, path.stat().st_size - limit))
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""

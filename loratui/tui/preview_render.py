@@ -1,0 +1,140 @@
+"""Half-block image previews: decode fast, resize with a box filter, build strips of '▀' cells directly.
+
+Each terminal cell shows two pixels: the upper one as the foreground colour of '▀', the lower one as the
+background. JPEGs are decoded in draft mode (libjpeg scales by 1/2, 1/4 or 1/8 while decoding), which is most
+of the speed; styles are built with ``Style.from_color`` (no style parsing per cell) and cached per colour
+pair. Rendered previews are kept in an LRU keyed by (path, mtime, cells), so going back to an image is free.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.color import Color
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
+
+HALF_BLOCK = "▀"
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A rendered preview: strips of `cells_w` cells, plus the image's real size."""
+
+    strips: list[Strip]
+    cells_w: int
+    width: int
+    height: int
+
+
+def fit_cells(width: int, height: int, max_cols: int, max_rows: int) -> tuple[int, int]:
+    """Preview size in pixels (cols, 2*rows) that fits the cell box and keeps the aspect ratio."""
+    max_px_h = max_rows * 2
+    scale = min(max_cols / max(width, 1), max_px_h / max(height, 1))
+    cols = max(1, min(max_cols, round(width * scale)))
+    px_h = max(2, min(max_px_h, round(height * scale)))
+    return cols, px_h + (px_h % 2)
+
+
+def decode_for_preview(path: Path, max_cols: int, max_rows: int):
+    """Open an image and return (RGB image of the preview's pixel size, (real width, real height))."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as image:
+        real = image.size
+        orientation = image.getexif().get(0x0112, 1) if image.format in ("JPEG", "WEBP", "TIFF") else 1
+        if orientation in (5, 6, 7, 8):
+            real = (real[1], real[0])
+        cols, px_h = fit_cells(real[0], real[1], max_cols, max_rows)
+        if image.format == "JPEG":
+            draft_size = (px_h, cols) if orientation in (5, 6, 7, 8) else (cols, px_h)
+            image.draft("RGB", draft_size)
+        image = ImageOps.exif_transpose(image) if orientation != 1 else image
+        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+            rgba = image.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+            image = Image.alpha_composite(background, rgba)
+        image = image.convert("RGB").resize((cols, px_h), Image.Resampling.BOX)
+    return image, real
+
+
+_STYLE_CACHE: dict[tuple[int, int], Style] = {}
+
+
+def _style(top: int, bottom: int) -> Style:
+    style = _STYLE_CACHE.get((top, bottom))
+    if style is None:
+        if len(_STYLE_CACHE) > 50_000:
+            _STYLE_CACHE.clear()
+        style = Style.from_color(
+            Color.from_rgb(top >> 16, (top >> 8) & 255, top & 255),
+            Color.from_rgb(bottom >> 16, (bottom >> 8) & 255, bottom & 255),
+        )
+        _STYLE_CACHE[(top, bottom)] = style
+    return style
+
+
+def strips_from_image(image) -> list[Strip]:
+    """Half-block strips for an RGB image with an even height: one strip per pair of pixel rows."""
+    width, height = image.size
+    data = image.tobytes()
+    stride = width * 3
+    strips: list[Strip] = []
+    for y in range(0, height, 2):
+        top_row = data[y * stride:(y + 1) * stride]
+        bottom_row = data[(y + 1) * stride:(y + 2) * stride] if y + 1 < height else top_row
+        segments: list[Segment] = []
+        run_style: Style | None = None
+        run = 0
+        for x in range(0, stride, 3):
+            top = (top_row[x] << 16) | (top_row[x + 1] << 8) | top_row[x + 2]
+            bottom = (bottom_row[x] << 16) | (bottom_row[x + 1] << 8) | bottom_row[x + 2]
+            style = _style(top, bottom)
+            if style is run_style:
+                run += 1
+                continue
+            if run:
+                segments.append(Segment(HALF_BLOCK * run, run_style))
+            run_style, run = style, 1
+        if run:
+            segments.append(Segment(HALF_BLOCK * run, run_style))
+        strips.append(Strip(segments, width))
+    return strips
+
+
+def render_preview(path: Path, max_cols: int, max_rows: int) -> Preview:
+    """Decode and render one image to fit `max_cols` x `max_rows` cells."""
+    image, real = decode_for_preview(path, max_cols, max_rows)
+    return Preview(strips_from_image(image), image.size[0], real[0], real[1])
+
+
+class PreviewCache:
+    """A thread-safe LRU of rendered previews keyed by (path, mtime_ns, cols, rows)."""
+
+    def __init__(self, capacity: int = 96) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[tuple, Preview] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> Preview | None:
+        """The cached preview for `key`, marking it recently used."""
+        with self._lock:
+            preview = self._items.get(key)
+            if preview is not None:
+                self._items.move_to_end(key)
+            return preview
+
+    def put(self, key: tuple, preview: Preview) -> None:
+        """Store a preview, evicting the least recently used beyond capacity."""
+        with self._lock:
+            self._items[key] = preview
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)

@@ -1,0 +1,476 @@
+"""The main screen: dataset tree | image list | preview + caption editor + tags, a jobs strip and the footer.
+
+The screen owns the state that crosses widgets (the open dataset, the loaded caption) and is the only place that
+writes captions: through ``loratui.datasets.journal.save_caption``, the same journaled, atomic path the CLI uses.
+Widgets post messages up; the screen sets attributes and calls methods down.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Input, Static
+
+from loratui.datasets import journal
+from loratui.datasets.captions import caption_path_for, parse_tags, read_caption
+from loratui.datasets.service import add_dataset, rescan_dataset
+from loratui.errors import ConflictError, LoratuiError
+from loratui.tui.imagedata import (
+    FLAG_EDITED, FLAG_UNCAPTIONED, filter_image_ids, image_detail, load_rows, tag_vocabulary,
+)
+from loratui.tui.screens.add_dataset import AddDatasetScreen
+from loratui.tui.screens.confirm import ConfirmScreen
+from loratui.tui.widgets.caption_editor import CaptionEditor
+from loratui.tui.widgets.dataset_tree import DatasetTree, TreeTarget, load_tree_data
+from loratui.tui.widgets.image_list import ImageList
+from loratui.tui.widgets.jobs_strip import JobsStrip
+from loratui.tui.widgets.preview import ImagePreview
+from loratui.tui.widgets.tag_panel import TagPanel
+
+FILTER_DEBOUNCE_S = 0.15
+
+
+@dataclass
+class LoadedCaption:
+    """The caption in the editor as it was read from disk: what 'unchanged' and 'changed on disk' compare to."""
+
+    image_id: int
+    rel_path: str
+    path: Path
+    text: str
+    mtime_ns: int | None
+    """mtime of the caption file when read; None when there was no caption file."""
+    editable: bool = True
+
+
+class FilterInput(Input):
+    """The `/` filter box; Escape clears and closes it."""
+
+    BINDINGS = [Binding("escape", "clear", "Clear filter", id="filter.clear")]
+
+    class Cleared(Message):
+        """The user cleared and closed the filter."""
+
+    def action_clear(self) -> None:
+        self.value = ""
+        self.post_message(self.Cleared())
+
+
+class MainScreen(Screen):
+    """The workspace: browse datasets, go through images, fix captions."""
+
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="main.filter"),
+        Binding("d", "toggle_tree", "Datasets", id="main.toggle_tree"),
+        Binding("a", "add_dataset", "Add dataset", id="main.add_dataset"),
+        Binding("r", "rescan", "Rescan", id="main.rescan"),
+        Binding("tab", "app.focus_next", "Next panel", id="main.next_panel", show=False),
+        Binding("shift+tab", "app.focus_previous", "Previous panel", id="main.previous_panel", show=False),
+    ]
+
+    class CaptionSaved(Message):
+        """A caption file was written (through the journal)."""
+
+        def __init__(self, image_id: int, path: Path, operation_id: int | None) -> None:
+            super().__init__()
+            self.image_id = image_id
+            self.path = path
+            self.operation_id = operation_id
+
+    class DatasetOpened(Message):
+        """The image list now shows a dataset (or one of its subsets)."""
+
+        def __init__(self, target: TreeTarget, count: int) -> None:
+            super().__init__()
+            self.target = target
+            self.count = count
+
+    def __init__(self, initial_dataset: str | None = None, preview_enabled: bool = True) -> None:
+        super().__init__()
+        self.initial_dataset = initial_dataset
+        self.preview_enabled = preview_enabled
+        self.target: TreeTarget | None = None
+        self.loaded: LoadedCaption | None = None
+        self.vocabulary: dict[str, int] = {}
+        self.filter_text = ""
+        self._filter_timer: Timer | None = None
+        self.tree_visible: bool | None = None
+        """None: shown on wide terminals, hidden on narrow ones; True/False after the user toggles it."""
+
+    # -- layout -------------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="panels"):
+            yield DatasetTree(id="tree")
+            yield ImageList(id="images")
+            with Vertical(id="detail"):
+                yield ImagePreview(id="preview", enabled=self.preview_enabled)
+                yield CaptionEditor(id="editor")
+                yield Static("", id="suggestions")
+                yield TagPanel(id="tags")
+        yield FilterInput(placeholder="filter: name, caption text or tag", id="filter")
+        yield JobsStrip(lambda: getattr(self.app, "store", None), id="jobs")
+        yield Footer()
+
+    @property
+    def image_list(self) -> ImageList:
+        return self.query_one(ImageList)
+
+    @property
+    def editor(self) -> CaptionEditor:
+        return self.query_one(CaptionEditor)
+
+    @property
+    def store(self):
+        return self.app.store
+
+    @property
+    def dataset(self):
+        """The open dataset, or None."""
+        return self.target.dataset if self.target else None
+
+    def on_mount(self) -> None:
+        self.query_one("#tree").border_title = "Datasets"
+        self.image_list.border_title = "Images"
+        self.query_one("#tags").border_title = "Tags"
+        self.editor.border_title = "Caption"
+        self.editor.read_only = True
+        self.image_list.focus()
+        self._initial_load()
+
+    @work(exclusive=True, group="dataset")
+    async def _initial_load(self) -> None:
+        datasets = await self.reload_tree()
+        if not datasets:
+            self.image_list.empty_message = "No datasets yet: press a to add a folder (or run `loratui demo`)"
+            self.image_list.refresh()
+            return
+        chosen = next((d for d in datasets if d.name == self.initial_dataset), datasets[0])
+        if self.initial_dataset and chosen.name != self.initial_dataset:
+            self.notify(f"No dataset named {self.initial_dataset!r}; opened {chosen.name!r}", severity="warning")
+        await self.open_target(TreeTarget(chosen, None, chosen.name))
+
+    async def reload_tree(self):
+        """Re-read datasets and subsets into the tree; returns the datasets."""
+        datasets, counts, subsets = await load_tree_data(self.store)
+        self.query_one(DatasetTree).populate(datasets, counts, subsets, select=self.target)
+        return datasets
+
+    # -- opening datasets ---------------------------------------------------------------------------------
+
+    async def open_target(self, target: TreeTarget, select_id: int | None = None) -> None:
+        """Show a dataset (or subset) in the image list; its first image (or `select_id`) is highlighted."""
+        await self.save_current()
+        dataset_changed = self.target is None or self.target.dataset.id != target.dataset.id
+        self.target = target
+        rows = await load_rows(self.store, target.dataset.id, target.subset_id)
+        keep = await filter_image_ids(self.store, target.dataset.id, self.filter_text) if self.filter_text else None
+        self.loaded = None
+        self.image_list.empty_message = "No images" if not keep and self.filter_text == "" else "No matches"
+        self.image_list.set_rows(rows, keep, select_id)
+        self._update_list_title()
+        if not self.image_list.count:
+            self._show_nothing()
+        self.post_message(self.DatasetOpened(target, len(rows)))
+        if dataset_changed or not self.vocabulary:
+            self.vocabulary = await tag_vocabulary(self.store, target.dataset.id)
+            self._vocabulary_changed()
+
+    def _vocabulary_changed(self) -> None:
+        self.editor.vocabulary = sorted(self.vocabulary.items(), key=lambda item: (-item[1], item[0]))
+        if self.loaded is not None:
+            self._show_tags(self.editor.text)
+
+    def _update_list_title(self) -> None:
+        image_list = self.image_list
+        title = Text("Images ")
+        if self.target is not None:
+            title.append(self.target.label)
+            title.append(f" {len(image_list.rows)}", style="dim")
+            if self.filter_text:
+                title.append(f"  /{self.filter_text} → {image_list.count}", style="bold")
+        image_list.border_title = title
+
+    def on_dataset_tree_dataset_selected(self, event: DatasetTree.DatasetSelected) -> None:
+        self._open_worker(event.target)
+        self.image_list.focus()
+
+    @work(exclusive=True, group="dataset")
+    async def _open_worker(self, target: TreeTarget) -> None:
+        await self.open_target(target)
+
+    # -- the highlighted image ----------------------------------------------------------------------------
+
+    async def on_image_list_highlighted(self, event: ImageList.Highlighted) -> None:
+        if event.image_id != self.image_list.highlighted_id:
+            return  # the cursor has moved on already; only the newest position matters
+        await self.save_current()
+        if event.image_id != self.image_list.highlighted_id:
+            return
+        await self.load_image(event.image_id)
+
+    async def load_image(self, image_id: int) -> None:
+        """Load an image's caption (from its file, the source of truth) into the editor and show its preview."""
+        dataset = self.dataset
+        row = await image_detail(self.store, image_id)
+        if dataset is None or row is None:
+            self._show_nothing()
+            return
+        image_path = dataset.path / row["rel_path"]
+        caption_path = caption_path_for(image_path, dataset.caption_ext)
+        caption = read_caption(caption_path)
+        editable = not (caption is not None and caption.text is None)
+        text = caption.text if caption is not None and caption.text is not None else ""
+        self.loaded = LoadedCaption(image_id, row["rel_path"], caption_path, text,
+                                    caption.mtime_ns if caption else None, editable)
+        editor = self.editor
+        editor.load_text(text)
+        editor.read_only = not editable
+        notes = [w for w in (caption.warning if caption else None, row["caption_warning"]) if w]
+        editor.border_subtitle = Text(notes[0]) if notes else Text("no caption file" if caption is None else "")
+        preview = self.query_one(ImagePreview)
+        preview.border_title = Text(row["rel_path"])
+        if row["status"] == "broken":
+            preview.border_subtitle = Text("broken")
+            preview.show(None, note=f"Broken: {row['reason'] or 'unreadable'}")
+        else:
+            size = f"{row['width']}x{row['height']}" if row["width"] else "?"
+            preview.border_subtitle = Text(f"{size} {row['format'] or ''} · bucket {row['bucket'] or '?'}")
+            preview.show(image_path, row["mtime_ns"])
+        self._show_tags(text)
+
+    def _show_nothing(self) -> None:
+        self.loaded = None
+        self.editor.load_text("")
+        self.editor.read_only = True
+        preview = self.query_one(ImagePreview)
+        preview.border_title = None
+        preview.border_subtitle = None
+        preview.show(None)
+        self._show_tags("")
+
+    def _show_tags(self, text: str) -> None:
+        self.query_one(TagPanel).show_tags(parse_tags(text), self.vocabulary)
+
+    def on_text_area_changed(self, event) -> None:
+        if self.loaded is not None:
+            self._show_tags(self.editor.text)
+            dirty = self.editor.text != self.loaded.text
+            self.editor.border_title = "Caption *" if dirty else "Caption"
+
+    def on_caption_editor_suggestions_changed(self, event: CaptionEditor.SuggestionsChanged) -> None:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if event.suggestions:
+            text.append("ctrl+t ", style="bold")
+            for index, (tag, count) in enumerate(event.suggestions):
+                if index:
+                    text.append(" · ", style="dim")
+                text.append(tag)
+                text.append(f" {count}", style="dim")
+        self.query_one("#suggestions", Static).update(text)
+
+    # -- saving -------------------------------------------------------------------------------------------
+
+    @property
+    def dirty(self) -> bool:
+        """True when the editor holds text that differs from the caption as loaded."""
+        return self.loaded is not None and self.loaded.editable and self.editor.text != self.loaded.text
+
+    async def save_current(self) -> bool:
+        """Save the editor's caption if it changed. False when it could not be saved (yet)."""
+        loaded = self.loaded
+        if loaded is None or not self.dirty or self.dataset is None:
+            return True
+        return await self._save(loaded, self.editor.text, force=False)
+
+    async def _save(self, loaded: LoadedCaption, text: str, *, force: bool) -> bool:
+        dataset = self.dataset
+        try:
+            result = await journal.save_caption(self.store, dataset, loaded.image_id, text,
+                                                expected_mtime_ns=loaded.mtime_ns, force=force)
+        except ConflictError:
+            self._ask_overwrite(loaded, text)
+            return False
+        except LoratuiError as exc:
+            self.notify(exc.message, title=exc.title, severity="error")
+            return False
+        except OSError as exc:
+            self.notify(f"{loaded.rel_path}: {exc}", title="Caption not saved", severity="error")
+            return False
+        try:
+            mtime_ns: int | None = os.stat(loaded.path).st_mtime_ns
+        except FileNotFoundError:
+            mtime_ns = None
+        old_tags = set(parse_tags(loaded.text))
+        new_tags = parse_tags(text)
+        loaded.text = text
+        loaded.mtime_ns = mtime_ns
+        for tag in old_tags - set(new_tags):
+            self.vocabulary[tag] = max(0, self.vocabulary.get(tag, 0) - 1)
+        for tag in set(new_tags) - old_tags:
+            self.vocabulary[tag] = self.vocabulary.get(tag, 0) + 1
+        self._vocabulary_changed()
+        row = self.image_list.rows.index_of(loaded.image_id)
+        if row is not None:
+            flags = self.image_list.rows.flags[row] | FLAG_EDITED
+            flags = flags & ~FLAG_UNCAPTIONED if text.strip() else flags | FLAG_UNCAPTIONED
+            self.image_list.update_row(loaded.image_id, tag_count=len(new_tags), flags=flags)
+        if self.loaded is loaded:
+            self.editor.border_title = "Caption"
+            self.editor.border_subtitle = Text(f"saved {time.strftime('%H:%M:%S')}")
+        self.post_message(self.CaptionSaved(loaded.image_id, loaded.path, result.operation_id))
+        return True
+
+    def _ask_overwrite(self, loaded: LoadedCaption, text: str) -> None:
+        question = (f"The caption of {loaded.rel_path} changed on disk since it was loaded.\n"
+                    "Overwrite it with your edit, or keep the version on disk (your edit is dropped)?")
+
+        async def answered(overwrite: bool | None) -> None:
+            if overwrite:
+                await self._save(loaded, text, force=True)
+            else:
+                self.notify(f"Kept the caption on disk for {loaded.rel_path}")
+                if self.loaded is loaded:
+                    await self.load_image(loaded.image_id)
+
+        # Until answered, treat the edit as pending so moving around does not ask again.
+        if self.loaded is loaded:
+            loaded.text = text
+        self.app.push_screen(ConfirmScreen("Caption changed on disk", question, yes="Overwrite",
+                                           no="Keep disk version"), answered)
+
+    def on_caption_editor_save_requested(self, _event: CaptionEditor.SaveRequested) -> None:
+        self._save_worker()
+
+    @work(group="save")
+    async def _save_worker(self) -> None:
+        await self.save_current()
+
+    def on_caption_editor_step_requested(self, event: CaptionEditor.StepRequested) -> None:
+        self.image_list.move_by(event.delta)
+
+    def on_caption_editor_left(self, _event: CaptionEditor.Left) -> None:
+        self.image_list.focus()
+        self._save_worker()
+
+    def on_image_list_edit_requested(self, _event: ImageList.EditRequested) -> None:
+        if self.loaded is not None and self.loaded.editable:
+            self.editor.focus()
+
+    # -- filter -------------------------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        filter_input = self.query_one(FilterInput)
+        filter_input.add_class("-shown")
+        filter_input.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        self._filter_timer = self.set_timer(FILTER_DEBOUNCE_S, lambda: self.apply_filter(event.value))
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        self.apply_filter(event.value)
+        if not event.value.strip():
+            self.query_one(FilterInput).remove_class("-shown")
+        self.image_list.focus()
+
+    def on_filter_input_cleared(self, _event: FilterInput.Cleared) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        self.query_one(FilterInput).remove_class("-shown")
+        self.apply_filter("")
+        self.image_list.focus()
+
+    @work(exclusive=True, group="filter")
+    async def apply_filter(self, text: str) -> None:
+        """Show only images matching `text` (file name, caption text or tag)."""
+        text = text.strip()
+        self.filter_text = text
+        if self.dataset is None:
+            return
+        keep = await filter_image_ids(self.store, self.dataset.id, text)
+        if keep is not None and self.target.subset_id is None and len(keep) == len(self.image_list.rows):
+            keep = None
+        self.image_list.empty_message = "No matches" if text else "No images"
+        self.image_list.set_filter(keep)
+        self._update_list_title()
+        if not self.image_list.count:
+            await self.save_current()
+            self._show_nothing()
+
+    # -- panels, datasets ---------------------------------------------------------------------------------
+
+    def action_toggle_tree(self) -> None:
+        visible = self.query_one(DatasetTree).display
+        self.tree_visible = not visible
+        self.set_class(self.tree_visible, "-tree-shown")
+        self.set_class(not self.tree_visible, "-tree-hidden")
+        if self.tree_visible:
+            self.query_one(DatasetTree).focus()
+        elif self.focused is self.query_one(DatasetTree) or self.focused is None:
+            self.image_list.focus()
+
+    def action_add_dataset(self) -> None:
+        def added(path: str | None) -> None:
+            if path:
+                self._add_worker(path)
+
+        self.app.push_screen(AddDatasetScreen(), added)
+
+    @work(exclusive=True, group="dataset")
+    async def _add_worker(self, path: str) -> None:
+        settings = self.app.ctx.settings.general
+        self.notify(f"Scanning {path}…")
+        try:
+            dataset, report = await add_dataset(self.store, path, workspace=settings.default_workspace,
+                                                caption_ext=settings.caption_ext, workers=settings.scan_workers)
+        except LoratuiError as exc:
+            self.notify(exc.message, title=exc.title, severity="error")
+            return
+        self.notify(Text(f"Added {dataset.name}: {report.summary() if report else ''}").plain)
+        target = TreeTarget(dataset, None, dataset.name)
+        self.target = None
+        await self.open_target(target)
+        await self.reload_tree()
+
+    def action_rescan(self) -> None:
+        if self.dataset is None:
+            self.notify("No dataset open", severity="warning")
+            return
+        self._rescan_worker()
+
+    @work(exclusive=True, group="dataset")
+    async def _rescan_worker(self) -> None:
+        target = self.target
+        await self.save_current()
+        try:
+            report = await rescan_dataset(self.store, target.dataset.name,
+                                          workers=self.app.ctx.settings.general.scan_workers)
+        except LoratuiError as exc:
+            self.notify(exc.message, title=exc.title, severity="error")
+            return
+        self.notify(report.summary(), title=f"Rescanned {target.dataset.name}")
+        selected = self.image_list.highlighted_id
+        await self.reload_tree()
+        self.vocabulary = {}
+        await self.open_target(target, select_id=selected)
+        if selected is not None and selected == self.image_list.highlighted_id:
+            await self.load_image(selected)

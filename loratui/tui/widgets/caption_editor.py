@@ -1,0 +1,121 @@
+"""The caption editor: a TextArea that knows the dataset's tag vocabulary and asks its screen to save or move."""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import TextArea
+
+MAX_SUGGESTIONS = 5
+
+
+def current_fragment(text: str, offset: int) -> tuple[int, str]:
+    """The tag being typed at character `offset`: (start offset, fragment without leading spaces)."""
+    start = max(text.rfind(",", 0, offset), text.rfind("\n", 0, offset)) + 1
+    fragment = text[start:offset]
+    stripped = fragment.lstrip()
+    return start + (len(fragment) - len(stripped)), stripped
+
+
+def suggest_tags(vocabulary: list[tuple[str, int]], fragment: str, exclude: set[str],
+                 limit: int = MAX_SUGGESTIONS) -> list[tuple[str, int]]:
+    """Tags starting with `fragment` (case-insensitive), most used first, then those containing it."""
+    needle = fragment.lower()
+    if not needle:
+        return []
+    starts, contains = [], []
+    for tag, count in vocabulary:
+        lowered = tag.lower()
+        if lowered == needle or tag in exclude:
+            continue
+        if lowered.startswith(needle):
+            starts.append((tag, count))
+            if len(starts) >= limit:
+                break
+        elif needle in lowered and len(contains) < limit:
+            contains.append((tag, count))
+    return (starts + contains)[:limit]
+
+
+class CaptionEditor(TextArea):
+    """Edits one caption. Saving and moving between images are the screen's job: this posts requests."""
+
+    BINDINGS = [
+        Binding("escape", "leave", "Back to list", id="editor.leave"),
+        Binding("ctrl+s", "save", "Save caption", id="editor.save"),
+        Binding("alt+down,ctrl+n", "step(1)", "Save, next image", id="editor.next"),
+        Binding("alt+up,ctrl+b", "step(-1)", "Save, previous image", id="editor.previous"),
+        Binding("ctrl+t", "complete", "Complete tag", id="editor.complete"),
+    ]
+
+    class SaveRequested(Message):
+        """Ctrl+S: save now."""
+
+    class StepRequested(Message):
+        """Save and go to the next (delta 1) or previous (delta -1) image, staying in the editor."""
+
+        def __init__(self, delta: int) -> None:
+            super().__init__()
+            self.delta = delta
+
+    class Left(Message):
+        """Escape: the user left the editor."""
+
+    class SuggestionsChanged(Message):
+        """The tag completions for the fragment at the cursor changed."""
+
+        def __init__(self, suggestions: list[tuple[str, int]]) -> None:
+            super().__init__()
+            self.suggestions = suggestions
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
+        self.vocabulary: list[tuple[str, int]] = []
+        """(tag, images carrying it), most used first; set by the screen."""
+        self.suggestions: list[tuple[str, int]] = []
+
+    def action_leave(self) -> None:
+        self.post_message(self.Left())
+
+    def action_save(self) -> None:
+        self.post_message(self.SaveRequested())
+
+    def action_step(self, delta: int) -> None:
+        self.post_message(self.StepRequested(delta))
+
+    def _caret_index(self) -> int:
+        return self.document.get_index_from_location(self.cursor_location)
+
+    def update_suggestions(self) -> None:
+        """Recompute completions for the tag at the cursor."""
+        text = self.text
+        _start, fragment = current_fragment(text, self._caret_index())
+        present = {t.strip() for t in text.replace("\n", ",").split(",")}
+        suggestions = suggest_tags(self.vocabulary, fragment, present) if self.has_focus else []
+        if suggestions != self.suggestions:
+            self.suggestions = suggestions
+            self.post_message(self.SuggestionsChanged(suggestions))
+
+    def action_complete(self) -> None:
+        """Replace the fragment at the cursor with the first suggestion."""
+        if not self.suggestions:
+            return
+        text = self.text
+        offset = self._caret_index()
+        start, _fragment = current_fragment(text, offset)
+        tag = self.suggestions[0][0]
+        start_loc = self.document.get_location_from_index(start)
+        end_loc = self.document.get_location_from_index(offset)
+        self.replace(tag, start_loc, end_loc)
+
+    def on_text_area_changed(self, _event: TextArea.Changed) -> None:
+        self.update_suggestions()
+
+    def on_text_area_selection_changed(self, _event: TextArea.SelectionChanged) -> None:
+        self.update_suggestions()
+
+    def on_focus(self) -> None:
+        self.update_suggestions()
+
+    def on_blur(self) -> None:
+        self.update_suggestions()

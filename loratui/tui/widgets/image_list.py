@@ -1,0 +1,215 @@
+"""The virtualised image list: one line per image, drawn on demand with the line API.
+
+Only the visible lines are ever rendered (``render_line``), from compact arrays (``ImageRows``); there is no
+widget per image, so 50,000 rows cost a few megabytes and a cursor move repaints two lines.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+from rich.segment import Segment
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from loratui.tui.imagedata import FLAG_LETTERS, ImageRows
+
+FLAGS_W = 4
+DIMS_W = 10
+BUCKET_W = 10
+TAGS_W = 4
+
+
+class ImageList(ScrollView, can_focus=True):
+    """Rows of (flags, name, WxH, bucket, tags); posts Highlighted when the cursor lands on an image."""
+
+    BINDINGS = [
+        Binding("down,j", "cursor_down", "Next image", id="list.down", show=False),
+        Binding("up,k", "cursor_up", "Previous image", id="list.up", show=False),
+        Binding("pagedown,ctrl+f", "page_down", "Page down", id="list.page_down", show=False),
+        Binding("pageup,ctrl+b", "page_up", "Page up", id="list.page_up", show=False),
+        Binding("home,g", "first", "First image", id="list.first", show=False),
+        Binding("end,G", "last", "Last image", id="list.last", show=False),
+        Binding("enter,e", "edit", "Edit caption", id="list.edit"),
+    ]
+
+    COMPONENT_CLASSES = {
+        "image-list--cursor", "image-list--dim", "image-list--flag", "image-list--broken", "image-list--empty",
+    }
+
+    class Highlighted(Message):
+        """The cursor landed on an image."""
+
+        def __init__(self, image_list: "ImageList", image_id: int, index: int) -> None:
+            super().__init__()
+            self.image_list = image_list
+            self.image_id = image_id
+            self.index = index
+
+    class EditRequested(Message):
+        """The user asked to edit the highlighted image's caption."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.rows = ImageRows()
+        self.view = array("l")
+        """Row indices shown, in order (all rows, or those passing the filter)."""
+        self.cursor = 0
+        self.empty_message = "No dataset open"
+
+    # -- data ---------------------------------------------------------------------------------------------
+
+    def set_rows(self, rows: ImageRows, keep: set[int] | None = None, select_id: int | None = None) -> None:
+        """Show new rows (optionally only ids in `keep`), putting the cursor on `select_id` if present."""
+        self.rows = rows
+        self._apply(keep, select_id)
+
+    def set_filter(self, keep: set[int] | None) -> None:
+        """Show only ids in `keep` (None: all), keeping the cursor's image when it still shows."""
+        self._apply(keep, self.highlighted_id)
+
+    def _apply(self, keep: set[int] | None, select_id: int | None) -> None:
+        ids = self.rows.ids
+        if keep is None:
+            self.view = array("l", range(len(ids)))
+        else:
+            self.view = array("l", (i for i, image_id in enumerate(ids) if image_id in keep))
+        self.virtual_size = Size(self.size.width, len(self.view))
+        target = 0
+        if select_id is not None:
+            row = self.rows.index_of(select_id)
+            if row is not None:
+                try:
+                    target = self.view.index(row)
+                except ValueError:
+                    target = 0
+        self.cursor = -1
+        self.refresh()
+        self.move_to(target, scroll_center=True)
+
+    def update_row(self, image_id: int, *, tag_count: int | None = None, flags: int | None = None) -> None:
+        """Change one row's tag count / flags after an edit and repaint it."""
+        row = self.rows.index_of(image_id)
+        if row is None:
+            return
+        if tag_count is not None:
+            self.rows.tag_counts[row] = tag_count
+        if flags is not None:
+            self.rows.flags[row] = flags
+        try:
+            self._refresh_index(self.view.index(row))
+        except ValueError:
+            pass
+
+    @property
+    def highlighted_id(self) -> int | None:
+        """The image id under the cursor, or None when the list is empty."""
+        if 0 <= self.cursor < len(self.view):
+            return self.rows.ids[self.view[self.cursor]]
+        return None
+
+    @property
+    def count(self) -> int:
+        """How many rows are shown."""
+        return len(self.view)
+
+    # -- cursor -------------------------------------------------------------------------------------------
+
+    def move_to(self, index: int, *, scroll_center: bool = False) -> None:
+        """Put the cursor on row `index` (clamped), scroll it into view and announce the image."""
+        if not self.view:
+            self.cursor = 0
+            self.refresh()
+            return
+        index = max(0, min(index, len(self.view) - 1))
+        if index == self.cursor:
+            return
+        old, self.cursor = self.cursor, index
+        self._refresh_index(old)
+        self._refresh_index(index)
+        self.scroll_to_region(Region(0, index, 1, 1), animate=False, center=scroll_center, immediate=True)
+        self.post_message(self.Highlighted(self, self.rows.ids[self.view[index]], index))
+
+    def move_by(self, delta: int) -> None:
+        """Move the cursor by `delta` rows."""
+        self.move_to(self.cursor + delta)
+
+    def _refresh_index(self, index: int) -> None:
+        y = index - self.scroll_offset.y
+        if 0 <= y < self.size.height:
+            self.refresh(Region(0, y, self.size.width, 1))
+
+    def action_cursor_down(self) -> None:
+        self.move_by(1)
+
+    def action_cursor_up(self) -> None:
+        self.move_by(-1)
+
+    def action_page_down(self) -> None:
+        self.move_by(max(1, self.size.height - 1))
+
+    def action_page_up(self) -> None:
+        self.move_by(-max(1, self.size.height - 1))
+
+    def action_first(self) -> None:
+        self.move_to(0)
+
+    def action_last(self) -> None:
+        self.move_to(len(self.view) - 1)
+
+    def action_edit(self) -> None:
+        if self.view:
+            self.post_message(self.EditRequested())
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is not None:
+            self.move_to(offset.y + self.scroll_offset.y)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.virtual_size = Size(event.size.width, len(self.view))
+
+    # -- drawing ------------------------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        index = self.scroll_offset.y + y
+        base = self.rich_style
+        if index >= len(self.view):
+            if index == 0 and y == 0:
+                message = self.empty_message
+                dim = self.get_component_rich_style("image-list--empty")
+                return Strip([Segment(message[:width].ljust(width), base + dim)], width)
+            return Strip.blank(width, base)
+        row = self.view[index]
+        rows = self.rows
+        selected = index == self.cursor
+        style = base + self.get_component_rich_style("image-list--cursor") if selected else base
+        dim = style if selected else style + self.get_component_rich_style("image-list--dim")
+        flags_value = rows.flags[row]
+        flag_text = "".join(letter if flags_value & bit else "·" for bit, letter in FLAG_LETTERS)
+        flag_style = style + self.get_component_rich_style("image-list--broken" if flags_value & 1 else
+                                                           "image-list--flag")
+        show_bucket = width >= 48
+        fixed = FLAGS_W + 1 + DIMS_W + TAGS_W + (BUCKET_W if show_bucket else 0)
+        name_w = max(4, width - fixed)
+        name = rows.names[row]
+        if len(name) > name_w:
+            name = "…" + name[-(name_w - 1):]
+        w, h = rows.widths[row], rows.heights[row]
+        dims = f"{w}x{h}" if w else "?"
+        segments = [
+            Segment(flag_text, flag_style),
+            Segment(" ", style),
+            Segment(name.ljust(name_w), style),
+            Segment(dims.rjust(DIMS_W), dim),
+        ]
+        if show_bucket:
+            segments.append(Segment(rows.buckets[row].rjust(BUCKET_W), dim))
+        segments.append(Segment(str(rows.tag_counts[row]).rjust(TAGS_W), dim))
+        return Strip(segments).crop_extend(0, width, style)
+

@@ -1,0 +1,121 @@
+"""The half-block image preview: decoded in a thread worker, cached, debounced while the cursor moves."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.segment import Segment
+from rich.text import Text
+from textual import work
+from textual.message import Message
+from textual.strip import Strip
+from textual.timer import Timer
+from textual.widget import Widget
+
+from loratui.tui.preview_render import Preview, PreviewCache, render_preview
+
+SETTLE_S = 0.03
+"""A request within this long of the previous one waits until the cursor rests this long."""
+
+
+class ImagePreview(Widget):
+    """Shows one image as half-block cells; `show()` asks for an image, the newest request wins."""
+
+    class Painted(Message):
+        """A requested preview was put on screen (used by the benchmark)."""
+
+        def __init__(self, key: tuple, cached: bool) -> None:
+            super().__init__()
+            self.key = key
+            self.cached = cached
+
+    def __init__(self, *, enabled: bool = True, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.enabled = enabled
+        self.cache = PreviewCache()
+        self.preview: Preview | None = None
+        self.message = "No image"
+        self._wanted: tuple | None = None
+        self._timer: Timer | None = None
+        self._last_request = 0.0
+
+    def show(self, path: Path | None, mtime_ns: int = 0, note: str | None = None) -> None:
+        """Request a preview of `path` (None: clear). Cached previews appear at once, others after decoding."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        if path is None or not self.enabled:
+            self._wanted = None
+            self.preview = None
+            self.message = note or ("Preview off" if not self.enabled else "No image")
+            self.refresh()
+            return
+        cols, rows = self.size.width, self.size.height
+        if cols < 2 or rows < 1:
+            return
+        key = (str(path), mtime_ns, cols, rows)
+        self._wanted = key
+        cached = self.cache.get(key)
+        now = time.monotonic()
+        moving = now - self._last_request < SETTLE_S * 3
+        self._last_request = now
+        if cached is not None:
+            self._set_preview(key, cached, True)
+        elif moving:
+            self._timer = self.set_timer(SETTLE_S, lambda: self._decode(key))
+        else:
+            self._decode(key)
+
+    @work(thread=True, exclusive=True, group="preview")
+    def _decode(self, key: tuple) -> None:
+        if key != self._wanted:
+            return
+        path, _mtime, cols, rows = key
+        try:
+            preview = render_preview(Path(path), cols, rows)
+        except Exception as exc:  # a broken or vanished file: say so in the panel
+            self.app.call_from_thread(self._set_failed, key, f"Cannot preview: {exc}")
+            return
+        self.cache.put(key, preview)
+        self.app.call_from_thread(self._set_preview, key, preview, False)
+
+    def _set_failed(self, key: tuple, message: str) -> None:
+        if key == self._wanted:
+            self.preview = None
+            self.message = message
+            self.refresh()
+
+    def _set_preview(self, key: tuple, preview: Preview, cached: bool) -> None:
+        if key != self._wanted:
+            return
+        self.preview = preview
+        self.refresh()
+        self.post_message(self.Painted(key, cached))
+
+    def on_resize(self) -> None:
+        if self._wanted is not None:
+            path, mtime, _cols, _rows = self._wanted
+            self._wanted = None
+            self.show(Path(path), mtime)
+
+    def render_line(self, y: int) -> Strip:
+        width, height = self.size.width, self.size.height
+        base = self.rich_style
+        preview = self.preview
+        if preview is None:
+            if y == height // 2:
+                text = Text(self.message[:width].center(width), style=base + self.get_component_rich_style(
+                    "image-preview--message"))
+                return Strip(list(text.render(self.app.console)), width)
+            return Strip.blank(width, base)
+        top = (height - len(preview.strips)) // 2
+        index = y - top
+        if not 0 <= index < len(preview.strips):
+            return Strip.blank(width, base)
+        left = (width - preview.cells_w) // 2
+        segments = [Segment(" " * left, base)] if left > 0 else []
+        strip = Strip(segments + list(preview.strips[index]), left + preview.cells_w)
+        return strip.crop_extend(0, width, base)
+
+    COMPONENT_CLASSES = {"image-preview--message"}
