@@ -161,7 +161,9 @@ class MainScreen(Screen):
         chosen = next((d for d in datasets if d.name == self.initial_dataset), datasets[0])
         if self.initial_dataset and chosen.name != self.initial_dataset:
             self.notify(f"No dataset named {self.initial_dataset!r}; opened {chosen.name!r}", severity="warning")
-        await self.open_target(TreeTarget(chosen, None, chosen.name))
+        target = TreeTarget(chosen, None, chosen.name)
+        await self.open_target(target)
+        self.query_one(DatasetTree).move_to_target(target)
 
     async def reload_tree(self):
         """Re-read datasets and subsets into the tree; returns the datasets."""
@@ -239,6 +241,8 @@ class MainScreen(Screen):
         editor = self.editor
         editor.load_text(text)
         editor.read_only = not editable
+        if editor.has_focus:
+            editor.move_cursor(editor.document.end)
         notes = [w for w in (caption.warning if caption else None, row["caption_warning"]) if w]
         editor.border_subtitle = Text(notes[0]) if notes else Text("no caption file" if caption is None else "")
         preview = self.query_one(ImagePreview)
@@ -368,6 +372,7 @@ class MainScreen(Screen):
 
     def on_image_list_edit_requested(self, _event: ImageList.EditRequested) -> None:
         if self.loaded is not None and self.loaded.editable:
+            self.editor.move_cursor(self.editor.document.end)  # appending a tag is the common edit
             self.editor.focus()
 
     # -- filter -------------------------------------------------------------------------------------------

@@ -78,21 +78,32 @@ class DatasetTree(Tree[TreeTarget]):
             if ws_node is None:
                 ws_node = self.root.add(Text(dataset.workspace, style="bold"), expand=True)
                 workspaces[dataset.workspace] = ws_node
-            label = Text(dataset.name)
-            label.append(f" {counts.get(dataset.id, 0)}", style="dim")
+            label = Text(dataset.name + " ")
+            label.append(str(counts.get(dataset.id, 0)), style="dim")
             children = [s for s in by_dataset.get(dataset.id, []) if s["rel_path"]]
             ds_node = ws_node.add(label, data=TreeTarget(dataset, None, dataset.name), expand=True,
                                   allow_expand=bool(children))
             if select and select.dataset.id == dataset.id and select.subset_id is None:
                 select_node = ds_node
             for subset in children:
-                sub_label = Text(subset["rel_path"])
-                sub_label.append(f" {subset['images']}", style="dim")
+                sub_label = Text(subset["rel_path"] + " ")
+                sub_label.append(str(subset["images"]), style="dim")
                 node = ds_node.add_leaf(sub_label, data=TreeTarget(dataset, subset["id"], subset["rel_path"]))
                 if select and select.dataset.id == dataset.id and select.subset_id == subset["id"]:
                     select_node = node
         if select_node is not None:
             self.move_cursor(select_node)
+
+    def move_to_target(self, target: TreeTarget) -> None:
+        """Put the cursor on the node of `target` (a dataset or subset), if present."""
+        stack = list(self.root.children)
+        while stack:
+            node = stack.pop(0)
+            data = node.data
+            if data is not None and data.dataset.id == target.dataset.id and data.subset_id == target.subset_id:
+                self.move_cursor(node)
+                return
+            stack.extend(node.children)
 
     def action_expand(self) -> None:
         node = self.cursor_node

@@ -6,6 +6,7 @@ widget per image, so 50,000 rows cost a few megabytes and a cursor move repaints
 
 from __future__ import annotations
 
+import textwrap
 from array import array
 
 from rich.segment import Segment
@@ -180,10 +181,11 @@ class ImageList(ScrollView, can_focus=True):
         index = self.scroll_offset.y + y
         base = self.rich_style
         if index >= len(self.view):
-            if index == 0 and y == 0:
-                message = self.empty_message
-                dim = self.get_component_rich_style("image-list--empty")
-                return Strip([Segment(message[:width].ljust(width), base + dim)], width)
+            if not self.view:
+                lines = textwrap.wrap(self.empty_message, max(width - 1, 8))
+                if y < len(lines):
+                    dim = self.get_component_rich_style("image-list--empty")
+                    return Strip([Segment(lines[y][:width].ljust(width), base + dim)], width)
             return Strip.blank(width, base)
         row = self.view[index]
         rows = self.rows

@@ -6,8 +6,8 @@ from rich.text import Text
 from textual.widgets import Static
 
 
-def tags_text(tags: list[str], counts: dict[str, int], width: int = 0) -> Text:
-    """One line per tag: the dataset-wide count, then the tag (shown literally)."""
+def tags_text(tags: list[str], counts: dict[str, int]) -> Text:
+    """One line per tag: the tag (shown literally), then how many images of the dataset carry it."""
     text = Text(no_wrap=True, overflow="ellipsis")
     if not tags:
         text.append("no tags", style="dim")
@@ -15,8 +15,8 @@ def tags_text(tags: list[str], counts: dict[str, int], width: int = 0) -> Text:
     for index, tag in enumerate(tags):
         if index:
             text.append("\n")
-        text.append(f"{counts.get(tag, 0):>6} ", style="dim")
-        text.append(tag)
+        text.append(tag + " ")
+        text.append(str(counts.get(tag, 0)), style="dim")
     return text
 
 
