@@ -261,3 +261,25 @@ async def test_no_datasets_says_how_to_start(home):
         images = app.screen.query_one(ImageList)
         text = " ".join(images.render_line(y).text.strip() for y in range(4))
         assert "press a to add a folder" in text and "loratui demo" in text
+
+
+async def test_jobs_strip_shows_active_jobs_and_cancels(demo_ctx):
+    from loratui.jobs import repo
+    from loratui.jobs.model import JobStatus
+    from loratui.tui.widgets.jobs_strip import JobsStrip
+
+    app = LoratuiApp(demo_ctx, "demo")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        strip = app.screen.query_one(JobsStrip)
+        assert "No active jobs" in strip.render_line(0).text
+        job = await repo.create_job(app.store, "tag", title="wd14", status=JobStatus.RUNNING)
+        await repo.update_job(app.store, job.id, progress_done=30, progress_total=120)
+        await strip.poll()
+        await pilot.pause(0.05)
+        line = strip.render_line(0).text
+        assert f"#{job.id}" in line and "25%" in line and "30/120" in line
+        strip.focus()
+        await pilot.press("x")
+        await pilot.pause(0.1)
+        assert (await repo.get_job(app.store, job.id)).cancel_requested

@@ -12,14 +12,17 @@ from textual.widgets import Static
 
 
 def bindings_table(entries: list[tuple[str, str, str, str]]) -> Table:
-    """A table of (section, binding id, keys, description) rows."""
-    table = Table(expand=True, box=None, header_style="bold", pad_edge=False)
-    table.add_column("Where", style="cyan", no_wrap=True)
-    table.add_column("Keys", style="bold", no_wrap=True)
-    table.add_column("Action")
-    table.add_column("Id (config.toml [ui.keys])", style="dim", no_wrap=True)
+    """A table of (section, binding id, keys, description) rows, grouped under section headings."""
+    table = Table(expand=True, box=None, header_style="bold", pad_edge=False, show_edge=False)
+    table.add_column("Keys", style="bold", no_wrap=True, ratio=2)
+    table.add_column("Action", ratio=3)
+    table.add_column(Text("Id for [ui.keys]"), style="dim", no_wrap=True, ratio=3)
+    section_shown = None
     for section, binding_id, keys, description in entries:
-        table.add_row(Text(section), Text(keys), Text(description), Text(binding_id))
+        if section != section_shown:
+            table.add_row(Text(section, style="bold cyan"), "", "")
+            section_shown = section
+        table.add_row(Text(keys), Text(description), Text(binding_id))
     return table
 
 
@@ -38,7 +41,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body"):
-            yield Static(Text("Keys  ·  remap any of them in config.toml: [ui.keys] id = \"keys\"", style="bold"))
+            yield Static(Text("Keys · remap in config.toml: [ui.keys] id = \"keys\"", style="bold"))
             yield Static(bindings_table(self.entries), id="help-table")
 
     def action_close(self) -> None:

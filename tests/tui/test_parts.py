@@ -1,0 +1,149 @@
+"""Unit tests of the TUI's parts that need no running app: terminal setup, demo data, list data, previews."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from PIL import Image
+
+from loratui.config import Context
+from loratui.demo import create_demo, plan_demo
+from loratui.store import Store
+from loratui.tui.imagedata import (
+    FLAG_DUPLICATE, FLAG_UNCAPTIONED, filter_image_ids, load_rows, tag_vocabulary,
+)
+from loratui.tui.preview_render import PreviewCache, fit_cells, render_preview
+from loratui.tui.terminal import ensure_truecolor
+from loratui.tui.widgets.caption_editor import current_fragment, suggest_tags
+from tests.conftest import python_subprocess_env
+
+
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({"TERM": "screen-256color"}, "truecolor"),  # tmux without COLORTERM
+        ({"TERM": "xterm-256color", "COLORTERM": "24bit"}, "24bit"),
+        ({"TERM": "xterm-direct"}, None),
+        ({"TERM": "dumb"}, None),
+        ({"TERM": "xterm", "NO_COLOR": "1"}, None),
+    ],
+)
+def test_truecolor_default_only_when_terminal_says_nothing(env, expected):
+    env = dict(env)
+    ensure_truecolor(env)
+    assert env.get("COLORTERM") == expected
+
+
+def test_stderr_redirect_catches_native_writes_and_restores(tmp_path):
+    # In a subprocess: fd 2 writes (as native code makes them) land in the log, and fd 2 is restored after.
+    log = tmp_path / "tui-stderr.log"
+    script = textwrap.dedent(f"""
+        import os, sys
+        from pathlib import Path
+        from loratui.tui.terminal import stderr_to_file
+        with stderr_to_file(Path({str(log)!r})):
+            os.write(2, b"native noise\\n")
+            print("python noise", file=sys.stderr)
+        os.write(2, b"after\\n")
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, env=python_subprocess_env(),
+                            timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == b"after\n"
+    assert log.read_text() == "native noise\npython noise\n"
+
+
+async def test_demo_creates_registers_and_keeps_edits(home):
+    ctx = Context.load(home)
+    async with Store.open(ctx.paths.db) as store:
+        dataset = await create_demo(store, ctx.paths.demo, count=9, workers=1)
+        assert dataset.name == "demo"
+        count = await store.scalar("SELECT COUNT(*) FROM images WHERE dataset_id = ?", (dataset.id,))
+        assert count == 10  # 9 planned + one exact copy
+        sizes = {Image.open(p).size for p in ctx.paths.demo.rglob("*") if p.suffix in (".png", ".jpg")}
+        assert len(sizes) >= 3
+        edited = next(ctx.paths.demo.rglob("*.txt"))
+        edited.write_text("my edit", encoding="utf-8")
+        again = await create_demo(store, ctx.paths.demo, count=9, workers=1)
+        assert again.id == dataset.id
+        assert edited.read_text(encoding="utf-8") == "my edit"
+        rows = await load_rows(store, dataset.id)
+        assert len(rows) == 10
+        assert sum(1 for f in rows.flags if f & FLAG_DUPLICATE) == 2
+        assert sum(1 for f in rows.flags if f & FLAG_UNCAPTIONED) >= 2
+        assert list(rows.names) == sorted(rows.names)
+
+
+def test_demo_plan_is_deterministic_and_has_a_bracketed_name():
+    assert plan_demo(10) == plan_demo(10)
+    assert any("[red]" in item.rel_path for item in plan_demo(10))
+
+
+def test_cli_demo_no_open(cli, home):
+    result = cli("demo", "--no-open", "--count", "4")
+    assert result.code == 0, result
+    assert (home / "demo").is_dir()
+    listed = cli("dataset", "list", "--json").json()
+    assert [d["name"] for d in listed] == ["demo"] and listed[0]["images"] == 5
+    bad = cli("demo", "--count", "0", "--no-open")
+    assert bad.code == 2 and "--count" in bad.err
+
+
+async def test_filter_terms_match_name_caption_or_tag(home):
+    ctx = Context.load(home)
+    async with Store.open(ctx.paths.db) as store:
+        dataset = await create_demo(store, ctx.paths.demo, count=12, workers=1)
+        rows = await load_rows(store, dataset.id)
+        by_id = dict(zip(rows.ids, rows.names))
+        assert await filter_image_ids(store, dataset.id, "   ") is None
+        assert {by_id[i] for i in await filter_image_ids(store, dataset.id, "GRID")} \
+            == {n for n in rows.names if "grid" in n}
+        moon = {by_id[i] for i in await filter_image_ids(store, dataset.id, "moon")}
+        assert moon and all("night_sky" in n for n in moon)
+        both = await filter_image_ids(store, dataset.id, "night moon")
+        assert {by_id[i] for i in both} == moon
+        # LIKE wildcards in the filter are literal characters.
+        assert await filter_image_ids(store, dataset.id, "%") == set()
+        assert {by_id[i] for i in await filter_image_ids(store, dataset.id, "[red]")} == {
+            n for n in rows.names if "[red]" in n}
+        vocabulary = await tag_vocabulary(store, dataset.id)
+        assert vocabulary["scenery"] >= 5
+
+
+def test_preview_fits_box_keeps_aspect_and_caches(tmp_path):
+    path = tmp_path / "tall.jpg"
+    Image.new("RGB", (1024, 1536), (200, 50, 10)).save(path, quality=90)
+    preview = render_preview(path, 53, 40)
+    assert (preview.width, preview.height) == (1024, 1536)
+    assert len(preview.strips) == 40 and preview.cells_w == 53
+    assert all(strip.cell_length == 53 for strip in preview.strips)
+    segment = preview.strips[0]._segments[0]
+    assert segment.text[0] == "▀" and segment.style.color.triplet is not None  # truecolor, not a palette index
+    assert fit_cells(1000, 100, 50, 20) == (50, 6)
+    cache = PreviewCache(capacity=2)
+    for key in ("a", "b", "c"):
+        cache.put((key,), preview)
+    assert cache.get(("a",)) is None and cache.get(("c",)) is preview and len(cache) == 2
+
+
+def test_preview_respects_exif_orientation(tmp_path):
+    path = tmp_path / "rotated.jpg"
+    image = Image.new("RGB", (300, 100), (0, 0, 255))
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotate 90: shown as 100x300
+    image.save(path, exif=exif)
+    preview = render_preview(path, 40, 40)
+    assert (preview.width, preview.height) == (100, 300)
+    assert preview.cells_w < 40 and len(preview.strips) == 40
+
+
+def test_tag_completion_helpers():
+    text = "1girl, solo, blu"
+    assert current_fragment(text, len(text)) == (13, "blu")
+    vocab = [("blue eyes", 40), ("blush", 12), ("solo", 90), ("light blue", 3)]
+    assert suggest_tags(vocab, "blu", {"solo"}) == [("blue eyes", 40), ("blush", 12), ("light blue", 3)]
+    assert suggest_tags(vocab, "", set()) == []
