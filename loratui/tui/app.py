@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from pathlib import Path
 from typing import Iterable
 
 from textual.app import App, SystemCommand
@@ -24,7 +25,7 @@ STDERR_LOG = "tui-stderr.log"
 class LoratuiApp(App):
     """The app. ``ctx`` (paths, settings), ``store`` (open for the app's lifetime) and ``current_dataset``."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = str(Path(__file__).with_name("app.tcss"))  # absolute: subclasses elsewhere find it too
     TITLE = "loratui"
     ENABLE_COMMAND_PALETTE = True
 

@@ -3,7 +3,9 @@
 Each terminal cell shows two pixels: the upper one as the foreground colour of '▀', the lower one as the
 background. JPEGs are decoded in draft mode (libjpeg scales by 1/2, 1/4 or 1/8 while decoding), which is most
 of the speed; styles are built with ``Style.from_color`` (no style parsing per cell) and cached per colour
-pair. Rendered previews are kept in an LRU keyed by (path, mtime, cells), so going back to an image is free.
+pair. Two LRUs keyed by (path, mtime, cells) make going back to an image cheap: the rendered strips of the last
+few previews (reused as they are), and the decoded pixels of many more (a few KiB each, rebuilt into strips in a
+few milliseconds). Strips hold one Style per cell, which the garbage collector has to walk, so only a few are kept.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ _STYLE_CACHE: dict[tuple[int, int], Style] = {}
 def _style(top: int, bottom: int) -> Style:
     style = _STYLE_CACHE.get((top, bottom))
     if style is None:
-        if len(_STYLE_CACHE) > 50_000:
+        if len(_STYLE_CACHE) > 8192:
             _STYLE_CACHE.clear()
         style = Style.from_color(
             Color.from_rgb(top >> 16, (top >> 8) & 255, top & 255),
@@ -78,10 +80,35 @@ def _style(top: int, bottom: int) -> Style:
     return style
 
 
+@dataclass(frozen=True)
+class Pixels:
+    """A decoded preview-sized RGB image (bytes, untracked by the GC) and the real image size."""
+
+    data: bytes
+    cols: int
+    px_h: int
+    width: int
+    height: int
+
+
+def decode_pixels(path: Path, max_cols: int, max_rows: int) -> Pixels:
+    """Decode an image to the preview's pixel size."""
+    image, real = decode_for_preview(path, max_cols, max_rows)
+    return Pixels(image.tobytes(), image.size[0], image.size[1], real[0], real[1])
+
+
+def preview_from_pixels(pixels: Pixels) -> Preview:
+    """Build the half-block strips of decoded pixels."""
+    return Preview(strips_from_rgb(pixels.data, pixels.cols, pixels.px_h), pixels.cols, pixels.width, pixels.height)
+
+
 def strips_from_image(image) -> list[Strip]:
     """Half-block strips for an RGB image with an even height: one strip per pair of pixel rows."""
-    width, height = image.size
-    data = image.tobytes()
+    return strips_from_rgb(image.tobytes(), *image.size)
+
+
+def strips_from_rgb(data: bytes, width: int, height: int) -> list[Strip]:
+    """Half-block strips from packed RGB bytes (`width` x `height`, height even)."""
     stride = width * 3
     strips: list[Strip] = []
     for y in range(0, height, 2):
@@ -108,28 +135,27 @@ def strips_from_image(image) -> list[Strip]:
 
 def render_preview(path: Path, max_cols: int, max_rows: int) -> Preview:
     """Decode and render one image to fit `max_cols` x `max_rows` cells."""
-    image, real = decode_for_preview(path, max_cols, max_rows)
-    return Preview(strips_from_image(image), image.size[0], real[0], real[1])
+    return preview_from_pixels(decode_pixels(path, max_cols, max_rows))
 
 
 class PreviewCache:
-    """A thread-safe LRU of rendered previews keyed by (path, mtime_ns, cols, rows)."""
+    """A thread-safe LRU keyed by (path, mtime_ns, cols, rows)."""
 
-    def __init__(self, capacity: int = 96) -> None:
+    def __init__(self, capacity: int = 8) -> None:
         self.capacity = capacity
-        self._items: OrderedDict[tuple, Preview] = OrderedDict()
+        self._items: OrderedDict[tuple, object] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple) -> Preview | None:
-        """The cached preview for `key`, marking it recently used."""
+    def get(self, key: tuple):
+        """The cached value for `key`, marking it recently used."""
         with self._lock:
             preview = self._items.get(key)
             if preview is not None:
                 self._items.move_to_end(key)
             return preview
 
-    def put(self, key: tuple, preview: Preview) -> None:
-        """Store a preview, evicting the least recently used beyond capacity."""
+    def put(self, key: tuple, preview) -> None:
+        """Store a value, evicting the least recently used beyond capacity."""
         with self._lock:
             self._items[key] = preview
             self._items.move_to_end(key)

@@ -7,6 +7,7 @@ Widgets post messages up; the screen sets attributes and calls methods down.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from dataclasses import dataclass
@@ -117,6 +118,7 @@ class MainScreen(Screen):
             yield DatasetTree(id="tree")
             yield ImageList(id="images")
             with Vertical(id="detail"):
+                yield Static("", id="preview-info")
                 yield ImagePreview(id="preview", enabled=self.preview_enabled)
                 yield CaptionEditor(id="editor")
                 yield Static("", id="suggestions")
@@ -164,6 +166,9 @@ class MainScreen(Screen):
         target = TreeTarget(chosen, None, chosen.name)
         await self.open_target(target)
         self.query_one(DatasetTree).move_to_target(target)
+        # Everything alive now (the framework, the loaded rows) lives as long as the app: keep it out of the
+        # garbage collector's full passes, which otherwise stall the UI for tens of milliseconds now and then.
+        gc.freeze()
 
     async def reload_tree(self):
         """Re-read datasets and subsets into the tree; returns the datasets."""
@@ -245,25 +250,26 @@ class MainScreen(Screen):
             editor.move_cursor(editor.document.end)
         notes = [w for w in (caption.warning if caption else None, row["caption_warning"]) if w]
         editor.border_subtitle = Text(notes[0]) if notes else Text("no caption file" if caption is None else "")
+        # Name and size live in their own line: retitling the preview would repaint all of its cells.
+        info = Text(no_wrap=True, overflow="ellipsis")
+        info.append(row["rel_path"], style="bold")
         preview = self.query_one(ImagePreview)
-        preview.border_title = Text(row["rel_path"])
         if row["status"] == "broken":
-            preview.border_subtitle = Text("broken")
+            info.append("  broken", style="red")
             preview.show(None, note=f"Broken: {row['reason'] or 'unreadable'}")
         else:
             size = f"{row['width']}x{row['height']}" if row["width"] else "?"
-            preview.border_subtitle = Text(f"{size} {row['format'] or ''} · bucket {row['bucket'] or '?'}")
+            info.append(f"  {size} {row['format'] or ''} · bucket {row['bucket'] or '?'}", style="dim")
             preview.show(image_path, row["mtime_ns"])
+        self.query_one("#preview-info", Static).update(info, layout=False)
         self._show_tags(text)
 
     def _show_nothing(self) -> None:
         self.loaded = None
         self.editor.load_text("")
         self.editor.read_only = True
-        preview = self.query_one(ImagePreview)
-        preview.border_title = None
-        preview.border_subtitle = None
-        preview.show(None)
+        self.query_one("#preview-info", Static).update("", layout=False)
+        self.query_one(ImagePreview).show(None)
         self._show_tags("")
 
     def _show_tags(self, text: str) -> None:
@@ -284,7 +290,7 @@ class MainScreen(Screen):
                     text.append(" · ", style="dim")
                 text.append(tag)
                 text.append(f" {count}", style="dim")
-        self.query_one("#suggestions", Static).update(text)
+        self.query_one("#suggestions", Static).update(text, layout=False)
 
     # -- saving -------------------------------------------------------------------------------------------
 

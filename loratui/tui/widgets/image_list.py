@@ -10,6 +10,7 @@ import textwrap
 from array import array
 
 from rich.segment import Segment
+from rich.style import Style
 from textual import events
 from textual.binding import Binding
 from textual.geometry import Region, Size
@@ -61,6 +62,25 @@ class ImageList(ScrollView, can_focus=True):
         """Row indices shown, in order (all rows, or those passing the filter)."""
         self.cursor = 0
         self.empty_message = "No dataset open"
+        self._styles: dict[str, Style] | None = None
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles = None
+
+    def _line_styles(self) -> dict[str, Style]:
+        """The base and component styles, resolved once per style change instead of once per line."""
+        if self._styles is None:
+            base = self.rich_style
+            styles = {"base": base}
+            for name in self.COMPONENT_CLASSES:
+                styles[name] = base + self.get_component_rich_style(name)
+            styles["cursor_dim"] = styles["image-list--cursor"]
+            styles["cursor_flag"] = styles["image-list--cursor"] + self.get_component_rich_style("image-list--flag")
+            styles["cursor_broken"] = (styles["image-list--cursor"]
+                                       + self.get_component_rich_style("image-list--broken"))
+            self._styles = styles
+        return self._styles
 
     # -- data ---------------------------------------------------------------------------------------------
 
@@ -179,23 +199,27 @@ class ImageList(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         index = self.scroll_offset.y + y
-        base = self.rich_style
+        styles = self._line_styles()
+        base = styles["base"]
         if index >= len(self.view):
             if not self.view:
                 lines = textwrap.wrap(self.empty_message, max(width - 1, 8))
                 if y < len(lines):
-                    dim = self.get_component_rich_style("image-list--empty")
-                    return Strip([Segment(lines[y][:width].ljust(width), base + dim)], width)
+                    return Strip([Segment(lines[y][:width].ljust(width), styles["image-list--empty"])], width)
             return Strip.blank(width, base)
         row = self.view[index]
         rows = self.rows
-        selected = index == self.cursor
-        style = base + self.get_component_rich_style("image-list--cursor") if selected else base
-        dim = style if selected else style + self.get_component_rich_style("image-list--dim")
         flags_value = rows.flags[row]
+        broken = flags_value & 1
+        if index == self.cursor:
+            style = styles["image-list--cursor"]
+            dim = styles["cursor_dim"]
+            flag_style = styles["cursor_broken" if broken else "cursor_flag"]
+        else:
+            style = base
+            dim = styles["image-list--dim"]
+            flag_style = styles["image-list--broken" if broken else "image-list--flag"]
         flag_text = "".join(letter if flags_value & bit else "·" for bit, letter in FLAG_LETTERS)
-        flag_style = style + self.get_component_rich_style("image-list--broken" if flags_value & 1 else
-                                                           "image-list--flag")
         show_bucket = width >= 48
         fixed = FLAGS_W + 1 + DIMS_W + TAGS_W + (BUCKET_W if show_bucket else 0)
         name_w = max(4, width - fixed)
@@ -204,14 +228,13 @@ class ImageList(ScrollView, can_focus=True):
             name = "…" + name[-(name_w - 1):]
         w, h = rows.widths[row], rows.heights[row]
         dims = f"{w}x{h}" if w else "?"
+        tail = dims.rjust(DIMS_W)
+        if show_bucket:
+            tail += rows.buckets[row].rjust(BUCKET_W)
+        tail += str(rows.tag_counts[row]).rjust(TAGS_W)
         segments = [
             Segment(flag_text, flag_style),
-            Segment(" ", style),
-            Segment(name.ljust(name_w), style),
-            Segment(dims.rjust(DIMS_W), dim),
+            Segment(" " + name.ljust(name_w), style),
+            Segment(tail, dim),
         ]
-        if show_bucket:
-            segments.append(Segment(rows.buckets[row].rjust(BUCKET_W), dim))
-        segments.append(Segment(str(rows.tag_counts[row]).rjust(TAGS_W), dim))
         return Strip(segments).crop_extend(0, width, style)
-

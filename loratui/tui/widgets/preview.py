@@ -13,10 +13,11 @@ from textual.strip import Strip
 from textual.timer import Timer
 from textual.widget import Widget
 
-from loratui.tui.preview_render import Preview, PreviewCache, render_preview
+from loratui.tui.preview_render import Preview, PreviewCache, decode_pixels, preview_from_pixels
 
-SETTLE_S = 0.03
-"""A request within this long of the previous one waits until the cursor rests this long."""
+SETTLE_S = 0.045
+"""Debounce: a request within this long of the previous one (a held key repeats every 25-40 ms) waits until the
+cursor has rested this long; a request after a rest decodes at once."""
 
 
 class ImagePreview(Widget):
@@ -33,12 +34,17 @@ class ImagePreview(Widget):
     def __init__(self, *, enabled: bool = True, id: str | None = None) -> None:
         super().__init__(id=id)
         self.enabled = enabled
-        self.cache = PreviewCache()
+        self.cache = PreviewCache(capacity=8)
+        """Rendered strips of the last few previews."""
+        self.pixels = PreviewCache(capacity=512)
+        """Decoded pixels of many more (about 12 KiB each at 53x40 cells)."""
         self.preview: Preview | None = None
         self.message = "No image"
         self._wanted: tuple | None = None
         self._timer: Timer | None = None
         self._last_request = 0.0
+        self._lines: tuple[tuple, list[Strip]] | None = None
+        """Full-width lines of the current preview for one (preview, size, style): repaints reuse them."""
 
     def show(self, path: Path | None, mtime_ns: int = 0, note: str | None = None) -> None:
         """Request a preview of `path` (None: clear). Cached previews appear at once, others after decoding."""
@@ -58,7 +64,7 @@ class ImagePreview(Widget):
         self._wanted = key
         cached = self.cache.get(key)
         now = time.monotonic()
-        moving = now - self._last_request < SETTLE_S * 3
+        moving = now - self._last_request < SETTLE_S
         self._last_request = now
         if cached is not None:
             self._set_preview(key, cached, True)
@@ -72,11 +78,17 @@ class ImagePreview(Widget):
         if key != self._wanted:
             return
         path, _mtime, cols, rows = key
-        try:
-            preview = render_preview(Path(path), cols, rows)
-        except Exception as exc:  # a broken or vanished file: say so in the panel
-            self.app.call_from_thread(self._set_failed, key, f"Cannot preview: {exc}")
+        pixels = self.pixels.get(key)
+        if pixels is None:
+            try:
+                pixels = decode_pixels(Path(path), cols, rows)
+            except Exception as exc:  # a broken or vanished file: say so in the panel
+                self.app.call_from_thread(self._set_failed, key, f"Cannot preview: {exc}")
+                return
+            self.pixels.put(key, pixels)
+        if key != self._wanted:
             return
+        preview = preview_from_pixels(pixels)
         self.cache.put(key, preview)
         self.app.call_from_thread(self._set_preview, key, preview, False)
 
@@ -99,23 +111,38 @@ class ImagePreview(Widget):
             self._wanted = None
             self.show(Path(path), mtime)
 
-    def render_line(self, y: int) -> Strip:
+    def _preview_lines(self, preview: Preview) -> list[Strip]:
         width, height = self.size.width, self.size.height
         base = self.rich_style
-        preview = self.preview
-        if preview is None:
-            if y == height // 2:
-                text = Text(self.message[:width].center(width), style=base + self.get_component_rich_style(
-                    "image-preview--message"))
-                return Strip(list(text.render(self.app.console)), width)
-            return Strip.blank(width, base)
+        key = (id(preview), width, height, base)
+        if self._lines is not None and self._lines[0] == key:
+            return self._lines[1]
+        blank = Strip.blank(width, base)
         top = (height - len(preview.strips)) // 2
-        index = y - top
-        if not 0 <= index < len(preview.strips):
-            return Strip.blank(width, base)
-        left = (width - preview.cells_w) // 2
-        segments = [Segment(" " * left, base)] if left > 0 else []
-        strip = Strip(segments + list(preview.strips[index]), left + preview.cells_w)
-        return strip.crop_extend(0, width, base)
+        left = max(0, (width - preview.cells_w) // 2)
+        pad = [Segment(" " * left, base)] if left else []
+        lines = []
+        for y in range(height):
+            index = y - top
+            if 0 <= index < len(preview.strips):
+                strip = Strip(pad + list(preview.strips[index]), left + preview.cells_w)
+                lines.append(strip.crop_extend(0, width, base))
+            else:
+                lines.append(blank)
+        self._lines = (key, lines)
+        return lines
+
+    def render_line(self, y: int) -> Strip:
+        preview = self.preview
+        if preview is not None:
+            lines = self._preview_lines(preview)
+            return lines[y] if y < len(lines) else Strip.blank(self.size.width, self.rich_style)
+        width, height = self.size.width, self.size.height
+        base = self.rich_style
+        if y == height // 2:
+            text = Text(self.message[:width].center(width),
+                        style=base + self.get_component_rich_style("image-preview--message"))
+            return Strip(list(text.render(self.app.console)), width)
+        return Strip.blank(width, base)
 
     COMPONENT_CLASSES = {"image-preview--message"}

@@ -33,5 +33,5 @@ class TagPanel(Static):
         if key == self._shown:
             return
         self._shown = key
-        self.update(tags_text(tags, counts))
+        self.update(tags_text(tags, counts), layout=False)
         self.border_subtitle = f"{len(tags)} tags"
