@@ -137,6 +137,8 @@ def child(args) -> None:
         def __init__(self, *a, **kw) -> None:
             super().__init__(*a, **kw)
             self.paint_times: list[float] = []
+            self.paint_cpu: dict[float, float] = {}
+            self.preview_painted_at = 0.0
             self.painted = asyncio.Event()
             self.preview_done: asyncio.Event | None = None
             self._started = False
@@ -144,7 +146,9 @@ def child(args) -> None:
         def _display(self, screen, renderable) -> None:
             super()._display(screen, renderable)
             if renderable is not None:
-                self.paint_times.append(time.perf_counter())
+                now = time.perf_counter()
+                self.paint_times.append(now)
+                self.paint_cpu[now] = time.thread_time()
                 self.painted.set()
 
         def on_image_preview_painted(self, event: ImagePreview.Painted) -> None:
@@ -198,18 +202,40 @@ def child(args) -> None:
                 original_move_to(index, **kw)
 
             images.move_to = move_to
+            preview = main.query_one(ImagePreview)
+            original_set_preview = preview._set_preview
+
+            def set_preview(key, value, cached) -> None:
+                if key == preview._wanted:
+                    self.preview_painted_at = time.perf_counter()
+                original_set_preview(key, value, cached)
+
+            preview._set_preview = set_preview
+            profiler = None
+            if os.environ.get("BENCH_PROFILE"):
+                import cProfile
+
+                profiler = cProfile.Profile()
+                profiler.enable()
             # 1. Cursor moves at key-repeat speed.
-            latencies = []
+            latencies, cpu = [], []
+            results["loadavg_before"] = os.getloadavg()
             for _ in range(args.moves):
                 start = time.perf_counter()
+                cpu_start = time.thread_time()
                 self.simulate_key("j")
                 while not moved_at or moved_at[-1] < start:
                     await asyncio.sleep(0)
                 painted = await self.next_paint_after(moved_at[-1])
                 latencies.append((painted - start) * 1000)
+                cpu.append((self.paint_cpu.get(painted, cpu_start) - cpu_start) * 1000)
                 await asyncio.sleep(max(0.0, 1 / 30 - (time.perf_counter() - start)))
             results["move_ms"] = {"median": statistics.median(latencies), "max": max(latencies),
                                   "p95": sorted(latencies)[int(len(latencies) * 0.95) - 1], "n": len(latencies)}
+            results["move_cpu_ms"] = {"median": statistics.median(cpu), "max": max(cpu)}
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(os.environ["BENCH_PROFILE"])
             # 2. Preview of a new image after the cursor rested.
             preview_ms = []
             for _ in range(args.preview_samples):
@@ -218,7 +244,7 @@ def child(args) -> None:
                 start = time.perf_counter()
                 self.simulate_key("j")
                 await asyncio.wait_for(self.preview_done.wait(), 5)
-                painted = await self.next_paint_after(time.perf_counter() - 0.0005)
+                painted = await self.next_paint_after(self.preview_painted_at)
                 preview_ms.append((painted - start) * 1000)
             results["preview_ms"] = {"median": statistics.median(preview_ms), "max": max(preview_ms),
                                      "n": len(preview_ms)}
@@ -236,6 +262,7 @@ def child(args) -> None:
                 if line.startswith(("VmRSS:", "VmHWM:")):
                     results[line.split(":")[0].lower() + "_mb"] = int(line.split()[1]) / 1024
             results["cursor"] = images.cursor
+            results["loadavg_after"] = os.getloadavg()
 
     app_module.LoratuiApp = BenchApp
     ctx = Context.load(args.home)

@@ -147,3 +147,12 @@ def test_tag_completion_helpers():
     vocab = [("blue eyes", 40), ("blush", 12), ("solo", 90), ("light blue", 3)]
     assert suggest_tags(vocab, "blu", {"solo"}) == [("blue eyes", 40), ("blush", 12), ("light blue", 3)]
     assert suggest_tags(vocab, "", set()) == []
+
+
+def test_shorten_path_keeps_the_file_name():
+    from loratui.tui.widgets.image_list import shorten_path
+
+    assert shorten_path("10_scenery/a.png", 40) == "10_scenery/a.png"
+    assert shorten_path("10_scenery/mountains_001.jpg", 22) == "10_…/mountains_001.jpg"
+    assert len(shorten_path("10_scenery/mountains_001.jpg", 22)) == 22
+    assert shorten_path("10_scenery/a_very_long_file_name.jpg", 12) == "…le_name.jpg"

@@ -259,7 +259,7 @@ class MainScreen(Screen):
             preview.show(None, note=f"Broken: {row['reason'] or 'unreadable'}")
         else:
             size = f"{row['width']}x{row['height']}" if row["width"] else "?"
-            info.append(f"  {size} {row['format'] or ''} · bucket {row['bucket'] or '?'}", style="dim")
+            info.append(f"  {size} {row['format'] or ''} → {row['bucket'] or '?'}", style="dim")
             preview.show(image_path, row["mtime_ns"])
         self.query_one("#preview-info", Static).update(info, layout=False)
         self._show_tags(text)

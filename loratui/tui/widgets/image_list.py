@@ -26,6 +26,16 @@ BUCKET_W = 10
 TAGS_W = 4
 
 
+def shorten_path(path: str, width: int) -> str:
+    """Fit a relative path into `width` cells, shortening the folder part first so the file name stays whole."""
+    if len(path) <= width:
+        return path
+    folder, _sep, base = path.rpartition("/")
+    if not folder or len(base) + 2 >= width:
+        return "…" + path[-(width - 1):]
+    return folder[: width - len(base) - 2] + "…/" + base
+
+
 class ImageList(ScrollView, can_focus=True):
     """Rows of (flags, name, WxH, bucket, tags); posts Highlighted when the cursor lands on an image."""
 
@@ -223,9 +233,7 @@ class ImageList(ScrollView, can_focus=True):
         show_bucket = width >= 48
         fixed = FLAGS_W + 1 + DIMS_W + TAGS_W + (BUCKET_W if show_bucket else 0)
         name_w = max(4, width - fixed)
-        name = rows.names[row]
-        if len(name) > name_w:
-            name = "…" + name[-(name_w - 1):]
+        name = shorten_path(rows.names[row], name_w)
         w, h = rows.widths[row], rows.heights[row]
         dims = f"{w}x{h}" if w else "?"
         tail = dims.rjust(DIMS_W)

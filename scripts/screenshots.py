@@ -1,0 +1,102 @@
+"""Render the real app on demo data to SVG screenshots in screenshots/ (PNG too where rsvg-convert exists).
+
+    python scripts/screenshots.py [--out screenshots]
+
+Each shot runs the app headless (Textual's test driver, the same rendering as a terminal) in a throwaway home
+with the `loratui demo` dataset, drives it with keys, and saves the screen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+async def settle(pilot, app, rounds: int = 60) -> None:
+    """Wait for the dataset to open and the workers (loading, preview decoding) to finish."""
+    quiet = 0
+    for _ in range(rounds):
+        await pilot.pause(0.05)
+        main = app.main_screen
+        ready = main is not None and main.target is not None and all(w.is_finished for w in app.workers)
+        quiet = quiet + 1 if ready else 0
+        if quiet >= 3:
+            return
+
+
+async def shoot(ctx, name: str, size: tuple[int, int], keys: list[str], out: Path, *, type_text: str = "") -> Path:
+    from loratui.tui.app import LoratuiApp
+
+    app = LoratuiApp(ctx, "demo")
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot, app)
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot, app)
+        if type_text:
+            await pilot.press(*type_text)
+            await settle(pilot, app)
+        await pilot.pause(0.3)
+        path = out / f"{name}.svg"
+        path.write_text(app.export_screenshot(title=f"loratui — {name}"), encoding="utf-8")
+        # Leave without saving anything typed for the picture.
+        if app.main_screen is not None and app.main_screen.loaded is not None:
+            app.main_screen.editor.load_text(app.main_screen.loaded.text)
+    return path
+
+
+def to_png(svg: Path) -> Path | None:
+    """Convert with rsvg-convert (spaces preserved so aligned columns stay aligned)."""
+    if shutil.which("rsvg-convert") is None:
+        return None
+    fixed = svg.with_suffix(".tmp.svg")
+    fixed.write_text(svg.read_text(encoding="utf-8").replace("<svg ", '<svg xml:space="preserve" ', 1),
+                     encoding="utf-8")
+    png = svg.with_suffix(".png")
+    try:
+        subprocess.run(["rsvg-convert", str(fixed), "-o", str(png)], check=True, timeout=60)
+    finally:
+        fixed.unlink(missing_ok=True)
+    return png
+
+
+async def main_async(out: Path) -> list[Path]:
+    from loratui.config import Context
+    from loratui.demo import create_demo
+    from loratui.store import Store
+
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="loratui-shots-") as tmp:
+        ctx = Context.load(Path(tmp) / "home")
+        async with Store.open(ctx.paths.db) as store:
+            await create_demo(store, ctx.paths.demo, workers=1)
+        shots = [
+            await shoot(ctx, "main-160x48", (160, 48), ["j", "j"], out),
+            await shoot(ctx, "main-80x24", (80, 24), ["j", "j"], out),
+            await shoot(ctx, "editing-120x36", (120, 36), ["j", "j", "j", "e"], out, type_text=", hor"),
+            await shoot(ctx, "filter-120x36", (120, 36), ["slash", *"night", "enter"], out),
+            await shoot(ctx, "help-120x36", (120, 36), ["question_mark"], out),
+        ]
+    return shots
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default=str(REPO / "screenshots"))
+    args = parser.parse_args()
+    for svg in asyncio.run(main_async(Path(args.out))):
+        png = to_png(svg)
+        print(svg.relative_to(REPO) if svg.is_relative_to(REPO) else svg, "+ png" if png else "")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
