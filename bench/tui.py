@@ -233,6 +233,29 @@ def child(args) -> None:
             results["move_ms"] = {"median": statistics.median(latencies), "max": max(latencies),
                                   "p95": sorted(latencies)[int(len(latencies) * 0.95) - 1], "n": len(latencies)}
             results["move_cpu_ms"] = {"median": statistics.median(cpu), "max": max(cpu)}
+            # 1b. Single presses after a rest: the list repaint, then the caption/tags shown for the new image.
+            loaded_at: list[float] = []
+            original_load_image = main.load_image
+
+            async def load_image(image_id: int) -> None:
+                await original_load_image(image_id)
+                loaded_at.append(time.perf_counter())
+
+            main.load_image = load_image
+            single, caption = [], []
+            for _ in range(args.single):
+                await asyncio.sleep(0.25)
+                start = time.perf_counter()
+                self.simulate_key("j")
+                while not moved_at or moved_at[-1] < start:
+                    await asyncio.sleep(0)
+                single.append((await self.next_paint_after(moved_at[-1]) - start) * 1000)
+                while not loaded_at or loaded_at[-1] < start:
+                    await asyncio.sleep(0.001)
+                caption.append((await self.next_paint_after(loaded_at[-1]) - start) * 1000)
+            main.load_image = original_load_image
+            results["single_move_ms"] = {"median": statistics.median(single), "max": max(single), "n": len(single)}
+            results["single_caption_ms"] = {"median": statistics.median(caption), "max": max(caption)}
             if profiler is not None:
                 profiler.disable()
                 profiler.dump_stats(os.environ["BENCH_PROFILE"])
@@ -310,7 +333,7 @@ def parent(args) -> int:
     spawned = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, str(Path(__file__).resolve()), "--child", "--home", str(home), "--out", str(out),
-         "--spawned", repr(spawned), "--moves", str(args.moves), "--preview-samples", str(args.preview_samples),
+         "--spawned", repr(spawned), "--moves", str(args.moves), "--single", str(args.single), "--preview-samples", str(args.preview_samples),
          "--previews", str(args.previews)],
         stdin=slave, stdout=slave, stderr=slave, env=env, cwd=REPO, start_new_session=True,
     )
@@ -339,6 +362,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=50_000)
     parser.add_argument("--moves", type=int, default=300)
+    parser.add_argument("--single", type=int, default=30, help="single key presses after a rest")
     parser.add_argument("--preview-samples", type=int, default=40)
     parser.add_argument("--previews", type=int, default=5000)
     parser.add_argument("--dir", default=".bench/tui")

@@ -26,7 +26,8 @@ async def settle(pilot, app, rounds: int = 60) -> None:
     for _ in range(rounds):
         await pilot.pause(0.05)
         main = app.main_screen
-        ready = main is not None and main.target is not None and all(w.is_finished for w in app.workers)
+        ready = (main is not None and main.target is not None and not main.load_pending
+                 and all(w.is_finished for w in app.workers))
         quiet = quiet + 1 if ready else 0
         if quiet >= 3:
             return

@@ -33,6 +33,7 @@ class ImageRows:
     buckets: list[str] = field(default_factory=list)
     tag_counts: array = field(default_factory=lambda: array("l"))
     flags: bytearray = field(default_factory=bytearray)
+    mtimes: array = field(default_factory=lambda: array("q"))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -46,7 +47,7 @@ class ImageRows:
 
 
 _ROWS_SQL = f"""
-SELECT i.id, i.rel_path, COALESCE(i.width, 0), COALESCE(i.height, 0), COALESCE(i.bucket, ''), i.tag_count,
+SELECT i.id, i.rel_path, i.mtime_ns, COALESCE(i.width, 0), COALESCE(i.height, 0), COALESCE(i.bucket, ''), i.tag_count,
        (i.status = 'broken') * {FLAG_BROKEN}
      + (NOT {HAS_CAPTION_SQL}) * {FLAG_UNCAPTIONED}
      + (i.sha256 IS NOT NULL AND i.sha256 IN (SELECT sha256 FROM images WHERE dataset_id = :ds
@@ -64,13 +65,14 @@ def load_rows_sync(conn: sqlite3.Connection, dataset_id: int, subset_id: int | N
     sql = _ROWS_SQL.replace("{subset}", "AND i.subset_id = :subset" if subset_id is not None else "")
     rows = ImageRows()
     ids, names, widths, heights = rows.ids, rows.names, rows.widths, rows.heights
-    buckets, tag_counts, flags = rows.buckets, rows.tag_counts, rows.flags
+    buckets, tag_counts, flags, mtimes = rows.buckets, rows.tag_counts, rows.flags, rows.mtimes
     intern: dict[str, str] = {}
     cursor = conn.execute(sql, {"ds": dataset_id, "subset": subset_id})
     cursor.row_factory = None  # plain tuples: far cheaper than sqlite3.Row for 50k rows
-    for image_id, name, width, height, bucket, tags, flag in cursor:
+    for image_id, name, mtime_ns, width, height, bucket, tags, flag in cursor:
         ids.append(image_id)
         names.append(name)
+        mtimes.append(mtime_ns)
         widths.append(width)
         heights.append(height)
         buckets.append(intern.setdefault(bucket, bucket))

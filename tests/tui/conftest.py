@@ -40,5 +40,6 @@ async def settle(pilot, app, timeout: float = 5.0) -> None:
     while loop.time() < deadline and quiet < 2:
         await pilot.pause(0.03)
         main = app.main_screen
-        ready = main is not None and main.target is not None and all(w.is_finished for w in app.workers)
+        ready = (main is not None and main.target is not None and not main.load_pending
+                 and all(w.is_finished for w in app.workers))
         quiet = quiet + 1 if ready else 0

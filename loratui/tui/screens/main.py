@@ -28,7 +28,7 @@ from loratui.datasets.captions import caption_path_for, parse_tags, read_caption
 from loratui.datasets.service import add_dataset, rescan_dataset
 from loratui.errors import ConflictError, LoratuiError
 from loratui.tui.imagedata import (
-    FLAG_EDITED, FLAG_UNCAPTIONED, filter_image_ids, image_detail, load_rows, tag_vocabulary,
+    FLAG_BROKEN, FLAG_EDITED, FLAG_UNCAPTIONED, filter_image_ids, image_detail, load_rows, tag_vocabulary,
 )
 from loratui.tui.screens.add_dataset import AddDatasetScreen
 from loratui.tui.screens.confirm import ConfirmScreen
@@ -40,6 +40,8 @@ from loratui.tui.widgets.preview import ImagePreview
 from loratui.tui.widgets.tag_panel import TagPanel
 
 FILTER_DEBOUNCE_S = 0.15
+LOAD_SETTLE_S = 0.045
+"""Highlights closer together than this (a held key) defer loading the caption until the cursor rests."""
 
 
 @dataclass
@@ -108,6 +110,8 @@ class MainScreen(Screen):
         self.vocabulary: dict[str, int] = {}
         self.filter_text = ""
         self._filter_timer: Timer | None = None
+        self._load_timer: Timer | None = None
+        self._last_highlight = 0.0
         self.tree_visible: bool | None = None
         """None: shown on wide terminals, hidden on narrow ones; True/False after the user toggles it."""
 
@@ -224,10 +228,60 @@ class MainScreen(Screen):
     async def on_image_list_highlighted(self, event: ImageList.Highlighted) -> None:
         if event.image_id != self.image_list.highlighted_id:
             return  # the cursor has moved on already; only the newest position matters
+        now = time.monotonic()
+        moving = now - self._last_highlight < LOAD_SETTLE_S
+        self._last_highlight = now
+        self._cancel_pending_load()
+        self._request_preview(event.image_id)  # first: decoding starts while the caption loads
         await self.save_current()
         if event.image_id != self.image_list.highlighted_id:
             return
+        if moving and not self.editor.has_focus:
+            # A held key: only the list repaints per row; the caption, tags and preview follow once the cursor
+            # rests. In the editor every image loads at once, so typing never lands on the previous caption.
+            self._load_timer = self.set_timer(LOAD_SETTLE_S, self._load_after_rest)
+            return
         await self.load_image(event.image_id)
+
+    def _request_preview(self, image_id: int) -> None:
+        rows = self.image_list.rows
+        row = rows.index_of(image_id)
+        preview = self.query_one(ImagePreview)
+        if row is None or self.dataset is None:
+            preview.show(None)
+        elif rows.flags[row] & FLAG_BROKEN:
+            preview.show(None, note="Broken image")
+        else:
+            preview.show(self.dataset.path / rows.names[row], rows.mtimes[row])
+
+    @property
+    def load_pending(self) -> bool:
+        """True while the highlighted image's caption waits for the cursor to rest."""
+        return self._load_timer is not None
+
+    def _cancel_pending_load(self) -> None:
+        if self._load_timer is not None:
+            self._load_timer.stop()
+            self._load_timer = None
+
+    def _load_after_rest(self) -> None:
+        self._load_timer = None
+        image_id = self.image_list.highlighted_id
+        if image_id is not None:
+            self._load_worker(image_id)
+
+    @work(exclusive=True, group="load")
+    async def _load_worker(self, image_id: int) -> None:
+        if image_id == self.image_list.highlighted_id and not self.load_pending:
+            await self.load_image(image_id)
+
+    async def flush_pending_load(self) -> None:
+        """Load the highlighted image now if its load was waiting for the cursor to rest."""
+        if self._load_timer is not None:
+            self._cancel_pending_load()
+            image_id = self.image_list.highlighted_id
+            if image_id is not None:
+                await self.load_image(image_id)
 
     async def load_image(self, image_id: int) -> None:
         """Load an image's caption (from its file, the source of truth) into the editor and show its preview."""
@@ -260,7 +314,7 @@ class MainScreen(Screen):
         else:
             size = f"{row['width']}x{row['height']}" if row["width"] else "?"
             info.append(f"  {size} {row['format'] or ''} → {row['bucket'] or '?'}", style="dim")
-            preview.show(image_path, row["mtime_ns"])
+            preview.show(image_path, row["mtime_ns"])  # already requested on highlight: a no-op unless changed
         self.query_one("#preview-info", Static).update(info, layout=False)
         self._show_tags(text)
 
@@ -376,7 +430,8 @@ class MainScreen(Screen):
         self.image_list.focus()
         self._save_worker()
 
-    def on_image_list_edit_requested(self, _event: ImageList.EditRequested) -> None:
+    async def on_image_list_edit_requested(self, _event: ImageList.EditRequested) -> None:
+        await self.flush_pending_load()
         if self.loaded is not None and self.loaded.editable:
             self.editor.move_cursor(self.editor.document.end)  # appending a tag is the common edit
             self.editor.focus()

@@ -47,11 +47,12 @@ class ImagePreview(Widget):
         """Full-width lines of the current preview for one (preview, size, style): repaints reuse them."""
 
     def show(self, path: Path | None, mtime_ns: int = 0, note: str | None = None) -> None:
-        """Request a preview of `path` (None: clear). Cached previews appear at once, others after decoding."""
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
+        """Request a preview of `path` (None: clear). Cached previews appear at once, others after decoding.
+
+        Asking again for the image already shown or on its way does nothing.
+        """
         if path is None or not self.enabled:
+            self._stop_timer()
             self._wanted = None
             self.preview = None
             self.message = note or ("Preview off" if not self.enabled else "No image")
@@ -61,6 +62,9 @@ class ImagePreview(Widget):
         if cols < 2 or rows < 1:
             return
         key = (str(path), mtime_ns, cols, rows)
+        if key == self._wanted:
+            return
+        self._stop_timer()
         self._wanted = key
         cached = self.cache.get(key)
         now = time.monotonic()
@@ -72,6 +76,11 @@ class ImagePreview(Widget):
             self._timer = self.set_timer(SETTLE_S, lambda: self._decode(key))
         else:
             self._decode(key)
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
 
     @work(thread=True, exclusive=True, group="preview")
     def _decode(self, key: tuple) -> None:
@@ -109,6 +118,7 @@ class ImagePreview(Widget):
         if self._wanted is not None:
             path, mtime, _cols, _rows = self._wanted
             self._wanted = None
+            self._last_request = 0.0
             self.show(Path(path), mtime)
 
     def _preview_lines(self, preview: Preview) -> list[Strip]:
