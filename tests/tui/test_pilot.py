@@ -283,3 +283,45 @@ async def test_jobs_strip_shows_active_jobs_and_cancels(demo_ctx):
         await pilot.press("x")
         await pilot.pause(0.1)
         assert (await repo.get_job(app.store, job.id)).cancel_requested
+
+
+async def test_add_dataset_with_completion_and_rescan(demo_ctx, tmp_path, image_factory):
+    from loratui.tui.screens.add_dataset import AddDatasetScreen, complete_folder
+
+    folder = tmp_path / "mychar_set"
+    image_factory(folder / "10_mychar" / "a.png")
+    image_factory(folder / "10_mychar" / "b.png", color=(10, 200, 10))
+    (folder / "10_mychar" / "a.txt").write_text("mychar, smile", encoding="utf-8")
+    assert complete_folder(str(tmp_path / "mychar_s")) == str(folder) + "/"
+    app = LoratuiApp(demo_ctx, "demo")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("a")
+        assert isinstance(app.screen, AddDatasetScreen)
+        await pilot.press(*str(tmp_path / "mychar_s"))
+        await pilot.pause(0.2)
+        await pilot.press("tab")  # accept the folder completion
+        assert app.screen.query_one("#path").value == str(folder) + "/"
+        await pilot.press("enter")
+        await settle(pilot, app)
+        for _ in range(40):  # the scan runs in a worker
+            if app.current_dataset is not None and app.current_dataset.name == "mychar_set":
+                break
+            await pilot.pause(0.1)
+        await settle(pilot, app)
+        assert app.current_dataset.name == "mychar_set"
+        images = app.screen.query_one(ImageList)
+        assert images.count == 2
+        # An edit made outside loratui shows up after `r`.
+        (folder / "10_mychar" / "b.txt").write_text("mychar, outside edit", encoding="utf-8")
+        await pilot.press("r")
+        for _ in range(40):
+            await pilot.pause(0.1)
+            if all(w.is_finished for w in app.workers):
+                break
+        await settle(pilot, app)
+        with _db(demo_ctx) as conn:
+            assert conn.execute("SELECT caption FROM images WHERE rel_path = '10_mychar/b.png'").fetchone()[0] \
+                == "mychar, outside edit"
+        index = images.rows.names.index("10_mychar/b.png")
+        assert not images.rows.flags[index] & 2  # no longer uncaptioned in the list

@@ -306,7 +306,7 @@ class MainScreen(Screen):
         editor.border_subtitle = Text(notes[0]) if notes else Text("no caption file" if caption is None else "")
         # Name and size live in their own line: retitling the preview would repaint all of its cells.
         info = Text(no_wrap=True, overflow="ellipsis")
-        info.append(row["rel_path"], style="bold")
+        info.append(row["rel_path"].rsplit("/", 1)[-1], style="bold")  # the folder shows in the list
         preview = self.query_one(ImagePreview)
         if row["status"] == "broken":
             info.append("  broken", style="red")
