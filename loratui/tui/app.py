@@ -53,8 +53,9 @@ class LoratuiApp(App):
     def on_mount(self) -> None:
         self.screen_actions = discover_actions()
         for action in self.screen_actions:
+            # Not in the footer (it would not fit at 80 columns); `?` and the command palette list them.
             self._bindings._add_binding(
-                Binding(action.key, f"open_screen({action.id!r})", action.description, id=action.id)
+                Binding(action.key, f"open_screen({action.id!r})", action.description, id=action.id, show=False)
             )
         self.refresh_bindings()
         self.main_screen = MainScreen(self.initial_dataset, self.ctx.settings.ui.preview != "none")
