@@ -195,11 +195,19 @@ def child(args) -> None:
             images = main.image_list
             await asyncio.sleep(1.0)  # let the tag vocabulary load and the first preview settle
             moved_at: list[float] = []
+            moved = asyncio.Event()
             original_move_to = images.move_to
 
             def move_to(index: int, **kw) -> None:
                 moved_at.append(time.perf_counter())
                 original_move_to(index, **kw)
+                moved.set()
+
+            async def wait_moved(start: float) -> float:
+                while not moved_at or moved_at[-1] < start:
+                    moved.clear()
+                    await moved.wait()
+                return moved_at[-1]
 
             images.move_to = move_to
             preview = main.query_one(ImagePreview)
@@ -224,9 +232,7 @@ def child(args) -> None:
                 start = time.perf_counter()
                 cpu_start = time.thread_time()
                 self.simulate_key("j")
-                while not moved_at or moved_at[-1] < start:
-                    await asyncio.sleep(0)
-                painted = await self.next_paint_after(moved_at[-1])
+                painted = await self.next_paint_after(await wait_moved(start))
                 latencies.append((painted - start) * 1000)
                 cpu.append((self.paint_cpu.get(painted, cpu_start) - cpu_start) * 1000)
                 await asyncio.sleep(max(0.0, 1 / 30 - (time.perf_counter() - start)))
@@ -247,11 +253,9 @@ def child(args) -> None:
                 await asyncio.sleep(0.25)
                 start = time.perf_counter()
                 self.simulate_key("j")
-                while not moved_at or moved_at[-1] < start:
-                    await asyncio.sleep(0)
-                single.append((await self.next_paint_after(moved_at[-1]) - start) * 1000)
+                single.append((await self.next_paint_after(await wait_moved(start)) - start) * 1000)
                 while not loaded_at or loaded_at[-1] < start:
-                    await asyncio.sleep(0.001)
+                    await asyncio.sleep(0.002)
                 caption.append((await self.next_paint_after(loaded_at[-1]) - start) * 1000)
             main.load_image = original_load_image
             results["single_move_ms"] = {"median": statistics.median(single), "max": max(single), "n": len(single)}

@@ -65,6 +65,16 @@ def decode_for_preview(path: Path, max_cols: int, max_rows: int):
 
 
 _STYLE_CACHE: dict[tuple[int, int], Style] = {}
+_COLOR_CACHE: dict[int, Color] = {}
+
+
+def _color(rgb: int) -> Color:
+    color = _COLOR_CACHE.get(rgb)
+    if color is None:
+        if len(_COLOR_CACHE) > 32768:
+            _COLOR_CACHE.clear()
+        color = _COLOR_CACHE[rgb] = Color.from_rgb(rgb >> 16, (rgb >> 8) & 255, rgb & 255)
+    return color
 
 
 def _style(top: int, bottom: int) -> Style:
@@ -72,11 +82,7 @@ def _style(top: int, bottom: int) -> Style:
     if style is None:
         if len(_STYLE_CACHE) > 8192:
             _STYLE_CACHE.clear()
-        style = Style.from_color(
-            Color.from_rgb(top >> 16, (top >> 8) & 255, top & 255),
-            Color.from_rgb(bottom >> 16, (bottom >> 8) & 255, bottom & 255),
-        )
-        _STYLE_CACHE[(top, bottom)] = style
+        style = _STYLE_CACHE[(top, bottom)] = Style.from_color(_color(top), _color(bottom))
     return style
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.segment import Segment
 from rich.text import Text
 from textual import work
+from textual.filter import ANSIToTruecolor
 from textual.message import Message
 from textual.strip import Strip
 from textual.timer import Timer
@@ -120,6 +121,14 @@ class ImagePreview(Widget):
             self._wanted = None
             self._last_request = 0.0
             self.show(Path(path), mtime)
+
+    def get_line_filters(self):
+        # Preview cells are 24-bit colours already: the ANSI-to-truecolor pass over ~2,000 segments per preview
+        # changes nothing, so skip it (other filters, such as NO_COLOR's, still apply).
+        filters = super().get_line_filters()
+        if self.preview is None:
+            return filters
+        return [f for f in filters if not isinstance(f, ANSIToTruecolor)]
 
     def _preview_lines(self, preview: Preview) -> list[Strip]:
         width, height = self.size.width, self.size.height
