@@ -7,6 +7,7 @@ Widgets post messages up; the screen sets attributes and calls methods down.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import time
@@ -33,13 +34,14 @@ from loratui.tui.imagedata import (
 from loratui.tui.screens.add_dataset import AddDatasetScreen
 from loratui.tui.screens.confirm import ConfirmScreen
 from loratui.tui.widgets.caption_editor import CaptionEditor
-from loratui.tui.widgets.dataset_tree import DatasetTree, TreeTarget, load_tree_data
+from loratui.tui.widgets.dataset_tree import DatasetTree, TreeTarget, list_datasets_brief, load_tree_data
 from loratui.tui.widgets.image_list import ImageList
 from loratui.tui.widgets.jobs_strip import JobsStrip
 from loratui.tui.widgets.preview import ImagePreview
 from loratui.tui.widgets.tag_panel import TagPanel
 
 FILTER_DEBOUNCE_S = 0.15
+FIRST_PAGE = 200
 LOAD_SETTLE_S = 0.045
 """Highlights closer together than this (a held key) defer loading the caption until the cursor rests."""
 
@@ -159,8 +161,10 @@ class MainScreen(Screen):
 
     @work(exclusive=True, group="dataset")
     async def _initial_load(self) -> None:
-        datasets = await self.reload_tree()
+        # The image list first (what the user looks at), the tree's counts right after.
+        datasets = await list_datasets_brief(self.store)
         if not datasets:
+            await self.reload_tree()
             self.image_list.empty_message = "No datasets yet: press a to add a folder (or run `loratui demo`)"
             self.image_list.refresh()
             return
@@ -169,6 +173,7 @@ class MainScreen(Screen):
             self.notify(f"No dataset named {self.initial_dataset!r}; opened {chosen.name!r}", severity="warning")
         target = TreeTarget(chosen, None, chosen.name)
         await self.open_target(target)
+        await self.reload_tree()
         self.query_one(DatasetTree).move_to_target(target)
         # Everything alive now (the framework, the loaded rows) lives as long as the app: keep it out of the
         # garbage collector's full passes, which otherwise stall the UI for tens of milliseconds now and then.
@@ -187,11 +192,22 @@ class MainScreen(Screen):
         await self.save_current()
         dataset_changed = self.target is None or self.target.dataset.id != target.dataset.id
         self.target = target
+        self.loaded = None
+        center = True
+        if not self.filter_text and select_id is None:
+            # Paint the first page at once; the rest of a big dataset follows a moment later.
+            head = await load_rows(self.store, target.dataset.id, target.subset_id, limit=FIRST_PAGE)
+            if len(head) == FIRST_PAGE:
+                self.image_list.set_rows(head)
+                self._update_list_title(loading=True)
+                center = False
+                await self._painted()
         rows = await load_rows(self.store, target.dataset.id, target.subset_id)
         keep = await filter_image_ids(self.store, target.dataset.id, self.filter_text) if self.filter_text else None
-        self.loaded = None
+        if not center:
+            select_id = self.image_list.highlighted_id  # the user may have moved already
         self.image_list.empty_message = "No images" if not keep and self.filter_text == "" else "No matches"
-        self.image_list.set_rows(rows, keep, select_id)
+        self.image_list.set_rows(rows, keep, select_id, center=center)
         self._update_list_title()
         if not self.image_list.count:
             self._show_nothing()
@@ -200,17 +216,26 @@ class MainScreen(Screen):
             self.vocabulary = await tag_vocabulary(self.store, target.dataset.id)
             self._vocabulary_changed()
 
+    async def _painted(self, timeout: float = 0.25) -> None:
+        """Wait until the screen has been drawn (so a first page shows before a long query starts)."""
+        drawn = asyncio.Event()
+        self.call_after_refresh(drawn.set)
+        try:
+            await asyncio.wait_for(drawn.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+
     def _vocabulary_changed(self) -> None:
         self.editor.vocabulary = sorted(self.vocabulary.items(), key=lambda item: (-item[1], item[0]))
         if self.loaded is not None:
             self._show_tags(self.editor.text)
 
-    def _update_list_title(self) -> None:
+    def _update_list_title(self, loading: bool = False) -> None:
         image_list = self.image_list
         title = Text("Images ")
         if self.target is not None:
             title.append(self.target.label)
-            title.append(f" {len(image_list.rows)}", style="dim")
+            title.append(" loading…" if loading else f" {len(image_list.rows)}", style="dim")
             if self.filter_text:
                 title.append(f"  /{self.filter_text} → {image_list.count}", style="bold")
         image_list.border_title = title
@@ -228,6 +253,8 @@ class MainScreen(Screen):
     async def on_image_list_highlighted(self, event: ImageList.Highlighted) -> None:
         if event.image_id != self.image_list.highlighted_id:
             return  # the cursor has moved on already; only the newest position matters
+        if self.loaded is not None and self.loaded.image_id == event.image_id and not self.load_pending:
+            return  # the same image again (the list was refreshed): keep the editor as it is
         now = time.monotonic()
         moving = now - self._last_highlight < LOAD_SETTLE_S
         self._last_highlight = now

@@ -25,13 +25,18 @@ class TreeTarget:
     label: str = ""
 
 
-async def load_tree_data(store: Store) -> tuple[list[Dataset], dict[int, int], list[dict]]:
-    """Datasets, image count per dataset id, and subsets (id, dataset_id, rel_path, repeats, images)."""
+async def list_datasets_brief(store: Store) -> list[Dataset]:
+    """Every dataset, in tree order, without counts (one small query)."""
     rows = await store.fetchall(
         "SELECT d.id, d.name, d.path, d.caption_ext, d.scanned_at, w.name AS workspace "
         "FROM datasets d JOIN workspaces w ON w.id = d.workspace_id ORDER BY w.name, d.name"
     )
-    datasets = [Dataset.from_row(r) for r in rows]
+    return [Dataset.from_row(r) for r in rows]
+
+
+async def load_tree_data(store: Store) -> tuple[list[Dataset], dict[int, int], list[dict]]:
+    """Datasets, image count per dataset id, and subsets (id, dataset_id, rel_path, repeats, images)."""
+    datasets = await list_datasets_brief(store)
     counts = {r[0]: r[1] for r in await store.fetchall(
         "SELECT dataset_id, COUNT(*) FROM images GROUP BY dataset_id")}
     subsets = [dict(r) for r in await store.fetchall(

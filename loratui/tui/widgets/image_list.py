@@ -94,16 +94,17 @@ class ImageList(ScrollView, can_focus=True):
 
     # -- data ---------------------------------------------------------------------------------------------
 
-    def set_rows(self, rows: ImageRows, keep: set[int] | None = None, select_id: int | None = None) -> None:
+    def set_rows(self, rows: ImageRows, keep: set[int] | None = None, select_id: int | None = None, *,
+                 center: bool = True) -> None:
         """Show new rows (optionally only ids in `keep`), putting the cursor on `select_id` if present."""
         self.rows = rows
-        self._apply(keep, select_id)
+        self._apply(keep, select_id, center)
 
     def set_filter(self, keep: set[int] | None) -> None:
         """Show only ids in `keep` (None: all), keeping the cursor's image when it still shows."""
         self._apply(keep, self.highlighted_id)
 
-    def _apply(self, keep: set[int] | None, select_id: int | None) -> None:
+    def _apply(self, keep: set[int] | None, select_id: int | None, center: bool = True) -> None:
         ids = self.rows.ids
         if keep is None:
             self.view = array("l", range(len(ids)))
@@ -120,7 +121,7 @@ class ImageList(ScrollView, can_focus=True):
                     target = 0
         self.cursor = -1
         self.refresh()
-        self.move_to(target, scroll_center=True)
+        self.move_to(target, scroll_center=center)
 
     def update_row(self, image_id: int, *, tag_count: int | None = None, flags: int | None = None) -> None:
         """Change one row's tag count / flags after an edit and repaint it."""
