@@ -270,17 +270,46 @@ def child(args) -> None:
                 profiler.disable()
                 profiler.dump_stats(os.environ["BENCH_PROFILE"])
             # 2. Preview of a new image after the cursor rested.
-            preview_ms = []
+            thread_cpu: list[float] = []
+            original_decode, original_build = preview_module.decode_pixels, preview_module.preview_from_pixels
+
+            def decode_pixels(*a):
+                started_cpu = time.thread_time()
+                try:
+                    return original_decode(*a)
+                finally:
+                    thread_cpu.append(time.thread_time() - started_cpu)
+                    stage_cpu["decode"].append(thread_cpu[-1] * 1000)
+
+            def preview_from_pixels(*a):
+                started_cpu = time.thread_time()
+                try:
+                    return original_build(*a)
+                finally:
+                    thread_cpu.append(time.thread_time() - started_cpu)
+                    stage_cpu["strips"].append(thread_cpu[-1] * 1000)
+
+            preview_module.decode_pixels, preview_module.preview_from_pixels = decode_pixels, preview_from_pixels
+            preview_ms, preview_cpu = [], []
+            stage_cpu: dict[str, list[float]] = {"decode": [], "strips": [], "main": []}
             for _ in range(args.preview_samples):
                 await asyncio.sleep(0.3)
                 self.preview_done = asyncio.Event()
+                thread_cpu.clear()
                 start = time.perf_counter()
+                cpu_start = time.thread_time()
                 self.simulate_key("j")
                 await asyncio.wait_for(self.preview_done.wait(), 5)
                 painted = await self.next_paint_after(self.preview_painted_at)
                 preview_ms.append((painted - start) * 1000)
+                main_cpu = self.paint_cpu.get(painted, cpu_start) - cpu_start
+                stage_cpu["main"].append(main_cpu * 1000)
+                preview_cpu.append((main_cpu + sum(thread_cpu)) * 1000)
+            preview_module.decode_pixels, preview_module.preview_from_pixels = original_decode, original_build
             results["preview_ms"] = {"median": statistics.median(preview_ms), "max": max(preview_ms),
                                      "n": len(preview_ms)}
+            results["preview_cpu_ms"] = {"median": statistics.median(preview_cpu), "max": max(preview_cpu),
+                                         **{f"{k}_median": statistics.median(v) for k, v in stage_cpu.items() if v}}
             # 3. Memory after going through many previews, every one decoded.
             preview_module.SETTLE_S = 0.0
             started = time.perf_counter()

@@ -15,7 +15,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.color import Color
+import numpy as np
+from rich.color import Color, ColorTriplet, ColorType
 from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
@@ -64,25 +65,47 @@ def decode_for_preview(path: Path, max_cols: int, max_rows: int):
     return image, real
 
 
-_STYLE_CACHE: dict[tuple[int, int], Style] = {}
+_HEX = [f"{value:02x}" for value in range(256)]
+_TRUECOLOR = ColorType.TRUECOLOR
+_new_tuple = tuple.__new__
 _COLOR_CACHE: dict[int, Color] = {}
+_STYLE_CACHE: dict[int, Style] = {}
+_PRIME_ANSI = [True]
+
+
+def set_truecolor_output(truecolor: bool) -> None:
+    """Say whether the terminal output is 24-bit; SGR codes are precomputed only then."""
+    if _PRIME_ANSI[0] != truecolor:
+        _PRIME_ANSI[0] = truecolor
+        _STYLE_CACHE.clear()
 
 
 def _color(rgb: int) -> Color:
+    """A truecolor rich Color for 0xRRGGBB, built without re-validating (this runs once per preview cell)."""
     color = _COLOR_CACHE.get(rgb)
     if color is None:
         if len(_COLOR_CACHE) > 32768:
             _COLOR_CACHE.clear()
-        color = _COLOR_CACHE[rgb] = Color.from_rgb(rgb >> 16, (rgb >> 8) & 255, rgb & 255)
+        red, green, blue = rgb >> 16, (rgb >> 8) & 255, rgb & 255
+        triplet = _new_tuple(ColorTriplet, (red, green, blue))
+        color = _new_tuple(Color, ("#" + _HEX[red] + _HEX[green] + _HEX[blue], _TRUECOLOR, None, triplet))
+        _COLOR_CACHE[rgb] = color
     return color
 
 
-def _style(top: int, bottom: int) -> Style:
-    style = _STYLE_CACHE.get((top, bottom))
+def _style(pair: int) -> Style:
+    """The style of a half-block cell: foreground = upper pixel, background = lower (pair = top << 24 | bottom)."""
+    style = _STYLE_CACHE.get(pair)
     if style is None:
         if len(_STYLE_CACHE) > 8192:
             _STYLE_CACHE.clear()
-        style = _STYLE_CACHE[(top, bottom)] = Style.from_color(_color(top), _color(bottom))
+        top, bottom = pair >> 24, pair & 0xFFFFFF
+        style = _STYLE_CACHE[pair] = Style.from_color(_color(top), _color(bottom))
+        if _PRIME_ANSI[0]:
+            # The SGR codes a truecolor terminal needs, computed here (in the decoding thread) rather than by the
+            # renderer on the UI thread for each of the ~2,000 cells of a preview.
+            style._ansi = (f"38;2;{top >> 16};{(top >> 8) & 255};{top & 255};"
+                           f"48;2;{bottom >> 16};{(bottom >> 8) & 255};{bottom & 255}")
     return style
 
 
@@ -114,27 +137,22 @@ def strips_from_image(image) -> list[Strip]:
 
 
 def strips_from_rgb(data: bytes, width: int, height: int) -> list[Strip]:
-    """Half-block strips from packed RGB bytes (`width` x `height`, height even)."""
-    stride = width * 3
+    """Half-block strips from packed RGB bytes (`width` x `height`, height even).
+
+    The pixel arithmetic and the run detection are vectorised; Python only touches one style per run of equal
+    cells.
+    """
+    pixels = np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3).astype(np.uint64)
+    packed = (pixels[..., 0] << 16) | (pixels[..., 1] << 8) | pixels[..., 2]
+    if height % 2:
+        packed = np.vstack([packed, packed[-1:]])
+    pairs = (packed[0::2] << 24) | packed[1::2]
     strips: list[Strip] = []
-    for y in range(0, height, 2):
-        top_row = data[y * stride:(y + 1) * stride]
-        bottom_row = data[(y + 1) * stride:(y + 2) * stride] if y + 1 < height else top_row
-        segments: list[Segment] = []
-        run_style: Style | None = None
-        run = 0
-        for x in range(0, stride, 3):
-            top = (top_row[x] << 16) | (top_row[x + 1] << 8) | top_row[x + 2]
-            bottom = (bottom_row[x] << 16) | (bottom_row[x + 1] << 8) | bottom_row[x + 2]
-            style = _style(top, bottom)
-            if style is run_style:
-                run += 1
-                continue
-            if run:
-                segments.append(Segment(HALF_BLOCK * run, run_style))
-            run_style, run = style, 1
-        if run:
-            segments.append(Segment(HALF_BLOCK * run, run_style))
+    for row in pairs:
+        starts = np.flatnonzero(np.concatenate(([True], row[1:] != row[:-1])))
+        lengths = np.diff(np.append(starts, width))
+        keys = row[starts].tolist()
+        segments = [Segment(HALF_BLOCK * length, _style(key)) for key, length in zip(keys, lengths.tolist())]
         strips.append(Strip(segments, width))
     return strips
 

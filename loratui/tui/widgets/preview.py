@@ -14,7 +14,9 @@ from textual.strip import Strip
 from textual.timer import Timer
 from textual.widget import Widget
 
-from loratui.tui.preview_render import Preview, PreviewCache, decode_pixels, preview_from_pixels
+from loratui.tui.preview_render import (
+    Preview, PreviewCache, decode_pixels, preview_from_pixels, set_truecolor_output,
+)
 
 SETTLE_S = 0.045
 """Debounce: a request within this long of the previous one (a held key repeats every 25-40 ms) waits until the
@@ -46,6 +48,9 @@ class ImagePreview(Widget):
         self._last_request = 0.0
         self._lines: tuple[tuple, list[Strip]] | None = None
         """Full-width lines of the current preview for one (preview, size, style): repaints reuse them."""
+
+    def on_mount(self) -> None:
+        set_truecolor_output(self.app.console.color_system == "truecolor")
 
     def show(self, path: Path | None, mtime_ns: int = 0, note: str | None = None) -> None:
         """Request a preview of `path` (None: clear). Cached previews appear at once, others after decoding.
