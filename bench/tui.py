@@ -226,7 +226,7 @@ def child(args) -> None:
 
             preview._set_preview = set_preview
             profiler = None
-            if os.environ.get("BENCH_PROFILE"):
+            if os.environ.get("BENCH_PROFILE") and os.environ.get("BENCH_PROFILE_PHASE", "moves") == "moves":
                 import cProfile
 
                 profiler = cProfile.Profile()
@@ -291,6 +291,11 @@ def child(args) -> None:
 
             preview_module.decode_pixels, preview_module.preview_from_pixels = decode_pixels, preview_from_pixels
             preview_ms, preview_cpu = [], []
+            if os.environ.get("BENCH_PROFILE") and os.environ.get("BENCH_PROFILE_PHASE") == "preview":
+                import cProfile
+
+                profiler = cProfile.Profile()
+                profiler.enable()
             stage_cpu: dict[str, list[float]] = {"decode": [], "strips": [], "main": []}
             for _ in range(args.preview_samples):
                 await asyncio.sleep(0.3)
@@ -306,6 +311,9 @@ def child(args) -> None:
                 stage_cpu["main"].append(main_cpu * 1000)
                 preview_cpu.append((main_cpu + sum(thread_cpu)) * 1000)
             preview_module.decode_pixels, preview_module.preview_from_pixels = original_decode, original_build
+            if profiler is not None and os.environ.get("BENCH_PROFILE_PHASE") == "preview":
+                profiler.disable()
+                profiler.dump_stats(os.environ["BENCH_PROFILE"])
             results["preview_ms"] = {"median": statistics.median(preview_ms), "max": max(preview_ms),
                                      "n": len(preview_ms)}
             results["preview_cpu_ms"] = {"median": statistics.median(preview_cpu), "max": max(preview_cpu),

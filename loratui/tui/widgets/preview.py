@@ -135,12 +135,16 @@ class ImagePreview(Widget):
             return filters
         return [f for f in filters if not isinstance(f, ANSIToTruecolor)]
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._lines = None
+
     def _preview_lines(self, preview: Preview) -> list[Strip]:
         width, height = self.size.width, self.size.height
-        base = self.rich_style
-        key = (id(preview), width, height, base)
+        key = (id(preview), width, height)
         if self._lines is not None and self._lines[0] == key:
             return self._lines[1]
+        base = self.rich_style
         blank = Strip.blank(width, base)
         top = (height - len(preview.strips)) // 2
         left = max(0, (width - preview.cells_w) // 2)
