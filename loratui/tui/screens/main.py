@@ -259,7 +259,7 @@ class MainScreen(Screen):
         moving = now - self._last_highlight < LOAD_SETTLE_S
         self._last_highlight = now
         self._cancel_pending_load()
-        self._request_preview(event.image_id)  # first: decoding starts while the caption loads
+        self._request_preview(event.index)  # first: decoding starts while the caption loads
         await self.save_current()
         if event.image_id != self.image_list.highlighted_id:
             return
@@ -270,16 +270,23 @@ class MainScreen(Screen):
             return
         await self.load_image(event.image_id)
 
-    def _request_preview(self, image_id: int) -> None:
-        rows = self.image_list.rows
-        row = rows.index_of(image_id)
+    def _request_preview(self, index: int) -> None:
+        """Ask for the preview of the image at list position `index`, and to decode its neighbours next."""
+        image_list = self.image_list
+        rows, view = image_list.rows, image_list.view
         preview = self.query_one(ImagePreview)
-        if row is None or self.dataset is None:
+        if self.dataset is None or not 0 <= index < len(view):
             preview.show(None)
-        elif rows.flags[row] & FLAG_BROKEN:
+            return
+        row = view[index]
+        if rows.flags[row] & FLAG_BROKEN:
             preview.show(None, note="Broken image")
-        else:
-            preview.show(self.dataset.path / rows.names[row], rows.mtimes[row])
+            return
+        # People step through images in order: decode the next two (and the previous one) while idle.
+        neighbours = [view[i] for i in (index + 1, index + 2, index - 1) if 0 <= i < len(view)]
+        prefetch = [(self.dataset.path / rows.names[r], rows.mtimes[r]) for r in neighbours
+                    if not rows.flags[r] & FLAG_BROKEN]
+        preview.show(self.dataset.path / rows.names[row], rows.mtimes[row], prefetch=prefetch)
 
     @property
     def load_pending(self) -> bool:

@@ -46,16 +46,19 @@ class ImagePreview(Widget):
         self._wanted: tuple | None = None
         self._timer: Timer | None = None
         self._last_request = 0.0
+        self._prefetch: list[tuple[Path, int]] = []
         self._lines: tuple[tuple, list[Strip]] | None = None
         """Full-width lines of the current preview for one (preview, size, style): repaints reuse them."""
 
     def on_mount(self) -> None:
         set_truecolor_output(self.app.console.color_system == "truecolor")
 
-    def show(self, path: Path | None, mtime_ns: int = 0, note: str | None = None) -> None:
+    def show(self, path: Path | None, mtime_ns: int = 0, note: str | None = None,
+             prefetch: list[tuple[Path, int]] | None = None) -> None:
         """Request a preview of `path` (None: clear). Cached previews appear at once, others after decoding.
 
-        Asking again for the image already shown or on its way does nothing.
+        Asking again for the image already shown or on its way does nothing. Once it is shown, the images in
+        `prefetch` (path, mtime) are decoded in the background, so stepping to them is quicker.
         """
         if path is None or not self.enabled:
             self._stop_timer()
@@ -72,6 +75,7 @@ class ImagePreview(Widget):
             return
         self._stop_timer()
         self._wanted = key
+        self._prefetch = list(prefetch or [])
         cached = self.cache.get(key)
         now = time.monotonic()
         moving = now - self._last_request < SETTLE_S
@@ -118,7 +122,31 @@ class ImagePreview(Widget):
             return
         self.preview = preview
         self.refresh()
-        self.post_message(self.Painted(key, cached))
+        # Created in this widget's own context, so it bubbles up to the app even when show() ran in a parent's
+        # handler (Textual stops a message below the node that sent it).
+        self.call_later(lambda: self.post_message(self.Painted(key, cached)))
+        if self._prefetch:
+            self.call_after_refresh(self._prefetch_pixels, key, self._prefetch)
+            self._prefetch = []
+
+    @work(thread=True, exclusive=True, group="prefetch")
+    def _prefetch_pixels(self, shown: tuple, images: list[tuple[Path, int]]) -> None:
+        _path, _mtime, cols, rows = shown
+        for position, (path, mtime_ns) in enumerate(images):
+            if self._wanted != shown:
+                return  # the cursor moved: that request comes first
+            key = (str(path), mtime_ns, cols, rows)
+            if self.cache.get(key) is not None:
+                continue
+            pixels = self.pixels.get(key)
+            if pixels is None:
+                try:
+                    pixels = decode_pixels(Path(path), cols, rows)
+                except Exception:  # shown as an error if the user goes there
+                    continue
+                self.pixels.put(key, pixels)
+            if position == 0 and self._wanted == shown:
+                self.cache.put(key, preview_from_pixels(pixels))  # the next image: ready to draw
 
     def on_resize(self) -> None:
         if self._wanted is not None:
