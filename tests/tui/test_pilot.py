@@ -325,3 +325,27 @@ async def test_add_dataset_with_completion_and_rescan(demo_ctx, tmp_path, image_
                 == "mychar, outside edit"
         index = images.rows.names.index("10_mychar/b.png")
         assert not images.rows.flags[index] & 2  # no longer uncaptioned in the list
+
+
+async def test_preview_shows_real_size_and_decodes_the_next_image_ahead(demo_ctx):
+    from loratui.tui.widgets.preview import ImagePreview
+
+    app = LoratuiApp(demo_ctx, "demo")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        preview = app.screen.query_one(ImagePreview)
+        for _ in range(40):
+            if preview.preview is not None and len(preview.cache) >= 2:
+                break
+            await pilot.pause(0.05)
+        images = app.screen.query_one(ImageList)
+        row = images.view[images.cursor]
+        assert (preview.preview.width, preview.preview.height) == (images.rows.widths[row], images.rows.heights[row])
+        info = str(app.screen.query_one("#preview-info").render())
+        assert f"{images.rows.widths[row]}x{images.rows.heights[row]}" in info
+        # The next image was decoded while the cursor rested: stepping to it draws from the cache.
+        next_row = images.view[images.cursor + 1]
+        next_path = str(demo_ctx.paths.demo / images.rows.names[next_row])
+        assert any(key[0] == next_path for key in preview.cache._items)
+        await pilot.press("j")
+        assert preview.preview is not None and preview._wanted[0] == next_path

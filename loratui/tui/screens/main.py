@@ -201,7 +201,7 @@ class MainScreen(Screen):
                 self.image_list.set_rows(head)
                 self._update_list_title(loading=True)
                 center = False
-                await self._painted()
+                await self._list_drawn(head)
         rows = await load_rows(self.store, target.dataset.id, target.subset_id)
         keep = await filter_image_ids(self.store, target.dataset.id, self.filter_text) if self.filter_text else None
         if not center:
@@ -216,14 +216,16 @@ class MainScreen(Screen):
             self.vocabulary = await tag_vocabulary(self.store, target.dataset.id)
             self._vocabulary_changed()
 
-    async def _painted(self, timeout: float = 0.25) -> None:
-        """Wait until the screen has been drawn (so a first page shows before a long query starts)."""
-        drawn = asyncio.Event()
-        self.call_after_refresh(drawn.set)
-        try:
-            await asyncio.wait_for(drawn.wait(), timeout)
-        except asyncio.TimeoutError:
-            pass
+    async def _list_drawn(self, rows, timeout: float = 0.3) -> None:
+        """Wait until the list has drawn `rows` (so a first page shows before a long query starts)."""
+        deadline = time.monotonic() + timeout
+        while self.image_list.drawn_rows is not rows and time.monotonic() < deadline:
+            drawn = asyncio.Event()
+            self.call_after_refresh(drawn.set)
+            try:
+                await asyncio.wait_for(drawn.wait(), max(0.01, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                break
 
     def _vocabulary_changed(self) -> None:
         self.editor.vocabulary = sorted(self.vocabulary.items(), key=lambda item: (-item[1], item[0]))

@@ -73,6 +73,8 @@ class ImageList(ScrollView, can_focus=True):
         self.cursor = 0
         self.empty_message = "No dataset open"
         self._styles: dict[str, Style] | None = None
+        self.drawn_rows: ImageRows | None = None
+        """The rows object the last drawn line came from (lets a caller wait until new rows are on screen)."""
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -208,6 +210,7 @@ class ImageList(ScrollView, can_focus=True):
     # -- drawing ------------------------------------------------------------------------------------------
 
     def render_line(self, y: int) -> Strip:
+        self.drawn_rows = self.rows
         width = self.size.width
         index = self.scroll_offset.y + y
         styles = self._line_styles()
