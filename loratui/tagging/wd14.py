@@ -1,0 +1,306 @@
+"""The WD14 tagging job: model -> scores -> captions, resumable, written in journaled batches.
+
+    report = await tag_dataset(store, dataset, TagRequest(model="wd-vit-tagger-v3"))
+
+Images that already have a caption are left alone unless the mode says otherwise. Scores are stored so
+`rethreshold_dataset` can change thresholds and options later without the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from loratui.datasets.journal import CaptionChange, apply_caption_changes
+from loratui.datasets.service import Dataset
+from loratui.jobs.model import Job
+from loratui.jobs.runner import JobRunner
+from loratui.store import Store
+from loratui.tagging.labels import Labels, read_labels
+from loratui.tagging.modes import Mode, has_caption, merge_tags
+from loratui.tagging.options import TagCounter, TagNamer, TagOptions
+from loratui.tagging.pipeline import InferenceThread
+from loratui.tagging.registry import ModelFiles, resolve_model
+from loratui.tagging.scores import SCORE_FLOOR, kept_scores, load_scores, pick_model, rating_indices, write_scores
+from loratui.tagging.session import open_session
+
+WRITE_EVERY = 64
+"""Images per journaled write: a killed job loses at most this many."""
+
+
+@dataclass
+class TagRequest:
+    """What to tag and how."""
+
+    model: str | None = None
+    """Short name, Hub repo id or local folder (None: the default model)."""
+    options: TagOptions = field(default_factory=TagOptions)
+    mode: Mode = Mode.SKIP_EXISTING
+    device: str = "auto"
+    batch_size: int | None = None
+    """None: the model's fixed batch size, else a default for the device."""
+    workers: int = 0
+    """Decoding threads (0: one per core)."""
+    image_ids: list[int] | None = None
+    """Only these images (a filtered selection); None: the whole dataset."""
+    resume: bool = True
+
+
+@dataclass
+class TagReport:
+    """What a tagging run did."""
+
+    job_id: int | None = None
+    model: str = ""
+    provider: str = ""
+    note: str = ""
+    batch_size: int = 0
+    images: int = 0
+    written: int = 0
+    unchanged: int = 0
+    skipped_existing: int = 0
+    resumed: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    operation_ids: list[int] = field(default_factory=list)
+    top_tags: list[tuple[str, int]] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    def summary(self) -> str:
+        """One line for terminals."""
+        parts = [f"{self.written} captions written", f"{self.unchanged} unchanged"]
+        if self.skipped_existing:
+            parts.append(f"{self.skipped_existing} skipped (already captioned)")
+        if self.resumed:
+            parts.append(f"{self.resumed} done by an earlier run")
+        if self.failed:
+            parts.append(f"{len(self.failed)} unreadable")
+        if self.conflicts:
+            parts.append(f"{len(self.conflicts)} left alone (caption changed on disk; rescan and run again)")
+        return f"{', '.join(parts)} in {self.elapsed_s:.1f}s"
+
+
+async def select_images(store: Store, dataset: Dataset, image_ids: list[int] | None = None) -> list[dict]:
+    """id, rel_path and caption of the dataset's readable images (optionally only `image_ids`), by path."""
+    rows = await store.fetchall(
+        "SELECT id, rel_path, caption, caption_size FROM images WHERE dataset_id = ? AND status = 'ok' "
+        "ORDER BY rel_path",
+        (dataset.id,),
+    )
+    wanted = set(image_ids) if image_ids is not None else None
+    return [dict(r) for r in rows if wanted is None or r["id"] in wanted]
+
+
+def _existing(row: dict) -> str | None:
+    # A caption too large to load counts as present (so skip-existing leaves it alone).
+    if row["caption"] is None and row["caption_size"] is not None:
+        return "\0"
+    return row["caption"]
+
+
+def selection_key(image_ids: list[int] | None) -> str | None:
+    """A short stable digest of a selection, for job parameters."""
+    if image_ids is None:
+        return None
+    return hashlib.sha256(json.dumps(sorted(image_ids)).encode()).hexdigest()[:16]
+
+
+class _Writer:
+    """Collects results and writes scores + captions every WRITE_EVERY images."""
+
+    def __init__(self, store: Store, dataset: Dataset, runner: JobRunner, model: str, labels: Labels,
+                 params: dict, report: TagReport) -> None:
+        self.store, self.dataset, self.runner = store, dataset, runner
+        self.model, self.labels, self.params, self.report = model, labels, params, report
+        self.scores: list[tuple[int, dict[int, float]]] = []
+        self.changes: list[CaptionChange] = []
+        self.keys: dict[int, str] = {}
+
+    def add(self, image_id: int, rel_path: str, scores: dict[int, float] | None, text: str | None) -> None:
+        if scores is not None:
+            self.scores.append((image_id, scores))
+        if text is not None:
+            self.changes.append(CaptionChange(image_id, text))
+        else:
+            self.report.unchanged += 1
+        self.keys[image_id] = rel_path
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    async def flush(self) -> None:
+        if not self.keys:
+            return
+        await write_scores(self.store, self.model, self.labels, self.scores)
+        result = await apply_caption_changes(
+            self.store, self.dataset, self.changes, kind="tag", params=self.params,
+            description=f"tagged with {self.model}",
+        )
+        if result.operation_id is not None:
+            self.report.operation_ids.append(result.operation_id)
+        self.report.written += result.changed
+        self.report.unchanged += len(self.changes) - result.changed - len(result.skipped)
+        left_alone = {path for path, _ in result.skipped}
+        self.report.conflicts.extend(sorted(left_alone))
+        for rel_path in self.keys.values():
+            if rel_path not in left_alone:
+                await self.runner.item_done(rel_path)
+        await self.runner.progress(advance=len(self.keys), force=True)
+        self.scores, self.changes, self.keys = [], [], {}
+
+
+async def tag_dataset(
+    store: Store,
+    dataset: Dataset,
+    request: TagRequest,
+    *,
+    on_update: Callable[[Job], None] | None = None,
+    on_runner: Callable[[JobRunner], None] | None = None,
+) -> TagReport:
+    """Run (or resume) a tagging job over a dataset; returns what it did. Model errors raise ModelError."""
+    started = time.monotonic()
+    files: ModelFiles = await asyncio.to_thread(resolve_model, request.model)
+    labels = read_labels(files.tags_path)
+    options, mode = request.options, request.mode
+    params = {"model": files.key, "options": options.as_params(), "mode": mode.value,
+              "selection": selection_key(request.image_ids)}
+    runner = await JobRunner.start(store, "tag", title=f"Tag {dataset.name}", dataset_id=dataset.id,
+                                   params=params, resume=request.resume)
+    if on_update:
+        runner.listeners.append(on_update)
+    if on_runner:
+        on_runner(runner)
+    report = TagReport(job_id=runner.id, model=files.key)
+    async with runner:
+        images = await select_images(store, dataset, request.image_ids)
+        report.images = len(images)
+        todo = []
+        for row in images:
+            if row["rel_path"] in runner.done:
+                report.resumed += 1
+            elif mode == Mode.SKIP_EXISTING and has_caption(_existing(row)):
+                report.skipped_existing += 1
+            else:
+                todo.append(row)
+        await runner.set_total(len(images))
+        await runner.progress(advance=report.skipped_existing, message="loading the model", force=True)
+        if todo:
+            await _run_model(store, dataset, request, runner, files, labels, params, todo, report)
+        report.elapsed_s = time.monotonic() - started
+        await runner.progress(advance=0, message=report.summary(), force=True)
+    return report
+
+
+async def _run_model(store, dataset, request, runner, files, labels, params, todo, report) -> None:
+    session = await asyncio.to_thread(open_session, files.model_path, request.device)
+    report.provider, report.note = session.provider, session.note
+    batch_size = session.fixed_batch or request.batch_size or session.default_batch()
+    report.batch_size = batch_size
+    device_text = f"on {session.device.upper()}" + (f" ({session.note})" if session.note else "")
+    await runner.progress(advance=0, message=f"tagging {len(todo)} images {device_text}", force=True)
+
+    namer = TagNamer(labels, request.options)
+    floor = min(SCORE_FLOOR, request.options.min_threshold)
+    ratings = rating_indices(labels)
+    counter = TagCounter()
+    by_id = {row["id"]: row for row in todo}
+    items = [(row["id"], str(dataset.path / row["rel_path"])) for row in todo]
+    writer = _Writer(store, dataset, runner, files.key, labels, params, report)
+    pipeline = InferenceThread(items, session.run, batch_size, session.size, workers=request.workers).start()
+    try:
+        while True:
+            await runner.check_cancelled()
+            batch = await asyncio.to_thread(pipeline.get)
+            if batch is None:
+                break
+            if batch.keys and batch.scores.shape[1] != len(labels):
+                from loratui.errors import ModelError
+
+                raise ModelError(f"the model gives {batch.scores.shape[1]} scores but {files.tags_path.name} "
+                                 f"lists {len(labels)} tags")
+            for image_id, message in batch.failed:
+                report.failed.append((by_id[image_id]["rel_path"], message))
+            for image_id, row_scores in zip(batch.keys, batch.scores):
+                row = by_id[image_id]
+                scores = kept_scores(row_scores, labels, floor, ratings)
+                tags = namer.select(scores)
+                counter.add(tags)
+                text = merge_tags(_existing(row), tags, request.mode, request.options.separator)
+                writer.add(image_id, row["rel_path"], scores, text if text != row["caption"] else None)
+            if len(writer) >= WRITE_EVERY:
+                await writer.flush()
+        await writer.flush()
+    finally:
+        pipeline.stop()
+        if len(writer):
+            # Cancelled or failing: keep what was computed (without hiding the original exception).
+            try:
+                await asyncio.shield(writer.flush())
+            except Exception:
+                pass
+    report.top_tags = counter.top()
+
+
+@dataclass
+class RethresholdReport:
+    """What a re-threshold did."""
+
+    model: str
+    images: int = 0
+    written: int = 0
+    unchanged: int = 0
+    skipped_existing: int = 0
+    conflicts: list[str] = field(default_factory=list)
+    operation_id: int | None = None
+    top_tags: list[tuple[str, int]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = f"{self.written} captions rewritten from stored {self.model} scores, {self.unchanged} unchanged"
+        if self.skipped_existing:
+            text += f", {self.skipped_existing} skipped (already captioned)"
+        if self.conflicts:
+            text += f", {len(self.conflicts)} left alone (caption changed on disk; rescan first)"
+        return text
+
+
+async def rethreshold_dataset(store: Store, dataset: Dataset, options: TagOptions, mode: Mode, *,
+                              model_key: str | None = None, image_ids: list[int] | None = None) -> RethresholdReport:
+    """Rebuild captions from stored scores with new thresholds/options (no model needed)."""
+    from loratui.errors import InputError
+
+    if options.min_threshold < SCORE_FLOOR:
+        raise InputError(f"scores below {SCORE_FLOOR} are not stored, so thresholds under it cannot be applied "
+                         "without the model", hint="run `loratui tag` again with --mode overwrite")
+    model = await pick_model(store, dataset.id, dataset.name, model_key)
+    labels, per_image = await load_scores(store, dataset.id, model, image_ids)
+    namer = TagNamer(labels, options)
+    counter = TagCounter()
+    report = RethresholdReport(model=model)
+    changes = []
+    for row in await select_images(store, dataset, image_ids):
+        scores = per_image.get(row["id"])
+        if scores is None:
+            continue
+        report.images += 1
+        tags = namer.select(scores)
+        counter.add(tags)
+        text = merge_tags(_existing(row), tags, mode, options.separator)
+        if text is None:
+            report.skipped_existing += 1
+        elif text == row["caption"]:
+            report.unchanged += 1
+        else:
+            changes.append(CaptionChange(row["id"], text))
+    params = {"model": model, "options": options.as_params(), "mode": mode.value, "rethreshold": True}
+    result = await apply_caption_changes(store, dataset, changes, kind="tag", params=params,
+                                         description=f"re-thresholded {model} scores")
+    report.operation_id = result.operation_id
+    report.written = result.changed
+    report.unchanged += len(changes) - result.changed - len(result.skipped)
+    report.conflicts = [path for path, _ in result.skipped]
+    report.top_tags = counter.top()
+    return report
