@@ -53,8 +53,11 @@ def reference_scores(batch: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(means @ weights + bias)))
 
 
-def build_model(folder: Path, batch: int | str = "N", size: int = 448) -> Path:
-    """Write model.onnx + selected_tags.csv for the test model into `folder`."""
+def build_model(folder: Path, batch: int | str = "N", size: int = 448, slow: bool = False) -> Path:
+    """Write model.onnx + selected_tags.csv for the test model into `folder`.
+
+    `slow` adds a convolution whose result is multiplied by zero: same scores, real work per image (so a run
+    lasts long enough to be killed in the middle)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -73,6 +76,22 @@ def build_model(folder: Path, batch: int | str = "N", size: int = 448) -> Path:
         numpy_helper.from_array(weights, "weights"),
         numpy_helper.from_array(bias, "bias"),
     ]
+    if slow:
+        nodes[3] = helper.make_node("Add", ["logits0", "bias"], ["logits1"])
+        nodes[4:4] = [
+            helper.make_node("Transpose", ["input_1"], ["nchw"], perm=[0, 3, 1, 2]),
+            helper.make_node("Conv", ["nchw", "kernel"], ["conv"], pads=[2, 2, 2, 2]),
+            helper.make_node("ReduceMean", ["conv", "axes_all"], ["conv_mean"], keepdims=0),
+            helper.make_node("Unsqueeze", ["conv_mean", "axes_last"], ["conv_col"]),
+            helper.make_node("Mul", ["conv_col", "zero"], ["nothing"]),
+            helper.make_node("Add", ["logits1", "nothing"], ["logits"]),
+        ]
+        inits += [
+            numpy_helper.from_array(np.full((8, 3, 5, 5), 0.01, dtype=np.float32), "kernel"),
+            numpy_helper.from_array(np.array([1, 2, 3], dtype=np.int64), "axes_all"),
+            numpy_helper.from_array(np.array([1], dtype=np.int64), "axes_last"),
+            numpy_helper.from_array(np.zeros((1,), dtype=np.float32), "zero"),
+        ]
     graph = helper.make_graph(
         nodes, "wd14_test",
         [helper.make_tensor_value_info("input_1", TensorProto.FLOAT, [batch, size, size, 3])],
