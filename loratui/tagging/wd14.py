@@ -133,24 +133,26 @@ class _Writer:
         return len(self.keys)
 
     async def flush(self) -> None:
+        """Write what was collected so far (the collection restarts at once, so adding may go on meanwhile)."""
         if not self.keys:
             return
-        await write_scores(self.store, self.model, self.labels, self.scores)
+        scores, changes, keys = self.scores, self.changes, self.keys
+        self.scores, self.changes, self.keys = [], [], {}
+        await write_scores(self.store, self.model, self.labels, scores)
         result = await apply_caption_changes(
-            self.store, self.dataset, self.changes, kind="tag", params=self.params,
+            self.store, self.dataset, changes, kind="tag", params=self.params,
             description=f"tagged with {self.model}",
         )
         if result.operation_id is not None:
             self.report.operation_ids.append(result.operation_id)
         self.report.written += result.changed
-        self.report.unchanged += len(self.changes) - result.changed - len(result.skipped)
+        self.report.unchanged += len(changes) - result.changed - len(result.skipped)
         left_alone = {path for path, _ in result.skipped}
         self.report.conflicts.extend(sorted(left_alone))
-        for rel_path in self.keys.values():
+        for rel_path in keys.values():
             if rel_path not in left_alone:
                 await self.runner.item_done(rel_path)
-        await self.runner.progress(advance=len(self.keys), force=True)
-        self.scores, self.changes, self.keys = [], [], {}
+        await self.runner.progress(advance=len(keys), force=True)
 
 
 async def tag_dataset(
@@ -210,7 +212,12 @@ async def _run_model(store, dataset, request, runner, files, labels, params, tod
     by_id = {row["id"]: row for row in todo}
     items = [(row["id"], str(dataset.path / row["rel_path"])) for row in todo]
     writer = _Writer(store, dataset, runner, files.key, labels, params, report)
-    pipeline = InferenceThread(items, session.run, batch_size, session.size, workers=request.workers).start()
+    # Scored batches are small (the images are freed after inference): queue enough of them that the model
+    # keeps running while a batch of captions is being written.
+    depth = max(4, 2 * WRITE_EVERY // batch_size)
+    pipeline = InferenceThread(items, session.run, batch_size, session.size, workers=request.workers,
+                               depth=depth).start()
+    writing: asyncio.Task | None = None
     try:
         while True:
             await runner.check_cancelled()
@@ -232,16 +239,23 @@ async def _run_model(store, dataset, request, runner, files, labels, params, tod
                 text = merge_tags(_existing(row), tags, request.mode, request.options.separator)
                 writer.add(image_id, row["rel_path"], scores, text if text != row["caption"] else None)
             if len(writer) >= WRITE_EVERY:
-                await writer.flush()
+                if writing is not None:
+                    await writing
+                writing = asyncio.create_task(writer.flush())
+        if writing is not None:
+            await writing
+            writing = None
         await writer.flush()
     finally:
         pipeline.stop()
-        if len(writer):
-            # Cancelled or failing: keep what was computed (without hiding the original exception).
-            try:
+        # Cancelled or failing: keep what was computed (without hiding the original exception).
+        try:
+            if writing is not None:
+                await asyncio.shield(writing)
+            if len(writer):
                 await asyncio.shield(writer.flush())
-            except Exception:
-                pass
+        except Exception:
+            pass
     report.top_tags = counter.top()
 
 
