@@ -21,6 +21,7 @@ class ChatServer(BaseHTTPRequestHandler):
     models = ["llava-test", "other-model"]
     rate_limit_first = 0
     fail_always: set[str] = set()  # filenames that always get a 500
+    delay_s = 0.0
     seen: list[dict] = []
     lock = threading.Lock()
     protocol_version = "HTTP/1.1"
@@ -54,6 +55,10 @@ class ChatServer(BaseHTTPRequestHandler):
 
     def do_POST(self):  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.delay_s:
+            import time
+
+            time.sleep(self.delay_s)
         if not self._authorised():
             return
         if self.path != "/v1/chat/completions":
@@ -96,6 +101,7 @@ def server():
     ChatServer.rate_limit_first = 0
     ChatServer.fail_always = set()
     ChatServer.seen = []
+    ChatServer.delay_s = 0.0
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), ChatServer)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -205,3 +211,10 @@ def test_failed_images_keep_their_caption_and_rerun_retries_only_them(cli, datas
 def test_unreachable_endpoint(cli, dataset):
     result = cli("caption", "ds", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--retries", "0")
     assert result.code == 2 and "cannot reach http://127.0.0.1:9/v1" in result.err
+
+
+def test_timeouts_are_retried_then_stop_the_job(cli, dataset, server):
+    ChatServer.delay_s = 1.0
+    result = cli(*base_args(server), "--timeout", "0.2", "--retries", "1", "--backoff", "0.01", "--concurrency", "1")
+    assert result.code == 2 and "timed out after 2 tries" in result.err
+    assert read(dataset, "a_red.txt") is None and read(dataset, "d_red_captioned.txt") == "my own caption, hand written"
