@@ -143,12 +143,29 @@ class UISettings:
 
 
 @dataclass
+class TaggingSettings:
+    """Defaults for `loratui tag` / `loratui caption` and the tagging dialog (flags override them)."""
+
+    model: str = ""
+    """WD14 model: short name, Hub repo id or folder (empty: wd-swinv2-tagger-v3)."""
+    device: str = "auto"
+    """auto (CUDA when it really starts, else CPU), cuda or cpu."""
+    vlm_base_url: str = ""
+    """OpenAI-compatible API root for captioning, e.g. http://127.0.0.1:11434/v1."""
+    vlm_model: str = ""
+    """Vision model name at that endpoint."""
+    vlm_api_key_env: str = "OPENAI_API_KEY"
+    """Environment variable holding the API key (the key itself is never stored)."""
+
+
+@dataclass
 class Settings:
     """All settings, one section per table in config.toml."""
 
     general: GeneralSettings = field(default_factory=GeneralSettings)
     trainers: TrainerSettings = field(default_factory=TrainerSettings)
     ui: UISettings = field(default_factory=UISettings)
+    tagging: TaggingSettings = field(default_factory=TaggingSettings)
 
     _ENV = {
         ("trainers", "kohya_dir"): "LORATUI_KOHYA_DIR",

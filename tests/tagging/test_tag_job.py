@@ -164,3 +164,10 @@ def test_session_reports_provider(wd14_model):
     assert session.provider == "CPUExecutionProvider" and session.fixed_batch is None and session.size == 448
     batch = np.full((2, 448, 448, 3), 255.0, dtype=np.float32)
     np.testing.assert_allclose(session.run(batch), fixtures.reference_scores(batch), atol=3e-3)
+
+
+def test_settings_give_the_default_model(cli, tagged, wd14_model, home):
+    (home / "config.toml").write_text(f'[tagging]\nmodel = "{wd14_model}"\ndevice = "cpu"\n', encoding="utf-8")
+    result = cli("tag", "ds", "--json")
+    assert result.code == 0, result
+    assert result.json()["model"] == f"local:{wd14_model}" and result.json()["provider"] == "CPUExecutionProvider"

@@ -25,10 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "retry them (finished images are skipped).",
     )
     parser.add_argument("name", help="dataset name")
-    parser.add_argument("--base-url", required=True,
-                        help="API root, e.g. https://api.openai.com/v1, http://127.0.0.1:11434/v1 (Ollama), "
+    parser.add_argument("--base-url", default=None,
+                        help="(default: settings' tagging.vlm_base_url) API root, e.g. https://api.openai.com/v1, http://127.0.0.1:11434/v1 (Ollama), "
                         "http://127.0.0.1:8000/v1 (vLLM)")
-    parser.add_argument("--model", required=True, help="model name as the endpoint knows it")
+    parser.add_argument("--model", default=None,
+                        help="model name as the endpoint knows it (default: settings' tagging.vlm_model)")
     prompt = parser.add_mutually_exclusive_group()
     prompt.add_argument("--prompt", default=None, help="prompt template (default: a training-caption prompt)")
     prompt.add_argument("--prompt-file", default=None, help="read the prompt template from this file")
@@ -68,9 +69,15 @@ async def cmd_caption(ctx, args) -> int:
     prompt = _prompt(args)
     if not prompt.strip():
         raise InputError("the prompt is empty")
+    settings = ctx.settings.tagging
+    base_url, model = args.base_url or settings.vlm_base_url, args.model or settings.vlm_model
+    if not base_url or not model:
+        raise InputError("say where to send images: --base-url URL --model NAME "
+                         "(or set tagging.vlm_base_url / tagging.vlm_model in config.toml)")
+    key_env = args.api_key_env or (settings.vlm_api_key_env if settings.vlm_api_key_env != DEFAULT_KEY_ENV else None)
     request = CaptionRequest(
-        base_url=args.base_url, model=args.model, prompt=prompt, api_key=read_api_key(args.api_key_env),
-        api_key_env=args.api_key_env or DEFAULT_KEY_ENV, backoff_s=args.backoff,
+        base_url=base_url, model=model, prompt=prompt, api_key=read_api_key(key_env),
+        api_key_env=key_env or DEFAULT_KEY_ENV, backoff_s=args.backoff,
         concurrency=args.concurrency, max_side=args.max_side, mode=parse_mode(args.mode, CAPTION_MODES),
         trigger=args.trigger, separator=args.separator, max_tokens=args.max_tokens, temperature=args.temperature,
         timeout_s=args.timeout, retries=args.retries, resume=not args.fresh,

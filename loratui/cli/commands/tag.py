@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("name", nargs="?", help="dataset name")
     parser.add_argument("--model", default=None,
                         help=f"short name, Hub repo id or folder with model.onnx + selected_tags.csv "
-                        f"(default {DEFAULT_MODEL})")
+                        f"(default: settings' tagging.model, else {DEFAULT_MODEL})")
     parser.add_argument("--list-models", action="store_true", help="list the known short model names and exit")
     parser.add_argument("--mode", default=None, choices=[m.value for m in TAG_MODES],
                         help="images that already have a caption: skip-existing (default), overwrite, or append "
@@ -52,8 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--always-first", action="append", default=[], metavar="TAGS",
                         help="comma-separated tags moved to the front when present, in this order")
     parser.add_argument("--separator", default=", ", help="written between tags (default ', ')")
-    parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"],
-                        help="auto: CUDA when it really starts, else CPU")
+    parser.add_argument("--device", default=None, choices=["auto", "cuda", "cpu"],
+                        help="auto: CUDA when it really starts, else CPU (default: settings' tagging.device)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="images per inference (default: the model's fixed size, else 32 on CUDA / 4 on CPU)")
     parser.add_argument("--workers", type=int, default=0, help="decoding threads (default: one per core)")
@@ -113,9 +113,10 @@ async def cmd_tag(ctx, args) -> int:
             return await _rethreshold(store, dataset, options, args)
         from loratui.tagging.wd14 import TagRequest, tag_dataset
 
-        request = TagRequest(model=args.model, options=options,
+        settings = ctx.settings.tagging
+        request = TagRequest(model=args.model or settings.model or None, options=options,
                              mode=parse_mode(args.mode or Mode.SKIP_EXISTING.value, TAG_MODES),
-                             device=args.device, batch_size=args.batch_size, workers=args.workers,
+                             device=args.device or settings.device, batch_size=args.batch_size, workers=args.workers,
                              resume=not args.fresh)
         async with job_progress(f"Tagging {dataset.name}", store) as track:
             report = await tag_dataset(store, dataset, request, on_update=track.update, on_runner=track.attach)

@@ -17,6 +17,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TabbedContent, TabPane
 
+from loratui.config import TaggingSettings
 from loratui.errors import InputError, LoratuiError
 from loratui.tagging.modes import CAPTION_MODES, TAG_MODES, Mode, parse_mode
 from loratui.tagging.options import DEFAULT_THRESHOLD, TagOptions, parse_replacements, parse_tag_list
@@ -55,13 +56,17 @@ class TaggingScreen(ModalScreen[int | None]):
             self.kind = kind
             self.dataset_name = dataset_name
 
-    def __init__(self, dataset, image_ids: list[int] | None = None) -> None:
+    def __init__(self, dataset, image_ids: list[int] | None = None, defaults: TaggingSettings | None = None) -> None:
         super().__init__()
         self.dataset = dataset
         self.image_ids = image_ids
+        self.defaults = defaults or TaggingSettings()
 
     def compose(self) -> ComposeResult:
         modes = [(m.value, m.value) for m in TAG_MODES]
+        defaults = self.defaults
+        model_choice = defaults.model if defaults.model in KNOWN_MODELS else DEFAULT_MODEL
+        model_other = "" if defaults.model in KNOWN_MODELS else defaults.model
         with Vertical(id="tagging-dialog"):
             yield Static(f"Tag or caption [b]{self.dataset.name}[/b]", id="tagging-title")
             if self.image_ids is not None:
@@ -70,9 +75,10 @@ class TaggingScreen(ModalScreen[int | None]):
                 with TabPane("WD14 tags", id="tab-wd14"):
                     with VerticalScroll():
                         yield Label("Model (short name, Hub repo id or folder)")
-                        yield Select([(name, name) for name in KNOWN_MODELS], value=DEFAULT_MODEL,
+                        yield Select([(name, name) for name in KNOWN_MODELS], value=model_choice,
                                      allow_blank=False, id="wd14-model-choice")
-                        yield Input(placeholder="or a repo id / local folder (overrides the list)", id="wd14-model")
+                        yield Input(model_other, placeholder="or a repo id / local folder (overrides the list)",
+                                    id="wd14-model")
                         with Horizontal(classes="row"):
                             yield Label("General ≥")
                             yield Input(str(DEFAULT_THRESHOLD), id="general-threshold", classes="short")
@@ -88,11 +94,13 @@ class TaggingScreen(ModalScreen[int | None]):
                         yield Checkbox("Rating tag first", id="rating")
                 with TabPane("Vision LLM caption", id="tab-vlm"):
                     with VerticalScroll():
-                        yield Input(placeholder="base URL, e.g. http://127.0.0.1:11434/v1", id="vlm-url")
-                        yield Input(placeholder="model name", id="vlm-model")
+                        yield Input(defaults.vlm_base_url, placeholder="base URL, e.g. http://127.0.0.1:11434/v1",
+                                    id="vlm-url")
+                        yield Input(defaults.vlm_model, placeholder="model name", id="vlm-model")
                         yield Input(placeholder="prompt ({tags} {trigger} {filename}); empty: default",
                                     id="vlm-prompt")
-                        yield Input(placeholder="API key variable (default OPENAI_API_KEY)", id="vlm-key-env")
+                        yield Input(defaults.vlm_api_key_env, placeholder="API key variable (default OPENAI_API_KEY)",
+                                    id="vlm-key-env")
                         with Horizontal(classes="row"):
                             yield Label("Concurrency")
                             yield Input("4", id="vlm-concurrency", classes="short")
@@ -136,7 +144,8 @@ class TaggingScreen(ModalScreen[int | None]):
             always_first=parse_tag_list(self._value("always-first")),
         )
         mode = parse_mode(str(self.query_one("#wd14-mode", Select).value), TAG_MODES)
-        return TagRequest(model=model, options=options, mode=mode, image_ids=self._selection())
+        return TagRequest(model=model, options=options, mode=mode, device=self.defaults.device,
+                          image_ids=self._selection())
 
     def caption_request(self):
         """A CaptionRequest from the vision-LLM tab (InputError for bad values)."""
@@ -212,7 +221,9 @@ def open_tagging(app: Any):
     if dataset is None:
         app.notify("Open a dataset first", severity="warning")
         return None
-    return TaggingScreen(dataset, getattr(app, "current_image_ids", None))
+    ctx = getattr(app, "ctx", None)
+    defaults = ctx.settings.tagging if ctx is not None and hasattr(ctx.settings, "tagging") else None
+    return TaggingScreen(dataset, getattr(app, "current_image_ids", None), defaults)
 
 
 ACTIONS = [ScreenAction(id="tagging.open", key="T", description="Tag / caption dataset", factory=open_tagging)]
