@@ -44,6 +44,10 @@ def preprocessed_batches(
     stop: threading.Event | None = None,
 ) -> Iterator[tuple[list, np.ndarray, list[tuple[object, str]]]]:
     """(keys, float32 [n, size, size, 3] batch, failures) for (key, path) items, in order, decoded in parallel."""
+    import cv2
+
+    # Images are decoded in parallel already; OpenCV's own threads would only compete with ours.
+    cv2.setNumThreads(1)
     workers = workers or default_workers()
     prefetch = prefetch or max(2 * batch_size, 2 * workers)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="loratui-decode") as pool:

@@ -77,7 +77,7 @@ def test_channels_are_bgr_and_padding_white():
 
 
 def test_odd_padding_puts_extra_pixel_after():
-    array = np.zeros((2, 5, 3), dtype=np.uint8)
+    array = np.zeros((2, 5, 3), dtype=np.uint8)  # 3 channels, as images have
     padded = pad_square(array)
     assert padded.shape == (5, 5, 3)
     assert (padded[0] == 255).all() and (padded[1:3] == 0).all() and (padded[3:] == 255).all()
