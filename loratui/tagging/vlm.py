@@ -129,8 +129,9 @@ class VisionClient:
                 response = await self._client.chat.completions.create(
                     model=self.model, messages=messages, max_tokens=self.max_tokens, **extra)
             except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+                unset = "" if self._key else " (it is not set)"
                 raise RemoteError(f"{self.base_url} rejected the API key (HTTP {exc.status_code})",
-                                  hint=f"check the key in ${self.key_source}" + ("" if self._key else " (it is not set)")) from None
+                                  hint=f"check the key in ${self.key_source}{unset}") from None
             except openai.NotFoundError as exc:
                 raise await self._model_error(exc) from None
             except openai.BadRequestError as exc:
@@ -140,11 +141,11 @@ class VisionClient:
                 raise ImageFailed(f"HTTP 400: {text}") from None
             except (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError) as exc:
                 if attempt >= self.retries:
+                    tries = f"after {attempt + 1} tries"
                     if isinstance(exc, openai.APIConnectionError):
-                        raise RemoteError(f"cannot reach {self.base_url} "
-                                          f"({'timed out' if isinstance(exc, openai.APITimeoutError) else 'connection failed'}"
-                                          f" after {attempt + 1} tries)") from None
-                    raise ImageFailed(f"{_status(exc)} after {attempt + 1} tries: {self.scrub(_message(exc))}") from None
+                        why = "timed out" if isinstance(exc, openai.APITimeoutError) else "connection failed"
+                        raise RemoteError(f"cannot reach {self.base_url} ({why} {tries})") from None
+                    raise ImageFailed(f"{_status(exc)} {tries}: {self.scrub(_message(exc))}") from None
                 await asyncio.sleep(self._delay(exc, attempt))
                 attempt += 1
                 self.usage.retries += 1

@@ -3,7 +3,7 @@
     report = await tag_dataset(store, dataset, TagRequest(model="wd-vit-tagger-v3"))
 
 Images that already have a caption are left alone unless the mode says otherwise. Scores are stored so
-`rethreshold_dataset` can change thresholds and options later without the model.
+``loratui.tagging.rethreshold`` can change thresholds and options later without the model.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Callable
 
 from loratui.datasets.journal import CaptionChange, apply_caption_changes
 from loratui.datasets.service import Dataset
+from loratui.errors import ModelError
 from loratui.jobs.model import Job
 from loratui.jobs.runner import JobRunner
 from loratui.store import Store
@@ -25,7 +26,7 @@ from loratui.tagging.modes import Mode, has_caption, merge_tags
 from loratui.tagging.options import TagCounter, TagNamer, TagOptions
 from loratui.tagging.pipeline import InferenceThread
 from loratui.tagging.registry import ModelFiles, resolve_model
-from loratui.tagging.scores import SCORE_FLOOR, kept_scores, load_scores, pick_model, rating_indices, write_scores
+from loratui.tagging.scores import SCORE_FLOOR, kept_scores, rating_indices, write_scores
 from loratui.tagging.session import open_session
 
 WRITE_EVERY = 64
@@ -95,8 +96,8 @@ async def select_images(store: Store, dataset: Dataset, image_ids: list[int] | N
     return [dict(r) for r in rows if wanted is None or r["id"] in wanted]
 
 
-def _existing(row: dict) -> str | None:
-    # A caption too large to load counts as present (so skip-existing leaves it alone).
+def existing_caption(row: dict) -> str | None:
+    """The caption to merge with; a caption too large to load counts as present (skip-existing leaves it)."""
     if row["caption"] is None and row["caption_size"] is not None:
         return "\0"
     return row["caption"]
@@ -152,7 +153,7 @@ class _Writer:
         for rel_path in keys.values():
             if rel_path not in left_alone:
                 await self.runner.item_done(rel_path)
-        await self.runner.progress(advance=len(keys), force=True)
+        await self.runner.progress(advance=0, force=True)  # persists the finished items now
 
 
 async def tag_dataset(
@@ -184,137 +185,87 @@ async def tag_dataset(
         for row in images:
             if row["rel_path"] in runner.done:
                 report.resumed += 1
-            elif mode == Mode.SKIP_EXISTING and has_caption(_existing(row)):
+            elif mode == Mode.SKIP_EXISTING and has_caption(existing_caption(row)):
                 report.skipped_existing += 1
             else:
                 todo.append(row)
         await runner.set_total(len(images))
         await runner.progress(advance=report.skipped_existing, message="loading the model", force=True)
         if todo:
-            await _run_model(store, dataset, request, runner, files, labels, params, todo, report)
+            await _ModelRun(store, dataset, request, runner, files, labels, params, report).run(todo)
         report.elapsed_s = time.monotonic() - started
         await runner.progress(advance=0, message=report.summary(), force=True)
     return report
 
 
-async def _run_model(store, dataset, request, runner, files, labels, params, todo, report) -> None:
-    session = await asyncio.to_thread(open_session, files.model_path, request.device)
-    report.provider, report.note = session.provider, session.note
-    batch_size = session.fixed_batch or request.batch_size or session.default_batch()
-    report.batch_size = batch_size
-    device_text = f"on {session.device.upper()}" + (f" ({session.note})" if session.note else "")
-    await runner.progress(advance=0, message=f"tagging {len(todo)} images {device_text}", force=True)
+class _ModelRun:
+    """One pass of the model over the images still to tag: pipeline -> scores -> captions, written in batches."""
 
-    namer = TagNamer(labels, request.options)
-    floor = min(SCORE_FLOOR, request.options.min_threshold)
-    ratings = rating_indices(labels)
-    counter = TagCounter()
-    by_id = {row["id"]: row for row in todo}
-    items = [(row["id"], str(dataset.path / row["rel_path"])) for row in todo]
-    writer = _Writer(store, dataset, runner, files.key, labels, params, report)
-    # Scored batches are small (the images are freed after inference): queue enough of them that the model
-    # keeps running while a batch of captions is being written.
-    depth = max(4, 2 * WRITE_EVERY // batch_size)
-    pipeline = InferenceThread(items, session.run, batch_size, session.size, workers=request.workers,
-                               depth=depth).start()
-    writing: asyncio.Task | None = None
-    try:
-        while True:
-            await runner.check_cancelled()
-            batch = await asyncio.to_thread(pipeline.get)
-            if batch is None:
-                break
-            if batch.keys and batch.scores.shape[1] != len(labels):
-                from loratui.errors import ModelError
+    def __init__(self, store: Store, dataset: Dataset, request: TagRequest, runner: JobRunner, files: ModelFiles,
+                 labels: Labels, params: dict, report: TagReport) -> None:
+        self.dataset, self.request, self.runner, self.files = dataset, request, runner, files
+        self.labels, self.report = labels, report
+        self.namer = TagNamer(labels, request.options)
+        self.floor = min(SCORE_FLOOR, request.options.min_threshold)
+        self.ratings = rating_indices(labels)
+        self.counter = TagCounter()
+        self.writer = _Writer(store, dataset, runner, files.key, labels, params, report)
 
-                raise ModelError(f"the model gives {batch.scores.shape[1]} scores but {files.tags_path.name} "
-                                 f"lists {len(labels)} tags")
-            for image_id, message in batch.failed:
-                report.failed.append((by_id[image_id]["rel_path"], message))
-            for image_id, row_scores in zip(batch.keys, batch.scores):
-                row = by_id[image_id]
-                scores = kept_scores(row_scores, labels, floor, ratings)
-                tags = namer.select(scores)
-                counter.add(tags)
-                text = merge_tags(_existing(row), tags, request.mode, request.options.separator)
-                writer.add(image_id, row["rel_path"], scores, text if text != row["caption"] else None)
-            if len(writer) >= WRITE_EVERY:
-                if writing is not None:
-                    await writing
-                writing = asyncio.create_task(writer.flush())
-        if writing is not None:
-            await writing
-            writing = None
-        await writer.flush()
-    finally:
-        pipeline.stop()
-        # Cancelled or failing: keep what was computed (without hiding the original exception).
+    async def run(self, todo: list[dict]) -> None:
+        session = await asyncio.to_thread(open_session, self.files.model_path, self.request.device)
+        report, runner = self.report, self.runner
+        report.provider, report.note = session.provider, session.note
+        batch_size = session.fixed_batch or self.request.batch_size or session.default_batch()
+        report.batch_size = batch_size
+        device_text = f"on {session.device.upper()}" + (f" ({session.note})" if session.note else "")
+        await runner.progress(advance=0, message=f"tagging {len(todo)} images {device_text}", force=True)
+        by_id = {row["id"]: row for row in todo}
+        items = [(row["id"], str(self.dataset.path / row["rel_path"])) for row in todo]
+        # Scored batches are small (the images are freed after inference): queue enough of them that the model
+        # keeps running while a batch of captions is being written.
+        depth = max(4, 2 * WRITE_EVERY // batch_size)
+        pipeline = InferenceThread(items, session.run, batch_size, session.size, workers=self.request.workers,
+                                   depth=depth).start()
+        writing: asyncio.Task | None = None
         try:
+            while True:
+                await runner.check_cancelled()
+                batch = await asyncio.to_thread(pipeline.get)
+                if batch is None:
+                    break
+                self._take(batch, by_id)
+                await runner.progress(advance=len(batch.keys) + len(batch.failed))
+                if len(self.writer) >= WRITE_EVERY:
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.create_task(self.writer.flush())
             if writing is not None:
-                await asyncio.shield(writing)
-            if len(writer):
-                await asyncio.shield(writer.flush())
-        except Exception:
-            pass
-    report.top_tags = counter.top()
+                await writing
+                writing = None
+            await self.writer.flush()
+        finally:
+            pipeline.stop()
+            # Cancelled or failing: keep what was computed (without hiding the original exception).
+            try:
+                if writing is not None:
+                    await asyncio.shield(writing)
+                if len(self.writer):
+                    await asyncio.shield(self.writer.flush())
+            except Exception:
+                pass
+        report.top_tags = self.counter.top()
 
-
-@dataclass
-class RethresholdReport:
-    """What a re-threshold did."""
-
-    model: str
-    images: int = 0
-    written: int = 0
-    unchanged: int = 0
-    skipped_existing: int = 0
-    conflicts: list[str] = field(default_factory=list)
-    operation_id: int | None = None
-    top_tags: list[tuple[str, int]] = field(default_factory=list)
-
-    def summary(self) -> str:
-        text = f"{self.written} captions rewritten from stored {self.model} scores, {self.unchanged} unchanged"
-        if self.skipped_existing:
-            text += f", {self.skipped_existing} skipped (already captioned)"
-        if self.conflicts:
-            text += f", {len(self.conflicts)} left alone (caption changed on disk; rescan first)"
-        return text
-
-
-async def rethreshold_dataset(store: Store, dataset: Dataset, options: TagOptions, mode: Mode, *,
-                              model_key: str | None = None, image_ids: list[int] | None = None) -> RethresholdReport:
-    """Rebuild captions from stored scores with new thresholds/options (no model needed)."""
-    from loratui.errors import InputError
-
-    if options.min_threshold < SCORE_FLOOR:
-        raise InputError(f"scores below {SCORE_FLOOR} are not stored, so thresholds under it cannot be applied "
-                         "without the model", hint="run `loratui tag` again with --mode overwrite")
-    model = await pick_model(store, dataset.id, dataset.name, model_key)
-    labels, per_image = await load_scores(store, dataset.id, model, image_ids)
-    namer = TagNamer(labels, options)
-    counter = TagCounter()
-    report = RethresholdReport(model=model)
-    changes = []
-    for row in await select_images(store, dataset, image_ids):
-        scores = per_image.get(row["id"])
-        if scores is None:
-            continue
-        report.images += 1
-        tags = namer.select(scores)
-        counter.add(tags)
-        text = merge_tags(_existing(row), tags, mode, options.separator)
-        if text is None:
-            report.skipped_existing += 1
-        elif text == row["caption"]:
-            report.unchanged += 1
-        else:
-            changes.append(CaptionChange(row["id"], text))
-    params = {"model": model, "options": options.as_params(), "mode": mode.value, "rethreshold": True}
-    result = await apply_caption_changes(store, dataset, changes, kind="tag", params=params,
-                                         description=f"re-thresholded {model} scores")
-    report.operation_id = result.operation_id
-    report.written = result.changed
-    report.unchanged += len(changes) - result.changed - len(result.skipped)
-    report.conflicts = [path for path, _ in result.skipped]
-    report.top_tags = counter.top()
-    return report
+    def _take(self, batch, by_id: dict[int, dict]) -> None:
+        if batch.keys and batch.scores.shape[1] != len(self.labels):
+            raise ModelError(f"the model gives {batch.scores.shape[1]} scores but {self.files.tags_path.name} "
+                             f"lists {len(self.labels)} tags")
+        for image_id, message in batch.failed:
+            self.report.failed.append((by_id[image_id]["rel_path"], message))
+        options = self.request.options
+        for image_id, row_scores in zip(batch.keys, batch.scores):
+            row = by_id[image_id]
+            scores = kept_scores(row_scores, self.labels, self.floor, self.ratings)
+            tags = self.namer.select(scores)
+            self.counter.add(tags)
+            text = merge_tags(existing_caption(row), tags, self.request.mode, options.separator)
+            self.writer.add(image_id, row["rel_path"], scores, text if text != row["caption"] else None)

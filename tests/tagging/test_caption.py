@@ -188,7 +188,8 @@ def test_explicit_key_variable_must_exist(cli, dataset, server, monkeypatch):
 
 def test_failed_images_keep_their_caption_and_rerun_retries_only_them(cli, dataset, server, home):
     ChatServer.fail_always = {"b_green"}
-    args = [*base_args(server), "--mode", "overwrite", "--retries", "1", "--backoff", "0.01", "--prompt", "{filename}", "--json"]
+    args = [*base_args(server), "--mode", "overwrite", "--retries", "1", "--backoff", "0.01",
+            "--prompt", "{filename}", "--json"]
     first = cli(*args)
     assert first.code == 1
     report = first.json()

@@ -26,8 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("name", help="dataset name")
     parser.add_argument("--base-url", default=None,
-                        help="(default: settings' tagging.vlm_base_url) API root, e.g. https://api.openai.com/v1, http://127.0.0.1:11434/v1 (Ollama), "
-                        "http://127.0.0.1:8000/v1 (vLLM)")
+                        help="API root, e.g. https://api.openai.com/v1, http://127.0.0.1:11434/v1 (Ollama), "
+                        "http://127.0.0.1:8000/v1 (vLLM) (default: settings' tagging.vlm_base_url)")
     parser.add_argument("--model", default=None,
                         help="model name as the endpoint knows it (default: settings' tagging.vlm_model)")
     prompt = parser.add_mutually_exclusive_group()
@@ -37,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"environment variable holding the API key (default {DEFAULT_KEY_ENV}; "
                         "local servers need none)")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
-    parser.add_argument("--max-side", type=int, default=1024, help="downscale images to this longest side (default 1024)")
+    parser.add_argument("--max-side", type=int, default=1024,
+                        help="downscale images to this longest side (default 1024)")
     parser.add_argument("--mode", default=Mode.SKIP_EXISTING.value, choices=[m.value for m in CAPTION_MODES],
                         help="images that already have a caption: skip-existing (default), overwrite, append, prepend")
     parser.add_argument("--trigger", default=None,

@@ -136,7 +136,7 @@ async def cmd_tag(ctx, args) -> int:
 
 
 async def _rethreshold(store, dataset, options, args) -> int:
-    from loratui.tagging.wd14 import rethreshold_dataset
+    from loratui.tagging.rethreshold import rethreshold_dataset
 
     if args.mode is None:
         raise InputError("--rethreshold rewrites captions: say how with --mode overwrite, --mode append "
