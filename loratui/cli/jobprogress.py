@@ -23,6 +23,12 @@ class JobTracker:
         state = "resuming" if runner.resumed else "started"
         info(f"job {runner.id} {state}" + (f" ({len(runner.done)} items already done)" if runner.resumed else ""))
 
+    def cancelled(self) -> int:
+        """Say the job stopped on request; returns the exit code (1)."""
+        job_id = self.runner.id if self.runner is not None else "?"
+        info(f"job {job_id} cancelled; what finished is kept, run the same command again to resume")
+        return 1
+
     def update(self, job: Job) -> None:
         """A JobRunner listener."""
         if job.progress_total:

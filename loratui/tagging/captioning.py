@@ -16,7 +16,7 @@ from loratui.jobs.runner import JobRunner
 from loratui.store import Store
 from loratui.tagging.modes import Mode, has_caption, merge_caption
 from loratui.tagging.vlm import DEFAULT_PROMPT, ImageFailed, VisionClient, image_data_url, render_prompt
-from loratui.tagging.wd14 import selection_key
+from loratui.tagging.wd14 import existing_caption, selection_key
 
 WRITE_EVERY = 16
 
@@ -132,7 +132,7 @@ async def caption_dataset(
             report.images = len(rows)
             todo = []
             for row in rows:
-                existing = _existing(row)
+                existing = existing_caption(row)
                 if row["rel_path"] in runner.done:
                     report.resumed += 1
                 elif request.mode == Mode.SKIP_EXISTING and has_caption(existing):
@@ -162,12 +162,6 @@ def _fill_usage(report: CaptionReport, client: VisionClient) -> None:
     report.total_tokens, report.requests, report.retries = usage.total_tokens, usage.requests, usage.retries
 
 
-def _existing(row: dict) -> str | None:
-    if row["caption"] is None and row["caption_size"] is not None:
-        return "\0"  # too large to load: present, and never rewritten
-    return row["caption"]
-
-
 async def _run(store, dataset, request, client, runner, todo, report) -> None:
     queue: asyncio.Queue = asyncio.Queue()
     for row in todo:
@@ -192,7 +186,7 @@ async def _run(store, dataset, request, client, runner, todo, report) -> None:
             for row, _ in batch:
                 if row["rel_path"] not in left_alone:
                     await runner.item_done(row["rel_path"])
-            await runner.progress(advance=len(batch), force=True)
+            await runner.progress(advance=0, force=True)  # persists the finished items now
 
     async def worker() -> None:
         while True:
@@ -201,7 +195,7 @@ async def _run(store, dataset, request, client, runner, todo, report) -> None:
             except asyncio.QueueEmpty:
                 return
             await runner.check_cancelled()
-            existing = _existing(row)
+            existing = existing_caption(row)
             path = dataset.path / row["rel_path"]
             trigger = request.trigger if request.trigger is not None else (row["class_tokens"] or "")
             prompt = render_prompt(request.prompt, tags="" if existing in (None, "\0") else existing.strip(),
@@ -218,6 +212,7 @@ async def _run(store, dataset, request, client, runner, todo, report) -> None:
                 continue
             text = merge_caption(existing, caption, request.mode, request.separator)
             pending.append((row, None if text is None or text == row["caption"] else text))
+            await runner.progress(advance=1)
             if len(pending) >= WRITE_EVERY:
                 await flush()
 

@@ -82,3 +82,41 @@ def test_killed_job_resumes_without_redoing_images(cli, home, tmp_path, image_fa
     captions = [(root / "1_x" / f"img{n:03d}.txt").read_text(encoding="utf-8") for n in range(IMAGES)]
     assert "old caption" not in captions
     assert all("red_theme" in c for c in captions[0::3]) and all("green_theme" in c for c in captions[1::3])
+
+
+def test_cancel_from_another_process_stops_between_batches_and_resumes(cli, home, tmp_path, image_factory):
+    model = fixtures.build_model(tmp_path / "slow-model", slow=True)
+    root = tmp_path / "some"
+    for number in range(120):
+        image_factory(root / "1_x" / f"img{number:03d}.png", size=(40, 30), color=fixtures.RED)
+    assert cli("dataset", "add", root, "--name", "some").code == 0
+    args = ["tag", "some", "--model", str(model), "--batch-size", "1", "--workers", "1"]
+    env = root_conftest.python_subprocess_env({"LORATUI_HOME": str(home)})
+    proc = subprocess.Popen([sys.executable, "-m", "loratui", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    db = home / "loratui.db"
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline
+        conn = sqlite3.connect(db, timeout=30)
+        try:
+            row = conn.execute("SELECT id, progress_done FROM jobs WHERE status = 'running'").fetchone()
+        except sqlite3.OperationalError:
+            row = None
+        conn.close()
+        if row and row[1] >= 3:
+            break
+        time.sleep(0.05)
+    assert cli("jobs", "cancel", row[0]).code == 0
+    assert proc.wait(timeout=30) == 1
+    assert "cancelled; what finished is kept" in proc.stderr.read().decode()
+    proc.stderr.close()
+    job = cli("jobs", "--json").json()[0]
+    assert job["status"] == "cancelled" and job["progress_done"] < 120
+    written = sorted(p.name for p in (root / "1_x").glob("*.txt"))
+    assert 3 <= len(written) < 120  # what was scored before the cancel is kept
+    result = cli(*args, "--json")
+    assert result.code == 0 and result.json()["job_id"] == row[0]
+    assert result.json()["resumed"] == len(written)
+    assert len(list((root / "1_x").glob("*.txt"))) == 120

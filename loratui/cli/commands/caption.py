@@ -9,6 +9,7 @@ from loratui.cli.jobprogress import job_progress
 from loratui.cli.output import info, print_json
 from loratui.datasets import service
 from loratui.errors import InputError
+from loratui.jobs.runner import Cancelled
 from loratui.store import Store
 from loratui.tagging.modes import CAPTION_MODES, Mode, parse_mode
 from loratui.tagging.vlm import DEFAULT_KEY_ENV, DEFAULT_PROMPT, read_api_key
@@ -86,7 +87,11 @@ async def cmd_caption(ctx, args) -> int:
     async with Store.open(ctx.paths.db) as store:
         dataset = await service.get_dataset(store, args.name)
         async with job_progress(f"Captioning {dataset.name}", store) as track:
-            report = await caption_dataset(store, dataset, request, on_update=track.update, on_runner=track.attach)
+            try:
+                report = await caption_dataset(store, dataset, request, on_update=track.update,
+                                               on_runner=track.attach)
+            except Cancelled:
+                return track.cancelled()
     if args.json:
         print_json(report.__dict__)
     else:

@@ -8,6 +8,7 @@ from loratui.cli.jobprogress import job_progress
 from loratui.cli.output import info, print_json
 from loratui.datasets import service
 from loratui.errors import InputError
+from loratui.jobs.runner import Cancelled
 from loratui.store import Store
 from loratui.tagging.modes import TAG_MODES, Mode, parse_mode
 from loratui.tagging.options import DEFAULT_THRESHOLD, TagOptions, parse_replacements, parse_tag_list
@@ -119,7 +120,10 @@ async def cmd_tag(ctx, args) -> int:
                              device=args.device or settings.device, batch_size=args.batch_size, workers=args.workers,
                              resume=not args.fresh)
         async with job_progress(f"Tagging {dataset.name}", store) as track:
-            report = await tag_dataset(store, dataset, request, on_update=track.update, on_runner=track.attach)
+            try:
+                report = await tag_dataset(store, dataset, request, on_update=track.update, on_runner=track.attach)
+            except Cancelled:
+                return track.cancelled()
     if args.json:
         print_json(report.__dict__)
         return 0
