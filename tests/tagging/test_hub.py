@@ -108,3 +108,23 @@ def test_missing_repo_file_is_a_clear_error(home, hub, tmp_path, cli, colour_dat
     result = run(home, tmp_path / "hf", "tag", "ds", "--model", "acme/other-tagger", HF_ENDPOINT=hub)
     assert result.returncode == 2
     assert "acme/other-tagger" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_short_names_map_to_smilingwolf_repos_and_offline_error_names_them(monkeypatch, tmp_path):
+    from loratui.errors import ModelError
+    from loratui.tagging.registry import KNOWN_MODELS, resolve_model
+
+    assert KNOWN_MODELS["wd-vit-tagger-v3"] == "SmilingWolf/wd-vit-tagger-v3"
+    assert len(KNOWN_MODELS) == 10 and all(v.startswith("SmilingWolf/") for v in KNOWN_MODELS.values())
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(ModelError) as info:
+        resolve_model("wd-vit-tagger-v3")
+    text = info.value.one_line()
+    assert "SmilingWolf/wd-vit-tagger-v3/model.onnx is not in the Hugging Face cache" in text
+    assert "hf download SmilingWolf/wd-vit-tagger-v3 model.onnx selected_tags.csv" in text
+    with pytest.raises(ModelError, match="does not exist"):
+        resolve_model(str(tmp_path / "no-such-folder"))

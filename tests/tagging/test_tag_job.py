@@ -172,3 +172,17 @@ def test_settings_give_the_default_model(cli, tagged, wd14_model, home):
     result = cli("tag", "ds", "--json")
     assert result.code == 0, result
     assert result.json()["model"] == f"local:{wd14_model}" and result.json()["provider"] == "CPUExecutionProvider"
+
+
+def test_cuda_is_used_only_when_it_really_starts(wd14_model):
+    from loratui.errors import ModelError
+    from loratui.tagging.session import CUDA, available_providers, open_session
+
+    auto = open_session(wd14_model / "model.onnx", "auto")
+    assert auto.provider in available_providers()
+    try:
+        forced = open_session(wd14_model / "model.onnx", "cuda")
+    except ModelError as exc:  # no usable CUDA here: a clear reason, and auto fell back to the CPU
+        assert "CUDA" in str(exc) and auto.device == "cpu" and (auto.note or CUDA not in available_providers())
+    else:
+        assert forced.provider == CUDA and auto.device == "cuda"
