@@ -124,3 +124,19 @@ def test_factory_needs_a_dataset():
     host = NoDataset()
     assert open_tagging(host) is None and host.said == ["Open a dataset first"]
     assert ACTIONS[0].id == "tagging.open" and ACTIONS[0].key == "T"
+
+
+async def test_buttons_stay_visible_in_a_small_terminal():
+    from pathlib import Path
+
+    from loratui.datasets.service import Dataset
+
+    class Small(App):
+        def on_mount(self) -> None:
+            self.push_screen(TaggingScreen(Dataset(1, "d", Path("/tmp"), ".txt", "default", None), image_ids=[1]))
+
+    app = Small()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        start = app.screen.query_one("#start").region
+        assert start.bottom <= 24 and start.right <= 80 and start.height == 3
