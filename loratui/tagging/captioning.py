@@ -142,7 +142,7 @@ async def caption_dataset(
             await runner.set_total(len(rows))
             await runner.progress(advance=report.skipped_existing,
                                   message=f"captioning {len(todo)} images with {request.model}", force=True)
-            await _run(store, dataset, request, client, runner, todo, report)
+            await _CaptionRun(store, dataset, request, client, runner, report).run(todo)
             _fill_usage(report, client)
             report.elapsed_s = time.monotonic() - started
             if report.failed:
@@ -162,66 +162,77 @@ def _fill_usage(report: CaptionReport, client: VisionClient) -> None:
     report.total_tokens, report.requests, report.retries = usage.total_tokens, usage.requests, usage.retries
 
 
-async def _run(store, dataset, request, client, runner, todo, report) -> None:
-    queue: asyncio.Queue = asyncio.Queue()
-    for row in todo:
-        queue.put_nowait(row)
-    pending: list[tuple[dict, str | None]] = []
-    lock = asyncio.Lock()
+class _CaptionRun:
+    """`concurrency` workers take images from a queue; answers are written every WRITE_EVERY captions."""
 
-    async def flush() -> None:
-        async with lock:
-            batch = pending[:]
-            pending.clear()
-            if not batch:
-                return
-            changes = [CaptionChange(row["id"], text) for row, text in batch if text is not None]
-            result = await apply_caption_changes(store, dataset, changes, kind="caption",
-                                                 params=request.params(),
-                                                 description=f"captioned with {request.model}")
-            report.written += result.changed
-            left_alone = {path for path, _ in result.skipped}
-            report.conflicts.extend(sorted(left_alone))
-            report.unchanged += sum(1 for _, text in batch if text is None)
-            for row, _ in batch:
-                if row["rel_path"] not in left_alone:
-                    await runner.item_done(row["rel_path"])
-            await runner.progress(advance=0, force=True)  # persists the finished items now
+    def __init__(self, store: Store, dataset: Dataset, request: CaptionRequest, client: VisionClient,
+                 runner: JobRunner, report: CaptionReport) -> None:
+        self.store, self.dataset, self.request = store, dataset, request
+        self.client, self.runner, self.report = client, runner, report
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.pending: list[tuple[dict, str | None]] = []
+        self.lock = asyncio.Lock()
 
-    async def worker() -> None:
+    async def run(self, todo: list[dict]) -> None:
+        for row in todo:
+            self.queue.put_nowait(row)
+        workers = min(self.request.concurrency, max(len(todo), 1))
+        tasks = [asyncio.create_task(self._worker()) for _ in range(workers)]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            # Keep every caption received before a failure, a cancel or an interrupt.
+            await asyncio.shield(self._flush())
+
+    def _prompt(self, row: dict, existing: str | None) -> str:
+        request = self.request
+        trigger = request.trigger if request.trigger is not None else (row["class_tokens"] or "")
+        tags = "" if existing in (None, "\0") else existing.strip()
+        return render_prompt(request.prompt, tags=tags, trigger=trigger, filename=Path(row["rel_path"]).name)
+
+    async def _worker(self) -> None:
+        request, report = self.request, self.report
         while True:
             try:
-                row = queue.get_nowait()
+                row = self.queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            await runner.check_cancelled()
+            await self.runner.check_cancelled()
             existing = existing_caption(row)
-            path = dataset.path / row["rel_path"]
-            trigger = request.trigger if request.trigger is not None else (row["class_tokens"] or "")
-            prompt = render_prompt(request.prompt, tags="" if existing in (None, "\0") else existing.strip(),
-                                   trigger=trigger, filename=Path(row["rel_path"]).name)
             try:
-                data_url = await asyncio.to_thread(image_data_url, path, request.max_side)
-            except Exception as exc:  # unreadable image: this one only
+                data_url = await asyncio.to_thread(image_data_url, self.dataset.path / row["rel_path"],
+                                                   request.max_side)
+            except Exception as exc:  # an unreadable image fails alone
                 report.failed.append((row["rel_path"], f"cannot read image: {type(exc).__name__}: {exc}"))
                 continue
             try:
-                caption = await client.caption(prompt, data_url)
+                caption = await self.client.caption(self._prompt(row, existing), data_url)
             except ImageFailed as exc:
                 report.failed.append((row["rel_path"], str(exc)))
                 continue
             text = merge_caption(existing, caption, request.mode, request.separator)
-            pending.append((row, None if text is None or text == row["caption"] else text))
-            await runner.progress(advance=1)
-            if len(pending) >= WRITE_EVERY:
-                await flush()
+            self.pending.append((row, None if text is None or text == row["caption"] else text))
+            await self.runner.progress(advance=1)
+            if len(self.pending) >= WRITE_EVERY:
+                await self._flush()
 
-    tasks = [asyncio.create_task(worker()) for _ in range(min(request.concurrency, max(len(todo), 1)))]
-    try:
-        await asyncio.gather(*tasks)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        # Keep every caption received before a failure, cancel or kill request.
-        await asyncio.shield(flush())
+    async def _flush(self) -> None:
+        async with self.lock:
+            batch, self.pending = self.pending, []
+            if not batch:
+                return
+            changes = [CaptionChange(row["id"], text) for row, text in batch if text is not None]
+            result = await apply_caption_changes(self.store, self.dataset, changes, kind="caption",
+                                                 params=self.request.params(),
+                                                 description=f"captioned with {self.request.model}")
+            self.report.written += result.changed
+            left_alone = {path for path, _ in result.skipped}
+            self.report.conflicts.extend(sorted(left_alone))
+            self.report.unchanged += sum(1 for _, text in batch if text is None)
+            for row, _ in batch:
+                if row["rel_path"] not in left_alone:
+                    await self.runner.item_done(row["rel_path"])
+            await self.runner.progress(advance=0, force=True)  # persists the finished items now
