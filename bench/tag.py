@@ -112,6 +112,10 @@ def make_images(folder: Path, count: int, size: tuple[int, int]) -> list[Path]:
     return paths
 
 
+FAST = False
+"""--fast-decode: JPEG draft decoding in (b), (c) and (d)."""
+
+
 def measure_model_alone(session, paths, batch_size) -> float:
     from loratui.tagging.preprocess import load_and_preprocess
 
@@ -128,7 +132,7 @@ def measure_decode_alone(paths, batch_size, workers) -> float:
 
     items = [(i, str(p)) for i, p in enumerate(paths)]
     start = time.perf_counter()
-    for _ in preprocessed_batches(items, batch_size, 448, workers=workers):
+    for _ in preprocessed_batches(items, batch_size, 448, workers=workers, fast=FAST):
         pass
     return time.perf_counter() - start
 
@@ -138,7 +142,7 @@ def measure_naive(session, paths) -> float:
 
     start = time.perf_counter()
     for path in paths:
-        session.run(load_and_preprocess(path, session.size)[None])
+        session.run(load_and_preprocess(path, session.size, FAST)[None])
     return time.perf_counter() - start
 
 
@@ -153,7 +157,7 @@ async def measure_loratui(home: Path, dataset_dir: Path, model_dir: Path, batch_
         dataset, _ = await service.add_dataset(store, dataset_dir, name=name, workers=1) \
             if run == 0 else (await service.get_dataset(store, "bench0"), None)
         request = TagRequest(model=str(model_dir), mode=Mode.OVERWRITE, batch_size=batch_size, workers=workers,
-                             resume=False)
+                             resume=False, fast_decode=FAST)
         start = time.perf_counter()
         report = await tag_dataset(store, dataset, request)
         elapsed = time.perf_counter() - start
@@ -196,13 +200,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="decoding threads (default: one per core)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--repeat", type=int, default=2, help="runs per measurement; the best is reported")
+    parser.add_argument("--fast-decode", action="store_true", help="JPEG draft decoding (loratui tag --fast-decode)")
     args = parser.parse_args()
+    global FAST
+    FAST = args.fast_decode
     width, height = (int(v) for v in args.size.lower().split("x"))
     root = Path(tempfile.mkdtemp(prefix="loratui-bench-tag-"))
     try:
         paths = make_images(root / "images", args.images, (width, height))
         kinds = ["heavy", "tiny"] if args.model == "both" else [args.model]
-        print(f"{args.images} JPEGs {width}x{height}, {os.cpu_count()} cores visible")
+        print(f"{args.images} JPEGs {width}x{height}, {os.cpu_count()} cores visible"
+              + (", fast decode" if FAST else ""))
         print("| model | GFLOPs/img | provider | batch | (a) model | (b) decode | (c) loratui | (d) naive "
               "| c / max(a,b) | d / c |")
         print("|---|---|---|---|---|---|---|---|---|---|")

@@ -42,6 +42,7 @@ def preprocessed_batches(
     workers: int = 0,
     prefetch: int | None = None,
     stop: threading.Event | None = None,
+    fast: bool = False,
 ) -> Iterator[tuple[list, np.ndarray, list[tuple[object, str]]]]:
     """(keys, float32 [n, size, size, 3] batch, failures) for (key, path) items, in order, decoded in parallel."""
     import cv2
@@ -60,7 +61,7 @@ def preprocessed_batches(
                     key, path = next(source)
                 except StopIteration:
                     return
-                waiting.append((key, pool.submit(load_and_preprocess, path, size)))
+                waiting.append((key, pool.submit(load_and_preprocess, path, size, fast)))
 
         fill()
         try:
@@ -102,12 +103,14 @@ class InferenceThread:
         *,
         workers: int = 0,
         depth: int = 2,
+        fast: bool = False,
     ) -> None:
         self._items = list(items)
         self._infer = infer
         self._batch_size = batch_size
         self._size = size
         self._workers = workers
+        self._fast = fast
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="loratui-infer", daemon=True)
@@ -128,7 +131,8 @@ class InferenceThread:
     def _run(self) -> None:
         try:
             for keys, batch, failed in preprocessed_batches(
-                self._items, self._batch_size, self._size, workers=self._workers, stop=self._stop
+                self._items, self._batch_size, self._size, workers=self._workers, stop=self._stop,
+                fast=self._fast,
             ):
                 scores = self._infer(batch) if keys else np.zeros((0, 0), dtype=np.float32)
                 if not self._put(ScoredBatch(keys, scores, failed)):

@@ -66,7 +66,17 @@ def preprocess_image(image: Image.Image, size: int = 448) -> np.ndarray:
     return np.ascontiguousarray(square[:, :, ::-1], dtype=np.float32)
 
 
-def load_and_preprocess(path: Path | str, size: int = 448) -> np.ndarray:
-    """Open an image file and preprocess it (exceptions from broken files propagate)."""
+def load_and_preprocess(path: Path | str, size: int = 448, fast: bool = False) -> np.ndarray:
+    """Open an image file and preprocess it (exceptions from broken files propagate).
+
+    `fast` lets the JPEG decoder downscale by 1/2, 1/4 or 1/8 while decoding (never below `size` on the long
+    side): several times cheaper for large photos, but the pixels, hence the scores, differ slightly from
+    sd-scripts' tagger.
+    """
     with Image.open(path) as image:
+        if fast and image.format == "JPEG":
+            width, height = image.size
+            longest = max(width, height)
+            if longest > 2 * size:
+                image.draft("RGB", (-(-width * size // longest), -(-height * size // longest)))
         return preprocess_image(image, size)

@@ -89,3 +89,21 @@ def test_file_loading(tmp_path):
     with Image.open(path) as image:
         expected = upstream_preprocess(image)
     np.testing.assert_array_equal(load_and_preprocess(path), expected)
+
+
+def test_fast_decode_is_close_but_only_for_large_jpegs(tmp_path):
+    rng = np.random.default_rng(11)
+    ys, xs = np.mgrid[0:1500, 0:2000]
+    smooth = np.stack([xs % 256, ys % 256, (xs + ys) % 256], axis=-1).astype(np.float64)
+    image = Image.fromarray(np.clip(smooth + rng.normal(0, 4, smooth.shape), 0, 255).astype(np.uint8))
+    jpeg, png = tmp_path / "big.jpg", tmp_path / "big.png"
+    image.save(jpeg, quality=95)
+    image.save(png)
+    exact, fast = load_and_preprocess(jpeg), load_and_preprocess(jpeg, fast=True)
+    assert fast.shape == exact.shape == (448, 448, 3)
+    difference = np.abs(fast - exact)
+    assert 0 < difference.mean() < 3.0  # a different decode, same picture
+    np.testing.assert_array_equal(load_and_preprocess(png, fast=True), load_and_preprocess(png))
+    small = tmp_path / "small.jpg"
+    image.resize((800, 600)).save(small, quality=95)
+    np.testing.assert_array_equal(load_and_preprocess(small, fast=True), load_and_preprocess(small))

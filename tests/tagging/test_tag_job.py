@@ -186,3 +186,11 @@ def test_cuda_is_used_only_when_it_really_starts(wd14_model):
         assert "CUDA" in str(exc) and auto.device == "cpu" and (auto.note or CUDA not in available_providers())
     else:
         assert forced.provider == CUDA and auto.device == "cuda"
+
+
+def test_fast_decode_is_part_of_the_job(cli, tagged, wd14_model, home):
+    assert cli("tag", "ds", "--model", wd14_model, "--fast-decode").code == 0
+    image = tagged / "10_hero" / "a_red.png"
+    assert caption(tagged, "a_red.txt") == ", ".join(expected_tags(image))  # small images: same pixels
+    params = db(home).execute("SELECT params FROM jobs").fetchone()[0]
+    assert '"fast_decode": true' in params

@@ -58,6 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=None,
                         help="images per inference (default: the model's fixed size, else 32 on CUDA / 4 on CPU)")
     parser.add_argument("--workers", type=int, default=0, help="decoding threads (default: one per core)")
+    parser.add_argument("--fast-decode", action="store_true",
+                        help="let the JPEG decoder shrink large photos (several times faster; scores differ "
+                        "slightly from sd-scripts' tagger, which decodes at full size)")
     parser.add_argument("--rethreshold", action="store_true",
                         help="rebuild captions from stored scores with the given options (no model run); "
                         "needs an explicit --mode")
@@ -118,6 +121,7 @@ async def cmd_tag(ctx, args) -> int:
         request = TagRequest(model=args.model or settings.model or None, options=options,
                              mode=parse_mode(args.mode or Mode.SKIP_EXISTING.value, TAG_MODES),
                              device=args.device or settings.device, batch_size=args.batch_size, workers=args.workers,
+                             fast_decode=args.fast_decode,
                              resume=not args.fresh)
         async with job_progress(f"Tagging {dataset.name}", store) as track:
             try:

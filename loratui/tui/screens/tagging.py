@@ -92,6 +92,8 @@ class TaggingScreen(ModalScreen[int | None]):
                         yield Checkbox("Underscores to spaces", id="remove-underscore")
                         yield Checkbox("Character tags first", id="character-first")
                         yield Checkbox("Rating tag first", id="rating")
+                        yield Checkbox("Fast JPEG decoding (scores differ slightly from sd-scripts')",
+                                       id="fast-decode")
                 with TabPane("Vision LLM caption", id="tab-vlm"):
                     with VerticalScroll():
                         yield Input(defaults.vlm_base_url, placeholder="base URL, e.g. http://127.0.0.1:11434/v1",
@@ -145,7 +147,7 @@ class TaggingScreen(ModalScreen[int | None]):
         )
         mode = parse_mode(str(self.query_one("#wd14-mode", Select).value), TAG_MODES)
         return TagRequest(model=model, options=options, mode=mode, device=self.defaults.device,
-                          image_ids=self._selection())
+                          fast_decode=self._checked("fast-decode"), image_ids=self._selection())
 
     def caption_request(self):
         """A CaptionRequest from the vision-LLM tab (InputError for bad values)."""
