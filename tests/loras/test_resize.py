@@ -182,3 +182,23 @@ async def test_resize_runs_as_a_job(tmp_path, lora_factory):
     assert job.output == str(tmp_path / "j-r2.safetensors") and (tmp_path / "j-r2.safetensors").exists()
     assert seen[-1] == (5, 5)
     assert "energy retained" in job.message
+
+
+def test_cuda_device_needs_torch_with_cuda(tmp_path, lora_factory):
+    """--device cuda runs the same QR + core SVD in PyTorch; without torch or a GPU it is a clear error."""
+    src = lora_factory(tmp_path / "cu.safetensors")
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    if not has_cuda:
+        with pytest.raises(LoraError, match="torch|CUDA"):
+            resize_file(src, tmp_path / "cu2.safetensors", ResizeOptions(rank=3, device="cuda"))
+        return
+    report = resize_file(src, tmp_path / "cu2.safetensors", ResizeOptions(rank=3, device="cuda"))
+    before, after = load_file(str(src)), load_file(str(tmp_path / "cu2.safetensors"))
+    for module in report.modules:
+        expected, _ = _reference(before, module.name, 3)
+        assert _rel(_merged(after, module.name), expected) < 1e-4

@@ -111,19 +111,19 @@ class ResizeDialog(FormDialog):
 
     def compose_fields(self) -> ComposeResult:
         yield Label(f"{self.source.name} (rank {self.current_rank})")
-        yield Label("Rank (with a dynamic method: the maximum; empty = current rank)")
+        yield Label("Rank (dynamic: the maximum; empty = current)")
         yield Input(str(max(1, (self.current_rank or 8) // 2)), id="resize-rank")
         yield Label("Dynamic method")
         yield Select([("fixed rank", "none"), ("sv_fro", "sv_fro"), ("sv_ratio", "sv_ratio"),
                       ("sv_cumulative", "sv_cumulative")], value="none", allow_blank=False, id="resize-dynamic")
-        yield Label("Dynamic parameter (sv_fro 0.9, sv_ratio 8, sv_cumulative 0.9)")
+        yield Label("Dynamic parameter (e.g. sv_fro 0.9, sv_ratio 8)")
         yield Input("", id="resize-param")
         yield Label("Conv rank (empty = rank)")
         yield Input("", id="resize-conv-rank")
         yield Label("Precision")
         yield Select([("float", "float"), ("fp16", "fp16"), ("bf16", "bf16")], value="float", allow_blank=False,
                      id="resize-precision")
-        yield Label("Output file (empty = NAME-rR.safetensors next to it)")
+        yield Label("Output file (empty = NAME-rR.safetensors)")
         yield Input("", id="resize-out")
 
     def build(self) -> tuple[ResizeOptions, Path | None]:
@@ -202,11 +202,11 @@ class DownloadDialog(FormDialog):
                      id="download-source")
         yield Label("Hub repo id, or Civitai model URL / version id")
         yield Input("", id="download-ref")
-        yield Label("File in the repo (Hub only; empty = every top-level .safetensors)")
+        yield Label("File in the repo (Hub; empty = top-level .safetensors)")
         yield Input("", id="download-file")
         yield Label("Folder")
         yield Input(str(self.default_folder), id="download-folder")
-        yield Label("Environment variable with the token (empty = HF_TOKEN / CIVITAI_API_TOKEN)")
+        yield Label("Token variable (empty = HF_TOKEN / CIVITAI_API_TOKEN)")
         yield Input("", id="download-token-env")
 
     def build(self) -> DownloadRequest:
