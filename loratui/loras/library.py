@@ -113,9 +113,16 @@ def file_sha256(path: Path, chunk: int = 4 * 1024 * 1024) -> str:
     return digest.hexdigest()
 
 
+def _select(conn: sqlite3.Connection, sql: str, params=()) -> sqlite3.Cursor:
+    """A query whose rows are sqlite3.Row whatever the connection's row_factory is."""
+    cursor = conn.cursor()
+    cursor.row_factory = sqlite3.Row
+    return cursor.execute(sql, params)
+
+
 def _job_for_path(conn: sqlite3.Connection, path: str) -> int | None:
-    row = conn.execute(
-        "SELECT j.id FROM jobs j WHERE j.output = ? OR EXISTS (SELECT 1 FROM json_each(j.outputs) o "
+    row = _select(
+        conn, "SELECT j.id FROM jobs j WHERE j.output = ? OR EXISTS (SELECT 1 FROM json_each(j.outputs) o "
         "WHERE o.value = ?) ORDER BY j.id DESC LIMIT 1", (path, path)).fetchone()
     return row[0] if row else None
 
@@ -138,7 +145,7 @@ def _upsert(conn: sqlite3.Connection, info: LoraInfo, sha: str, job_id: int | No
          info.base_model, info.summary.architecture, json.dumps(info.summary.trigger_words, ensure_ascii=False),
          json.dumps(info.metadata, ensure_ascii=False), job_id, time.time()),
     )
-    return LoraRecord.from_row(conn.execute("SELECT * FROM loras WHERE path = ?", (path,)).fetchone())
+    return LoraRecord.from_row(_select(conn, "SELECT * FROM loras WHERE path = ?", (path,)).fetchone())
 
 
 def index_file_sync(conn: sqlite3.Connection, path: str | os.PathLike, job_id: int | None = None) -> LoraRecord:
@@ -173,8 +180,8 @@ def scan_dir_sync(conn: sqlite3.Connection, folder: str | os.PathLike, *, force:
     if not root.is_dir():
         raise NotFoundError(f"no such folder: {root}")
     report = ScanReport(dry_run=dry_run)
-    known = {row["path"]: row for row in conn.execute(
-        "SELECT id, path, size, mtime_ns FROM loras WHERE path = ? OR path LIKE ? ESCAPE '\\'",
+    known = {row["path"]: row for row in _select(
+        conn, "SELECT id, path, size, mtime_ns FROM loras WHERE path = ? OR path LIKE ? ESCAPE '\\'",
         (str(root), _like_prefix(str(root) + os.sep)))}
     files = _walk_safetensors(root)
     for number, path in enumerate(files, 1):
@@ -219,7 +226,7 @@ def scan_dir(store_or_conn, folder: str | os.PathLike, *, force: bool = False, d
 
 def list_loras_sync(conn: sqlite3.Connection) -> list[LoraRecord]:
     """Every library entry, newest file first."""
-    return [LoraRecord.from_row(r) for r in conn.execute("SELECT * FROM loras ORDER BY mtime_ns DESC, id DESC")]
+    return [LoraRecord.from_row(r) for r in _select(conn, "SELECT * FROM loras ORDER BY mtime_ns DESC, id DESC")]
 
 
 def list_loras(store_or_conn):
@@ -231,11 +238,11 @@ def get_lora_sync(conn: sqlite3.Connection, ref: str | int) -> LoraRecord | None
     """A library entry by id or by path (None when the path is not indexed); NotFoundError for an unknown id."""
     text = str(ref)
     if text.isdigit() and not Path(text).exists():
-        row = conn.execute("SELECT * FROM loras WHERE id = ?", (int(text),)).fetchone()
+        row = _select(conn, "SELECT * FROM loras WHERE id = ?", (int(text),)).fetchone()
         if row is None:
             raise NotFoundError(f"no LoRA with id {text} in the library (see `loratui lora list`)")
         return LoraRecord.from_row(row)
-    row = conn.execute("SELECT * FROM loras WHERE path = ?", (str(Path(text).expanduser().resolve()),)).fetchone()
+    row = _select(conn, "SELECT * FROM loras WHERE path = ?", (str(Path(text).expanduser().resolve()),)).fetchone()
     return LoraRecord.from_row(row) if row else None
 
 
@@ -248,7 +255,7 @@ def job_summary_sync(conn: sqlite3.Connection, job_id: int | None) -> dict[str, 
     """id, title, status and kind of the job that produced a LoRA (None when unknown or deleted)."""
     if job_id is None:
         return None
-    row = conn.execute("SELECT id, kind, title, status, finished_at FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    row = _select(conn, "SELECT id, kind, title, status, finished_at FROM jobs WHERE id = ?", (job_id,)).fetchone()
     return dict(row) if row else None
 
 

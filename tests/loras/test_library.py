@@ -81,3 +81,14 @@ def test_scan_of_a_missing_folder(tmp_path):
     conn = connect_sync(tmp_path / "db.sqlite")
     with pytest.raises(NotFoundError):
         library.scan_dir(conn, tmp_path / "nope")
+
+
+def test_index_file_with_a_plain_tuple_connection(tmp_path, lora_factory):
+    """A connection without sqlite3.Row rows (any caller's) works too."""
+    import sqlite3
+
+    connect_sync(tmp_path / "db.sqlite").close()
+    conn = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None)
+    record = library.index_file(conn, lora_factory(tmp_path / "p.safetensors"))
+    assert record.dim == 8 and library.list_loras(conn)[0].id == record.id
+    assert library.scan_dir(conn, tmp_path).unchanged == 1
