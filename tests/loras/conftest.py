@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-REAL_LORA = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "loras" / "tinylora-sd15-dim4.safetensors"
+from tests.conftest import FIXTURES
+
+REAL_LORA = FIXTURES / "loras" / "tinylora-sd15-dim4.safetensors"
 
 # (module name, kind, out features, in features, rank, alpha)
 DEFAULT_MODULES = [
