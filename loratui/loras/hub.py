@@ -1,14 +1,16 @@
 """Publishing a LoRA on the Hugging Face Hub: create the repo if needed, upload the file and a model card.
 
 The token comes from an environment variable (``HF_TOKEN`` unless told otherwise) and is only handed to
-huggingface-hub; it is never printed, logged or put in an error message. huggingface-hub's own progress bars
-are switched off (they would write to the terminal the TUI owns); progress is reported through a callback
-that counts the bytes huggingface-hub reads from the file.
+huggingface-hub; it is never printed, logged or put in an error message.
+
+Progress: the callback gets each phase (creating repo, hashing, uploading, done) with the file size.
+huggingface-hub's own byte-level bars (LFS / Xet transfers) are shown only when ``hub_bars`` is set — the CLI
+does that on a terminal; the TUI never does, since they write straight to the terminal it owns. The file is
+handed over by path: huggingface-hub's Xet uploader only accepts paths or bytes.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import re
 from dataclasses import dataclass
@@ -79,46 +81,6 @@ def model_card(info: LoraInfo, repo: str) -> str:
     return "\n".join(lines)
 
 
-class _CountingReader(io.BufferedIOBase):
-    """A file whose reads are counted, so an upload can report progress."""
-
-    def __init__(self, path: Path, on_read: Callable[[int], None]) -> None:
-        self._file = open(path, "rb")
-        self._on_read = on_read
-        self.name = str(path)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self._file.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._file.tell()
-
-    def readinto(self, buffer) -> int:
-        count = self._file.readinto(buffer)
-        if count:
-            self._on_read(count)
-        return count
-
-    def read(self, size: int | None = -1) -> bytes:
-        data = self._file.read(-1 if size is None else size)
-        if data:
-            self._on_read(len(data))
-        return data
-
-    def read1(self, size: int = -1) -> bytes:
-        return self.read(size)
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
-
-
 def token_from_env(var: str) -> str | None:
     """The token in environment variable `var` (None if unset or empty)."""
     value = os.environ.get(var, "").strip()
@@ -133,37 +95,37 @@ def _is_remote_failure(exc: Exception) -> bool:
 
 
 def upload_lora(path: str | os.PathLike, repo: str, *, private: bool = False, token: str | None = None,
-                progress: ProgressFn | None = None, endpoint: str | None = None) -> UploadResult:
+                progress: ProgressFn | None = None, endpoint: str | None = None,
+                hub_bars: bool = False) -> UploadResult:
     """Create `repo` (if missing) and upload the LoRA plus a generated README.md in one commit."""
     from huggingface_hub import CommitOperationAdd, HfApi
-    from huggingface_hub.utils import disable_progress_bars
+    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
 
     if not _REPO.match(repo) or ".." in repo:
         raise InputError(f"not a Hub repo id: {repo!r} (expected USER/NAME)")
     info = inspect_file(path)
     total = info.size
-    disable_progress_bars()
+    if hub_bars:
+        enable_progress_bars()
+    else:
+        disable_progress_bars()
     api = HfApi(endpoint=endpoint or os.environ.get("HF_ENDPOINT") or None, token=token or False)
-    state = {"phase": "hashing", "done": 0}
 
-    def on_read(count: int) -> None:
-        state["done"] = min(state["done"] + count, total)
+    def report(phase: str, done: int) -> None:
         if progress:
-            progress(state["phase"], state["done"], total)
+            progress(phase, done, total)
 
-    reader = _CountingReader(info.path, on_read)
     try:
-        if progress:
-            progress("creating repo", 0, total)
+        report("creating repo", 0)
         url = api.create_repo(repo, private=private, exist_ok=True)
         card = model_card(info, repo).encode("utf-8")
-        lora_op = CommitOperationAdd(path_in_repo=info.path.name, path_or_fileobj=reader)  # reads once to hash
-        state.update(phase="uploading", done=0)
+        report("hashing", 0)
+        lora_op = CommitOperationAdd(path_in_repo=info.path.name, path_or_fileobj=str(info.path))
+        report("uploading", 0)
         commit = api.create_commit(
             repo, operations=[lora_op, CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card)],
             commit_message=f"Upload {info.path.name} with loratui")
-        if progress:
-            progress("done", total, total)
+        report("done", total)
     except Exception as exc:
         if not _is_remote_failure(exc):
             raise
@@ -171,7 +133,5 @@ def upload_lora(path: str | os.PathLike, repo: str, *, private: bool = False, to
         if token:
             text = text.replace(token, "***")
         raise RemoteError(f"upload to {repo} failed: {text.splitlines()[0] if text else type(exc).__name__}")
-    finally:
-        reader.close()
     return UploadResult(repo=repo, url=str(url), files=[info.path.name, "README.md"],
                         commit=getattr(commit, "oid", None))

@@ -27,7 +27,8 @@ def test_upload_creates_repo_and_commits_file_and_card(tmp_path, hub_server, lor
     assert "`mychar`" in card and "AdamW8bit" in card and "| 10_mychar | 10 | 4 |" in card
     assert result.files == ["mychar.safetensors", "README.md"]
     size = path.stat().st_size
-    assert ("uploading", size, size) in phases and phases[-1] == ("done", size, size)
+    assert [p[0] for p in phases] == ["creating repo", "hashing", "uploading", "done"]
+    assert phases[-1] == ("done", size, size)
     # a second upload into the existing repo works (409 from create is fine)
     upload_lora(path, "alice/mychar-lora", token=hub_server.token)
     # the token went only into the Authorization header, never into a URL, a log record or the result

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from loratui.cli.output import info, print_json, print_table, progress_bar, stdout
+from loratui.cli.output import info, print_json, print_table, progress_bar, stderr, stdout
 from loratui.errors import InputError
 from loratui.store import Store
 
@@ -223,16 +223,25 @@ async def cmd_upload(ctx, args) -> int:
     if token is None:
         raise InputError(f"no Hub token: set the environment variable {args.token_env}",
                          hint="create a write token at https://huggingface.co/settings/tokens")
+    hub_bars = stderr.is_terminal and not args.json  # huggingface-hub's byte-level bars, on a terminal only
+    phases: list[str] = []
+
+    def show_phase(_done, _total, phase) -> None:
+        if phase and (not phases or phases[-1] != phase):
+            phases.append(phase)
+            if not args.json:
+                info(f"{phase} ...")
+
     async with Store.open(ctx.paths.db) as store:
         path, _ = await _resolve(store, args.lora)
-        with progress_bar(f"Uploading {path.name}") as update:
-            def work(progress):
-                return upload_lora(path, args.repo, private=args.private, token=token,
-                                   progress=lambda phase, done, total: progress(done, total, phase))
 
-            job_id, result = await run_job(store, "upload", f"Upload {path.name} to {args.repo}",
-                                           {"path": str(path), "repo": args.repo, "private": args.private}, work,
-                                           on_progress=lambda done, total, _m: update(done, total or 0))
+        def work(progress):
+            return upload_lora(path, args.repo, private=args.private, token=token, hub_bars=hub_bars,
+                               progress=lambda phase, done, total: progress(done, total, phase))
+
+        job_id, result = await run_job(store, "upload", f"Upload {path.name} to {args.repo}",
+                                       {"path": str(path), "repo": args.repo, "private": args.private}, work,
+                                       on_progress=show_phase)
     if args.json:
         print_json({"job_id": job_id, "repo": result.repo, "url": result.url, "files": result.files,
                     "commit": result.commit})

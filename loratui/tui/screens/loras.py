@@ -260,7 +260,8 @@ class LorasScreen(Screen):
         try:
             job_id, result = await run_job(self.store, "upload", f"Upload {record.name} to {request.repo}",
                                            {"path": record.path, "repo": request.repo, "private": request.private},
-                                           job)
+                                           job, on_progress=lambda _d, _t, phase: self.app.call_from_thread(
+                                               self.status, f"upload {record.name} to {request.repo}: {phase}"))
         except LoratuiError as exc:
             self.notify(exc.one_line(), severity="error", timeout=8)
             self.status("")
