@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 from loratui.cli.output import info, print_json, print_table, progress_bar, stderr, stdout
-from loratui.errors import InputError
+from loratui.errors import InputError, JobError
+from loratui.jobs.runner import Cancelled
 from loratui.store import Store
+
+
+@contextlib.contextmanager
+def _cancelled_is_an_error():
+    """A job cancelled from elsewhere (`loratui jobs cancel`) ends the command with one line."""
+    try:
+        yield
+    except Cancelled:
+        raise JobError("the job was cancelled; nothing was written") from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> dict:
@@ -193,7 +204,7 @@ async def cmd_resize(ctx, args) -> int:
             rank = max(m.rank for m in inspect_file(path).modules)
         options = ResizeOptions(rank=rank, conv_rank=args.conv_rank, dynamic=args.dynamic, param=args.param,
                                 precision=args.precision, device=args.device)
-        with progress_bar("Resizing modules") as update:
+        with progress_bar("Resizing modules") as update, _cancelled_is_an_error():
             job_id, report = await run_resize_job(store, path, args.out, options,
                                                   progress=lambda done, total, _name: update(done, total))
         await library.index_file(store, report.output, job_id=job_id)
@@ -239,9 +250,10 @@ async def cmd_upload(ctx, args) -> int:
             return upload_lora(path, args.repo, private=args.private, token=token, hub_bars=hub_bars,
                                progress=lambda phase, done, total: progress(done, total, phase))
 
-        job_id, result = await run_job(store, "upload", f"Upload {path.name} to {args.repo}",
-                                       {"path": str(path), "repo": args.repo, "private": args.private}, work,
-                                       on_progress=show_phase)
+        with _cancelled_is_an_error():
+            job_id, result = await run_job(store, "upload", f"Upload {path.name} to {args.repo}",
+                                           {"path": str(path), "repo": args.repo, "private": args.private}, work,
+                                           on_progress=show_phase)
     if args.json:
         print_json({"job_id": job_id, "repo": result.repo, "url": result.url, "files": result.files,
                     "commit": result.commit})

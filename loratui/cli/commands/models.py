@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from loratui.cli.output import info, print_json, print_table, progress_bar
-from loratui.errors import InputError
+from loratui.errors import InputError, JobError
+from loratui.jobs.runner import Cancelled
 from loratui.store import Store
 
 
@@ -63,8 +64,11 @@ async def cmd_download(ctx, args) -> int:
                 return download.download_hf(args.repo, folder, args.file, revision=args.revision, token=token,
                                             progress=report)
 
-            job_id, results = await run_job(store, "download", title, params, work,
-                                            on_progress=lambda done, total, _n: update(done, total or 0))
+            try:
+                job_id, results = await run_job(store, "download", title, params, work,
+                                                on_progress=lambda done, total, _n: update(done, total or 0))
+            except Cancelled:
+                raise JobError("the download was cancelled; run it again to resume") from None
         for item in results:
             await download.record_download(store, item)
     if args.json:

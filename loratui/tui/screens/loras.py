@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from loratui.errors import LoratuiError
+from loratui.jobs.runner import Cancelled
 from loratui.loras import library
 from loratui.loras.inspect import LoraInfo, inspect_file
 from loratui.loras.present import human_size, info_rows
@@ -217,8 +218,8 @@ class LorasScreen(Screen):
                 self.store, record.path, out, options,
                 progress=lambda done, total, _name: self.status(f"resizing {record.name}: {done}/{total} modules"))
             await library.index_file(self.store, report.output, job_id=job_id)
-        except LoratuiError as exc:
-            self.notify(exc.one_line(), severity="error", timeout=8)
+        except (LoratuiError, Cancelled) as exc:
+            self.notify(_error_text(exc), severity="error", timeout=8)
             self.status("")
             return
         self.post_message(self.LoraResized(job_id, report.output, report.energy_retained))
@@ -262,8 +263,8 @@ class LorasScreen(Screen):
                                            {"path": record.path, "repo": request.repo, "private": request.private},
                                            job, on_progress=lambda _d, _t, phase: self.app.call_from_thread(
                                                self.status, f"upload {record.name} to {request.repo}: {phase}"))
-        except LoratuiError as exc:
-            self.notify(exc.one_line(), severity="error", timeout=8)
+        except (LoratuiError, Cancelled) as exc:
+            self.notify(_error_text(exc), severity="error", timeout=8)
             self.status("")
             return
         self.post_message(self.LoraUploaded(job_id, result.url))
@@ -345,6 +346,10 @@ def _cell(value) -> str:
         value = value.value
     text = f"{value:g}" if isinstance(value, float) else str(value)
     return text if len(text) <= 70 else text[:67] + "..."
+
+
+def _error_text(exc: Exception) -> str:
+    return exc.one_line() if isinstance(exc, LoratuiError) else "The job was cancelled"
 
 
 def open_loras(app) -> LorasScreen | None:

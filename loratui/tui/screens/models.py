@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from loratui.errors import LoratuiError
+from loratui.jobs.runner import Cancelled
 from loratui.loras import download
 from loratui.loras.present import human_size
 from loratui.tui.extensions import ScreenAction
@@ -105,8 +106,8 @@ class ModelsScreen(Screen):
                                              "to": str(request.folder)}, job, on_progress=show)
             for item in results:
                 await download.record_download(self.app.store, item)
-        except LoratuiError as exc:
-            self.notify(exc.one_line(), severity="error", timeout=8)
+        except (LoratuiError, Cancelled) as exc:
+            self.notify(_error_text(exc), severity="error", timeout=8)
             self.status("")
             return
         self.post_message(self.ModelDownloaded(job_id, [str(r.path) for r in results]))
@@ -116,6 +117,10 @@ class ModelsScreen(Screen):
         self.status(f"job {message.job_id}: downloaded {names}")
         self.notify(f"Downloaded {names}")
         await self.reload()
+
+
+def _error_text(exc: Exception) -> str:
+    return exc.one_line() if isinstance(exc, LoratuiError) else "The job was cancelled"
 
 
 def open_models(app) -> ModelsScreen | None:
