@@ -120,7 +120,8 @@ def _select(conn: sqlite3.Connection, sql: str, params=()) -> sqlite3.Cursor:
     return cursor.execute(sql, params)
 
 
-def _job_for_path(conn: sqlite3.Connection, path: str) -> int | None:
+def job_for_path(conn: sqlite3.Connection, path: str) -> int | None:
+    """The newest job whose output or outputs name `path` (None if none)."""
     row = _select(
         conn, "SELECT j.id FROM jobs j WHERE j.output = ? OR EXISTS (SELECT 1 FROM json_each(j.outputs) o "
         "WHERE o.value = ?) ORDER BY j.id DESC LIMIT 1", (path, path)).fetchone()
@@ -130,7 +131,7 @@ def _job_for_path(conn: sqlite3.Connection, path: str) -> int | None:
 def _upsert(conn: sqlite3.Connection, info: LoraInfo, sha: str, job_id: int | None) -> LoraRecord:
     path = str(info.path)
     if job_id is None:
-        job_id = _job_for_path(conn, path)
+        job_id = job_for_path(conn, path)
     conn.execute(
         """INSERT INTO loras (path, size, mtime_ns, sha256, tensor_count, network_module, dim, alpha, base_model,
                               architecture, trigger_words, metadata, job_id, indexed_at)

@@ -48,6 +48,13 @@ def alphas_text(info: LoraInfo) -> str:
     return ", ".join(f"{alpha} (x{n})" for alpha, n in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
+def _job_text(job: dict | None) -> str:
+    if not job:
+        return ""
+    words = " ".join(str(job[k]) for k in ("kind", "title") if job.get(k))
+    return f"#{job['id']} {words}".strip() + (f" ({job['status']})" if job.get("status") else "")
+
+
 def info_rows(info: LoraInfo, job: dict | None = None, library_id: int | None = None) -> list[tuple[str, str]]:
     """What `lora info` shows, as (label, value) rows; empty values are left out."""
     s = info.summary
@@ -85,7 +92,7 @@ def info_rows(info: LoraInfo, job: dict | None = None, library_id: int | None = 
         ("trigger words", ", ".join(s.trigger_words)),
         ("comment", _fmt(s.training_comment)),
         ("trained", f"{_when(s.started_at)} .. {_when(s.finished_at)}" if s.finished_at else ""),
-        ("job", f"#{job['id']} {job['kind']} {job['title']} ({job['status']})" if job else ""),
+        ("job", _job_text(job)),
         ("metadata keys", _fmt(len(info.metadata))),
     ]
     return [(label, value) for label, value in rows if value not in ("", "None")]

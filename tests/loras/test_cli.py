@@ -107,3 +107,21 @@ def test_models_download_and_list(cli, tmp_path, hub_server, monkeypatch, home):
     assert cli("models", "list").code == 0
     kinds = {(j["kind"], j["status"]) for j in cli("jobs", "--json").json()}
     assert kinds == {("download", "completed")}
+
+
+def test_info_names_the_job_whose_outputs_hold_the_file(cli, tmp_path, lora_factory, home):
+    import json
+    import time
+
+    from loratui.store import connect_sync
+
+    path = lora_factory(tmp_path / "trained.safetensors")
+    cli("jobs", "--json")  # creates the database
+    conn = connect_sync(home / "loratui.db")
+    now = time.time()
+    job_id = conn.execute("INSERT INTO jobs (kind, title, status, outputs, created_at, updated_at) VALUES "
+                          "('train', 'my run', 'completed', ?, ?, ?)", (json.dumps([str(path)]), now, now)).lastrowid
+    conn.close()
+    data = cli("lora", "info", path, "--json").json()
+    assert data["job"]["id"] == job_id and data["job"]["title"] == "my run"
+    assert f"#{job_id} train my run (completed)" in cli("lora", "info", path).out

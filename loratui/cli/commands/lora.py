@@ -130,7 +130,8 @@ async def cmd_info(ctx, args) -> int:
     async with Store.open(ctx.paths.db) as store:
         path, record = await _resolve(store, args.lora)
         lora = inspect_file(path)
-        job = await store.run_sync(lambda conn: library.job_summary_sync(conn, record.job_id if record else None))
+        job = await store.run_sync(lambda conn: library.job_summary_sync(
+            conn, record.job_id if record else library.job_for_path(conn, str(path))))
     if args.json:
         data = lora.as_dict(modules=args.modules)
         data["library_id"] = record.id if record else None

@@ -156,7 +156,7 @@ class LorasScreen(Screen):
             return
         text = Text()
         width = 16
-        job = {"id": record.job_id, "kind": "", "title": "", "status": "see j"} if record.job_id else None
+        job = {"id": record.job_id, "status": "j: details"} if record.job_id else None
         for label, value in info_rows(info, job, record.id):
             text.append(f"{label:<{width}}", style="bold")
             text.append(f"{value}\n")
