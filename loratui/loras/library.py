@@ -151,14 +151,28 @@ def _upsert(conn: sqlite3.Connection, info: LoraInfo, sha: str, job_id: int | No
 
 def index_file_sync(conn: sqlite3.Connection, path: str | os.PathLike, job_id: int | None = None) -> LoraRecord:
     """Read one LoRA file and add or refresh its library row; LoraError for unreadable or non-LoRA files."""
+    info, sha = _read_one(path)
+    return _upsert(conn, info, sha, job_id)
+
+
+def _read_one(path: str | os.PathLike) -> tuple[LoraInfo, str]:
     resolved = Path(path).expanduser().resolve()
-    info = inspect_file(resolved)
-    return _upsert(conn, info, file_sha256(resolved), job_id)
+    return inspect_file(resolved), file_sha256(resolved)
+
+
+async def index_file_async(store, path: str | os.PathLike, job_id: int | None = None) -> LoraRecord:
+    """index_file for a Store: the file is read in a worker thread, then one row is written."""
+    import asyncio
+
+    info, sha = await asyncio.to_thread(_read_one, path)
+    return await store.run_sync(lambda conn: _upsert(conn, info, sha, job_id))
 
 
 def index_file(store_or_conn, path: str | os.PathLike, job_id: int | None = None):
     """Add one LoRA to the library. Sync for a sqlite3.Connection, awaitable for a Store (see module doc)."""
-    return _dispatch(store_or_conn, index_file_sync, path, job_id)
+    if _is_conn(store_or_conn):
+        return index_file_sync(store_or_conn, path, job_id)
+    return index_file_async(store_or_conn, path, job_id)
 
 
 def _walk_safetensors(root: Path) -> list[Path]:
@@ -170,6 +184,73 @@ def _walk_safetensors(root: Path) -> list[Path]:
     return found
 
 
+@dataclass
+class _ReadResult:
+    """One changed file read off the database thread."""
+
+    path: str
+    known_id: int | None
+    info: LoraInfo | None = None
+    sha256: str | None = None
+    error: str | None = None
+
+
+def _root(folder: str | os.PathLike) -> Path:
+    root = Path(folder).expanduser().resolve()
+    if not root.is_dir():
+        raise NotFoundError(f"no such folder: {root}")
+    return root
+
+
+def _known_rows(conn: sqlite3.Connection, root: Path) -> dict[str, tuple[int, int, int]]:
+    """path -> (id, size, mtime_ns) of library rows under `root`."""
+    rows = _select(conn, "SELECT id, path, size, mtime_ns FROM loras WHERE path = ? OR path LIKE ? ESCAPE '\\'",
+                   (str(root), _like_prefix(str(root) + os.sep)))
+    return {row["path"]: (row["id"], row["size"], row["mtime_ns"]) for row in rows}
+
+
+def _read_changed(root: Path, known: dict[str, tuple[int, int, int]], force: bool,
+                  progress: ProgressFn | None, report: ScanReport) -> list[_ReadResult]:
+    """File work only (no database): stat every file, inspect and hash the new or changed ones."""
+    files = _walk_safetensors(root)
+    results = []
+    seen = set()
+    for number, path in enumerate(files, 1):
+        key = str(path)
+        seen.add(key)
+        row = known.get(key)
+        try:
+            stat = path.stat()
+            if row is not None and not force and (row[1], row[2]) == (stat.st_size, stat.st_mtime_ns):
+                report.unchanged += 1
+            else:
+                results.append(_ReadResult(key, row[0] if row else None, inspect_file(path), file_sha256(path)))
+        except LoratuiError as exc:
+            results.append(_ReadResult(key, row[0] if row else None, error=exc.message))
+        except OSError as exc:
+            results.append(_ReadResult(key, row[0] if row else None, error=str(exc)))
+        if progress:
+            progress(number, len(files))
+    report.removed = [path for path in known if path not in seen and not Path(path).exists()]
+    return results
+
+
+def _apply_scan(conn: sqlite3.Connection, results: list[_ReadResult], known: dict[str, tuple[int, int, int]],
+                report: ScanReport) -> ScanReport:
+    """Write what `_read_changed` found (unless dry run) and fill the report."""
+    for result in results:
+        if result.error is not None:
+            report.errors.append((result.path, result.error))
+            continue
+        if not report.dry_run:
+            _upsert(conn, result.info, result.sha256, None)
+        (report.added if result.known_id is None else report.updated).append(result.path)
+    if not report.dry_run:
+        for path in report.removed:
+            conn.execute("DELETE FROM loras WHERE id = ?", (known[path][0],))
+    return report
+
+
 def scan_dir_sync(conn: sqlite3.Connection, folder: str | os.PathLike, *, force: bool = False,
                   dry_run: bool = False, progress: ProgressFn | None = None) -> ScanReport:
     """Index every .safetensors under `folder`: new or changed files (size, mtime) are read, vanished ones dropped.
@@ -177,42 +258,22 @@ def scan_dir_sync(conn: sqlite3.Connection, folder: str | os.PathLike, *, force:
     `force` re-reads every file; `dry_run` only reports what would change. Files that are not LoRAs (base
     models, broken downloads) are listed in `errors` and left out.
     """
-    root = Path(folder).expanduser().resolve()
-    if not root.is_dir():
-        raise NotFoundError(f"no such folder: {root}")
+    root = _root(folder)
     report = ScanReport(dry_run=dry_run)
-    known = {row["path"]: row for row in _select(
-        conn, "SELECT id, path, size, mtime_ns FROM loras WHERE path = ? OR path LIKE ? ESCAPE '\\'",
-        (str(root), _like_prefix(str(root) + os.sep)))}
-    files = _walk_safetensors(root)
-    for number, path in enumerate(files, 1):
-        key = str(path)
-        try:
-            stat = path.stat()
-        except OSError as exc:
-            report.errors.append((key, str(exc)))
-            continue
-        row = known.pop(key, None)
-        if row is not None and not force and row["size"] == stat.st_size and row["mtime_ns"] == stat.st_mtime_ns:
-            report.unchanged += 1
-        else:
-            try:
-                info = inspect_file(path)
-                if not dry_run:
-                    _upsert(conn, info, file_sha256(path), None)
-                (report.added if row is None else report.updated).append(key)
-            except LoratuiError as exc:
-                report.errors.append((key, exc.message))
-            except OSError as exc:
-                report.errors.append((key, str(exc)))
-        if progress:
-            progress(number, len(files))
-    for path, row in known.items():
-        if not Path(path).exists():
-            report.removed.append(path)
-            if not dry_run:
-                conn.execute("DELETE FROM loras WHERE id = ?", (row["id"],))
-    return report
+    known = _known_rows(conn, root)
+    return _apply_scan(conn, _read_changed(root, known, force, progress, report), known, report)
+
+
+async def scan_dir_async(store, folder: str | os.PathLike, *, force: bool = False, dry_run: bool = False,
+                         progress: ProgressFn | None = None) -> ScanReport:
+    """scan_dir for a Store: files are read in a worker thread, so the database stays free meanwhile."""
+    import asyncio
+
+    root = _root(folder)
+    report = ScanReport(dry_run=dry_run)
+    known = await store.run_sync(_known_rows, root)
+    results = await asyncio.to_thread(_read_changed, root, known, force, progress, report)
+    return await store.run_sync(_apply_scan, results, known, report)
 
 
 def _like_prefix(prefix: str) -> str:
@@ -222,7 +283,9 @@ def _like_prefix(prefix: str) -> str:
 def scan_dir(store_or_conn, folder: str | os.PathLike, *, force: bool = False, dry_run: bool = False,
              progress: ProgressFn | None = None):
     """Scan a folder into the library. Sync for a Connection, awaitable for a Store."""
-    return _dispatch(store_or_conn, scan_dir_sync, folder, force=force, dry_run=dry_run, progress=progress)
+    if _is_conn(store_or_conn):
+        return scan_dir_sync(store_or_conn, folder, force=force, dry_run=dry_run, progress=progress)
+    return scan_dir_async(store_or_conn, folder, force=force, dry_run=dry_run, progress=progress)
 
 
 def list_loras_sync(conn: sqlite3.Connection) -> list[LoraRecord]:
