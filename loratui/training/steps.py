@@ -68,6 +68,8 @@ class StepReport:
     eta_seconds: float | None = None
     exact: bool = True
     notes: list[str] = field(default_factory=list)
+    unbucketable: list[str] = field(default_factory=list)
+    """Images sd-scripts cannot bucket (too elongated for bucket_no_upscale: it fails on a zero-size side)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -77,15 +79,16 @@ class StepReport:
 def compute_steps(subsets: list[SubsetImages], params: StepParams) -> StepReport:
     """Count steps exactly as sd-scripts' DreamBooth dataset + train_network.py do."""
     report = StepReport()
-    train: list[list] = []  # [size, repeats]
+    train: list[list] = []  # [size, repeats, name]
     reg: list[list] = []
     for subset in subsets:
         if subset.repeats < 1 or not subset.sizes:
             continue
         report.images += len(subset.sizes)
         target = reg if subset.is_reg else train
-        for size in subset.sizes:
-            target.append([size, subset.repeats])
+        names = subset.names or [f"{subset.rel_path}#{i}" for i in range(len(subset.sizes))]
+        for size, name in zip(subset.sizes, names):
+            target.append([size, subset.repeats, name])
         if subset.is_reg:
             report.reg_images_with_repeats += subset.repeats * len(subset.sizes)
         else:
@@ -107,8 +110,14 @@ def compute_steps(subsets: list[SubsetImages], params: StepParams) -> StepReport
                     break
             first = False
     counts: dict[tuple[int, int], int] = {}
-    for size, repeats in registered:
-        bucket = params.rules.select(*size)
+    for size, repeats, name in registered:
+        try:
+            bucket = params.rules.select(*size)
+        except ZeroDivisionError:
+            bucket = (0, 0)
+        if min(bucket) <= 0:
+            report.unbucketable.append(name)
+            continue
         counts[bucket] = counts.get(bucket, 0) + repeats
     report.images_with_repeats = sum(counts.values())
     report.buckets = {bucket_label(reso): count for reso, count in sorted(counts.items())}
