@@ -67,6 +67,8 @@ def check_args(config: TrainConfig, schema: Schema) -> list[Issue]:
     args = config.args
     from_trainer = schema.source.startswith("trainer")
     for name, value in args.items():
+        if value is None:
+            continue  # unset (only possible from code: TOML has no null)
         option = schema.get(name)
         if option is None:
             close = difflib.get_close_matches(name, list(schema.options), n=1)
