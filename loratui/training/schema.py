@@ -227,7 +227,8 @@ def _coerce_scalar(option: Option, text: str) -> Any:
             number = float(text)
             return int(number) if number.is_integer() and "." not in text and "e" not in text.lower() else number
     except ValueError:
-        raise InputError(f"{option.name}: {text!r} is not a valid {kind}") from None
+        wanted = {"int": "an integer", "float": "a number", "int_or_float": "a number", "bool": "true or false"}
+        raise InputError(f"{option.name}: {text!r} is not {wanted.get(kind, kind)}") from None
     return text
 
 
