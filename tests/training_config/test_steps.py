@@ -123,3 +123,21 @@ async def test_store_sizes_are_raw_not_exif_rotated(store, make_dataset, registe
     assert sorted(subset.sizes) == [(512, 512), (768, 512)]
     report = compute_steps([subset], StepParams(RULES, max_train_epochs=1))
     assert report.buckets == {"512x512": 2, "640x384": 2}  # raw 768x512 -> 640x384, not 384x640
+
+
+def test_vectorised_selection_equals_bucket_rules():
+    import random
+
+    from loratui.training.steps import select_buckets
+
+    rng = random.Random(5)
+    for _ in range(12):
+        rules = BucketRules(rng.choice([(512, 512), (768, 512), (1024, 1024), (640, 896)]), True,
+                            rng.choice([64, 256]), rng.choice([1024, 2048]), 64, rng.random() < 0.3)
+        sizes = [(rng.randrange(16, 5000), rng.randrange(16, 5000)) for _ in range(300)] + [(512, 512), (640, 384)]
+        for size, got in zip(sizes, select_buckets(rules, sizes)):
+            try:
+                want = rules.select(*size)
+            except ZeroDivisionError:
+                want = (0, 0)
+            assert got == want, (rules, size)
