@@ -70,6 +70,8 @@ def run_until_total(argv: list[str], cwd: str, env: dict[str, str], log: Path, t
 
 
 @pytest.mark.parametrize("extra", [
+    {"train_batch_size": 2, "gradient_accumulation_steps": 2, "max_train_epochs": 1},
+    {"train_batch_size": 3, "bucket_no_upscale": True, "max_train_epochs": 2, "resolution": "256,256"},
     {"train_batch_size": 4, "gradient_accumulation_steps": 2, "max_train_epochs": 1},
     {"train_batch_size": 5, "bucket_no_upscale": True, "max_train_epochs": 2, "resolution": "256,256"},
 ])
