@@ -236,7 +236,7 @@ def check_value(option: Option, value: Any) -> str | None:
     """Why `value` is not acceptable for `option` (None when it is)."""
     values = value if isinstance(value, list) else [value]
     if isinstance(value, list) and not option.is_list and option.name != "resolution":
-        return f"takes one value, not a list"
+        return "takes one value, not a list"
     if option.nargs == "+" and isinstance(value, list) and not value:
         return "needs at least one value"
     for item in values:

@@ -240,6 +240,10 @@ async def check_dataset(store, config: TrainConfig) -> list[Issue]:
         issues.append(Issue("dataset", f"{len(skipped)} image(s) have an extension sd-scripts does not read: "
                                        f"{', '.join(skipped[:5])}", "warning"))
     subsets = await load_subsets(store, dataset.id)
+    for subset in subsets:
+        folder = dataset.path / subset.rel_path if subset.rel_path else dataset.path
+        if subset.sizes and not folder.is_dir():
+            issues.append(Issue("dataset", f"subset folder {folder} is gone (rescan {dataset.name})"))
     train = sum(len(s.sizes) for s in subsets if not s.is_reg and s.repeats > 0)
     if train == 0:
         issues.append(Issue("dataset", f"{dataset.name} has no training images sd-scripts would read"

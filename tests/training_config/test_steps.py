@@ -6,8 +6,6 @@ Buckets at resolution 512 (min 256, max 1024, steps 64) include 512x512, 640x384
 
 from __future__ import annotations
 
-import pytest
-
 from loratui.datasets.buckets import BucketRules
 from loratui.training.steps import StepParams, SubsetImages, compute_steps, load_subsets, params_from_args
 

@@ -10,7 +10,6 @@ from textual.app import App
 from textual.widgets import Checkbox, Input, OptionList, Static
 
 from loratui.config import tomllib
-from loratui.datasets import service
 from loratui.tui.screens.training import ACTIONS, TrainingScreen
 
 
@@ -183,3 +182,25 @@ async def test_no_dataset_means_no_form(store, ctx):
         await pilot.pause()
         assert not isinstance(app.screen, TrainingScreen)
         assert any("Open a dataset first" in n for n in app.notes)
+
+
+async def test_preset_and_family_switch_reload_the_form(form_app, home):
+    from textual.widgets import Select
+
+    app, model = form_app
+    async with app.run_test(size=(180, 60)) as pilot:
+        screen = await ready(pilot, app)
+        await set_input(pilot, screen, "pretrained_model_name_or_path", str(model))
+        screen.query_one("#preset", Select).value = "flux-16gb"
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        form = screen.form
+        assert (form.config.family, form.config.args["network_module"]) == ("flux", "networks.lora_flux")
+        assert form.config.args["pretrained_model_name_or_path"] == str(model)  # filled-in paths are kept
+        assert screen.query("#opt-t5xxl") and "required" in error_text(screen, "t5xxl")
+        screen.query_one("#family", Select).value = "kohya:sdxl"
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.form.config.family == "sdxl" and not screen.query("#opt-t5xxl")

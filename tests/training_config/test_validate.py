@@ -120,6 +120,12 @@ async def test_dataset_checks(store, make_dataset, register, make_config, tmp_pa
     issues = await check_config(store, make_config(caption_extension=".caption"), SCHEMA)
     assert "caption_extension" in fields(issues)
 
+    import shutil
+
+    shutil.rmtree(root / "10_a")
+    issues = await check_config(store, config, SCHEMA)
+    assert "10_a is gone" in messages(issues)
+
 
 async def test_empty_dataset(store, register, make_config, tmp_path):
     empty = tmp_path / "ds"

@@ -91,6 +91,8 @@ class TrainingScreen(Screen[None]):
         self.section = SECTIONS[0]
         self.search_text = ""
         self._search_timer = None
+        self.target = (config.backend, config.family)
+        """The backend and family being shown or loaded (a Select echo must not reload it again)."""
 
     def compose(self) -> ComposeResult:
         from loratui.training.presets import list_presets
@@ -119,7 +121,12 @@ class TrainingScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.load_schema(self.initial)
+        self.reload(self.initial)
+
+    def reload(self, config: TrainConfig) -> None:
+        """Show `config` (its backend/family may differ: the schema is read again)."""
+        self.target = (config.backend, config.family)
+        self.load_schema(config)
 
     # -- loading ------------------------------------------------------------------------------------------
 
@@ -232,10 +239,10 @@ class TrainingScreen(Screen[None]):
         if self.form is None or event.value is NO_SELECTION:
             return
         backend, family = str(event.value).split(":")
-        if (backend, family) != (self.form.config.backend, self.form.config.family):
+        if (backend, family) != self.target:
             config = self.form.config.copy()
             config.backend, config.family = backend, family
-            self.load_schema(config)
+            self.reload(config)
 
     @on(Select.Changed, "#preset")
     def preset_chosen(self, event: Select.Changed) -> None:
@@ -252,8 +259,8 @@ class TrainingScreen(Screen[None]):
         for key in ("pretrained_model_name_or_path", "output_dir", "output_name", "clip_l", "t5xxl", "ae"):
             if not config.args.get(key) and self.form.config.args.get(key):
                 config.args[key] = self.form.config.args[key]  # keep the paths already filled in
+        self.reload(config)
         self.query_one("#family", Select).value = f"{config.backend}:{config.family}"
-        self.load_schema(config)
         self.notify(f"Loaded preset {event.value}")
 
     # -- actions ------------------------------------------------------------------------------------------
