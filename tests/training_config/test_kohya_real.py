@@ -99,3 +99,19 @@ async def test_total_steps_match_sd_scripts(extra, tmp_path, home, image_factory
     (phase,) = plan.phases
     printed = run_until_total(phase.argv, phase.cwd, phase.env, tmp_path / "train.log")
     assert printed == plan.total_steps
+
+
+@pytest.mark.parametrize("family", ["sd15", "flux"])
+def test_builtin_schema_agrees_with_the_installed_trainer(family, home):
+    """Every built-in option exists in the real trainer with the same type, default and nargs."""
+    from loratui.config import Context
+    from loratui.training.schema import builtin_schema, load_schema
+
+    ctx = Context.load(home)
+    ctx.settings.trainers.kohya_dir, ctx.settings.trainers.kohya_python = KOHYA_DIR, KOHYA_PYTHON
+    real = load_schema(ctx, "kohya", family)
+    assert real.source.startswith("trainer") and len(real.options) > 150
+    for name, option in builtin_schema("kohya", family).options.items():
+        other = real.get(name)
+        assert other is not None, name
+        assert (option.type, option.default, option.nargs or None) == (other.type, other.default, other.nargs or None)
