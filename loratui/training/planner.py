@@ -60,7 +60,7 @@ def apply_overrides(config: TrainConfig, overrides: dict[str, str] | None, schem
 
 def effective_args(config: TrainConfig, caption_ext: str | None) -> dict:
     """[args] plus what loratui fills in: resolution and caption extension when unset."""
-    args = dict(config.args)
+    args = config.resolved_args()
     if args.get("resolution") is None:
         size = DEFAULT_RESOLUTION.get(config.family, 1024)
         args["resolution"] = f"{size},{size}"

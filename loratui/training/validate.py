@@ -64,7 +64,7 @@ def _writable(folder: Path) -> bool:
 def check_args(config: TrainConfig, schema: Schema) -> list[Issue]:
     """Types, choices, required options, paths, output folder and incompatible combinations."""
     issues: list[Issue] = []
-    args = config.args
+    args = config.resolved_args()
     from_trainer = schema.source.startswith("trainer")
     for name, value in args.items():
         if value is None:

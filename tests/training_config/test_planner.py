@@ -123,3 +123,24 @@ async def test_musubi_plan_has_its_own_dataset_format_and_three_phases(store, ct
     assert "--text_encoder" in text
     assert "--save_state" in train and train[train.index("--network_args") + 1] == "a=1"
     assert "--resolution" not in train  # it lives in the dataset config
+
+
+async def test_relative_and_home_paths_become_absolute(store, kohya_ctx, make_dataset, register, tmp_path,
+                                                       monkeypatch):
+    await register(make_dataset({"10_alice": [(512, 512)]}))
+    folder = tmp_path / "configs"
+    (folder / "models").mkdir(parents=True)
+    (folder / "models" / "base.safetensors").write_bytes(b"x")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    path = folder / "run.toml"
+    path.write_text('dataset = "ds"\n[args]\npretrained_model_name_or_path = "models/base.safetensors"\n'
+                    'output_dir = "~/loras"\nnetwork_module = "networks.lora"\nmax_train_epochs = 1\n')
+    plan = await plan_from_file(store, kohya_ctx, path, tmp_path / "job")
+    train = tomllib.loads(plan.files["train_config.toml"])
+    assert train["pretrained_model_name_or_path"] == str(folder / "models" / "base.safetensors")
+    assert train["output_dir"] == str(tmp_path / "loras")  # sd-scripts would not expand "~"
+    path.write_text(path.read_text().replace("models/base.safetensors", "models/missing.safetensors"))
+    with pytest.raises(TrainingError, match="missing.safetensors does not exist"):
+        await plan_from_file(store, kohya_ctx, path, tmp_path / "job")
+    hub = TrainConfig(dataset="ds", args={"pretrained_model_name_or_path": "runwayml/stable-diffusion-v1-5"})
+    assert hub.resolved_args()["pretrained_model_name_or_path"] == "runwayml/stable-diffusion-v1-5"
