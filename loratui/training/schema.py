@@ -70,6 +70,14 @@ class Option:
         return self.nargs in ("*", "+") or (isinstance(self.nargs, int) and self.nargs > 1)
 
     @property
+    def short_help(self) -> str:
+        """The help text without sd-scripts' Japanese translation (written after ' / ')."""
+        english, sep, rest = self.help.partition(" / ")
+        if sep and any(ord(ch) > 0x2E80 for ch in rest):
+            return english.strip()
+        return self.help
+
+    @property
     def section(self) -> str:
         """Its form section."""
         return section_of(self.name)

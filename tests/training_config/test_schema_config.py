@@ -84,6 +84,13 @@ def test_coerce_text_uses_schema_types():
         coerce_text(schema.get("cache_latents"), "maybe")
 
 
+def test_short_help_drops_the_japanese_translation():
+    from loratui.training.schema import Option
+
+    assert Option("x", help="learning rate / 学習率").short_help == "learning rate"
+    assert Option("x", help="a / b").short_help == "a / b"
+
+
 def test_sections():
     assert section_of("network_dim") == "network"
     assert section_of("optimizer_args") == "optimizer"

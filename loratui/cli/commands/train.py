@@ -116,7 +116,7 @@ def cmd_options(ctx, args) -> int:
              "section": o.section, "help": o.help} for o in found]})
         return 0
     rows = [(o.name, o.type + ("[]" if o.is_list else ""), "" if o.default is None else repr(o.default),
-             o.section, (o.help + (f" (choices: {', '.join(str(c) for c in o.choices if c is not None)})"
+             o.section, (o.short_help + (f" (choices: {', '.join(str(c) for c in o.choices if c is not None)})"
                                    if o.choices else ""))) for o in found]
     print_table(["option", "type", "default", "section", "help"], rows,
                 title=f"{args.backend} {family}: {len(found)} options ({schema.source})")
@@ -164,8 +164,8 @@ async def cmd_plan(ctx, args) -> int:
     for phase in plan.phases:
         stdout.print(f"# ---- phase {phase.name} (cwd {phase.cwd}; env {phase.env})", markup=False)
         stdout.print(repr(phase.argv), markup=False)
-    info(f"{plan.total_steps} steps over {plan.epochs} epoch(s)" + (f"; wrote {len(written)} file(s) to "
-                                                                    f"{plan.workdir}" if written else ""))
+    where = f"; wrote {len(written)} file(s) to {plan.workdir}" if written else "; files not written (use --write DIR)"
+    info(f"{plan.total_steps} steps over {plan.epochs} epoch(s){where}")
     return 0
 
 

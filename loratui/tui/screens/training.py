@@ -55,7 +55,7 @@ class OptionRow(Vertical):
                 yield Input(self.text, placeholder=placeholder, id=f"opt-{option.name}", classes="option-editor")
             yield Static("", id=f"err-{option.name}", classes="option-error")
         if option.help:
-            yield Static(option.help, classes="option-help", markup=False)
+            yield Static(option.short_help, classes="option-help", markup=False)
 
 
 class TrainingScreen(Screen[None]):
