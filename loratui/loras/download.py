@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 
-from loratui.errors import ArchiveError, InputError, ModelError, NotFoundError, RemoteError
+from loratui.errors import ArchiveError, ConflictError, InputError, ModelError, NotFoundError, RemoteError
 from loratui.fsutil import fsync_dir, is_within
 
 HF_DEFAULT = "https://huggingface.co"
@@ -180,7 +180,10 @@ class RemoteFile:
 
 
 def _check(path: Path, remote: RemoteFile) -> str:
-    """Verify size and hash of a finished file; returns its sha256. ModelError on a mismatch."""
+    """Verify size and hash of a finished file; returns its sha256. ModelError on a mismatch.
+
+    A file with neither hash nor size known passes (Civitai versions without a hash).
+    """
     size = path.stat().st_size
     if remote.size is not None and size != remote.size:
         raise ModelError(f"{remote.name}: got {size} bytes, expected {remote.size}")
@@ -201,9 +204,12 @@ def fetch_file(http: Http, remote: RemoteFile, folder: Path,
     """
     folder.mkdir(parents=True, exist_ok=True)
     final = _target(folder, remote.name)
-    if final.exists() and remote.sha256 and final.stat().st_size == (remote.size or final.stat().st_size):
-        if _sha256_of(final).lower() == remote.sha256.lower():
-            return final, 0, remote.sha256.lower(), True
+    if final.exists():
+        try:
+            return final, 0, _check(final, remote), True
+        except ModelError:
+            raise ConflictError(f"{final} exists and is not this download; nothing was overwritten",
+                                hint="move it away or pick another folder with --to") from None
     part = final.with_name(final.name + ".part")
     offset = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={offset}-"} if offset else {}

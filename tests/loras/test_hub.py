@@ -87,6 +87,18 @@ def test_download_resumes_a_partial_file(tmp_path, hub_server):
     assert ranged[-1]["headers"].get("Range") == "bytes=250000-"
 
 
+def test_an_existing_different_file_is_not_overwritten(tmp_path, hub_server):
+    from loratui.errors import ConflictError
+
+    hub_server.add_file("org/base", "model.safetensors", b"new" * 100)
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"my own file")
+    with pytest.raises(ConflictError, match="nothing was overwritten"):
+        download_hf("org/base", folder)
+    assert (folder / "model.safetensors").read_bytes() == b"my own file"
+
+
 def test_corrupt_partial_download_fails_the_hash_check(tmp_path, hub_server):
     data = b"A" * 300_000
     hub_server.add_file("org/base", "model.safetensors", data)
