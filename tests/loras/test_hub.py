@@ -49,7 +49,8 @@ def test_model_card_without_metadata(tmp_path, lora_factory):
     assert card.startswith("---\nlibrary_name: other") and "# bare" in card and "rank (dim) | 8" in card
 
 
-def test_download_from_hub_with_hash_check_and_token_dropped_on_redirect(tmp_path, hub_server):
+def test_download_from_hub_with_hash_check_and_token_dropped_on_redirect(tmp_path, hub_server, caplog):
+    caplog.set_level(logging.DEBUG)
     data = bytes(range(256)) * 4000
     hub_server.add_file("org/base", "model.safetensors", data)
     hub_server.add_file("org/base", "config.json", b"{}", lfs=False)
@@ -64,6 +65,7 @@ def test_download_from_hub_with_hash_check_and_token_dropped_on_redirect(tmp_pat
     assert all(r["headers"].get("Authorization") == f"Bearer {hub_server.token}" for r in api_calls)
     cdn = [r for r in hub_server.requests if r["path"].startswith("/cdn/")]
     assert cdn and all("Authorization" not in r["headers"] for r in cdn)  # another host: no token
+    assert hub_server.token not in caplog.text
     # a small non-LFS file is checked against its git blob id
     single = download_hf("org/base", tmp_path / "models", file="config.json")
     assert single[0].path.read_bytes() == b"{}"
