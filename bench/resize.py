@@ -12,7 +12,7 @@ the number of modules of that shape (the full run takes many minutes on a small 
 on every module. Both methods run single-threaded (BLAS threads pinned to 1 unless set) so CPU times compare
 fairly on a shared machine. Accuracy: relative Frobenius difference of the merged, alpha-scaled weights.
 
-    python bench/resize.py [--rank 64] [--to 16] [--samples 2] [--full] [--json]
+    python bench/resize.py [--rank 64] [--to 16] [--samples 2] [--full] [--end-to-end] [--json]
 """
 
 from __future__ import annotations
@@ -125,6 +125,33 @@ def run(rank: int, target: int, samples: int, full: bool, seed: int) -> dict:
     }
 
 
+def end_to_end(rank: int, target: int, seed: int) -> dict:
+    """Write the generated LoRA as an fp16 .safetensors and time `resize_file` on it (read, resize, hash, write)."""
+    import tempfile
+
+    from safetensors.numpy import save_file
+
+    from loratui.loras.resize import ResizeOptions, resize_file
+
+    rng = np.random.default_rng(seed)
+    tensors = {}
+    for name, out_f, in_f in sdxl_modules():
+        up, down = make_factors(rng, out_f, in_f, rank)
+        tensors[f"{name}.lora_up.weight"] = up.astype(np.float16)
+        tensors[f"{name}.lora_down.weight"] = down.astype(np.float16)
+        tensors[f"{name}.alpha"] = np.array(rank, dtype=np.float16)
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "sdxl-r64.safetensors"
+        save_file(tensors, str(source), metadata={"ss_network_dim": str(rank), "ss_network_alpha": str(rank)})
+        del tensors
+        size = source.stat().st_size
+        _report, wall, cpu = timed(resize_file, source, Path(folder) / "out.safetensors",
+                                   ResizeOptions(rank=target, precision="fp16"))
+        out_size = (Path(folder) / "out.safetensors").stat().st_size
+    return {"file_mb": round(size / 1e6, 1), "out_mb": round(out_size / 1e6, 1), "wall_s": round(wall, 2),
+            "cpu_s": round(cpu, 2)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rank", type=int, default=64)
@@ -132,9 +159,13 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=2, help="full-SVD modules timed per distinct shape")
     parser.add_argument("--full", action="store_true", help="time the full SVD on every module (slow)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--end-to-end", action="store_true",
+                        help="also time `resize_file` on the LoRA written as an fp16 file")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     report = run(args.rank, args.to, args.samples, args.full, args.seed)
+    if args.end_to_end:
+        report["end_to_end"] = end_to_end(args.rank, args.to, args.seed)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -151,6 +182,10 @@ def main() -> int:
           f"all {report['modules']} modules")
     print(f"speedup: {report['speedup']}x; max relative Frobenius difference of merged weights: "
           f"{report['max_rel_frobenius_diff']:.2e}; mean retained Frobenius norm {report['mean_fro_retained']:.2%}")
+    if "end_to_end" in report:
+        e2e = report["end_to_end"]
+        print(f"end to end (resize_file, fp16 {e2e['file_mb']} MB -> {e2e['out_mb']} MB, hashes included): "
+              f"{e2e['wall_s']} s wall, {e2e['cpu_s']} s CPU")
     return 0
 
 
