@@ -205,20 +205,24 @@ def default_output(source: Path, options: ResizeOptions) -> Path:
     return source.with_name(f"{source.stem}-{tag}.safetensors")
 
 
-def _check_paths(source: Path, output: Path | None, options: ResizeOptions) -> Path:
+def _check_paths(source: Path, output: Path | None, options: ResizeOptions, overwrite: bool) -> Path:
     output = Path(output) if output else default_output(source, options)
     if output.suffix != ".safetensors":
         raise InputError(f"output must be a .safetensors file: {output}")
     if output.resolve() == source.resolve():
         raise InputError("output would overwrite the source LoRA; choose another --out")
+    if output.exists() and not overwrite:
+        raise InputError(f"{output} already exists", hint="choose another --out or pass --overwrite")
+    if not output.parent.is_dir():
+        raise InputError(f"no such folder for the output: {output.parent}")
     return output
 
 
 def resize_file(source: str | os.PathLike, output: str | os.PathLike | None, options: ResizeOptions,
-                progress: ProgressFn | None = None) -> ResizeReport:
-    """Resize `source` and write the result atomically to `output`."""
+                progress: ProgressFn | None = None, overwrite: bool = False) -> ResizeReport:
+    """Resize `source` and write the result atomically to `output` (an existing output only with `overwrite`)."""
     source = Path(source)
-    output = _check_paths(source, output, options)
+    output = _check_paths(source, output, options, overwrite)
     plan = ResizePlan(source, options)
     for index in range(len(plan)):
         report = plan.resize_one(index)
@@ -231,7 +235,8 @@ def resize_file(source: str | os.PathLike, output: str | os.PathLike | None, opt
 
 async def run_resize_job(store, source: str | os.PathLike, output: str | os.PathLike | None,
                          options: ResizeOptions, progress: ProgressFn | None = None,
-                         on_start: Callable[[int], None] | None = None) -> tuple[int, ResizeReport]:
+                         on_start: Callable[[int], None] | None = None,
+                         overwrite: bool = False) -> tuple[int, ResizeReport]:
     """Resize as a loratui job (kind `resize`): progress per module, cancellable; returns (job id, report).
 
     The output is written only at the end, so a cancelled resize leaves nothing behind.
@@ -239,7 +244,7 @@ async def run_resize_job(store, source: str | os.PathLike, output: str | os.Path
     from loratui.jobs.runner import JobRunner
 
     source = Path(source).resolve()
-    output = _check_paths(source, Path(output) if output else None, options).resolve()
+    output = _check_paths(source, Path(output) if output else None, options, overwrite).resolve()
     params = {"source": str(source), "output": str(output), **asdict(options)}
     runner = await JobRunner.start(store, "resize", title=f"Resize {source.name}", params=params, resume=False)
     if on_start:

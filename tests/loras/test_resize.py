@@ -154,6 +154,13 @@ def test_bad_requests(tmp_path, lora_factory):
     src = lora_factory(tmp_path / "b.safetensors")
     with pytest.raises(InputError, match="overwrite"):
         resize_file(src, src, ResizeOptions(rank=2))
+    existing = tmp_path / "keep.safetensors"
+    existing.write_bytes(b"precious")
+    with pytest.raises(InputError, match="already exists"):
+        resize_file(src, existing, ResizeOptions(rank=2))
+    assert existing.read_bytes() == b"precious"
+    resize_file(src, existing, ResizeOptions(rank=2), overwrite=True)
+    assert existing.read_bytes() != b"precious"
     with pytest.raises(InputError, match="--param"):
         resize_file(src, tmp_path / "o.safetensors", ResizeOptions(rank=2, dynamic="sv_fro"))
     with pytest.raises(InputError, match="precision"):

@@ -64,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> dict:
     resize.add_argument("--precision", choices=["fp16", "bf16", "float"], default="float",
                         help="dtype of the saved tensors (default float)")
     resize.add_argument("--device", default="cpu", help="cpu (numpy) or cuda (needs PyTorch)")
+    resize.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
     resize.add_argument("--verbose", action="store_true", help="list every module's new rank and retained energy")
     resize.add_argument("--json", action="store_true")
     resize.set_defaults(handler=cmd_resize)
@@ -206,7 +207,7 @@ async def cmd_resize(ctx, args) -> int:
         options = ResizeOptions(rank=rank, conv_rank=args.conv_rank, dynamic=args.dynamic, param=args.param,
                                 precision=args.precision, device=args.device)
         with progress_bar("Resizing modules") as update, _cancelled_is_an_error():
-            job_id, report = await run_resize_job(store, path, args.out, options,
+            job_id, report = await run_resize_job(store, path, args.out, options, overwrite=args.overwrite,
                                                   progress=lambda done, total, _name: update(done, total))
         await library.index_file(store, report.output, job_id=job_id)
     if args.json:
