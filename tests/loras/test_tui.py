@@ -157,3 +157,22 @@ async def test_models_screen_download(home, hub_server):
         await _wait_for(pilot, lambda: table.row_count == 1)
         assert "downloaded model.safetensors" in _text(app, "#models-status")
     assert (home / "models" / "model.safetensors").read_bytes() == b"weights" * 1000
+
+
+async def test_scan_a_folder_from_the_library_screen(home, tmp_path, lora_factory):
+    ctx = Context.load(home)
+    lora_factory(tmp_path / "found" / "one.safetensors")
+    lora_factory(tmp_path / "found" / "two.safetensors", seed=2)
+    app = HostApp(ctx)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("L")
+        assert "library is empty" in _text(app, "#loras-meta")
+        await pilot.press("s")
+        app.screen.query_one("#scan-folder", Input).value = str(tmp_path / "nope")
+        await pilot.press("enter")
+        assert "not a folder" in _text(app, "#dialog-error")
+        app.screen.query_one("#scan-folder", Input).value = str(tmp_path / "found")
+        await pilot.press("enter")
+        table = app.screen.query_one("#loras-table", DataTable)
+        await _wait_for(pilot, lambda: table.row_count == 2)
+        assert "added 2" in _text(app, "#loras-status")
