@@ -91,6 +91,8 @@ def test_download_from_endpoint_then_offline_from_cache(cli, home, hub, colour_d
 
     done = run(home, hf_home, "tag", "ds", "--model", "acme/tiny-tagger", HF_ENDPOINT=hub)
     assert done.returncode == 0, done.stderr
+    # onnxruntime's native logger stays quiet on fd 2 even where CUDA is offered but cannot start
+    assert ":onnxruntime:" not in done.stderr and "provider_bridge" not in done.stderr
     assert any(r.startswith("GET /acme/tiny-tagger/resolve/main/model.onnx") for r in FakeHub.requests)
     cached = list((hf_home / "hub").glob("models--acme--tiny-tagger/snapshots/*/model.onnx"))
     assert len(cached) == 1
