@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,6 +20,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static, Tabb
 
 from loratui.config import TaggingSettings
 from loratui.errors import InputError, LoratuiError
+from loratui.jobs.runner import Cancelled
 from loratui.tagging.modes import CAPTION_MODES, TAG_MODES, Mode, parse_mode
 from loratui.tagging.options import DEFAULT_THRESHOLD, TagOptions, parse_replacements, parse_tag_list
 from loratui.tagging.registry import DEFAULT_MODEL, KNOWN_MODELS
@@ -68,7 +70,7 @@ class TaggingScreen(ModalScreen[int | None]):
         model_choice = defaults.model if defaults.model in KNOWN_MODELS else DEFAULT_MODEL
         model_other = "" if defaults.model in KNOWN_MODELS else defaults.model
         with Vertical(id="tagging-dialog"):
-            yield Static(f"Tag or caption [b]{self.dataset.name}[/b]", id="tagging-title")
+            yield Static(Text.assemble("Tag or caption ", (self.dataset.name, "bold")), id="tagging-title")
             if self.image_ids is not None:
                 yield Checkbox(f"Only the {len(self.image_ids)} filtered images", value=True, id="only-filtered")
             with TabbedContent(id="tagging-tabs"):
@@ -186,7 +188,7 @@ class TaggingScreen(ModalScreen[int | None]):
         try:
             request = self.caption_request() if captioning else self.tag_request()
         except LoratuiError as exc:
-            self.query_one("#tagging-error", Static).update(exc.one_line())
+            self.query_one("#tagging-error", Static).update(Text(exc.one_line()))
             return
         kind = "caption" if captioning else "tag"
         app = self.app
@@ -194,7 +196,7 @@ class TaggingScreen(ModalScreen[int | None]):
                        name=f"{kind} {self.dataset.name}")
         self.post_message(self.JobStarted(kind, self.dataset.name))
         app.notify(f"{'Captioning' if captioning else 'Tagging'} {self.dataset.name} started; progress in the "
-                   "jobs strip")
+                   "jobs strip", markup=False)
         self.dismiss(1)
 
 
@@ -210,10 +212,18 @@ async def run_job(app: Any, dataset, kind: str, request) -> Any:
 
             report = await caption_dataset(app.store, dataset, request)
     except LoratuiError as exc:
-        app.notify(exc.one_line(), title=f"{kind} failed", severity="error", timeout=15)
+        app.notify(exc.one_line(), title=f"{kind} failed", severity="error", timeout=15, markup=False)
+        return None
+    except Cancelled:
+        app.notify(f"{kind} {dataset.name} cancelled; start it again to resume", markup=False)
+        return None
+    except Exception as exc:  # a bug: say so instead of failing silently in a worker (the job row says failed)
+        app.notify(f"{type(exc).__name__}: {exc}", title=f"{kind} failed unexpectedly", severity="error",
+                   timeout=30, markup=False)
         return None
     severity = "warning" if getattr(report, "failed", None) or getattr(report, "conflicts", None) else "information"
-    app.notify(report.summary(), title=f"{kind} {dataset.name} finished", severity=severity, timeout=10)
+    app.notify(report.summary(), title=f"{kind} {dataset.name} finished", severity=severity, timeout=10,
+               markup=False)
     return report
 
 
