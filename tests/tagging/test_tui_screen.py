@@ -140,3 +140,18 @@ async def test_buttons_stay_visible_in_a_small_terminal():
         await pilot.pause()
         start = app.screen.query_one("#start").region
         assert start.bottom <= 24 and start.right <= 80 and start.height == 3
+
+
+async def test_model_errors_end_up_in_a_notification(cli, colour_dataset, home, tmp_path):
+    ctx = await _setup(cli, colour_dataset, home)
+    (tmp_path / "not-a-model").mkdir()
+    async with Store.open(ctx.paths.db) as store:
+        app = HostApp(ctx, store, await service.get_dataset(store, "ds"))
+        async with app.run_test(size=(100, 50)) as pilot:
+            app.screen.query_one("#wd14-model", Input).value = str(tmp_path / "not-a-model")
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+    assert any("lacks model.onnx and selected_tags.csv" in note for note in app.notes)
+    assert not (colour_dataset / "10_hero" / "a_red.txt").exists()
