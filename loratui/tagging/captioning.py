@@ -119,14 +119,15 @@ async def caption_dataset(
     client = VisionClient(request.base_url, request.model, request.api_key, timeout_s=request.timeout_s,
                           retries=request.retries, backoff_s=request.backoff_s, max_tokens=request.max_tokens,
                           temperature=request.temperature, key_source=request.api_key_env)
-    runner = await JobRunner.start(store, "caption", title=f"Caption {dataset.name} with {request.model}",
-                                   dataset_id=dataset.id, params=request.params(), resume=request.resume)
-    if on_update:
-        runner.listeners.append(on_update)
-    if on_runner:
-        on_runner(runner)
-    report = CaptionReport(job_id=runner.id)
+    report = CaptionReport()
     try:
+        runner = await JobRunner.start(store, "caption", title=f"Caption {dataset.name} with {request.model}",
+                                       dataset_id=dataset.id, params=request.params(), resume=request.resume)
+        if on_update:
+            runner.listeners.append(on_update)
+        if on_runner:
+            on_runner(runner)
+        report.job_id = runner.id
         async with runner:
             rows = await _image_rows(store, dataset, request.image_ids)
             report.images = len(rows)
