@@ -21,6 +21,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static, Tabb
 from loratui.config import TaggingSettings
 from loratui.errors import InputError, LoratuiError
 from loratui.jobs.runner import Cancelled
+from loratui.store import Store
 from loratui.tagging.modes import CAPTION_MODES, TAG_MODES, Mode, parse_mode
 from loratui.tagging.options import DEFAULT_THRESHOLD, TagOptions, parse_replacements, parse_tag_list
 from loratui.tagging.registry import DEFAULT_MODEL, KNOWN_MODELS
@@ -201,16 +202,18 @@ class TaggingScreen(ModalScreen[int | None]):
 
 
 async def run_job(app: Any, dataset, kind: str, request) -> Any:
-    """Run a tag/caption job on the app's store; tells the user how it ended."""
+    """Run a tag/caption job in the app's event loop; tells the user how it ended."""
     try:
-        if kind == "tag":
-            from loratui.tagging.wd14 import tag_dataset
+        # A connection of its own: the job's batched writes then never hold up the screens' queries.
+        async with Store.open(app.ctx.paths.db) as store:
+            if kind == "tag":
+                from loratui.tagging.wd14 import tag_dataset
 
-            report = await tag_dataset(app.store, dataset, request)
-        else:
-            from loratui.tagging.captioning import caption_dataset
+                report = await tag_dataset(store, dataset, request)
+            else:
+                from loratui.tagging.captioning import caption_dataset
 
-            report = await caption_dataset(app.store, dataset, request)
+                report = await caption_dataset(store, dataset, request)
     except LoratuiError as exc:
         app.notify(exc.one_line(), title=f"{kind} failed", severity="error", timeout=15, markup=False)
         return None
