@@ -175,7 +175,8 @@ async def tag_dataset(
               "selection": selection_key(request.image_ids)}
     if request.fast_decode:
         params["fast_decode"] = True
-    runner = await JobRunner.start(store, "tag", title=f"Tag {dataset.name}", dataset_id=dataset.id,
+    model_name = files.key.rstrip("/").rsplit("/", 1)[-1]
+    runner = await JobRunner.start(store, "tag", title=f"Tag {dataset.name} ({model_name})", dataset_id=dataset.id,
                                    params=params, resume=request.resume)
     if on_update:
         runner.listeners.append(on_update)

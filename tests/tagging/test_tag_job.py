@@ -194,3 +194,15 @@ def test_fast_decode_is_part_of_the_job(cli, tagged, wd14_model, home):
     assert caption(tagged, "a_red.txt") == ", ".join(expected_tags(image))  # small images: same pixels
     params = db(home).execute("SELECT params FROM jobs").fetchone()[0]
     assert '"fast_decode": true' in params
+
+
+def test_caption_edited_outside_since_the_scan_is_left_alone(cli, tagged, wd14_model, home):
+    edited = tagged / "10_hero" / "d_red_captioned.txt"
+    edited.write_text("edited in another editor after the scan", encoding="utf-8")
+    result = cli("tag", "ds", "--model", wd14_model, "--mode", "overwrite", "--json")
+    assert result.code == 0, result
+    report = result.json()
+    assert report["conflicts"] == ["10_hero/d_red_captioned.png"] and report["written"] == 3
+    assert edited.read_text(encoding="utf-8") == "edited in another editor after the scan"
+    done = {r[0] for r in db(home).execute("SELECT item FROM job_items")}
+    assert "10_hero/d_red_captioned.png" not in done and len(done) == 3
