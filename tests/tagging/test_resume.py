@@ -18,7 +18,7 @@ _spec = importlib.util.spec_from_file_location("tagging_fixtures", Path(__file__
 fixtures = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fixtures)
 
-IMAGES = 100
+IMAGES = 150
 
 
 def _items(db: Path) -> int:
@@ -49,7 +49,7 @@ def test_killed_job_resumes_without_redoing_images(cli, home, tmp_path, image_fa
     while _items(db) < 64:
         assert proc.poll() is None, proc.stderr.read().decode()
         assert time.monotonic() < deadline, "the job never wrote its first batch"
-        time.sleep(0.05)
+        time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     proc.stderr.close()
@@ -87,7 +87,7 @@ def test_killed_job_resumes_without_redoing_images(cli, home, tmp_path, image_fa
 def test_cancel_from_another_process_stops_between_batches_and_resumes(cli, home, tmp_path, image_factory):
     model = fixtures.build_model(tmp_path / "slow-model", slow=True)
     root = tmp_path / "some"
-    for number in range(120):
+    for number in range(IMAGES):
         image_factory(root / "1_x" / f"img{number:03d}.png", size=(40, 30), color=fixtures.RED)
     assert cli("dataset", "add", root, "--name", "some").code == 0
     args = ["tag", "some", "--model", str(model), "--batch-size", "1", "--workers", "1"]
@@ -105,18 +105,18 @@ def test_cancel_from_another_process_stops_between_batches_and_resumes(cli, home
         except sqlite3.OperationalError:
             row = None
         conn.close()
-        if row and row[1] >= 3:
+        if row and row[1] >= 1:
             break
-        time.sleep(0.05)
+        time.sleep(0.02)
     assert cli("jobs", "cancel", row[0]).code == 0
     assert proc.wait(timeout=30) == 1
     assert "cancelled; what finished is kept" in proc.stderr.read().decode()
     proc.stderr.close()
     job = cli("jobs", "--json").json()[0]
-    assert job["status"] == "cancelled" and job["progress_done"] < 120
+    assert job["status"] == "cancelled" and job["progress_done"] < IMAGES
     written = sorted(p.name for p in (root / "1_x").glob("*.txt"))
-    assert 3 <= len(written) < 120  # what was scored before the cancel is kept
+    assert 1 <= len(written) < IMAGES  # what was scored before the cancel is kept
     result = cli(*args, "--json")
     assert result.code == 0 and result.json()["job_id"] == row[0]
     assert result.json()["resumed"] == len(written)
-    assert len(list((root / "1_x").glob("*.txt"))) == 120
+    assert len(list((root / "1_x").glob("*.txt"))) == IMAGES
