@@ -173,6 +173,7 @@ _RATE = re.compile(r"(?P<value>[\d.]+)\s*(?P<unit>s/it|it/s)")
 _RICH_HEAD = re.compile(
     r"(?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL) +(?P<body>.*?)(?P<path>[\w.\-]+\.py:\d+)?\s*$"
 )
+_LINE_ENDS = re.compile(r"[\r\n]")
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d $")
 _ESCAPES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 
@@ -287,6 +288,7 @@ class LogParser:
     def __init__(self, step_offset: int = 0) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._seg = ""
+        self._seg_escape = False
         self._record: _Record | None = None
         self._traceback: list[str] | None = None
         self._summary: dict[str, int] | None = None
@@ -318,6 +320,7 @@ class LogParser:
             self._take(text)
         if self._seg:
             seg, self._seg = self._seg, ""
+            self._seg_escape = False
             self._segment(seg)
         self._end_record()
         self._end_traceback(None)
@@ -328,25 +331,39 @@ class LogParser:
         return events
 
     def _take(self, text: str) -> None:
-        seg = self._seg + text
-        start = 0
-        while True:
-            cr = seg.find("\r", start)
-            nl = seg.find("\n", start)
-            cut = min(x for x in (cr, nl) if x >= 0) if (cr >= 0 or nl >= 0) else -1
-            if cut < 0:
-                break
-            self._segment(seg[start:cut])
-            start = cut + 1
-        rest = seg[start:]
-        # A bar is complete at its closing ']' even before the next '\r' arrives: report it now. (Text with
-        # escape codes waits for its line end, where they are stripped first.)
-        if "\x1b" not in rest:
-            rest = self._strip_bars(rest)
-        while len(rest) > MAX_SEGMENT:
-            self._segment(rest[:MAX_SEGMENT])
-            rest = self._strip_bars(rest[MAX_SEGMENT:])
-        self._seg = rest
+        # Only the new text is searched for line ends: the pending segment has none by construction.
+        pieces = _LINE_ENDS.split(text)
+        if len(pieces) > 1:
+            self._ended(self._seg + pieces[0])
+            self._seg, self._seg_escape = "", False
+            for piece in pieces[1:-1]:
+                self._ended(piece)
+            text = pieces[-1]
+        self._seg += text
+        self._seg_escape = self._seg_escape or "\x1b" in text
+        # A bar is complete at its closing ']' even before the next '\r' arrives: report it now. Only a new ']'
+        # can complete one. (Text with escape codes waits for its line end, where they are stripped first.)
+        if "]" in text and not self._seg_escape:
+            self._seg = self._strip_bars(self._seg)
+        while len(self._seg) > MAX_SEGMENT:
+            head, self._seg = self._seg[:MAX_SEGMENT], self._seg[MAX_SEGMENT:]
+            self._segment(head)
+            self._seg_escape = "\x1b" in self._seg
+            if not self._seg_escape:
+                self._seg = self._strip_bars(self._seg)
+
+    def _ended(self, seg: str) -> None:
+        # A segment that ended: cut over-long ones exactly where feeding it in small pieces would have.
+        if len(seg) > MAX_SEGMENT:
+            escape = "\x1b" in seg
+            if not escape:
+                seg = self._strip_bars(seg)
+            while len(seg) > MAX_SEGMENT:
+                self._segment(seg[:MAX_SEGMENT])
+                seg = seg[MAX_SEGMENT:]
+                if "\x1b" not in seg:
+                    seg = self._strip_bars(seg)
+        self._segment(seg)
 
     # -- segments (text between \r / \n)
     def _strip_bars(self, seg: str) -> str:
