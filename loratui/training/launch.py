@@ -156,6 +156,13 @@ async def cancel_training(store, ctx, job_id: int, *, timeout_s: float | None = 
         if not (await repo.get_job(store, job_id)).terminal:
             await repo.update_job(store, job_id, status=JobStatus.CANCELLED, finished_at=time.time(), eta_s=None,
                                   message=f"cancelled at step {job.step or 0}")
+    # The supervisor is part of the job too: give it a moment to finish writing and exit.
+    exit_deadline = time.monotonic() + 10.0
+    while time.monotonic() < exit_deadline:
+        row = await store.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        if not supervisor_alive(row):
+            break
+        await asyncio.sleep(0.1)
     await reap_training(store)
     return await repo.get_job(store, job_id)
 

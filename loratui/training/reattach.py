@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Iterator
 
 from loratui.jobs.model import ACTIVE
-from loratui.jobs.procinfo import hostname, is_alive
-from loratui.training.procgroup import group_alive, signal_group
+from loratui.jobs.procinfo import hostname
+from loratui.training.procgroup import group_alive, process_running, signal_group
 
 _ACTIVE = tuple(s.value for s in ACTIVE)
 STARTUP_GRACE_S = 60.0
@@ -37,7 +37,7 @@ def reap_training_sync(conn: sqlite3.Connection) -> list[int]:
         if row["supervisor_pid"] is None:
             if time.time() - (row["updated_at"] or 0) < STARTUP_GRACE_S:
                 continue
-        elif is_alive(row["supervisor_pid"], row["proc_key"]):
+        elif process_running(row["supervisor_pid"], row["proc_key"]):
             continue
         stop_orphan_trainer(row)
         step = row["step"]
@@ -55,7 +55,7 @@ def reap_training_sync(conn: sqlite3.Connection) -> list[int]:
         "SELECT * FROM jobs WHERE kind = 'train' AND status = 'interrupted' AND pgid IS NOT NULL "
         "AND finished_at > ?", (time.time() - 7 * 86400,)
     ).fetchall():
-        if (not row["host"] or row["host"] == here) and not is_alive(row["supervisor_pid"], row["proc_key"]):
+        if (not row["host"] or row["host"] == here) and not process_running(row["supervisor_pid"], row["proc_key"]):
             stop_orphan_trainer(row)
     return reaped
 
@@ -67,7 +67,7 @@ def stop_orphan_trainer(row: sqlite3.Row) -> bool:
     key = row["trainer_key"] if "trainer_key" in keys else None
     if not pgid or not group_alive(pgid):
         return False
-    if key and not is_alive(pgid, key):
+    if key and not process_running(pgid, key):
         return False  # the leader is gone; a reused group id is not ours to kill
     from loratui.training.procgroup import terminate_group
 
@@ -103,7 +103,7 @@ def follow_file(path: Path, *, offset: int = 0, poll_s: float = 0.25, stop=None)
 
 def supervisor_alive(row) -> bool:
     """True while the job's supervisor process runs (on this host)."""
-    return bool(row["supervisor_pid"]) and is_alive(row["supervisor_pid"], row["proc_key"])
+    return bool(row["supervisor_pid"]) and process_running(row["supervisor_pid"], row["proc_key"])
 
 
 __all__ = ["reap_training_sync", "reap_training", "follow_file", "stop_orphan_trainer", "supervisor_alive",

@@ -125,7 +125,7 @@ def main() -> int:
             if last_step in samples:
                 write_png(out_dir / "sample" / f"{args.output_name}_{last_step:06d}_00_20261121052400.png")
             time.sleep(args.step_delay)
-    if args.crash_after:
+    if args.crash_after and not args.resume:  # the crash does not recur once resumed
         sys.stderr.write("Traceback (most recent call last):\n  File \"train_network.py\", line 1, in <module>\n"
                          "    boom()\nRuntimeError: CUDA out of memory (stand-in crash)\n")
         return 1
