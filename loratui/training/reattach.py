@@ -81,11 +81,13 @@ async def reap_training(store) -> list[int]:
 
 
 def follow_file(path: Path, *, offset: int = 0, poll_s: float = 0.25, stop=None) -> Iterator[bytes]:
-    """Yield new bytes of a growing file; ends when `stop()` is true and everything was read."""
+    """Yield new bytes of a growing file (b"" after each idle poll, so a caller can look up whether to stop);
+    ends when `stop()` is true and everything was read."""
     while not path.exists():
         if stop is not None and stop():
             return
         time.sleep(poll_s)
+        yield b""
     with open(path, "rb") as handle:
         handle.seek(offset)
         while True:
@@ -99,6 +101,7 @@ def follow_file(path: Path, *, offset: int = 0, poll_s: float = 0.25, stop=None)
                     yield rest
                 return
             time.sleep(poll_s)
+            yield b""
 
 
 def supervisor_alive(row) -> bool:

@@ -185,15 +185,13 @@ async def cmd_logs(ctx, args) -> int:
         path = Path(job.log_path)
         if not args.follow:
             if path.exists():
-                sys.stdout.buffer.write(path.read_bytes())
-                sys.stdout.flush()
+                _write_raw(path.read_bytes())
             return 0
         state = {"done": False, "checked": 0.0}
 
         def stop() -> bool:
             return state["done"]
 
-        out = getattr(sys.stdout, "buffer", None)
         iterator = follow_file(path, stop=stop, poll_s=0.2)
         while True:
             now = time.monotonic()
@@ -204,12 +202,19 @@ async def cmd_logs(ctx, args) -> int:
             chunk = await asyncio.to_thread(next, iterator, None)
             if chunk is None:
                 break
-            if out is not None:
-                out.write(chunk)
-            else:
-                sys.stdout.write(chunk.decode("utf-8", "replace"))
-            sys.stdout.flush()
+            if chunk:
+                _write_raw(chunk)
     return 0
+
+
+def _write_raw(data: bytes) -> None:
+    """Trainer bytes to stdout as they are (carriage returns redraw bars in a terminal)."""
+    out = getattr(sys.stdout, "buffer", None)
+    if out is not None:
+        out.write(data)
+    else:
+        sys.stdout.write(data.decode("utf-8", "replace"))
+    sys.stdout.flush()
 
 
 async def cmd_cancel(ctx, args) -> int:
