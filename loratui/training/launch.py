@@ -226,6 +226,10 @@ async def resume_training(store, ctx, job_id: int, *, queue: bool = False) -> in
             f"job {job_id} saved no state to resume from in {plan.output_dir or 'its output folder'}",
             hint="train with save_state = true and save_every_n_steps so that cancel and crashes lose little",
         )
+    total = plan.total_steps or job.total_steps
+    if state is not None and total and plan.backend == "kohya" and state.step >= total:
+        raise JobError(f"job {job_id}'s newest state ({state.path.name}) is at step {state.step} of "
+                       f"{total}: nothing is left to train")
     phases = [TrainPhase(p.name, resume_argv(p.argv, plan.backend, str(state.path) if state else None)
                          if p.name == "train" else list(p.argv), p.cwd, dict(p.env)) for p in plan.phases]
     new_plan = TrainPlan(plan.backend, plan.family, plan.workdir, {}, phases, plan.output_dir, plan.output_name,

@@ -317,6 +317,8 @@ class Supervisor:
                                   "outputs": json.dumps(outputs), "output": output}
         if self.stop_reason:
             status, message = "interrupted", f"supervisor stopped ({self.stop_reason}); resume continues from the last saved state"
+        elif self.cancelled and rc == 0:
+            status, message = "completed", "finished before the cancel took effect"
         elif self.cancelled:
             status, message = "cancelled", f"cancelled at step {state.step or 0}"
         elif rc == 0:
@@ -364,7 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     supervisor = Supervisor(Path(args.home), args.job)
     signal.signal(signal.SIGTERM, supervisor.on_signal)
     signal.signal(signal.SIGHUP, supervisor.on_signal)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C meant for a terminal never reaches us; be sure
+    # Not SIG_IGN: an ignored SIGINT is inherited through exec, and a trainer that ignores SIGINT could not be
+    # cancelled gently. A Python handler is reset to the default in the trainer.
+    signal.signal(signal.SIGINT, _ignore)
     code = 0
     try:
         supervisor.run()
@@ -382,6 +386,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:  # noqa: BLE001
         traceback.print_exc()
     return code
+
+
+def _ignore(_signum, _frame) -> None:
+    """SIGINT handler of the supervisor itself: nothing to do (it has no terminal)."""
 
 
 def _fail(supervisor: Supervisor, text: str) -> None:

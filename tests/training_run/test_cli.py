@@ -35,14 +35,14 @@ def train_cli(cli, ctx, home, tmp_path, monkeypatch, image_factory):
     return cli
 
 
-def write_config(tmp_path: Path, **extra) -> Path:
+def write_config(tmp_path: Path, steps: int = 4, **extra) -> Path:
     model = tmp_path / "model.safetensors"
     model.write_bytes(b"stand-in")
     lines = [
         'backend = "kohya"', 'family = "sd15"', 'dataset = "tiny"', "", "[launch]", 'launcher = "python"', "",
         "[args]", f'pretrained_model_name_or_path = "{model}"', f'output_dir = "{tmp_path / "out"}"',
         'output_name = "tinylora"', 'network_module = "networks.lora"', 'resolution = "64,64"',
-        "train_batch_size = 2", "max_train_steps = 4", "save_state = true",
+        "train_batch_size = 2", f"max_train_steps = {steps}", "save_state = true",
     ]
     lines += [f"{k} = {v}" for k, v in extra.items()]
     path = tmp_path / "run.toml"
@@ -108,7 +108,7 @@ def test_cli_detach_cancel_resume_and_jobs_cancel(train_cli, home, tmp_path, mon
 
 def test_cli_resume_from_saved_state(train_cli, home, tmp_path, monkeypatch):
     monkeypatch.setenv("LORATUI_TEST_EXTRA", "--crash_after")
-    config = write_config(tmp_path)
+    config = write_config(tmp_path, steps=6)  # the replayed first run saves its state at step 4, then crashes
     job_id = train_cli("train", "start", config, "--json").json()["id"]
     assert wait_status(home, job_id, TERMINAL)["status"] == "failed"
     failed = train_cli("train", "status", job_id, "--json").json()

@@ -67,7 +67,7 @@ def _cache_phase(name: str, code: int) -> TrainPhase:
 
 
 def _musubi_plan(tmp_path, *, text_rc=0, train_extra=()):
-    plan = make_plan(tmp_path, name="musubi")
+    plan = make_plan(tmp_path, name="musubi", total_steps=6)
     train = TrainPhase("train", standin_argv(tmp_path / "musubi" / "out", "08_save_state", *train_extra), "")
     plan.backend, plan.family = "musubi", "qwen-image"
     plan.phases = [_cache_phase("cache_latents", 0), _cache_phase("cache_text", text_rc), train]

@@ -146,7 +146,8 @@ async def test_supervisor_sigterm_ends_as_interrupted(ctx, home, tmp_path):
 
 
 async def test_resume_continues_from_the_saved_step(ctx, home, tmp_path):
-    first = await _start(ctx, make_plan(tmp_path, "08_save_state", "--crash_after"))
+    # the config asks for 6 steps; the recording of the first run stops after saving its state at step 4
+    first = await _start(ctx, make_plan(tmp_path, "08_save_state", "--crash_after", total_steps=6))
     row = wait_status(home, first, TERMINAL)
     assert row["status"] == "failed" and "stand-in crash" in row["message"]
     async with Store.open(ctx.paths.db) as store:
@@ -170,4 +171,31 @@ async def test_resume_without_state_is_refused(ctx, home, tmp_path):
     wait_status(home, first, TERMINAL)
     async with Store.open(ctx.paths.db) as store:
         with pytest.raises(JobError, match="saved no state"):
+            await launch.resume_training(store, ctx, first)
+
+
+async def test_cancel_is_a_gentle_sigint_even_when_the_starter_ignored_sigint(ctx, home, tmp_path):
+    # `nohup ... &` and background jobs of scripts start with SIGINT ignored, and an ignored signal is
+    # inherited through fork and exec: the trainer must still get a working SIGINT.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        job_id = await _start(ctx, make_plan(tmp_path, "12_sigint_accelerate_group", step_delay=0.05))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    wait_for(lambda: (job_row(home, job_id).get("step") or 0) >= 3, 30, what="step 3")
+    async with Store.open(ctx.paths.db) as store:
+        job = await launch.cancel_training(store, ctx, job_id)
+    assert job.status.value == "cancelled" and job.exit_code == -2  # died of the SIGINT, like sd-scripts
+    assert job_events(home, job_id, "stopped")[0]["by"] == "SIGINT"
+    assert b"KeyboardInterrupt" in Path(job.log_path).read_bytes()
+
+
+async def test_resume_of_a_finished_state_is_refused(ctx, home, tmp_path):
+    from loratui.errors import JobError
+
+    first = await _start(ctx, make_plan(tmp_path, "08_save_state"))
+    wait_status(home, first, TERMINAL)
+    async with Store.open(ctx.paths.db) as store:
+        await store.execute("UPDATE jobs SET status = 'interrupted' WHERE id = ?", (first,))
+        with pytest.raises(JobError, match="nothing is left to train"):
             await launch.resume_training(store, ctx, first)

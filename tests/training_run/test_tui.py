@@ -138,7 +138,7 @@ async def test_monitor_follows_live_and_cancels(ctx, home, tmp_path):
 
 
 async def test_monitor_queue_keys_and_resume(ctx, home, tmp_path):
-    failed = await _start(ctx, make_plan(tmp_path, "08_save_state", "--crash_after", name="f"))
+    failed = await _start(ctx, make_plan(tmp_path, "08_save_state", "--crash_after", name="f", total_steps=6))
     wait_status(home, failed, TERMINAL)
     running = await _start(ctx, make_plan(tmp_path, "12_sigint_accelerate_group", name="r", step_delay=0.05))
     a = await _start(ctx, make_plan(tmp_path, name="a"))

@@ -21,7 +21,7 @@ def standin_argv(out_dir: Path, log: str = "16_toml_accelerate_combined_unbuffer
 
 
 def make_plan(tmp_path: Path, log: str = "16_toml_accelerate_combined_unbuffered", *extra: str,
-              step_delay: float = 0.02, name: str = "run", phases=None):
+              step_delay: float = 0.02, name: str = "run", phases=None, total_steps: int | None = None):
     """A kohya TrainPlan whose train phase is the stand-in trainer."""
     from loratui.training.plan import TrainPhase, TrainPlan
 
@@ -30,7 +30,7 @@ def make_plan(tmp_path: Path, log: str = "16_toml_accelerate_combined_unbuffered
     if phases is None:
         phases = [TrainPhase("train", standin_argv(out, log, *extra, step_delay=step_delay), str(tmp_path))]
     return TrainPlan(backend="kohya", family="sd15", workdir=workdir, files={"note.txt": "stand-in\n"},
-                     phases=phases, output_dir=str(out), output_name="tinylora", total_steps=None, epochs=1)
+                     phases=phases, output_dir=str(out), output_name="tinylora", total_steps=total_steps, epochs=1)
 
 
 def job_row(home: Path, job_id: int) -> dict:

@@ -108,16 +108,18 @@ class MonitorScreen(Screen):
 
     def _fill_table(self) -> None:
         table = self.query_one("#monitor-jobs", DataTable)
-        table.clear()
-        for job in self.jobs:
-            status = job.status.value + (f" #{job.queue_position}" if job.queue_position else "")
-            step = f"{job.step or 0}/{job.total_steps or '?'}" if (job.step or job.total_steps) else ""
-            table.add_row(str(job.id), status, step, job.title, key=str(job.id))
-        if self.job_id is not None:
-            for index, job in enumerate(self.jobs):
-                if job.id == self.job_id:
-                    table.move_cursor(row=index, animate=False)
-                    break
+        # Rebuilding moves the cursor; only the user's moves may change the selected job.
+        with table.prevent(DataTable.RowHighlighted):
+            table.clear()
+            for job in self.jobs:
+                status = job.status.value + (f" #{job.queue_position}" if job.queue_position else "")
+                step = f"{job.step or 0}/{job.total_steps or '?'}" if (job.step or job.total_steps) else ""
+                table.add_row(str(job.id), status, step, job.title, key=str(job.id))
+            if self.job_id is not None:
+                for index, job in enumerate(self.jobs):
+                    if job.id == self.job_id:
+                        table.move_cursor(row=index, animate=False)
+                        break
 
     async def _load_job(self) -> None:
         try:
