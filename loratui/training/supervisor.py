@@ -184,6 +184,7 @@ class Supervisor:
         self.proc: subprocess.Popen | None = None
         self.stop_reason: str | None = None
         self.cancelled = False
+        self.started = time.time()
 
     # -- database helpers
     def _row(self) -> sqlite3.Row:
@@ -309,6 +310,8 @@ class Supervisor:
         """Write the terminal state, index LoRAs, start the next queued job."""
         state = self.state
         final = jobfiles.final_lora(plan.output_dir, plan.output_name)
+        if final is not None and str(final) not in state.checkpoints and final.stat().st_mtime < self.started:
+            final = None  # left there by an earlier run
         outputs = [p for p in state.checkpoints if os.path.isfile(p)]
         if final is not None and str(final) not in outputs:
             outputs.append(str(final))
