@@ -10,6 +10,8 @@ newest ``max_lines`` lines are kept. ``find()`` searches (case-insensitive) and 
 from __future__ import annotations
 
 import codecs
+import re
+import time
 from collections import deque
 
 from rich.segment import Segment
@@ -26,8 +28,15 @@ from loratui.training.logparse import strip_escapes
 _CONTROL = {c: None for c in range(32) if c not in (9, 10, 13)}
 _CONTROL[9] = "    "
 _CONTROL[127] = None
+_CONTROL_CHARS = re.compile("[\x00-\x08\x09\x0b\x0c\x0e-\x1f\x7f]")
 MAX_WIDTH = 1000
 """Lines are cut here for display (the log file keeps everything)."""
+PIECE = 8192
+"""feed() queues big chunks in pieces of this many bytes so one flush step stays short."""
+BATCH = 4
+"""Pieces folded together per step."""
+FLUSH_BUDGET_S = 0.008
+"""Most time one flush spends folding output before it lets the app handle input."""
 
 
 class LogView(ScrollView, can_focus=True):
@@ -51,7 +60,7 @@ class LogView(ScrollView, can_focus=True):
             self.query = query
             self.line = line
 
-    def __init__(self, *, max_lines: int = 10000, flush_interval: float = 0.05, id: str | None = None,
+    def __init__(self, *, max_lines: int = 10000, flush_interval: float = 0.02, id: str | None = None,
                  classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.lines: deque[str] = deque(maxlen=max_lines)
@@ -74,8 +83,11 @@ class LogView(ScrollView, can_focus=True):
 
     # -- input
     def feed(self, data: bytes | str) -> None:
-        """Queue output (bytes as the trainer wrote them, or text); shown at the next flush."""
-        self._pending.append(data)
+        """Queue output (bytes as the trainer wrote them, or text); shown at the next flush. Thread-safe."""
+        if len(data) <= PIECE:
+            self._pending.append(data)
+        else:
+            self._pending.extend(data[i:i + PIECE] for i in range(0, len(data), PIECE))
 
     def clear(self) -> None:
         """Forget every line."""
@@ -90,14 +102,29 @@ class LogView(ScrollView, can_focus=True):
         return len(self.lines) + (1 if self.current else 0)
 
     def flush(self) -> None:
-        """Fold queued output into lines and repaint (called by the timer)."""
+        """Fold queued output into lines and repaint (called by the timer).
+
+        At most FLUSH_BUDGET_S of work per call: under a flood of output the rest waits for the next tick, so
+        key presses are never stuck behind it.
+        """
         if not self._pending:
             return
-        pending, self._pending = self._pending, []
+        started = time.perf_counter()
+        while self._pending and time.perf_counter() - started < FLUSH_BUDGET_S:
+            batch = self._pending[:BATCH]
+            del self._pending[:len(batch)]  # feed() only appends, so this never drops new data
+            self._fold(batch)
+        self._update_size()
+        if self.follow:
+            self.scroll_to(y=max(0, self.line_count - self.size.height), animate=False, immediate=True)
+        self.refresh()
+
+    def _fold(self, pending: list) -> None:
         text = "".join(self._decoder.decode(p) if isinstance(p, bytes) else p for p in pending)
         if "\x1b" in text:
             text = strip_escapes(text)
-        text = text.translate(_CONTROL)
+        if _CONTROL_CHARS.search(text):
+            text = text.translate(_CONTROL)
         pieces = text.split("\n")
         self._take(pieces[0])
         if len(pieces) > 1:
@@ -116,10 +143,6 @@ class LogView(ScrollView, can_focus=True):
             self._width = min(width, MAX_WIDTH)
             self.current, self._cr = "", False
             self._take(pieces[-1])
-        self._update_size()
-        if self.follow:
-            self.scroll_to(y=max(0, self.line_count - self.size.height), animate=False, immediate=True)
-        self.refresh()
 
     def _take(self, piece: str) -> None:
         """Add text without a newline to the current line; a \\r makes the next text replace it."""
