@@ -101,7 +101,7 @@ async def start_training(
 
 
 async def _start_or_enqueue(store, ctx, job_id: int, queue: bool) -> bool:
-    from loratui.training.queue import claim_or_enqueue
+    from loratui.training.train_queue import claim_or_enqueue
 
     start = await store.run_sync(claim_or_enqueue, job_id, ctx.settings.trainers.max_parallel, queue)
     if start:
@@ -129,7 +129,7 @@ async def cancel_training(store, ctx, job_id: int, *, timeout_s: float | None = 
     if job.terminal:
         raise JobError(f"job {job_id} already ended ({job.status.value})")
     if job.status == JobStatus.QUEUED:
-        from loratui.training import queue
+        from loratui.training import train_queue as queue
 
         await queue.remove(store, job_id)
         return await repo.get_job(store, job_id)

@@ -383,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         if supervisor.proc is not None and supervisor.proc.poll() is None:
             supervisor.stop_trainer()
     try:
-        from loratui.training import queue
+        from loratui.training import train_queue as queue
 
         queue.start_next_sync(supervisor.conn, supervisor.ctx)
     except Exception:  # noqa: BLE001

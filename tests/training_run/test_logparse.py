@@ -144,3 +144,15 @@ def test_overlong_line_cut_the_same_in_any_chunking():
     whole = parse_bytes(data)
     assert _events(data, [5] * (len(data) // 5 + 1)) == whole
     assert pick_error(whole) is not None
+
+
+def test_no_module_shadows_the_standard_library():
+    # schema_dump.py runs as a script from loratui/training: a module there named like a stdlib module
+    # (queue, signal, ...) would be imported by the trainer instead of the real one.
+    import sys
+    from pathlib import Path
+
+    import loratui.training
+
+    names = {p.stem for p in Path(loratui.training.__file__).parent.glob("*.py")}
+    assert not names & set(sys.stdlib_module_names)

@@ -8,7 +8,8 @@ import pytest
 
 from loratui.errors import JobError, NotFoundError
 from loratui.store import Store
-from loratui.training import launch, queue
+from loratui.training import launch
+from loratui.training import train_queue as queue
 from loratui.training.plan import TrainPhase
 from trhelpers import job_events, job_row, make_plan, standin_argv, wait_for, wait_status
 

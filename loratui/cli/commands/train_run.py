@@ -253,7 +253,7 @@ async def cmd_resume(ctx, args) -> int:
 
 
 async def cmd_queue_list(ctx, args) -> int:
-    from loratui.training import queue
+    from loratui.training import train_queue as queue
 
     async with Store.open(ctx.paths.db) as store:
         await _reattach(store)
@@ -272,7 +272,7 @@ async def cmd_queue_list(ctx, args) -> int:
 
 
 async def cmd_queue_move(ctx, args) -> int:
-    from loratui.training import queue
+    from loratui.training import train_queue as queue
 
     async with Store.open(ctx.paths.db) as store:
         order = await queue.move(store, args.job, args.position)
@@ -281,7 +281,7 @@ async def cmd_queue_move(ctx, args) -> int:
 
 
 async def cmd_queue_remove(ctx, args) -> int:
-    from loratui.training import queue
+    from loratui.training import train_queue as queue
 
     async with Store.open(ctx.paths.db) as store:
         await queue.remove(store, args.job)

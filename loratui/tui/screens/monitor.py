@@ -173,11 +173,12 @@ class MonitorScreen(Screen):
         self.query_one("#monitor-samples", SampleStrip).set_samples(samples)
 
     def _follow(self, job: Job) -> None:
+        if not job.log_path:
+            return  # not started yet: try again at the next refresh
         log = self.query_one("#monitor-log", LogView)
         log.clear()
         self._followed = job.id
-        if job.log_path:
-            self._tail(Path(job.log_path), job.id)
+        self._tail(Path(job.log_path), job.id)
 
     @work(thread=True, exclusive=True, group="monitor-log")
     def _tail(self, path: Path, job_id: int) -> None:
@@ -260,7 +261,7 @@ class MonitorScreen(Screen):
 
     async def action_move_queued(self, delta: int) -> None:
         """Move the selected queued training earlier (-1) or later (+1)."""
-        from loratui.training import queue
+        from loratui.training import train_queue as queue
 
         if self.job is None or not self.job.queue_position:
             self.notify("select a queued training to reorder", severity="warning")
@@ -273,7 +274,7 @@ class MonitorScreen(Screen):
 
     async def action_remove_queued(self) -> None:
         """Take the selected training out of the queue."""
-        from loratui.training import queue
+        from loratui.training import train_queue as queue
 
         if self.job is None:
             return

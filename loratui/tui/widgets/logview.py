@@ -166,7 +166,7 @@ class LogView(ScrollView, can_focus=True):
     # -- display
     def line_text(self, index: int) -> str:
         """The text of line `index` (the current, unfinished line last)."""
-        if index < len(self.lines):
+        if 0 <= index < len(self.lines):
             return self.lines[index]
         return self.current if index == len(self.lines) else ""
 

@@ -1,5 +1,8 @@
 """The training queue: queued trainings run one after another, also while no loratui is open.
 
+(Named train_queue, not queue: schema_dump.py runs as a script from this folder, and a queue.py here would
+shadow the standard library's queue module inside the trainer's Python.)
+
 Queued jobs are ``kind='train'`` rows with status ``queued`` ordered by ``queue_position``. Whoever frees a
 slot starts the next one: the supervisor of a finishing job (so the queue advances with no loratui running),
 ``train start`` and the queue commands. At most ``trainers.max_parallel`` trainings run at once.
