@@ -61,6 +61,24 @@ async def test_logview_live_redraw_replaces_current_line():
         assert list(log.lines) == ["steps: 100%| 4/4", "done"]
 
 
+async def test_logview_keeps_following_with_long_lines():
+    app = LogHost()
+    async with app.run_test(size=(40, 10)) as pilot:
+        log = app.query_one(LogView)
+        for i in range(30):  # lines wider than the view bring a horizontal scrollbar
+            log.feed(f"{i:03d} " + "x" * 80 + "\n")
+            await pilot.pause(0.03)
+        await pilot.pause(0.1)
+        assert log.follow and log.scroll_y == log.max_scroll_y > 0
+        await pilot.press("home")
+        assert not log.follow and log.scroll_y == 0
+        log.feed("more\n")
+        await pilot.pause(0.1)
+        assert log.scroll_y == 0  # the reader scrolled up: new output does not pull the view down
+        await pilot.press("end")
+        assert log.follow
+
+
 class MonitorHost(App):
     def __init__(self, ctx, job_id=None) -> None:
         super().__init__()

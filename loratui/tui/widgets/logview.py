@@ -116,7 +116,8 @@ class LogView(ScrollView, can_focus=True):
             self._fold(batch)
         self._update_size()
         if self.follow:
-            self.scroll_to(y=max(0, self.line_count - self.size.height), animate=False, immediate=True)
+            # max_scroll_y accounts for a horizontal scrollbar; size.height would stop one line short of it
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
         self.refresh()
 
     def _fold(self, pending: list) -> None:
