@@ -1,13 +1,14 @@
 """Benchmark: the training log view and the supervisor's overhead.
 
 1. Log view ingest: recorded real sd-scripts output (tqdm redraws, wrapped rich records) is fed to a LogView
-   from a thread as fast as it can take it, in a headless Textual app, while a key is pressed every 50 ms.
-   Reports lines folded per second and the time from each key press to its action running.
+   from a thread, in a headless Textual app, while a key is pressed every 50 ms: once as fast as the view takes
+   it (lines folded per second), once paced at 20,000 lines/s for 10 s. Reports the time from each key event
+   reaching the app to its action running.
 2. Supervisor overhead: a real detached supervisor follows a trainer stand-in that uses tqdm exactly as
    sd-scripts does (``desc="steps"``, ``update(1)`` then ``set_postfix(avr_loss=...)``, a log line per
    epoch) at a given steps/s; reports the supervisor's CPU time as a share of one core.
 
-    PYTHONPATH=. python bench/log.py [--lines 200000] [--steps-per-s 10] [--seconds 20]
+    PYTHONPATH=. python bench/log.py [--lines 1000000] [--rate 20000] [--steps-per-s 10] [--seconds 20]
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def corpus(lines: int) -> bytes:
     return blob * (lines // count + 1)
 
 
-async def bench_logview(total_lines: int) -> dict:
+async def bench_logview(total_lines: int, rate: float | None = None) -> dict:
+    """Feed `total_lines` of real output as fast as possible (rate None) or paced at `rate` lines/s."""
     from textual import events
     from textual.app import App, ComposeResult
     from textual.binding import Binding
@@ -66,10 +68,20 @@ async def bench_logview(total_lines: int) -> dict:
         done = threading.Event()
 
         def feeder() -> None:
-            chunk = 64 * 1024
-            for i in range(0, len(data), chunk):
-                log.feed(data[i:i + chunk])
-                time.sleep(0.001)
+            if rate is None:
+                chunk = 64 * 1024
+                for i in range(0, len(data), chunk):
+                    log.feed(data[i:i + chunk])
+                    time.sleep(0.001)
+            else:
+                lines = data.splitlines(keepends=True)
+                per_tick = max(1, int(rate / 100))  # every 10 ms, like a trainer's pipe delivers it
+                t0 = time.perf_counter()
+                for tick, i in enumerate(range(0, len(lines), per_tick)):
+                    log.feed(b"".join(lines[i:i + per_tick]))
+                    delay = t0 + (tick + 1) / 100 - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
             done.set()
 
         started = time.perf_counter()
@@ -164,12 +176,15 @@ def bench_supervisor(steps_per_s: float, seconds: float) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--lines", type=int, default=200_000)
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--rate", type=float, default=20_000.0, help="lines/s of the paced run (10 s long)")
     parser.add_argument("--steps-per-s", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--skip-supervisor", action="store_true")
     args = parser.parse_args()
-    print("log view:", asyncio.run(bench_logview(args.lines)), flush=True)
+    print("log view, flood:", asyncio.run(bench_logview(args.lines)), flush=True)
+    print(f"log view, paced at {args.rate:.0f} lines/s:", asyncio.run(bench_logview(int(args.rate * 10), args.rate)),
+          flush=True)
     if not args.skip_supervisor:
         print("supervisor:", bench_supervisor(args.steps_per_s, args.seconds), flush=True)
     print(f"machine: {os.cpu_count()} cores (shared with other work), load {os.getloadavg()[0]:.1f}")

@@ -334,11 +334,11 @@ class Supervisor:
                 fields["error"] = "Traceback (most recent call last):\n" + "\n".join(error.traceback) + "\n" + error.message
             else:
                 fields["error"] = message
+        if status == "completed":
+            self.index_loras(outputs)  # before the status says completed, so the library has them by then
         state.set_status(status)
         state.set(message=message, **fields)
         state.flush(force=True)
-        if status == "completed":
-            self.index_loras(outputs)
 
     def index_loras(self, outputs: list[str]) -> None:
         """Add the job's LoRA files to the library (when the library module is installed)."""

@@ -56,7 +56,11 @@ def write_lora(path: Path) -> None:
     from safetensors.numpy import save_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({"lora_unet_down.lora_down.weight": np.zeros((4, 8), dtype=np.float32)}, str(path),
+    name = "lora_unet_down_blocks_0_attentions_0_proj_in"
+    tensors = {f"{name}.lora_down.weight": np.zeros((4, 8), dtype=np.float32),
+               f"{name}.lora_up.weight": np.zeros((8, 4), dtype=np.float32),
+               f"{name}.alpha": np.array(1.0, dtype=np.float32)}
+    save_file(tensors, str(path),
               metadata={"ss_network_dim": "4", "ss_network_alpha": "1.0", "ss_output_name": path.stem})
 
 

@@ -199,3 +199,20 @@ async def test_resume_of_a_finished_state_is_refused(ctx, home, tmp_path):
         await store.execute("UPDATE jobs SET status = 'interrupted' WHERE id = ?", (first,))
         with pytest.raises(JobError, match="nothing is left to train"):
             await launch.resume_training(store, ctx, first)
+
+
+async def test_completed_loras_go_to_the_library(ctx, home, tmp_path):
+    pytest.importorskip("loratui.loras.library", reason="the LoRA library (issue 8) is not merged here")
+    job_id = await _start(ctx, make_plan(tmp_path, "12_sigint_accelerate_group", "--exit", "0", step_delay=0.0,
+                                         name="lib"))
+    # 12_* waits for a signal after step 3: stop it the gentle way; it is then cancelled, not indexed
+    wait_for(lambda: (job_row(home, job_id).get("step") or 0) >= 3, 30, what="step 3")
+    async with Store.open(ctx.paths.db) as store:
+        await launch.cancel_training(store, ctx, job_id)
+        assert await store.fetchall("SELECT * FROM loras WHERE job_id = ?", (job_id,)) == []
+    done = await _start(ctx, make_plan(tmp_path, "16_toml_accelerate_combined_unbuffered", name="lib2"))
+    row = wait_status(home, done, TERMINAL)
+    assert row["status"] == "completed"
+    async with Store.open(ctx.paths.db) as store:
+        rows = await store.fetchall("SELECT path FROM loras WHERE job_id = ?", (done,))
+    assert [r[0] for r in rows] == [row["output"]]
