@@ -8,7 +8,6 @@ reused pid). When the supervisor is gone (machine reboot, OOM killer, ``kill -9`
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Iterator
 
 from loratui.jobs.model import ACTIVE
 from loratui.jobs.procinfo import hostname
-from loratui.training.procgroup import group_alive, process_running, signal_group
+from loratui.training.procgroup import group_alive, process_running
 
 _ACTIVE = tuple(s.value for s in ACTIVE)
 STARTUP_GRACE_S = 60.0
@@ -108,6 +107,3 @@ def supervisor_alive(row) -> bool:
     """True while the job's supervisor process runs (on this host)."""
     return bool(row["supervisor_pid"]) and process_running(row["supervisor_pid"], row["proc_key"])
 
-
-__all__ = ["reap_training_sync", "reap_training", "follow_file", "stop_orphan_trainer", "supervisor_alive",
-           "signal_group", "os"]

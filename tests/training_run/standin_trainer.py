@@ -12,9 +12,7 @@ With ``--resume DIR`` it checks DIR/train_state.json exists and replays the resu
 
 import argparse
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 import time

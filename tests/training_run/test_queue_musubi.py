@@ -11,7 +11,7 @@ from loratui.store import Store
 from loratui.training import launch
 from loratui.training import train_queue as queue
 from loratui.training.plan import TrainPhase
-from trhelpers import job_events, job_row, make_plan, standin_argv, wait_for, wait_status
+from trhelpers import job_events, job_row, make_plan, standin_argv, wait_status
 
 TERMINAL = {"completed", "failed", "cancelled", "interrupted"}
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-
 from textual.app import App, ComposeResult
 
 from loratui.store import Store

@@ -12,10 +12,7 @@ from loratui.errors import InputError, NotFoundError
 from loratui.jobs import repo
 from loratui.jobs.model import Job
 from loratui.store import Store
-
-STATUS_KEYS = ("id", "title", "status", "step", "total_steps", "epoch", "epochs", "loss", "speed", "eta_s",
-               "output", "outputs", "exit_code", "message", "log_path", "workdir", "parent_id", "queue_position",
-               "created_at", "started_at", "finished_at")
+from loratui.training.status import status_dict, status_line
 
 
 def extend(groups: dict) -> None:
@@ -85,40 +82,6 @@ def parse_overrides(items: list[str]) -> dict[str, str]:
             raise InputError(f"--set needs KEY=VALUE, got {item!r}")
         out[key.strip()] = value
     return out
-
-
-def status_dict(job: Job) -> dict:
-    """The JSON view of a training job."""
-    data = job.as_dict()
-    return {key: data.get(key) for key in STATUS_KEYS}
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
-
-
-def status_line(job: Job) -> str:
-    """One human line: status, step, epoch, loss, speed, ETA."""
-    parts = [f"job {job.id}", job.status.value]
-    if job.step is not None or job.total_steps:
-        step = job.step or 0
-        pct = f" ({step / job.total_steps * 100:.0f}%)" if job.total_steps else ""
-        parts.append(f"step {step}/{job.total_steps or '?'}{pct}")
-    if job.epoch:
-        parts.append(f"epoch {job.epoch}/{job.epochs or '?'}")
-    if job.loss is not None:
-        parts.append(f"loss {job.loss:.4g}")
-    if job.speed:
-        parts.append(f"{job.speed:.2f} it/s" if job.speed >= 1 else f"{1 / job.speed:.2f} s/it")
-    if job.eta_s is not None and not job.terminal:
-        parts.append(f"ETA {_duration(job.eta_s)}")
-    if job.queue_position:
-        parts.append(f"queue #{job.queue_position}")
-    return "  ".join(parts)
 
 
 async def _reattach(store) -> None:

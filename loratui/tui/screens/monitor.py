@@ -32,7 +32,7 @@ REAP_EVERY_S = 5.0
 
 def describe(job: Job) -> str:
     """The stats line: status, epoch, step, loss, speed, ETA."""
-    from loratui.cli.commands.train_run import status_line
+    from loratui.training.status import status_line
 
     text = status_line(job)
     if job.message:
