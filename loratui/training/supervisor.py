@@ -242,10 +242,15 @@ class Supervisor:
         env["PYTHONUNBUFFERED"] = "1"
         parser = LogParser(step_offset=job_plan.resume_step if phase.name == "train" else 0)
         with open(self.log_path, "ab", buffering=0) as sink:
-            self.proc = subprocess.Popen(
-                list(phase.argv), cwd=phase.cwd or None, env=env, stdin=subprocess.DEVNULL, stdout=sink,
-                stderr=sink, start_new_session=True, close_fds=True,
-            )
+            try:
+                self.proc = subprocess.Popen(
+                    list(phase.argv), cwd=phase.cwd or None, env=env, stdin=subprocess.DEVNULL, stdout=sink,
+                    stderr=sink, start_new_session=True, close_fds=True,
+                )
+            except OSError as exc:
+                self.proc = None
+                self.state.errors.append(logparse.Error(f"could not start the {phase.name} phase: {exc}"))
+                return 127
         pid = self.proc.pid
         self.state.set(urgent=True, pid=pid, pgid=pid, trainer_key=proc_key(pid))
         self.state.event("phase_started", {"name": phase.name, "pid": pid, "offset": offset,

@@ -215,3 +215,13 @@ async def test_completed_loras_go_to_the_library(ctx, home, tmp_path):
     async with Store.open(ctx.paths.db) as store:
         rows = await store.fetchall("SELECT path FROM loras WHERE job_id = ?", (done,))
     assert [r[0] for r in rows] == [row["output"]]
+
+
+async def test_a_trainer_that_cannot_start_fails_clearly(ctx, home, tmp_path):
+    from loratui.training.plan import TrainPhase
+
+    plan = make_plan(tmp_path, phases=[TrainPhase("train", [str(tmp_path / "no-such-python"), "x.py"], "")])
+    job_id = await _start(ctx, plan)
+    row = wait_status(home, job_id, TERMINAL)
+    assert row["status"] == "failed" and row["exit_code"] == 127
+    assert row["message"].startswith("could not start the train phase:") and "no-such-python" in row["message"]
