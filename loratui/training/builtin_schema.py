@@ -14,7 +14,7 @@ _COMMON = [
     ("tokenizer_cache_dir", "str", None, None, None, "folder to cache tokenizers in (for offline training)"),
     ("output_dir", "str", None, None, None, "folder the LoRA files are written to"),
     ("output_name", "str", None, None, None, "base name of the LoRA files"),
-    ("save_model_as", "str", None, [None, "ckpt", "safetensors", "diffusers", "diffusers_safetensors"], None,
+    ("save_model_as", "str", "safetensors", [None, "ckpt", "safetensors", "diffusers", "diffusers_safetensors"], None,
      "file format of the saved model"),
     ("save_precision", "str", None, [None, "float", "fp16", "bf16"], None, "precision of the saved weights"),
     ("save_every_n_epochs", "int", None, None, None, "save a checkpoint every N epochs"),
@@ -61,7 +61,7 @@ _COMMON = [
     ("scale_weight_norms", "float", None, None, None, "scale weights to prevent exploding gradients"),
     ("train_data_dir", "str", None, None, None, "training images (loratui writes a dataset_config instead)"),
     ("reg_data_dir", "str", None, None, None, "regularisation images (loratui writes a dataset_config instead)"),
-    ("dataset_config", "str", None, None, None, "dataset config TOML (written by loratui)"),
+    ("dataset_config", "Path", None, None, None, "dataset config TOML (written by loratui)"),
     ("resolution", "str", None, None, None, "training resolution, 'size' or 'width,height'"),
     ("enable_bucket", "bool", False, None, None, "aspect-ratio buckets"),
     ("min_bucket_reso", "int", 256, None, None, "smallest bucket side"),
@@ -79,8 +79,6 @@ _COMMON = [
     ("prior_loss_weight", "float", 1.0, None, None, "loss weight of regularisation images"),
     ("cache_latents", "bool", False, None, None, "cache VAE latents in memory"),
     ("cache_latents_to_disk", "bool", False, None, None, "cache VAE latents on disk"),
-    ("cache_text_encoder_outputs", "bool", False, None, None, "cache text encoder outputs"),
-    ("cache_text_encoder_outputs_to_disk", "bool", False, None, None, "cache text encoder outputs on disk"),
     ("clip_skip", "int", None, None, None, "use the output of the n-th last text encoder layer"),
     ("max_token_length", "int", None, [None, 150, 225], None, "max tokens of the text encoder"),
     ("noise_offset", "float", None, None, None, "noise offset (around 0.1)"),
@@ -125,9 +123,11 @@ _SD3 = [
     ("blocks_to_swap", "int", None, None, None, "blocks to swap to CPU to save VRAM"),
 ]
 
-_SDXL = [
+_TE_CACHE = [
     ("cache_text_encoder_outputs", "bool", False, None, None, "cache text encoder outputs"),
+    ("cache_text_encoder_outputs_to_disk", "bool", False, None, None, "cache text encoder outputs on disk"),
 ]
+_SDXL = list(_TE_CACHE)
 
 _QWEN = [
     ("dit", "str", None, None, None, "DiT weights"),
@@ -158,7 +158,7 @@ _QWEN = [
     ("persistent_data_loader_workers", "bool", False, None, None, "keep data loader workers between epochs"),
 ]
 
-_FAMILY_EXTRA = {"sd15": [], "sdxl": _SDXL, "flux": _FLUX, "sd3": _SD3}
+_FAMILY_EXTRA = {"sd15": [], "sdxl": _SDXL, "flux": _TE_CACHE + _FLUX, "sd3": _TE_CACHE + _SD3}
 
 
 def builtin_rows(backend: str, family: str) -> list[tuple]:

@@ -44,6 +44,10 @@ LAUNCH_KEYS = {
 """The [launch] table: names and types (accelerate's own flag names)."""
 
 LAUNCHERS = ("accelerate", "python")
+PATH_ARGS = ("pretrained_model_name_or_path", "vae", "clip_l", "clip_g", "t5xxl", "ae", "network_weights", "dit",
+             "text_encoder", "sample_prompts", "resume", "output_dir", "logging_dir", "tokenizer_cache_dir")
+"""Options holding one path. The trainer runs from its own checkout and does not expand `~`, so loratui
+makes them absolute: `~` expanded, relative paths taken from the config file's folder."""
 TOP_KEYS = ("backend", "family", "dataset", "seconds_per_step", "launch", "args")
 
 
@@ -64,6 +68,31 @@ class TrainConfig:
     def launcher(self) -> str:
         """'accelerate' (default) or 'python'."""
         return str(self.launch.get("launcher", "accelerate"))
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths in [args] are relative to: the config file's, else the current one."""
+        source = Path(self.source).expanduser() if self.source else None
+        if source is not None and source.is_file():
+            return source.resolve().parent
+        return Path.cwd()
+
+    def resolved_args(self) -> dict[str, Any]:
+        """[args] with every path option absolute (a Hugging Face repo id for the base model is left alone)."""
+        args = dict(self.args)
+        for name in PATH_ARGS:
+            value = args.get(name)
+            if not isinstance(value, str) or not value:
+                continue
+            path = Path(value).expanduser()
+            if not path.is_absolute():
+                candidate = self.base_dir / path
+                if name == "pretrained_model_name_or_path" and not candidate.exists() \
+                        and not value.startswith((".", "~")) and value.count("/") == 1:
+                    continue  # "org/model" on the Hugging Face Hub
+                path = candidate
+            args[name] = str(path)
+        return args
 
     def copy(self) -> "TrainConfig":
         """A deep copy (the form edits copies)."""

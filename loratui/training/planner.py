@@ -60,7 +60,7 @@ def apply_overrides(config: TrainConfig, overrides: dict[str, str] | None, schem
 
 def effective_args(config: TrainConfig, caption_ext: str | None) -> dict:
     """[args] plus what loratui fills in: resolution and caption extension when unset."""
-    args = dict(config.args)
+    args = config.resolved_args()
     if args.get("resolution") is None:
         size = DEFAULT_RESOLUTION.get(config.family, 1024)
         args["resolution"] = f"{size},{size}"
@@ -111,6 +111,13 @@ async def step_report(store, config: TrainConfig, schema: Schema | None = None) 
     return report
 
 
+def unbucketable_issue(report: StepReport) -> Issue:
+    """The error for images sd-scripts cannot put into a bucket."""
+    shown = ", ".join(report.unbucketable[:3]) + (" ..." if len(report.unbucketable) > 3 else "")
+    return Issue("bucket_no_upscale", f"{len(report.unbucketable)} image(s) are too elongated for this resolution "
+                                      f"with bucket_no_upscale (sd-scripts would fail on a zero-size bucket): {shown}")
+
+
 def _raise_for(issues: list[Issue], source: str) -> None:
     found = errors(issues)
     if found:
@@ -142,6 +149,8 @@ async def build_plan(store, ctx, config: TrainConfig, workdir: Path, *, schema: 
                 subset_issues.append(Issue(f"subset {row['rel_path'] or '.'}.{key}", str(exc)))
     _raise_for(subset_issues, config.source or "config")
     report = await step_report(store, config, schema)
+    if report.unbucketable:
+        _raise_for([unbucketable_issue(report)], config.source or "config")
     resolution = parse_resolution(args["resolution"])
     batch = int(args.get("train_batch_size") or 1)
     launch = dict(config.launch)

@@ -70,6 +70,14 @@ class Option:
         return self.nargs in ("*", "+") or (isinstance(self.nargs, int) and self.nargs > 1)
 
     @property
+    def short_help(self) -> str:
+        """The help text without sd-scripts' Japanese translation (written after ' / ')."""
+        english, sep, rest = self.help.partition(" / ")
+        if sep and any(ord(ch) > 0x2E80 for ch in rest):
+            return english.strip()
+        return self.help
+
+    @property
     def section(self) -> str:
         """Its form section."""
         return section_of(self.name)
@@ -227,7 +235,8 @@ def _coerce_scalar(option: Option, text: str) -> Any:
             number = float(text)
             return int(number) if number.is_integer() and "." not in text and "e" not in text.lower() else number
     except ValueError:
-        raise InputError(f"{option.name}: {text!r} is not a valid {kind}") from None
+        wanted = {"int": "an integer", "float": "a number", "int_or_float": "a number", "bool": "true or false"}
+        raise InputError(f"{option.name}: {text!r} is not {wanted.get(kind, kind)}") from None
     return text
 
 
@@ -235,7 +244,7 @@ def check_value(option: Option, value: Any) -> str | None:
     """Why `value` is not acceptable for `option` (None when it is)."""
     values = value if isinstance(value, list) else [value]
     if isinstance(value, list) and not option.is_list and option.name != "resolution":
-        return f"takes one value, not a list"
+        return "takes one value, not a list"
     if option.nargs == "+" and isinstance(value, list) and not value:
         return "needs at least one value"
     for item in values:

@@ -68,6 +68,8 @@ class StepReport:
     eta_seconds: float | None = None
     exact: bool = True
     notes: list[str] = field(default_factory=list)
+    unbucketable: list[str] = field(default_factory=list)
+    """Images sd-scripts cannot bucket (too elongated for bucket_no_upscale: it fails on a zero-size side)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -77,15 +79,16 @@ class StepReport:
 def compute_steps(subsets: list[SubsetImages], params: StepParams) -> StepReport:
     """Count steps exactly as sd-scripts' DreamBooth dataset + train_network.py do."""
     report = StepReport()
-    train: list[list] = []  # [size, repeats]
+    train: list[list] = []  # [size, repeats, name]
     reg: list[list] = []
     for subset in subsets:
         if subset.repeats < 1 or not subset.sizes:
             continue
         report.images += len(subset.sizes)
         target = reg if subset.is_reg else train
-        for size in subset.sizes:
-            target.append([size, subset.repeats])
+        names = subset.names or [f"{subset.rel_path}#{i}" for i in range(len(subset.sizes))]
+        for size, name in zip(subset.sizes, names):
+            target.append([size, subset.repeats, name])
         if subset.is_reg:
             report.reg_images_with_repeats += subset.repeats * len(subset.sizes)
         else:
@@ -107,8 +110,11 @@ def compute_steps(subsets: list[SubsetImages], params: StepParams) -> StepReport
                     break
             first = False
     counts: dict[tuple[int, int], int] = {}
-    for size, repeats in registered:
-        bucket = params.rules.select(*size)
+    selected = select_buckets(params.rules, [item[0] for item in registered])
+    for (size, repeats, name), bucket in zip(registered, selected):
+        if min(bucket) <= 0:
+            report.unbucketable.append(name)
+            continue
         counts[bucket] = counts.get(bucket, 0) + repeats
     report.images_with_repeats = sum(counts.values())
     report.buckets = {bucket_label(reso): count for reso, count in sorted(counts.items())}
@@ -125,6 +131,40 @@ def compute_steps(subsets: list[SubsetImages], params: StepParams) -> StepReport
     updates_per_epoch = math.ceil(per_process / accumulation)
     report.epochs = math.ceil(report.total_steps / updates_per_epoch) if updates_per_epoch else 0
     return report
+
+
+def select_buckets(rules: BucketRules, sizes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The bucket of each raw size, as ``rules.select`` gives it ((0, 0) where sd-scripts would divide by zero).
+
+    The nearest-aspect search runs vectorised with numpy's argmin over float64, as sd-scripts itself does, so
+    the form can recount a large dataset on every keystroke.
+    """
+    if not sizes:
+        return []
+    if not rules.enable_bucket:
+        return [tuple(rules.resolution)] * len(sizes)
+    unique = list(dict.fromkeys(sizes))
+    found: dict[tuple[int, int], tuple[int, int]] = {}
+    if rules.bucket_no_upscale:
+        for size in unique:
+            try:
+                found[size] = rules.select(*size)
+            except ZeroDivisionError:
+                found[size] = (0, 0)
+    else:
+        import numpy as np
+
+        from loratui.datasets.buckets import make_bucket_resolutions
+
+        resos = make_bucket_resolutions(rules.resolution, rules.min_bucket_reso, rules.max_bucket_reso,
+                                        rules.bucket_reso_steps)
+        predefined = set(resos)
+        ratios = np.array([w / h for w, h in resos], dtype=np.float64)
+        aspects = np.array([w / h for w, h in unique], dtype=np.float64)
+        nearest = np.abs(ratios[None, :] - aspects[:, None]).argmin(axis=1)
+        for size, index in zip(unique, nearest.tolist()):
+            found[size] = size if size in predefined else resos[index]
+    return [found[size] for size in sizes]
 
 
 def parse_resolution(value: Any) -> tuple[int, int] | None:

@@ -64,9 +64,11 @@ def _writable(folder: Path) -> bool:
 def check_args(config: TrainConfig, schema: Schema) -> list[Issue]:
     """Types, choices, required options, paths, output folder and incompatible combinations."""
     issues: list[Issue] = []
-    args = config.args
+    args = config.resolved_args()
     from_trainer = schema.source.startswith("trainer")
     for name, value in args.items():
+        if value is None:
+            continue  # unset (only possible from code: TOML has no null)
         option = schema.get(name)
         if option is None:
             close = difflib.get_close_matches(name, list(schema.options), n=1)
@@ -238,6 +240,10 @@ async def check_dataset(store, config: TrainConfig) -> list[Issue]:
         issues.append(Issue("dataset", f"{len(skipped)} image(s) have an extension sd-scripts does not read: "
                                        f"{', '.join(skipped[:5])}", "warning"))
     subsets = await load_subsets(store, dataset.id)
+    for subset in subsets:
+        folder = dataset.path / subset.rel_path if subset.rel_path else dataset.path
+        if subset.sizes and not folder.is_dir():
+            issues.append(Issue("dataset", f"subset folder {folder} is gone (rescan {dataset.name})"))
     train = sum(len(s.sizes) for s in subsets if not s.is_reg and s.repeats > 0)
     if train == 0:
         issues.append(Issue("dataset", f"{dataset.name} has no training images sd-scripts would read"
