@@ -47,9 +47,13 @@ async def _plan_from_config(store, ctx, config: str | Path, workdir: Path, overr
         from loratui.training import planner
     except ImportError:
         raise TrainingError("training from a config file needs loratui.training.planner, which is not installed")
-    from loratui.training.samples import inline_sample_prompts
+    from loratui.training.samples import write_inline_prompts
 
-    config_path = inline_sample_prompts(Path(config).expanduser(), workdir)
+    config_path = Path(config).expanduser()
+    if "sample_prompts" not in overrides:
+        prompts = write_inline_prompts(config_path, workdir)
+        if prompts is not None:
+            overrides = {**overrides, "sample_prompts": str(prompts)}
     result = planner.plan_from_file(store, ctx, config_path, workdir, overrides)
     if asyncio.iscoroutine(result):
         result = await result

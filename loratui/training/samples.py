@@ -8,7 +8,7 @@ A config may list its prompts inline instead of naming a prompt file::
     sample_sampler = "euler_a"
 
 loratui writes them as ``sample_prompts.txt`` (one prompt per line; ``--w --h --d --s --l --n`` options after
-the prompt, as sd-scripts reads them) into the job folder and points ``sample_prompts`` at it. The trainer
+the prompt, as sd-scripts reads them) into the job folder and plans with ``sample_prompts`` set to that file. The trainer
 writes images to ``<output_dir>/sample``; the supervisor records each new one with the step that made it.
 """
 
@@ -44,28 +44,22 @@ def prompt_file_text(prompts: Iterable[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def inline_sample_prompts(config_path: Path, workdir: Path) -> Path:
-    """If the config lists its prompts inline, write the prompt file and a copy of the config that names it.
+def write_inline_prompts(config_path: Path, workdir: Path) -> Path | None:
+    """If the config lists its prompts inline, write them as the job's prompt file and return its path.
 
-    Returns the config path to plan from (the original when there is nothing to do).
+    The caller plans with ``sample_prompts`` overridden to that path (the config file itself is left alone).
     """
     try:
-        text = config_path.read_text(encoding="utf-8")
-        data = tomllib.loads(text)
+        data = tomllib.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return config_path  # the planner reports what is wrong with it
+        return None  # the planner reports what is wrong with it
     args = data.get("args")
     if not isinstance(args, dict) or not isinstance(args.get("sample_prompts"), list):
-        return config_path
-    import toml
-
+        return None
     workdir.mkdir(parents=True, exist_ok=True)
     prompt_file = workdir / PROMPT_FILE
     atomic_write_text(prompt_file, prompt_file_text(args["sample_prompts"]))
-    args["sample_prompts"] = str(prompt_file)
-    copy = workdir / "config.toml"
-    atomic_write_text(copy, toml.dumps(data))
-    return copy
+    return prompt_file
 
 
 def add_sampling(plan: TrainPlan, prompts: list[str], *, every_n_steps: int | None = None,
