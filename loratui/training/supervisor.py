@@ -257,7 +257,17 @@ class Supervisor:
                                            "argv": list(phase.argv)})
         self.state.flush(force=True)
         self.follow(parser, phase.name, offset)
+        self.stop_leftovers()
         return self.proc.returncode
+
+    def stop_leftovers(self) -> None:
+        """The trainer's leader exited: stop whatever of its group still runs (an orphaned worker)."""
+        from loratui.training.procgroup import group_members, terminate_group
+
+        left = group_members(self.proc.pid)
+        if left:
+            how = terminate_group(self.proc.pid, sigint_wait_s=2.0, sigterm_wait_s=5.0)
+            self.state.event("leftovers_stopped", {"pids": left, "by": how})
 
     def follow(self, parser: LogParser, phase: str, offset: int) -> None:
         """Tail the log while the trainer runs; carry out cancel requests."""

@@ -225,3 +225,13 @@ async def test_a_trainer_that_cannot_start_fails_clearly(ctx, home, tmp_path):
     row = wait_status(home, job_id, TERMINAL)
     assert row["status"] == "failed" and row["exit_code"] == 127
     assert row["message"].startswith("could not start the train phase:") and "no-such-python" in row["message"]
+
+
+async def test_processes_left_behind_by_the_trainer_are_stopped(ctx, home, tmp_path):
+    # The trainer exits normally but leaves a child in its process group (an orphaned worker).
+    job_id = await _start(ctx, make_plan(tmp_path, "16_toml_accelerate_combined_unbuffered", "--child"))
+    row = wait_status(home, job_id, TERMINAL)
+    assert row["status"] == "completed"
+    left = job_events(home, job_id, "leftovers_stopped")
+    assert left and left[0]["by"] == "SIGTERM"  # the child ignores SIGINT
+    assert not group_members(row["pgid"])
