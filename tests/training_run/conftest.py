@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 @pytest.fixture
 def ctx(home):
-    """A Context on the test home with short cancel waits."""
+    """A Context on the test home with short cancel waits; every job process is gone after the test."""
     from loratui.config import Context
 
     home.mkdir(parents=True, exist_ok=True)
@@ -20,5 +20,8 @@ def ctx(home):
         "[training_run]\ncancel_sigint_wait_s = 2.0\ncancel_sigterm_wait_s = 2.0\nlog_poll_s = 0.05\n"
         "db_write_interval_s = 0.2\n"
     )
-    return Context.load(home)
+    yield Context.load(home)
+    from trhelpers import kill_job_processes
+
+    kill_job_processes(home)
 

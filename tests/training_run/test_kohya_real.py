@@ -15,7 +15,7 @@ import pytest
 
 from cli_entry import patch_train_group
 from loratui.training.procgroup import group_members
-from trhelpers import alive, job_events, job_row, wait_for, wait_status
+from trhelpers import alive, job_events, job_row, kill_job_processes, wait_for, wait_status
 
 KOHYA_DIR = os.environ.get("LORATUI_KOHYA_DIR", "")
 KOHYA_PYTHON = os.environ.get("LORATUI_KOHYA_PYTHON", "")  # read now: the `home` fixture clears them
@@ -24,7 +24,13 @@ pytestmark = [pytest.mark.kohya, pytest.mark.skipif(not KOHYA_DIR, reason="LORAT
 TERMINAL = {"completed", "failed", "cancelled", "interrupted"}
 
 
-def test_real_start_cancel_resume(cli, home, tmp_path, monkeypatch):
+@pytest.fixture
+def cleanup(home):
+    yield
+    kill_job_processes(home)
+
+
+def test_real_start_cancel_resume(cli, home, tmp_path, monkeypatch, cleanup):
     if not (TINY / "tiny-sd").is_dir():
         pytest.skip(f"no tiny SD model at {TINY} (set LORATUI_TINY_SD)")
     patch_train_group(monkeypatch)

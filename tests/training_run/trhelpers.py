@@ -83,3 +83,28 @@ def alive(pid: int) -> bool:
     return data[data.rfind(b")") + 2:][:1] != b"Z"
 
 
+def kill_job_processes(home: Path) -> None:
+    """SIGKILL the supervisors and trainer groups of every job in `home` (cleanup after a failed test)."""
+    import os
+    import signal
+    import sqlite3
+
+    from loratui.training.procgroup import group_members, process_running
+
+    db = home / "loratui.db"
+    if not db.exists():
+        return
+    conn = sqlite3.connect(str(db), timeout=30)
+    try:
+        rows = conn.execute("SELECT supervisor_pid, proc_key, pgid FROM jobs").fetchall()
+    finally:
+        conn.close()
+    for supervisor_pid, key, pgid in rows:
+        if supervisor_pid and process_running(supervisor_pid, key):
+            os.kill(supervisor_pid, signal.SIGKILL)
+        if pgid and group_members(pgid):
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except OSError:
+                pass
+
