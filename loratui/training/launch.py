@@ -109,7 +109,12 @@ async def _start_or_enqueue(store, ctx, job_id: int, queue: bool) -> bool:
 
     start = await store.run_sync(claim_or_enqueue, job_id, ctx.settings.trainers.max_parallel, queue)
     if start:
-        await asyncio.to_thread(spawn_supervisor, ctx, job_id)
+        try:
+            await asyncio.to_thread(spawn_supervisor, ctx, job_id)
+        except (OSError, subprocess.SubprocessError) as exc:
+            await repo.update_job(store, job_id, status=JobStatus.FAILED, finished_at=time.time(),
+                                  message=f"could not start the supervisor: {exc}")
+            raise JobError(f"could not start the supervisor of job {job_id}: {exc}") from None
     return start
 
 
