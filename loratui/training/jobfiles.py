@@ -87,14 +87,16 @@ def read_state(path: Path) -> SavedState | None:
             return SavedState(path, int(data.get("current_step", 0)), data.get("current_epoch"))
         except (ValueError, OSError, TypeError):
             return None
+    if not any(path.iterdir()):
+        return None
     match = _STEP_IN_NAME.search(path.name)
-    if match and any(path.iterdir()):
-        return SavedState(path, int(match.group(1)), None)
-    return None
+    # musubi-tuner writes no train_state.json: the step is in step-wise names only (epoch and last states: 0)
+    return SavedState(path, int(match.group(1)) if match else 0, None)
 
 
-def find_latest_state(output_dir: str | Path, output_name: str = "") -> SavedState | None:
-    """The saved state with the highest step in `output_dir` (newest folder on ties)."""
+def find_latest_state(output_dir: str | Path, output_name: str = "", *, newest: bool = False) -> SavedState | None:
+    """The saved state with the highest step in `output_dir` (newest folder on ties), or with `newest` simply
+    the most recently written one (musubi-tuner, whose states carry no step count)."""
     folder = Path(output_dir)
     if not folder.is_dir():
         return None
@@ -109,7 +111,7 @@ def find_latest_state(output_dir: str | Path, output_name: str = "") -> SavedSta
             found.append((state.step, entry.stat().st_mtime, state))
     if not found:
         return None
-    return max(found, key=lambda item: (item[0], item[1]))[2]
+    return max(found, key=lambda item: (item[1],) if newest else (item[0], item[1]))[2]
 
 
 # ------------------------------------------------------------------------------------------------ outputs

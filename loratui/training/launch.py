@@ -229,7 +229,8 @@ async def resume_training(store, ctx, job_id: int, *, queue: bool = False) -> in
     plan = old.plan
     done = await _finished_phases(store, job)
     skip = [p.name for p in plan.phases if p.name != "train" and p.name in done]
-    state = jobfiles.find_latest_state(plan.output_dir, plan.output_name) if plan.output_dir else None
+    state = (jobfiles.find_latest_state(plan.output_dir, plan.output_name, newest=plan.backend != "kohya")
+             if plan.output_dir else None)
     if state is None and plan.backend == "kohya":
         raise JobError(
             f"job {job_id} saved no state to resume from in {plan.output_dir or 'its output folder'}",

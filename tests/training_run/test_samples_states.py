@@ -79,6 +79,11 @@ def test_latest_state(tmp_path):
     musubi = tmp_path / "musubi"
     _state(musubi, "q-step00000010-state", None)  # musubi writes no train_state.json
     assert jobfiles.find_latest_state(musubi).step == 10
+    _state(musubi, "q-000002-state", None)  # a newer epoch state
+    import os
+
+    os.utime(musubi / "q-000002-state", (2e9, 2e9))
+    assert jobfiles.find_latest_state(musubi, newest=True).path.name == "q-000002-state"
 
 
 def test_resume_argv_replaces_earlier_resume_flags():
