@@ -78,8 +78,9 @@ class SavedState:
 _STEP_IN_NAME = re.compile(r"-step(\d+)-state$")
 
 
-def read_state(path: Path) -> SavedState | None:
-    """A state folder's step and epoch: from train_state.json (kohya) or the folder name (musubi)."""
+def read_state(path: Path, *, need_info: bool = True) -> SavedState | None:
+    """A state folder's step and epoch from its train_state.json (kohya); without `need_info`, a folder without
+    one counts too, its step taken from the name (musubi)."""
     info = path / "train_state.json"
     if info.is_file():
         try:
@@ -87,7 +88,7 @@ def read_state(path: Path) -> SavedState | None:
             return SavedState(path, int(data.get("current_step", 0)), data.get("current_epoch"))
         except (ValueError, OSError, TypeError):
             return None
-    if not any(path.iterdir()):
+    if need_info or not any(path.iterdir()):
         return None
     match = _STEP_IN_NAME.search(path.name)
     # musubi-tuner writes no train_state.json: the step is in step-wise names only (epoch and last states: 0)
@@ -106,7 +107,7 @@ def find_latest_state(output_dir: str | Path, output_name: str = "", *, newest: 
             continue
         if output_name and not entry.name.startswith(output_name):
             continue
-        state = read_state(entry)
+        state = read_state(entry, need_info=not newest)
         if state is not None:
             found.append((state.step, entry.stat().st_mtime, state))
     if not found:

@@ -78,7 +78,8 @@ def test_latest_state(tmp_path):
     assert latest.path.name == "tiny-step00000004-state" and latest.step == 4
     musubi = tmp_path / "musubi"
     _state(musubi, "q-step00000010-state", None)  # musubi writes no train_state.json
-    assert jobfiles.find_latest_state(musubi).step == 10
+    assert jobfiles.find_latest_state(musubi) is None  # kohya rules: a state needs its train_state.json
+    assert jobfiles.find_latest_state(musubi, newest=True).step == 10
     _state(musubi, "q-000002-state", None)  # a newer epoch state
     import os
 
