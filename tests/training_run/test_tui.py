@@ -184,3 +184,27 @@ def test_monitor_action_is_declared():
     assert [a.id for a in ACTIONS] == ["monitor.open"] and ACTIONS[0].key == "J"
     bindings = MonitorScreen.BINDINGS
     assert all(b.id and b.description for b in bindings)
+
+
+def test_braille_plot_and_halfblock(tmp_path):
+    from PIL import Image
+
+    from loratui.tui.widgets.lossplot import braille_rows
+    from loratui.tui.widgets.samplestrip import halfblock
+
+    grids, axes = braille_rows([[(0, 2.0), (10, 1.0)], [(5, 1.5)]], 5, 2)
+    assert axes == (0, 10, 1.0, 2.0)
+    first, second = grids
+    assert first[0][0] & 0x01  # step 0 at the top left (highest loss)
+    assert first[1][4] & 0x80  # step 10 at the bottom right (lowest loss)
+    assert sum(bin(bits).count("1") for row in second for bits in row) == 1  # one point, no line
+    image = Image.new("RGB", (4, 4), (255, 0, 0))
+    image.paste((0, 0, 255), (0, 2, 4, 4))  # bottom half blue
+    path = tmp_path / "s.png"
+    image.save(path)
+    text = halfblock(path, 4, 2)
+    lines = text.split("\n")
+    top = lines[0].spans[0].style
+    assert top.color.triplet.hex == "#ff0000" and top.bgcolor.triplet.hex == "#ff0000"
+    bottom = lines[1].spans[0].style
+    assert bottom.color.triplet.hex == "#0000ff"
