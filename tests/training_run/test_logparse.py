@@ -156,3 +156,24 @@ def test_no_module_shadows_the_standard_library():
 
     names = {p.stem for p in Path(loratui.training.__file__).parent.glob("*.py")}
     assert not names & set(sys.stdlib_module_names)
+
+
+def _rich(width: int, message_lines: list[str], path: str, stamp: str = " " * 19) -> bytes:
+    """A rich log record as RichHandler draws it at `width` columns (message column from 29, path at the end)."""
+    column = width - 29 - 1 - len(path)
+    first = f"{stamp} INFO     {message_lines[0]:<{column}} {path}"
+    rest = [" " * 29 + f"{line:<{column}}" + " " * (1 + len(path)) for line in message_lines[1:]]
+    return ("\n".join([first, *rest]) + "\n").encode()
+
+
+def test_rich_records_at_any_console_width():
+    # COLUMNS=120 in the trainer's environment: the record is as wide as the console, words move, long ones fold
+    state = "/home/user/a/rather/long/folder/for/lora/outputs/of/this/user/mychar-step00000400-state"
+    column = 120 - 29 - 1 - len("train_network.py:946")
+    word = state + "/train_state.json"  # longer than the column: it starts a line and is folded
+    record = _rich(120, ["save train state to", word[:column], word[column:] + " at epoch 3 step 400"],
+                   "train_network.py:946", stamp="2026-11-21 05:32:01")
+    events = parse_bytes(record + b"plain line\n")
+    assert logparse.StateSaved(state, 3, 400) in events
+    narrow = _rich(80, ["skipping 400 steps /", "400ステップをスキップします"], "train_network.py:1265")
+    assert logparse.Resumed(400) in parse_bytes(narrow)
