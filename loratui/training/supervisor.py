@@ -197,8 +197,9 @@ class Supervisor:
         with transaction(self.conn):
             cur = self.conn.execute(
                 """UPDATE jobs SET supervisor_pid = ?, host = ?, proc_key = ?, status = 'preparing', started_at = ?,
-                   heartbeat_at = ?, updated_at = ?, exit_code = NULL, finished_at = NULL, log_path = ?, error = NULL
-                   WHERE id = ? AND status IN ('queued', 'preparing') AND cancel_requested = 0""",
+                   heartbeat_at = ?, updated_at = ?, exit_code = NULL, finished_at = NULL, log_path = ?, error = NULL,
+                   queue_position = NULL
+                   WHERE id = ? AND status = 'preparing' AND cancel_requested = 0""",
                 (pid, hostname(), proc_key(pid), now, now, now, str(self.log_path), self.job_id),
             )
         self.state.status = "preparing"

@@ -29,10 +29,13 @@ def active_count(conn: sqlite3.Connection) -> int:
 
 
 def queued_ids(conn: sqlite3.Connection) -> list[int]:
-    """Queued training jobs in the order they will run."""
+    """Queued training jobs in the order they will run.
+
+    A job being created is 'queued' without a position until `claim_or_enqueue` decides: not yet in the queue.
+    """
     rows = conn.execute(
-        "SELECT id FROM jobs WHERE kind = 'train' AND status = 'queued' "
-        "ORDER BY queue_position IS NULL, queue_position, id"
+        "SELECT id FROM jobs WHERE kind = 'train' AND status = 'queued' AND queue_position IS NOT NULL "
+        "ORDER BY queue_position, id"
     ).fetchall()
     return [r[0] for r in rows]
 

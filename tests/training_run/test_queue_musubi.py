@@ -102,3 +102,14 @@ async def test_musubi_resume_skips_finished_caching(ctx, home, tmp_path):
     assert [e["name"] for e in job_events(home, second, "phase_skipped")] == ["cache_latents", "cache_text"]
     argv = job_events(home, second, "phase_started")[0]["argv"]
     assert "--resume" in argv and "--skip_until_initial_step" not in argv  # musubi has no such option
+
+
+async def test_a_job_being_created_is_not_taken_from_the_queue(ctx, home, tmp_path):
+    # Between create and claim_or_enqueue a new job is 'queued' without a position: a finishing supervisor
+    # looking for the next queued job must not start it behind the creator's back.
+    async with Store.open(ctx.paths.db) as store:
+        from loratui.jobs import repo
+
+        await repo.create_job(store, "train", title="being created")
+        assert await queue.list_queue(store) == []
+        assert await store.run_sync(queue.claim_next, 1) is None

@@ -15,6 +15,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, ProgressBar, Static
 
@@ -92,8 +93,16 @@ class MonitorScreen(Screen):
     # -- data
     async def refresh_data(self) -> None:
         """Reload the jobs list and the selected job (and reap dead supervisors now and then)."""
+        try:
+            await self._refresh()
+        except NoMatches:
+            pass  # the screen was closed while this ran (after a cancel, for instance)
+
+    async def _refresh(self) -> None:
         from loratui.training.reattach import reap_training
 
+        if not self.is_attached:
+            return
         if time.monotonic() - self._last_reap > REAP_EVERY_S:
             self._last_reap = time.monotonic()
             await reap_training(self.store)
@@ -186,7 +195,10 @@ class MonitorScreen(Screen):
         from textual.worker import get_current_worker
 
         worker = get_current_worker()
-        log = self.query_one("#monitor-log", LogView)
+        try:
+            log = self.query_one("#monitor-log", LogView)
+        except NoMatches:
+            return
         offset = 0
         while not worker.is_cancelled and self._followed == job_id:
             try:
