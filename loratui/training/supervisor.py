@@ -267,7 +267,8 @@ class Supervisor:
 
         left = group_members(self.proc.pid)
         if left:
-            how = terminate_group(self.proc.pid, sigint_wait_s=2.0, sigterm_wait_s=5.0)
+            how = terminate_group(self.proc.pid, sigint_wait_s=min(2.0, self.settings.cancel_sigint_wait_s),
+                                  sigterm_wait_s=min(5.0, self.settings.cancel_sigterm_wait_s))
             self.state.event("leftovers_stopped", {"pids": left, "by": how})
 
     def follow(self, parser: LogParser, phase: str, offset: int) -> None:

@@ -17,7 +17,7 @@ def ctx(home):
 
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.toml").write_text(
-        "[training_run]\ncancel_sigint_wait_s = 2.0\ncancel_sigterm_wait_s = 2.0\nlog_poll_s = 0.05\n"
+        "[training_run]\ncancel_sigint_wait_s = 1.0\ncancel_sigterm_wait_s = 1.0\nlog_poll_s = 0.05\n"
         "db_write_interval_s = 0.2\n"
     )
     yield Context.load(home)
