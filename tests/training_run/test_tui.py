@@ -135,6 +135,8 @@ async def test_monitor_shows_a_finished_training(ctx, home, tmp_path):
         await pilot.press(*"model saved")
         await pilot.press("enter")
         assert log.match is not None and "model saved" in log.line_text(log.match)
+        await pilot.press("slash", "escape")  # escape closes the search box, not the monitor
+        assert app.screen is screen and not screen.query_one("#monitor-search").display
         await pilot.press("v")  # compare: cycles to the other run
         assert plot.series[-1][0] == f"job {first}" or len(plot.series) == 1
 
@@ -146,6 +148,10 @@ async def test_monitor_follows_live_and_cancels(ctx, home, tmp_path):
         await _until(pilot, lambda: "step 3/40" in _stats(app))
         assert "training" in _stats(app)
         pgid = job_row(home, job_id)["pgid"]
+        await pilot.press("c")  # asks first
+        await pilot.pause(0.3)
+        assert job_row(home, job_id)["status"] == "training"
+        assert any("press c again" in n.message for n in app._notifications)
         await pilot.press("c")
         await _until(pilot, lambda: job_row(home, job_id)["status"] == "cancelled")
         await _until(pilot, lambda: "cancelled" in _stats(app))

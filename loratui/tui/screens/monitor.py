@@ -29,6 +29,8 @@ from loratui.tui.widgets.samplestrip import SampleStrip
 
 REFRESH_S = 1.0
 REAP_EVERY_S = 5.0
+CONFIRM_S = 3.0
+"""A second press of the cancel key within this time confirms it."""
 
 
 def describe(job: Job) -> str:
@@ -47,7 +49,7 @@ class MonitorScreen(Screen):
     CSS_PATH = str(Path(__file__).with_name("monitor.tcss"))
     BINDINGS = [
         Binding("escape", "close", "Back", id="monitor.close"),
-        Binding("c", "cancel_job", "Cancel", id="monitor.cancel"),
+        Binding("c", "cancel_job", "Cancel (press twice)", id="monitor.cancel"),
         Binding("r", "resume_job", "Resume", id="monitor.resume"),
         Binding("left_square_bracket", "move_queued(-1)", "Queue up", id="monitor.queue_up"),
         Binding("right_square_bracket", "move_queued(1)", "Queue down", id="monitor.queue_down"),
@@ -69,6 +71,7 @@ class MonitorScreen(Screen):
         self._compare_metrics: list[tuple[int, float]] = []
         self._followed: int | None = None
         self._last_reap = 0.0
+        self._cancel_armed: tuple[int, float] | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -228,14 +231,25 @@ class MonitorScreen(Screen):
 
     # -- actions
     def action_close(self) -> None:
-        """Leave the monitor (trainings keep running)."""
+        """Close the search box, or leave the monitor (trainings keep running)."""
+        box = self.query_one("#monitor-search", Input)
+        if box.display:
+            box.display = False
+            self.query_one("#monitor-log", LogView).focus()
+            return
         self._followed = None
         self.app.pop_screen()
 
     def action_cancel_job(self) -> None:
-        """Stop the selected training (or take it out of the queue)."""
+        """Stop the selected training (or take it out of the queue); asks for a second press first."""
         if self.job is None or self.job.terminal:
             self.notify("no running or queued training selected", severity="warning")
+            return
+        armed, self._cancel_armed = self._cancel_armed, None
+        if armed is None or armed[0] != self.job.id or time.monotonic() - armed[1] > CONFIRM_S:
+            self._cancel_armed = (self.job.id, time.monotonic())
+            lost = "" if self.job.status.value == "queued" else " (steps since the last saved state are lost)"
+            self.notify(f"press c again to cancel job {self.job.id}{lost}", severity="warning")
             return
         self.notify(f"cancelling job {self.job.id}…")
         self._cancel(self.job.id)
