@@ -13,6 +13,7 @@ caption is always either one side or the other.
 
 from __future__ import annotations
 
+import glob
 import os
 import sqlite3
 import time
@@ -291,6 +292,18 @@ async def ensure_no_interrupted(store: Store, dataset: Dataset) -> None:
             hint=f"run `loratui tags {dataset.name} recover --finish` or `--rollback` first")
 
 
+def _remove_stray_temps(conn, dataset: Dataset, op_id: int) -> None:
+    """Delete temp files an interrupted atomic write left next to this operation's captions."""
+    for (rel,) in conn.execute("SELECT path_before FROM changes WHERE operation_id = ? AND kind = 'caption'",
+                               (op_id,)):
+        path = dataset.path / rel
+        for stray in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+            try:
+                stray.unlink()
+            except OSError:
+                pass
+
+
 def _recover_sync(conn, dataset: Dataset, op_id: int | None, finish: bool) -> list[HistoryResult]:
     targets = _interrupted_sync(conn, dataset.id)
     if op_id is not None:
@@ -299,6 +312,7 @@ def _recover_sync(conn, dataset: Dataset, op_id: int | None, finish: bool) -> li
             raise NotFoundError(f"operation {op_id} of dataset {dataset.name!r} is not interrupted")
     results = []
     for op in reversed(targets):
+        _remove_stray_temps(conn, dataset, op["id"])
         spec = _ACTIONS[op["action"]]
         result = HistoryResult(op["id"], op["description"] or op["kind"])
         if finish:

@@ -55,3 +55,15 @@ async def reopen(db_path: Path, name: str = "ds"):
 def caption(dataset_dir: Path, rel: str) -> str | None:
     path = (dataset_dir / rel).with_suffix(".txt")
     return path.read_text(encoding="utf-8") if path.exists() else None
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def subprocess_env() -> dict:
+    """Environment for child Pythons that import this checkout."""
+    import os
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
