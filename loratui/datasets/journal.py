@@ -25,7 +25,8 @@ from typing import Any, Callable, Mapping
 from loratui.datasets.captions import caption_path_for, parse_tags
 from loratui.datasets.service import Dataset
 from loratui.errors import ConflictError, InputError, NotFoundError
-from loratui.fsutil import atomic_write_many, fsync_dir
+from loratui.datasets.bulkwrite import atomic_write_batch
+from loratui.fsutil import fsync_dir
 from loratui.jobs.procinfo import proc_key
 from loratui.store import Store
 
@@ -138,7 +139,7 @@ def write_captions(
     """
     to_write = [(dataset.path / w.caption_rel, w.new_text.encode("utf-8")) for w in writes
                 if w.new_text is not None]
-    errors_iter = iter(atomic_write_many(to_write))
+    outcomes = iter(atomic_write_batch(to_write))
     failures: list[tuple[CaptionWrite, str]] = []
     image_rows, change_rows, tag_deletes, tag_upserts, clear_rows = [], [], [], [], []
     now = time.time()
@@ -146,17 +147,16 @@ def write_captions(
         path = dataset.path / write.caption_rel
         try:
             if write.new_text is None:
-                error = None
+                st = None
                 try:
                     os.unlink(path)
                     fsync_dir(path.parent)
                 except FileNotFoundError:
                     pass
             else:
-                error = next(errors_iter)
-            if error is not None:
-                raise error
-            st = None if write.new_text is None else os.stat(path)
+                st = next(outcomes)
+                if isinstance(st, OSError):
+                    raise st
         except OSError as exc:
             failures.append((write, f"cannot write caption: {exc.strerror or exc}"))
             continue
