@@ -250,8 +250,9 @@ class _Parser:
         if not token.quoted and word == "ok":
             return "status = 'ok'", []
         if not token.quoted and word == "dupe":
-            return ("(sha256 IS NOT NULL AND EXISTS (SELECT 1 FROM images AS twin WHERE twin.dataset_id = "
-                    "images.dataset_id AND twin.sha256 = images.sha256 AND twin.id != images.id))"), []
+            # Not correlated: SQLite computes the duplicated (dataset, sha256) pairs once per query.
+            return ("(dataset_id, sha256) IN (SELECT dataset_id, sha256 FROM images WHERE sha256 IS NOT NULL "
+                    "GROUP BY dataset_id, sha256 HAVING COUNT(*) > 1)"), []
         raise self.error(f"unknown term {text!r} (did you mean tag:{text}?)", pos)
 
     def field(self, name: str, value: str, pos: int) -> tuple[str, list]:
@@ -318,6 +319,34 @@ def register_functions(conn: sqlite3.Connection) -> None:
 def _select_sync(conn: sqlite3.Connection, sql: str, params: list) -> list[int]:
     register_functions(conn)
     return [row[0] for row in conn.execute(sql, params)]
+
+
+def looks_like_query(text: str) -> bool:
+    """True when `text` uses query syntax (a field, a comparison, an operator, quotes or parentheses)."""
+    words = text.split()
+    return any(":" in w or _COMPARE.match(w) or w.upper() in KEYWORDS or w.lower() in BARE_TERMS
+               or w.startswith("-") for w in words) or any(c in text for c in '()"')
+
+
+async def filter_image_ids(store, dataset_id: int, text: str) -> set[int] | None:
+    """Ids for an image-list filter box, or None when `text` is empty (everything).
+
+    Text in the query language (``looks_like_query``) is compiled, and a parse error is raised as QueryError
+    for the UI to show. Plain words keep the simple behaviour: each must be a case-insensitive substring of
+    the file name, the caption or one of the tags.
+    """
+    if not text.strip():
+        return None
+    if looks_like_query(text):
+        return set(await select_image_ids(store, dataset_id, text))
+    clauses, params = [], [dataset_id]
+    for term in text.split():
+        pattern = f"%{_like_escape(term)}%"
+        clauses.append("(rel_path LIKE ? ESCAPE '\\' OR caption LIKE ? ESCAPE '\\' OR images.id IN "
+                       "(SELECT image_id FROM image_tags WHERE tag LIKE ? ESCAPE '\\'))")
+        params += [pattern, pattern, pattern]
+    rows = await store.fetchall(f"SELECT id FROM images WHERE dataset_id = ? AND {' AND '.join(clauses)}", params)
+    return {row[0] for row in rows}
 
 
 async def select_image_ids(store, dataset, query: str | None = None, *, subset: str | None = None) -> list[int]:

@@ -76,3 +76,17 @@ async def test_select_on_real_dataset(opened, dataset_dir):
     assert await _paths(store, dataset, "no:caption") == ["10_char/a.png", "5_style/e.png", "5_style/f.png"]
     assert await _paths(store, dataset, "dupe") == ["5_style/d.png", "5_style/e.png"]
     assert await _paths(store, dataset, "broken") == ["5_style/f.png"]
+
+
+async def test_filter_box_accepts_plain_words_and_queries(opened):
+    from loratui.datasets.query import filter_image_ids, looks_like_query
+
+    store, dataset = opened
+    assert await filter_image_ids(store, dataset.id, "  ") is None
+    plain = await filter_image_ids(store, dataset.id, "HAIR 10_char")  # substrings of path/caption/tag
+    assert len(plain) == 3
+    assert await filter_image_ids(store, dataset.id, "tag:solo -tag:smile") == set(
+        await select_image_ids(store, dataset, "tag:solo -tag:smile"))
+    assert not looks_like_query("red hair") and looks_like_query("tags>3")
+    with pytest.raises(QueryError):
+        await filter_image_ids(store, dataset.id, "tag:a (")
