@@ -198,7 +198,7 @@ class _Parser:
             sql, params = self.parse_or()
             closing = self.peek()
             if not (isinstance(closing, _Paren) and closing.text == ")"):
-                raise self.error(f"'(' at position {token.pos + 1} is not closed")
+                raise self.error("'(' is never closed", token.pos)
             self.i += 1
             return f"({sql})", params
         if self.keyword(token):

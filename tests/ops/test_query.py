@@ -7,7 +7,7 @@ from loratui.errors import InputError
 
 
 @pytest.mark.parametrize("text, position, reason", [
-    ("tag:a (tag:b", 13, "is not closed"),
+    ("tag:a (tag:b", 7, "is never closed"),
     ("tags>x", 6, "whole number"),
     ("solo", 1, "did you mean tag:solo"),
     ("tag:a AND", 10, "missing at the end"),
