@@ -18,6 +18,7 @@ import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from loratui.datasets.captions import read_caption
 from loratui.datasets.journal import (
@@ -58,16 +59,16 @@ def _other(side: str) -> str:
 
 def _side_of(dataset: Dataset, change: sqlite3.Row) -> str | None:
     """Which side of a change the files are on now: 'before', 'after', or None (changed by someone else)."""
-    root = dataset.path
+    root = str(dataset.path)
     if change["kind"] == "move":
-        at_before = os.path.lexists(root / change["path_before"])
-        at_after = os.path.lexists(root / change["path_after"])
+        at_before = os.path.lexists(f"{root}/{change['path_before']}")
+        at_after = os.path.lexists(f"{root}/{change['path_after']}")
         if at_after and not at_before:
             return "after"
         if at_before and not at_after:
             return "before"
         return None
-    path = root / change["path_before"]
+    path = f"{root}/{change['path_before']}"
     try:
         mtime = os.stat(path).st_mtime_ns
     except FileNotFoundError:
@@ -78,7 +79,7 @@ def _side_of(dataset: Dataset, change: sqlite3.Row) -> str | None:
             return "after"
         if mtime == change["mtime_ns_before"] and change["state"] == "undone":
             return "before"
-    caption = read_caption(path) if mtime is not None else None
+    caption = read_caption(Path(path)) if mtime is not None else None
     text = None if caption is None else caption.text
     if mtime is not None and text is None:
         return None  # present but too large to load: not ours
@@ -110,9 +111,9 @@ def _bring(conn: sqlite3.Connection, dataset: Dataset, changes: list[sqlite3.Row
     captions = [c for c in changes if c["kind"] == "caption"]
     moves = [c for c in changes if c["kind"] == "move"]
     mtime_column = "mtime_ns_after" if side == "after" else "mtime_ns_before"
+    rows = _load_rows(conn, dataset, [c["image_id"] for c in captions if c["image_id"] is not None])
     for start in range(0, len(captions), BATCH):
         batch = captions[start:start + BATCH]
-        rows = _load_rows(conn, dataset, [c["image_id"] for c in batch if c["image_id"] is not None])
         writes = []
         for change in batch:
             row = rows.get(change["image_id"])

@@ -22,15 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from loratui.datasets.captions import caption_path_for, parse_tags
+from loratui.datasets.captions import caption_path_for
 from loratui.datasets.service import Dataset
 from loratui.errors import ConflictError, InputError, NotFoundError
 from loratui.datasets.bulkwrite import atomic_write_batch
+from loratui.datasets.ops import split_tags
 from loratui.fsutil import fsync_dir
 from loratui.jobs.procinfo import proc_key
 from loratui.store import Store
 
-BATCH = 2000
+BATCH = 10_000
 DUPLICATES_DIR = "_duplicates"
 
 
@@ -111,8 +112,8 @@ def caption_file(dataset: Dataset, rel_image: str) -> Path:
 
 
 def caption_rel(dataset: Dataset, rel_image: str) -> str:
-    """The caption path of an image, both relative to the dataset."""
-    return caption_path_for(Path(rel_image), dataset.caption_ext).as_posix()
+    """The caption path of an image, both relative to the dataset (as ``caption_path_for`` builds it)."""
+    return os.path.splitext(rel_image)[0] + dataset.caption_ext
 
 
 def _tag_rows(image_id: int, old: list[str], new: list[str], deletes: list, upserts: list) -> None:
@@ -137,20 +138,20 @@ def write_captions(
     Each successful write updates the image row and its tags and sets the change to `done_state` with the new
     file mtime in `mtime_column`; failures set the change's error and are returned as (write, reason).
     """
-    to_write = [(dataset.path / w.caption_rel, w.new_text.encode("utf-8")) for w in writes
-                if w.new_text is not None]
+    root = str(dataset.path)
+    to_write = [(f"{root}/{w.caption_rel}", w.new_text.encode("utf-8")) for w in writes if w.new_text is not None]
     outcomes = iter(atomic_write_batch(to_write))
     failures: list[tuple[CaptionWrite, str]] = []
     image_rows, change_rows, tag_deletes, tag_upserts, clear_rows = [], [], [], [], []
     now = time.time()
     for write in writes:
-        path = dataset.path / write.caption_rel
         try:
             if write.new_text is None:
                 st = None
+                path = f"{root}/{write.caption_rel}"
                 try:
                     os.unlink(path)
-                    fsync_dir(path.parent)
+                    fsync_dir(os.path.dirname(path))
                 except FileNotFoundError:
                     pass
             else:
@@ -164,12 +165,12 @@ def write_captions(
         change_rows.append((done_state, mtime, write.change_id))
         if write.image_id is None:
             continue
-        new_tags = parse_tags(write.new_text)
+        new_tags = split_tags(write.new_text)
         if st is None:
             clear_rows.append((now, write.image_id))
         else:
             image_rows.append((write.new_text, st.st_mtime_ns, st.st_size, len(new_tags), now, write.image_id))
-        _tag_rows(write.image_id, parse_tags(write.old_text), new_tags, tag_deletes, tag_upserts)
+        _tag_rows(write.image_id, split_tags(write.old_text), new_tags, tag_deletes, tag_upserts)
 
     def record() -> None:
         conn.executemany(
@@ -188,7 +189,7 @@ def write_captions(
     return failures
 
 
-def disk_mtime(path: Path) -> int | None:
+def disk_mtime(path: Path | str) -> int | None:
     """mtime_ns of a file, None when it does not exist."""
     try:
         return os.stat(path).st_mtime_ns
@@ -198,6 +199,13 @@ def disk_mtime(path: Path) -> int | None:
 
 def _load_rows(conn: sqlite3.Connection, dataset: Dataset, ids: list[int]) -> dict[int, sqlite3.Row]:
     rows: dict[int, sqlite3.Row] = {}
+    if len(ids) > 5000:  # one pass over the dataset beats many IN (...) lookups
+        wanted = set(ids)
+        for row in conn.execute("SELECT id, rel_path, caption, caption_mtime_ns, caption_size FROM images "
+                                "WHERE dataset_id = ?", (dataset.id,)):
+            if row[0] in wanted:
+                rows[row[0]] = row
+        return rows
     for start in range(0, len(ids), 900):
         chunk = ids[start:start + 900]
         for row in conn.execute(
@@ -249,11 +257,13 @@ def _apply_sync(
     change_ids = [r[0] for r in conn.execute("SELECT id FROM changes WHERE operation_id = ? ORDER BY id", (op_id,))]
     result.operation_id = op_id
 
+    root = str(dataset.path)
     for start in range(0, len(todo), BATCH):
         writes: list[CaptionWrite] = []
         skipped_rows = []
         for (change, row), change_id in zip(todo[start:start + BATCH], change_ids[start:start + BATCH]):
-            on_disk = disk_mtime(caption_file(dataset, row["rel_path"]))
+            rel_caption = caption_rel(dataset, row["rel_path"])
+            on_disk = disk_mtime(f"{root}/{rel_caption}")
             if expected is not None and change.image_id in expected:
                 known = expected[change.image_id]
             else:
@@ -269,8 +279,8 @@ def _apply_sync(
                 result.skipped.append((row["rel_path"], reason))
                 skipped_rows.append(("skipped", reason, change_id))
                 continue
-            writes.append(CaptionWrite(change_id, row["id"], caption_rel(dataset, row["rel_path"]), row["caption"],
-                                       change.text, row["rel_path"]))
+            writes.append(CaptionWrite(change_id, row["id"], rel_caption, row["caption"], change.text,
+                                       row["rel_path"]))
         failures = write_captions(conn, dataset, writes, done_state="done", mtime_column="mtime_ns_after")
         for write, reason in failures:
             result.skipped.append((write.label, reason))
