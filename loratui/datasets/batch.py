@@ -11,7 +11,7 @@ import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 
-from loratui.datasets import ops
+from loratui.datasets import history, ops
 from loratui.datasets.captions import parse_tags
 from loratui.datasets.journal import ApplyResult, CaptionChange, apply_caption_changes
 from loratui.datasets.query import compile_query, register_functions
@@ -94,7 +94,11 @@ async def preview_operation(store: Store, dataset: Dataset, spec: dict, *, where
 
 
 async def apply_preview(store: Store, dataset: Dataset, preview: Preview) -> ApplyResult:
-    """Apply exactly what `preview` showed (journaled; files changed since the preview are skipped)."""
+    """Apply exactly what `preview` showed (journaled; files changed since the preview are skipped).
+
+    Refused (JobError) while an operation interrupted by a crash waits for ``history.recover``.
+    """
+    await history.ensure_no_interrupted(store, dataset)
     params = dict(preview.spec)
     if preview.where:
         params["where"] = preview.where

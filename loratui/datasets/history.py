@@ -25,7 +25,7 @@ from loratui.datasets.journal import (
     BATCH, CaptionWrite, _in_transaction, _load_rows, rename_file, write_captions,
 )
 from loratui.datasets.service import Dataset
-from loratui.errors import ConflictError, InputError, NotFoundError
+from loratui.errors import ConflictError, InputError, JobError, NotFoundError
 from loratui.jobs.procinfo import is_alive, proc_key
 from loratui.store import Store
 
@@ -161,11 +161,11 @@ def _is_interrupted(row: sqlite3.Row) -> bool:
 def _check_idle(conn: sqlite3.Connection, dataset: Dataset) -> None:
     for row in _pending(conn, dataset.id):
         if _is_interrupted(row):
-            raise ConflictError(
+            raise JobError(
                 f"operation {row['id']} ({row['description'] or row['kind']}, {row['action']}) was interrupted "
                 f"before it finished", title="Interrupted operation",
                 hint=f"run `loratui tags {dataset.name} recover --finish` or `--rollback` first")
-        raise ConflictError(f"another loratui process (pid {row['pid']}) is running operation {row['id']} "
+        raise JobError(f"another loratui process (pid {row['pid']}) is running operation {row['id']} "
                             f"({row['action']}); wait for it to finish", title="Busy")
 
 
@@ -283,11 +283,11 @@ async def interrupted_operations(store: Store, dataset: Dataset) -> list[dict]:
 
 
 async def ensure_no_interrupted(store: Store, dataset: Dataset) -> None:
-    """Raise ConflictError if an interrupted operation of this dataset waits for recovery."""
+    """Raise JobError if an interrupted operation of this dataset waits for recovery."""
     found = await interrupted_operations(store, dataset)
     if found:
         op = found[0]
-        raise ConflictError(
+        raise JobError(
             f"operation {op['id']} ({op['description'] or op['kind']}, {op['action']}) was interrupted before "
             f"it finished", title="Interrupted operation",
             hint=f"run `loratui tags {dataset.name} recover --finish` or `--rollback` first")

@@ -310,9 +310,6 @@ async def apply_caption_changes(
     the store's last known state is used. Images whose caption changed on disk since then are skipped with a
     reason (unless `force`). Changes that do not alter the text are dropped; nothing at all -> operation_id None.
     """
-    from loratui.datasets.history import ensure_no_interrupted
-
-    await ensure_no_interrupted(store, dataset)
     return await store.run_sync(
         _apply_sync, dataset, list(changes), kind, params or {}, description, expected, force
     )

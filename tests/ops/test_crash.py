@@ -8,7 +8,7 @@ import pytest
 
 from loratui.datasets import history
 from loratui.datasets.batch import apply_operation
-from loratui.errors import ConflictError
+from loratui.errors import JobError
 from loratui.store import Store
 
 from .conftest import build_dataset, reopen, subprocess_env
@@ -60,22 +60,30 @@ async def test_kill_9_mid_apply_then_recover(big, db_path, finish):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == -9, proc.stderr
 
-    written = 0
+    written, untouched = 0, []
     for rel, before in captions.items():
         text = (root / rel).with_suffix(".txt").read_text(encoding="utf-8")
         assert text in (before, "ohwx, " + before)  # whole old or whole new text, never a mix
         written += text != before
+        if text == before:
+            untouched.append(rel)
     assert 17 <= written < COUNT  # killed mid-apply (renames run on a few threads)
 
     cm, store, dataset = await reopen(db_path, "big")
     try:
         interrupted = await history.interrupted_operations(store, dataset)
         assert len(interrupted) == 1 and interrupted[0]["action"] == "apply"
-        with pytest.raises(ConflictError, match="interrupted"):
+        with pytest.raises(JobError, match="interrupted"):
             await apply_operation(store, dataset, {"op": "remove", "tags": ["common"]})
-        with pytest.raises(ConflictError, match="interrupted") as info:
+        with pytest.raises(JobError, match="interrupted") as info:
             await history.undo(store, dataset)
         assert "recover --finish" in info.value.one_line()
+        # a single caption edit (the TUI's save) is not blocked: recovery leaves files others changed alone
+        from loratui.datasets.journal import save_caption
+
+        edited = await store.fetchone("SELECT id, caption_mtime_ns FROM images WHERE rel_path = ?", (untouched[0],))
+        await save_caption(store, dataset, edited["id"], "hand edit", expected_mtime_ns=edited["caption_mtime_ns"])
+        captions = {k: v for k, v in captions.items() if k != untouched[0]}
         results = await history.recover(store, dataset, finish=finish)
         assert results[0].state == ("applied" if finish else "rolled_back")
         for rel, before in captions.items():
@@ -84,9 +92,12 @@ async def test_kill_9_mid_apply_then_recover(big, db_path, finish):
             row = await store.fetchone("SELECT caption FROM images WHERE rel_path = ?", (rel,))
             assert row["caption"] == text
         assert not list(root.rglob(".*.tmp"))  # stray temp files of the killed write are gone
+        assert (root / untouched[0]).with_suffix(".txt").read_text() == "hand edit"
+        assert results[0].conflicts == [(untouched[0].replace(".png", ".txt"), "caption changed outside loratui since")]
         assert not await history.interrupted_operations(store, dataset)
-        if finish:  # a finished operation undoes like any other
-            await history.undo(store, dataset)
+        if finish:  # a finished operation undoes like any other (after the newer edit)
+            assert "edited" in (await history.undo(store, dataset)).description
+            assert "add" in (await history.undo(store, dataset)).description
             assert (root / "1_x/img000.txt").read_text() == captions["1_x/img000.png"]
     finally:
         await cm.__aexit__(None, None, None)
