@@ -153,3 +153,30 @@ async def test_dupes_screen_moves_chosen_and_undoes(db_path, tmp_path):
         await pilot.press("u")
         await _wait_for(pilot, lambda: (root / "x/a_copy.png").exists() and len(screen.groups) == 1)
         assert (root / "x/a_copy.txt").read_text() == "copy caption"
+
+
+async def test_tag_screen_offers_recovery_of_an_interrupted_operation(db_path, dataset_dir):
+    import sqlite3
+
+    await _register(db_path, dataset_dir, "ds")
+    # Journal an operation as a crashed process leaves it: pending, owned by a pid that is gone.
+    async with Store.open(db_path) as store:
+        dataset = await get_dataset(store, "ds")
+        row = await store.fetchone("SELECT id, caption FROM images WHERE rel_path = '10_char/a.png'")
+    conn = sqlite3.connect(db_path)
+    with conn:
+        op = conn.execute("INSERT INTO operations (dataset_id, kind, description, state, created_at, action, pid, "
+                          "proc_key) VALUES (?, 'add', 'add ohwx', 'pending', 0, 'apply', 999999999, 'x')",
+                          (dataset.id,)).lastrowid
+        conn.execute("INSERT INTO changes (operation_id, image_id, path_before, text_before, text_after) "
+                     "VALUES (?, ?, '10_char/a.txt', ?, ?)", (op, row[0], row[1], row[1] + ", ohwx"))
+    conn.close()
+    app = HostApp(db_path, "ds")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("F")
+        from loratui.tui.screens.tagops_dialogs import RecoverDialog
+
+        await _wait_for(pilot, lambda: isinstance(app.screen, RecoverDialog))
+        await pilot.press("f")
+        await _wait_for(pilot, lambda: caption(dataset_dir, "10_char/a.png") == CAPTIONS["10_char/a.png"] + ", ohwx")
+        await _wait_for(pilot, lambda: isinstance(app.screen, tagfreq.TagFrequencyScreen) and "ohwx" in app.screen.counts)

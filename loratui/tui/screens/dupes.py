@@ -27,7 +27,7 @@ from loratui.datasets.dedupe import DEFAULT_MAX_DISTANCE, MAX_DISTANCE_LIMIT, Du
 from loratui.datasets.journal import move_images
 from loratui.errors import LoratuiError
 from loratui.tui.extensions import ScreenAction
-from loratui.tui.screens.tagops_dialogs import TCSS, ConfirmDialog
+from loratui.tui.screens.tagops_dialogs import TCSS, ConfirmDialog, offer_recovery
 
 PREVIEW_COLUMNS = 28
 PREVIEW_MAX_PIXEL_ROWS = 28
@@ -98,6 +98,13 @@ class DupesScreen(Screen):
         self.sub_title = self.dataset.name
         self.query_one("#dupes-groups", OptionList).focus()
         await self.reload()
+        self.check_interrupted()
+
+    @work(exclusive=True, group="dupes-op")
+    async def check_interrupted(self) -> None:
+        """Offer to finish or roll back operations a crash interrupted."""
+        if await offer_recovery(self.app, self.store, self.dataset):
+            await self.reload()
 
     async def reload(self) -> None:
         """Compute the groups again and redraw."""

@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from loratui.datasets import batch, history
 from loratui.errors import LoratuiError
 from loratui.tui.extensions import ScreenAction
-from loratui.tui.screens.tagops_dialogs import TCSS, OperationPreviewDialog, TagPromptDialog
+from loratui.tui.screens.tagops_dialogs import TCSS, OperationPreviewDialog, TagPromptDialog, offer_recovery
 
 PickFn = Callable[[str], Awaitable[Any] | Any]
 
@@ -93,6 +93,13 @@ class TagFrequencyScreen(Screen):
         self.sub_title = self.dataset.name
         self.table.focus()
         await self.reload()
+        self.check_interrupted()
+
+    @work(exclusive=True, group="tagfreq-op")
+    async def check_interrupted(self) -> None:
+        """Offer to finish or roll back operations a crash interrupted."""
+        if await offer_recovery(self.app, self.store, self.dataset):
+            await self.reload()
 
     async def reload(self) -> None:
         """Read the counts again and redraw."""

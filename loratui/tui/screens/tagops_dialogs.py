@@ -127,3 +127,59 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(bool(answer))
+
+
+class RecoverDialog(ModalScreen[str | None]):
+    """Operations were interrupted by a crash: finish them (f), roll them back (b), or decide later (Escape)."""
+
+    CSS_PATH = TCSS
+    BINDINGS = [
+        Binding("f", "choose('finish')", "Finish", id="tagops.recover.finish"),
+        Binding("b", "choose('rollback')", "Roll back", id="tagops.recover.rollback"),
+        Binding("escape", "choose('')", "Later", id="tagops.recover.later"),
+    ]
+
+    def __init__(self, operations: list[dict]) -> None:
+        super().__init__()
+        self.operations = operations
+
+    def compose(self) -> ComposeResult:
+        lines = "\n".join(f"operation {op['id']}: {op['description'] or op['kind']} ({op['action']})"
+                          for op in self.operations)
+        with Vertical(id="op-dialog"):
+            yield Static(Text("Interrupted before it finished (loratui or the machine stopped):"), id="op-title")
+            with VerticalScroll(id="op-sample"):
+                yield Static(Text(lines + "\n\nFinish writes the captions it had not written yet; roll back "
+                                  "restores the ones it had. Files changed since are left alone."), id="op-body")
+            with Horizontal(id="op-buttons"):
+                yield Button("Finish (f)", id="finish", variant="warning")
+                yield Button("Roll back (b)", id="rollback", variant="warning")
+                yield Button("Later (Esc)", id="later", variant="primary")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None if event.button.id == "later" else event.button.id)
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice or None)
+
+
+async def offer_recovery(app, store, dataset) -> bool:
+    """If operations of `dataset` were interrupted, ask to finish or roll them back (call from a worker).
+
+    Returns True when something was recovered.
+    """
+    from loratui.datasets import history
+
+    found = await history.interrupted_operations(store, dataset)
+    if not found:
+        return False
+    choice = await app.push_screen_wait(RecoverDialog(found))
+    if choice is None:
+        app.notify(f"Batch operations stay blocked until then (`loratui tags {dataset.name} recover`).",
+                   severity="warning")
+        return False
+    results = await history.recover(store, dataset, finish=choice == "finish")
+    conflicts = sum(len(r.conflicts) for r in results)
+    app.notify(f"{'Finished' if choice == 'finish' else 'Rolled back'} {len(results)} operation(s)"
+               + (f"; {conflicts} files changed meanwhile were left alone" if conflicts else ""))
+    return True
