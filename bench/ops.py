@@ -32,6 +32,12 @@ from loratui.datasets.query import select_image_ids  # noqa: E402
 from loratui.datasets.service import add_dataset  # noqa: E402
 from loratui.store import Store  # noqa: E402
 
+def cpu() -> float:
+    """User + system CPU seconds of this process (all threads): wall time minus this is waiting (I/O, sharing)."""
+    times = os.times()
+    return times.user + times.system
+
+
 VOCAB = [f"tag{i}" for i in range(400)] + ["1girl", "solo", "red hair", "blue eyes", "smile", "outdoors",
                                            "looking at viewer", "long hair", "short hair", "simple background"]
 
@@ -79,6 +85,7 @@ def insert_rows(conn, dataset_id: int, root: Path, items, rng: random.Random) ->
 
 
 async def run(count: int, workdir: Path, keep: bool) -> None:
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; data in {workdir}")
     if workdir.exists():
         shutil.rmtree(workdir)
     root, db = workdir / "dataset", workdir / "home" / "loratui.db"
@@ -90,21 +97,21 @@ async def run(count: int, workdir: Path, keep: bool) -> None:
         await store.run_sync(insert_rows, dataset.id, root, items, rng)
         print(f"setup: {count} captioned images in {time.perf_counter() - started:.1f}s")
 
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu()
         preview = await batch.preview_operation(store, dataset, {"op": "replace", "old": "1girl", "new": "1woman"})
         t_preview = time.perf_counter() - t
         result = await batch.apply_preview(store, dataset, preview)
         t_apply = time.perf_counter() - t
         print(f"replace over all captions: {result.changed} changed (preview {t_preview:.2f}s), "
-              f"preview+apply+journal {t_apply:.2f}s")
+              f"preview+apply+journal {t_apply:.2f}s wall, {cpu() - c:.2f}s CPU")
 
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu()
         undone = await history.undo(store, dataset)
-        print(f"undo: {undone.changed} restored in {time.perf_counter() - t:.2f}s")
+        print(f"undo: {undone.changed} restored in {time.perf_counter() - t:.2f}s wall, {cpu() - c:.2f}s CPU")
 
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu()
         redone = await history.redo(store, dataset)
-        print(f"redo: {redone.changed} rewritten in {time.perf_counter() - t:.2f}s")
+        print(f"redo: {redone.changed} rewritten in {time.perf_counter() - t:.2f}s wall, {cpu() - c:.2f}s CPU")
 
         for query in ("tag:red hair -tag:solo", "tag:red hair -tag:solo tags>10 bucket:832x1216",
                       "(tag:smile OR tag:outdoors) AND NOT tag:long hair", 'caption:"blue eyes"', "w<512 OR dupe",
@@ -117,12 +124,12 @@ async def run(count: int, workdir: Path, keep: bool) -> None:
             print(f"query {query!r}: {len(ids)} images in {best * 1000:.0f} ms (best of 3)")
 
         for distance in (6, 8):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), cpu()
             groups = await find_duplicates(store, dataset, distance)
             near = sum(1 for g in groups if g.kind == "near")
             exact = len(groups) - near
             print(f"duplicates (max distance {distance}): {exact} exact + {near} near groups in "
-                  f"{time.perf_counter() - t:.2f}s")
+                  f"{time.perf_counter() - t:.2f}s wall, {cpu() - c:.2f}s CPU")
     if not keep:
         shutil.rmtree(workdir)
 
