@@ -239,7 +239,8 @@ async def import_dataset(store, source: str, name: str, *, root: Path, cache: Pa
     if await store.fetchone("SELECT 1 FROM datasets WHERE name = ?", (name,)):
         raise InputError(f"a dataset named {name!r} already exists", hint="pick another with --name")
     dest = Path(root) / name
-    if source.lower().startswith(("http://", "https://")):
+    downloaded = source.lower().startswith(("http://", "https://"))
+    if downloaded:
         archive = download_path(cache, source)
         if not archive.exists():
             await asyncio.to_thread(download, source, archive, progress=progress)
@@ -254,4 +255,6 @@ async def import_dataset(store, source: str, name: str, *, root: Path, cache: Pa
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise
+    if downloaded:
+        archive.unlink(missing_ok=True)  # extracted and registered: the download is no longer needed
     return dataset, scan, report

@@ -158,3 +158,14 @@ def test_download_refuses_other_schemes_and_dead_hosts(tmp_path):
         download("file:///etc/passwd", tmp_path / "x.zip")
     with pytest.raises(RemoteError):
         download("http://127.0.0.1:9/none.zip", tmp_path / "x.zip", timeout=5)
+
+
+def test_cli_import_from_url(cli, tmp_path, good_zip, home):
+    server = _Server(good_zip.read_bytes(), cut_first=False)
+    try:
+        result = cli("dataset", "import", server.url, "--name", "web", "--into", tmp_path / "datasets", "--json")
+    finally:
+        server.close()
+    assert result.code == 0, result
+    assert result.json()["scan"]["total"] == 2
+    assert not list((home / "cache" / "imports").glob("*"))  # the download is removed once imported
