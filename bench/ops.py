@@ -84,6 +84,24 @@ def insert_rows(conn, dataset_id: int, root: Path, items, rng: random.Random) ->
     conn.execute("COMMIT")
 
 
+def replace_cost(folder: Path, count: int = 500) -> float:
+    """Milliseconds one rename over an existing, synced small file takes here (serial): the disk's floor."""
+    probe = folder / ".replace-probe"
+    probe.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        (probe / f"f{i}").write_bytes(b"x" * 200)
+    os.sync()
+    for i in range(count):
+        (probe / f"t{i}").write_bytes(b"y" * 200)
+    os.sync()
+    started = time.perf_counter()
+    for i in range(count):
+        os.replace(probe / f"t{i}", probe / f"f{i}")
+    elapsed = time.perf_counter() - started
+    shutil.rmtree(probe)
+    return elapsed / count * 1000
+
+
 async def run(count: int, workdir: Path, keep: bool) -> None:
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; data in {workdir}")
     if workdir.exists():
@@ -91,6 +109,7 @@ async def run(count: int, workdir: Path, keep: bool) -> None:
     root, db = workdir / "dataset", workdir / "home" / "loratui.db"
     rng = random.Random(5)
     started = time.perf_counter()
+    print(f"this disk: replacing a written file costs {replace_cost(workdir):.2f} ms (serial rename)")
     items = make_files(root, count, rng)
     async with Store.open(db) as store:
         dataset, _ = await add_dataset(store, root, name="bench", scan=False)
