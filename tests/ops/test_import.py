@@ -1,6 +1,5 @@
 """`dataset import`: safe extraction (zip slip, symlinks, bombs, limits) and resumable downloads."""
 
-import io
 import stat
 import threading
 import zipfile

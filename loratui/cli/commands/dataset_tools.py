@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from loratui.cli.output import info, print_json, print_table, progress_bar, stdout
