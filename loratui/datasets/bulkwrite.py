@@ -35,7 +35,7 @@ def _umask() -> int:
     return mask
 
 
-def _write_temp(path: Path, data: bytes, umask: int) -> str:
+def _write_temp(path: str, data: bytes, umask: int) -> str:
     try:
         old = os.stat(path)
     except FileNotFoundError:
@@ -44,7 +44,8 @@ def _write_temp(path: Path, data: bytes, umask: int) -> str:
         raise PermissionError(13, "file is read-only", str(path))
     mode = stat.S_IMODE(old.st_mode) if old is not None else 0o666 & ~umask
     while True:
-        tmp = os.path.join(path.parent, f".{path.name}.{os.getpid()}-{next(_counter)}.tmp")
+        folder, name = os.path.split(path)
+        tmp = os.path.join(folder, f".{name}.{os.getpid()}-{next(_counter)}.tmp")
         try:
             fd = os.open(tmp, _FLAGS, mode)
             break
@@ -70,8 +71,7 @@ def _write_temp(path: Path, data: bytes, umask: int) -> str:
     return tmp
 
 
-def _rename(job: tuple[str, Path]) -> os.stat_result | OSError:
-    tmp, path = job
+def _rename(tmp: str, path: str) -> os.stat_result | OSError:
     try:
         os.replace(tmp, path)
         return os.stat(path)
@@ -83,13 +83,17 @@ def _rename(job: tuple[str, Path]) -> os.stat_result | OSError:
         return exc
 
 
-def atomic_write_batch(items: list[tuple[Path, bytes]]) -> list[os.stat_result | OSError]:
+def _rename_all(jobs: list[tuple[int, str, str]]) -> list[os.stat_result | OSError]:
+    return [_rename(tmp, path) for _, tmp, path in jobs]
+
+
+def atomic_write_batch(items: list[tuple[str | Path, bytes]]) -> list[os.stat_result | OSError]:
     """Atomically replace (or create) each path with its bytes; returns per item the new file's stat or the error."""
     results: list[os.stat_result | OSError | None] = [None] * len(items)
     umask = _umask()
-    jobs: list[tuple[int, str, Path]] = []
+    jobs: list[tuple[int, str, str]] = []
     for index, (path, data) in enumerate(items):
-        path = Path(path)
+        path = os.fspath(path)
         try:
             jobs.append((index, _write_temp(path, data, umask), path))
         except OSError as exc:
@@ -98,8 +102,12 @@ def atomic_write_batch(items: list[tuple[Path, bytes]]) -> list[os.stat_result |
         return results  # type: ignore[return-value]
     if len(jobs) > 8:
         os.sync()
-        with ThreadPoolExecutor(min(RENAME_THREADS, len(jobs))) as pool:
-            done = list(pool.map(_rename, [(tmp, path) for _, tmp, path in jobs], chunksize=64))
+        threads = min(RENAME_THREADS, len(jobs))
+        with ThreadPoolExecutor(threads) as pool:
+            parts = list(pool.map(_rename_all, [jobs[i::threads] for i in range(threads)]))
+        done = [None] * len(jobs)
+        for i, part in enumerate(parts):
+            done[i::threads] = part
     else:
         for _, tmp, _ in jobs:
             fd = os.open(tmp, os.O_RDONLY)
@@ -107,9 +115,9 @@ def atomic_write_batch(items: list[tuple[Path, bytes]]) -> list[os.stat_result |
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        done = [_rename((tmp, path)) for _, tmp, path in jobs]
+        done = _rename_all(jobs)
     for (index, _, _), outcome in zip(jobs, done):
         results[index] = outcome
-    for folder in {path.parent for _, _, path in jobs}:
+    for folder in {os.path.dirname(path) for _, _, path in jobs}:
         fsync_dir(folder)
     return results  # type: ignore[return-value]
