@@ -60,10 +60,11 @@ def caption(dataset_dir: Path, rel: str) -> str | None:
 REPO = Path(__file__).resolve().parents[2]
 
 
-def subprocess_env() -> dict:
+def subprocess_env(extra: dict | None = None) -> dict:
     """Environment for child Pythons that import this checkout."""
     import os
 
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.update(extra or {})
     return env

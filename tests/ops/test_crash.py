@@ -1,5 +1,6 @@
 """kill -9 in the middle of an apply: no half-written caption, and the next start finishes or rolls back."""
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -101,3 +102,49 @@ async def test_kill_9_mid_apply_then_recover(big, db_path, finish):
             assert (root / "1_x/img000.txt").read_text() == captions["1_x/img000.png"]
     finally:
         await cm.__aexit__(None, None, None)
+
+
+def test_cli_killed_at_a_random_moment_then_recovered_through_the_cli(tmp_path, image_factory, home):
+    """No patching: `loratui tags ... add` is SIGKILLed as soon as its operation is journaled as pending."""
+    import signal
+    import sqlite3
+    import time
+
+    root = tmp_path / "rand"
+    png = image_factory(tmp_path / "one.png").read_bytes()
+    captions = {}
+    for i in range(600):
+        rel = f"1_x/img{i:03d}"
+        (root / "1_x").mkdir(parents=True, exist_ok=True)
+        (root / f"{rel}.png").write_bytes(png)
+        captions[rel] = ", ".join([f"tag{i}"] + [f"word{j}" for j in range(i % 20)])
+        (root / f"{rel}.txt").write_text(captions[rel], encoding="utf-8")
+    env = subprocess_env({"LORATUI_HOME": str(home)})
+    cmd = [sys.executable, "-m", "loratui"]
+    assert subprocess.run([*cmd, "dataset", "add", str(root), "--name", "rand", "--workers", "1"], env=env,
+                          capture_output=True, timeout=120).returncode == 0
+    proc = subprocess.Popen([*cmd, "tags", "rand", "add", "ohwx", "--position", "start"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = sqlite3.connect(home / "loratui.db", timeout=30)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db.execute("SELECT 1 FROM operations WHERE state = 'pending'").fetchone():
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.002)
+    proc.wait(timeout=60)
+    db.close()
+    killed = proc.returncode == -signal.SIGKILL
+    for rel, before in captions.items():
+        assert (root / f"{rel}.txt").read_text(encoding="utf-8") in (before, "ohwx, " + before)
+    listed = subprocess.run([*cmd, "tags", "rand", "history", "--json"], env=env, capture_output=True, text=True)
+    state = json.loads(listed.stdout)[0]["state"]
+    assert state == ("interrupted" if killed else "applied")
+    if killed:
+        blocked = subprocess.run([*cmd, "tags", "rand", "undo"], env=env, capture_output=True, text=True)
+        assert blocked.returncode == 2 and "recover" in blocked.stderr
+    done = subprocess.run([*cmd, "tags", "rand", "recover", "--finish"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    for rel, before in captions.items():
+        assert (root / f"{rel}.txt").read_text(encoding="utf-8") == "ohwx, " + before
+    assert not list(root.rglob(".*.tmp"))
