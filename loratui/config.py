@@ -131,6 +131,20 @@ class TrainerSettings:
 
 
 @dataclass
+class TrainingRunSettings:
+    """Running trainings: the detached supervisor and cancelling."""
+
+    cancel_sigint_wait_s: float = 20.0
+    """After SIGINT to the trainer's process group, how long to wait before SIGTERM."""
+    cancel_sigterm_wait_s: float = 10.0
+    """After SIGTERM, how long to wait before SIGKILL."""
+    log_poll_s: float = 0.25
+    """How often the supervisor reads new trainer output."""
+    db_write_interval_s: float = 1.0
+    """The least time between two progress writes to the job row (status changes are written at once)."""
+
+
+@dataclass
 class UISettings:
     """Terminal UI."""
 
@@ -163,6 +177,7 @@ class Settings:
     general: GeneralSettings = field(default_factory=GeneralSettings)
     trainers: TrainerSettings = field(default_factory=TrainerSettings)
     ui: UISettings = field(default_factory=UISettings)
+    training_run: TrainingRunSettings = field(default_factory=TrainingRunSettings)
     dataset_tools: DatasetToolsSettings = field(default_factory=DatasetToolsSettings)
 
     _ENV = {
