@@ -135,8 +135,10 @@ async def cmd_operation(ctx, args) -> int:
     async with Store.open(ctx.paths.db) as store:
         dataset = await get_dataset(store, args.name)
         preview = await batch.preview_operation(store, dataset, spec, where=args.where, subset=args.subset)
+        sample = preview.sample(max(args.sample, 0))
+        if not args.json:
+            _print_preview(preview, sample, args.dry_run)  # before writing: a big apply takes a while
         result = None if args.dry_run else await batch.apply_preview(store, dataset, preview)
-    sample = preview.sample(max(args.sample, 0))
     if args.json:
         data = {"dataset": dataset.name, "operation": spec, "selected": preview.selected,
                 "would_change": len(preview.changes), "dry_run": args.dry_run,
@@ -146,13 +148,6 @@ async def cmd_operation(ctx, args) -> int:
                          "skipped": [{"path": p, "reason": r} for p, r in result.skipped]})
         print_json(data)
         return 0
-    verb = "would change" if args.dry_run else "changing"
-    info(f"{len(preview.changes)} of {preview.selected} selected captions {verb}")
-    for change in sample:
-        for line in _diff_lines(change):
-            stdout.print(line, markup=False)
-    if len(preview.changes) > len(sample):
-        stdout.print(f"... and {len(preview.changes) - len(sample)} more", markup=False)
     if result is not None:
         for path, reason in result.skipped:
             info(f"skipped {path}: {reason}")
@@ -160,6 +155,16 @@ async def cmd_operation(ctx, args) -> int:
             info(f"operation {result.operation_id}: {result.changed} captions written, {len(result.skipped)} "
                  f"skipped (undo with `loratui tags {dataset.name} undo`)")
     return 0
+
+
+def _print_preview(preview, sample, dry_run: bool) -> None:
+    verb = "would change" if dry_run else "changing"
+    info(f"{len(preview.changes)} of {preview.selected} selected captions {verb}")
+    for change in sample:
+        for line in _diff_lines(change):
+            stdout.print(line, markup=False)
+    if len(preview.changes) > len(sample):
+        stdout.print(f"... and {len(preview.changes) - len(sample)} more", markup=False)
 
 
 async def cmd_list(ctx, args) -> int:
