@@ -166,7 +166,7 @@ def _check_idle(conn: sqlite3.Connection, dataset: Dataset) -> None:
                 f"before it finished", title="Interrupted operation",
                 hint=f"run `loratui tags {dataset.name} recover --finish` or `--rollback` first")
         raise JobError(f"another loratui process (pid {row['pid']}) is running operation {row['id']} "
-                            f"({row['action']}); wait for it to finish", title="Busy")
+                       f"({row['action']}); wait for it to finish", title="Busy")
 
 
 def _run_action(conn: sqlite3.Connection, dataset: Dataset, op: sqlite3.Row, action: str, *, force: bool,
