@@ -159,3 +159,20 @@ async def test_move_duplicates_undo_redo(opened, dataset_dir):
     with pytest.raises(ConflictError, match="5_style/d.png"):
         await history.undo(store, dataset)
     os.unlink(dataset_dir / "5_style/d.png")
+
+
+async def test_an_operation_running_in_a_live_process_makes_undo_wait(opened):
+    from loratui.errors import JobError
+    from loratui.jobs.procinfo import proc_key
+
+    store, dataset = opened
+    await batch.apply_operation(store, dataset, {"op": "add", "tag": "ohwx"})
+    await store.execute(
+        "INSERT INTO operations (dataset_id, kind, state, created_at, action, pid, proc_key) "
+        "VALUES (?, 'add', 'pending', 0, 'apply', ?, ?)", (dataset.id, os.getpid(), proc_key(os.getpid())))
+    with pytest.raises(JobError, match="is running operation") as info:
+        await history.undo(store, dataset)
+    assert info.value.title == "Busy"
+    assert not await history.interrupted_operations(store, dataset)  # alive: not a crash
+    await store.execute("UPDATE operations SET pid = 999999999 WHERE state = 'pending'")
+    assert [e["state"] for e in await history.history(store, dataset)][0] == "interrupted"
