@@ -157,6 +157,20 @@ class UISettings:
 
 
 @dataclass
+class DatasetToolsSettings:
+    """Batch tag operations, duplicates, imports ([dataset_tools])."""
+
+    dupe_max_distance: int = 6
+    """Perceptual-hash Hamming distance (bits of 64) up to which images count as near duplicates."""
+    import_max_gib: float = 50.0
+    """Largest total uncompressed size an imported zip may have, in GiB."""
+    import_max_ratio: float = 200.0
+    """Compression ratio above which a zip entry is refused as a likely zip bomb."""
+    import_max_files: int = 500_000
+    """Most entries an imported zip may have."""
+
+
+@dataclass
 class Settings:
     """All settings, one section per table in config.toml."""
 
@@ -164,6 +178,7 @@ class Settings:
     trainers: TrainerSettings = field(default_factory=TrainerSettings)
     ui: UISettings = field(default_factory=UISettings)
     training_run: TrainingRunSettings = field(default_factory=TrainingRunSettings)
+    dataset_tools: DatasetToolsSettings = field(default_factory=DatasetToolsSettings)
 
     _ENV = {
         ("trainers", "kohya_dir"): "LORATUI_KOHYA_DIR",
