@@ -10,12 +10,19 @@ never a mix — organised for tens of thousands of captions:
    discard, network block devices) waits on I/O; many renames in flight overlap those waits;
 4. each touched folder is fsynced once, so the renames are durable.
 
+On Linux an existing file is swapped in with ``renameat2(RENAME_EXCHANGE)`` rather than renamed over: the swap is
+just as atomic but does not free the old inode while holding the folder's lock, which is what makes a rename
+over a file slow on ext4 (~0.12 ms here). The old version, now under the temp name, is unlinked on the thread
+pool afterwards; if a crash comes first, recovery removes it like any stray temp file.
+
 A file whose permission bits say read-only is refused (PermissionError) rather than replaced behind the
 user's back: replacing via rename would otherwise succeed.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import itertools
 import os
 import stat
@@ -71,9 +78,42 @@ def _write_temp(path: str, data: bytes, umask: int) -> str:
     return tmp
 
 
-def _rename(tmp: str, path: str) -> os.stat_result | OSError:
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _load_renameat2():
     try:
-        os.replace(tmp, path)
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return function
+
+
+_renameat2 = _load_renameat2()
+_exchange_works = _renameat2 is not None
+
+
+def _exchange(tmp: str, path: str) -> bool:
+    """Atomically swap two existing names; False where the system or file system cannot."""
+    global _exchange_works
+    if not _exchange_works:
+        return False
+    if _renameat2(_AT_FDCWD, os.fsencode(tmp), _AT_FDCWD, os.fsencode(path), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        _exchange_works = False  # e.g. a file system without RENAME_EXCHANGE support
+    return False
+
+
+def _rename(tmp: str, path: str, old_inodes: list[str]) -> os.stat_result | OSError:
+    try:
+        if _exchange(tmp, path):
+            old_inodes.append(tmp)  # the previous version, now under the temp name
+        else:
+            os.replace(tmp, path)
         return os.stat(path)
     except OSError as exc:
         try:
@@ -83,8 +123,17 @@ def _rename(tmp: str, path: str) -> os.stat_result | OSError:
         return exc
 
 
-def _rename_all(jobs: list[tuple[int, str, str]]) -> list[os.stat_result | OSError]:
-    return [_rename(tmp, path) for _, tmp, path in jobs]
+def _unlink_all(paths: list[str]) -> None:
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def _rename_all(jobs: list[tuple[int, str, str]]) -> tuple[list[os.stat_result | OSError], list[str]]:
+    old_inodes: list[str] = []
+    return [_rename(tmp, path, old_inodes) for _, tmp, path in jobs], old_inodes
 
 
 def atomic_write_batch(items: list[tuple[str | Path, bytes]]) -> list[os.stat_result | OSError]:
@@ -105,9 +154,13 @@ def atomic_write_batch(items: list[tuple[str | Path, bytes]]) -> list[os.stat_re
         threads = min(RENAME_THREADS, len(jobs))
         with ThreadPoolExecutor(threads) as pool:
             parts = list(pool.map(_rename_all, [jobs[i::threads] for i in range(threads)]))
-        done = [None] * len(jobs)
-        for i, part in enumerate(parts):
-            done[i::threads] = part
+            done = [None] * len(jobs)
+            for i, (part, _) in enumerate(parts):
+                done[i::threads] = part
+            # Swaps are durable once the folders are fsynced; the old versions can go after that.
+            for folder in {os.path.dirname(path) for _, _, path in jobs}:
+                fsync_dir(folder)
+            list(pool.map(_unlink_all, [old for _, old in parts]))
     else:
         for _, tmp, _ in jobs:
             fd = os.open(tmp, os.O_RDONLY)
@@ -115,7 +168,8 @@ def atomic_write_batch(items: list[tuple[str | Path, bytes]]) -> list[os.stat_re
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        done = _rename_all(jobs)
+        done, old_inodes = _rename_all(jobs)
+        _unlink_all(old_inodes)
     for (index, _, _), outcome in zip(jobs, done):
         results[index] = outcome
     for folder in {os.path.dirname(path) for _, _, path in jobs}:

@@ -17,21 +17,23 @@ from .conftest import build_dataset, reopen, subprocess_env
 COUNT = 40
 CHILD = textwrap.dedent("""
     import asyncio, os, signal, sys
+    from loratui.datasets import bulkwrite
     from loratui.datasets.batch import apply_operation
     from loratui.datasets.service import get_dataset
     from loratui.store import Store
 
     renames = 0
-    real_replace = os.replace
+    real_rename = bulkwrite._rename
 
-    def replace_then_die(src, dst):
+    def rename_then_die(tmp, path, old_inodes):
         global renames
-        real_replace(src, dst)
+        outcome = real_rename(tmp, path, old_inodes)
         renames += 1
         if renames == int(sys.argv[2]):
-            os.kill(os.getpid(), signal.SIGKILL)  # a real kill -9 with temp files and renames half done
+            os.kill(os.getpid(), signal.SIGKILL)  # a real kill -9 with temp files and swaps half done
+        return outcome
 
-    os.replace = replace_then_die
+    bulkwrite._rename = rename_then_die
 
     async def main():
         async with Store.open(sys.argv[1]) as store:
