@@ -21,9 +21,9 @@ def _add_set(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> dict:
     """Add the `train` command group."""
-    parser = subparsers.add_parser("train", help="configure, check and plan LoRA trainings",
-                                   description="Configure, check and plan LoRA trainings (kohya sd-scripts, "
-                                               "musubi-tuner).")
+    parser = subparsers.add_parser("train", help="configure, check, start and follow LoRA trainings",
+                                   description="Configure, check, plan, start and follow LoRA trainings "
+                                               "(kohya sd-scripts, musubi-tuner).")
     sub = parser.add_subparsers(dest="train_command", metavar="SUBCOMMAND", title="subcommands")
 
     options = sub.add_parser("options", help="list the trainer's options (from the installed trainer)")
