@@ -131,6 +131,20 @@ class TrainerSettings:
 
 
 @dataclass
+class TrainingRunSettings:
+    """Running trainings: the detached supervisor and cancelling."""
+
+    cancel_sigint_wait_s: float = 20.0
+    """After SIGINT to the trainer's process group, how long to wait before SIGTERM."""
+    cancel_sigterm_wait_s: float = 10.0
+    """After SIGTERM, how long to wait before SIGKILL."""
+    log_poll_s: float = 0.25
+    """How often the supervisor reads new trainer output."""
+    db_write_interval_s: float = 1.0
+    """The least time between two progress writes to the job row (status changes are written at once)."""
+
+
+@dataclass
 class UISettings:
     """Terminal UI."""
 
@@ -143,12 +157,45 @@ class UISettings:
 
 
 @dataclass
+class DatasetToolsSettings:
+    """Batch tag operations, duplicates, imports ([dataset_tools])."""
+
+    dupe_max_distance: int = 6
+    """Perceptual-hash Hamming distance (bits of 64) up to which images count as near duplicates."""
+    import_max_gib: float = 50.0
+    """Largest total uncompressed size an imported zip may have, in GiB."""
+    import_max_ratio: float = 200.0
+    """Compression ratio above which a zip entry is refused as a likely zip bomb."""
+    import_max_files: int = 500_000
+    """Most entries an imported zip may have."""
+
+
+@dataclass
+class TaggingSettings:
+    """Defaults for `loratui tag` / `loratui caption` and the tagging dialog (flags override them)."""
+
+    model: str = ""
+    """WD14 model: short name, Hub repo id or folder (empty: wd-swinv2-tagger-v3)."""
+    device: str = "auto"
+    """auto (CUDA when it really starts, else CPU), cuda or cpu."""
+    vlm_base_url: str = ""
+    """OpenAI-compatible API root for captioning, e.g. http://127.0.0.1:11434/v1."""
+    vlm_model: str = ""
+    """Vision model name at that endpoint."""
+    vlm_api_key_env: str = "OPENAI_API_KEY"
+    """Environment variable holding the API key (the key itself is never stored)."""
+
+
+@dataclass
 class Settings:
     """All settings, one section per table in config.toml."""
 
     general: GeneralSettings = field(default_factory=GeneralSettings)
     trainers: TrainerSettings = field(default_factory=TrainerSettings)
     ui: UISettings = field(default_factory=UISettings)
+    training_run: TrainingRunSettings = field(default_factory=TrainingRunSettings)
+    dataset_tools: DatasetToolsSettings = field(default_factory=DatasetToolsSettings)
+    tagging: TaggingSettings = field(default_factory=TaggingSettings)
 
     _ENV = {
         ("trainers", "kohya_dir"): "LORATUI_KOHYA_DIR",

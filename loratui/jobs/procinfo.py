@@ -47,14 +47,16 @@ def is_alive(pid: int | None, key: str | None = None) -> bool:
         return False
     except PermissionError:
         pass
-    if key and os.path.exists("/proc/self/stat"):
-        return proc_key(pid) == key
-    if os.path.exists(f"/proc/{pid}/stat"):
+    stat_path = f"/proc/{pid}/stat"
+    if os.path.exists(stat_path):
         # A zombie has exited; it only waits for its parent to reap it.
         try:
-            with open(f"/proc/{pid}/stat", "rb") as handle:
+            with open(stat_path, "rb") as handle:
                 data = handle.read()
-            return data[data.rfind(b")") + 2:][:1] != b"Z"
         except OSError:
             return False
+        if data[data.rfind(b")") + 2:][:1] == b"Z":
+            return False
+        if key:
+            return proc_key(pid) == key
     return True

@@ -9,7 +9,6 @@ import pytest
 
 from loratui.datasets.buckets import BucketRules, make_bucket_resolutions, raw_size
 from loratui.datasets.captions import decode_caption, format_tags, parse_tags, read_caption, write_caption
-from loratui.fsutil import atomic_write_many
 
 
 def test_decode_caption_variants():
@@ -43,18 +42,6 @@ def test_write_caption_is_atomic_and_keeps_mode(tmp_path):
     assert path.read_text() == "new, tags"
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
     assert [p.name for p in tmp_path.iterdir()] == ["x.txt"]  # no temp files left
-
-
-def test_atomic_write_many_reports_read_only(tmp_path):
-    files = [tmp_path / f"{i}.txt" for i in range(12)]
-    for f in files:
-        f.write_text("old")
-    os.chmod(files[3], 0o444)
-    errors = atomic_write_many([(f, b"new") for f in files])
-    assert isinstance(errors[3], PermissionError) and files[3].read_text() == "old"
-    assert all(e is None for i, e in enumerate(errors) if i != 3)
-    assert all(f.read_text() == "new" for i, f in enumerate(files) if i != 3)
-    assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]
 
 
 def test_bucket_resolutions_match_sd_scripts():

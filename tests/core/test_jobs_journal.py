@@ -133,3 +133,20 @@ async def test_external_edit_is_never_clobbered(tmp_path):
         assert result.changed == 1  # 0.txt
         assert "deleted" in reasons["1.png"] and "read-only" in reasons["2.png"]
         assert not (root / "1.txt").exists() and (root / "2.txt").read_text() == "a, b2"
+
+
+def test_zombie_counts_as_dead():
+    from loratui.jobs.procinfo import is_alive, proc_key
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    key = proc_key(proc.pid)
+    import time
+
+    for _ in range(100):  # not reaped yet: a zombie
+        with open(f"/proc/{proc.pid}/stat", "rb") as handle:
+            if b") Z" in handle.read():
+                break
+        time.sleep(0.05)
+    assert not is_alive(proc.pid, key)
+    assert not is_alive(proc.pid)
+    proc.wait()

@@ -54,6 +54,13 @@ async def cmd_list(ctx, args) -> int:
 
 async def cmd_cancel(ctx, args) -> int:
     async with Store.open(ctx.paths.db) as store:
-        job = await repo.request_cancel(store, args.id)
+        job = await repo.get_job(store, args.id)
+        if job.kind == "train":
+            # Trainings run in a detached supervisor: stop the whole process group, wait until it is gone.
+            from loratui.training.launch import cancel_training
+
+            job = await cancel_training(store, ctx, args.id)
+        else:
+            job = await repo.request_cancel(store, args.id)
     info(f"job {job.id}: {'cancelled' if job.terminal else 'cancel requested'}")
     return 0

@@ -1,0 +1,193 @@
+"""Benchmark: the training log view and the supervisor's overhead.
+
+1. Log view ingest: recorded real sd-scripts output (tqdm redraws, wrapped rich records) is fed to a LogView
+   from a thread, in a headless Textual app, while a key is pressed every 50 ms: once as fast as the view takes
+   it (lines folded per second), once paced at 20,000 lines/s for 10 s. Reports the time from each key event
+   reaching the app to its action running.
+2. Supervisor overhead: a real detached supervisor follows a trainer stand-in that uses tqdm exactly as
+   sd-scripts does (``desc="steps"``, ``update(1)`` then ``set_postfix(avr_loss=...)``, a log line per
+   epoch) at a given steps/s; reports the supervisor's CPU time as a share of one core.
+
+    PYTHONPATH=. python bench/log.py [--lines 1000000] [--rate 20000] [--steps-per-s 10] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+FIXTURES = REPO.parent / "shared" / "fixtures" / "kohya-logs"
+
+
+def corpus(lines: int) -> bytes:
+    """At least `lines` newline-terminated lines of real recorded trainer output."""
+    parts = [p.read_bytes() for p in sorted(FIXTURES.glob("*.log"))]
+    blob = b"".join(parts)
+    count = blob.count(b"\n")
+    return blob * (lines // count + 1)
+
+
+async def bench_logview(total_lines: int, rate: float | None = None) -> dict:
+    """Feed `total_lines` of real output as fast as possible (rate None) or paced at `rate` lines/s."""
+    from textual import events
+    from textual.app import App, ComposeResult
+    from textual.binding import Binding
+
+    from loratui.tui.widgets.logview import LogView
+
+    data = corpus(total_lines)
+    expected = data.count(b"\n")
+
+    class Host(App):
+        BINDINGS = [Binding("x", "mark", "Mark", id="bench.mark")]
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.handled: list[float] = []
+
+        def compose(self) -> ComposeResult:
+            yield LogView(max_lines=10000)
+
+        def action_mark(self) -> None:
+            self.handled.append(time.perf_counter())
+
+    app = Host()
+    latencies: list[float] = []
+    async with app.run_test(size=(160, 48)) as pilot:
+        log = app.query_one(LogView)
+        done = threading.Event()
+
+        def feeder() -> None:
+            if rate is None:
+                chunk = 64 * 1024
+                for i in range(0, len(data), chunk):
+                    log.feed(data[i:i + chunk])
+                    time.sleep(0.001)
+            else:
+                lines = data.splitlines(keepends=True)
+                per_tick = max(1, int(rate / 100))  # every 10 ms, like a trainer's pipe delivers it
+                t0 = time.perf_counter()
+                for tick, i in enumerate(range(0, len(lines), per_tick)):
+                    log.feed(b"".join(lines[i:i + per_tick]))
+                    delay = t0 + (tick + 1) / 100 - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
+            done.set()
+
+        started = time.perf_counter()
+        threading.Thread(target=feeder, daemon=True).start()
+        while log.lines_in < expected:
+            before = len(app.handled)
+            t0 = time.perf_counter()
+            app.post_message(events.Key("x", "x"))  # what the terminal driver does for a key press
+            while len(app.handled) == before:
+                await asyncio.sleep(0.001)
+            latencies.append(app.handled[-1] - t0)
+            await asyncio.sleep(0.05)
+        await pilot.pause()
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "lines": expected,
+        "seconds": round(elapsed, 2),
+        "lines_per_s": round(expected / elapsed),
+        "key_presses": len(latencies),
+        "key_ms_median": round(statistics.median(latencies) * 1000, 1),
+        "key_ms_p95": round(latencies[max(0, int(len(latencies) * 0.95) - 1)] * 1000, 1),
+        "key_ms_max": round(latencies[-1] * 1000, 1),
+    }
+
+
+TRAINER = r'''
+import sys, time, random
+from tqdm import tqdm
+steps, rate = int(sys.argv[1]), float(sys.argv[2])
+print("running training / 学習開始", flush=True)
+print(f"  total optimization steps / 学習ステップ数: {steps}", flush=True)
+bar = tqdm(range(steps), smoothing=0, desc="steps")
+loss = 1.0
+for step in range(steps):
+    if step % 100 == 0:
+        print(f"\nepoch {step // 100 + 1}/{steps // 100 + 1}\n", flush=True)
+    time.sleep(1 / rate)
+    bar.update(1)
+    loss = loss * 0.99 + random.random() * 0.01
+    bar.set_postfix(avr_loss=loss)
+'''
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", "rb") as handle:
+        fields = handle.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_supervisor(steps_per_s: float, seconds: float) -> dict:
+    from loratui.config import Context
+    from loratui.store import Store
+    from loratui.training.launch import start_training
+    from loratui.training.plan import TrainPhase, TrainPlan
+
+    with tempfile.TemporaryDirectory(prefix="loratui-bench-") as tmp:
+        home = Path(tmp) / "home"
+        ctx = Context.load(home)
+        script = Path(tmp) / "trainer.py"
+        script.write_text(TRAINER, encoding="utf-8")
+        steps = int(steps_per_s * seconds)
+        plan = TrainPlan("kohya", "sd15", Path(tmp) / "work",
+                         phases=[TrainPhase("train", [sys.executable, str(script), str(steps), str(steps_per_s)], tmp)],
+                         output_dir=str(Path(tmp) / "out"), output_name="bench")
+
+        async def start() -> int:
+            async with Store.open(ctx.paths.db) as store:
+                return await start_training(store, ctx, plan)
+
+        job_id = asyncio.run(start())
+        import sqlite3
+
+        conn = sqlite3.connect(str(ctx.paths.db))
+        pid = None
+        while pid is None:
+            pid = conn.execute("SELECT supervisor_pid FROM jobs WHERE id = ?", (job_id,)).fetchone()[0]
+            time.sleep(0.05)
+        time.sleep(2.0)  # past interpreter start-up and imports
+        cpu0, wall0 = cpu_seconds(pid), time.perf_counter()
+        time.sleep(seconds * 0.7)
+        cpu1, wall1 = cpu_seconds(pid), time.perf_counter()
+        while conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()[0] not in (
+                "completed", "failed", "cancelled", "interrupted"):
+            time.sleep(0.2)
+        row = conn.execute("SELECT status, step, total_steps FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        metrics = conn.execute("SELECT COUNT(*) FROM job_metrics WHERE job_id = ?", (job_id,)).fetchone()[0]
+        conn.close()
+    return {"steps_per_s": steps_per_s, "status": row[0], "step": row[1], "total_steps": row[2],
+            "metric_rows": metrics, "supervisor_cpu_share_of_one_core_pct": round((cpu1 - cpu0) / (wall1 - wall0) * 100, 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--rate", type=float, default=20_000.0, help="lines/s of the paced run (10 s long)")
+    parser.add_argument("--steps-per-s", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--skip-supervisor", action="store_true")
+    args = parser.parse_args()
+    print("log view, flood:", asyncio.run(bench_logview(args.lines)), flush=True)
+    print(f"log view, paced at {args.rate:.0f} lines/s:", asyncio.run(bench_logview(int(args.rate * 10), args.rate)),
+          flush=True)
+    if not args.skip_supervisor:
+        print("supervisor:", bench_supervisor(args.steps_per_s, args.seconds), flush=True)
+    print(f"machine: {os.cpu_count()} cores (shared with other work), load {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()

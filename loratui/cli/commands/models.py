@@ -1,0 +1,101 @@
+"""`loratui models ...`: download base models from the Hugging Face Hub or Civitai, list what is on disk."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from loratui.cli.output import info, print_json, print_table, progress_bar
+from loratui.errors import InputError, JobError
+from loratui.jobs.runner import Cancelled
+from loratui.store import Store
+
+
+def register(subparsers: argparse._SubParsersAction) -> dict:
+    """Add the `models` command group."""
+    parser = subparsers.add_parser("models", help="download base models (Hub, Civitai) and list them",
+                                   description="Download base models and list the ones on disk.")
+    sub = parser.add_subparsers(dest="models_command", metavar="SUBCOMMAND", title="subcommands")
+
+    download = sub.add_parser(
+        "download", help="download a model (resumable, hash-checked)",
+        description="`models download REPO [--file F]` fetches F (default: every top-level .safetensors) from a "
+                    "Hub model repo; `models download --civitai URL|ID` fetches a Civitai model version's primary "
+                    "file. An interrupted download resumes from its .part file.")
+    download.add_argument("repo", nargs="?", metavar="REPO", help="Hub repo id, e.g. stabilityai/sdxl-vae")
+    download.add_argument("--file", help="one file of the repo")
+    download.add_argument("--revision", default="main", help="branch, tag or commit (default main)")
+    download.add_argument("--civitai", metavar="URL|ID", help="a Civitai model URL or model version id")
+    download.add_argument("--to", metavar="DIR", help="target folder (default: HOME/models)")
+    download.add_argument("--token-env", metavar="VAR",
+                          help="environment variable with the token (default HF_TOKEN, or CIVITAI_API_TOKEN)")
+    download.add_argument("--json", action="store_true")
+    download.set_defaults(handler=cmd_download)
+
+    lst = sub.add_parser("list", help="downloaded models and model files in HOME/models")
+    lst.add_argument("--json", action="store_true")
+    lst.set_defaults(handler=cmd_list)
+    return {"models": sub}
+
+
+async def cmd_download(ctx, args) -> int:
+    from loratui.loras import download
+    from loratui.loras.hub import token_from_env
+    from loratui.loras.tasks import run_job
+
+    if bool(args.repo) == bool(args.civitai):
+        raise InputError("give either a Hub REPO or --civitai URL|ID")
+    if args.civitai and args.file:
+        raise InputError("--file is for Hub repos; Civitai downloads the version's primary file")
+    folder = Path(args.to).expanduser().resolve() if args.to else ctx.paths.models
+    var = args.token_env or ("CIVITAI_API_TOKEN" if args.civitai else "HF_TOKEN")
+    token = token_from_env(var)
+    if args.civitai:
+        title, params = f"Download Civitai {args.civitai}", {"civitai": args.civitai, "to": str(folder)}
+    else:
+        title, params = f"Download {args.repo}", {"repo": args.repo, "file": args.file, "to": str(folder)}
+
+    async with Store.open(ctx.paths.db) as store:
+        with progress_bar("Downloading") as update:
+            def work(progress):
+                report = lambda name, done, total: progress(done, total, name)  # noqa: E731
+                if args.civitai:
+                    return [download.download_civitai(args.civitai, folder, token=token, progress=report)]
+                return download.download_hf(args.repo, folder, args.file, revision=args.revision, token=token,
+                                            progress=report)
+
+            try:
+                job_id, results = await run_job(store, "download", title, params, work,
+                                                on_progress=lambda done, total, _n: update(done, total or 0))
+            except Cancelled:
+                raise JobError("the download was cancelled; run it again to resume") from None
+        for item in results:
+            await download.record_download(store, item)
+    if args.json:
+        print_json({"job_id": job_id, "files": [{"path": str(r.path), "size": r.size, "sha256": r.sha256,
+                                                 "resumed_from": r.resumed_from, "skipped": r.skipped}
+                                                for r in results]})
+        return 0
+    for item in results:
+        state = "already complete" if item.skipped else (
+            f"resumed at {item.resumed_from} bytes" if item.resumed_from else "downloaded")
+        info(f"{item.path} ({item.size} bytes, sha256 {item.sha256[:12]}…): {state}")
+    return 0
+
+
+async def cmd_list(ctx, args) -> int:
+    from loratui.loras.download import list_models
+    from loratui.loras.present import human_size
+
+    async with Store.open(ctx.paths.db) as store:
+        rows = await list_models(store, ctx.paths.models)
+    if args.json:
+        print_json(rows)
+        return 0
+    if not rows:
+        info(f"no models yet; `loratui models download REPO` puts them in {ctx.paths.models}")
+        return 0
+    print_table(["source", "ref", "file", "size", "on disk"],
+                [[r["source"], r["ref"], r["path"], human_size(r["size"]), "yes" if r["exists"] else "MISSING"]
+                 for r in rows])
+    return 0

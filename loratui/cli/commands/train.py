@@ -1,0 +1,248 @@
+"""`loratui train ...`: trainer options, config checks, plans, step counts and presets.
+
+Running trainings (start/status/logs/cancel/resume/queue) is added to this group by another module.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from loratui.cli.output import info, print_json, print_table, stdout
+from loratui.errors import InputError
+from loratui.store import Store
+
+
+def _add_set(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a trainer option (typed by the trainer's schema); repeatable; "
+                             "launch.KEY=VALUE sets a launch option; an empty value removes it")
+
+
+def register(subparsers: argparse._SubParsersAction) -> dict:
+    """Add the `train` command group."""
+    parser = subparsers.add_parser("train", help="configure, check, start and follow LoRA trainings",
+                                   description="Configure, check, plan, start and follow LoRA trainings "
+                                               "(kohya sd-scripts, musubi-tuner).")
+    sub = parser.add_subparsers(dest="train_command", metavar="SUBCOMMAND", title="subcommands")
+
+    options = sub.add_parser("options", help="list the trainer's options (from the installed trainer)")
+    options.add_argument("--backend", default="kohya", choices=["kohya", "musubi"])
+    options.add_argument("--family", default=None, help="sd15, sdxl, flux, sd3 (kohya); qwen-image (musubi)")
+    options.add_argument("--search", metavar="WORD", help="only options whose name or help contains WORD")
+    options.add_argument("--section", help="only one form section (basic, network, optimizer, ...)")
+    options.add_argument("--refresh", action="store_true", help="re-read the trainer instead of the cache")
+    options.add_argument("--json", action="store_true")
+    options.set_defaults(handler=cmd_options)
+
+    check = sub.add_parser("check", help="validate a training config before launch")
+    check.add_argument("config", help="training config TOML")
+    _add_set(check)
+    check.add_argument("--strict", action="store_true", help="fail on warnings too")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(handler=cmd_check)
+
+    plan = sub.add_parser("plan", help="show the files and argv a training would run")
+    plan.add_argument("config", help="training config TOML")
+    _add_set(plan)
+    plan.add_argument("--write", metavar="DIR", help="also write the files into DIR")
+    plan.add_argument("--json", action="store_true")
+    plan.set_defaults(handler=cmd_plan)
+
+    steps = sub.add_parser("steps", help="exact step count, buckets and ETA for a config")
+    steps.add_argument("config", help="training config TOML")
+    _add_set(steps)
+    steps.add_argument("--json", action="store_true")
+    steps.set_defaults(handler=cmd_steps)
+
+    new = sub.add_parser("new", help="write a new training config from a preset")
+    new.add_argument("--preset", required=True, help="preset name (see `loratui train presets`)")
+    new.add_argument("--dataset", required=True, help="loratui dataset name")
+    new.add_argument("-o", "--output", required=True, help="config file to write")
+    _add_set(new)
+    new.add_argument("--force", action="store_true", help="replace an existing file")
+    new.set_defaults(handler=cmd_new)
+
+    presets = sub.add_parser("presets", help="list built-in and user presets")
+    presets.add_argument("--json", action="store_true")
+    presets.set_defaults(handler=cmd_presets)
+
+    save = sub.add_parser("save-preset", help="save a training config as a user preset")
+    save.add_argument("config", help="training config TOML")
+    save.add_argument("--name", required=True, help="preset name")
+    save.add_argument("--force", action="store_true", help="replace an existing user preset")
+    save.set_defaults(handler=cmd_save_preset)
+    return {"train": sub}
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    """['a=1', 'b=x y'] -> {'a': '1', 'b': 'x y'}."""
+    result = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--set {pair!r} is not KEY=VALUE")
+        result[key.strip()] = value
+    return result
+
+
+def _load(ctx, args):
+    from loratui.training.config import load_config
+    from loratui.training.planner import apply_overrides
+    from loratui.training.schema import load_schema
+
+    config = load_config(args.config)
+    schema = load_schema(ctx, config.backend, config.family)
+    overrides = parse_overrides(args.overrides)
+    if overrides:
+        config = apply_overrides(config, overrides, schema)
+        if (config.backend, config.family) != (schema.backend, schema.family):
+            schema = load_schema(ctx, config.backend, config.family)
+    return config, schema
+
+
+def cmd_options(ctx, args) -> int:
+    from loratui.training.config import FAMILIES
+    from loratui.training.schema import load_schema
+
+    family = args.family or FAMILIES[args.backend][0]
+    if family not in FAMILIES[args.backend]:
+        raise InputError(f"{args.backend} trains {', '.join(FAMILIES[args.backend])}, not {family!r}")
+    schema = load_schema(ctx, args.backend, family, refresh=args.refresh)
+    found = schema.search(args.search, args.section)
+    if args.json:
+        print_json({"source": schema.source, "options": [
+            {"name": o.name, "type": o.type, "default": o.default, "choices": o.choices, "nargs": o.nargs,
+             "section": o.section, "help": o.help} for o in found]})
+        return 0
+    rows = [(o.name, o.type + ("[]" if o.is_list else ""), "" if o.default is None else repr(o.default),
+             o.section, (o.short_help + (f" (choices: {', '.join(str(c) for c in o.choices if c is not None)})"
+                                   if o.choices else ""))) for o in found]
+    print_table(["option", "type", "default", "section", "help"], rows,
+                title=f"{args.backend} {family}: {len(found)} options ({schema.source})")
+    return 0
+
+
+async def cmd_check(ctx, args) -> int:
+    from loratui.training.validate import check_config
+
+    config, schema = _load(ctx, args)
+    async with Store.open(ctx.paths.db) as store:
+        issues = await check_config(store, config, schema)
+    errors = [i for i in issues if i.severity == "error"]
+    if args.json:
+        print_json({"ok": not errors, "schema": schema.source,
+                    "issues": [{"field": i.field, "message": i.message, "severity": i.severity} for i in issues]})
+    else:
+        for issue in issues:
+            stdout.print(f"{issue.severity}: {issue.field}: {issue.message}", markup=False)
+        warnings = len(issues) - len(errors)
+        info(f"{args.config}: {len(errors)} error(s), {warnings} warning(s) (options from {schema.source})")
+    if errors or (args.strict and issues):
+        return 2
+    return 0
+
+
+async def cmd_plan(ctx, args) -> int:
+    from loratui.training.planner import build_plan
+
+    config, schema = _load(ctx, args)
+    workdir = Path(args.write) if args.write else ctx.paths.jobs / "plan-preview"
+    async with Store.open(ctx.paths.db) as store:
+        plan = await build_plan(store, ctx, config, workdir, schema=schema)
+    written = plan.write_files() if args.write else []
+    if args.json:
+        print_json({"backend": plan.backend, "family": plan.family, "workdir": str(plan.workdir),
+                    "files": plan.files, "written": [str(p) for p in written],
+                    "phases": [{"name": p.name, "argv": p.argv, "cwd": p.cwd, "env": p.env} for p in plan.phases],
+                    "total_steps": plan.total_steps, "epochs": plan.epochs, "output_dir": plan.output_dir,
+                    "output_name": plan.output_name, "save_state": plan.save_state})
+        return 0
+    for name, text in plan.files.items():
+        stdout.print(f"# ---- {plan.workdir / name}", markup=False)
+        stdout.print(text.rstrip(), markup=False)
+    for phase in plan.phases:
+        stdout.print(f"# ---- phase {phase.name} (cwd {phase.cwd}; env {phase.env})", markup=False)
+        stdout.print(repr(phase.argv), markup=False)
+    where = f"; wrote {len(written)} file(s) to {plan.workdir}" if written else "; files not written (use --write DIR)"
+    info(f"{plan.total_steps} steps over {plan.epochs} epoch(s){where}")
+    return 0
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown (no previous run of this family; set seconds_per_step)"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+async def cmd_steps(ctx, args) -> int:
+    from loratui.training.planner import step_report
+
+    config, schema = _load(ctx, args)
+    async with Store.open(ctx.paths.db) as store:
+        report = await step_report(store, config, schema)
+    if args.json:
+        print_json(report.to_dict())
+        return 0
+    print_table(["bucket", "images x repeats", "batches"],
+                [(b, c, -(-c // max(1, int(config.args.get("train_batch_size") or 1))))
+                 for b, c in report.buckets.items()], title="buckets")
+    lines = [
+        f"images: {report.images} ({report.train_images_with_repeats} training and "
+        f"{report.reg_images_with_repeats} regularisation with repeats)",
+        f"images with repeats (as bucketed): {report.images_with_repeats}",
+        f"batches per epoch: {report.batches_per_epoch}",
+        f"steps per epoch: {report.steps_per_epoch}",
+        f"epochs: {report.epochs}",
+        f"total steps: {report.total_steps}",
+        f"ETA: {_duration(report.eta_seconds)}",
+    ] + [f"note: {n}" for n in report.notes]
+    for line in lines:
+        stdout.print(line, markup=False)
+    return 0
+
+
+async def cmd_new(ctx, args) -> int:
+    from loratui.datasets.service import get_dataset
+    from loratui.training.config import save_config
+    from loratui.training.planner import apply_overrides
+    from loratui.training.presets import load_preset
+    from loratui.training.schema import load_schema
+
+    output = Path(args.output)
+    if output.exists() and not args.force:
+        raise InputError(f"{output} already exists", hint="use --force to replace it")
+    config = load_preset(ctx, args.preset)
+    async with Store.open(ctx.paths.db) as store:
+        dataset = await get_dataset(store, args.dataset)
+    config.dataset = dataset.name
+    overrides = parse_overrides(args.overrides)
+    if overrides:
+        config = apply_overrides(config, overrides, load_schema(ctx, config.backend, config.family))
+    save_config(config, output)
+    empty = [k for k, v in config.args.items() if v == ""]
+    info(f"wrote {output} from preset {args.preset}" + (f"; fill in: {', '.join(empty)}" if empty else ""))
+    return 0
+
+
+def cmd_presets(ctx, args) -> int:
+    from loratui.training.presets import list_presets
+
+    presets = list_presets(ctx)
+    if args.json:
+        print_json([p.__dict__ for p in presets])
+        return 0
+    print_table(["name", "source", "family", "description"],
+                [(p.name, p.source, p.family, p.description) for p in presets])
+    return 0
+
+
+def cmd_save_preset(ctx, args) -> int:
+    from loratui.training.config import load_config
+    from loratui.training.presets import save_preset
+
+    path = save_preset(ctx, args.name, load_config(args.config), overwrite=args.force)
+    info(f"saved preset {args.name} to {path}")
+    return 0

@@ -1,0 +1,116 @@
+"""Batch tag operations against a dataset: select images, preview the changes, apply them journaled.
+
+``preview_operation`` computes every new caption (nothing is written) and remembers the caption mtimes it
+read; ``apply_operation`` writes exactly that preview through the journal, so a caption changed, deleted or
+made read-only between preview and apply is reported and skipped while the rest applies.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass, field
+
+from loratui.datasets import history, ops
+from loratui.datasets.captions import parse_tags
+from loratui.datasets.journal import ApplyResult, CaptionChange, apply_caption_changes
+from loratui.datasets.query import compile_query, register_functions
+from loratui.datasets.service import Dataset
+from loratui.store import Store
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """One caption an operation would change."""
+
+    image_id: int
+    rel_path: str
+    before: str | None
+    after: str
+    mtime_ns: int | None
+    """The caption file's mtime when the preview read it (None: no file)."""
+
+    def tag_diff(self) -> tuple[list[str], list[str]]:
+        """(removed tags, added tags); both empty when only the order changed."""
+        old, new = parse_tags(self.before), parse_tags(self.after)
+        old_set, new_set = set(old), set(new)
+        return [t for t in old if t not in new_set], [t for t in new if t not in old_set]
+
+
+@dataclass
+class Preview:
+    """What an operation would do: how many images it looked at and every caption it would change."""
+
+    spec: dict
+    selected: int
+    changes: list[PlannedChange] = field(default_factory=list)
+    where: str | None = None
+
+    def sample(self, count: int = 5) -> list[PlannedChange]:
+        """The first `count` changes (in path order) for a dry-run display."""
+        return self.changes[:count]
+
+
+def _rows_sync(conn: sqlite3.Connection, dataset_id: int, where: str | None, subset: str | None) -> list:
+    clauses, params = ["images.dataset_id = ?"], [dataset_id]
+    if where and where.strip():
+        sql, extra = compile_query(where)
+        clauses.append(sql)
+        params.extend(extra)
+    if subset is not None:
+        clauses.append("subset_id IN (SELECT id FROM subsets WHERE rel_path = ?)")
+        params.append("" if subset in (".", "/") else subset.strip("/"))
+    register_functions(conn)
+    return conn.execute(
+        f"SELECT id, rel_path, caption, caption_mtime_ns, caption_size FROM images WHERE {' AND '.join(clauses)} "
+        "ORDER BY rel_path", params).fetchall()
+
+
+async def tag_frequency(store: Store, dataset: Dataset) -> Counter:
+    """How many images carry each tag in a dataset."""
+    rows = await store.fetchall(
+        "SELECT t.tag, COUNT(DISTINCT t.image_id) FROM image_tags t JOIN images i ON i.id = t.image_id "
+        "WHERE i.dataset_id = ? GROUP BY t.tag", (dataset.id,))
+    return Counter({r[0]: r[1] for r in rows})
+
+
+async def preview_operation(store: Store, dataset: Dataset, spec: dict, *, where: str | None = None,
+                            subset: str | None = None) -> Preview:
+    """Compute what `spec` (see ``ops.build_transform``) would change on the selected images; writes nothing."""
+    ops.validate_spec(spec)
+    if where and where.strip():
+        compile_query(where)  # parse errors before any work
+    frequency = await tag_frequency(store, dataset) if spec.get("op") == "sort" else None
+    transform = ops.build_transform(spec, frequency)
+    rows = await store.run_sync(_rows_sync, dataset.id, where, subset)
+    preview = Preview(spec=dict(spec), selected=len(rows), where=where)
+    for image_id, rel_path, caption, mtime_ns, size in rows:
+        if caption is None and size is not None:
+            continue  # too large to load: never edited
+        after = transform(caption)
+        if after is not None and after != caption:
+            preview.changes.append(PlannedChange(image_id, rel_path, caption, after, mtime_ns))
+    return preview
+
+
+async def apply_preview(store: Store, dataset: Dataset, preview: Preview) -> ApplyResult:
+    """Apply exactly what `preview` showed (journaled; files changed since the preview are skipped).
+
+    Refused (JobError) while an operation interrupted by a crash waits for ``history.recover``.
+    """
+    await history.ensure_no_interrupted(store, dataset)
+    params = dict(preview.spec)
+    if preview.where:
+        params["where"] = preview.where
+    return await apply_caption_changes(
+        store, dataset, [CaptionChange(c.image_id, c.after) for c in preview.changes],
+        kind=str(preview.spec.get("op")), params=params, description=ops.describe(preview.spec),
+        expected={c.image_id: c.mtime_ns for c in preview.changes},
+    )
+
+
+async def apply_operation(store: Store, dataset: Dataset, spec: dict, *, where: str | None = None,
+                          subset: str | None = None) -> tuple[Preview, ApplyResult]:
+    """Preview and apply in one go (what the CLI does without --dry-run)."""
+    preview = await preview_operation(store, dataset, spec, where=where, subset=subset)
+    return preview, await apply_preview(store, dataset, preview)

@@ -1,0 +1,161 @@
+"""Duplicate images: exact (same sha256) and near (perceptual-hash Hamming distance) groups.
+
+Near groups avoid comparing all pairs with multi-index hashing: two 64-bit hashes within distance ``d`` agree
+exactly on at least one of ``d + 1`` disjoint bit chunks (pigeonhole). Hashes are bucketed by each chunk
+and only hashes sharing a bucket are compared, with vectorised XOR + popcount. Identical hashes are collapsed
+first, so a thousand copies of one picture cost one comparison. Groups are the connected components of the
+"within distance" relation (union-find), so a chain a~b~c forms one group even if a and c are further apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from loratui.datasets.service import Dataset
+from loratui.errors import InputError
+from loratui.store import Store
+
+DEFAULT_MAX_DISTANCE = 6
+MAX_DISTANCE_LIMIT = 24
+_BLOCK = 2048
+
+
+@dataclass
+class DupeImage:
+    """One member of a duplicate group."""
+
+    id: int
+    rel_path: str
+    width: int | None
+    height: int | None
+    size: int
+    sha256: str | None
+    phash: str | None
+    distance: int = 0
+    """Hamming distance of its phash to the group's first image."""
+
+
+@dataclass
+class DupeGroup:
+    """Images that are the same file (exact) or look the same (near)."""
+
+    kind: str
+    images: list[DupeImage] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "images": [vars(i) for i in self.images]}
+
+
+class _UnionFind:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, x: int) -> int:
+        parent = self.parent
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def _chunks(max_distance: int) -> list[tuple[int, int]]:
+    """(shift, width) of `max_distance + 1` disjoint chunks covering 64 bits."""
+    count = max_distance + 1
+    base, extra = divmod(64, count)
+    chunks, shift = [], 0
+    for index in range(count):
+        width = base + (1 if index < extra else 0)
+        chunks.append((shift, width))
+        shift += width
+    return chunks
+
+
+def _close_pairs(values: np.ndarray, max_distance: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i < j) of `values` (unique uint64) within `max_distance` bits."""
+    found_i, found_j = [], []
+    for shift, width in _chunks(max_distance):
+        keys = (values >> np.uint64(shift)) & np.uint64((1 << width) - 1)
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+        ends = np.r_[starts[1:], len(order)]
+        for start, end in zip(starts[ends - starts > 1], ends[ends - starts > 1]):
+            members = order[start:end]
+            bucket = values[members]
+            for block in range(0, len(members), _BLOCK):
+                rows = bucket[block:block + _BLOCK]
+                dist = np.bitwise_count(rows[:, None] ^ bucket[None, block:])  # upper triangle only
+                ii, jj = np.nonzero(dist <= max_distance)
+                ii, jj = ii + block, jj + block
+                keep = ii < jj
+                found_i.append(members[ii[keep]])
+                found_j.append(members[jj[keep]])
+    if not found_i:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    return np.concatenate(found_i), np.concatenate(found_j)
+
+
+def near_groups(hashes: list[int], max_distance: int = DEFAULT_MAX_DISTANCE) -> list[list[int]]:
+    """Group indexes of `hashes` (64-bit ints) whose Hamming distance is at most `max_distance` (transitively).
+
+    Returns groups of two or more indexes, each sorted, largest group first.
+    """
+    if not 0 <= max_distance <= MAX_DISTANCE_LIMIT:
+        raise InputError(f"--max-distance must be between 0 and {MAX_DISTANCE_LIMIT} (bits of a 64-bit hash)")
+    if not hashes:
+        return []
+    values, inverse = np.unique(np.asarray(hashes, dtype=np.uint64), return_inverse=True)
+    finder = _UnionFind(len(values))
+    if max_distance > 0 and len(values) > 1:
+        for a, b in zip(*_close_pairs(values, max_distance)):
+            finder.union(int(a), int(b))
+    groups: dict[int, list[int]] = {}
+    for index, value_index in enumerate(inverse.tolist()):
+        groups.setdefault(finder.find(value_index), []).append(index)
+    result = [sorted(g) for g in groups.values() if len(g) > 1]
+    result.sort(key=lambda g: (-len(g), g[0]))
+    return result
+
+
+async def _image_rows(store: Store, dataset: Dataset) -> list[DupeImage]:
+    rows = await store.fetchall(
+        "SELECT id, rel_path, width, height, size, sha256, phash FROM images "
+        "WHERE dataset_id = ? AND status = 'ok' ORDER BY rel_path", (dataset.id,))
+    return [DupeImage(r["id"], r["rel_path"], r["width"], r["height"], r["size"], r["sha256"], r["phash"])
+            for r in rows]
+
+
+def group_images(images: list[DupeImage], max_distance: int = DEFAULT_MAX_DISTANCE) -> list[DupeGroup]:
+    """Exact groups (same sha256), then near groups (phash) that hold at least two different files."""
+    groups: list[DupeGroup] = []
+    by_sha: dict[str, list[DupeImage]] = {}
+    for image in images:
+        if image.sha256:
+            by_sha.setdefault(image.sha256, []).append(image)
+    for members in by_sha.values():
+        if len(members) > 1:
+            groups.append(DupeGroup("exact", list(members)))
+    hashed = [i for i in images if i.phash]
+    for indexes in near_groups([int(i.phash, 16) for i in hashed], max_distance):
+        members = [replace(hashed[k]) for k in indexes]
+        if len({m.sha256 or m.rel_path for m in members}) < 2:
+            continue  # one file copied: already an exact group
+        first = int(members[0].phash, 16)
+        for member in members:
+            member.distance = (first ^ int(member.phash, 16)).bit_count()
+        groups.append(DupeGroup("near", members))
+    return groups
+
+
+async def find_duplicates(store: Store, dataset: Dataset, max_distance: int = DEFAULT_MAX_DISTANCE
+                          ) -> list[DupeGroup]:
+    """Exact and near duplicate groups of a dataset's readable images."""
+    images = await _image_rows(store, dataset)
+    return group_images(images, max_distance)

@@ -1,0 +1,367 @@
+"""The image query language, compiled to an SQL WHERE clause over the ``images`` table.
+
+Terms::
+
+    tag:red hair        images with that tag (exact; ``*`` is a wildcard: ``tag:*hair``)
+    -tag:solo           a leading ``-`` negates any term (same as ``NOT tag:solo``)
+    tags>30  tags<=5    tag count (<, <=, >, >=, =, !=)
+    tokens>75           CLIP token estimate of the caption (``estimate_clip_tokens``)
+    w<512  h>=1024      width / height (also ``width``, ``height``)
+    caption:"blue sky"  caption text contains (case-insensitive for ASCII)
+    no:caption  has:caption  no:tags
+    broken  ok  dupe    status broken / ok; exact duplicate (same sha256 as another image)
+    bucket:832x1216     kohya bucket at the default 1024 rules
+    subset:10_mychar    images of one subset folder (``subset:.`` is the dataset root)
+    path:closeup        relative path contains (``*`` wildcards allowed)
+
+Terms combine with ``AND`` (or just a space), ``OR``, ``NOT`` and parentheses; AND binds tighter than OR.
+A ``tag:`` value runs over following plain words (``tag:red hair -tag:solo`` is two terms); quote a value
+that contains parentheses, quotes or the words AND/OR/NOT: ``tag:"yor (spy x family)"``.
+
+The compiled SQL refers to the table as ``images`` (do not alias it) and is meant to be ANDed with
+``images.dataset_id = ?``. ``tokens`` needs the ``clip_tokens`` SQL function: ``register_functions(conn)``
+(``select_image_ids`` does it).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+from functools import lru_cache
+
+from loratui.errors import InputError
+
+KEYWORDS = {"AND", "OR", "NOT"}
+FIELDS = {"tag", "caption", "no", "has", "bucket", "subset", "path"}
+BARE_TERMS = {"broken", "ok", "dupe"}
+NUMERIC = {"tags": "tag_count", "tokens": "clip_tokens(caption)", "w": "width", "width": "width",
+           "h": "height", "height": "height"}
+_COMPARE = re.compile(r"^([a-z]+)(<=|>=|!=|<|>|=)(.*)$", re.IGNORECASE)
+_FIELD = re.compile(r"^([a-z]+):", re.IGNORECASE)
+_BUCKET = re.compile(r"^\d+x\d+$")
+_HAS_CAPTION = "(caption_size IS NOT NULL AND (caption IS NULL OR trim(caption) != ''))"
+
+
+class QueryError(InputError):
+    """A query that does not parse; `position` is the 0-based offset of the problem."""
+
+    title = "Invalid query"
+
+    def __init__(self, reason: str, query: str, position: int) -> None:
+        self.reason, self.query, self.position = reason, query, position
+        marked = f"{query[:position]}»{query[position:]}"
+        super().__init__(f"{reason} at position {position + 1} (marked »): {marked}")
+
+    def caret(self) -> str:
+        """The query with a caret line under the problem (for multi-line displays)."""
+        return f"{self.query}\n{' ' * self.position}^ {self.reason}"
+
+
+@dataclass
+class _Word:
+    text: str
+    pos: int
+    end: int
+    quoted: bool
+    """True when any part of the word was inside quotes."""
+    value_quoted: bool = False
+    """True when the part after the first ':' was quoted."""
+
+
+@dataclass
+class _Paren:
+    text: str
+    pos: int
+
+
+def _lex(query: str) -> list[_Word | _Paren]:
+    tokens: list[_Word | _Paren] = []
+    i, n = 0, len(query)
+    while i < n:
+        ch = query[i]
+        if ch.isspace():
+            i += 1
+            continue
+        if ch in "()":
+            tokens.append(_Paren(ch, i))
+            i += 1
+            continue
+        start = i
+        parts: list[str] = []
+        quoted = value_quoted = False
+        colon_seen = False
+        while i < n and not query[i].isspace() and query[i] not in "()":
+            if query[i] == '"':
+                quote_at = i
+                i += 1
+                buf = []
+                while i < n and query[i] != '"':
+                    if query[i] == "\\" and i + 1 < n:
+                        i += 1
+                    buf.append(query[i])
+                    i += 1
+                if i >= n:
+                    raise QueryError("unterminated quote", query, quote_at)
+                i += 1
+                parts.append("".join(buf))
+                quoted = True
+                value_quoted = value_quoted or colon_seen
+                continue
+            if query[i] == ":":
+                colon_seen = True
+            parts.append(query[i])
+            i += 1
+        tokens.append(_Word("".join(parts), start, i, quoted, value_quoted))
+    return tokens
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class _Parser:
+    def __init__(self, query: str) -> None:
+        self.query = query
+        self.tokens = _lex(query)
+        self.i = 0
+
+    def error(self, reason: str, position: int | None = None) -> QueryError:
+        if position is None:
+            position = self.tokens[self.i].pos if self.i < len(self.tokens) else len(self.query)
+        return QueryError(reason, self.query, position)
+
+    def peek(self) -> _Word | _Paren | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def keyword(self, token) -> str | None:
+        if isinstance(token, _Word) and not token.quoted and token.text.upper() in KEYWORDS:
+            return token.text.upper()
+        return None
+
+    def parse(self) -> tuple[str, list]:
+        if not self.tokens:
+            raise self.error("the query is empty", 0)
+        sql, params = self.parse_or()
+        token = self.peek()
+        if token is not None:
+            if isinstance(token, _Paren):
+                raise self.error("unbalanced ')'")
+            raise self.error(f"unexpected {token.text!r}")
+        return sql, params
+
+    def parse_or(self) -> tuple[str, list]:
+        parts = [self.parse_and()]
+        while self.keyword(self.peek()) == "OR":
+            self.i += 1
+            parts.append(self.parse_and())
+        return self.join(parts, " OR ")
+
+    def parse_and(self) -> tuple[str, list]:
+        parts = [self.parse_not()]
+        while True:
+            token = self.peek()
+            kw = self.keyword(token)
+            if kw == "AND":
+                self.i += 1
+                parts.append(self.parse_not())
+            elif token is not None and kw != "OR" and not (isinstance(token, _Paren) and token.text == ")"):
+                parts.append(self.parse_not())  # implicit AND
+            else:
+                break
+        return self.join(parts, " AND ")
+
+    @staticmethod
+    def join(parts: list[tuple[str, list]], op: str) -> tuple[str, list]:
+        if len(parts) == 1:
+            return parts[0]
+        params: list = []
+        for _, p in parts:
+            params.extend(p)
+        return "(" + op.join(sql for sql, _ in parts) + ")", params
+
+    def parse_not(self) -> tuple[str, list]:
+        if self.keyword(self.peek()) == "NOT":
+            self.i += 1
+            sql, params = self.parse_not()
+            return f"NOT {sql}", params
+        return self.parse_atom()
+
+    def parse_atom(self) -> tuple[str, list]:
+        token = self.peek()
+        if token is None:
+            raise self.error("a term is missing at the end")
+        if isinstance(token, _Paren):
+            if token.text == ")":
+                raise self.error("a term is missing before ')'")
+            self.i += 1
+            sql, params = self.parse_or()
+            closing = self.peek()
+            if not (isinstance(closing, _Paren) and closing.text == ")"):
+                raise self.error("'(' is never closed", token.pos)
+            self.i += 1
+            return f"({sql})", params
+        if self.keyword(token):
+            raise self.error(f"a term is missing before {token.text.upper()}")
+        self.i += 1
+        text, pos, negate = token.text, token.pos, False
+        if text.startswith("-"):
+            negate, text, pos = True, text[1:], pos + 1
+            if not text:
+                raise self.error("'-' must be followed by a term", token.pos)
+        sql, params = self.term(token, text, pos)
+        return (f"NOT ({sql})", params) if negate else (sql, params)
+
+    def continuation(self, token: _Word) -> str:
+        """Plain words following a `tag:` term belong to its value (`tag:red hair`)."""
+        words = []
+        while True:
+            nxt = self.peek()
+            if (not isinstance(nxt, _Word) or nxt.quoted or self.keyword(nxt) or nxt.text.startswith("-")
+                    or _FIELD.match(nxt.text) or _COMPARE.match(nxt.text) or nxt.text.lower() in BARE_TERMS):
+                break
+            words.append(nxt.text)
+            self.i += 1
+        return " ".join(words)
+
+    def term(self, token: _Word, text: str, pos: int) -> tuple[str, list]:
+        field_match = _FIELD.match(text) if not (token.quoted and not token.value_quoted) else None
+        if field_match:
+            name = field_match.group(1).lower()
+            value = text[field_match.end():]
+            value_pos = pos + field_match.end()
+            if name not in FIELDS:
+                raise self.error(f"unknown field {name!r} (known: {', '.join(sorted(FIELDS))})", pos)
+            if name in ("tag", "caption", "path") and not token.value_quoted:
+                more = self.continuation(token)
+                value = f"{value} {more}".strip() if more else value
+            return self.field(name, value, value_pos)
+        compare = _COMPARE.match(text)
+        if compare and not token.quoted:
+            name, op, number = compare.group(1).lower(), compare.group(2), compare.group(3)
+            if name not in NUMERIC:
+                raise self.error(f"unknown number field {name!r} (known: {', '.join(sorted(NUMERIC))})", pos)
+            if not number.isdigit():
+                raise self.error(f"{name}{op} needs a whole number", pos + len(name) + len(op))
+            return f"{NUMERIC[name]} {'!=' if op == '!=' else op} ?", [int(number)]
+        word = text.lower()
+        if not token.quoted and word == "broken":
+            return "status = 'broken'", []
+        if not token.quoted and word == "ok":
+            return "status = 'ok'", []
+        if not token.quoted and word == "dupe":
+            # Not correlated: SQLite computes the duplicated (dataset, sha256) pairs once per query.
+            return ("(dataset_id, sha256) IN (SELECT dataset_id, sha256 FROM images WHERE sha256 IS NOT NULL "
+                    "GROUP BY dataset_id, sha256 HAVING COUNT(*) > 1)"), []
+        raise self.error(f"unknown term {text!r} (did you mean tag:{text}?)", pos)
+
+    def field(self, name: str, value: str, pos: int) -> tuple[str, list]:
+        if not value and name not in ("caption",):
+            raise self.error(f"{name}: needs a value", pos)
+        if name == "tag":
+            if "*" in value:
+                return ("images.id IN (SELECT image_id FROM image_tags WHERE tag LIKE ? ESCAPE '\\')",
+                        [_like_escape(value).replace("*", "%")])
+            return "images.id IN (SELECT image_id FROM image_tags WHERE tag = ?)", [value]
+        if name == "caption":
+            if not value:
+                raise self.error('caption: needs a value, e.g. caption:"blue sky"', pos)
+            return "caption LIKE ? ESCAPE '\\'", [f"%{_like_escape(value)}%"]
+        if name == "path":
+            pattern = _like_escape(value).replace("*", "%")
+            return "rel_path LIKE ? ESCAPE '\\'", [pattern if "*" in value else f"%{pattern}%"]
+        if name in ("no", "has"):
+            what = value.lower()
+            if what == "caption":
+                return (f"NOT {_HAS_CAPTION}" if name == "no" else _HAS_CAPTION), []
+            if what == "tags":
+                return ("tag_count = 0" if name == "no" else "tag_count > 0"), []
+            raise self.error(f"{name}: takes caption or tags, not {value!r}", pos)
+        if name == "bucket":
+            if not _BUCKET.match(value):
+                raise self.error(f"bucket: takes WIDTHxHEIGHT such as 832x1216, not {value!r}", pos)
+            return "bucket = ?", [value]
+        if name == "subset":
+            rel = "" if value in (".", "/") else value.strip("/")
+            return "subset_id IN (SELECT id FROM subsets WHERE rel_path = ?)", [rel]
+        raise self.error(f"unknown field {name!r}", pos)  # pragma: no cover - FIELDS guards this
+
+
+def compile_query(text: str) -> tuple[str, list]:
+    """Compile a query to ``(where_sql, params)``; QueryError (an InputError) pointing at the position."""
+    return _Parser(text).parse()
+
+
+_CLIP_WORDS = re.compile(r"'s|'t|'re|'ve|'m|'ll|'d|[^\W\d_]+|\d|[^\s\w]+|_+", re.IGNORECASE)
+
+
+@lru_cache(maxsize=65536)
+def estimate_clip_tokens(text: str | None) -> int:
+    """Estimate the CLIP tokens of a caption (without start/end tokens), as sd-scripts' 75-token chunks count.
+
+    Follows CLIP's pre-tokenisation (letter runs, single digits, punctuation runs); each letter run is
+    assumed to be one BPE token per 10 characters (common English words are single tokens). An estimate:
+    rare words split into more pieces than this assumes.
+    """
+    if not text:
+        return 0
+    total = 0
+    for piece in _CLIP_WORDS.findall(text.lower()):
+        total += 1 + (len(piece) - 1) // 10 if piece[0].isalpha() else 1
+    return total
+
+
+def register_functions(conn: sqlite3.Connection) -> None:
+    """Add the SQL functions compiled queries may call (``clip_tokens``) to a connection."""
+    conn.create_function("clip_tokens", 1, estimate_clip_tokens, deterministic=True)
+
+
+def _select_sync(conn: sqlite3.Connection, sql: str, params: list) -> list[int]:
+    register_functions(conn)
+    return [row[0] for row in conn.execute(sql, params)]
+
+
+def looks_like_query(text: str) -> bool:
+    """True when `text` uses query syntax (a field, a comparison, an operator, quotes or parentheses)."""
+    words = text.split()
+    return any(":" in w or _COMPARE.match(w) or w.upper() in KEYWORDS or w.lower() in BARE_TERMS
+               or w.startswith("-") for w in words) or any(c in text for c in '()"')
+
+
+async def filter_image_ids(store, dataset_id: int, text: str) -> set[int] | None:
+    """Ids for an image-list filter box, or None when `text` is empty (everything).
+
+    Text in the query language (``looks_like_query``) is compiled, and a parse error is raised as QueryError
+    for the UI to show. Plain words keep the simple behaviour: each must be a case-insensitive substring of
+    the file name, the caption or one of the tags.
+    """
+    if not text.strip():
+        return None
+    if looks_like_query(text):
+        return set(await select_image_ids(store, dataset_id, text))
+    clauses, params = [], [dataset_id]
+    for term in text.split():
+        pattern = f"%{_like_escape(term)}%"
+        clauses.append("(rel_path LIKE ? ESCAPE '\\' OR caption LIKE ? ESCAPE '\\' OR images.id IN "
+                       "(SELECT image_id FROM image_tags WHERE tag LIKE ? ESCAPE '\\'))")
+        params += [pattern, pattern, pattern]
+    rows = await store.fetchall(f"SELECT id FROM images WHERE dataset_id = ? AND {' AND '.join(clauses)}", params)
+    return {row[0] for row in rows}
+
+
+async def select_image_ids(store, dataset, query: str | None = None, *, subset: str | None = None) -> list[int]:
+    """Ids of a dataset's images matching `query` (all when empty), ordered by path.
+
+    `dataset` is a ``Dataset`` or a dataset id; `subset` limits to one subset folder (relative path).
+    """
+    dataset_id = dataset if isinstance(dataset, int) else dataset.id
+    where, params = ["images.dataset_id = ?"], [dataset_id]
+    if query and query.strip():
+        sql, extra = compile_query(query)
+        where.append(sql)
+        params.extend(extra)
+    if subset is not None:
+        where.append("subset_id IN (SELECT id FROM subsets WHERE rel_path = ?)")
+        params.append("" if subset in (".", "/") else subset.strip("/"))
+    sql = f"SELECT id FROM images WHERE {' AND '.join(where)} ORDER BY rel_path"
+    return await store.run_sync(_select_sync, sql, params)

@@ -1,0 +1,194 @@
+"""The training config: a TOML file loratui reads and writes (presets are such files).
+
+Shape::
+
+    backend = "kohya"            # or "musubi"
+    family = "sdxl"              # sd15, sdxl, flux, sd3 (kohya); qwen-image (musubi)
+    dataset = "mychar"           # a loratui dataset: subsets, repeats, caption extension come from the store
+    seconds_per_step = 1.2       # optional: ETA when there are no previous runs of this family
+
+    [launch]                     # how the trainer is started (all optional)
+    launcher = "accelerate"      # or "python"
+    num_processes = 2            # -> accelerate --num_processes; likewise gpu_ids, multi_gpu, num_machines,
+                                 #    machine_rank, main_process_ip, main_process_port
+
+    [args]                       # trainer options, spelled as the trainer spells them; unknown ones pass through
+    pretrained_model_name_or_path = "/models/sdxl.safetensors"
+    network_dim = 16
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loratui.config import tomllib
+from loratui.errors import ConfigError
+
+BACKENDS = ("kohya", "musubi")
+FAMILIES = {"kohya": ("sd15", "sdxl", "flux", "sd3"), "musubi": ("qwen-image",)}
+
+LAUNCH_KEYS = {
+    "launcher": str,
+    "num_processes": int,
+    "gpu_ids": str,
+    "multi_gpu": bool,
+    "num_machines": int,
+    "machine_rank": int,
+    "main_process_ip": str,
+    "main_process_port": int,
+    "mixed_precision": str,
+}
+"""The [launch] table: names and types (accelerate's own flag names)."""
+
+LAUNCHERS = ("accelerate", "python")
+PATH_ARGS = ("pretrained_model_name_or_path", "vae", "clip_l", "clip_g", "t5xxl", "ae", "network_weights", "dit",
+             "text_encoder", "sample_prompts", "resume", "output_dir", "logging_dir", "tokenizer_cache_dir")
+"""Options holding one path. The trainer runs from its own checkout and does not expand `~`, so loratui
+makes them absolute: `~` expanded, relative paths taken from the config file's folder."""
+TOP_KEYS = ("backend", "family", "dataset", "seconds_per_step", "launch", "args")
+
+
+@dataclass
+class TrainConfig:
+    """A training config: backend, family, dataset name, launch options and trainer args."""
+
+    backend: str = "kohya"
+    family: str = "sd15"
+    dataset: str = ""
+    args: dict[str, Any] = field(default_factory=dict)
+    launch: dict[str, Any] = field(default_factory=dict)
+    seconds_per_step: float | None = None
+    source: str = ""
+    """Where it was read from (for messages); not written."""
+
+    @property
+    def launcher(self) -> str:
+        """'accelerate' (default) or 'python'."""
+        return str(self.launch.get("launcher", "accelerate"))
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths in [args] are relative to: the config file's, else the current one."""
+        source = Path(self.source).expanduser() if self.source else None
+        if source is not None and source.is_file():
+            return source.resolve().parent
+        return Path.cwd()
+
+    def resolved_args(self) -> dict[str, Any]:
+        """[args] with every path option absolute (a Hugging Face repo id for the base model is left alone)."""
+        args = dict(self.args)
+        for name in PATH_ARGS:
+            value = args.get(name)
+            if not isinstance(value, str) or not value:
+                continue
+            path = Path(value).expanduser()
+            if not path.is_absolute():
+                candidate = self.base_dir / path
+                if name == "pretrained_model_name_or_path" and not candidate.exists() \
+                        and not value.startswith((".", "~")) and value.count("/") == 1:
+                    continue  # "org/model" on the Hugging Face Hub
+                path = candidate
+            args[name] = str(path)
+        return args
+
+    def copy(self) -> "TrainConfig":
+        """A deep copy (the form edits copies)."""
+        return copy.deepcopy(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The TOML-ready dict (no None values: TOML has no null)."""
+        data: dict[str, Any] = {"backend": self.backend, "family": self.family, "dataset": self.dataset}
+        if self.seconds_per_step is not None:
+            data["seconds_per_step"] = float(self.seconds_per_step)
+        if self.launch:
+            data["launch"] = {k: v for k, v in self.launch.items() if v is not None}
+        data["args"] = {k: v for k, v in self.args.items() if v is not None}
+        return data
+
+    def to_toml(self) -> str:
+        """The config as TOML text."""
+        return dumps_toml(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> "TrainConfig":
+        """Build and shape-check a config from parsed TOML. Values of [args] are checked later by validation."""
+        unknown = [k for k in data if k not in TOP_KEYS]
+        if unknown:
+            raise ConfigError(f"{source}: unknown top-level key {unknown[0]!r} (trainer options go under [args])")
+        backend = data.get("backend", "kohya")
+        if backend not in BACKENDS:
+            raise ConfigError(f"{source}: backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        family = data.get("family", FAMILIES[backend][0])
+        if family not in FAMILIES[backend]:
+            raise ConfigError(
+                f"{source}: family {family!r} is not trained by {backend} (choose {', '.join(FAMILIES[backend])})"
+            )
+        dataset = data.get("dataset", "")
+        if not isinstance(dataset, str):
+            raise ConfigError(f"{source}: dataset must be a dataset name (a string)")
+        args = data.get("args", {})
+        if not isinstance(args, dict):
+            raise ConfigError(f"{source}: [args] must be a table")
+        nested = [k for k, v in args.items() if isinstance(v, dict)]
+        if nested:
+            raise ConfigError(f"{source}: args.{nested[0]} is a table; trainer options are plain values")
+        launch = data.get("launch", {})
+        if not isinstance(launch, dict):
+            raise ConfigError(f"{source}: [launch] must be a table")
+        for key, value in launch.items():
+            expected = LAUNCH_KEYS.get(key)
+            if expected is None:
+                raise ConfigError(f"{source}: launch.{key} is not a launch option ({', '.join(LAUNCH_KEYS)})")
+            if key == "gpu_ids" and isinstance(value, int) and not isinstance(value, bool):
+                value = launch[key] = str(value)
+            if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+                raise ConfigError(f"{source}: launch.{key} must be {expected.__name__}, got {type(value).__name__}")
+        if launch.get("launcher", "accelerate") not in LAUNCHERS:
+            raise ConfigError(f"{source}: launch.launcher must be accelerate or python")
+        sps = data.get("seconds_per_step")
+        if sps is not None and (isinstance(sps, bool) or not isinstance(sps, (int, float)) or sps <= 0):
+            raise ConfigError(f"{source}: seconds_per_step must be a positive number")
+        return cls(backend=backend, family=family, dataset=dataset, args=dict(args), launch=dict(launch),
+                   seconds_per_step=None if sps is None else float(sps), source=source)
+
+
+def dumps_toml(data: dict[str, Any]) -> str:
+    """TOML text for a dict of scalars, lists and one level of tables (plus arrays of tables)."""
+    import toml
+
+    return toml.dumps(data)
+
+
+def loads_toml(text: str, source: str) -> dict[str, Any]:
+    """Parse TOML text; ConfigError naming `source` on a syntax error."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source} is not valid TOML: {exc}") from None
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a training config file."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        from loratui.errors import NotFoundError
+
+        raise NotFoundError(f"training config {path} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8: {exc}") from None
+    return TrainConfig.from_dict(loads_toml(text, str(path)), source=str(path))
+
+
+def save_config(config: TrainConfig, path: str | Path) -> Path:
+    """Write a training config atomically."""
+    from loratui.fsutil import atomic_write_text
+
+    path = Path(path).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, config.to_toml())
+    return path

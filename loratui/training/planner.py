@@ -1,0 +1,187 @@
+"""From a training config to a TrainPlan: validate, write the trainer's files, build the argv, count the steps.
+
+Both entry points are coroutines (the store is async)::
+
+    plan = await build_plan(store, ctx, config, workdir)
+    plan = await plan_from_file(store, ctx, "run.toml", workdir, overrides={"network_dim": "32"})
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from loratui.errors import ConfigError, TrainingError
+from loratui.training import kohya, musubi
+from loratui.training.config import TrainConfig, dumps_toml, load_config
+from loratui.training.plan import TrainPhase, TrainPlan
+from loratui.training.schema import Schema, coerce_text, load_schema
+from loratui.training.steps import StepReport, compute_steps, load_subsets, params_from_args, parse_resolution
+from loratui.training.trainer import find_trainer
+from loratui.training.validate import Issue, check_config, errors
+
+DEFAULT_RESOLUTION = {"sd15": 512, "sdxl": 1024, "flux": 1024, "sd3": 1024, "qwen-image": 1024}
+TRAIN_ENV = {"OMP_NUM_THREADS": "1"}
+"""Without it plain-python sd-scripts on CPU ran 2-5x slower per step (see DESIGN.md)."""
+
+
+def apply_overrides(config: TrainConfig, overrides: dict[str, str] | None, schema: Schema) -> TrainConfig:
+    """A copy of `config` with `--set key=value` strings applied to [args], converted with the schema's types.
+
+    `launch.KEY=VALUE` sets a [launch] value; an empty value removes the option.
+    """
+    config = config.copy()
+    for key, text in (overrides or {}).items():
+        key = key.strip()
+        if not key:
+            raise ConfigError("--set needs KEY=VALUE")
+        if key.startswith("launch."):
+            name = key.split(".", 1)[1]
+            data = config.to_dict()
+            launch = dict(data.get("launch", {}))
+            if text == "":
+                launch.pop(name, None)
+            else:
+                launch[name] = coerce_text(None, text) if name != "gpu_ids" else text
+            data["launch"] = launch
+            config = TrainConfig.from_dict(data, source=config.source or "--set")
+            continue
+        if key in ("dataset", "family", "backend"):
+            data = config.to_dict()
+            data[key] = text
+            config = TrainConfig.from_dict(data, source=config.source or "--set")
+            continue
+        if text == "":
+            config.args.pop(key, None)
+        else:
+            config.args[key] = coerce_text(schema.get(key), text)
+    return config
+
+
+def effective_args(config: TrainConfig, caption_ext: str | None) -> dict:
+    """[args] plus what loratui fills in: resolution and caption extension when unset."""
+    args = config.resolved_args()
+    if args.get("resolution") is None:
+        size = DEFAULT_RESOLUTION.get(config.family, 1024)
+        args["resolution"] = f"{size},{size}"
+    if caption_ext and args.get("caption_extension") is None:
+        args["caption_extension"] = caption_ext
+    return args
+
+
+async def dataset_subset_rows(store, dataset_id: int) -> list[dict]:
+    """The dataset's subsets as dicts (options decoded), with the count of images sd-scripts reads."""
+    subsets = await load_subsets(store, dataset_id)
+    counts = {s.rel_path: len(s.sizes) for s in subsets}
+    rows = await store.fetchall(
+        "SELECT rel_path, repeats, class_tokens, is_reg, keep_tokens, options FROM subsets "
+        "WHERE dataset_id = ? ORDER BY rel_path", (dataset_id,))
+    result = []
+    for row in rows:
+        try:
+            options = json.loads(row["options"] or "{}")
+        except ValueError:
+            options = {}
+        result.append({"rel_path": row["rel_path"], "repeats": row["repeats"], "class_tokens": row["class_tokens"],
+                       "is_reg": bool(row["is_reg"]), "keep_tokens": row["keep_tokens"],
+                       "options": options if isinstance(options, dict) else {},
+                       "images": counts.get(row["rel_path"], 0)})
+    return result
+
+
+async def step_report(store, config: TrainConfig, schema: Schema | None = None) -> StepReport:
+    """The exact step count for a config (dataset read from the store) with an ETA when one is known."""
+    from loratui.datasets.service import get_dataset
+    from loratui.training.steps import measured_seconds_per_step
+
+    dataset = await get_dataset(store, config.dataset)
+    subsets = await load_subsets(store, dataset.id)
+    args = effective_args(config, dataset.caption_ext)
+    report = compute_steps(subsets, params_from_args(args, config.launch, schema))
+    if config.backend == "musubi":
+        report.exact = False
+        report.notes.append("musubi-tuner buckets are estimated with sd-scripts' rules")
+    if args.get("validation_split"):
+        report.exact = False
+        report.notes.append("validation_split moves some images out of training; not counted")
+    measured = await measured_seconds_per_step(store, config.family)
+    report.seconds_per_step = measured if measured is not None else config.seconds_per_step
+    if report.seconds_per_step is not None:
+        report.eta_seconds = report.seconds_per_step * report.total_steps
+    return report
+
+
+def unbucketable_issue(report: StepReport) -> Issue:
+    """The error for images sd-scripts cannot put into a bucket."""
+    shown = ", ".join(report.unbucketable[:3]) + (" ..." if len(report.unbucketable) > 3 else "")
+    return Issue("bucket_no_upscale", f"{len(report.unbucketable)} image(s) are too elongated for this resolution "
+                                      f"with bucket_no_upscale (sd-scripts would fail on a zero-size bucket): {shown}")
+
+
+def _raise_for(issues: list[Issue], source: str) -> None:
+    found = errors(issues)
+    if found:
+        lines = "; ".join(f"{i.field}: {i.message}" for i in found)
+        raise TrainingError(f"{source}: {len(found)} problem(s): {lines}", hint="run `loratui train check`")
+
+
+async def build_plan(store, ctx, config: TrainConfig, workdir: Path, *, schema: Schema | None = None) -> TrainPlan:
+    """Validate `config` and return the plan: files to write into `workdir`, phases with argv, step counts."""
+    from loratui.datasets.service import get_dataset
+
+    workdir = Path(workdir).resolve()
+    schema = schema or load_schema(ctx, config.backend, config.family)
+    issues = await check_config(store, config, schema)
+    _raise_for(issues, config.source or "config")
+    trainer = find_trainer(ctx, config.backend)
+    dataset = await get_dataset(store, config.dataset)
+    args = effective_args(config, dataset.caption_ext)
+    subsets = [row for row in await dataset_subset_rows(store, dataset.id) if row["images"] > 0]
+    subset_issues = []
+    for row in subsets:
+        for key, value in row["options"].items():
+            if key not in kohya.SUBSET_OPTION_TYPES:
+                subset_issues.append(Issue(f"subset {row['rel_path'] or '.'}.{key}", "is not a dataset_config key"))
+                continue
+            try:
+                kohya.convert_subset_option(key, value)
+            except ValueError as exc:
+                subset_issues.append(Issue(f"subset {row['rel_path'] or '.'}.{key}", str(exc)))
+    _raise_for(subset_issues, config.source or "config")
+    report = await step_report(store, config, schema)
+    if report.unbucketable:
+        _raise_for([unbucketable_issue(report)], config.source or "config")
+    resolution = parse_resolution(args["resolution"])
+    batch = int(args.get("train_batch_size") or 1)
+    launch = dict(config.launch)
+    launch.setdefault("mixed_precision", args.get("mixed_precision") or "no")
+    plan = TrainPlan(backend=config.backend, family=config.family, workdir=workdir,
+                     output_dir=str(args.get("output_dir") or ""), output_name=str(args.get("output_name") or ""),
+                     total_steps=report.total_steps, epochs=report.epochs, save_state=bool(args.get("save_state")))
+    config_path = workdir / kohya.CONFIG_FILE_NAME
+    dataset_path = workdir / kohya.DATASET_FILE_NAME
+    if config.backend == "kohya":
+        plan.files[kohya.CONFIG_FILE_NAME] = dumps_toml(kohya.config_file_values(args, schema))
+        plan.files[kohya.DATASET_FILE_NAME] = dumps_toml(
+            kohya.dataset_config(dataset.path, dataset.caption_ext, subsets, args, resolution, batch))
+        argv = kohya.launcher_argv(trainer.python, trainer.script(config.family), launch)
+        argv += ["--config_file", str(config_path), "--dataset_config", str(dataset_path)]
+        plan.phases.append(TrainPhase("train", argv, str(trainer.root), dict(TRAIN_ENV)))
+    else:
+        plan.files[kohya.DATASET_FILE_NAME] = dumps_toml(
+            musubi.dataset_config(dataset.path, dataset.caption_ext, subsets, args, resolution, batch,
+                                  workdir / "cache"))
+        plan.phases.extend(musubi.phases(trainer, config.family, args, launch, dataset_path, schema))
+    plan.files["loratui_config.toml"] = config.to_toml()
+    return plan
+
+
+async def plan_from_file(store, ctx, config_path, workdir: Path,
+                         overrides: dict[str, str] | None = None) -> TrainPlan:
+    """Read a config file, apply `--set` overrides, and build its plan."""
+    config = load_config(config_path)
+    schema = load_schema(ctx, config.backend, config.family)
+    config = apply_overrides(config, overrides, schema)
+    if config.family != schema.family or config.backend != schema.backend:
+        schema = load_schema(ctx, config.backend, config.family)
+    return await build_plan(store, ctx, config, workdir, schema=schema)

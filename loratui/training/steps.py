@@ -1,0 +1,267 @@
+"""The exact step calculator: what sd-scripts will print as "total optimization steps".
+
+Read from sd-scripts (v0.10.1) ``library/train_util.py`` (``DreamBoothDataset.__init__``, ``BaseDataset.
+make_buckets``) and ``train_network.py``:
+
+* each subset's images are globbed (non-recursive, sd-scripts' extensions, sorted by path); subsets with
+  ``num_repeats < 1`` or no images are ignored;
+* training images count ``num_repeats`` times; regularisation images are registered in order with their own
+  repeats until they cover the training count, then get one extra repeat each, in order, until they do (so
+  some may be left out);
+* each image goes ``repeats`` times into the bucket of its *raw* (not EXIF-rotated) size;
+* batches per epoch = sum over buckets of ceil(count / batch_size);
+* with ``max_train_epochs``: total = epochs * ceil(batches / processes / grad_accum) (float divisions, as
+  upstream); otherwise total = ``max_train_steps`` and epochs = ceil(total / ceil(ceil(batches / processes) /
+  grad_accum)).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from loratui.datasets.buckets import BucketRules, bucket_label, raw_size
+
+KOHYA_IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".PNG", ".JPG", ".JPEG", ".WEBP", ".BMP")
+"""The extensions sd-scripts globs for (case-sensitive: `.Jpg` is not picked up)."""
+
+
+@dataclass
+class SubsetImages:
+    """The images sd-scripts will find in one subset folder, in its order, as raw (width, height)."""
+
+    rel_path: str
+    repeats: int
+    is_reg: bool = False
+    sizes: list[tuple[int, int]] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StepParams:
+    """The options that decide the step count."""
+
+    rules: BucketRules = field(default_factory=BucketRules)
+    batch_size: int = 1
+    gradient_accumulation_steps: int = 1
+    num_processes: int = 1
+    max_train_epochs: int | None = None
+    max_train_steps: int = 1600
+
+
+@dataclass
+class StepReport:
+    """What the calculator found."""
+
+    images: int = 0
+    train_images_with_repeats: int = 0
+    reg_images_with_repeats: int = 0
+    images_with_repeats: int = 0
+    buckets: dict[str, int] = field(default_factory=dict)
+    batches_per_epoch: int = 0
+    steps_per_epoch: int = 0
+    epochs: int = 0
+    total_steps: int = 0
+    seconds_per_step: float | None = None
+    eta_seconds: float | None = None
+    exact: bool = True
+    notes: list[str] = field(default_factory=list)
+    unbucketable: list[str] = field(default_factory=list)
+    """Images sd-scripts cannot bucket (too elongated for bucket_no_upscale: it fails on a zero-size side)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return dict(self.__dict__)
+
+
+def compute_steps(subsets: list[SubsetImages], params: StepParams) -> StepReport:
+    """Count steps exactly as sd-scripts' DreamBooth dataset + train_network.py do."""
+    report = StepReport()
+    train: list[list] = []  # [size, repeats, name]
+    reg: list[list] = []
+    for subset in subsets:
+        if subset.repeats < 1 or not subset.sizes:
+            continue
+        report.images += len(subset.sizes)
+        target = reg if subset.is_reg else train
+        names = subset.names or [f"{subset.rel_path}#{i}" for i in range(len(subset.sizes))]
+        for size, name in zip(subset.sizes, names):
+            target.append([size, subset.repeats, name])
+        if subset.is_reg:
+            report.reg_images_with_repeats += subset.repeats * len(subset.sizes)
+        else:
+            report.train_images_with_repeats += subset.repeats * len(subset.sizes)
+    registered = list(train)
+    if reg:
+        if report.train_images_with_repeats == 0:
+            report.notes.append("regularisation images are not used without training images")
+        covered, first = 0, True
+        while covered < report.train_images_with_repeats:
+            for info in reg:
+                if first:
+                    registered.append(info)
+                    covered += info[1]
+                else:
+                    info[1] += 1
+                    covered += 1
+                if covered >= report.train_images_with_repeats:
+                    break
+            first = False
+    counts: dict[tuple[int, int], int] = {}
+    selected = select_buckets(params.rules, [item[0] for item in registered])
+    for (size, repeats, name), bucket in zip(registered, selected):
+        if min(bucket) <= 0:
+            report.unbucketable.append(name)
+            continue
+        counts[bucket] = counts.get(bucket, 0) + repeats
+    report.images_with_repeats = sum(counts.values())
+    report.buckets = {bucket_label(reso): count for reso, count in sorted(counts.items())}
+    batch = max(params.batch_size, 1)
+    report.batches_per_epoch = sum(math.ceil(count / batch) for count in counts.values())
+    processes = max(params.num_processes, 1)
+    accumulation = max(params.gradient_accumulation_steps, 1)
+    report.steps_per_epoch = math.ceil(report.batches_per_epoch / processes / accumulation)
+    if params.max_train_epochs is not None:
+        report.total_steps = params.max_train_epochs * report.steps_per_epoch
+    else:
+        report.total_steps = params.max_train_steps
+    per_process = math.ceil(report.batches_per_epoch / processes)
+    updates_per_epoch = math.ceil(per_process / accumulation)
+    report.epochs = math.ceil(report.total_steps / updates_per_epoch) if updates_per_epoch else 0
+    return report
+
+
+def select_buckets(rules: BucketRules, sizes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The bucket of each raw size, as ``rules.select`` gives it ((0, 0) where sd-scripts would divide by zero).
+
+    The nearest-aspect search runs vectorised with numpy's argmin over float64, as sd-scripts itself does, so
+    the form can recount a large dataset on every keystroke.
+    """
+    if not sizes:
+        return []
+    if not rules.enable_bucket:
+        return [tuple(rules.resolution)] * len(sizes)
+    unique = list(dict.fromkeys(sizes))
+    found: dict[tuple[int, int], tuple[int, int]] = {}
+    if rules.bucket_no_upscale:
+        for size in unique:
+            try:
+                found[size] = rules.select(*size)
+            except ZeroDivisionError:
+                found[size] = (0, 0)
+    else:
+        import numpy as np
+
+        from loratui.datasets.buckets import make_bucket_resolutions
+
+        resos = make_bucket_resolutions(rules.resolution, rules.min_bucket_reso, rules.max_bucket_reso,
+                                        rules.bucket_reso_steps)
+        predefined = set(resos)
+        ratios = np.array([w / h for w, h in resos], dtype=np.float64)
+        aspects = np.array([w / h for w, h in unique], dtype=np.float64)
+        nearest = np.abs(ratios[None, :] - aspects[:, None]).argmin(axis=1)
+        for size, index in zip(unique, nearest.tolist()):
+            found[size] = size if size in predefined else resos[index]
+    return [found[size] for size in sizes]
+
+
+def parse_resolution(value: Any) -> tuple[int, int] | None:
+    """sd-scripts' resolution ('512', '512,768', 512 or [512, 768]) as (width, height); None if unparsable."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int):
+            return (value, value)
+        if isinstance(value, (list, tuple)):
+            parts = [int(v) for v in value]
+        else:
+            parts = [int(v) for v in str(value).replace("x", ",").split(",")]
+    except (TypeError, ValueError):
+        return None
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or min(parts) <= 0:
+        return None
+    return (parts[0], parts[1])
+
+
+def params_from_args(args: dict[str, Any], launch: dict[str, Any], schema=None) -> StepParams:
+    """StepParams from a config's [args] and [launch] (trainer defaults where unset)."""
+
+    def default(name: str, fallback: Any) -> Any:
+        option = schema.get(name) if schema is not None else None
+        return option.default if option is not None and option.default is not None else fallback
+
+    def pick(name: str, fallback: Any) -> Any:
+        value = args.get(name)
+        return default(name, fallback) if value is None else value
+
+    resolution = parse_resolution(args.get("resolution")) or (512, 512)
+    rules = BucketRules(
+        resolution=resolution,
+        enable_bucket=bool(pick("enable_bucket", False)),
+        min_bucket_reso=int(pick("min_bucket_reso", 256)),
+        max_bucket_reso=int(pick("max_bucket_reso", 1024)),
+        bucket_reso_steps=int(pick("bucket_reso_steps", 64)),
+        bucket_no_upscale=bool(pick("bucket_no_upscale", False)),
+    )
+    epochs = args.get("max_train_epochs")
+    return StepParams(
+        rules=rules,
+        batch_size=int(pick("train_batch_size", 1)),
+        gradient_accumulation_steps=int(pick("gradient_accumulation_steps", 1)),
+        num_processes=int(launch.get("num_processes") or 1),  # accelerate: the total over all machines
+        max_train_epochs=None if epochs is None else int(epochs),
+        max_train_steps=int(pick("max_train_steps", 1600)),
+    )
+
+
+def is_kohya_image(rel_path: str) -> bool:
+    """True when sd-scripts' glob picks this file up (its extension list is case-sensitive)."""
+    name = rel_path.rsplit("/", 1)[-1]
+    return not name.startswith(".") and name.endswith(KOHYA_IMAGE_EXTENSIONS)
+
+
+async def load_subsets(store, dataset_id: int) -> list[SubsetImages]:
+    """The dataset's subsets with the raw sizes of the images sd-scripts will read, in sd-scripts' order."""
+    subsets = await store.fetchall(
+        "SELECT id, rel_path, repeats, is_reg FROM subsets WHERE dataset_id = ? ORDER BY rel_path", (dataset_id,))
+    rows = await store.fetchall(
+        "SELECT subset_id, rel_path, width, height, orientation FROM images "
+        "WHERE dataset_id = ? AND status = 'ok' AND width IS NOT NULL ORDER BY rel_path", (dataset_id,))
+    by_subset: dict[int, list] = {}
+    for row in rows:
+        by_subset.setdefault(row["subset_id"], []).append(row)
+    result = []
+    for subset in subsets:
+        item = SubsetImages(subset["rel_path"], subset["repeats"], bool(subset["is_reg"]))
+        prefix = subset["rel_path"] + "/" if subset["rel_path"] else ""
+        for row in by_subset.get(subset["id"], []):
+            rel = row["rel_path"]
+            if not rel.startswith(prefix) or "/" in rel[len(prefix):] or not is_kohya_image(rel):
+                continue
+            item.sizes.append(raw_size(row["width"], row["height"], row["orientation"]))
+            item.names.append(rel)
+        result.append(item)
+    return result
+
+
+async def measured_seconds_per_step(store, family: str, recent: int = 5) -> float | None:
+    """Median seconds per step over the latest finished trainings of `family` (from job_metrics), or None."""
+    jobs = await store.fetchall(
+        "SELECT id FROM jobs WHERE kind = 'train' AND json_extract(params, '$.family') = ? "
+        "ORDER BY id DESC LIMIT 50", (family,))
+    rates = []
+    for job in jobs:
+        row = await store.fetchone(
+            "SELECT MIN(step) AS s0, MAX(step) AS s1, MIN(t) AS t0, MAX(t) AS t1 FROM job_metrics "
+            "WHERE job_id = ? AND t IS NOT NULL", (job["id"],))
+        if row and row["s1"] is not None and row["s1"] > row["s0"] and row["t1"] > row["t0"]:
+            rates.append((row["t1"] - row["t0"]) / (row["s1"] - row["s0"]))
+        if len(rates) >= recent:
+            break
+    return statistics.median(rates) if rates else None

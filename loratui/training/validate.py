@@ -1,0 +1,257 @@
+"""Validation before launch: every problem names its field and says why.
+
+``check_args`` is synchronous and needs only the config and the schema (the TUI runs it on every edit);
+``check_config`` adds the dataset checks that need the store.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loratui.training.config import TrainConfig
+from loratui.training.schema import Schema, check_value
+from loratui.training.steps import parse_resolution
+
+PATH_OPTIONS = ("pretrained_model_name_or_path", "vae", "clip_l", "clip_g", "t5xxl", "ae", "network_weights",
+                "dit", "text_encoder", "sample_prompts", "resume", "base_weights", "dataset_config_file")
+"""Options naming files or folders that must exist (a Hugging Face repo id is allowed for the base model)."""
+
+REQUIRED = {
+    "kohya": ("pretrained_model_name_or_path", "output_dir", "network_module"),
+    "musubi": ("dit", "vae", "text_encoder", "output_dir", "network_module"),
+}
+FAMILY_REQUIRED = {"flux": ("clip_l", "t5xxl", "ae"), "sd3": ()}
+BUCKET_STEP_DIVISOR = {"sd15": 64, "sdxl": 32, "flux": 32, "sd3": 32}
+"""sd-scripts' verify_bucket_reso_steps per family."""
+
+
+@dataclass
+class Issue:
+    """One validation finding."""
+
+    field: str
+    message: str
+    severity: str = "error"
+    """'error' (the trainer would fail or do the wrong thing) or 'warning'."""
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.field}: {self.message}"
+
+
+def errors(issues: list[Issue]) -> list[Issue]:
+    """Only the errors."""
+    return [issue for issue in issues if issue.severity == "error"]
+
+
+def _looks_local(value: str) -> bool:
+    return value.startswith(("/", ".", "~")) or value.endswith((".safetensors", ".ckpt", ".pt", ".bin", ".sft")) \
+        or value.count("/") != 1
+
+
+def _writable(folder: Path) -> bool:
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            return False
+        probe = probe.parent
+    return probe.is_dir() and os.access(probe, os.W_OK | os.X_OK)
+
+
+def check_args(config: TrainConfig, schema: Schema) -> list[Issue]:
+    """Types, choices, required options, paths, output folder and incompatible combinations."""
+    issues: list[Issue] = []
+    args = config.resolved_args()
+    from_trainer = schema.source.startswith("trainer")
+    for name, value in args.items():
+        if value is None:
+            continue  # unset (only possible from code: TOML has no null)
+        option = schema.get(name)
+        if option is None:
+            close = difflib.get_close_matches(name, list(schema.options), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            if from_trainer:
+                issues.append(Issue(name, f"is not an option of the installed trainer: passed through, but the "
+                                          f"trainer will ignore it{hint}", "warning"))
+            else:
+                issues.append(Issue(name, f"is not a known option; passed through untouched{hint}", "warning"))
+            continue
+        if name == "resolution":
+            if parse_resolution(value) is None:
+                issues.append(Issue(name, f"must be 'size' or 'width,height', got {value!r}"))
+            continue
+        problem = check_value(option, value)
+        if problem:
+            issues.append(Issue(name, problem))
+    for name in REQUIRED[config.backend] + FAMILY_REQUIRED.get(config.family, ()):
+        if args.get(name) in (None, ""):
+            issues.append(Issue(name, "is required"))
+    for name in PATH_OPTIONS:
+        value = args.get(name)
+        if not isinstance(value, str) or not value:
+            continue
+        if name == "pretrained_model_name_or_path" and not _looks_local(value):
+            continue  # a Hugging Face repo id
+        if not Path(value).expanduser().exists():
+            issues.append(Issue(name, f"{value} does not exist"))
+    output = args.get("output_dir")
+    if isinstance(output, str) and output:
+        folder = Path(output).expanduser()
+        if folder.exists() and not folder.is_dir():
+            issues.append(Issue("output_dir", f"{output} is a file, not a folder"))
+        elif not _writable(folder):
+            issues.append(Issue("output_dir", f"{output} is not writable"))
+    issues += _check_numbers(args)
+    issues += _check_combinations(config, schema)
+    if not config.dataset:
+        issues.append(Issue("dataset", "no dataset named; set `dataset = \"NAME\"` at the top of the config"))
+    return issues
+
+
+def _positive(args: dict, name: str, issues: list[Issue], allow_zero: bool = False) -> None:
+    value = args.get(name)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value < 0 or (value == 0 and not allow_zero):
+            issues.append(Issue(name, f"must be {'0 or more' if allow_zero else 'more than 0'}, got {value}"))
+
+
+def _check_numbers(args: dict) -> list[Issue]:
+    issues: list[Issue] = []
+    for name in ("train_batch_size", "max_train_epochs", "max_train_steps", "gradient_accumulation_steps",
+                 "network_dim", "learning_rate", "bucket_reso_steps", "min_bucket_reso", "max_bucket_reso",
+                 "save_every_n_epochs", "save_every_n_steps", "sample_every_n_epochs", "sample_every_n_steps"):
+        _positive(args, name, issues)
+    for name in ("unet_lr", "network_alpha", "max_data_loader_n_workers", "lr_warmup_steps", "keep_tokens"):
+        _positive(args, name, issues, allow_zero=True)
+    for name in ("caption_dropout_rate", "caption_tag_dropout_rate", "network_dropout"):
+        value = args.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not 0 <= value <= 1:
+            issues.append(Issue(name, f"is a rate between 0 and 1, got {value}"))
+    return issues
+
+
+def _on(args: dict, name: str) -> bool:
+    value = args.get(name)
+    if isinstance(value, bool):
+        return value
+    return isinstance(value, (int, float)) and value > 0
+
+
+def _check_combinations(config: TrainConfig, schema: Schema) -> list[Issue]:
+    args, issues = config.args, []
+    caching_te = _on(args, "cache_text_encoder_outputs") or _on(args, "cache_text_encoder_outputs_to_disk")
+    if caching_te:
+        for name in ("shuffle_caption", "caption_dropout_rate", "caption_tag_dropout_rate", "token_warmup_step"):
+            if _on(args, name):
+                issues.append(Issue(name, "cannot be used with cache_text_encoder_outputs (the cached outputs "
+                                          "would never change)"))
+        if config.family == "sdxl" and not _on(args, "network_train_unet_only"):
+            issues.append(Issue("cache_text_encoder_outputs", "needs network_train_unet_only for SDXL (a text "
+                                                             "encoder cannot be trained from cached outputs)"))
+    if _on(args, "cache_latents") or _on(args, "cache_latents_to_disk"):
+        for name in ("color_aug", "random_crop"):
+            if _on(args, name):
+                issues.append(Issue(name, "cannot be used with cache_latents (sd-scripts rejects it)"))
+    if _on(args, "network_train_unet_only") and _on(args, "network_train_text_encoder_only"):
+        issues.append(Issue("network_train_text_encoder_only", "cannot be combined with network_train_unet_only"))
+    mixed = args.get("mixed_precision", "no")
+    if _on(args, "full_fp16") and mixed != "fp16":
+        issues.append(Issue("full_fp16", "needs mixed_precision = \"fp16\""))
+    if _on(args, "full_bf16") and mixed != "bf16":
+        issues.append(Issue("full_bf16", "needs mixed_precision = \"bf16\""))
+    if _on(args, "fp8_base") and mixed in (None, "no"):
+        issues.append(Issue("fp8_base", "needs mixed_precision fp16 or bf16"))
+    if _on(args, "v2") and args.get("clip_skip") is not None:
+        issues.append(Issue("clip_skip", "is not used with v2 models", "warning"))
+    if args.get("adaptive_noise_scale") is not None and args.get("noise_offset") is None:
+        issues.append(Issue("adaptive_noise_scale", "needs noise_offset"))
+    low, high = args.get("min_bucket_reso"), args.get("max_bucket_reso")
+    if isinstance(low, int) and isinstance(high, int) and low > high:
+        issues.append(Issue("min_bucket_reso", f"{low} is larger than max_bucket_reso {high}"))
+    steps = args.get("bucket_reso_steps")
+    divisor = BUCKET_STEP_DIVISOR.get(config.family)
+    if config.backend == "kohya" and isinstance(steps, int) and divisor and steps > 0 and steps % divisor:
+        issues.append(Issue("bucket_reso_steps", f"must be divisible by {divisor} for {config.family}"))
+    if _on(args, "skip_until_initial_step") and not args.get("resume"):
+        issues.append(Issue("skip_until_initial_step", "only makes sense with resume", "warning"))
+    if args.get("save_every_n_steps") and not _on(args, "save_state"):
+        issues.append(Issue("save_state", "is off: saved checkpoints cannot be resumed from (turn it on to "
+                                          "resume after a cancel or a lost box)", "warning"))
+    issues += _check_launch(config.launch)
+    return issues
+
+
+def _check_launch(launch: dict[str, Any]) -> list[Issue]:
+    issues = []
+    processes = launch.get("num_processes")
+    if processes is not None and processes < 1:
+        issues.append(Issue("launch.num_processes", "must be at least 1"))
+    gpu_ids = launch.get("gpu_ids")
+    if gpu_ids and processes and launch.get("num_machines", 1) == 1:
+        count = len([g for g in str(gpu_ids).split(",") if g.strip()])
+        if gpu_ids != "all" and count != processes:
+            issues.append(Issue("launch.gpu_ids", f"lists {count} GPUs for {processes} processes", "warning"))
+    if (launch.get("num_machines") or 1) > 1 and not launch.get("main_process_ip"):
+        issues.append(Issue("launch.main_process_ip", "is required with more than one machine"))
+    return issues
+
+
+async def check_dataset(store, config: TrainConfig) -> list[Issue]:
+    """The dataset exists, has images sd-scripts will read, captions match the extension; broken ones named."""
+    from loratui.datasets.service import HAS_CAPTION_SQL, get_dataset
+    from loratui.errors import NotFoundError
+    from loratui.training.steps import is_kohya_image, load_subsets
+
+    issues: list[Issue] = []
+    if not config.dataset:
+        return issues
+    try:
+        dataset = await get_dataset(store, config.dataset)
+    except NotFoundError as exc:
+        return [Issue("dataset", exc.message)]
+    if not dataset.path.is_dir():
+        return [Issue("dataset", f"the folder {dataset.path} is gone")]
+    ext = config.args.get("caption_extension")
+    if isinstance(ext, str) and ext and ext != dataset.caption_ext:
+        issues.append(Issue("caption_extension", f"is {ext!r} but the captions of {dataset.name} are "
+                                                 f"{dataset.caption_ext!r} files (sd-scripts would read none)"))
+    broken = await store.fetchall(
+        "SELECT rel_path, reason FROM images WHERE dataset_id = ? AND status = 'broken' ORDER BY rel_path",
+        (dataset.id,))
+    if broken:
+        shown = ", ".join(f"{r['rel_path']} ({r['reason'] or 'unreadable'})" for r in broken[:5])
+        more = f" and {len(broken) - 5} more" if len(broken) > 5 else ""
+        issues.append(Issue("dataset", f"{len(broken)} broken image(s) would stop sd-scripts: {shown}{more}"))
+    uncaptioned = await store.fetchall(
+        f"SELECT rel_path FROM images WHERE dataset_id = ? AND status = 'ok' AND NOT {HAS_CAPTION_SQL} "
+        "ORDER BY rel_path", (dataset.id,))
+    if uncaptioned:
+        shown = ", ".join(r["rel_path"] for r in uncaptioned[:5])
+        more = f" and {len(uncaptioned) - 5} more" if len(uncaptioned) > 5 else ""
+        issues.append(Issue("dataset", f"{len(uncaptioned)} image(s) have no caption (trained with class tokens "
+                                       f"or an empty caption): {shown}{more}", "warning"))
+    ignored = await store.fetchall("SELECT rel_path FROM images WHERE dataset_id = ? AND status = 'ok'",
+                                   (dataset.id,))
+    skipped = [r["rel_path"] for r in ignored if not is_kohya_image(r["rel_path"])]
+    if skipped and config.backend == "kohya":
+        issues.append(Issue("dataset", f"{len(skipped)} image(s) have an extension sd-scripts does not read: "
+                                       f"{', '.join(skipped[:5])}", "warning"))
+    subsets = await load_subsets(store, dataset.id)
+    for subset in subsets:
+        folder = dataset.path / subset.rel_path if subset.rel_path else dataset.path
+        if subset.sizes and not folder.is_dir():
+            issues.append(Issue("dataset", f"subset folder {folder} is gone (rescan {dataset.name})"))
+    train = sum(len(s.sizes) for s in subsets if not s.is_reg and s.repeats > 0)
+    if train == 0:
+        issues.append(Issue("dataset", f"{dataset.name} has no training images sd-scripts would read"
+                                       + (" (scan it with `loratui dataset scan`)" if dataset.scanned_at is None
+                                          else "")))
+    return issues
+
+
+async def check_config(store, config: TrainConfig, schema: Schema) -> list[Issue]:
+    """Everything `loratui train check` reports."""
+    return check_args(config, schema) + await check_dataset(store, config)

@@ -1,0 +1,351 @@
+"""The training monitor: every training job, the selected one's live log, progress, loss plot and samples.
+
+It reads everything from the database and the job's log file, so it shows trainings started by any loratui
+(or still running after the TUI was closed and opened again); supervisors that died are marked interrupted.
+Keys cancel or resume the selected training and reorder or remove queued ones.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, ProgressBar, Static
+
+from loratui.errors import LoratuiError
+from loratui.jobs import repo
+from loratui.jobs.model import Job
+from loratui.tui.extensions import ScreenAction
+from loratui.tui.widgets.logview import LogView
+from loratui.tui.widgets.lossplot import LossPlot
+from loratui.tui.widgets.samplestrip import SampleStrip
+
+REFRESH_S = 1.0
+REAP_EVERY_S = 5.0
+CONFIRM_S = 3.0
+"""A second press of the cancel key within this time confirms it."""
+
+
+def describe(job: Job) -> str:
+    """The stats line: status, epoch, step, loss, speed, ETA."""
+    from loratui.training.status import status_line
+
+    text = status_line(job)
+    if job.message:
+        text += f"\n{job.message}"
+    return text
+
+
+class MonitorScreen(Screen):
+    """Training jobs on the left; the selected job's progress, loss plot, samples and log on the right."""
+
+    CSS_PATH = str(Path(__file__).with_name("monitor.tcss"))
+    BINDINGS = [
+        Binding("escape", "close", "Back", id="monitor.close"),
+        Binding("c", "cancel_job", "Cancel (press twice)", id="monitor.cancel"),
+        Binding("r", "resume_job", "Resume", id="monitor.resume"),
+        Binding("left_square_bracket", "move_queued(-1)", "Queue up", id="monitor.queue_up"),
+        Binding("right_square_bracket", "move_queued(1)", "Queue down", id="monitor.queue_down"),
+        Binding("x", "remove_queued", "Unqueue", id="monitor.queue_remove"),
+        Binding("v", "compare", "Compare run", id="monitor.compare"),
+        Binding("slash", "search", "Search log", id="monitor.search"),
+    ]
+
+    def __init__(self, store, ctx, job_id: int | None = None) -> None:
+        super().__init__()
+        self.store = store
+        self.ctx = ctx
+        self.job_id = job_id
+        self.job: Job | None = None
+        self.jobs: list[Job] = []
+        self.compare_id: int | None = None
+        self._compare_auto = True
+        self._metrics: list[tuple[int, float]] = []
+        self._compare_metrics: list[tuple[int, float]] = []
+        self._followed: int | None = None
+        self._last_reap = 0.0
+        self._cancel_armed: tuple[int, float] | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield DataTable(id="monitor-jobs", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="monitor-main"):
+                yield Static("no training selected", id="monitor-stats")
+                yield ProgressBar(id="monitor-progress", show_eta=False)
+                with Horizontal(id="monitor-charts"):
+                    yield LossPlot(id="monitor-loss")
+                    yield SampleStrip(id="monitor-samples")
+                yield Input(placeholder="search the log (Enter: find, n/N: next/previous)", id="monitor-search")
+                yield LogView(id="monitor-log")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        table = self.query_one("#monitor-jobs", DataTable)
+        table.add_columns("id", "status", "step", "title")
+        self.query_one("#monitor-search", Input).display = False
+        await self.refresh_data()
+        self.set_interval(REFRESH_S, self.refresh_data)
+
+    # -- data
+    async def refresh_data(self) -> None:
+        """Reload the jobs list and the selected job (and reap dead supervisors now and then)."""
+        try:
+            await self._refresh()
+        except NoMatches:
+            pass  # the screen was closed while this ran (after a cancel, for instance)
+
+    async def _refresh(self) -> None:
+        from loratui.training.reattach import reap_training
+
+        if not self.is_attached:
+            return
+        if time.monotonic() - self._last_reap > REAP_EVERY_S:
+            self._last_reap = time.monotonic()
+            await reap_training(self.store)
+        rows = await self.store.fetchall("SELECT * FROM jobs WHERE kind = 'train' ORDER BY id DESC LIMIT 100")
+        self.jobs = [Job.from_row(r) for r in rows]
+        if self.job_id is None and self.jobs:
+            running = [j for j in self.jobs if not j.terminal and j.status.value != "queued"]
+            self.job_id = (running or self.jobs)[0].id
+        self._fill_table()
+        if self.job_id is not None:
+            await self._load_job()
+
+    def _fill_table(self) -> None:
+        table = self.query_one("#monitor-jobs", DataTable)
+        # Rebuilding moves the cursor; only the user's moves may change the selected job.
+        with table.prevent(DataTable.RowHighlighted):
+            table.clear()
+            for job in self.jobs:
+                status = job.status.value + (f" #{job.queue_position}" if job.queue_position else "")
+                step = f"{job.step or 0}/{job.total_steps or '?'}" if (job.step or job.total_steps) else ""
+                table.add_row(str(job.id), status, step, job.title, key=str(job.id))
+            if self.job_id is not None:
+                for index, job in enumerate(self.jobs):
+                    if job.id == self.job_id:
+                        table.move_cursor(row=index, animate=False)
+                        break
+
+    async def _load_job(self) -> None:
+        try:
+            self.job = await repo.get_job(self.store, self.job_id)
+        except LoratuiError:
+            self.job = None
+            return
+        job = self.job
+        self.query_one("#monitor-stats", Static).update(describe(job))
+        bar = self.query_one("#monitor-progress", ProgressBar)
+        if job.total_steps:
+            bar.update(total=job.total_steps, progress=job.step or 0)
+        else:
+            bar.update(total=None)
+        await self._load_metrics()
+        await self._load_samples()
+        if self._followed != job.id:
+            self._follow(job)
+
+    async def _load_metrics(self) -> None:
+        since = self._metrics[-1][0] if self._metrics else -1
+        rows = await self.store.fetchall(
+            "SELECT step, COALESCE(avr_loss, loss) FROM job_metrics WHERE job_id = ? AND step > ? ORDER BY step",
+            (self.job.id, since))
+        self._metrics += [(r[0], r[1]) for r in rows if r[1] is not None]
+        if self._compare_auto:
+            self.compare_id = await self._default_compare()
+        if self.compare_id is not None and not self._compare_metrics:
+            rows = await self.store.fetchall(
+                "SELECT step, COALESCE(avr_loss, loss) FROM job_metrics WHERE job_id = ? ORDER BY step",
+                (self.compare_id,))
+            self._compare_metrics = [(r[0], r[1]) for r in rows if r[1] is not None]
+        series = [(f"job {self.job.id}", self._metrics)]
+        if self.compare_id is not None:
+            series.append((f"job {self.compare_id}", self._compare_metrics))
+        self.query_one("#monitor-loss", LossPlot).set_series(series)
+
+    async def _default_compare(self) -> int | None:
+        """The run a resumed job continues, else the previous training that has a loss curve."""
+        if self.job.parent_id:
+            return self.job.parent_id
+        row = await self.store.fetchone(
+            "SELECT job_id FROM job_metrics JOIN jobs ON jobs.id = job_metrics.job_id "
+            "WHERE jobs.kind = 'train' AND job_id < ? GROUP BY job_id ORDER BY job_id DESC LIMIT 1", (self.job.id,))
+        return row[0] if row else None
+
+    async def _load_samples(self) -> None:
+        rows = await self.store.fetchall(
+            "SELECT data FROM job_events WHERE job_id = ? AND kind = 'sample' ORDER BY id", (self.job.id,))
+        samples = [(d["path"], d.get("step")) for d in (json.loads(r[0]) for r in rows) if Path(d["path"]).exists()]
+        self.query_one("#monitor-samples", SampleStrip).set_samples(samples)
+
+    def _follow(self, job: Job) -> None:
+        if not job.log_path:
+            return  # not started yet: try again at the next refresh
+        log = self.query_one("#monitor-log", LogView)
+        log.clear()
+        self._followed = job.id
+        self._tail(Path(job.log_path), job.id)
+
+    @work(thread=True, exclusive=True, group="monitor-log")
+    def _tail(self, path: Path, job_id: int) -> None:
+        """Feed the log file to the view as it grows (until another job is selected or the screen closes)."""
+        from textual.worker import get_current_worker
+
+        worker = get_current_worker()
+        try:
+            log = self.query_one("#monitor-log", LogView)
+        except NoMatches:
+            return
+        offset = 0
+        while not worker.is_cancelled and self._followed == job_id:
+            try:
+                with open(path, "rb") as handle:
+                    handle.seek(offset)
+                    data = handle.read(1 << 20)
+            except OSError:
+                data = b""
+            if data:
+                offset += len(data)
+                log.feed(data)
+                continue
+            time.sleep(0.2)
+
+    # -- selection
+    @on(DataTable.RowSelected, "#monitor-jobs")
+    @on(DataTable.RowHighlighted, "#monitor-jobs")
+    async def _job_chosen(self, event) -> None:
+        if event.row_key is None or event.row_key.value is None:
+            return
+        job_id = int(event.row_key.value)
+        if job_id != self.job_id:
+            self.job_id = job_id
+            self._metrics, self._compare_metrics = [], []
+            self._compare_auto = True
+            await self._load_job()
+
+    # -- actions
+    def action_close(self) -> None:
+        """Close the search box, or leave the monitor (trainings keep running)."""
+        box = self.query_one("#monitor-search", Input)
+        if box.display:
+            box.display = False
+            self.query_one("#monitor-log", LogView).focus()
+            return
+        self._followed = None
+        self.app.pop_screen()
+
+    def action_cancel_job(self) -> None:
+        """Stop the selected training (or take it out of the queue); asks for a second press first."""
+        if self.job is None or self.job.terminal:
+            self.notify("no running or queued training selected", severity="warning")
+            return
+        armed, self._cancel_armed = self._cancel_armed, None
+        if armed is None or armed[0] != self.job.id or time.monotonic() - armed[1] > CONFIRM_S:
+            self._cancel_armed = (self.job.id, time.monotonic())
+            lost = "" if self.job.status.value == "queued" else " (steps since the last saved state are lost)"
+            self.notify(f"press c again to cancel job {self.job.id}{lost}", severity="warning")
+            return
+        self.notify(f"cancelling job {self.job.id}…")
+        self._cancel(self.job.id)
+
+    @work(exclusive=False, group="monitor-actions")
+    async def _cancel(self, job_id: int) -> None:
+        from loratui.training.launch import cancel_training
+        from loratui.training.procgroup import group_members
+
+        try:
+            job = await cancel_training(self.store, self.ctx, job_id)
+        except LoratuiError as exc:
+            self.notify(exc.one_line(), severity="error")
+            return
+        left = group_members(job.pgid) if job.pgid else []
+        self.notify(f"job {job_id} {job.status.value}" + (f"; still running: {left}" if left else ""),
+                    severity="error" if left else "information")
+        await self.refresh_data()
+
+    async def action_resume_job(self) -> None:
+        """Continue the selected failed/cancelled/interrupted training from its newest saved state."""
+        from loratui.training.launch import resume_training
+
+        if self.job is None:
+            return
+        try:
+            new_id = await resume_training(self.store, self.ctx, self.job.id)
+        except LoratuiError as exc:
+            self.notify(exc.one_line(), severity="error")
+            return
+        self.notify(f"job {new_id} resumed job {self.job.id}")
+        self.job_id = new_id
+        self._metrics, self._compare_metrics, self._compare_auto = [], [], True
+        await self.refresh_data()
+
+    async def action_move_queued(self, delta: int) -> None:
+        """Move the selected queued training earlier (-1) or later (+1)."""
+        from loratui.training import train_queue as queue
+
+        if self.job is None or not self.job.queue_position:
+            self.notify("select a queued training to reorder", severity="warning")
+            return
+        try:
+            await queue.move(self.store, self.job.id, self.job.queue_position + delta)
+        except LoratuiError as exc:
+            self.notify(exc.one_line(), severity="error")
+        await self.refresh_data()
+
+    async def action_remove_queued(self) -> None:
+        """Take the selected training out of the queue."""
+        from loratui.training import train_queue as queue
+
+        if self.job is None:
+            return
+        try:
+            await queue.remove(self.store, self.job.id)
+        except LoratuiError as exc:
+            self.notify(exc.one_line(), severity="error")
+            return
+        self.notify(f"job {self.job.id} removed from the queue")
+        await self.refresh_data()
+
+    async def action_compare(self) -> None:
+        """Overlay the next other training's loss curve (cycles; the last step turns it off)."""
+        others = [j.id for j in self.jobs if self.job is not None and j.id != self.job.id]
+        if not others:
+            self.notify("no other training to compare with")
+            return
+        self._compare_auto = False
+        if self.compare_id in others:
+            index = others.index(self.compare_id) + 1
+            self.compare_id = others[index] if index < len(others) else None
+        else:
+            self.compare_id = others[0]
+        self._compare_metrics = []
+        await self._load_metrics()
+
+    def action_search(self) -> None:
+        """Show the search box."""
+        box = self.query_one("#monitor-search", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Submitted, "#monitor-search")
+    def _search(self, event: Input.Submitted) -> None:
+        log = self.query_one("#monitor-log", LogView)
+        found = log.find(event.value)
+        if found is None and event.value:
+            self.notify(f"not found: {event.value}", severity="warning")
+        event.input.display = False
+        log.focus()
+
+
+def open_monitor(app) -> MonitorScreen:
+    """ScreenAction factory: the monitor on the app's store."""
+    return MonitorScreen(app.store, app.ctx)
+
+
+ACTIONS = [ScreenAction(id="monitor.open", key="J", description="Training monitor", factory=open_monitor)]

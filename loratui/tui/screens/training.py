@@ -1,0 +1,366 @@
+"""The training form: every trainer option by section (or by search), validation beside each field, the live
+step calculator with a bucket histogram, save / save as preset, and start (handed to the training runner).
+
+Opened with `C` (ScreenAction ``training.open``) for the app's current dataset. The config is kept in
+``<home>/training/<dataset>.toml``; a new one starts from a built-in preset.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, Select, Static
+
+from loratui.errors import LoratuiError
+from loratui.training.config import FAMILIES, TrainConfig, load_config, save_config
+from loratui.training.form import FormState, histogram_lines, value_text
+from loratui.training.schema import SECTIONS, Option
+from loratui.tui.extensions import ScreenAction
+
+DEFAULT_PRESET = "sd15-12gb"
+NO_SELECTION = getattr(Select, "NULL", None)
+"""A Select's empty value (Textual 8 calls it Select.NULL)."""
+FAMILY_CHOICES = [(f"{backend} {family}", f"{backend}:{family}") for backend, families in FAMILIES.items()
+                  for family in families]
+
+
+class OptionRow(Vertical):
+    """One option: name, editor, the validation message beside it, and its help text."""
+
+    def __init__(self, option: Option, text: str, current) -> None:
+        super().__init__(classes="option-row")
+        self.option = option
+        self.text = text
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        option = self.option
+        with Horizontal(classes="option-line"):
+            yield Label(option.name, classes="option-name")
+            if option.type == "bool":
+                yield Checkbox("", value=bool(self.current), id=f"opt-{option.name}", classes="option-editor")
+            elif option.choices and not option.is_list:
+                choices = [(str(c), c) for c in option.choices if c is not None]
+                value = self.current if any(self.current == c for _, c in choices) else NO_SELECTION
+                yield Select(choices, value=value, allow_blank=True, prompt=f"(default {option.default})",
+                             id=f"opt-{option.name}", classes="option-editor")
+            else:
+                placeholder = "" if option.default is None else f"default {value_text(option.default)}"
+                yield Input(self.text, placeholder=placeholder, id=f"opt-{option.name}", classes="option-editor")
+            yield Static("", id=f"err-{option.name}", classes="option-error")
+        if option.help:
+            yield Static(option.short_help, classes="option-help", markup=False)
+
+
+class TrainingScreen(Screen[None]):
+    """Edit a training config with live validation and step count."""
+
+    CSS_PATH = "training.tcss"
+    BINDINGS = [
+        Binding("escape", "close", "Back", id="training.close"),
+        Binding("ctrl+s", "save", "Save config", id="training.save"),
+        Binding("ctrl+f", "search", "Search options", id="training.search"),
+        Binding("ctrl+t", "start", "Start training", id="training.start"),
+    ]
+
+    class ConfigSaved(Message):
+        """The config was written to `path`."""
+
+        def __init__(self, path: Path) -> None:
+            super().__init__()
+            self.path = path
+
+    class TrainingStarted(Message):
+        """A training job was started (or queued) from this form."""
+
+        def __init__(self, job_id: int) -> None:
+            super().__init__()
+            self.job_id = job_id
+
+    def __init__(self, ctx, store, config: TrainConfig, path: Path) -> None:
+        super().__init__()
+        self.ctx, self.store, self.path = ctx, store, path
+        self.form: FormState | None = None
+        self.initial = config
+        self.section = SECTIONS[0]
+        self.search_text = ""
+        self._search_timer = None
+        self.target = (config.backend, config.family)
+        """The backend and family being shown or loaded (a Select echo must not reload it again)."""
+
+    def compose(self) -> ComposeResult:
+        from loratui.training.presets import list_presets
+
+        presets = [(p.name, p.name) for p in list_presets(self.ctx)]
+        with Horizontal(id="training-top"):
+            yield Label("Config")
+            yield Input(str(self.path), id="config-path")
+            yield Select(FAMILY_CHOICES, value=f"{self.initial.backend}:{self.initial.family}", allow_blank=False,
+                         id="family")
+            yield Select(presets, prompt="Load preset", id="preset")
+        with Horizontal(id="training-body"):
+            with Vertical(id="training-nav"):
+                yield Input(placeholder="search options", id="option-search")
+                yield OptionList(*SECTIONS, id="sections")
+            yield VerticalScroll(id="option-form")
+            with Vertical(id="training-side"):
+                yield Static("", id="steps-panel", markup=False)
+                yield Static("", id="issues-panel", markup=False)
+                with Horizontal(id="preset-save"):
+                    yield Input(placeholder="preset name", id="preset-name")
+                    yield Button("Save preset", id="save-preset")
+                with Horizontal(id="training-buttons"):
+                    yield Button("Save", id="save", variant="primary")
+                    yield Button("Start", id="start", variant="success")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload(self.initial)
+
+    def reload(self, config: TrainConfig) -> None:
+        """Show `config` (its backend/family may differ: the schema is read again)."""
+        self.target = (config.backend, config.family)
+        self.load_schema(config)
+
+    # -- loading ------------------------------------------------------------------------------------------
+
+    @work(exclusive=True, group="schema")
+    async def load_schema(self, config: TrainConfig) -> None:
+        """Read the trainer's options (a subprocess the first time; cached after) and the dataset."""
+        import asyncio
+
+        from loratui.training.schema import load_schema
+
+        self.query_one("#steps-panel", Static).update("reading the trainer's options…")
+        try:
+            schema = await asyncio.to_thread(load_schema, self.ctx, config.backend, config.family)
+        except LoratuiError as exc:
+            self.notify(exc.one_line(), severity="error")
+            from loratui.training.schema import builtin_schema
+
+            schema = builtin_schema(config.backend, config.family)
+        form = FormState(config, schema)
+        await form.load_dataset(self.store)
+        self.form = form
+        await self.show_options()
+        self.refresh_status()
+
+    async def show_options(self) -> None:
+        """Rebuild the form for the current section or search."""
+        if self.form is None:
+            return
+        container = self.query_one("#option-form", VerticalScroll)
+        await container.remove_children()
+        options = self.form.options(self.section, self.search_text or None)
+        rows = [OptionRow(o, self.form.text_of(o.name), self.form.config.args.get(o.name)) for o in options]
+        if not rows:
+            rows = [Static("no option matches", classes="option-help")]
+        await container.mount_all(rows)
+        self.refresh_status()
+
+    # -- live status --------------------------------------------------------------------------------------
+
+    def refresh_status(self) -> None:
+        """Redraw the step calculator, the histogram and every visible field's message."""
+        if self.form is None:
+            return
+        report = self.form.steps()
+        lines = [f"dataset {self.form.config.dataset or '(none)'}",
+                 f"images {report.images} · with repeats {report.images_with_repeats}",
+                 f"batches/epoch {report.batches_per_epoch} · steps/epoch {report.steps_per_epoch}",
+                 f"epochs {report.epochs} · total steps {report.total_steps}"]
+        if report.eta_seconds is not None:
+            lines.append(f"ETA {int(report.eta_seconds // 60)} min ({report.seconds_per_step:.2f} s/step)")
+        lines += ["", "buckets:"] + histogram_lines(report.buckets) + [f"note: {n}" for n in report.notes]
+        self.query_one("#steps-panel", Static).update("\n".join(lines))
+        by_field = self.form.issues_by_field()
+        for widget in self.query(".option-error").results(Static):
+            name = (widget.id or "")[4:]
+            issue = by_field.get(name)
+            widget.update(f"{'✗' if issue.severity == 'error' else '!'} {issue.message}" if issue else "")
+            widget.set_class(issue is not None and issue.severity == "error", "-error")
+        issues = self.form.issues()
+        errors = [i for i in issues if i.severity == "error"]
+        summary = [f"{len(errors)} error(s), {len(issues) - len(errors)} warning(s)"]
+        summary += [f"{'✗' if i.severity == 'error' else '!'} {i.field}: {i.message}" for i in issues[:8]]
+        self.query_one("#issues-panel", Static).update("\n".join(summary))
+
+    # -- edits --------------------------------------------------------------------------------------------
+
+    @on(Input.Changed, ".option-editor")
+    def input_changed(self, event: Input.Changed) -> None:
+        if self.form is not None and event.input.id:
+            self.form.set_text(event.input.id[4:], event.value)
+            self.refresh_status()
+
+    @on(Checkbox.Changed, ".option-editor")
+    def checkbox_changed(self, event: Checkbox.Changed) -> None:
+        if self.form is not None and event.checkbox.id:
+            self.form.set_value(event.checkbox.id[4:], True if event.value else None)
+            self.refresh_status()
+
+    @on(Select.Changed, ".option-editor")
+    def select_changed(self, event: Select.Changed) -> None:
+        if self.form is not None and event.select.id:
+            value = None if event.value is NO_SELECTION else event.value
+            self.form.set_value(event.select.id[4:], value)
+            self.refresh_status()
+
+    @on(OptionList.OptionHighlighted, "#sections")
+    async def section_chosen(self, event: OptionList.OptionHighlighted) -> None:
+        section = SECTIONS[event.option_index]
+        if section != self.section or self.search_text:
+            self.section, self.search_text = section, ""
+            self.query_one("#option-search", Input).value = ""
+            await self.show_options()
+
+    @on(Input.Changed, "#option-search")
+    def search_typed(self, event: Input.Changed) -> None:
+        # Rebuilding the form on every keystroke is wasted work: wait for a pause in typing.
+        if self._search_timer is not None:
+            self._search_timer.stop()
+        self._search_timer = self.set_timer(0.25, self.apply_search)
+
+    @on(Input.Submitted, "#option-search")
+    async def apply_search(self) -> None:
+        text = self.query_one("#option-search", Input).value.strip()
+        if text != self.search_text:
+            self.search_text = text
+            await self.show_options()
+
+    @on(Select.Changed, "#family")
+    def family_changed(self, event: Select.Changed) -> None:
+        if self.form is None or event.value is NO_SELECTION:
+            return
+        backend, family = str(event.value).split(":")
+        if (backend, family) != self.target:
+            config = self.form.config.copy()
+            config.backend, config.family = backend, family
+            self.reload(config)
+
+    @on(Select.Changed, "#preset")
+    def preset_chosen(self, event: Select.Changed) -> None:
+        if self.form is None or event.value is NO_SELECTION:
+            return
+        from loratui.training.presets import load_preset
+
+        try:
+            config = load_preset(self.ctx, str(event.value))
+        except LoratuiError as exc:
+            self.notify(exc.one_line(), severity="error")
+            return
+        config.dataset = self.form.config.dataset
+        for key in ("pretrained_model_name_or_path", "output_dir", "output_name", "clip_l", "t5xxl", "ae"):
+            if not config.args.get(key) and self.form.config.args.get(key):
+                config.args[key] = self.form.config.args[key]  # keep the paths already filled in
+        self.reload(config)
+        self.query_one("#family", Select).value = f"{config.backend}:{config.family}"
+        self.notify(f"Loaded preset {event.value}")
+
+    # -- actions ------------------------------------------------------------------------------------------
+
+    def action_close(self) -> None:
+        self.app.pop_screen()
+
+    def action_search(self) -> None:
+        self.query_one("#option-search", Input).focus()
+
+    def action_save(self) -> Path | None:
+        """Write the config file; returns its path (None when it could not be written)."""
+        if self.form is None:
+            return None
+        path = Path(self.query_one("#config-path", Input).value.strip() or self.path).expanduser()
+        try:
+            save_config(self.form.config, path)
+        except (OSError, LoratuiError) as exc:
+            self.notify(f"Could not save {path}: {exc}", severity="error")
+            return None
+        self.path = path
+        self.post_message(self.ConfigSaved(path))
+        self.notify(f"Saved {path}")
+        return path
+
+    @on(Button.Pressed, "#save")
+    def save_pressed(self) -> None:
+        self.action_save()
+
+    @on(Button.Pressed, "#save-preset")
+    def save_preset_pressed(self) -> None:
+        from loratui.training.presets import save_preset
+
+        if self.form is None:
+            return
+        name = self.query_one("#preset-name", Input).value.strip()
+        try:
+            path = save_preset(self.ctx, name, self.form.config, overwrite=True)
+        except LoratuiError as exc:
+            self.notify(exc.one_line(), severity="error")
+            return
+        self.notify(f"Saved preset {name} ({path})")
+
+    @on(Button.Pressed, "#start")
+    def start_pressed(self) -> None:
+        self.action_start()
+
+    def action_start(self) -> None:
+        """Save, refuse while there are errors, then hand the config to the training runner."""
+        if self.form is None:
+            return
+        errors = [i for i in self.form.issues() if i.severity == "error"]
+        if errors:
+            self.notify(f"Fix {len(errors)} error(s) first: {errors[0].field}: {errors[0].message}",
+                        severity="error")
+            return
+        path = self.action_save()
+        if path is not None:
+            self.start_job(path)
+
+    @work(exclusive=True, group="start")
+    async def start_job(self, path: Path) -> None:
+        try:
+            from loratui.training.launch import start_training
+        except ImportError:
+            self.notify("The training runner (loratui.training.launch) is not installed; the config is saved, "
+                        f"start it later with `loratui train start {path}`", severity="warning")
+            return
+        dataset_id = await self.store.scalar("SELECT id FROM datasets WHERE name = ?", (self.form.config.dataset,))
+        try:
+            job_id = await start_training(self.store, self.ctx, path, dataset_id=dataset_id)
+        except LoratuiError as exc:
+            self.notify(exc.one_line(), severity="error")
+            return
+        self.post_message(self.TrainingStarted(job_id))
+        self.notify(f"Training job {job_id} started")
+
+
+def config_path_for(ctx, dataset_name: str) -> Path:
+    """Where the form keeps a dataset's training config."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in dataset_name) or "training"
+    return ctx.paths.home / "training" / f"{safe}.toml"
+
+
+def open_training(app):
+    """ScreenAction factory: the form for the app's current dataset (its saved config, or a preset)."""
+    from loratui.training.presets import load_preset
+
+    dataset = getattr(app, "current_dataset", None)
+    if dataset is None:
+        app.notify("Open a dataset first: the training form works on the current dataset", severity="warning")
+        return None
+    path = config_path_for(app.ctx, dataset.name)
+    try:
+        config = load_config(path) if path.exists() else load_preset(app.ctx, DEFAULT_PRESET)
+    except LoratuiError as exc:
+        app.notify(f"{exc.one_line()}; starting from preset {DEFAULT_PRESET}", severity="warning")
+        config = load_preset(app.ctx, DEFAULT_PRESET)
+    config.dataset = dataset.name
+    return TrainingScreen(app.ctx, app.store, config, path)
+
+
+ACTIONS = [ScreenAction(id="training.open", key="C", description="Training config", factory=open_training)]

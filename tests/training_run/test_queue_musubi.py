@@ -1,0 +1,115 @@
+"""A queue of trainings that advances with no loratui open, and musubi's three phases."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from loratui.errors import JobError, NotFoundError
+from loratui.store import Store
+from loratui.training import launch
+from loratui.training import train_queue as queue
+from loratui.training.plan import TrainPhase
+from trhelpers import job_events, job_row, make_plan, standin_argv, wait_status
+
+TERMINAL = {"completed", "failed", "cancelled", "interrupted"}
+
+
+async def _start(ctx, plan, **kw) -> int:
+    async with Store.open(ctx.paths.db) as store:
+        return await launch.start_training(store, ctx, plan, **kw)
+
+
+async def test_queue_of_two_runs_one_after_another(ctx, home, tmp_path):
+    first = await _start(ctx, make_plan(tmp_path, name="a", step_delay=0.15))
+    second = await _start(ctx, make_plan(tmp_path, name="b"))
+    assert job_row(home, second)["status"] == "queued" and job_row(home, second)["queue_position"] == 1
+    # Nothing of this test process takes part from here: the first supervisor starts the second job.
+    a = wait_status(home, first, TERMINAL)
+    b = wait_status(home, second, TERMINAL)
+    assert a["status"] == b["status"] == "completed"
+    assert b["started_at"] >= a["finished_at"]
+    assert b["supervisor_pid"] != a["supervisor_pid"]
+
+
+async def test_queue_reorder_and_remove(ctx, home, tmp_path):
+    running = await _start(ctx, make_plan(tmp_path, "12_sigint_accelerate_group", name="r", step_delay=0.05))
+    ids = [await _start(ctx, make_plan(tmp_path, name=n)) for n in ("x", "y", "z")]
+    async with Store.open(ctx.paths.db) as store:
+        assert await queue.list_queue(store) == ids
+        assert await queue.move(store, ids[2], 1) == [ids[2], ids[0], ids[1]]
+        await queue.remove(store, ids[0])
+        assert await queue.list_queue(store) == [ids[2], ids[1]]
+        assert [job_row(home, i)["queue_position"] for i in (ids[2], ids[1])] == [1, 2]
+        assert job_row(home, ids[0])["status"] == "cancelled"
+        with pytest.raises(NotFoundError):
+            await queue.move(store, ids[0], 1)
+        with pytest.raises(JobError):
+            await queue.remove(store, running)
+        # cancelling a queued job through the training cancel takes it out of the queue
+        await launch.cancel_training(store, ctx, ids[1])
+        assert await queue.list_queue(store) == [ids[2]]
+        await launch.cancel_training(store, ctx, running)
+    done = wait_status(home, ids[2], TERMINAL)
+    assert done["status"] == "completed"
+
+
+def _cache_phase(name: str, code: int) -> TrainPhase:
+    script = (
+        "import sys, time\n"
+        "for i in range(5):\n"
+        "    sys.stderr.write(f'\\r{i * 25:3d}%|##        | {i}/4 [00:00<00:01,  9.00it/s]'); sys.stderr.flush()\n"
+        "    time.sleep(0.01)\n"
+        "sys.stderr.write('\\n')\n"
+        f"sys.exit({code})\n"
+    )
+    return TrainPhase(name, [sys.executable, "-c", script], "")
+
+
+def _musubi_plan(tmp_path, *, text_rc=0, train_extra=()):
+    plan = make_plan(tmp_path, name="musubi", total_steps=6)
+    train = TrainPhase("train", standin_argv(tmp_path / "musubi" / "out", "08_save_state", *train_extra), "")
+    plan.backend, plan.family = "musubi", "qwen-image"
+    plan.phases = [_cache_phase("cache_latents", 0), _cache_phase("cache_text", text_rc), train]
+    return plan
+
+
+async def test_musubi_three_phases(ctx, home, tmp_path):
+    job_id = await _start(ctx, _musubi_plan(tmp_path))
+    row = wait_status(home, job_id, TERMINAL)
+    assert row["status"] == "completed" and row["step"] == 4
+    started = [e["name"] for e in job_events(home, job_id, "phase_started")]
+    assert started == ["cache_latents", "cache_text", "train"]
+    assert [e["exit_code"] for e in job_events(home, job_id, "phase_done")] == [0, 0, 0]
+
+
+async def test_musubi_failed_phase_stops_the_job(ctx, home, tmp_path):
+    job_id = await _start(ctx, _musubi_plan(tmp_path, text_rc=3))
+    row = wait_status(home, job_id, TERMINAL)
+    assert row["status"] == "failed" and row["exit_code"] == 3
+    assert "exited with code 3" in row["message"]
+    assert [e["name"] for e in job_events(home, job_id, "phase_started")] == ["cache_latents", "cache_text"]
+
+
+async def test_musubi_resume_skips_finished_caching(ctx, home, tmp_path):
+    first = await _start(ctx, _musubi_plan(tmp_path, train_extra=("--crash_after",)))
+    assert wait_status(home, first, TERMINAL)["status"] == "failed"
+    async with Store.open(ctx.paths.db) as store:
+        second = await launch.resume_training(store, ctx, first)
+    row = wait_status(home, second, TERMINAL)
+    assert row["status"] == "completed"
+    assert [e["name"] for e in job_events(home, second, "phase_skipped")] == ["cache_latents", "cache_text"]
+    argv = job_events(home, second, "phase_started")[0]["argv"]
+    assert "--resume" in argv and "--skip_until_initial_step" not in argv  # musubi has no such option
+
+
+async def test_a_job_being_created_is_not_taken_from_the_queue(ctx, home, tmp_path):
+    # Between create and claim_or_enqueue a new job is 'queued' without a position: a finishing supervisor
+    # looking for the next queued job must not start it behind the creator's back.
+    async with Store.open(ctx.paths.db) as store:
+        from loratui.jobs import repo
+
+        await repo.create_job(store, "train", title="being created")
+        assert await queue.list_queue(store) == []
+        assert await store.run_sync(queue.claim_next, 1) is None
