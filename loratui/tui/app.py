@@ -74,6 +74,15 @@ class LoratuiApp(App):
         """The dataset open in the main screen (loratui.datasets.service.Dataset) or None."""
         return self.main_screen.dataset if self.main_screen is not None else None
 
+    @property
+    def current_image_ids(self) -> list[int] | None:
+        """The images the list shows when it is narrowed (a filter or a subset), in list order; else None."""
+        main = self.main_screen
+        if main is None or main.target is None or (not main.filter_text and main.target.subset_id is None):
+            return None
+        image_list = main.image_list
+        return [image_list.rows.ids[row] for row in image_list.view]
+
     # -- actions ------------------------------------------------------------------------------------------
 
     async def action_quit(self) -> None:

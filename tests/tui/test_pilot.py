@@ -349,3 +349,19 @@ async def test_preview_shows_real_size_and_decodes_the_next_image_ahead(demo_ctx
         assert any(key[0] == next_path for key in preview.cache._items)
         await pilot.press("j")
         assert preview.preview is not None and preview._wanted[0] == next_path
+
+
+async def test_other_screens_can_filter_the_list_and_read_the_shown_ids(demo_ctx):
+    app = LoratuiApp(demo_ctx, "demo")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        assert app.current_image_ids is None
+        app.main_screen.apply_filter("stripes")  # what the tag frequency screen calls
+        await settle(pilot, app)
+        await pilot.pause(0.3)
+        await settle(pilot, app)
+        images = app.screen.query_one(ImageList)
+        shown = app.current_image_ids
+        assert shown and len(shown) == images.count
+        assert all("stripes" in images.rows.names[images.rows.index_of(i)] for i in shown)
+        assert app.screen.query_one("#filter").value == "stripes"

@@ -506,6 +506,10 @@ class MainScreen(Screen):
         """Show only images matching `text` (file name, caption text or tag)."""
         text = text.strip()
         self.filter_text = text
+        filter_input = self.query_one(FilterInput)
+        if filter_input.value.strip() != text:  # set from elsewhere (e.g. the tag frequency screen)
+            filter_input.value = text
+            filter_input.set_class(bool(text), "-shown")
         if self.dataset is None:
             return
         keep = await filter_image_ids(self.store, self.dataset.id, text)
