@@ -10,6 +10,7 @@ import sqlite3
 from array import array
 from dataclasses import dataclass, field
 
+from loratui.datasets import query
 from loratui.datasets.service import HAS_CAPTION_SQL
 from loratui.store import Store
 
@@ -96,33 +97,14 @@ async def load_rows(store: Store, dataset_id: int, subset_id: int | None = None,
     return await store.run_sync(load_rows_sync, dataset_id, subset_id, limit)
 
 
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 async def filter_image_ids(store: Store, dataset_id: int, text: str) -> set[int] | None:
     """The ids of images matching the list filter `text`, or None when the filter is empty (everything).
 
-    Every whitespace-separated term must match the file name, the caption text or a tag (case-insensitive
-    substring). This is the one place the list's filter language lives; a richer query language can replace it
-    behind the same signature.
+    Plain words must each match the file name, the caption text or a tag (case-insensitive substring); text in
+    the query language (``tag:red hair -tag:solo``, ``w<512``, ``bucket:832x1216``, AND/OR/NOT, ...) is compiled
+    by ``loratui.datasets.query`` and raises ``QueryError`` (with the position) when it does not parse.
     """
-    terms = text.split()
-    if not terms:
-        return None
-    clauses = []
-    params: list = [dataset_id]
-    for term in terms:
-        pattern = f"%{_like_escape(term)}%"
-        clauses.append(
-            "(i.rel_path LIKE ? ESCAPE '\\' OR i.caption LIKE ? ESCAPE '\\' OR EXISTS "
-            "(SELECT 1 FROM image_tags t WHERE t.image_id = i.id AND t.tag LIKE ? ESCAPE '\\'))"
-        )
-        params += [pattern, pattern, pattern]
-    rows = await store.fetchall(
-        f"SELECT i.id FROM images i WHERE i.dataset_id = ? AND {' AND '.join(clauses)}", params
-    )
-    return {row[0] for row in rows}
+    return await query.filter_image_ids(store, dataset_id, text)
 
 
 async def tag_vocabulary(store: Store, dataset_id: int) -> dict[str, int]:

@@ -365,3 +365,25 @@ async def test_other_screens_can_filter_the_list_and_read_the_shown_ids(demo_ctx
         assert shown and len(shown) == images.count
         assert all("stripes" in images.rows.names[images.rows.index_of(i)] for i in shown)
         assert app.screen.query_one("#filter").value == "stripes"
+
+
+async def test_filter_accepts_the_query_language_and_reports_bad_queries(demo_ctx):
+    app = LoratuiApp(demo_ctx, "demo")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        images = app.screen.query_one(ImageList)
+        total = images.count
+        await pilot.press("slash", *"tag:moon", "enter")
+        await settle(pilot, app)
+        moon = {images.rows.names[i] for i in images.view}
+        assert moon and all("night_sky" in name for name in moon)
+        await pilot.press("slash", "ctrl+u", *"-tag:moon", "enter")
+        await settle(pilot, app)
+        rest = {images.rows.names[i] for i in images.view}
+        assert rest and not rest & moon and len(rest) + len(moon) == total
+        # A query that does not parse is reported with its position; the list stays as it was.
+        await pilot.press("slash", "ctrl+u", *"(tag:moon", "enter")
+        await settle(pilot, app)
+        assert {images.rows.names[i] for i in images.view} == rest
+        messages = [n.message for n in app._notifications]
+        assert any("position" in m and "»" in m for m in messages), messages

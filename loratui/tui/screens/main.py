@@ -26,6 +26,7 @@ from textual.widgets import Footer, Input, Static
 
 from loratui.datasets import journal
 from loratui.datasets.captions import caption_path_for, parse_tags, read_caption
+from loratui.datasets.query import QueryError
 from loratui.datasets.service import add_dataset, rescan_dataset
 from loratui.errors import ConflictError, LoratuiError
 from loratui.tui.imagedata import (
@@ -203,7 +204,7 @@ class MainScreen(Screen):
                 center = False
                 await self._list_drawn(head)
         rows = await load_rows(self.store, target.dataset.id, target.subset_id)
-        keep = await filter_image_ids(self.store, target.dataset.id, self.filter_text) if self.filter_text else None
+        keep = await self._filter_ids(target.dataset.id, self.filter_text) if self.filter_text else None
         if not center:
             select_id = self.image_list.highlighted_id  # the user may have moved already
         self.image_list.empty_message = "No images" if not keep and self.filter_text == "" else "No matches"
@@ -501,10 +502,24 @@ class MainScreen(Screen):
         self.apply_filter("")
         self.image_list.focus()
 
+    async def _filter_ids(self, dataset_id: int, text: str) -> set[int] | None:
+        """Ids matching the filter; a query that does not parse is reported and filters nothing out."""
+        try:
+            return await filter_image_ids(self.store, dataset_id, text)
+        except QueryError as exc:
+            self.notify(exc.message, title=exc.title, severity="error", markup=False)
+            return None
+
     @work(exclusive=True, group="filter")
     async def apply_filter(self, text: str) -> None:
-        """Show only images matching `text` (file name, caption text or tag)."""
+        """Show only images matching `text`: words in the file name, caption or tags, or a query
+        (``tag:red hair -tag:solo``, ``w<512``, ``no:caption``, AND/OR/NOT; see docs/tagops.md)."""
         text = text.strip()
+        try:
+            keep = await filter_image_ids(self.store, self.dataset.id, text) if self.dataset else None
+        except QueryError as exc:
+            self.notify(exc.message, title=exc.title, severity="error", markup=False)
+            return
         self.filter_text = text
         filter_input = self.query_one(FilterInput)
         if filter_input.value.strip() != text:  # set from elsewhere (e.g. the tag frequency screen)
@@ -512,7 +527,6 @@ class MainScreen(Screen):
             filter_input.set_class(bool(text), "-shown")
         if self.dataset is None:
             return
-        keep = await filter_image_ids(self.store, self.dataset.id, text)
         if keep is not None and self.target.subset_id is None and len(keep) == len(self.image_list.rows):
             keep = None
         self.image_list.empty_message = "No matches" if text else "No images"
