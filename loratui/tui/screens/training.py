@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -119,6 +119,12 @@ class TrainingScreen(Screen[None]):
                     yield Button("Save", id="save", variant="primary")
                     yield Button("Start", id="start", variant="success")
         yield Footer()
+
+    NARROW_BELOW = 120
+    """Terminal width (columns) under which the form switches to its narrow layout."""
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < self.NARROW_BELOW, "-narrow")
 
     def on_mount(self) -> None:
         self.reload(self.initial)
