@@ -16,7 +16,7 @@ from loratui.jobs.runner import JobRunner
 from loratui.store import Store
 from loratui.tagging.modes import Mode, has_caption, merge_caption
 from loratui.tagging.vlm import DEFAULT_PROMPT, ImageFailed, VisionClient, image_data_url, render_prompt
-from loratui.tagging.wd14 import existing_caption, selection_key
+from loratui.tagging.wd14 import existing_caption, select_images, selection_key
 
 WRITE_EVERY = 16
 
@@ -89,17 +89,6 @@ class CaptionReport:
         return f"{', '.join(parts)} in {self.elapsed_s:.1f}s; {tokens}"
 
 
-async def _image_rows(store: Store, dataset: Dataset, image_ids: list[int] | None) -> list[dict]:
-    rows = await store.fetchall(
-        """SELECT i.id, i.rel_path, i.caption, i.caption_size, s.class_tokens FROM images i
-           LEFT JOIN subsets s ON s.id = i.subset_id
-           WHERE i.dataset_id = ? AND i.status = 'ok' ORDER BY i.rel_path""",
-        (dataset.id,),
-    )
-    wanted = set(image_ids) if image_ids is not None else None
-    return [dict(r) for r in rows if wanted is None or r["id"] in wanted]
-
-
 async def caption_dataset(
     store: Store,
     dataset: Dataset,
@@ -129,7 +118,7 @@ async def caption_dataset(
             on_runner(runner)
         report.job_id = runner.id
         async with runner:
-            rows = await _image_rows(store, dataset, request.image_ids)
+            rows = await select_images(store, dataset, request.image_ids)
             report.images = len(rows)
             todo = []
             for row in rows:

@@ -88,10 +88,12 @@ class TagReport:
 
 
 async def select_images(store: Store, dataset: Dataset, image_ids: list[int] | None = None) -> list[dict]:
-    """id, rel_path and caption of the dataset's readable images (optionally only `image_ids`), by path."""
+    """id, rel_path, caption, caption_size and the subset's class_tokens of the dataset's readable images
+    (optionally only `image_ids`), by path."""
     rows = await store.fetchall(
-        "SELECT id, rel_path, caption, caption_size FROM images WHERE dataset_id = ? AND status = 'ok' "
-        "ORDER BY rel_path",
+        """SELECT i.id, i.rel_path, i.caption, i.caption_size, s.class_tokens FROM images i
+           LEFT JOIN subsets s ON s.id = i.subset_id
+           WHERE i.dataset_id = ? AND i.status = 'ok' ORDER BY i.rel_path""",
         (dataset.id,),
     )
     wanted = set(image_ids) if image_ids is not None else None
