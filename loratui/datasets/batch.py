@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from loratui.datasets import history, ops
 from loratui.datasets.captions import parse_tags
 from loratui.datasets.journal import ApplyResult, CaptionChange, apply_caption_changes
-from loratui.datasets.query import compile_query, register_functions
+from loratui.datasets.query import compile_query, register_functions, selection_where
 from loratui.datasets.service import Dataset
 from loratui.store import Store
 
@@ -52,17 +52,10 @@ class Preview:
 
 
 def _rows_sync(conn: sqlite3.Connection, dataset_id: int, where: str | None, subset: str | None) -> list:
-    clauses, params = ["images.dataset_id = ?"], [dataset_id]
-    if where and where.strip():
-        sql, extra = compile_query(where)
-        clauses.append(sql)
-        params.extend(extra)
-    if subset is not None:
-        clauses.append("subset_id IN (SELECT id FROM subsets WHERE rel_path = ?)")
-        params.append("" if subset in (".", "/") else subset.strip("/"))
+    sql, params = selection_where(dataset_id, where, subset)
     register_functions(conn)
     return conn.execute(
-        f"SELECT id, rel_path, caption, caption_mtime_ns, caption_size FROM images WHERE {' AND '.join(clauses)} "
+        f"SELECT id, rel_path, caption, caption_mtime_ns, caption_size FROM images WHERE {sql} "
         "ORDER BY rel_path", params).fetchall()
 
 

@@ -355,6 +355,13 @@ async def select_image_ids(store, dataset, query: str | None = None, *, subset: 
     `dataset` is a ``Dataset`` or a dataset id; `subset` limits to one subset folder (relative path).
     """
     dataset_id = dataset if isinstance(dataset, int) else dataset.id
+    where, params = selection_where(dataset_id, query, subset)
+    sql = f"SELECT id FROM images WHERE {where} ORDER BY rel_path"
+    return await store.run_sync(_select_sync, sql, params)
+
+
+def selection_where(dataset_id: int, query: str | None, subset: str | None) -> tuple[str, list]:
+    """SQL WHERE (over `images`) + params selecting a dataset's images by `query` and/or subset folder."""
     where, params = ["images.dataset_id = ?"], [dataset_id]
     if query and query.strip():
         sql, extra = compile_query(query)
@@ -363,5 +370,4 @@ async def select_image_ids(store, dataset, query: str | None = None, *, subset: 
     if subset is not None:
         where.append("subset_id IN (SELECT id FROM subsets WHERE rel_path = ?)")
         params.append("" if subset in (".", "/") else subset.strip("/"))
-    sql = f"SELECT id FROM images WHERE {' AND '.join(where)} ORDER BY rel_path"
-    return await store.run_sync(_select_sync, sql, params)
+    return " AND ".join(where), params
