@@ -276,6 +276,7 @@ def child(args) -> None:
 
             def timed(stage: str, fn):
                 def wrapper(*a):
+                    stage_log.append((stage + "_start", time.perf_counter(), 0.0))
                     started_cpu = time.thread_time()
                     try:
                         return fn(*a)
@@ -283,6 +284,17 @@ def child(args) -> None:
                         stage_log.append((stage, time.perf_counter(), time.thread_time() - started_cpu))
                 return wrapper
 
+            import gc
+            gc_log: list[tuple[int, float]] = []
+            gc_started = [0.0]
+
+            def on_gc(phase: str, info: dict) -> None:
+                if phase == "start":
+                    gc_started[0] = time.perf_counter()
+                else:
+                    gc_log.append((info["generation"], (time.perf_counter() - gc_started[0]) * 1000))
+
+            gc.callbacks.append(on_gc)
             preview_module.decode_pixels = timed("decode", original_decode)
             preview_module.preview_from_pixels = timed("strips", original_build)
             if os.environ.get("BENCH_PROFILE") and os.environ.get("BENCH_PROFILE_PHASE") == "preview":
@@ -301,20 +313,40 @@ def child(args) -> None:
                 painted = await self.next_paint_after(self.preview_painted_at)
                 stages = {"main": (self.paint_cpu.get(painted, cpu_start) - cpu_start) * 1000, "decode": 0.0,
                           "strips": 0.0}
+                marks = []
                 for stage, at, cpu in stage_log:
                     if start <= at <= painted:
-                        stages[stage] += cpu * 1000
+                        if stage.endswith("_start"):
+                            marks.append(f"{stage[0]}{(at - start) * 1000:.0f}")
+                        else:
+                            stages[stage] += cpu * 1000
+                            marks.append(f"{stage[0].upper()}{(at - start) * 1000:.0f}")
+                stages["marks"] = " ".join(marks)
                 stage_log.clear()
+                stages["ready"] = (self.preview_painted_at - start) * 1000
+                stages["ext"] = Path(preview._wanted[0]).suffix if preview._wanted else ""
                 return (painted - start) * 1000, stages
 
             for name, key in (("preview_next", "j"), ("preview_jump", "pagedown")):
                 samples = [await preview_after(key) for _ in range(args.preview_samples)]
                 wall = [w for w, _ in samples]
                 results[f"{name}_ms"] = {"median": statistics.median(wall), "max": max(wall), "n": len(wall)}
+                results[f"{name}_samples"] = [
+                    f"{w:.0f} ms {st['ext']} ready {st['ready']:.0f} main {st['main']:.0f} "
+                    f"decode {st['decode']:.0f} strips {st['strips']:.0f} | {st['marks']}" for w, st in samples]
                 results[f"{name}_cpu_ms"] = {
                     stage: statistics.median(st[stage] for _, st in samples) for stage in ("main", "decode", "strips")
                 }
             preview_module.decode_pixels, preview_module.preview_from_pixels = original_decode, original_build
+            gc.callbacks.remove(on_gc)
+            from collections import Counter
+            objs = gc.get_objects()
+            results["gc_objects"] = [len(objs), gc.get_freeze_count(), gc.get_threshold(), gc.get_count(),
+                                     Counter(type(o).__name__ for o in objs).most_common(15)]
+            del objs
+            results["preview_gc"] = {f"gen{g}": [round(sum(ms for gen, ms in gc_log if gen == g), 1),
+                                                 round(max([ms for gen, ms in gc_log if gen == g] or [0]), 1),
+                                                 sum(1 for gen, _ in gc_log if gen == g)] for g in (0, 1, 2)}
             if profiler is not None and os.environ.get("BENCH_PROFILE_PHASE") == "preview":
                 profiler.disable()
                 profiler.dump_stats(os.environ["BENCH_PROFILE"])

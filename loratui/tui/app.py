@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Iterable
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -15,6 +16,7 @@ from textual.screen import Screen
 from loratui.config import Context
 from loratui.store import Store
 from loratui.tui.extensions import ScreenAction, discover_actions
+from loratui.tui.gc_pacer import CHECK_S, GcPacer
 from loratui.tui.screens.help import HelpScreen
 from loratui.tui.screens.main import MainScreen
 from loratui.tui.terminal import ensure_truecolor, stderr_to_file
@@ -43,6 +45,8 @@ class LoratuiApp(App):
         self.screen_actions: list[ScreenAction] = []
         self._stack = contextlib.AsyncExitStack()
         self.main_screen: MainScreen | None = None
+        self.gc_pacer = GcPacer()
+        """Runs the garbage collector's full passes while input is idle (see loratui.tui.gc_pacer)."""
         self.set_keymap(dict(ctx.settings.ui.keys))
 
     # -- lifetime -----------------------------------------------------------------------------------------
@@ -51,6 +55,8 @@ class LoratuiApp(App):
         self.store = await self._stack.enter_async_context(Store.open(self.ctx.paths.db))
 
     def on_mount(self) -> None:
+        self.gc_pacer.start()
+        self.set_interval(CHECK_S, self.gc_pacer.tick, name="gc-pacer")
         self.screen_actions = discover_actions()
         for action in self.screen_actions:
             # Not in the footer (it would not fit at 80 columns); `?` and the command palette list them.
@@ -65,7 +71,13 @@ class LoratuiApp(App):
             self.notify(f"config.toml [ui.keys]: unknown binding ids {', '.join(unknown)} (see ? for ids)",
                         severity="warning")
 
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.InputEvent):
+            self.gc_pacer.input_seen()
+        await super().on_event(event)
+
     async def on_unmount(self) -> None:
+        self.gc_pacer.stop()
         await self._stack.aclose()
         self.store = None
 

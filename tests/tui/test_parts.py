@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -156,3 +157,66 @@ def test_shorten_path_keeps_the_file_name():
     assert shorten_path("10_scenery/mountains_001.jpg", 22) == "10_…/mountains_001.jpg"
     assert len(shorten_path("10_scenery/mountains_001.jpg", 22)) == 22
     assert shorten_path("10_scenery/a_very_long_file_name.jpg", 12) == "…le_name.jpg"
+
+
+def test_png_preview_composites_alpha_and_scales_16_bit(tmp_path):
+    """PNGs go through OpenCV: transparency shows as black (like the Pillow path) and 16-bit greys keep their
+    brightness instead of clipping to white."""
+    from loratui.tui.preview_render import decode_pixels
+
+    rgba = np.zeros((64, 64, 4), dtype=np.uint8)
+    rgba[:, :, 0] = 255  # red everywhere...
+    rgba[:, :32, 3] = 255  # ...but only the left half is opaque
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "alpha.png")
+    pixels = decode_pixels(tmp_path / "alpha.png", 16, 8)
+    array = np.frombuffer(pixels.data, dtype=np.uint8).reshape(pixels.px_h, pixels.cols, 3)
+    assert (pixels.width, pixels.height) == (64, 64)
+    assert tuple(array[4, 1]) == (255, 0, 0) and tuple(array[4, -2]) == (0, 0, 0)
+
+    grey = np.full((40, 40), 128 * 257, dtype=np.uint16)
+    Image.fromarray(grey).save(tmp_path / "grey16.png")
+    pixels = decode_pixels(tmp_path / "grey16.png", 10, 5)
+    assert set(pixels.data) == {128}
+
+
+def test_png_preview_falls_back_to_pillow_when_opencv_cannot_read(tmp_path, monkeypatch):
+    import cv2
+
+    from loratui.tui.preview_render import decode_pixels
+
+    Image.new("RGB", (30, 20), (0, 0, 200)).save(tmp_path / "blue.png")
+    monkeypatch.setattr(cv2, "imdecode", lambda *a: None)
+    pixels = decode_pixels(tmp_path / "blue.png", 15, 5)
+    assert set(pixels.data[2::3]) == {200} and (pixels.width, pixels.height) == (30, 20)
+
+
+def test_gc_pacer_defers_full_passes_to_idle_moments():
+    import gc
+
+    from loratui.tui import gc_pacer
+
+    now = [100.0]
+    pacer = gc_pacer.GcPacer(clock=lambda: now[0])
+    saved = gc.get_threshold()
+    pacer.start()
+    try:
+        assert gc.get_threshold()[2] == gc_pacer.NO_AUTOMATIC_FULL_PASS
+        gc.collect(1)  # something reached the old generation
+        pacer.input_seen()
+        now[0] += gc_pacer.IDLE_S / 2
+        assert not pacer.tick()  # typing: wait
+        now[0] += gc_pacer.IDLE_S
+        assert pacer.tick() and gc.get_count()[2] == 0  # quiet: the full pass ran
+        assert not pacer.tick()  # nothing new since
+        gc.collect(1)
+        for _ in range(int(gc_pacer.FORCE_AFTER_S / (gc_pacer.IDLE_S / 2)) + 2):  # a key held down
+            now[0] += gc_pacer.IDLE_S / 2
+            pacer.input_seen()
+            if pacer.tick():
+                break
+        else:
+            raise AssertionError("no full pass under a held key")
+        assert pacer.full_passes == 2
+    finally:
+        pacer.stop()
+    assert gc.get_threshold() == saved

@@ -8,7 +8,6 @@ Widgets post messages up; the screen sets attributes and calls methods down.
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import time
 from dataclasses import dataclass
@@ -178,7 +177,9 @@ class MainScreen(Screen):
         self.query_one(DatasetTree).move_to_target(target)
         # Everything alive now (the framework, the loaded rows) lives as long as the app: keep it out of the
         # garbage collector's full passes, which otherwise stall the UI for tens of milliseconds now and then.
-        gc.freeze()
+        pacer = getattr(self.app, "gc_pacer", None)
+        if pacer is not None:
+            pacer.settled()
 
     async def reload_tree(self):
         """Re-read datasets and subsets into the tree; returns the datasets."""

@@ -175,14 +175,21 @@ class ImagePreview(Widget):
         base = self.rich_style
         blank = Strip.blank(width, base)
         top = (height - len(preview.strips)) // 2
-        left = max(0, (width - preview.cells_w) // 2)
-        pad = [Segment(" " * left, base)] if left else []
+        shown = min(preview.cells_w, width)
+        left = (width - shown) // 2
+        pad_left = [Segment(" " * left, base)] if left else []
+        right = width - left - shown
+        pad_right = [Segment(" " * right, base)] if right else []
         lines = []
         for y in range(height):
             index = y - top
             if 0 <= index < len(preview.strips):
-                strip = Strip(pad + list(preview.strips[index]), left + preview.cells_w)
-                lines.append(strip.crop_extend(0, width, base))
+                strip = preview.strips[index]
+                if shown < preview.cells_w:  # the panel shrank under a preview being replaced
+                    strip = Strip(strip.crop(0, shown)._segments, shown)
+                # Built at full width directly: Textual's crop_extend() would return the strip itself and keep it in
+                # its own cache, a reference cycle that only the GC's slow full passes free.
+                lines.append(Strip(pad_left + strip._segments + pad_right, width))
             else:
                 lines.append(blank)
         self._lines = (key, lines)
