@@ -59,6 +59,7 @@ def build_home(root: Path, count: int) -> tuple[Path, str]:
     home = root / f"home-{count}"
     marker = home / ".built"
     if marker.exists():
+        _ensure_thumbnails(home, sorted((root / "sources").glob("source_*")))
         return home, "bench"
     import shutil
 
@@ -114,9 +115,40 @@ def build_home(root: Path, count: int) -> tuple[Path, str]:
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
     conn.close()
+    _ensure_thumbnails(home, sources)
     marker.write_text("ok")
     del sqlite3
     return home, "bench"
+
+
+def _ensure_thumbnails(home: Path, sources: list[Path]) -> None:
+    """Store each image's preview thumbnail, as `dataset add` does: made by the scan's own probe from the image's
+    source file (the dataset's files are hard links to the sources, so size and mtime match)."""
+    from loratui.datasets.probe import probe_image
+    from loratui.store import connect_sync
+
+    conn = connect_sync(home / "loratui.db")
+    try:
+        if conn.execute("SELECT EXISTS (SELECT 1 FROM thumbnails)").fetchone()[0]:
+            return
+        probed = {}
+        for source in sources:
+            st = source.stat()
+            probed[source.suffix, source.stat().st_ino] = probe_image(str(source), source.name, st.st_size,
+                                                                      st.st_mtime_ns)
+        rows = conn.execute("SELECT d.path, i.id, i.rel_path FROM images i JOIN datasets d ON d.id = i.dataset_id")
+        values = []
+        for root, image_id, rel_path in rows.fetchall():
+            path = Path(root) / rel_path
+            result = probed[path.suffix, path.stat().st_ino]
+            values.append((image_id, result["size"], result["mtime_ns"], result["thumb_width"],
+                           result["thumb_height"], result["thumbnail"]))
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO thumbnails (image_id, source_size, source_mtime_ns, width, height, data) "
+                         "VALUES (?, ?, ?, ?, ?, ?)", values)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
 
 
 # -- the child: runs the real app inside the pseudo-terminal ----------------------------------------------------
@@ -126,6 +158,7 @@ def child(args) -> None:
     import statistics
 
     import loratui.tui.app as app_module
+    import loratui.tui.preview_render as preview_render
     import loratui.tui.widgets.preview as preview_module
     from loratui.config import Context
     from loratui.tui.screens.main import MainScreen
@@ -218,6 +251,9 @@ def child(args) -> None:
 
             images.move_to = move_to
             preview = main.query_one(ImagePreview)
+            if args.no_thumbnails:
+                preview.thumbnails = None  # as for a dataset indexed before thumbnails, or a very large preview
+            results["thumbnails"] = not args.no_thumbnails
             original_set_preview = preview._set_preview
 
             def set_preview(key, value, cached) -> None:
@@ -264,7 +300,6 @@ def child(args) -> None:
                 while not loaded_at or loaded_at[-1] < start:
                     await asyncio.sleep(0.002)
                 caption.append((await self.next_paint_after(loaded_at[-1]) - start) * 1000)
-            main.load_image = original_load_image
             results["single_move_ms"] = {"median": statistics.median(single), "max": max(single), "n": len(single)}
             results["single_caption_ms"] = {"median": statistics.median(caption), "max": max(caption)}
             if profiler is not None:
@@ -272,7 +307,7 @@ def child(args) -> None:
                 profiler.dump_stats(os.environ["BENCH_PROFILE"])
             # 2. Preview of a new image after the cursor rested.
             stage_log: list[tuple[str, float, float]] = []  # (stage, finished at, thread CPU seconds)
-            original_decode, original_build = preview_module.decode_pixels, preview_module.preview_from_pixels
+            original_decode, original_build = preview_render.decode_pixels, preview_render.preview_from_pixels
 
             def timed(stage: str, fn):
                 def wrapper(*a):
@@ -295,8 +330,8 @@ def child(args) -> None:
                     gc_log.append((info["generation"], (time.perf_counter() - gc_started[0]) * 1000))
 
             gc.callbacks.append(on_gc)
-            preview_module.decode_pixels = timed("decode", original_decode)
-            preview_module.preview_from_pixels = timed("strips", original_build)
+            preview_render.decode_pixels = timed("decode", original_decode)
+            preview_render.preview_from_pixels = timed("strips", original_build)
             if os.environ.get("BENCH_PROFILE") and os.environ.get("BENCH_PROFILE_PHASE") == "preview":
                 import cProfile
 
@@ -311,6 +346,9 @@ def child(args) -> None:
                 self.simulate_key(key)
                 await asyncio.wait_for(self.preview_done.wait(), 5)
                 painted = await self.next_paint_after(self.preview_painted_at)
+                while not loaded_at or loaded_at[-1] < start:
+                    await asyncio.sleep(0.002)
+                caption_ms = (await self.next_paint_after(loaded_at[-1]) - start) * 1000
                 stages = {"main": (self.paint_cpu.get(painted, cpu_start) - cpu_start) * 1000, "decode": 0.0,
                           "strips": 0.0}
                 marks = []
@@ -321,9 +359,12 @@ def child(args) -> None:
                         else:
                             stages[stage] += cpu * 1000
                             marks.append(f"{stage[0].upper()}{(at - start) * 1000:.0f}")
+                marks += [f"F{(t - start) * 1000:.0f}" for t in self.paint_times[-12:] if start < t <= painted]
+                marks += [f"L{(t - start) * 1000:.0f}" for t in loaded_at[-3:] if start < t <= painted]
                 stages["marks"] = " ".join(marks)
                 stage_log.clear()
                 stages["ready"] = (self.preview_painted_at - start) * 1000
+                stages["caption"] = caption_ms
                 stages["ext"] = Path(preview._wanted[0]).suffix if preview._wanted else ""
                 return (painted - start) * 1000, stages
 
@@ -331,13 +372,16 @@ def child(args) -> None:
                 samples = [await preview_after(key) for _ in range(args.preview_samples)]
                 wall = [w for w, _ in samples]
                 results[f"{name}_ms"] = {"median": statistics.median(wall), "max": max(wall), "n": len(wall)}
+                captions = [st["caption"] for _, st in samples]
+                results[f"{name}_caption_ms"] = {"median": statistics.median(captions), "max": max(captions)}
                 results[f"{name}_samples"] = [
                     f"{w:.0f} ms {st['ext']} ready {st['ready']:.0f} main {st['main']:.0f} "
                     f"decode {st['decode']:.0f} strips {st['strips']:.0f} | {st['marks']}" for w, st in samples]
                 results[f"{name}_cpu_ms"] = {
                     stage: statistics.median(st[stage] for _, st in samples) for stage in ("main", "decode", "strips")
                 }
-            preview_module.decode_pixels, preview_module.preview_from_pixels = original_decode, original_build
+            preview_render.decode_pixels, preview_render.preview_from_pixels = original_decode, original_build
+            main.load_image = original_load_image
             gc.callbacks.remove(on_gc)
             from collections import Counter
             objs = gc.get_objects()
@@ -413,7 +457,7 @@ def parent(args) -> int:
     proc = subprocess.Popen(
         [sys.executable, str(Path(__file__).resolve()), "--child", "--home", str(home), "--out", str(out),
          "--spawned", repr(spawned), "--moves", str(args.moves), "--single", str(args.single), "--preview-samples", str(args.preview_samples),
-         "--previews", str(args.previews)],
+         "--previews", str(args.previews)] + (["--no-thumbnails"] if args.no_thumbnails else []),
         stdin=slave, stdout=slave, stderr=slave, env=env, cwd=REPO, start_new_session=True,
     )
     os.close(slave)
@@ -445,6 +489,8 @@ def main() -> int:
     parser.add_argument("--preview-samples", type=int, default=40)
     parser.add_argument("--previews", type=int, default=5000)
     parser.add_argument("--dir", default=".bench/tui")
+    parser.add_argument("--no-thumbnails", action="store_true",
+                        help="decode every preview from the image file instead of its stored thumbnail")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)

@@ -1,7 +1,8 @@
-"""Probe one image file: header facts, sha256, perceptual hash. Runs in worker processes.
+"""Probe one image file: header facts, sha256, perceptual hash, preview thumbnail. Runs in worker processes.
 
 Only what the perceptual hash needs is decoded: JPEGs use PIL's draft mode (DCT scaling) so a
-1024x1536 photo decodes at 1/8 size. Anything wrong with the file becomes ``status='broken'`` with a reason;
+1024x1536 photo decodes at 1/8 size. The preview thumbnail (``loratui.datasets.thumbnails``) is made from that
+same decoded image. Anything wrong with the file becomes ``status='broken'`` with a reason;
 this function does not raise for bad files.
 """
 
@@ -19,7 +20,9 @@ MAX_IMAGE_PIXELS = 16384 * 16384
 BIG_FILE = 64 * 1024 * 1024
 """Files above this are hashed in chunks instead of being read into memory at once."""
 
-PHASH_DRAFT = (64, 64)
+PHASH_DRAFT = (128, 128)
+"""JPEGs are decoded at the smallest DCT scale (1/8 .. 1) that keeps both sides at least this large: enough for the
+perceptual hash (32x32) and for a full-size preview thumbnail (``thumbnails.THUMB_MAX``)."""
 
 
 @dataclass
@@ -40,6 +43,10 @@ class ProbeResult:
     frames: int = 1
     status: str = "ok"
     reason: str | None = None
+    thumbnail: bytes | None = None
+    """A small JPEG for the TUI's preview (None for broken images)."""
+    thumb_width: int | None = None
+    thumb_height: int | None = None
 
     def as_dict(self) -> dict:
         """Plain dict for pickling across processes and for the DB."""
@@ -98,6 +105,7 @@ def probe_image(path: str, rel_path: str, size: int, mtime_ns: int) -> dict:
                         image.draft("RGB" if image.mode not in ("L",) else "L", PHASH_DRAFT)
                     image.load()
                     result.phash = _phash(image)
+                    _add_thumbnail(image, result)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         result.status, result.reason = "broken", f"decompression bomb refused: {exc}"
     except UnidentifiedImageError:
@@ -111,6 +119,15 @@ def probe_image(path: str, rel_path: str, size: int, mtime_ns: int) -> dict:
     except MemoryError:
         result.status, result.reason = "broken", "image too large to decode"
     return result.as_dict()
+
+
+def _add_thumbnail(image, result: ProbeResult) -> None:
+    from loratui.datasets.thumbnails import make_thumbnail
+
+    try:
+        result.thumbnail, result.thumb_width, result.thumb_height = make_thumbnail(image)
+    except Exception:  # an odd mode or EXIF: the preview decodes the original instead
+        result.thumbnail = None
 
 
 def _read_header(image, result: ProbeResult) -> None:

@@ -21,6 +21,7 @@ from typing import Callable
 from loratui.datasets.buckets import BucketRules, bucket_label, raw_size
 from loratui.datasets.captions import caption_path_for, parse_tags, read_caption
 from loratui.datasets.probe import probe_image
+from loratui.datasets.thumbnails import store_thumbnail_sync
 from loratui.datasets.walk import FileEntry, subset_info, walk_dataset
 from loratui.store import Store
 
@@ -43,6 +44,8 @@ class ScanReport:
     unchanged: int = 0
     broken: int = 0
     captions_changed: int = 0
+    thumbnails_made: int = 0
+    """Unchanged images probed again because they had no preview thumbnail (indexed by an older loratui)."""
     warnings: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
 
@@ -50,8 +53,9 @@ class ScanReport:
         """One line for the CLI."""
         return (
             f"{self.total} images: {self.added} added, {self.updated} updated, {self.removed} removed, "
-            f"{self.unchanged} unchanged, {self.broken} broken, {self.captions_changed} captions changed "
-            f"({self.elapsed_s:.2f}s)"
+            f"{self.unchanged} unchanged, {self.broken} broken, {self.captions_changed} captions changed"
+            + (f", {self.thumbnails_made} probed again for preview thumbnails" if self.thumbnails_made else "")
+            + f" ({self.elapsed_s:.2f}s)"
         )
 
 
@@ -125,6 +129,7 @@ def _write_probed(conn: sqlite3.Connection, dataset_id: int, rows: list[dict]) -
                       "scanned_at": now, "has_alpha": None if row["has_alpha"] is None else int(row["has_alpha"])}
             image_id = conn.execute(_UPSERT_IMAGE, [values[c] for c in _IMAGE_COLUMNS]).fetchone()[0]
             replace_tags(conn, image_id, row["tags"])
+            store_thumbnail_sync(conn, image_id, row)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -207,7 +212,9 @@ async def scan_dataset(
     known = {
         row["rel_path"]: row
         for row in await store.fetchall(
-            "SELECT id, rel_path, size, mtime_ns, caption_mtime_ns, caption_size FROM images WHERE dataset_id = ?",
+            "SELECT i.id, i.rel_path, i.size, i.mtime_ns, i.caption_mtime_ns, i.caption_size, "
+            "i.status = 'ok' AND t.image_id IS NULL AS needs_thumbnail "
+            "FROM images i LEFT JOIN thumbnails t ON t.image_id = i.id WHERE i.dataset_id = ?",
             (dataset_id,),
         )
     }
@@ -226,6 +233,10 @@ async def scan_dataset(
                 report.updated += 1
             continue
         report.unchanged += 1
+        if row["needs_thumbnail"]:  # indexed before thumbnails existed: probe again, once
+            to_probe.append(entry)
+            report.thumbnails_made += 1
+            continue
         if (row["caption_size"], row["caption_mtime_ns"]) != (entry.caption_size, entry.caption_mtime_ns):
             caption_updates.append((row["id"], _caption_fields(root, entry.rel_path, caption_ext)))
     report.captions_changed = len(caption_updates)

@@ -1,13 +1,19 @@
-"""Keeps the garbage collector's full passes out of key presses: they run in the pauses between them.
+"""Keeps the garbage collector out of key presses: it runs in the pauses between them.
 
-Textual's strips keep themselves in their own caches (``Strip.divide`` stores ``[self]``, ``adjust_cell_length``
-stores ``self``), so every line drawn becomes a reference cycle when it is replaced, and only the cyclic GC frees
-it. A preview's lines reference its ~3,000 per-cell styles, so garbage piles up quickly, and CPython's
-automatic full passes (every few previews, 30-65 ms each on the benchmark machine) landed in the middle of key
-presses. The pacer turns automatic full passes off and runs them itself as soon as input has been quiet for
-`IDLE_S` (the user is looking at the image) or, under a held key, at the latest every `FORCE_AFTER_S`. Young
-passes (well under a millisecond) stay automatic. What is alive once a dataset is loaded (the framework, the
-50,000 rows) is frozen out of every pass (``gc.freeze``), once.
+Two things make CPython's automatic collections land in the middle of a key press here:
+- Textual's strips keep themselves in their own caches (``Strip.divide`` stores ``[self]``, ``adjust_cell_length``
+  stores ``self``), so every line drawn becomes a reference cycle once replaced, which only the cyclic GC frees.
+  A preview's lines reference its ~3,000 per-cell styles, so garbage piles up fast, and full passes came every
+  few previews, 30-65 ms each on the benchmark machine.
+- Building a preview allocates ~10,000 GC-tracked objects (styles, colours, segments) in the decoding thread, so
+  young passes run in the middle of it and of the UI thread's drawing (up to 10-17 ms each), in whichever thread
+  crossed the threshold.
+
+So while the app runs the pacer switches automatic collection off and collects itself: a full pass as soon as
+input has been quiet for `IDLE_S` (the user is looking at the image); under a held key, a young pass (only what
+was allocated since the last pass: a few ms) every `YOUNG_EVERY_S` and a full one every `FULL_EVERY_S`, which
+bounds the garbage (cycles only; everything else is freed by reference counting as usual). What is alive once a
+dataset is loaded (the framework, the 50,000 rows) is frozen out of every pass (``gc.freeze``), once.
 """
 
 from __future__ import annotations
@@ -16,46 +22,50 @@ import gc
 import time
 
 IDLE_S = 0.1
-"""Input quiet for this long: a full pass may run (one takes ~5-20 ms with the caches' sizes used here)."""
-FORCE_AFTER_S = 2.0
-"""A full pass runs at the latest this long after the previous one, so memory stays bounded under held keys."""
+"""Input quiet for this long: a pass may run (~10-30 ms on the benchmark machine, with the caches' sizes here)."""
+YOUNG_EVERY_S = 1.0
+"""Under input that never pauses, a young pass runs this often."""
+FULL_EVERY_S = 30.0
+"""...and a full pass this often, so memory stays bounded under keys held for minutes."""
+MIN_NEW_OBJECTS = 2000
+"""Fewer new tracked objects than this since the last pass: not worth one."""
 CHECK_S = 0.05
 """How often the app calls `tick()`."""
-NO_AUTOMATIC_FULL_PASS = 1_000_000_000
-"""Generation-2 threshold while the pacer runs: it counts young passes, so this is never reached."""
 
 
 class GcPacer:
-    """Owns the GC settings of the running app: `start()` on mount, `input_seen()` per input event, `tick()`
-    every `CHECK_S`, `stop()` on exit (restores the threshold and unfreezes)."""
+    """Owns the GC of the running app: `start()` on mount, `input_seen()` per input event, `tick()` every
+    `CHECK_S`, `stop()` on exit (gives automatic collection back and unfreezes)."""
 
     def __init__(self, clock=time.monotonic) -> None:
         self.clock = clock
         self.last_input = 0.0
         self.last_full = 0.0
+        self.last_young = 0.0
         self.full_passes = 0
-        self._saved_threshold: tuple[int, int, int] | None = None
+        self.young_passes = 0
+        self._was_enabled: bool | None = None
 
     @property
     def running(self) -> bool:
         """True between `start()` and `stop()`."""
-        return self._saved_threshold is not None
+        return self._was_enabled is not None
 
     def start(self) -> None:
-        """Turn off automatic full passes (young ones stay)."""
+        """Turn automatic collection off; `tick()` collects from now on."""
         if self.running:
             return
-        self.last_input = self.last_full = self.clock()
-        self._saved_threshold = gc.get_threshold()
-        young, middle, _old = self._saved_threshold
-        gc.set_threshold(young, middle, NO_AUTOMATIC_FULL_PASS)
+        self.last_input = self.last_full = self.last_young = self.clock()
+        self._was_enabled = gc.isenabled()
+        gc.disable()
 
     def stop(self) -> None:
-        """Give the GC back its own settings (the process may go on, e.g. in tests)."""
+        """Give the GC back its automatic collections (the process may go on, e.g. in tests)."""
         if not self.running:
             return
-        gc.set_threshold(*self._saved_threshold)
-        self._saved_threshold = None
+        if self._was_enabled:
+            gc.enable()
+        self._was_enabled = None
         gc.unfreeze()
 
     def input_seen(self) -> None:
@@ -70,13 +80,18 @@ class GcPacer:
             self.last_full = self.clock()
 
     def tick(self) -> bool:
-        """Run a full pass if one is due; returns True when one ran."""
-        if not self.running or gc.get_count()[2] == 0:
-            return False  # nothing has reached the old generation since the last pass
-        now = self.clock()
-        if now - self.last_input < IDLE_S and now - self.last_full < FORCE_AFTER_S:
+        """Collect if it is due; returns True when a pass ran."""
+        if not self.running or gc.get_count()[0] < MIN_NEW_OBJECTS:
             return False
-        gc.collect()
-        self.last_full = self.clock()
-        self.full_passes += 1
-        return True
+        now = self.clock()
+        if now - self.last_input >= IDLE_S or now - self.last_full >= FULL_EVERY_S:
+            gc.collect()
+            self.last_full = self.last_young = self.clock()
+            self.full_passes += 1
+            return True
+        if now - self.last_young >= YOUNG_EVERY_S:
+            gc.collect(1)
+            self.last_young = self.clock()
+            self.young_passes += 1
+            return True
+        return False

@@ -21,6 +21,8 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
 
+from loratui.datasets.thumbnails import Thumbnail, decode_thumbnail
+
 HALF_BLOCK = "▀"
 
 
@@ -104,8 +106,9 @@ def _decode_png(path: Path, size: tuple[int, int]) -> np.ndarray | None:
 _HEX = [f"{value:02x}" for value in range(256)]
 _TRUECOLOR = ColorType.TRUECOLOR
 _new_tuple = tuple.__new__
-_COLOR_CACHE: dict[int, Color] = {}
 _STYLE_CACHE: dict[int, Style] = {}
+_STYLE_CACHE_SIZE = 4096
+"""Styles kept for reuse (flat areas and the previews shown again); cleared when full."""
 _PRIME_ANSI = [True]
 
 
@@ -117,23 +120,21 @@ def set_truecolor_output(truecolor: bool) -> None:
 
 
 def _color(rgb: int) -> Color:
-    """A truecolor rich Color for 0xRRGGBB, built without re-validating (this runs once per preview cell)."""
-    color = _COLOR_CACHE.get(rgb)
-    if color is None:
-        if len(_COLOR_CACHE) > 32768:
-            _COLOR_CACHE.clear()
-        red, green, blue = rgb >> 16, (rgb >> 8) & 255, rgb & 255
-        triplet = _new_tuple(ColorTriplet, (red, green, blue))
-        color = _new_tuple(Color, ("#" + _HEX[red] + _HEX[green] + _HEX[blue], _TRUECOLOR, None, triplet))
-        _COLOR_CACHE[rgb] = color
-    return color
+    """A truecolor rich Color for 0xRRGGBB, built without re-validating (this runs twice per new preview cell).
+
+    Not cached: in photos nearly every cell has colours of its own, and each cached Color is two more objects for
+    the garbage collector to walk; the styles that use them are cached instead.
+    """
+    red, green, blue = rgb >> 16, (rgb >> 8) & 255, rgb & 255
+    triplet = _new_tuple(ColorTriplet, (red, green, blue))
+    return _new_tuple(Color, ("#" + _HEX[red] + _HEX[green] + _HEX[blue], _TRUECOLOR, None, triplet))
 
 
 def _style(pair: int) -> Style:
     """The style of a half-block cell: foreground = upper pixel, background = lower (pair = top << 24 | bottom)."""
     style = _STYLE_CACHE.get(pair)
     if style is None:
-        if len(_STYLE_CACHE) > 8192:
+        if len(_STYLE_CACHE) > _STYLE_CACHE_SIZE:
             _STYLE_CACHE.clear()
         top, bottom = pair >> 24, pair & 0xFFFFFF
         style = _STYLE_CACHE[pair] = Style.from_color(_color(top), _color(bottom))
@@ -156,8 +157,18 @@ class Pixels:
     height: int
 
 
-def decode_pixels(path: Path, max_cols: int, max_rows: int) -> Pixels:
-    """Decode an image to the preview's pixel size."""
+def decode_pixels(path: Path, max_cols: int, max_rows: int, thumbnail: Thumbnail | None = None) -> Pixels:
+    """Decode an image to the preview's pixel size: from its stored `thumbnail` when that is current (the file's
+    size and mtime match) and large enough, otherwise from the file."""
+    if thumbnail is not None and thumbnail.image_width and thumbnail.image_height:
+        cols, px_h = fit_cells(thumbnail.image_width, thumbnail.image_height, max_cols, max_rows)
+        if thumbnail.covers(cols, px_h) and thumbnail.matches(path):
+            try:
+                image = decode_thumbnail(thumbnail, cols, px_h)
+            except Exception:  # a damaged thumbnail: the original is still there
+                image = None
+            if image is not None:
+                return Pixels(image.tobytes(), cols, px_h, thumbnail.image_width, thumbnail.image_height)
     image, real = decode_for_preview(path, max_cols, max_rows)
     return Pixels(image.tobytes(), image.size[0], image.size[1], real[0], real[1])
 

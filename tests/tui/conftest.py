@@ -32,6 +32,12 @@ def demo_ctx(home) -> Context:
     return make_demo_home(home)
 
 
+def _preview_busy(main) -> bool:
+    from loratui.tui.widgets.preview import ImagePreview
+
+    return any(preview.busy for preview in main.query(ImagePreview))
+
+
 async def settle(pilot, app, timeout: float = 5.0) -> None:
     """Wait until the main screen has a dataset open and the workers are idle."""
     loop = asyncio.get_running_loop()
@@ -41,5 +47,5 @@ async def settle(pilot, app, timeout: float = 5.0) -> None:
         await pilot.pause(0.03)
         main = app.main_screen
         ready = (main is not None and main.target is not None and not main.load_pending
-                 and all(w.is_finished for w in app.workers))
+                 and all(w.is_finished for w in app.workers) and not _preview_busy(main))
         quiet = quiet + 1 if ready else 0

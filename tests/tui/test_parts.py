@@ -190,33 +190,42 @@ def test_png_preview_falls_back_to_pillow_when_opencv_cannot_read(tmp_path, monk
     assert set(pixels.data[2::3]) == {200} and (pixels.width, pixels.height) == (30, 20)
 
 
-def test_gc_pacer_defers_full_passes_to_idle_moments():
+def test_gc_pacer_collects_in_pauses_and_bounds_garbage_under_held_keys():
     import gc
 
     from loratui.tui import gc_pacer
 
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+    def make_garbage() -> None:
+        for _ in range(gc_pacer.MIN_NEW_OBJECTS + 10):
+            Cycle()
+
     now = [100.0]
     pacer = gc_pacer.GcPacer(clock=lambda: now[0])
-    saved = gc.get_threshold()
+    was_enabled = gc.isenabled()
     pacer.start()
     try:
-        assert gc.get_threshold()[2] == gc_pacer.NO_AUTOMATIC_FULL_PASS
-        gc.collect(1)  # something reached the old generation
+        assert not gc.isenabled()  # no automatic passes while the app runs
+        make_garbage()
         pacer.input_seen()
         now[0] += gc_pacer.IDLE_S / 2
         assert not pacer.tick()  # typing: wait
         now[0] += gc_pacer.IDLE_S
-        assert pacer.tick() and gc.get_count()[2] == 0  # quiet: the full pass ran
+        assert pacer.tick() and pacer.full_passes == 1  # quiet: a full pass
+        assert gc.get_count()[0] < gc_pacer.MIN_NEW_OBJECTS
         assert not pacer.tick()  # nothing new since
-        gc.collect(1)
-        for _ in range(int(gc_pacer.FORCE_AFTER_S / (gc_pacer.IDLE_S / 2)) + 2):  # a key held down
-            now[0] += gc_pacer.IDLE_S / 2
+        # A key held down: young passes every YOUNG_EVERY_S, a full one every FULL_EVERY_S.
+        step = gc_pacer.IDLE_S / 2
+        for _ in range(int(gc_pacer.FULL_EVERY_S / step) + 2):
+            now[0] += step
             pacer.input_seen()
-            if pacer.tick():
-                break
-        else:
-            raise AssertionError("no full pass under a held key")
+            make_garbage()
+            pacer.tick()
         assert pacer.full_passes == 2
+        assert pacer.young_passes >= int(gc_pacer.FULL_EVERY_S / gc_pacer.YOUNG_EVERY_S) - 2
     finally:
         pacer.stop()
-    assert gc.get_threshold() == saved
+    assert gc.isenabled() == was_enabled

@@ -1,7 +1,8 @@
 """Snapshot tests (pytest-textual-snapshot) of the main layouts at 80x24 and 160x48, and the help screen.
 
 Update after an intended visual change with ``pytest tests/tui/test_snapshots.py --snapshot-update``.
-The cursor is put on a PNG image so the preview does not depend on the JPEG decoder's version.
+The cursor is put on a PNG image, and stored thumbnails (JPEGs) are not used, so the preview does not depend on
+the JPEG decoder's version.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .conftest import settle
 def _only_core_screens(monkeypatch):
     """Feature screens from other modules would change the help screen: leave them out of snapshots."""
     monkeypatch.setattr("loratui.tui.app.discover_actions", lambda: [])
+    monkeypatch.setattr("loratui.datasets.thumbnails.ThumbnailReader.get", lambda self, image_id: None)
 
 
 def _on_first_png(app_ctx):

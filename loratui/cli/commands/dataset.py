@@ -58,7 +58,7 @@ def _report_dict(report) -> dict:
     return {
         "total": report.total, "added": report.added, "updated": report.updated, "removed": report.removed,
         "unchanged": report.unchanged, "broken": report.broken, "captions_changed": report.captions_changed,
-        "warnings": report.warnings, "elapsed_s": round(report.elapsed_s, 3),
+        "thumbnails_made": report.thumbnails_made, "warnings": report.warnings, "elapsed_s": round(report.elapsed_s, 3),
     }
 
 

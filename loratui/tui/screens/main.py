@@ -27,6 +27,7 @@ from loratui.datasets import journal
 from loratui.datasets.captions import caption_path_for, parse_tags, read_caption
 from loratui.datasets.query import QueryError
 from loratui.datasets.service import add_dataset, rescan_dataset
+from loratui.datasets.thumbnails import ThumbnailReader
 from loratui.errors import ConflictError, LoratuiError
 from loratui.tui.imagedata import (
     FLAG_BROKEN, FLAG_EDITED, FLAG_UNCAPTIONED, filter_image_ids, image_detail, load_rows, tag_vocabulary,
@@ -156,6 +157,8 @@ class MainScreen(Screen):
         self.query_one("#tags").border_title = "Tags"
         self.editor.border_title = "Caption"
         self.editor.read_only = True
+        self.image_list.on_cursor_moved = self._request_preview
+        self.query_one(ImagePreview).thumbnails = ThumbnailReader(self.app.ctx.paths.db)
         self.image_list.focus()
         self._initial_load()
 
@@ -288,9 +291,9 @@ class MainScreen(Screen):
             return
         # People step through images in order: decode the next two (and the previous one) while idle.
         neighbours = [view[i] for i in (index + 1, index + 2, index - 1) if 0 <= i < len(view)]
-        prefetch = [(self.dataset.path / rows.names[r], rows.mtimes[r]) for r in neighbours
+        prefetch = [(self.dataset.path / rows.names[r], rows.mtimes[r], rows.ids[r]) for r in neighbours
                     if not rows.flags[r] & FLAG_BROKEN]
-        preview.show(self.dataset.path / rows.names[row], rows.mtimes[row], prefetch=prefetch)
+        preview.show(self.dataset.path / rows.names[row], rows.mtimes[row], prefetch=prefetch, image_id=rows.ids[row])
 
     @property
     def load_pending(self) -> bool:
@@ -352,7 +355,8 @@ class MainScreen(Screen):
         else:
             size = f"{row['width']}x{row['height']}" if row["width"] else "?"
             info.append(f"  {size} {row['format'] or ''} → {row['bucket'] or '?'}", style="dim")
-            preview.show(image_path, row["mtime_ns"])  # already requested on highlight: a no-op unless changed
+            # Already requested on highlight: a no-op unless something changed.
+            preview.show(image_path, row["mtime_ns"], image_id=row["id"])
         self.query_one("#preview-info", Static).update(info, layout=False)
         self._show_tags(text)
 

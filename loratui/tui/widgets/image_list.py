@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import textwrap
 from array import array
+from collections.abc import Callable
 
 from rich.segment import Segment
 from rich.style import Style
@@ -73,6 +74,9 @@ class ImageList(ScrollView, can_focus=True):
         self.cursor = 0
         self.empty_message = "No dataset open"
         self._styles: dict[str, Style] | None = None
+        self.on_cursor_moved: Callable[[int], None] | None = None
+        """Called with the new index as soon as the cursor moves, before the Highlighted message is handled: the
+        screen starts the preview's decode here, ahead of the list's repaint and the message round trip."""
         self.drawn_rows: ImageRows | None = None
         """The rows object the last drawn line came from (lets a caller wait until new rows are on screen)."""
 
@@ -165,6 +169,8 @@ class ImageList(ScrollView, can_focus=True):
         old, self.cursor = self.cursor, index
         self._refresh_index(old)
         self._refresh_index(index)
+        if self.on_cursor_moved is not None:
+            self.on_cursor_moved(index)
         self.scroll_to_region(Region(0, index, 1, 1), animate=False, center=scroll_center, immediate=True)
         self.post_message(self.Highlighted(self, self.rows.ids[self.view[index]], index))
 

@@ -1,33 +1,158 @@
-"""The half-block image preview: decoded in a thread worker, cached, debounced while the cursor moves."""
+"""The half-block image preview: decoded in its own thread, cached, debounced while the cursor moves."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from pathlib import Path
 
 from rich.segment import Segment
 from rich.text import Text
-from textual import work
 from textual.filter import ANSIToTruecolor
 from textual.message import Message
 from textual.strip import Strip
 from textual.timer import Timer
 from textual.widget import Widget
 
-from loratui.tui.preview_render import (
-    Preview, PreviewCache, decode_pixels, preview_from_pixels, set_truecolor_output,
-)
+from loratui.datasets.thumbnails import ThumbnailReader
+from loratui.tui import preview_render
+from loratui.tui.preview_render import Preview, PreviewCache, set_truecolor_output
 
 SETTLE_S = 0.045
 """Debounce: a request within this long of the previous one (a held key repeats every 25-40 ms) waits until the
 cursor has rested this long; a request after a rest decodes at once."""
+PREFETCH_DELAY_S = 0.06
+"""Prefetching starts this long after a preview was handed to the UI, so it never competes with drawing it."""
+
+
+class PreviewDecoder:
+    """The preview's background thread: decodes the newest request first, then the images it was told come next.
+
+    A thread of its own rather than a Textual thread worker: a request reaches it at once (no hop through the
+    event loop and an executor), and prefetching yields to a new request between images. Results go back to the
+    UI thread with ``loop.call_soon_threadsafe``, which does not wait for the UI to run them.
+    """
+
+    def __init__(self, widget: ImagePreview, loop: asyncio.AbstractEventLoop) -> None:
+        self.widget = widget
+        self.loop = loop
+        self._cond = threading.Condition()
+        self._request: tuple | None = None
+        self._prefetch: tuple[tuple, list[tuple[Path, int, int | None]]] | None = None
+        self._prefetch_at = 0.0
+        self._busy = False
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="loratui-preview", daemon=True)
+        self._thread.start()
+
+    @property
+    def busy(self) -> bool:
+        """True while a request or prefetch is queued or being decoded."""
+        with self._cond:
+            return self._busy or self._request is not None or self._prefetch is not None
+
+    def request(self, key: tuple) -> None:
+        """Decode `key` (path, mtime_ns, cols, rows, image_id) next, dropping any queued prefetch."""
+        with self._cond:
+            self._request = key
+            self._prefetch = None
+            self._cond.notify()
+
+    def prefetch(self, shown: tuple, images: list[tuple[Path, int, int | None]]) -> None:
+        """Decode `images` in the background while `shown` stays the wanted preview."""
+        with self._cond:
+            if self._request is None:
+                self._prefetch = (shown, images)
+                self._prefetch_at = time.monotonic() + PREFETCH_DELAY_S
+                self._cond.notify()
+
+    def stop(self) -> None:
+        """End the thread after the image it is decoding."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                request = prefetch = None
+                while not self._stopped:
+                    if self._request is not None:
+                        request, self._request, self._prefetch = self._request, None, None
+                        break
+                    if self._prefetch is not None:
+                        wait = self._prefetch_at - time.monotonic()
+                        if wait <= 0:
+                            prefetch, self._prefetch = self._prefetch, None
+                            break
+                        self._cond.wait(wait)
+                        continue
+                    self._busy = False
+                    self._cond.wait()
+                if self._stopped:
+                    return
+                self._busy = True
+            try:
+                if request is not None:
+                    self._decode(request)
+                else:
+                    self._prefetch_images(*prefetch)
+            except RuntimeError:  # the event loop closed under us: the app is gone
+                return
+
+    def _pending(self) -> bool:
+        with self._cond:
+            return self._request is not None or self._stopped
+
+    def _thumbnail(self, image_id: int | None):
+        reader = self.widget.thumbnails
+        return reader.get(image_id) if reader is not None and image_id is not None else None
+
+    def _decode(self, key: tuple) -> None:
+        widget = self.widget
+        if key != widget._wanted:
+            return
+        path, _mtime, cols, rows, image_id = key
+        pixels = widget.pixels.get(key)
+        if pixels is None:
+            try:
+                pixels = preview_render.decode_pixels(Path(path), cols, rows, self._thumbnail(image_id))
+            except Exception as exc:  # a broken or vanished file: say so in the panel
+                self.loop.call_soon_threadsafe(widget._set_failed, key, f"Cannot preview: {exc}")
+                return
+            widget.pixels.put(key, pixels)
+        if key != widget._wanted:
+            return
+        preview = preview_render.preview_from_pixels(pixels)
+        widget.cache.put(key, preview)
+        self.loop.call_soon_threadsafe(widget._set_preview, key, preview, False)
+
+    def _prefetch_images(self, shown: tuple, images: list[tuple[Path, int, int | None]]) -> None:
+        widget = self.widget
+        _path, _mtime, cols, rows, _id = shown
+        for position, (path, mtime_ns, image_id) in enumerate(images):
+            if self._pending() or widget._wanted != shown:
+                return  # the cursor moved: that request comes first
+            key = (str(path), mtime_ns, cols, rows, image_id)
+            if widget.cache.get(key) is not None:
+                continue
+            pixels = widget.pixels.get(key)
+            if pixels is None:
+                try:
+                    pixels = preview_render.decode_pixels(Path(path), cols, rows, self._thumbnail(image_id))
+                except Exception:  # shown as an error if the user goes there
+                    continue
+                widget.pixels.put(key, pixels)
+            if position == 0 and widget._wanted == shown:
+                widget.cache.put(key, preview_render.preview_from_pixels(pixels))  # the next image: ready to draw
 
 
 class ImagePreview(Widget):
     """Shows one image as half-block cells; `show()` asks for an image, the newest request wins."""
 
     class Painted(Message):
-        """A requested preview was put on screen (used by the benchmark)."""
+        """A requested preview (or its error) was drawn (used by the benchmark)."""
 
         def __init__(self, key: tuple, cached: bool) -> None:
             super().__init__()
@@ -37,28 +162,44 @@ class ImagePreview(Widget):
     def __init__(self, *, enabled: bool = True, id: str | None = None) -> None:
         super().__init__(id=id)
         self.enabled = enabled
-        self.cache = PreviewCache(capacity=8)
-        """Rendered strips of the last few previews."""
+        self.cache = PreviewCache(capacity=3)
+        """Rendered strips of the last few previews (the shown one and the next, decoded ahead)."""
         self.pixels = PreviewCache(capacity=512)
-        """Decoded pixels of many more (about 12 KiB each at 53x40 cells)."""
+        """Decoded pixels of many more (about 12 KiB each at 53x40 cells; strips are rebuilt in a few ms)."""
         self.preview: Preview | None = None
         self.message = "No image"
         self._wanted: tuple | None = None
         self._timer: Timer | None = None
         self._last_request = 0.0
-        self._prefetch: list[tuple[Path, int]] = []
+        self._prefetch: list[tuple[Path, int, int | None]] = []
         self._lines: tuple[tuple, list[Strip]] | None = None
         """Full-width lines of the current preview for one (preview, size, style): repaints reuse them."""
+        self._decoder: PreviewDecoder | None = None
+        self.thumbnails: ThumbnailReader | None = None
+        """Where stored preview thumbnails are read (set by the screen); None: always decode the files."""
 
     def on_mount(self) -> None:
         set_truecolor_output(self.app.console.color_system == "truecolor")
+        self._decoder = PreviewDecoder(self, asyncio.get_running_loop())
+
+    def on_unmount(self) -> None:
+        if self._decoder is not None:
+            self._decoder.stop()
+        if self.thumbnails is not None:
+            self.thumbnails.close()
+
+    @property
+    def busy(self) -> bool:
+        """True while a preview waits for the debounce or the decoder has work (tests wait on this)."""
+        return self._timer is not None or (self._decoder is not None and self._decoder.busy)
 
     def show(self, path: Path | None, mtime_ns: int = 0, note: str | None = None,
-             prefetch: list[tuple[Path, int]] | None = None) -> None:
+             prefetch: list[tuple[Path, int, int | None]] | None = None, image_id: int | None = None) -> None:
         """Request a preview of `path` (None: clear). Cached previews appear at once, others after decoding.
 
-        Asking again for the image already shown or on its way does nothing. Once it is shown, the images in
-        `prefetch` (path, mtime) are decoded in the background, so stepping to them is quicker.
+        `image_id` lets the preview use the image's stored thumbnail. Asking again for the image already shown or
+        on its way does nothing. Once it is shown, the images in `prefetch` (path, mtime, image id) are decoded in
+        the background, so stepping to them is quicker.
         """
         if path is None or not self.enabled:
             self._stop_timer()
@@ -70,7 +211,7 @@ class ImagePreview(Widget):
         cols, rows = self.size.width, self.size.height
         if cols < 2 or rows < 1:
             return
-        key = (str(path), mtime_ns, cols, rows)
+        key = (str(path), mtime_ns, cols, rows, image_id)
         if key == self._wanted:
             return
         self._stop_timer()
@@ -92,68 +233,36 @@ class ImagePreview(Widget):
             self._timer.stop()
             self._timer = None
 
-    @work(thread=True, exclusive=True, group="preview")
     def _decode(self, key: tuple) -> None:
-        if key != self._wanted:
-            return
-        path, _mtime, cols, rows = key
-        pixels = self.pixels.get(key)
-        if pixels is None:
-            try:
-                pixels = decode_pixels(Path(path), cols, rows)
-            except Exception as exc:  # a broken or vanished file: say so in the panel
-                self.app.call_from_thread(self._set_failed, key, f"Cannot preview: {exc}")
-                return
-            self.pixels.put(key, pixels)
-        if key != self._wanted:
-            return
-        preview = preview_from_pixels(pixels)
-        self.cache.put(key, preview)
-        self.app.call_from_thread(self._set_preview, key, preview, False)
+        self._timer = None
+        if key == self._wanted and self._decoder is not None:
+            self._decoder.request(key)
 
     def _set_failed(self, key: tuple, message: str) -> None:
         if key == self._wanted:
             self.preview = None
             self.message = message
             self.refresh()
+            self.call_after_refresh(lambda: self.post_message(self.Painted(key, False)))
 
     def _set_preview(self, key: tuple, preview: Preview, cached: bool) -> None:
         if key != self._wanted:
             return
         self.preview = preview
         self.refresh()
-        # Created in this widget's own context, so it bubbles up to the app even when show() ran in a parent's
-        # handler (Textual stops a message below the node that sent it).
-        self.call_later(lambda: self.post_message(self.Painted(key, cached)))
-        if self._prefetch:
-            self.call_after_refresh(self._prefetch_pixels, key, self._prefetch)
+        # After the frame that draws it; created in this widget's own context, so it bubbles up to the app even
+        # when show() ran in a parent's handler (Textual stops a message below the node that sent it).
+        self.call_after_refresh(lambda: self.post_message(self.Painted(key, cached)))
+        if self._prefetch and self._decoder is not None:
+            self._decoder.prefetch(key, self._prefetch)  # starts after PREFETCH_DELAY_S
             self._prefetch = []
-
-    @work(thread=True, exclusive=True, group="prefetch")
-    def _prefetch_pixels(self, shown: tuple, images: list[tuple[Path, int]]) -> None:
-        _path, _mtime, cols, rows = shown
-        for position, (path, mtime_ns) in enumerate(images):
-            if self._wanted != shown:
-                return  # the cursor moved: that request comes first
-            key = (str(path), mtime_ns, cols, rows)
-            if self.cache.get(key) is not None:
-                continue
-            pixels = self.pixels.get(key)
-            if pixels is None:
-                try:
-                    pixels = decode_pixels(Path(path), cols, rows)
-                except Exception:  # shown as an error if the user goes there
-                    continue
-                self.pixels.put(key, pixels)
-            if position == 0 and self._wanted == shown:
-                self.cache.put(key, preview_from_pixels(pixels))  # the next image: ready to draw
 
     def on_resize(self) -> None:
         if self._wanted is not None:
-            path, mtime, _cols, _rows = self._wanted
+            path, mtime, _cols, _rows, image_id = self._wanted
             self._wanted = None
             self._last_request = 0.0
-            self.show(Path(path), mtime)
+            self.show(Path(path), mtime, image_id=image_id)
 
     def get_line_filters(self):
         # Preview cells are 24-bit colours already: the ANSI-to-truecolor pass over ~2,000 segments per preview
