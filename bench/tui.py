@@ -1,10 +1,13 @@
 """Benchmark: the terminal workspace with a 50,000-image dataset, measured from inside the app.
 
     python bench/tui.py [--count 50000] [--moves 300] [--preview-samples 40] [--previews 5000] [--dir .bench/tui]
+                        [--no-thumbnails]
 
 The dataset rows are inserted straight into the store (scanning is bench/scan.py's subject); the files are
 hard links to 16 real images (1024x1536 / 1536x1024 / 1024x1024 photo-like JPEGs and PNGs), each with a caption
-file, so previews decode real pixels and captions load from disk. The app runs through the real `run_app` (real
+file, so previews decode real pixels and captions load from disk. Each image's preview thumbnail is stored as
+the scan stores it (made by the scan's `probe_image` from the image's source); `--no-thumbnails` makes the
+preview ignore them and decode the files. The app runs through the real `run_app` (real
 Linux driver, truecolor default, stderr redirect) in a pseudo-terminal of 160x48 whose output a thread drains.
 
 Measured inside the app (no `pilot.press`, which waits for idle):
@@ -17,6 +20,9 @@ Measured inside the app (no `pilot.press`, which waits for idle):
   rested, as when going through a dataset in order), `preview_jump` pages down 45 rows (a cold decode);
 - RSS: VmRSS of the app process after going through N previews (each decoded: the debounce is set to 0 for that
   phase so no image is skipped), and VmHWM (peak).
+Each preview sample is also printed: "WALL ms EXT ready R main CPU decode CPU strips CPU | marks", with marks in ms
+after the key: dN/DN decode start/end, sN/SN strips start/end (in the preview thread), FN frames written, LN the
+caption loaded; and the GC passes during the preview phase (total ms, max ms, count per generation).
 Targets (issue #3): first paint < 1.0 s; move median < 16 ms and max < 50 ms; preview < 60 ms; RSS < 250 MB.
 """
 

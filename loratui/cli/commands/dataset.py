@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> dict:
     add.add_argument("--json", action="store_true", help="print the scan report as JSON")
     add.set_defaults(handler=cmd_add)
 
-    scan = sub.add_parser("scan", help="rescan a dataset (only changed files are re-read)")
+    scan = sub.add_parser("scan", help="rescan a dataset (only changed files, and images without a preview "
+                                       "thumbnail, are re-read)")
     scan.add_argument("name")
     scan.add_argument("--workers", type=int, default=None, help="scan processes (default: one per core)")
     scan.add_argument("--json", action="store_true", help="print the scan report as JSON")
