@@ -172,6 +172,12 @@ def child(args) -> None:
 
     results: dict = {"imports_s": time.perf_counter() - T_CHILD_START}
     spawned = args.spawned
+    startup_profiler = None
+    if os.environ.get("BENCH_PROFILE") and os.environ.get("BENCH_PROFILE_PHASE") == "startup":
+        import cProfile
+
+        startup_profiler = cProfile.Profile()
+        startup_profiler.enable()
 
     class BenchApp(app_module.LoratuiApp):
         def __init__(self, *a, **kw) -> None:
@@ -191,6 +197,9 @@ def child(args) -> None:
                     try:
                         if self.main_screen.image_list.count:
                             results["first_rows_paint_s"] = now - spawned
+                            if startup_profiler is not None:
+                                startup_profiler.disable()
+                                startup_profiler.dump_stats(os.environ["BENCH_PROFILE"])
                     except Exception:  # not composed yet
                         pass
                 self.paint_times.append(now)

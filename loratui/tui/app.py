@@ -22,6 +22,8 @@ from loratui.tui.screens.main import MainScreen
 from loratui.tui.terminal import ensure_truecolor, stderr_to_file
 
 STDERR_LOG = "tui-stderr.log"
+ACTIONS_AT_LATEST_S = 1.0
+"""The feature screens' keys are bound at the latest this long after start, with or without a dataset."""
 
 
 class LoratuiApp(App):
@@ -43,6 +45,8 @@ class LoratuiApp(App):
         self.initial_dataset = dataset
         self.store: Store | None = None
         self.screen_actions: list[ScreenAction] = []
+        self.screen_actions_ready = False
+        """True once the feature screens' keys are bound (shortly after start: see register_screen_actions)."""
         self._stack = contextlib.AsyncExitStack()
         self.main_screen: MainScreen | None = None
         self.gc_pacer = GcPacer()
@@ -57,6 +61,21 @@ class LoratuiApp(App):
     def on_mount(self) -> None:
         self.gc_pacer.start()
         self.set_interval(CHECK_S, self.gc_pacer.tick, name="gc-pacer")
+        self.main_screen = MainScreen(self.initial_dataset, self.ctx.settings.ui.preview != "none")
+        self.push_screen(self.main_screen)
+        # Importing the feature screens (and what they use: httpx, the trainers' option schemas...) takes ~200 ms:
+        # done once the dataset's first page is on screen (on_main_screen_dataset_opened), or after a second.
+        self.set_timer(ACTIONS_AT_LATEST_S, self.register_screen_actions)
+
+    def on_main_screen_dataset_opened(self, _event: MainScreen.DatasetOpened) -> None:
+        if not self.screen_actions_ready:
+            self.call_after_refresh(self.register_screen_actions)
+
+    def register_screen_actions(self) -> None:
+        """Bind the keys of the feature screens (discovered in loratui.tui.screens); runs once."""
+        if self.screen_actions_ready:
+            return
+        self.screen_actions_ready = True
         self.screen_actions = discover_actions()
         for action in self.screen_actions:
             # Not in the footer (it would not fit at 80 columns); `?` and the command palette list them.
@@ -64,8 +83,6 @@ class LoratuiApp(App):
                 Binding(action.key, f"open_screen({action.id!r})", action.description, id=action.id, show=False)
             )
         self.refresh_bindings()
-        self.main_screen = MainScreen(self.initial_dataset, self.ctx.settings.ui.preview != "none")
-        self.push_screen(self.main_screen)
         unknown = sorted(set(self.ctx.settings.ui.keys) - {entry[1] for entry in self.binding_catalogue()})
         if unknown:
             self.notify(f"config.toml [ui.keys]: unknown binding ids {', '.join(unknown)} (see ? for ids)",

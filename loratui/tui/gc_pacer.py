@@ -9,11 +9,13 @@ Two things make CPython's automatic collections land in the middle of a key pres
   young passes run in the middle of it and of the UI thread's drawing (up to 10-17 ms each), in whichever thread
   crossed the threshold.
 
-So while the app runs the pacer switches automatic collection off and collects itself: a full pass as soon as
-input has been quiet for `IDLE_S` (the user is looking at the image); under a held key, a young pass (only what
-was allocated since the last pass: a few ms) every `YOUNG_EVERY_S` and a full one every `FULL_EVERY_S`, which
-bounds the garbage (cycles only; everything else is freed by reference counting as usual). What is alive once a
-dataset is loaded (the framework, the 50,000 rows) is frozen out of every pass (``gc.freeze``), once.
+So once a dataset is open (`settled()`) the pacer switches automatic collection off and collects itself: a full
+pass as soon as input has been quiet for `IDLE_S` (the user is looking at the image); under a held key, a young
+pass (only what was allocated since the last pass: a few ms) every `YOUNG_EVERY_S` and a full one every
+`FULL_EVERY_S`, which bounds the garbage (cycles only; everything else is freed by reference counting as usual).
+What is alive once a dataset is loaded (the framework, the 50,000 rows) is frozen out of every pass
+(``gc.freeze``). Until then (start-up, no dataset yet) Python's own automatic collection runs: start-up allocates
+too fast for idle passes to keep up.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ CHECK_S = 0.05
 
 
 class GcPacer:
-    """Owns the GC of the running app: `start()` on mount, `input_seen()` per input event, `tick()` every
-    `CHECK_S`, `stop()` on exit (gives automatic collection back and unfreezes)."""
+    """Owns the GC of the running app: `start()` on mount, `settled()` when a dataset is open, `input_seen()` per
+    input event, `tick()` every `CHECK_S`, `stop()` on exit (gives automatic collection back and unfreezes)."""
 
     def __init__(self, clock=time.monotonic) -> None:
         self.clock = clock
@@ -45,19 +47,25 @@ class GcPacer:
         self.full_passes = 0
         self.young_passes = 0
         self._was_enabled: bool | None = None
+        self._pacing = False
 
     @property
     def running(self) -> bool:
         """True between `start()` and `stop()`."""
         return self._was_enabled is not None
 
+    @property
+    def pacing(self) -> bool:
+        """True once `settled()` took collection over (until `stop()`)."""
+        return self.running and self._pacing
+
     def start(self) -> None:
-        """Turn automatic collection off; `tick()` collects from now on."""
+        """Remember the GC's state; nothing changes until `settled()`."""
         if self.running:
             return
         self.last_input = self.last_full = self.last_young = self.clock()
         self._was_enabled = gc.isenabled()
-        gc.disable()
+        self._pacing = False
 
     def stop(self) -> None:
         """Give the GC back its automatic collections (the process may go on, e.g. in tests)."""
@@ -66,6 +74,7 @@ class GcPacer:
         if self._was_enabled:
             gc.enable()
         self._was_enabled = None
+        self._pacing = False
         gc.unfreeze()
 
     def input_seen(self) -> None:
@@ -73,15 +82,20 @@ class GcPacer:
         self.last_input = self.clock()
 
     def settled(self) -> None:
-        """The long-lived data is loaded (a dataset's rows): collect once, then freeze what is alive."""
-        if self.running:
-            gc.collect()
-            gc.freeze()
-            self.last_full = self.clock()
+        """A dataset was opened: collect everything (a dataset switch frees the previous one's rows), freeze what
+        is alive, and take collection over from here on."""
+        if not self.running:
+            return
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        self._pacing = True
+        self.last_full = self.last_young = self.clock()
 
     def tick(self) -> bool:
         """Collect if it is due; returns True when a pass ran."""
-        if not self.running or gc.get_count()[0] < MIN_NEW_OBJECTS:
+        if not self.pacing or gc.get_count()[0] < MIN_NEW_OBJECTS:
             return False
         now = self.clock()
         if now - self.last_input >= IDLE_S or now - self.last_full >= FULL_EVERY_S:

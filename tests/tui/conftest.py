@@ -47,5 +47,6 @@ async def settle(pilot, app, timeout: float = 5.0) -> None:
         await pilot.pause(0.03)
         main = app.main_screen
         ready = (main is not None and main.target is not None and not main.load_pending
+                 and getattr(app, "screen_actions_ready", True)
                  and all(w.is_finished for w in app.workers) and not _preview_busy(main))
         quiet = quiet + 1 if ready else 0

@@ -208,7 +208,9 @@ def test_gc_pacer_collects_in_pauses_and_bounds_garbage_under_held_keys():
     was_enabled = gc.isenabled()
     pacer.start()
     try:
-        assert not gc.isenabled()  # no automatic passes while the app runs
+        assert gc.isenabled() == was_enabled and not pacer.tick()  # start-up: Python's own collection
+        pacer.settled()  # a dataset is open: the pacer takes over
+        assert not gc.isenabled() and gc.get_freeze_count() > 0
         make_garbage()
         pacer.input_seen()
         now[0] += gc_pacer.IDLE_S / 2
@@ -228,4 +230,4 @@ def test_gc_pacer_collects_in_pauses_and_bounds_garbage_under_held_keys():
         assert pacer.young_passes >= int(gc_pacer.FULL_EVERY_S / gc_pacer.YOUNG_EVERY_S) - 2
     finally:
         pacer.stop()
-    assert gc.isenabled() == was_enabled
+    assert gc.isenabled() == was_enabled and gc.get_freeze_count() == 0

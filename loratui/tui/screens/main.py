@@ -178,11 +178,6 @@ class MainScreen(Screen):
         await self.open_target(target)
         await self.reload_tree()
         self.query_one(DatasetTree).move_to_target(target)
-        # Everything alive now (the framework, the loaded rows) lives as long as the app: keep it out of the
-        # garbage collector's full passes, which otherwise stall the UI for tens of milliseconds now and then.
-        pacer = getattr(self.app, "gc_pacer", None)
-        if pacer is not None:
-            pacer.settled()
 
     async def reload_tree(self):
         """Re-read datasets and subsets into the tree; returns the datasets."""
@@ -220,6 +215,12 @@ class MainScreen(Screen):
         if dataset_changed or not self.vocabulary:
             self.vocabulary = await tag_vocabulary(self.store, target.dataset.id)
             self._vocabulary_changed()
+        if dataset_changed:
+            # The rows live until the next switch: keep them out of the garbage collector's passes from now on
+            # (and let the pacer run those between key presses: loratui.tui.gc_pacer).
+            pacer = getattr(self.app, "gc_pacer", None)
+            if pacer is not None:
+                pacer.settled()
 
     async def _list_drawn(self, rows, timeout: float = 0.3) -> None:
         """Wait until the list has drawn `rows` (so a first page shows before a long query starts)."""
