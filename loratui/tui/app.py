@@ -83,6 +83,7 @@ class LoratuiApp(App):
                 Binding(action.key, f"open_screen({action.id!r})", action.description, id=action.id, show=False)
             )
         self.refresh_bindings()
+        self.gc_pacer.loaded_more()  # the modules just imported live as long as the app
         unknown = sorted(set(self.ctx.settings.ui.keys) - {entry[1] for entry in self.binding_catalogue()})
         if unknown:
             self.notify(f"config.toml [ui.keys]: unknown binding ids {', '.join(unknown)} (see ? for ids)",

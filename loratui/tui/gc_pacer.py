@@ -93,6 +93,14 @@ class GcPacer:
         self._pacing = True
         self.last_full = self.last_young = self.clock()
 
+    def loaded_more(self) -> None:
+        """More long-lived objects appeared (modules imported after `settled()`): freeze them too, so passes under a
+        held key do not walk them."""
+        if self.pacing:
+            gc.collect()
+            gc.freeze()
+            self.last_full = self.last_young = self.clock()
+
     def tick(self) -> bool:
         """Collect if it is due; returns True when a pass ran."""
         if not self.pacing or gc.get_count()[0] < MIN_NEW_OBJECTS:
