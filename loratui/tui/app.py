@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sys
@@ -46,6 +47,7 @@ class LoratuiApp(App):
         self.store: Store | None = None
         self.screen_actions: list[ScreenAction] = []
         self.screen_actions_ready = False
+        self._actions_started = False
         """True once the feature screens' keys are bound (shortly after start: see register_screen_actions)."""
         self._stack = contextlib.AsyncExitStack()
         self.main_screen: MainScreen | None = None
@@ -68,21 +70,27 @@ class LoratuiApp(App):
         self.set_timer(ACTIONS_AT_LATEST_S, self.register_screen_actions)
 
     def on_main_screen_dataset_opened(self, _event: MainScreen.DatasetOpened) -> None:
-        if not self.screen_actions_ready:
+        if not self._actions_started:
             self.call_after_refresh(self.register_screen_actions)
 
-    def register_screen_actions(self) -> None:
-        """Bind the keys of the feature screens (discovered in loratui.tui.screens); runs once."""
-        if self.screen_actions_ready:
+    async def register_screen_actions(self) -> None:
+        """Bind the keys of the feature screens (discovered in loratui.tui.screens); runs once.
+
+        The modules are imported in a thread: the event loop goes on handling keys meanwhile. (Were it blocked, keys
+        typed then would all be handed to the widget focused before them: "e" and the text after it would both go
+        to the image list, because the editor takes the focus only once the screen handles the "e".)
+        """
+        if self._actions_started:
             return
-        self.screen_actions_ready = True
-        self.screen_actions = discover_actions()
+        self._actions_started = True
+        self.screen_actions = await asyncio.to_thread(discover_actions)
         for action in self.screen_actions:
             # Not in the footer (it would not fit at 80 columns); `?` and the command palette list them.
             self._bindings._add_binding(
                 Binding(action.key, f"open_screen({action.id!r})", action.description, id=action.id, show=False)
             )
         self.refresh_bindings()
+        self.screen_actions_ready = True
         self.gc_pacer.loaded_more()  # the modules just imported live as long as the app
         unknown = sorted(set(self.ctx.settings.ui.keys) - {entry[1] for entry in self.binding_catalogue()})
         if unknown:
