@@ -18,13 +18,14 @@ import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 from urllib.parse import parse_qs, quote, urlsplit
-
-import httpx
 
 from loratui.errors import ArchiveError, ConflictError, InputError, ModelError, NotFoundError, RemoteError
 from loratui.fsutil import fsync_dir, is_within
+
+if TYPE_CHECKING:  # imported when used: the TUI imports this module at start, httpx costs ~45 ms
+    import httpx
 
 HF_DEFAULT = "https://huggingface.co"
 CIVITAI_DEFAULT = "https://civitai.com"
@@ -93,6 +94,8 @@ class Http:
     """A small httpx wrapper: manual redirects that drop credentials across hosts, clear errors."""
 
     def __init__(self, token: str | None = None, timeout: float = 60.0, client: httpx.Client | None = None):
+        import httpx
+
         self._token = token
         self.client = client or httpx.Client(timeout=httpx.Timeout(timeout, connect=20.0), follow_redirects=False,
                                              headers={"User-Agent": "loratui"})
@@ -109,6 +112,8 @@ class Http:
 
     def open(self, url: str, headers: dict | None = None) -> httpx.Response:
         """GET with streaming, following redirects; the caller closes the response."""
+        import httpx
+
         origin = urlsplit(url).netloc
         for _ in range(MAX_REDIRECTS):
             request = self.client.build_request("GET", url, headers=self._headers(url, origin, headers))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import sys
@@ -23,8 +22,6 @@ from loratui.tui.screens.main import MainScreen
 from loratui.tui.terminal import ensure_truecolor, stderr_to_file
 
 STDERR_LOG = "tui-stderr.log"
-ACTIONS_AT_LATEST_S = 1.0
-"""The feature screens' keys are bound at the latest this long after start, with or without a dataset."""
 
 
 class LoratuiApp(App):
@@ -47,7 +44,6 @@ class LoratuiApp(App):
         self.store: Store | None = None
         self.screen_actions: list[ScreenAction] = []
         self.screen_actions_ready = False
-        self._actions_started = False
         """True once the feature screens' keys are bound (shortly after start: see register_screen_actions)."""
         self._stack = contextlib.AsyncExitStack()
         self.main_screen: MainScreen | None = None
@@ -63,27 +59,20 @@ class LoratuiApp(App):
     def on_mount(self) -> None:
         self.gc_pacer.start()
         self.set_interval(CHECK_S, self.gc_pacer.tick, name="gc-pacer")
+        self.register_screen_actions()
         self.main_screen = MainScreen(self.initial_dataset, self.ctx.settings.ui.preview != "none")
         self.push_screen(self.main_screen)
-        # Importing the feature screens (and what they use: httpx, the trainers' option schemas...) takes ~200 ms:
-        # done once the dataset's first page is on screen (on_main_screen_dataset_opened), or after a second.
-        self.set_timer(ACTIONS_AT_LATEST_S, self.register_screen_actions)
 
-    def on_main_screen_dataset_opened(self, _event: MainScreen.DatasetOpened) -> None:
-        if not self._actions_started:
-            self.call_after_refresh(self.register_screen_actions)
+    def register_screen_actions(self) -> None:
+        """Bind the keys of the feature screens (discovered in loratui.tui.screens); runs once, at start.
 
-    async def register_screen_actions(self) -> None:
-        """Bind the keys of the feature screens (discovered in loratui.tui.screens); runs once.
-
-        The modules are imported in a thread: the event loop goes on handling keys meanwhile. (Were it blocked, keys
-        typed then would all be handed to the widget focused before them: "e" and the text after it would both go
-        to the image list, because the editor takes the focus only once the screen handles the "e".)
+        Importing them takes ~150 ms. It happens before the main screen shows: done later, the blocked event loop
+        would hand every key typed meanwhile to the widget focused before them ("e" and the caption text after it
+        would all go to the image list, since the editor takes the focus only once the screen handles the "e").
         """
-        if self._actions_started:
+        if self.screen_actions_ready:
             return
-        self._actions_started = True
-        self.screen_actions = await asyncio.to_thread(discover_actions)
+        self.screen_actions = discover_actions()
         for action in self.screen_actions:
             # Not in the footer (it would not fit at 80 columns); `?` and the command palette list them.
             self._bindings._add_binding(
@@ -91,7 +80,6 @@ class LoratuiApp(App):
             )
         self.refresh_bindings()
         self.screen_actions_ready = True
-        self.gc_pacer.loaded_more()  # the modules just imported live as long as the app
         unknown = sorted(set(self.ctx.settings.ui.keys) - {entry[1] for entry in self.binding_catalogue()})
         if unknown:
             self.notify(f"config.toml [ui.keys]: unknown binding ids {', '.join(unknown)} (see ? for ids)",

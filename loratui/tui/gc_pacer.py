@@ -48,7 +48,6 @@ class GcPacer:
         self.young_passes = 0
         self._was_enabled: bool | None = None
         self._pacing = False
-        self._freeze_next = False
 
     @property
     def running(self) -> bool:
@@ -94,11 +93,6 @@ class GcPacer:
         self._pacing = True
         self.last_full = self.last_young = self.clock()
 
-    def loaded_more(self) -> None:
-        """More long-lived objects appeared (modules imported after `settled()`): freeze them too, at the next
-        full pass (not now: that would hold up keys typed meanwhile), so passes under a held key do not walk them."""
-        self._freeze_next = True
-
     def tick(self) -> bool:
         """Collect if it is due; returns True when a pass ran."""
         if not self.pacing or gc.get_count()[0] < MIN_NEW_OBJECTS:
@@ -106,9 +100,6 @@ class GcPacer:
         now = self.clock()
         if now - self.last_input >= IDLE_S or now - self.last_full >= FULL_EVERY_S:
             gc.collect()
-            if self._freeze_next:
-                gc.freeze()
-                self._freeze_next = False
             self.last_full = self.last_young = self.clock()
             self.full_passes += 1
             return True

@@ -211,16 +211,12 @@ def test_gc_pacer_collects_in_pauses_and_bounds_garbage_under_held_keys():
         assert gc.isenabled() == was_enabled and not pacer.tick()  # start-up: Python's own collection
         pacer.settled()  # a dataset is open: the pacer takes over
         assert not gc.isenabled() and gc.get_freeze_count() > 0
-        frozen = gc.get_freeze_count()
-        kept = [Cycle() for _ in range(100)]  # e.g. modules imported later
-        pacer.loaded_more()  # frozen with the next full pass
         make_garbage()
         pacer.input_seen()
         now[0] += gc_pacer.IDLE_S / 2
         assert not pacer.tick()  # typing: wait
         now[0] += gc_pacer.IDLE_S
         assert pacer.tick() and pacer.full_passes == 1  # quiet: a full pass
-        assert gc.get_freeze_count() >= frozen + 100 and kept
         assert gc.get_count()[0] < gc_pacer.MIN_NEW_OBJECTS
         assert not pacer.tick()  # nothing new since
         # A key held down: young passes every YOUNG_EVERY_S, a full one every FULL_EVERY_S.
