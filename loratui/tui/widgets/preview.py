@@ -1,4 +1,9 @@
-"""The half-block image preview: decoded in its own thread, cached, debounced while the cursor moves."""
+"""The half-block image preview: decoded in its own thread, cached, debounced while the cursor moves.
+
+The thread decodes (a stored thumbnail, else the file) to the panel's pixel size; the UI thread turns the pixels
+into half-block strips when they arrive. Images decoded ahead (the neighbours) get their strips in the thread,
+while the user looks at the current one.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from textual.widget import Widget
 
 from loratui.datasets.thumbnails import ThumbnailReader
 from loratui.tui import preview_render
-from loratui.tui.preview_render import Preview, PreviewCache, set_truecolor_output
+from loratui.tui.preview_render import Pixels, Preview, PreviewCache, set_truecolor_output
 
 SETTLE_S = 0.045
 """Debounce: a request within this long of the previous one (a held key repeats every 25-40 ms) waits until the
@@ -30,8 +35,8 @@ class PreviewDecoder:
     """The preview's background thread: decodes the newest request first, then the images it was told come next.
 
     A thread of its own rather than a Textual thread worker: a request reaches it at once (no hop through the
-    event loop and an executor), and prefetching yields to a new request between images. Results go back to the
-    UI thread with ``loop.call_soon_threadsafe``, which does not wait for the UI to run them.
+    event loop and an executor), and prefetching yields to a new request between images. Decoded pixels go back to
+    the UI thread with ``loop.call_soon_threadsafe``, which does not wait for the UI to run them.
     """
 
     def __init__(self, widget: ImagePreview, loop: asyncio.AbstractEventLoop) -> None:
@@ -122,11 +127,10 @@ class PreviewDecoder:
                 self.loop.call_soon_threadsafe(widget._set_failed, key, f"Cannot preview: {exc}")
                 return
             widget.pixels.put(key, pixels)
-        if key != widget._wanted:
-            return
-        preview = preview_render.preview_from_pixels(pixels)
-        widget.cache.put(key, preview)
-        self.loop.call_soon_threadsafe(widget._set_preview, key, preview, False)
+        if key == widget._wanted:
+            # The strips (~7 ms of Python for a new image) are built by the UI thread: built here they would compete
+            # for the GIL with the UI thread's own drawing of the same key press, and both took twice as long.
+            self.loop.call_soon_threadsafe(widget._set_pixels, key, pixels)
 
     def _prefetch_images(self, shown: tuple, images: list[tuple[Path, int, int | None]]) -> None:
         widget = self.widget
@@ -237,6 +241,13 @@ class ImagePreview(Widget):
         self._timer = None
         if key == self._wanted and self._decoder is not None:
             self._decoder.request(key)
+
+    def _set_pixels(self, key: tuple, pixels: Pixels) -> None:
+        if key != self._wanted:
+            return
+        preview = preview_render.preview_from_pixels(pixels)
+        self.cache.put(key, preview)
+        self._set_preview(key, preview, False)
 
     def _set_failed(self, key: tuple, message: str) -> None:
         if key == self._wanted:
