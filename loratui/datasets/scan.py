@@ -187,7 +187,6 @@ def _delete_images(conn: sqlite3.Connection, ids: list[int]) -> None:
 
 
 def _executor(count: int, workers: int) -> concurrent.futures.Executor:
-    workers = workers or os.cpu_count() or 1
     if count < INLINE_LIMIT or workers == 1:
         return concurrent.futures.ThreadPoolExecutor(max_workers=min(workers, 4))
     return concurrent.futures.ProcessPoolExecutor(
@@ -288,11 +287,12 @@ async def _probe_all(store, dataset_id, root, caption_ext, entries, subset_ids, 
     entries = [e for e in entries if e.outside_link is None]
     by_rel = {e.rel_path: e for e in entries}
     loop = asyncio.get_running_loop()
+    workers = workers or os.cpu_count() or 1
     with _executor(len(entries), workers) as pool:
         batches = iter([entries[i:i + BATCH] for i in range(0, len(entries), BATCH)])
         # A bounded window of batches in flight: results (each with its thumbnail) that finished while this loop
         # was writing would otherwise pile up here, ~10 KB each (~100 MB for 10,000 images).
-        window = IN_FLIGHT_PER_WORKER * max(1, workers or os.cpu_count() or 1)
+        window = IN_FLIGHT_PER_WORKER * workers
         running: set[asyncio.Future] = set()
         try:
             while True:

@@ -59,12 +59,19 @@ def thumbnail_size(width: int, height: int, limit: int = THUMB_MAX) -> tuple[int
 
 def to_display_rgb(image):
     """A PIL image as the preview shows it: upright (EXIF orientation), RGB, transparency composited on black."""
-    from PIL import Image, ImageOps
+    from PIL import ImageOps
 
     try:
         image = ImageOps.exif_transpose(image)
     except Exception:  # malformed EXIF: show it as stored
         pass
+    return rgb_on_black(image)
+
+
+def rgb_on_black(image):
+    """A PIL image in RGB: 16/32-bit greys scaled to 8 bits, transparency composited on black."""
+    from PIL import Image
+
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         image = image.point(lambda v: v * (1 / 256)).convert("L")
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (image.mode == "P" and "transparency" in image.info):

@@ -57,7 +57,7 @@ class GcPacer:
     @property
     def pacing(self) -> bool:
         """True once `settled()` took collection over (until `stop()`)."""
-        return self.running and self._pacing
+        return self._pacing
 
     def start(self) -> None:
         """Remember the GC's state; nothing changes until `settled()`."""
@@ -65,7 +65,6 @@ class GcPacer:
             return
         self.last_input = self.last_full = self.last_young = self.clock()
         self._was_enabled = gc.isenabled()
-        self._pacing = False
 
     def stop(self) -> None:
         """Give the GC back its automatic collections (the process may go on, e.g. in tests)."""

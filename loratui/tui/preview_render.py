@@ -21,7 +21,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
 
-from loratui.datasets.thumbnails import Thumbnail, decode_thumbnail
+from loratui.datasets.thumbnails import Thumbnail, decode_thumbnail, rgb_on_black
 
 HALF_BLOCK = "▀"
 
@@ -63,11 +63,7 @@ def decode_for_preview(path: Path, max_cols: int, max_rows: int):
             draft_size = (px_h, cols) if orientation in (5, 6, 7, 8) else (cols, px_h)
             image.draft("RGB", draft_size)
         image = ImageOps.exif_transpose(image) if orientation != 1 else image
-        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-            rgba = image.convert("RGBA")
-            background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
-            image = Image.alpha_composite(background, rgba)
-        image = image.convert("RGB").resize((cols, px_h), Image.Resampling.BOX)
+        image = rgb_on_black(image).resize((cols, px_h), Image.Resampling.BOX)
     return image, real
 
 

@@ -114,19 +114,24 @@ class PreviewDecoder:
         reader = self.widget.thumbnails
         return reader.get(image_id) if reader is not None and image_id is not None else None
 
+    def _pixels(self, key: tuple) -> Pixels:
+        """The decoded pixels of `key`, from the widget's LRU or decoded now (and kept); raises if unreadable."""
+        pixels = self.widget.pixels.get(key)
+        if pixels is None:
+            path, _mtime, cols, rows, image_id = key
+            pixels = preview_render.decode_pixels(Path(path), cols, rows, self._thumbnail(image_id))
+            self.widget.pixels.put(key, pixels)
+        return pixels
+
     def _decode(self, key: tuple) -> None:
         widget = self.widget
         if key != widget._wanted:
             return
-        path, _mtime, cols, rows, image_id = key
-        pixels = widget.pixels.get(key)
-        if pixels is None:
-            try:
-                pixels = preview_render.decode_pixels(Path(path), cols, rows, self._thumbnail(image_id))
-            except Exception as exc:  # a broken or vanished file: say so in the panel
-                self.loop.call_soon_threadsafe(widget._set_failed, key, f"Cannot preview: {exc}")
-                return
-            widget.pixels.put(key, pixels)
+        try:
+            pixels = self._pixels(key)
+        except Exception as exc:  # a broken or vanished file: say so in the panel
+            self.loop.call_soon_threadsafe(widget._set_failed, key, f"Cannot preview: {exc}")
+            return
         if key == widget._wanted:
             # The strips (~7 ms of Python for a new image) are built by the UI thread: built here they would compete
             # for the GIL with the UI thread's own drawing of the same key press, and both took twice as long.
@@ -141,13 +146,10 @@ class PreviewDecoder:
             key = (str(path), mtime_ns, cols, rows, image_id)
             if widget.cache.get(key) is not None:
                 continue
-            pixels = widget.pixels.get(key)
-            if pixels is None:
-                try:
-                    pixels = preview_render.decode_pixels(Path(path), cols, rows, self._thumbnail(image_id))
-                except Exception:  # shown as an error if the user goes there
-                    continue
-                widget.pixels.put(key, pixels)
+            try:
+                pixels = self._pixels(key)
+            except Exception:  # shown as an error if the user goes there
+                continue
             if position == 0 and widget._wanted == shown:
                 widget.cache.put(key, preview_render.preview_from_pixels(pixels))  # the next image: ready to draw
 
