@@ -1,21 +1,43 @@
-"""The database connection: pragmas, migrations and a small async query API.
+"""The one way to the database: connections, the transaction helper, and the async ``Store``.
+
+loratui talks to SQLite through a **synchronous repository layer**: every query lives in a repository module
+(``datasets/dataset_repo.py``, ``jobs/repo.py``, ...) as a plain function taking a ``sqlite3.Connection``.
+Who runs those functions:
+
+* the TUI and the CLI hold a ``Store``: one connection living on one dedicated thread. ``await
+  store.run(fn, *args)`` runs ``fn(conn, *args)`` there, so a repository function (a whole transaction, or a
+  50,000-row read) is one hop, and no two tasks' statements ever interleave inside a transaction;
+* processes without an event loop (the training supervisor, the queue it advances) call the same functions on
+  a connection from ``connect()``;
+* threads that must never wait behind the app's connection (the preview's decoder) read through
+  ``connect(path, readonly=True)`` connections of their own.
+
+Why not aiosqlite: its public API runs one statement per hop, so a transaction spanning several awaits would
+let other tasks' statements slip into it, and bulk work (a scan batch, an undo) meant reaching into its private
+``_execute``. A single-thread executor does the same job with public APIs only.
 
 Every connection gets WAL journaling, foreign keys, a busy timeout (other loratui processes — a training
-supervisor, a CLI call — write to the same file) and ``synchronous=NORMAL`` (safe with WAL).
+supervisor, a CLI call — write to the same file) and ``synchronous=NORMAL`` (safe with WAL). Statements run in
+autocommit mode; ``transaction(conn)`` is the one way to group writes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
+import itertools
 import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterable, Sequence
+from typing import Any, AsyncIterator, Callable, Iterator, TypeVar
 
-import aiosqlite
-
+from loratui.errors import ConfigError
 from loratui.store.migrations import MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_MS = 30_000
+T = TypeVar("T")
 
 _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -23,13 +45,12 @@ _PRAGMAS = (
     f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
     "PRAGMA synchronous=NORMAL",
 )
+_savepoints = itertools.count()
 
 
 def _apply_migrations(conn: sqlite3.Connection) -> None:
     current = conn.execute("PRAGMA user_version").fetchone()[0]
     if current > SCHEMA_VERSION:
-        from loratui.errors import ConfigError
-
         raise ConfigError(
             f"the database is schema version {current}, newer than this loratui ({SCHEMA_VERSION})",
             hint="upgrade loratui",
@@ -41,86 +62,141 @@ def _apply_migrations(conn: sqlite3.Connection) -> None:
         conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version={number};\nCOMMIT;")
 
 
-def migrate_sync(conn: sqlite3.Connection) -> None:
-    """Bring a synchronous connection's database up to the current schema."""
-    _apply_migrations(conn)
+def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection with loratui's pragmas (autocommit, ``sqlite3.Row`` rows), migrated unless `readonly`.
 
-
-def connect_sync(path: Path | str) -> sqlite3.Connection:
-    """A plain sqlite3 connection with loratui's pragmas, migrated (for worker processes)."""
-    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    A read-only connection never writes (``mode=ro``) and is meant for a thread that reads on its own.
+    """
+    if readonly:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
+                               timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    else:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        for pragma in _PRAGMAS:
+            conn.execute(pragma)
+        _apply_migrations(conn)
     conn.row_factory = sqlite3.Row
-    for pragma in _PRAGMAS:
-        conn.execute(pragma)
-    _apply_migrations(conn)
     return conn
 
 
-class Store:
-    """Async access to loratui.db. Use ``async with Store.open(path) as store``.
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error; nested use becomes a savepoint.
 
-    Statements run in autocommit mode; ``transaction()`` groups writes atomically.
+    A failing ROLLBACK (after "database or disk is full", say) never hides the error that caused it.
+    """
+    if conn.in_transaction:
+        name = f"sp{next(_savepoints)}"
+        conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield conn
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
+            raise
+        conn.execute(f"RELEASE {name}")
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+class Store:
+    """The database of one loratui process with an event loop: ``async with Store.open(path) as store``.
+
+    One connection on one dedicated thread; ``await store.run(fn, *args)`` runs ``fn(conn, *args)`` there.
+    ``fn`` must not call ``store.run`` itself (it is already on the only thread) and should do no file I/O:
+    the thread is shared by every query of the process.
     """
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
-        self.conn = conn
+    def __init__(self, path: Path, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
         self.path = path
+        self._conn = conn
+        self._executor = executor
+        self._write_listeners: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
 
     @classmethod
     @contextlib.asynccontextmanager
     async def open(cls, path: Path | str) -> AsyncIterator["Store"]:
         """Open (creating and migrating if needed) the database at `path`."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loratui-db")
+        loop = asyncio.get_running_loop()
         try:
-            conn.row_factory = sqlite3.Row
-            for pragma in _PRAGMAS:
-                await conn.execute(pragma)
-            await conn._execute(_apply_migrations, conn._conn)  # run on aiosqlite's own thread
-            yield cls(conn, path)
+            conn = await loop.run_in_executor(executor, connect, path)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        store = cls(path, conn, executor)
+        try:
+            yield store
         finally:
-            await conn.close()
+            await loop.run_in_executor(executor, conn.close)
+            executor.shutdown(wait=True)
 
-    async def execute(self, sql: str, params: Sequence[Any] | dict = ()) -> int:
-        """Run one statement; returns lastrowid (inserts) or rowcount."""
-        cursor = await self.conn.execute(sql, params)
+    async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(connection, *args, **kwargs)`` on the database thread and return its result."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(self._call, fn, args, kwargs))
+
+    def _call(self, fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
+        conn = self._conn
+        before = conn.total_changes
         try:
+            return fn(conn, *args, **kwargs)
+        finally:
+            if conn.total_changes != before:
+                for listener in list(self._write_listeners):
+                    listener()
+
+    def add_write_listener(self, callback: Callable[[], None]) -> None:
+        """Call `callback()` (on the database thread) after each ``run`` that changed rows.
+
+        The TUI's change feed uses this to read the change log right after its own writes instead of waiting
+        for its next poll; the callback must be thread-safe and quick (``loop.call_soon_threadsafe``).
+        """
+        with self._lock:
+            self._write_listeners.append(callback)
+
+    def remove_write_listener(self, callback: Callable[[], None]) -> None:
+        """Stop calling a callback added with ``add_write_listener``."""
+        with self._lock:
+            if callback in self._write_listeners:
+                self._write_listeners.remove(callback)
+
+    # -- transitional: removed once every caller uses repository functions --------------------------------
+    async def execute(self, sql, params=()):
+        def fn(conn):
+            cursor = conn.execute(sql, params)
             return cursor.lastrowid if sql.lstrip().upper().startswith("INSERT") else cursor.rowcount
-        finally:
-            await cursor.close()
+        return await self.run(fn)
 
-    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        """Run one statement for many parameter rows."""
-        await self.conn.executemany(sql, rows)
+    async def executemany(self, sql, rows):
+        rows = list(rows)
+        await self.run(lambda conn: conn.executemany(sql, rows))
 
-    async def fetchall(self, sql: str, params: Sequence[Any] | dict = ()) -> list[sqlite3.Row]:
-        """All rows of a query."""
-        async with self.conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+    async def fetchall(self, sql, params=()):
+        return await self.run(lambda conn: conn.execute(sql, params).fetchall())
 
-    async def fetchone(self, sql: str, params: Sequence[Any] | dict = ()) -> sqlite3.Row | None:
-        """The first row of a query, or None."""
-        async with self.conn.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+    async def fetchone(self, sql, params=()):
+        return await self.run(lambda conn: conn.execute(sql, params).fetchone())
 
-    async def scalar(self, sql: str, params: Sequence[Any] | dict = ()) -> Any:
-        """The first column of the first row, or None."""
+    async def scalar(self, sql, params=()):
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
 
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator["Store"]:
-        """BEGIN IMMEDIATE ... COMMIT, rolled back on error."""
-        await self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self
-        except BaseException:
-            await self.conn.execute("ROLLBACK")
-            raise
-        else:
-            await self.conn.execute("COMMIT")
+    async def run_sync(self, fn, *args):
+        return await self.run(fn, *args)
 
-    async def run_sync(self, fn, *args) -> Any:
-        """Run ``fn(sqlite3_connection, *args)`` on the connection's thread (bulk work without round trips)."""
-        return await self.conn._execute(fn, self.conn._conn, *args)
+
+def connect_sync(path):
+    return connect(path)
