@@ -8,14 +8,15 @@ running it again keeps the user's caption edits and only rescans.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from loratui.datasets import service
-from loratui.datasets.service import Dataset
+from loratui.datasets import dataset_repo, service
+from loratui.datasets.dataset_repo import Dataset
 from loratui.store import Store
 
 DEMO_NAME = "demo"
@@ -182,12 +183,10 @@ def write_demo_files(folder: Path, count: int = DEFAULT_COUNT) -> int:
 
 async def create_demo(store: Store, demo_folder: Path, *, count: int = DEFAULT_COUNT, workers: int = 1) -> Dataset:
     """Write the demo files (missing ones only) and register or rescan the ``demo`` dataset."""
-    import asyncio
-
     await asyncio.to_thread(write_demo_files, demo_folder, count)
-    existing = await store.fetchone("SELECT name FROM datasets WHERE path = ?", (str(demo_folder.resolve()),))
+    existing = await store.run(dataset_repo.find_dataset, path=demo_folder.resolve())
     if existing:
-        await service.rescan_dataset(store, existing["name"], workers=workers)
-        return await service.get_dataset(store, existing["name"])
+        await service.rescan_dataset(store, existing.name, workers=workers)
+        return await service.get_dataset(store, existing.name)
     dataset, _report = await service.add_dataset(store, demo_folder, name=DEMO_NAME, workers=workers)
     return dataset

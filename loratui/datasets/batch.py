@@ -7,15 +7,14 @@ made read-only between preview and apply is reported and skipped while the rest 
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 
-from loratui.datasets import history, ops
+from loratui.datasets import image_repo, ops
 from loratui.datasets.captions import parse_tags
-from loratui.datasets.journal import ApplyResult, CaptionChange, apply_caption_changes
-from loratui.datasets.query import compile_query, register_functions, selection_where
-from loratui.datasets.service import Dataset
+from loratui.datasets.dataset_repo import Dataset
+from loratui.datasets.journal import ApplyResult, CaptionChange, apply_caption_changes, ensure_no_interrupted
+from loratui.datasets.query import compile_query
 from loratui.store import Store
 
 
@@ -51,20 +50,9 @@ class Preview:
         return self.changes[:count]
 
 
-def _rows_sync(conn: sqlite3.Connection, dataset_id: int, where: str | None, subset: str | None) -> list:
-    sql, params = selection_where(dataset_id, where, subset)
-    register_functions(conn)
-    return conn.execute(
-        f"SELECT id, rel_path, caption, caption_mtime_ns, caption_size FROM images WHERE {sql} "
-        "ORDER BY rel_path", params).fetchall()
-
-
 async def tag_frequency(store: Store, dataset: Dataset) -> Counter:
-    """How many images carry each tag in a dataset."""
-    rows = await store.fetchall(
-        "SELECT t.tag, COUNT(DISTINCT t.image_id) FROM image_tags t JOIN images i ON i.id = t.image_id "
-        "WHERE i.dataset_id = ? GROUP BY t.tag", (dataset.id,))
-    return Counter({r[0]: r[1] for r in rows})
+    """How many images carry each tag in a dataset (``image_repo.images_per_tag``)."""
+    return Counter(await store.run(image_repo.images_per_tag, dataset.id))
 
 
 async def preview_operation(store: Store, dataset: Dataset, spec: dict, *, where: str | None = None,
@@ -75,7 +63,7 @@ async def preview_operation(store: Store, dataset: Dataset, spec: dict, *, where
         compile_query(where)  # parse errors before any work
     frequency = await tag_frequency(store, dataset) if spec.get("op") == "sort" else None
     transform = ops.build_transform(spec, frequency)
-    rows = await store.run_sync(_rows_sync, dataset.id, where, subset)
+    rows = await store.run(image_repo.selection_rows, dataset.id, where, subset)
     preview = Preview(spec=dict(spec), selected=len(rows), where=where)
     for image_id, rel_path, caption, mtime_ns, size in rows:
         if caption is None and size is not None:
@@ -91,7 +79,7 @@ async def apply_preview(store: Store, dataset: Dataset, preview: Preview) -> App
 
     Refused (JobError) while an operation interrupted by a crash waits for ``history.recover``.
     """
-    await history.ensure_no_interrupted(store, dataset)
+    await ensure_no_interrupted(store, dataset)
     params = dict(preview.spec)
     if preview.where:
         params["where"] = preview.where

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from loratui.datasets.service import Dataset
+from loratui.datasets import image_repo
+from loratui.datasets.dataset_repo import Dataset
 from loratui.errors import InputError
 from loratui.store import Store
 
@@ -125,9 +126,7 @@ def near_groups(hashes: list[int], max_distance: int = DEFAULT_MAX_DISTANCE) -> 
 
 
 async def _image_rows(store: Store, dataset: Dataset) -> list[DupeImage]:
-    rows = await store.fetchall(
-        "SELECT id, rel_path, width, height, size, sha256, phash FROM images "
-        "WHERE dataset_id = ? AND status = 'ok' ORDER BY rel_path", (dataset.id,))
+    rows = await store.run(image_repo.readable_rows, dataset.id, "id, rel_path, width, height, size, sha256, phash")
     return [DupeImage(r["id"], r["rel_path"], r["width"], r["height"], r["size"], r["sha256"], r["phash"])
             for r in rows]
 

@@ -9,6 +9,7 @@ Only readable images are exported; existing files are never overwritten.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -19,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
+from loratui.datasets import image_repo
 from loratui.datasets.captions import caption_path_for
-from loratui.datasets.service import Dataset
+from loratui.datasets.dataset_repo import Dataset
 from loratui.errors import InputError
 from loratui.store import Store
 
@@ -166,10 +168,6 @@ def _export_sync(dataset: Dataset, rows, out: Path, fmt: str, layout: str, max_s
 async def export_dataset(store: Store, dataset: Dataset, out: Path, *, fmt: str = "kohya", layout: str = "kohya",
                          max_side: int | None = None, where: str | None = None) -> ExportReport:
     """Export a dataset's readable images and captions (see the module docstring)."""
-    import asyncio
-
-    from loratui.datasets.query import select_image_ids
-
     if fmt not in FORMATS:
         raise InputError(f"format must be one of {', '.join(FORMATS)}")
     layout = fmt if fmt != "zip" else layout
@@ -177,11 +175,9 @@ async def export_dataset(store: Store, dataset: Dataset, out: Path, *, fmt: str 
         raise InputError("the zip layout must be kohya or hf")
     if max_side is not None and max_side < 8:
         raise InputError("--max-side must be at least 8 pixels")
-    rows = await store.fetchall(
-        "SELECT id, rel_path, caption FROM images WHERE dataset_id = ? AND status = 'ok' ORDER BY rel_path",
-        (dataset.id,))
+    rows = await store.run(image_repo.readable_rows, dataset.id, "id, rel_path, caption")
     if where:
-        keep = set(await select_image_ids(store, dataset, where))
+        keep = set(await store.run(image_repo.select_ids, dataset.id, where))
         rows = [r for r in rows if r["id"] in keep]
     if not rows:
         raise InputError(f"dataset {dataset.name!r} has no readable images to export")

@@ -8,25 +8,26 @@ Each journaled change can be brought to its ``before`` or ``after`` side. An und
 ``before``; a redo brings ``undone`` changes to ``after``. While one runs, the operation is ``pending`` with its
 ``action`` and the process's pid recorded, so after a crash (kill -9, power loss) the next loratui finds it and
 ``recover`` can finish or roll it back by comparing every file with the journal. Writes are atomic, so a
-caption is always either one side or the other.
+caption is always either one side or the other. Files are read and written on worker threads; the database
+work runs through the store.
 """
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import os
 import sqlite3
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loratui.datasets import image_repo, journal_repo
 from loratui.datasets.captions import read_caption
+from loratui.datasets.dataset_repo import Dataset
 from loratui.datasets.journal import (
-    BATCH, CaptionWrite, _in_transaction, _load_rows, rename_file, write_captions,
+    CaptionWrite, ensure_idle, interrupted_operations, is_interrupted, refresh_index, rename_file, write_journaled,
 )
-from loratui.datasets.service import Dataset
-from loratui.errors import ConflictError, InputError, JobError, NotFoundError
-from loratui.jobs.procinfo import is_alive, proc_key
+from loratui.errors import ConflictError, InputError, NotFoundError
 from loratui.store import Store
 
 # Per action: the change state still to do, the state when done, the side it brings files to, and the
@@ -96,91 +97,62 @@ def _conflict_reason(change: sqlite3.Row) -> str:
     return "caption changed outside loratui since"
 
 
-def _changes(conn: sqlite3.Connection, op_id: int, states: tuple[str, ...]) -> list[sqlite3.Row]:
-    marks = ", ".join("?" for _ in states)
-    return list(conn.execute(
-        f"SELECT id, image_id, kind, path_before, path_after, text_before, text_after, mtime_ns_after, "
-        f"mtime_ns_before, state FROM changes WHERE operation_id = ? AND state IN ({marks}) ORDER BY id",
-        (op_id, *states)))
+def _sides(dataset: Dataset, changes: list[sqlite3.Row]) -> list[str | None]:
+    return [_side_of(dataset, change) for change in changes]
 
 
-def _bring(conn: sqlite3.Connection, dataset: Dataset, changes: list[sqlite3.Row], side: str,
-           new_state: str) -> list[tuple[str, str]]:
-    """Bring changes' files to `side` and mark them `new_state`; returns failures (path, reason)."""
-    failures: list[tuple[str, str]] = []
-    captions = [c for c in changes if c["kind"] == "caption"]
-    moves = [c for c in changes if c["kind"] == "move"]
-    mtime_column = "mtime_ns_after" if side == "after" else "mtime_ns_before"
-    rows = _load_rows(conn, dataset, [c["image_id"] for c in captions if c["image_id"] is not None])
-    for start in range(0, len(captions), BATCH):
-        batch = captions[start:start + BATCH]
-        writes = []
-        for change in batch:
-            row = rows.get(change["image_id"])
-            writes.append(CaptionWrite(
-                change["id"], row["id"] if row else None, change["path_before"],
-                row["caption"] if row else None, change[f"text_{side}"], change["path_before"]))
-        for write, reason in write_captions(conn, dataset, writes, done_state=new_state, mtime_column=mtime_column):
-            failures.append((write.label, reason))
-    updates = []
+def _bring_moves(root: Path, moves: list[sqlite3.Row], side: str, new_state: str
+                 ) -> tuple[list[tuple[str, str | None, int]], list[tuple[str, str]]]:
+    updates, failures = [], []
     for change in moves:
         src, dst = ((change["path_before"], change["path_after"]) if side == "after"
                     else (change["path_after"], change["path_before"]))
-        if os.path.lexists(dataset.path / dst) and not os.path.lexists(dataset.path / src):
+        if os.path.lexists(root / dst) and not os.path.lexists(root / src):
             updates.append((new_state, None, change["id"]))
             continue
         try:
-            rename_file(dataset.path, src, dst)
+            rename_file(root, src, dst)
         except OSError as exc:
             reason = f"cannot move: {exc.strerror or exc}"
             failures.append((src, reason))
             updates.append((change["state"], reason, change["id"]))
             continue
         updates.append((new_state, None, change["id"]))
-    if updates:
-        _in_transaction(conn, lambda: conn.executemany(
-            "UPDATE changes SET state = ?, error = ? WHERE id = ?", updates))
+    return updates, failures
+
+
+async def _bring(store: Store, dataset: Dataset, changes: list[sqlite3.Row], side: str,
+                 new_state: str) -> list[tuple[str, str]]:
+    """Bring changes' files to `side` and mark them `new_state`; returns failures (path, reason)."""
+    captions = [c for c in changes if c["kind"] == "caption"]
+    moves = [c for c in changes if c["kind"] == "move"]
+    mtime_column = "mtime_ns_after" if side == "after" else "mtime_ns_before"
+    rows = await store.run(image_repo.caption_rows, dataset.id,
+                           [c["image_id"] for c in captions if c["image_id"] is not None])
+    writes = []
+    for change in captions:
+        row = rows.get(change["image_id"])
+        writes.append(CaptionWrite(change["id"], row.id if row else None, change["path_before"],
+                                   row.caption if row else None, change[f"text_{side}"], change["path_before"]))
+    failures = [(write.label, outcome.failed)
+                for write, outcome in await write_journaled(store, dataset, writes, done_state=new_state,
+                                                            mtime_column=mtime_column, failed_state=None)
+                if outcome.failed is not None]
+    if moves:
+        updates, move_failures = await asyncio.to_thread(_bring_moves, dataset.path, moves, side, new_state)
+        failures += move_failures
+        await store.run(journal_repo.mark_changes, updates)
     return failures
 
 
-def _mark(conn: sqlite3.Connection, op_id: int, **values) -> None:
-    sets = ", ".join(f"{k} = ?" for k in values)
-    conn.execute(f"UPDATE operations SET {sets} WHERE id = ?", (*values.values(), op_id))
-
-
-def _pending(conn: sqlite3.Connection, dataset_id: int) -> list[sqlite3.Row]:
-    return list(conn.execute(
-        "SELECT id, kind, description, action, pid, proc_key, created_at FROM operations "
-        "WHERE dataset_id = ? AND state = 'pending' ORDER BY id", (dataset_id,)))
-
-
-def _is_interrupted(row: sqlite3.Row) -> bool:
-    return not is_alive(row["pid"], row["proc_key"])
-
-
-def _check_idle(conn: sqlite3.Connection, dataset: Dataset) -> None:
-    for row in _pending(conn, dataset.id):
-        if _is_interrupted(row):
-            raise JobError(
-                f"operation {row['id']} ({row['description'] or row['kind']}, {row['action']}) was interrupted "
-                f"before it finished", title="Interrupted operation",
-                hint=f"run `loratui tags {dataset.name} recover --finish` or `--rollback` first")
-        raise JobError(f"another loratui process (pid {row['pid']}) is running operation {row['id']} "
-                       f"({row['action']}); wait for it to finish", title="Busy")
-
-
-def _run_action(conn: sqlite3.Connection, dataset: Dataset, op: sqlite3.Row, action: str, *, force: bool,
-                skip_changed: bool) -> HistoryResult:
+async def _run_action(store: Store, dataset: Dataset, op: sqlite3.Row, action: str, *, force: bool,
+                      skip_changed: bool) -> HistoryResult:
     spec = _ACTIONS[action]
     result = HistoryResult(op["id"], op["description"] or op["kind"])
-    todo = _changes(conn, op["id"], (spec["todo"],))
-    ready, conflicts = [], []
-    for change in todo:
-        side = _side_of(dataset, change)
-        if side is None:
-            conflicts.append(change)
-        else:
-            ready.append(change)
+    todo = await store.run(journal_repo.changes_of, op["id"], (spec["todo"],))
+    sides = await asyncio.to_thread(_sides, dataset, todo)
+    ready = [c for c, side in zip(todo, sides) if side is not None]
+    conflicts = [c for c, side in zip(todo, sides) if side is None]
     result.conflicts = [(c["path_before"], _conflict_reason(c)) for c in conflicts]
     if conflicts and not (force or skip_changed):
         shown = ", ".join(c["path_before"] for c in conflicts[:5]) + (" ..." if len(conflicts) > 5 else "")
@@ -190,47 +162,13 @@ def _run_action(conn: sqlite3.Connection, dataset: Dataset, op: sqlite3.Row, act
             hint="--force overwrites them, --skip-changed leaves them and does the rest")
     if force:
         ready += conflicts
-    _in_transaction(conn, lambda: _mark(conn, op["id"], state="pending", action=action, pid=os.getpid(),
-                                        proc_key=proc_key(os.getpid())))
-    result.failures = _bring(conn, dataset, ready, spec["side"], spec["complete"])
+    await store.run(journal_repo.set_operation, op["id"], state="pending", action=action, owned=True)
+    result.failures = await _bring(store, dataset, ready, spec["side"], spec["complete"])
     result.changed = len(ready) - len(result.failures)
     # A failed write leaves the operation where it was, so the same command can be retried.
-    state = spec["finished"] if not result.failures else spec["rolled_back"]
-    stamp = {"undone_at": time.time()} if state == "undone" else {"applied_at": time.time()}
-    _in_transaction(conn, lambda: _mark(conn, op["id"], state=state, action="apply", pid=None, proc_key=None,
-                                        **stamp))
-    result.state = state
+    result.state = spec["finished"] if not result.failures else spec["rolled_back"]
+    await store.run(journal_repo.finish_operation, dataset.id, op["id"], result.state, new=False)
     return result
-
-
-def _undo_sync(conn, dataset: Dataset, force: bool, skip_changed: bool) -> HistoryResult:
-    _check_idle(conn, dataset)
-    op = conn.execute("SELECT * FROM operations WHERE dataset_id = ? AND state = 'applied' ORDER BY id DESC LIMIT 1",
-                      (dataset.id,)).fetchone()
-    if op is None:
-        raise InputError(f"nothing to undo in dataset {dataset.name!r}")
-    return _run_action(conn, dataset, op, "undo", force=force, skip_changed=skip_changed)
-
-
-def _redo_sync(conn, dataset: Dataset, force: bool, skip_changed: bool) -> HistoryResult:
-    _check_idle(conn, dataset)
-    op = conn.execute("SELECT * FROM operations WHERE dataset_id = ? AND state = 'undone' AND discarded = 0 "
-                      "ORDER BY id LIMIT 1", (dataset.id,)).fetchone()
-    if op is None:
-        raise InputError(f"nothing to redo in dataset {dataset.name!r}")
-    return _run_action(conn, dataset, op, "redo", force=force, skip_changed=skip_changed)
-
-
-def _has_moves(conn: sqlite3.Connection, op_id: int) -> bool:
-    return conn.execute("SELECT 1 FROM changes WHERE operation_id = ? AND kind = 'move' LIMIT 1",
-                        (op_id,)).fetchone() is not None
-
-
-async def refresh_index(store: Store, dataset: Dataset) -> None:
-    """Rescan after files moved (incremental: only moved images are read again)."""
-    from loratui.datasets.scan import scan_dataset
-
-    await scan_dataset(store, dataset.id, dataset.path, dataset.caption_ext)
 
 
 async def undo(store: Store, dataset: Dataset, *, force: bool = False, skip_changed: bool = False) -> HistoryResult:
@@ -239,33 +177,34 @@ async def undo(store: Store, dataset: Dataset, *, force: bool = False, skip_chan
     Refuses (ConflictError) when a file it would restore was changed outside loratui since the operation,
     unless `force` (overwrite) or `skip_changed` (leave those, undo the rest).
     """
-    result = await store.run_sync(_undo_sync, dataset, force, skip_changed)
-    if await store.run_sync(_has_moves, result.operation_id):
+    await ensure_idle(store, dataset)
+    op = await store.run(journal_repo.operation_to_undo, dataset.id)
+    if op is None:
+        raise InputError(f"nothing to undo in dataset {dataset.name!r}")
+    result = await _run_action(store, dataset, op, "undo", force=force, skip_changed=skip_changed)
+    if await store.run(journal_repo.has_moves, result.operation_id):
         await refresh_index(store, dataset)
     return result
 
 
 async def redo(store: Store, dataset: Dataset, *, force: bool = False, skip_changed: bool = False) -> HistoryResult:
     """Redo the operation undone first among those still redoable (same conflict rules as undo)."""
-    result = await store.run_sync(_redo_sync, dataset, force, skip_changed)
-    if await store.run_sync(_has_moves, result.operation_id):
+    await ensure_idle(store, dataset)
+    op = await store.run(journal_repo.operation_to_redo, dataset.id)
+    if op is None:
+        raise InputError(f"nothing to redo in dataset {dataset.name!r}")
+    result = await _run_action(store, dataset, op, "redo", force=force, skip_changed=skip_changed)
+    if await store.run(journal_repo.has_moves, result.operation_id):
         await refresh_index(store, dataset)
     return result
 
 
 async def history(store: Store, dataset: Dataset, limit: int = 50) -> list[dict]:
     """The newest operations of a dataset with their change counts, newest first."""
-    rows = await store.fetchall(
-        """SELECT o.id, o.kind, o.description, o.state, o.action, o.discarded, o.created_at, o.applied_at,
-                  o.undone_at, o.pid, o.proc_key,
-                  COALESCE(SUM(c.state IN ('done', 'undone')), 0) AS files,
-                  COALESCE(SUM(c.state IN ('skipped', 'failed')), 0) AS skipped
-           FROM operations o LEFT JOIN changes c ON c.operation_id = o.id
-           WHERE o.dataset_id = ? GROUP BY o.id ORDER BY o.id DESC LIMIT ?""",
-        (dataset.id, limit))
+    rows = await store.run(journal_repo.history_rows, dataset.id, limit)
     return [
         {"id": r["id"], "kind": r["kind"], "description": r["description"],
-         "state": "interrupted" if r["state"] == "pending" and _is_interrupted(r) else r["state"],
+         "state": "interrupted" if r["state"] == "pending" and is_interrupted(r) else r["state"],
          "action": r["action"], "redoable": r["state"] == "undone" and not r["discarded"],
          "files": r["files"], "skipped": r["skipped"], "created_at": r["created_at"],
          "applied_at": r["applied_at"], "undone_at": r["undone_at"]}
@@ -273,30 +212,9 @@ async def history(store: Store, dataset: Dataset, limit: int = 50) -> list[dict]
     ]
 
 
-def _interrupted_sync(conn, dataset_id: int) -> list[dict]:
-    return [dict(row) for row in _pending(conn, dataset_id) if _is_interrupted(row)]
-
-
-async def interrupted_operations(store: Store, dataset: Dataset) -> list[dict]:
-    """Operations left ``pending`` by a process that is gone (a crash): they need ``recover``."""
-    return await store.run_sync(_interrupted_sync, dataset.id)
-
-
-async def ensure_no_interrupted(store: Store, dataset: Dataset) -> None:
-    """Raise JobError if an interrupted operation of this dataset waits for recovery."""
-    found = await interrupted_operations(store, dataset)
-    if found:
-        op = found[0]
-        raise JobError(
-            f"operation {op['id']} ({op['description'] or op['kind']}, {op['action']}) was interrupted before "
-            f"it finished", title="Interrupted operation",
-            hint=f"run `loratui tags {dataset.name} recover --finish` or `--rollback` first")
-
-
-def _remove_stray_temps(conn, dataset: Dataset, op_id: int) -> None:
-    """Delete temp files an interrupted atomic write left next to this operation's captions."""
-    for (rel,) in conn.execute("SELECT path_before FROM changes WHERE operation_id = ? AND kind = 'caption'",
-                               (op_id,)):
+def _remove_stray_temps(dataset: Dataset, caption_paths: list[str]) -> None:
+    """Delete temp files an interrupted atomic write left next to these captions."""
+    for rel in caption_paths:
         path = dataset.path / rel
         for stray in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
             try:
@@ -305,58 +223,45 @@ def _remove_stray_temps(conn, dataset: Dataset, op_id: int) -> None:
                 pass
 
 
-def _recover_sync(conn, dataset: Dataset, op_id: int | None, finish: bool) -> list[HistoryResult]:
-    targets = _interrupted_sync(conn, dataset.id)
-    if op_id is not None:
-        targets = [t for t in targets if t["id"] == op_id]
-        if not targets:
-            raise NotFoundError(f"operation {op_id} of dataset {dataset.name!r} is not interrupted")
-    results = []
-    for op in reversed(targets):
-        _remove_stray_temps(conn, dataset, op["id"])
-        spec = _ACTIONS[op["action"]]
-        result = HistoryResult(op["id"], op["description"] or op["kind"])
-        if finish:
-            changes = _changes(conn, op["id"], (spec["todo"],))
-            side, new_state = spec["side"], spec["complete"]
-        else:
-            changes = _changes(conn, op["id"], (spec["todo"], spec["complete"]))
-            side, new_state = _other(spec["side"]), spec["rollback_state"]
-        ready, conflicts = [], []
-        for change in changes:
-            (ready if _side_of(dataset, change) is not None else conflicts).append(change)
-        result.conflicts = [(c["path_before"], _conflict_reason(c)) for c in conflicts]
-        if conflicts and op["action"] == "apply":
-            # Never written by this operation, and someone else changed it: leave it alone, say so.
-            _in_transaction(conn, lambda: conn.executemany(
-                "UPDATE changes SET state = 'skipped', error = ? WHERE id = ? AND state = 'pending'",
-                [(_conflict_reason(c), c["id"]) for c in conflicts]))
-        result.failures = _bring(conn, dataset, ready, side, new_state)
-        result.changed = len(ready) - len(result.failures)
-        state = spec["finished"] if finish else spec["rolled_back"]
-        if op["action"] == "apply" and finish and not conn.execute(
-                "SELECT 1 FROM changes WHERE operation_id = ? AND state = 'done' LIMIT 1", (op["id"],)).fetchone():
-            state = "failed"
-        stamp = {"undone_at": time.time()} if state == "undone" else {"applied_at": time.time()}
-        _in_transaction(conn, lambda: _mark(conn, op["id"], state=state, action="apply", pid=None,
-                                            proc_key=None, **stamp))
-        if state == "applied" and op["action"] == "apply":
-            conn.execute("UPDATE operations SET discarded = 1 WHERE dataset_id = ? AND state = 'undone' AND id < ?",
-                         (dataset.id, op["id"]))
-        result.state = state
-        results.append(result)
-    return results
-
-
 async def recover(store: Store, dataset: Dataset, *, finish: bool, operation_id: int | None = None
                   ) -> list[HistoryResult]:
     """Finish (``finish=True``) or roll back interrupted operations, reading every file against the journal.
 
     Files changed by someone else in the meantime are left alone and reported as conflicts.
     """
-    results = await store.run_sync(_recover_sync, dataset, operation_id, finish)
+    targets = await interrupted_operations(store, dataset)
+    if operation_id is not None:
+        targets = [t for t in targets if t["id"] == operation_id]
+        if not targets:
+            raise NotFoundError(f"operation {operation_id} of dataset {dataset.name!r} is not interrupted")
+    results = []
+    for op in reversed(targets):
+        paths = await store.run(journal_repo.caption_paths, op["id"])
+        await asyncio.to_thread(_remove_stray_temps, dataset, paths)
+        spec = _ACTIONS[op["action"]]
+        result = HistoryResult(op["id"], op["description"] or op["kind"])
+        if finish:
+            states, side, new_state = (spec["todo"],), spec["side"], spec["complete"]
+        else:
+            states, side, new_state = (spec["todo"], spec["complete"]), _other(spec["side"]), spec["rollback_state"]
+        changes = await store.run(journal_repo.changes_of, op["id"], states)
+        sides = await asyncio.to_thread(_sides, dataset, changes)
+        ready = [c for c, found in zip(changes, sides) if found is not None]
+        conflicts = [c for c, found in zip(changes, sides) if found is None]
+        result.conflicts = [(c["path_before"], _conflict_reason(c)) for c in conflicts]
+        if conflicts and op["action"] == "apply":
+            # Never written by this operation, and someone else changed it: leave it alone, say so.
+            await store.run(journal_repo.skip_pending, [(_conflict_reason(c), c["id"]) for c in conflicts])
+        result.failures = await _bring(store, dataset, ready, side, new_state)
+        result.changed = len(ready) - len(result.failures)
+        state = spec["finished"] if finish else spec["rolled_back"]
+        if op["action"] == "apply" and finish and not await store.run(journal_repo.has_done_changes, op["id"]):
+            state = "failed"
+        await store.run(journal_repo.finish_operation, dataset.id, op["id"], state, new=op["action"] == "apply")
+        result.state = state
+        results.append(result)
     for result in results:
-        if await store.run_sync(_has_moves, result.operation_id):
+        if await store.run(journal_repo.has_moves, result.operation_id):
             await refresh_index(store, dataset)
             break
     return results

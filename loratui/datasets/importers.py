@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
+from loratui.datasets import dataset_repo
+from loratui.datasets.service import add_dataset
 from loratui.errors import ArchiveError, InputError, RemoteError
 
 CHUNK = 1024 * 1024
@@ -233,10 +235,8 @@ async def import_dataset(store, source: str, name: str, *, root: Path, cache: Pa
 
     Returns (Dataset, ScanReport, ExtractReport).
     """
-    from loratui.datasets.service import add_dataset
-
     name = check_name(name)
-    if await store.fetchone("SELECT 1 FROM datasets WHERE name = ?", (name,)):
+    if await store.run(dataset_repo.find_dataset, name=name):
         raise InputError(f"a dataset named {name!r} already exists", hint="pick another with --name")
     dest = Path(root) / name
     downloaded = source.lower().startswith(("http://", "https://"))

@@ -4,35 +4,39 @@ Every change to a caption file made by loratui — an edit in the TUI, a tagger 
 through ``apply_caption_changes``; duplicate removal goes through ``move_images``. Each first records the
 operation and each change (text before and after, or the two paths of a move) as ``pending`` in one
 transaction, then writes the files atomically in batches (temp file + rename: a caption is the old text or the
-new, never a mix), updates the images rows and tags, marks each change ``done`` (or ``skipped``/``failed`` with
-the reason) and the operation ``applied``. A crash in between leaves a ``pending`` operation whose journal, read
-against the files, says exactly what was written: ``loratui.datasets.history.recover`` finishes or rolls it back.
+new, never a mix) on a worker thread, then records the images rows, tags and each change ``done`` (or
+``skipped``/``failed`` with the reason) and the operation ``applied``. A crash in between leaves a ``pending``
+operation whose journal, read against the files, says exactly what was written:
+``loratui.datasets.history.recover`` finishes or rolls it back.
 
 A caption that changed on disk since loratui last read it is never overwritten silently: such an image is
-skipped (batch) or raises ConflictError (``save_caption``) unless forced.
+skipped (batch) or raises ConflictError (``save_caption``) unless forced. The check runs on the file thread
+right before the batch is written.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import os
-import sqlite3
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
-from loratui.datasets.captions import caption_path_for
-from loratui.datasets.service import Dataset
-from loratui.errors import ConflictError, InputError, NotFoundError
+from loratui.datasets import image_repo, journal_repo
 from loratui.datasets.bulkwrite import atomic_write_batch
-from loratui.datasets.ops import split_tags
+from loratui.datasets.captions import caption_path_for
+from loratui.datasets.dataset_repo import Dataset
+from loratui.datasets.journal_repo import WriteOutcome
+from loratui.datasets.scan import scan_dataset
+from loratui.errors import ConflictError, InputError, JobError, NotFoundError
 from loratui.fsutil import fsync_dir
-from loratui.jobs.procinfo import proc_key
+from loratui.jobs.procinfo import is_alive
 from loratui.store import Store
 
 BATCH = 10_000
 DUPLICATES_DIR = "_duplicates"
+NO_CHECK = object()
+"""``CaptionWrite.expected_mtime`` for writes whose target side was already established (undo, redo, recover)."""
 
 
 @dataclass(frozen=True)
@@ -67,126 +71,16 @@ class CaptionWrite:
     new_text: str | None
     label: str = ""
     """What to call it in reports (the image path)."""
+    expected_mtime: Any = NO_CHECK
+    """The caption file's mtime_ns the change was based on (None: no file); a file that differs is skipped."""
 
 
 _MISSING = object()
 
 
-def begin_operation(conn: sqlite3.Connection, dataset_id: int, kind: str, params: Mapping, description: str,
-                    action: str = "apply") -> int:
-    """Insert a pending operation owned by this process (caller holds the transaction); returns its id."""
-    return conn.execute(
-        "INSERT INTO operations (dataset_id, kind, params, description, state, created_at, action, pid, proc_key) "
-        "VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
-        (dataset_id, kind, json.dumps(dict(params), sort_keys=True), description, time.time(), action,
-         os.getpid(), proc_key(os.getpid())),
-    ).lastrowid
-
-
-def finish_operation(conn: sqlite3.Connection, dataset_id: int, op_id: int, state: str) -> None:
-    """Close a newly applied operation; an applied one ends the redo chain (undone operations before it)."""
-    def record() -> None:
-        conn.execute("UPDATE operations SET state = ?, applied_at = ?, action = 'apply', pid = NULL, "
-                     "proc_key = NULL WHERE id = ?", (state, time.time(), op_id))
-        if state == "applied":
-            conn.execute("UPDATE operations SET discarded = 1 WHERE dataset_id = ? AND state = 'undone' AND id < ?",
-                         (dataset_id, op_id))
-
-    _in_transaction(conn, record)
-
-
-def _in_transaction(conn: sqlite3.Connection, fn: Callable[[], Any]) -> Any:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = fn()
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return result
-
-
-def caption_file(dataset: Dataset, rel_image: str) -> Path:
-    """Absolute caption path of an image given relative to the dataset."""
-    return caption_path_for(dataset.path / rel_image, dataset.caption_ext)
-
-
 def caption_rel(dataset: Dataset, rel_image: str) -> str:
     """The caption path of an image, both relative to the dataset (as ``caption_path_for`` builds it)."""
     return os.path.splitext(rel_image)[0] + dataset.caption_ext
-
-
-def _tag_rows(image_id: int, old: list[str], new: list[str], deletes: list, upserts: list) -> None:
-    """Collect the minimal image_tags edits turning `old` into `new` (positions that differ)."""
-    for position, tag in enumerate(new):
-        if position >= len(old) or old[position] != tag:
-            upserts.append((image_id, position, tag))
-    if len(new) < len(old):
-        deletes.append((image_id, len(new)))
-
-
-def write_captions(
-    conn: sqlite3.Connection,
-    dataset: Dataset,
-    writes: list[CaptionWrite],
-    *,
-    done_state: str,
-    mtime_column: str,
-) -> list[tuple[CaptionWrite, str]]:
-    """Write (or remove) caption files in one atomic batch and record the result in one transaction.
-
-    Each successful write updates the image row and its tags and sets the change to `done_state` with the new
-    file mtime in `mtime_column`; failures set the change's error and are returned as (write, reason).
-    """
-    root = str(dataset.path)
-    to_write = [(f"{root}/{w.caption_rel}", w.new_text.encode("utf-8")) for w in writes if w.new_text is not None]
-    outcomes = iter(atomic_write_batch(to_write))
-    failures: list[tuple[CaptionWrite, str]] = []
-    image_rows, change_rows, tag_deletes, tag_upserts, clear_rows = [], [], [], [], []
-    now = time.time()
-    for write in writes:
-        try:
-            if write.new_text is None:
-                st = None
-                path = f"{root}/{write.caption_rel}"
-                try:
-                    os.unlink(path)
-                    fsync_dir(os.path.dirname(path))
-                except FileNotFoundError:
-                    pass
-            else:
-                st = next(outcomes)
-                if isinstance(st, OSError):
-                    raise st
-        except OSError as exc:
-            failures.append((write, f"cannot write caption: {exc.strerror or exc}"))
-            continue
-        mtime = None if st is None else st.st_mtime_ns
-        change_rows.append((done_state, mtime, write.change_id))
-        if write.image_id is None:
-            continue
-        new_tags = split_tags(write.new_text)
-        if st is None:
-            clear_rows.append((now, write.image_id))
-        else:
-            image_rows.append((write.new_text, st.st_mtime_ns, st.st_size, len(new_tags), now, write.image_id))
-        _tag_rows(write.image_id, split_tags(write.old_text), new_tags, tag_deletes, tag_upserts)
-
-    def record() -> None:
-        conn.executemany(
-            "UPDATE images SET caption = ?, caption_mtime_ns = ?, caption_size = ?, caption_encoding = 'utf-8', "
-            "caption_warning = NULL, tag_count = ?, edited_at = ? WHERE id = ?", image_rows)
-        conn.executemany(
-            "UPDATE images SET caption = NULL, caption_mtime_ns = NULL, caption_size = NULL, caption_encoding = "
-            "NULL, caption_warning = NULL, tag_count = 0, edited_at = ? WHERE id = ?", clear_rows)
-        conn.executemany("DELETE FROM image_tags WHERE image_id = ? AND position >= ?", tag_deletes)
-        conn.executemany("INSERT OR REPLACE INTO image_tags (image_id, position, tag) VALUES (?, ?, ?)", tag_upserts)
-        conn.executemany(f"UPDATE changes SET state = ?, {mtime_column} = ?, error = NULL WHERE id = ?", change_rows)
-        conn.executemany("UPDATE changes SET error = ? WHERE id = ?",
-                         [(reason, w.change_id) for w, reason in failures])
-
-    _in_transaction(conn, record)
-    return failures
 
 
 def disk_mtime(path: Path | str) -> int | None:
@@ -197,100 +91,66 @@ def disk_mtime(path: Path | str) -> int | None:
         return None
 
 
-def _load_rows(conn: sqlite3.Connection, dataset: Dataset, ids: list[int]) -> dict[int, sqlite3.Row]:
-    rows: dict[int, sqlite3.Row] = {}
-    if len(ids) > 5000:  # one pass over the dataset beats many IN (...) lookups
-        wanted = set(ids)
-        for row in conn.execute("SELECT id, rel_path, caption, caption_mtime_ns, caption_size FROM images "
-                                "WHERE dataset_id = ?", (dataset.id,)):
-            if row[0] in wanted:
-                rows[row[0]] = row
-        return rows
-    for start in range(0, len(ids), 900):
-        chunk = ids[start:start + 900]
-        for row in conn.execute(
-            f"SELECT id, rel_path, caption, caption_mtime_ns, caption_size FROM images "
-            f"WHERE dataset_id = ? AND id IN ({', '.join('?' for _ in chunk)})",
-            (dataset.id, *chunk),
-        ):
-            rows[row["id"]] = row
-    return rows
+def _conflict(on_disk: int | None, known: int | None) -> str:
+    if on_disk is None:
+        return "caption file was deleted since loratui read it"
+    if known is None:
+        return "a caption file appeared since loratui read it"
+    return "caption file changed on disk since loratui read it (rescan to pick it up)"
 
 
-def _apply_sync(
-    conn: sqlite3.Connection,
-    dataset: Dataset,
-    changes: list[CaptionChange],
-    kind: str,
-    params: dict[str, Any],
-    description: str,
-    expected: Mapping[int, int | None] | None,
-    force: bool,
-) -> ApplyResult:
-    rows = _load_rows(conn, dataset, [c.image_id for c in changes])
-    result = ApplyResult(operation_id=None)
-    todo: list[tuple[CaptionChange, sqlite3.Row]] = []
-    for change in changes:
-        row = rows.get(change.image_id)
-        if row is None:
-            raise NotFoundError(f"image {change.image_id} is not in dataset {dataset.name!r}")
-        if row["caption"] is None and row["caption_size"] is not None:
-            result.skipped.append((row["rel_path"], "caption file is too large to edit"))
-            continue
-        if row["caption"] == change.text:
-            continue
-        todo.append((change, row))
-    if not todo:
-        return result
+def write_caption_files(root: Path, writes: list[CaptionWrite]) -> list[WriteOutcome]:
+    """Bring caption files to their new text in one atomic batch (file work only: runs on a worker thread).
 
-    def record() -> int:
-        op_id = begin_operation(conn, dataset.id, kind, params, description)
-        conn.executemany(
-            "INSERT INTO changes (operation_id, image_id, kind, path_before, text_before, text_after, state) "
-            "VALUES (?, ?, 'caption', ?, ?, ?, 'pending')",
-            [(op_id, row["id"], caption_rel(dataset, row["rel_path"]), row["caption"], change.text)
-             for change, row in todo],
-        )
-        return op_id
-
-    op_id = _in_transaction(conn, record)
-    change_ids = [r[0] for r in conn.execute("SELECT id FROM changes WHERE operation_id = ? ORDER BY id", (op_id,))]
-    result.operation_id = op_id
-
-    root = str(dataset.path)
-    for start in range(0, len(todo), BATCH):
-        writes: list[CaptionWrite] = []
-        skipped_rows = []
-        for (change, row), change_id in zip(todo[start:start + BATCH], change_ids[start:start + BATCH]):
-            rel_caption = caption_rel(dataset, row["rel_path"])
-            on_disk = disk_mtime(f"{root}/{rel_caption}")
-            if expected is not None and change.image_id in expected:
-                known = expected[change.image_id]
-            else:
-                known = row["caption_mtime_ns"]
-            if not force and on_disk != known:
-                if on_disk is None:
-                    reason = "caption file was deleted since loratui read it"
-                elif known is None:
-                    reason = "a caption file appeared since loratui read it"
-                else:
-                    reason = "caption file changed on disk since loratui read it (rescan to pick it up)"
-                result.conflicts.append(row["rel_path"])
-                result.skipped.append((row["rel_path"], reason))
-                skipped_rows.append(("skipped", reason, change_id))
+    A write whose file no longer has its `expected_mtime` is skipped with the reason; OS errors become failures.
+    """
+    base = str(root)
+    outcomes: dict[int, WriteOutcome] = {}
+    to_write: list[tuple[CaptionWrite, str]] = []
+    for write in writes:
+        path = f"{base}/{write.caption_rel}"
+        if write.expected_mtime is not NO_CHECK:
+            on_disk = disk_mtime(path)
+            if on_disk != write.expected_mtime:
+                outcomes[write.change_id] = _outcome(write, skipped=_conflict(on_disk, write.expected_mtime))
                 continue
-            writes.append(CaptionWrite(change_id, row["id"], rel_caption, row["caption"], change.text,
-                                       row["rel_path"]))
-        failures = write_captions(conn, dataset, writes, done_state="done", mtime_column="mtime_ns_after")
-        for write, reason in failures:
-            result.skipped.append((write.label, reason))
-            skipped_rows.append(("failed", reason, write.change_id))
-        result.changed += len(writes) - len(failures)
-        if skipped_rows:
-            _in_transaction(conn, lambda: conn.executemany(
-                "UPDATE changes SET state = ?, error = ? WHERE id = ?", skipped_rows))
-    finish_operation(conn, dataset.id, op_id, "applied" if result.changed else "failed")
-    return result
+        if write.new_text is None:
+            try:
+                os.unlink(path)
+                fsync_dir(os.path.dirname(path))
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                outcomes[write.change_id] = _outcome(write, failed=f"cannot write caption: {exc.strerror or exc}")
+                continue
+            outcomes[write.change_id] = _outcome(write)
+        else:
+            to_write.append((write, path))
+    results = atomic_write_batch([(path, write.new_text.encode("utf-8")) for write, path in to_write])
+    for (write, _path), st in zip(to_write, results):
+        if isinstance(st, OSError):
+            outcomes[write.change_id] = _outcome(write, failed=f"cannot write caption: {st.strerror or st}")
+        else:
+            outcomes[write.change_id] = _outcome(write, mtime_ns=st.st_mtime_ns, size=st.st_size)
+    return [outcomes[w.change_id] for w in writes]
+
+
+def _outcome(write: CaptionWrite, **fields) -> WriteOutcome:
+    return WriteOutcome(write.change_id, write.image_id, write.old_text, write.new_text, **fields)
+
+
+async def write_journaled(store: Store, dataset: Dataset, writes: list[CaptionWrite], *, done_state: str,
+                          mtime_column: str, failed_state: str | None) -> list[tuple[CaptionWrite, WriteOutcome]]:
+    """Write caption files in batches (worker thread) and record each batch (database thread); returns every
+    write with its outcome."""
+    done: list[tuple[CaptionWrite, WriteOutcome]] = []
+    for start in range(0, len(writes), BATCH):
+        batch = writes[start:start + BATCH]
+        outcomes = await asyncio.to_thread(write_caption_files, dataset.path, batch)
+        await store.run(journal_repo.record_writes, dataset.id, outcomes, done_state=done_state,
+                        mtime_column=mtime_column, failed_state=failed_state)
+        done.extend(zip(batch, outcomes))
+    return done
 
 
 async def apply_caption_changes(
@@ -310,9 +170,43 @@ async def apply_caption_changes(
     the store's last known state is used. Images whose caption changed on disk since then are skipped with a
     reason (unless `force`). Changes that do not alter the text are dropped; nothing at all -> operation_id None.
     """
-    return await store.run_sync(
-        _apply_sync, dataset, list(changes), kind, params or {}, description, expected, force
-    )
+    changes = list(changes)
+    rows = await store.run(image_repo.caption_rows, dataset.id, [c.image_id for c in changes])
+    result = ApplyResult(operation_id=None)
+    todo: list[tuple[CaptionChange, image_repo.CaptionRow]] = []
+    for change in changes:
+        row = rows.get(change.image_id)
+        if row is None:
+            raise NotFoundError(f"image {change.image_id} is not in dataset {dataset.name!r}")
+        if row.caption is None and row.caption_size is not None:
+            result.skipped.append((row.rel_path, "caption file is too large to edit"))
+            continue
+        if row.caption == change.text:
+            continue
+        todo.append((change, row))
+    if not todo:
+        return result
+    op_id, change_ids = await store.run(
+        journal_repo.start_caption_operation, dataset.id, kind, params or {}, description,
+        [(row.id, caption_rel(dataset, row.rel_path), row.caption, change.text) for change, row in todo])
+    result.operation_id = op_id
+    writes = []
+    for (change, row), change_id in zip(todo, change_ids):
+        known = expected[change.image_id] if expected is not None and change.image_id in expected \
+            else row.caption_mtime_ns
+        writes.append(CaptionWrite(change_id, row.id, caption_rel(dataset, row.rel_path), row.caption, change.text,
+                                   row.rel_path, NO_CHECK if force else known))
+    for write, outcome in await write_journaled(store, dataset, writes, done_state="done",
+                                                mtime_column="mtime_ns_after", failed_state="failed"):
+        if outcome.skipped is not None:
+            result.conflicts.append(write.label)
+            result.skipped.append((write.label, outcome.skipped))
+        elif outcome.failed is not None:
+            result.skipped.append((write.label, outcome.failed))
+        else:
+            result.changed += 1
+    await store.run(journal_repo.finish_operation, dataset.id, op_id, "applied" if result.changed else "failed")
+    return result
 
 
 async def save_caption(
@@ -336,6 +230,47 @@ async def save_caption(
             raise ConflictError(f"{path}: {reason}", hint="reload it, or save again to overwrite")
         raise InputError(f"{path}: {reason}")
     return result
+
+
+# --- interrupted operations -----------------------------------------------------------------------------------
+
+
+def is_interrupted(operation: Mapping) -> bool:
+    """True when the process that was running a pending operation is gone (a crash)."""
+    return not is_alive(operation["pid"], operation["proc_key"])
+
+
+async def interrupted_operations(store: Store, dataset: Dataset) -> list[dict]:
+    """Operations left ``pending`` by a process that is gone (a crash): they need ``history.recover``."""
+    return [op for op in await store.run(journal_repo.pending_operations, dataset.id) if is_interrupted(op)]
+
+
+def _interrupted_error(dataset: Dataset, op: Mapping) -> JobError:
+    return JobError(
+        f"operation {op['id']} ({op['description'] or op['kind']}, {op['action']}) was interrupted before "
+        f"it finished", title="Interrupted operation",
+        hint=f"run `loratui tags {dataset.name} recover --finish` or `--rollback` first")
+
+
+async def ensure_no_interrupted(store: Store, dataset: Dataset) -> None:
+    """Raise JobError if an interrupted operation of this dataset waits for recovery."""
+    found = await interrupted_operations(store, dataset)
+    if found:
+        raise _interrupted_error(dataset, found[0])
+
+
+async def ensure_idle(store: Store, dataset: Dataset) -> None:
+    """Raise JobError if an operation of this dataset is interrupted or running in another process."""
+    for op in await store.run(journal_repo.pending_operations, dataset.id):
+        if is_interrupted(op):
+            raise _interrupted_error(dataset, op)
+        raise JobError(f"another loratui process (pid {op['pid']}) is running operation {op['id']} "
+                       f"({op['action']}); wait for it to finish", title="Busy")
+
+
+async def refresh_index(store: Store, dataset: Dataset) -> None:
+    """Rescan after files moved (incremental: only moved images are read again)."""
+    await scan_dataset(store, dataset.id, dataset.path, dataset.caption_ext)
 
 
 # --- file moves (duplicates) -------------------------------------------------------------------------------
@@ -364,52 +299,37 @@ def rename_file(root: Path, src_rel: str, dst_rel: str) -> None:
     fsync_dir(src.parent)
 
 
-def _move_sync(conn: sqlite3.Connection, dataset: Dataset, image_ids: list[int], description: str) -> ApplyResult:
-    rows = _load_rows(conn, dataset, image_ids)
-    missing = [i for i in image_ids if i not in rows]
-    if missing:
-        raise NotFoundError(f"image {missing[0]} is not in dataset {dataset.name!r}")
+def _plan_moves(dataset: Dataset, image_ids: list[int], rel_paths: dict[int, str]) -> list[tuple[int, str, str]]:
+    """(image id, from, to) for each image and each caption file that exists (file checks: a worker thread)."""
     planned: list[tuple[int, str, str]] = []
     taken: set[str] = set()
     for image_id in image_ids:
-        rel = rows[image_id]["rel_path"]
+        rel = rel_paths[image_id]
         target = move_target(dataset, rel)
         while target in taken:
             stem, ext = os.path.splitext(target)
             target = f"{stem}.x{ext}"
         taken.add(target)
         planned.append((image_id, rel, target))
-        caption_rel = caption_path_for(Path(rel), dataset.caption_ext).as_posix()
-        if (dataset.path / caption_rel).exists():
-            planned.append((image_id, caption_rel, caption_path_for(Path(target), dataset.caption_ext).as_posix()))
+        caption = caption_path_for(Path(rel), dataset.caption_ext).as_posix()
+        if (dataset.path / caption).exists():
+            planned.append((image_id, caption, caption_path_for(Path(target), dataset.caption_ext).as_posix()))
+    return planned
 
-    def record() -> int:
-        op_id = begin_operation(conn, dataset.id, "move", {"folder": DUPLICATES_DIR, "images": len(image_ids)},
-                                description)
-        conn.executemany(
-            "INSERT INTO changes (operation_id, image_id, kind, path_before, path_after, state) "
-            "VALUES (?, ?, 'move', ?, ?, 'pending')",
-            [(op_id, image_id, src, dst) for image_id, src, dst in planned])
-        return op_id
 
-    op_id = _in_transaction(conn, record)
-    result = ApplyResult(operation_id=op_id)
-    changes = list(conn.execute("SELECT id, path_before, path_after FROM changes WHERE operation_id = ? ORDER BY id",
-                                (op_id,)))
-    updates = []
-    for change in changes:
+def _move_files(root: Path, rows) -> tuple[list[tuple[str, str | None, int]], list[tuple[str, str]]]:
+    """Rename each change's file; returns the change updates and the failures (path, reason)."""
+    updates, failures = [], []
+    for change in rows:
         try:
-            rename_file(dataset.path, change["path_before"], change["path_after"])
+            rename_file(root, change["path_before"], change["path_after"])
         except OSError as exc:
             reason = f"cannot move: {exc.strerror or exc}"
-            result.skipped.append((change["path_before"], reason))
+            failures.append((change["path_before"], reason))
             updates.append(("failed", reason, change["id"]))
             continue
         updates.append(("done", None, change["id"]))
-        result.changed += 1
-    _in_transaction(conn, lambda: conn.executemany("UPDATE changes SET state = ?, error = ? WHERE id = ?", updates))
-    finish_operation(conn, dataset.id, op_id, "applied" if result.changed else "failed")
-    return result
+    return updates, failures
 
 
 async def move_images(store: Store, dataset: Dataset, image_ids: list[int], *,
@@ -418,11 +338,21 @@ async def move_images(store: Store, dataset: Dataset, image_ids: list[int], *,
 
     Nothing is deleted. The index is refreshed afterwards (the scanner skips ``_duplicates``).
     """
-    from loratui.datasets.history import ensure_no_interrupted, refresh_index
-
     await ensure_no_interrupted(store, dataset)
+    image_ids = list(dict.fromkeys(image_ids))
     if not image_ids:
         return ApplyResult(operation_id=None)
-    result = await store.run_sync(_move_sync, dataset, list(dict.fromkeys(image_ids)), description)
+    rows = await store.run(image_repo.caption_rows, dataset.id, image_ids)
+    missing = [i for i in image_ids if i not in rows]
+    if missing:
+        raise NotFoundError(f"image {missing[0]} is not in dataset {dataset.name!r}")
+    planned = await asyncio.to_thread(_plan_moves, dataset, image_ids, {i: r.rel_path for i, r in rows.items()})
+    op_id, change_rows = await store.run(journal_repo.start_move_operation, dataset.id, description,
+                                         {"folder": DUPLICATES_DIR, "images": len(image_ids)}, planned)
+    updates, failures = await asyncio.to_thread(_move_files, dataset.path, change_rows)
+    await store.run(journal_repo.mark_changes, updates)
+    result = ApplyResult(operation_id=op_id, skipped=failures)
+    result.changed = sum(1 for state, _, _ in updates if state == "done")
+    await store.run(journal_repo.finish_operation, dataset.id, op_id, "applied" if result.changed else "failed")
     await refresh_index(store, dataset)
     return result

@@ -20,7 +20,7 @@ that contains parentheses, quotes or the words AND/OR/NOT: ``tag:"yor (spy x fam
 
 The compiled SQL refers to the table as ``images`` (do not alias it) and is meant to be ANDed with
 ``images.dataset_id = ?``. ``tokens`` needs the ``clip_tokens`` SQL function: ``register_functions(conn)``
-(``select_image_ids`` does it).
+(``image_repo.select_ids`` does it).
 """
 
 from __future__ import annotations
@@ -316,11 +316,6 @@ def register_functions(conn: sqlite3.Connection) -> None:
     conn.create_function("clip_tokens", 1, estimate_clip_tokens, deterministic=True)
 
 
-def _select_sync(conn: sqlite3.Connection, sql: str, params: list) -> list[int]:
-    register_functions(conn)
-    return [row[0] for row in conn.execute(sql, params)]
-
-
 def looks_like_query(text: str) -> bool:
     """True when `text` uses query syntax (a field, a comparison, an operator, quotes or parentheses)."""
     words = text.split()
@@ -328,36 +323,16 @@ def looks_like_query(text: str) -> bool:
                or w.startswith("-") for w in words) or any(c in text for c in '()"')
 
 
-async def filter_image_ids(store, dataset_id: int, text: str) -> set[int] | None:
-    """Ids for an image-list filter box, or None when `text` is empty (everything).
-
-    Text in the query language (``looks_like_query``) is compiled, and a parse error is raised as QueryError
-    for the UI to show. Plain words keep the simple behaviour: each must be a case-insensitive substring of
-    the file name, the caption or one of the tags.
-    """
-    if not text.strip():
-        return None
-    if looks_like_query(text):
-        return set(await select_image_ids(store, dataset_id, text))
-    clauses, params = [], [dataset_id]
+def words_where(text: str) -> tuple[str, list]:
+    """SQL (over `images`) + params for plain filter words: each must be a case-insensitive substring of the
+    file name, the caption or one of the tags."""
+    clauses, params = [], []
     for term in text.split():
         pattern = f"%{_like_escape(term)}%"
         clauses.append("(rel_path LIKE ? ESCAPE '\\' OR caption LIKE ? ESCAPE '\\' OR images.id IN "
                        "(SELECT image_id FROM image_tags WHERE tag LIKE ? ESCAPE '\\'))")
         params += [pattern, pattern, pattern]
-    rows = await store.fetchall(f"SELECT id FROM images WHERE dataset_id = ? AND {' AND '.join(clauses)}", params)
-    return {row[0] for row in rows}
-
-
-async def select_image_ids(store, dataset, query: str | None = None, *, subset: str | None = None) -> list[int]:
-    """Ids of a dataset's images matching `query` (all when empty), ordered by path.
-
-    `dataset` is a ``Dataset`` or a dataset id; `subset` limits to one subset folder (relative path).
-    """
-    dataset_id = dataset if isinstance(dataset, int) else dataset.id
-    where, params = selection_where(dataset_id, query, subset)
-    sql = f"SELECT id FROM images WHERE {where} ORDER BY rel_path"
-    return await store.run_sync(_select_sync, sql, params)
+    return " AND ".join(clauses), params
 
 
 def selection_where(dataset_id: int, query: str | None, subset: str | None) -> tuple[str, list]:

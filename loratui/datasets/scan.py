@@ -12,18 +12,15 @@ import concurrent.futures
 import itertools
 import multiprocessing
 import os
-import sqlite3
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from loratui.datasets.buckets import BucketRules, bucket_label, raw_size
+from loratui.datasets import dataset_repo, image_repo
 from loratui.datasets.captions import caption_path_for, parse_tags, read_caption
 from loratui.datasets.probe import probe_image
-from loratui.datasets.thumbnails import store_thumbnail_sync
-from loratui.datasets.walk import FileEntry, subset_info, walk_dataset
+from loratui.datasets.walk import FileEntry, walk_dataset
 from loratui.store import Store
 
 ProgressFn = Callable[[int, int], None]
@@ -62,17 +59,14 @@ class ScanReport:
         )
 
 
-@lru_cache(maxsize=4096)
-def default_bucket(width: int, height: int, orientation: int) -> str:
-    """The kohya bucket at 1024x1024 with default options, for the raw (unrotated) size."""
-    return bucket_label(_DEFAULT_RULES.select(*raw_size(width, height, orientation)))
-
-
-_DEFAULT_RULES = BucketRules()
-
-
-def _probe_batch(batch: list[tuple[str, str, int, int]]) -> list[dict]:
-    return [probe_image(*item) for item in batch]
+def _probe_batch(root: str, caption_ext: str, batch: list[tuple[str, int, int]]) -> list[dict]:
+    """Probe images and read their captions (in a worker: none of this file I/O runs on the event loop)."""
+    results = []
+    for rel_path, size, mtime_ns in batch:
+        result = probe_image(f"{root}/{rel_path}", rel_path, size, mtime_ns)
+        result.update(_caption_fields(Path(root), rel_path, caption_ext))
+        results.append(result)
+    return results
 
 
 def _worker_init() -> None:
@@ -93,97 +87,6 @@ def _caption_fields(root: Path, rel_path: str, caption_ext: str) -> dict:
         "caption_warning": caption.warning,
         "tags": parse_tags(caption.text),
     }
-
-
-_IMAGE_COLUMNS = (
-    "dataset_id", "subset_id", "rel_path", "size", "mtime_ns", "sha256", "phash", "width", "height", "format",
-    "mode", "has_alpha", "orientation", "frames", "bucket", "status", "reason", "caption", "caption_mtime_ns",
-    "caption_size", "caption_encoding", "caption_warning", "tag_count", "scanned_at",
-)
-_UPSERT_IMAGE = (
-    f"INSERT INTO images ({', '.join(_IMAGE_COLUMNS)}) VALUES ({', '.join('?' for _ in _IMAGE_COLUMNS)}) "
-    "ON CONFLICT (dataset_id, rel_path) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _IMAGE_COLUMNS if c not in ("dataset_id", "rel_path"))
-    + " RETURNING id"
-)
-_UPDATE_CAPTION = (
-    "UPDATE images SET caption = ?, caption_mtime_ns = ?, caption_size = ?, caption_encoding = ?, "
-    "caption_warning = ?, tag_count = ?, scanned_at = ? WHERE id = ?"
-)
-
-
-def replace_tags(conn: sqlite3.Connection, image_id: int, tags: list[str]) -> None:
-    """Replace an image's tag rows (caller holds the transaction)."""
-    conn.execute("DELETE FROM image_tags WHERE image_id = ?", (image_id,))
-    conn.executemany(
-        "INSERT INTO image_tags (image_id, position, tag) VALUES (?, ?, ?)",
-        [(image_id, position, tag) for position, tag in enumerate(tags)],
-    )
-
-
-def _write_probed(conn: sqlite3.Connection, dataset_id: int, rows: list[dict]) -> None:
-    now = time.time()
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for row in rows:
-            width, height = row.get("width"), row.get("height")
-            bucket = default_bucket(width, height, row["orientation"]) if row["status"] == "ok" and width else None
-            values = {**row, "dataset_id": dataset_id, "bucket": bucket, "tag_count": len(row["tags"]),
-                      "scanned_at": now, "has_alpha": None if row["has_alpha"] is None else int(row["has_alpha"])}
-            image_id = conn.execute(_UPSERT_IMAGE, [values[c] for c in _IMAGE_COLUMNS]).fetchone()[0]
-            replace_tags(conn, image_id, row["tags"])
-            store_thumbnail_sync(conn, image_id, row)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-
-
-def _write_captions(conn: sqlite3.Connection, rows: list[tuple[int, dict]]) -> None:
-    now = time.time()
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for image_id, cap in rows:
-            conn.execute(_UPDATE_CAPTION, (cap["caption"], cap["caption_mtime_ns"], cap["caption_size"],
-                                           cap["caption_encoding"], cap["caption_warning"], len(cap["tags"]),
-                                           now, image_id))
-            replace_tags(conn, image_id, cap["tags"])
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-
-
-def _sync_subsets(conn: sqlite3.Connection, dataset_id: int, folders: set[str]) -> dict[str, int]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        existing = {r[0]: r[1] for r in conn.execute(
-            "SELECT rel_path, id FROM subsets WHERE dataset_id = ?", (dataset_id,))}
-        for folder in sorted(folders):
-            info = subset_info(folder)
-            if folder in existing:
-                conn.execute("UPDATE subsets SET repeats = ?, class_tokens = ?, is_reg = ? WHERE id = ?",
-                             (info.repeats, info.class_tokens, int(info.is_reg), existing[folder]))
-            else:
-                existing[folder] = conn.execute(
-                    "INSERT INTO subsets (dataset_id, rel_path, repeats, class_tokens, is_reg) VALUES (?, ?, ?, ?, ?)",
-                    (dataset_id, folder, info.repeats, info.class_tokens, int(info.is_reg)),
-                ).lastrowid
-        for folder, subset_id in list(existing.items()):
-            if folder not in folders:
-                conn.execute("DELETE FROM subsets WHERE id = ?", (subset_id,))
-                del existing[folder]
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return existing
-
-
-def _delete_images(conn: sqlite3.Connection, ids: list[int]) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    conn.executemany("DELETE FROM images WHERE id = ?", [(i,) for i in ids])
-    conn.execute("COMMIT")
 
 
 def _executor(count: int, workers: int) -> concurrent.futures.Executor:
@@ -211,20 +114,12 @@ async def scan_dataset(
     report.warnings.extend(walked.warnings)
     report.total = len(walked.images)
 
-    known = {
-        row["rel_path"]: row
-        for row in await store.fetchall(
-            "SELECT i.id, i.rel_path, i.size, i.mtime_ns, i.caption_mtime_ns, i.caption_size, "
-            "i.status = 'ok' AND t.image_id IS NULL AS needs_thumbnail "
-            "FROM images i LEFT JOIN thumbnails t ON t.image_id = i.id WHERE i.dataset_id = ?",
-            (dataset_id,),
-        )
-    }
+    known = await store.run(image_repo.scan_state, dataset_id)
     folders = {entry.rel_path.rpartition("/")[0] for entry in walked.images}
-    subset_ids = await store.run_sync(_sync_subsets, dataset_id, folders)
+    subset_ids = await store.run(dataset_repo.sync_subsets, dataset_id, folders)
 
     to_probe: list[FileEntry] = []
-    caption_updates: list[tuple[int, dict]] = []
+    caption_updates: list[tuple[int, str]] = []
     for entry in walked.images:
         row = known.get(entry.rel_path)
         if row is None or row["size"] != entry.size or row["mtime_ns"] != entry.mtime_ns:
@@ -240,23 +135,23 @@ async def scan_dataset(
             report.thumbnails_made += 1
             continue
         if (row["caption_size"], row["caption_mtime_ns"]) != (entry.caption_size, entry.caption_mtime_ns):
-            caption_updates.append((row["id"], _caption_fields(root, entry.rel_path, caption_ext)))
+            caption_updates.append((row["id"], entry.rel_path))
     report.captions_changed = len(caption_updates)
     if caption_updates:
-        await store.run_sync(_write_captions, caption_updates)
+        fields = await asyncio.to_thread(
+            lambda: [(image_id, _caption_fields(root, rel, caption_ext)) for image_id, rel in caption_updates])
+        await store.run(image_repo.write_scanned_captions, dataset_id, fields)
 
     seen = {entry.rel_path for entry in walked.images}
     gone = [row["id"] for rel, row in known.items() if rel not in seen]
     if gone:
-        await store.run_sync(_delete_images, gone)
+        await store.run(image_repo.delete_images, dataset_id, gone)
     report.removed = len(gone)
 
     await _probe_all(store, dataset_id, root, caption_ext, to_probe, subset_ids, workers, progress)
 
-    report.broken = await store.scalar(
-        "SELECT COUNT(*) FROM images WHERE dataset_id = ? AND status = 'broken'", (dataset_id,)
-    )
-    await store.execute("UPDATE datasets SET scanned_at = ? WHERE id = ?", (time.time(), dataset_id))
+    report.broken = await store.run(image_repo.count_broken, dataset_id)
+    await store.run(dataset_repo.mark_scanned, dataset_id)
     report.elapsed_s = time.perf_counter() - started
     return report
 
@@ -271,17 +166,17 @@ async def _probe_all(store, dataset_id, root, caption_ext, entries, subset_ids, 
     done = 0
 
     def finish(result: dict, entry: FileEntry) -> dict:
-        result.update(_caption_fields(root, entry.rel_path, caption_ext))
         result["subset_id"] = subset_ids.get(entry.rel_path.rpartition("/")[0])
         return result
 
     direct = [e for e in entries if e.outside_link is not None]
-    for entry in direct:
+    captions = await asyncio.to_thread(lambda: [_caption_fields(root, e.rel_path, caption_ext) for e in direct])
+    for entry, caption in zip(direct, captions):
         pending.append(finish({
             "rel_path": entry.rel_path, "size": entry.size, "mtime_ns": entry.mtime_ns, "sha256": None,
             "phash": None, "width": None, "height": None, "format": None, "mode": None, "has_alpha": None,
             "orientation": 1, "frames": 1, "status": "broken",
-            "reason": f"symlink pointing outside the dataset ({entry.outside_link}): not followed",
+            "reason": f"symlink pointing outside the dataset ({entry.outside_link}): not followed", **caption,
         }, entry))
         done += 1
     entries = [e for e in entries if e.outside_link is None]
@@ -298,7 +193,7 @@ async def _probe_all(store, dataset_id, root, caption_ext, entries, subset_ids, 
             while True:
                 for batch in itertools.islice(batches, window - len(running)):
                     running.add(loop.run_in_executor(
-                        pool, _probe_batch, [(str(root / e.rel_path), e.rel_path, e.size, e.mtime_ns) for e in batch]))
+                        pool, _probe_batch, str(root), caption_ext, [(e.rel_path, e.size, e.mtime_ns) for e in batch]))
                 if not running:
                     break
                 finished, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
@@ -307,7 +202,7 @@ async def _probe_all(store, dataset_id, root, caption_ext, entries, subset_ids, 
                         pending.append(finish(result, by_rel[result["rel_path"]]))
                         done += 1
                 if len(pending) >= WRITE_EVERY:
-                    await store.run_sync(_write_probed, dataset_id, pending)
+                    await store.run(image_repo.write_probed, dataset_id, pending)
                     pending = []
                 if progress:
                     progress(done, total)
@@ -316,6 +211,6 @@ async def _probe_all(store, dataset_id, root, caption_ext, entries, subset_ids, 
                 future.cancel()
             raise
     if pending:
-        await store.run_sync(_write_probed, dataset_id, pending)
+        await store.run(image_repo.write_probed, dataset_id, pending)
     if progress:
         progress(total, total)

@@ -14,8 +14,6 @@ is larger than the thumbnail (a very large terminal).
 from __future__ import annotations
 
 import io
-import sqlite3
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,60 +101,3 @@ def decode_thumbnail(thumbnail: Thumbnail, width: int, height: int):
         if image.size != (width, height):
             image = image.resize((width, height), Image.Resampling.BOX)
         return image
-
-
-def store_thumbnail_sync(conn: sqlite3.Connection, image_id: int, row: dict) -> None:
-    """Store (or drop, when the probe made none) the thumbnail of one probed image; caller holds the transaction."""
-    data = row.get("thumbnail")
-    if data:
-        conn.execute(
-            "INSERT OR REPLACE INTO thumbnails (image_id, source_size, source_mtime_ns, width, height, data) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (image_id, row["size"], row["mtime_ns"], row["thumb_width"], row["thumb_height"], data),
-        )
-    else:
-        conn.execute("DELETE FROM thumbnails WHERE image_id = ?", (image_id,))
-
-
-_READ_SQL = (
-    "SELECT t.data, t.width, t.height, t.source_size, t.source_mtime_ns, COALESCE(i.width, 0), "
-    "COALESCE(i.height, 0) FROM thumbnails t JOIN images i ON i.id = t.image_id WHERE t.image_id = ?"
-)
-
-
-class ThumbnailReader:
-    """Reads thumbnails from the store's database file from any thread (one read-only connection per thread).
-
-    Used by the TUI's preview thread, which must not wait for the app's own connection.
-    """
-
-    def __init__(self, db_path: Path) -> None:
-        self.db_path = Path(db_path)
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-
-    def _connection(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(f"{self.db_path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0,
-                                   check_same_thread=False)  # used by its own thread only; close() may be elsewhere
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
-        return conn
-
-    def get(self, image_id: int) -> Thumbnail | None:
-        """The stored thumbnail of an image, or None (none stored, or the database cannot be read now)."""
-        try:
-            row = self._connection().execute(_READ_SQL, (image_id,)).fetchone()
-        except sqlite3.Error:
-            return None
-        return Thumbnail(*row) if row else None
-
-    def close(self) -> None:
-        """Close the connections (each belongs to its thread, so this is for the end of the app or a test)."""
-        with self._lock:
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            conn.close()

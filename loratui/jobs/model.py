@@ -56,6 +56,8 @@ class Job:
     supervisor_pid: int | None = None
     host: str | None = None
     proc_key: str | None = None
+    trainer_key: str | None = None
+    """Identity (boot id + start time) of a training's trainer process (the leader of group `pgid`)."""
     log_path: str | None = None
     workdir: str | None = None
     output: str | None = None

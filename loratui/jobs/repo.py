@@ -1,150 +1,339 @@
-"""Job rows: create, read, update, cancel requests, finished items and stale-job detection."""
+"""Repository of the jobs tables (``jobs``, ``job_items``, ``job_metrics``, ``job_events``): the one writer of
+job rows.
+
+Plain functions on a ``sqlite3.Connection`` (see ``loratui.store.db``): the TUI and CLI run them with ``await
+store.run(fn, ...)``; the training supervisor, which has no event loop, calls them on its own connection.
+Statuses are ``JobStatus`` values. Reading never writes: marking dead jobs interrupted is the explicit
+``mark_interrupted`` step of ``loratui.jobs.reconcile``. Every write logs a change for the job.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 from typing import Any, Iterable
 
 from loratui.errors import JobError, NotFoundError
 from loratui.jobs.model import ACTIVE, RESUMABLE, Job, JobStatus
-from loratui.jobs.procinfo import hostname, is_alive, proc_key
-from loratui.store import Store
+from loratui.jobs.procinfo import hostname, proc_key
+from loratui.store import changes, transaction
 
 _JSON_FIELDS = {"params", "outputs"}
+_ACTIVE = tuple(s.value for s in ACTIVE)
+_COLUMNS = frozenset(Job.__dataclass_fields__) | {"trainer_key"}
 
 
-async def create_job(
-    store: Store,
-    kind: str,
-    *,
-    title: str = "",
-    dataset_id: int | None = None,
-    params: dict[str, Any] | None = None,
-    status: JobStatus = JobStatus.QUEUED,
-    parent_id: int | None = None,
-) -> Job:
-    """Insert a job row and return it."""
-    now = time.time()
-    job_id = await store.execute(
-        """INSERT INTO jobs (kind, title, dataset_id, status, params, parent_id, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-        (kind, title, dataset_id, JobStatus(status).value, json.dumps(params or {}, sort_keys=True),
-         parent_id, now, now),
-    )
-    return await get_job(store, job_id)
+# -- reading ---------------------------------------------------------------------------------------------------
 
 
-async def get_job(store: Store, job_id: int) -> Job:
+def get_job(conn: sqlite3.Connection, job_id: int) -> Job:
     """One job; NotFoundError if there is none with that id."""
-    row = await store.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
+    row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
     if row is None:
         raise NotFoundError(f"no job with id {job_id}")
     return Job.from_row(row)
 
 
-async def list_jobs(store: Store, *, kind: str | None = None, limit: int = 200) -> list[Job]:
-    """Newest jobs first (after marking dead ones interrupted)."""
-    await reap_stale_jobs(store)
+def find_job(conn: sqlite3.Connection, job_id: int) -> Job | None:
+    """One job, or None."""
+    row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return Job.from_row(row) if row else None
+
+
+def list_jobs(conn: sqlite3.Connection, *, kind: str | None = None, limit: int = 200,
+              unfinished: bool = False) -> list[Job]:
+    """Newest jobs first (only those not yet ended, with `unfinished`)."""
+    where, params = [], []
     if kind:
-        rows = await store.fetchall("SELECT * FROM jobs WHERE kind = ? ORDER BY id DESC LIMIT ?", (kind, limit))
-    else:
-        rows = await store.fetchall("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", (limit,))
+        where.append("kind = ?")
+        params.append(kind)
+    if unfinished:
+        where.append(f"status IN ({', '.join('?' for _ in _ACTIVE)}, 'queued')")
+        params.extend(_ACTIVE)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = conn.execute(f"SELECT * FROM jobs {clause} ORDER BY id DESC LIMIT ?", (*params, limit))
     return [Job.from_row(r) for r in rows]
+
+
+def latest_job(conn: sqlite3.Connection, kind: str) -> Job | None:
+    """The newest job of a kind."""
+    row = conn.execute("SELECT * FROM jobs WHERE kind = ? ORDER BY id DESC LIMIT 1", (kind,)).fetchone()
+    return Job.from_row(row) if row else None
+
+
+def active_jobs(conn: sqlite3.Connection, kind: str | None = None) -> list[Job]:
+    """Jobs in a running state (not queued, not ended)."""
+    sql = f"SELECT * FROM jobs WHERE status IN ({', '.join('?' for _ in _ACTIVE)})"
+    params: tuple = _ACTIVE
+    if kind:
+        sql += " AND kind = ?"
+        params += (kind,)
+    return [Job.from_row(r) for r in conn.execute(sql, params)]
+
+
+def cancel_requested(conn: sqlite3.Connection, job_id: int) -> bool:
+    """True when someone asked the job to stop."""
+    row = conn.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return bool(row and row[0])
+
+
+def find_resumable(conn: sqlite3.Connection, kind: str, dataset_id: int | None, params: dict[str, Any]
+                   ) -> Job | None:
+    """The newest interrupted/failed/cancelled job of the same kind, dataset and parameters."""
+    placeholders = ", ".join("?" for _ in RESUMABLE)
+    row = conn.execute(
+        f"""SELECT * FROM jobs WHERE kind = ? AND dataset_id IS ? AND params = ? AND status IN ({placeholders})
+            ORDER BY id DESC LIMIT 1""",
+        (kind, dataset_id, json.dumps(params, sort_keys=True), *[s.value for s in RESUMABLE])).fetchone()
+    return Job.from_row(row) if row else None
+
+
+def finished_items(conn: sqlite3.Connection, job_id: int) -> set[str]:
+    """Items a job already finished."""
+    return {r[0] for r in conn.execute("SELECT item FROM job_items WHERE job_id = ?", (job_id,))}
+
+
+def job_with_output(conn: sqlite3.Connection, path: str) -> int | None:
+    """The newest job whose output or outputs name `path` (None if none)."""
+    row = conn.execute(
+        "SELECT j.id FROM jobs j WHERE j.output = ? OR EXISTS (SELECT 1 FROM json_each(j.outputs) o "
+        "WHERE o.value = ?) ORDER BY j.id DESC LIMIT 1", (path, path)).fetchone()
+    return row[0] if row else None
+
+
+# -- writing ---------------------------------------------------------------------------------------------------
 
 
 def _encode(fields: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in fields.items():
-        if key in _JSON_FIELDS:
-            value = json.dumps(value)
-        elif isinstance(value, JobStatus):
-            value = value.value
+        if key not in _COLUMNS:
+            raise ValueError(f"jobs has no column {key!r}")
+        if key in _JSON_FIELDS and not isinstance(value, str):
+            value = json.dumps(value, sort_keys=key == "params")
+        elif key == "status":
+            value = JobStatus(value).value
         elif isinstance(value, bool):
             value = int(value)
         out[key] = value
     return out
 
 
-async def update_job(store: Store, job_id: int, **fields: Any) -> None:
+def _update(conn: sqlite3.Connection, job_id: int, fields: dict[str, Any], where: str = "", params: tuple = ()
+            ) -> int:
+    values = _encode({**fields, "updated_at": time.time()})
+    assignments = ", ".join(f"{key} = ?" for key in values)
+    count = conn.execute(f"UPDATE jobs SET {assignments} WHERE id = ? {where}",
+                         (*values.values(), job_id, *params)).rowcount
+    if count:
+        changes.job_changed(conn, job_id, "status" if "status" in fields else "progress")
+    return count
+
+
+def create_job(conn: sqlite3.Connection, kind: str, *, title: str = "", dataset_id: int | None = None,
+               params: dict[str, Any] | None = None, status: JobStatus = JobStatus.QUEUED,
+               parent_id: int | None = None) -> Job:
+    """Insert a job row and return it."""
+    now = time.time()
+    with transaction(conn):
+        job_id = conn.execute(
+            """INSERT INTO jobs (kind, title, dataset_id, status, params, parent_id, created_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            (kind, title, dataset_id, JobStatus(status).value, json.dumps(params or {}, sort_keys=True), parent_id,
+             now, now)).lastrowid
+        changes.job_changed(conn, job_id, "created")
+    return get_job(conn, job_id)
+
+
+def update_job(conn: sqlite3.Connection, job_id: int, **fields: Any) -> None:
     """Set columns of a job row (updated_at is set too)."""
-    fields = _encode({**fields, "updated_at": time.time()})
-    assignments = ", ".join(f"{key} = :{key}" for key in fields)
-    await store.execute(f"UPDATE jobs SET {assignments} WHERE id = :_id", {**fields, "_id": job_id})
+    with transaction(conn):
+        _update(conn, job_id, fields)
 
 
-async def claim_job(store: Store, job_id: int, status: JobStatus = JobStatus.RUNNING) -> None:
+def delete_job(conn: sqlite3.Connection, job_id: int) -> None:
+    """Remove a job that never started (its creation failed half way)."""
+    with transaction(conn):
+        conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        changes.job_changed(conn, job_id, "removed")
+
+
+def claim_job(conn: sqlite3.Connection, job_id: int, status: JobStatus = JobStatus.RUNNING) -> Job:
     """Record that this process now runs the job."""
     pid = os.getpid()
     now = time.time()
-    await update_job(store, job_id, status=status, pid=pid, host=hostname(), proc_key=proc_key(pid),
-                     started_at=now, heartbeat_at=now, cancel_requested=False, error=None, exit_code=None,
-                     finished_at=None)
+    update_job(conn, job_id, status=status, pid=pid, host=hostname(), proc_key=proc_key(pid), started_at=now,
+               heartbeat_at=now, cancel_requested=False, error=None, exit_code=None, finished_at=None)
+    return get_job(conn, job_id)
 
 
-async def request_cancel(store: Store, job_id: int) -> Job:
-    """Ask a running or queued job to stop; queued jobs are cancelled at once."""
-    job = await get_job(store, job_id)
-    if job.terminal:
-        raise JobError(f"job {job_id} already ended ({job.status.value})")
-    if job.status == JobStatus.QUEUED:
-        await update_job(store, job_id, status=JobStatus.CANCELLED, finished_at=time.time(),
-                         message="cancelled before it started")
-    else:
-        await update_job(store, job_id, cancel_requested=True)
-    return await get_job(store, job_id)
+def claim_supervisor(conn: sqlite3.Connection, job_id: int, log_path: str) -> bool:
+    """Record this process as the supervisor of a job that waits to start ('preparing', not cancelled);
+    False if the job was cancelled or taken meanwhile."""
+    pid = os.getpid()
+    now = time.time()
+    with transaction(conn):
+        return _update(conn, job_id, {
+            "supervisor_pid": pid, "host": hostname(), "proc_key": proc_key(pid), "status": JobStatus.PREPARING,
+            "started_at": now, "heartbeat_at": now, "exit_code": None, "finished_at": None, "log_path": log_path,
+            "error": None, "queue_position": None},
+            "AND status = ? AND cancel_requested = 0", (JobStatus.PREPARING.value,)) == 1
 
 
-async def mark_items_done(store: Store, job_id: int, items: Iterable[str], status: str = "done") -> None:
+def request_cancel(conn: sqlite3.Connection, job_id: int) -> Job:
+    """Ask a running or queued job to stop; a queued job is cancelled at once."""
+    with transaction(conn):
+        job = get_job(conn, job_id)
+        if job.terminal:
+            raise JobError(f"job {job_id} already ended ({job.status.value})")
+        if job.status == JobStatus.QUEUED:
+            _update(conn, job_id, {"status": JobStatus.CANCELLED, "finished_at": time.time(), "queue_position": None,
+                                   "message": "cancelled before it started"})
+            _renumber(conn, queued_training_ids(conn))
+        else:
+            _update(conn, job_id, {"cancel_requested": True})
+    return get_job(conn, job_id)
+
+
+def mark_items_done(conn: sqlite3.Connection, job_id: int, items: Iterable[str], status: str = "done") -> None:
     """Remember finished items so a re-run skips them."""
-    await store.executemany(
-        "INSERT OR REPLACE INTO job_items (job_id, item, status) VALUES (?, ?, ?)",
-        [(job_id, item, status) for item in items],
-    )
+    conn.executemany("INSERT OR REPLACE INTO job_items (job_id, item, status) VALUES (?, ?, ?)",
+                     [(job_id, item, status) for item in items])
 
 
-async def finished_items(store: Store, job_id: int) -> set[str]:
-    """Items a job already finished."""
-    rows = await store.fetchall("SELECT item FROM job_items WHERE job_id = ?", (job_id,))
-    return {r[0] for r in rows}
+def record_progress(conn: sqlite3.Connection, job_id: int, fields: dict[str, Any], *,
+                    items: Iterable[str] = (), metrics: dict[int, tuple] | None = None,
+                    events: list[tuple[str, dict]] = ()) -> None:
+    """One progress write of a running job: columns, finished items, loss metrics per step
+    ({step: (epoch, loss, t)}) and events (kind, data), in one transaction."""
+    with transaction(conn):
+        mark_items_done(conn, job_id, items)
+        if metrics:
+            conn.executemany(
+                "INSERT OR REPLACE INTO job_metrics (job_id, step, epoch, avr_loss, loss, t) VALUES (?, ?, ?, ?, ?, ?)",
+                [(job_id, step, epoch, loss, loss, t) for step, (epoch, loss, t) in sorted(metrics.items())])
+        if events:
+            now = time.time()
+            conn.executemany("INSERT INTO job_events (job_id, t, kind, data) VALUES (?, ?, ?, ?)",
+                             [(job_id, now, kind, json.dumps(data)) for kind, data in events])
+        if fields or metrics or events:
+            _update(conn, job_id, dict(fields))
 
 
-async def find_resumable(store: Store, kind: str, dataset_id: int | None, params: dict[str, Any]) -> Job | None:
-    """The newest interrupted/failed/cancelled job of the same kind, dataset and parameters."""
-    await reap_stale_jobs(store)
-    placeholders = ", ".join("?" for _ in RESUMABLE)
-    row = await store.fetchone(
-        f"""SELECT * FROM jobs WHERE kind = ? AND dataset_id IS ? AND params = ? AND status IN ({placeholders})
-            ORDER BY id DESC LIMIT 1""",
-        (kind, dataset_id, json.dumps(params, sort_keys=True), *[s.value for s in RESUMABLE]),
-    )
-    return Job.from_row(row) if row else None
+def mark_interrupted(conn: sqlite3.Connection, job_id: int, seen_status: JobStatus, note: str) -> bool:
+    """End a job whose process is gone as interrupted, unless it changed since it was seen in `seen_status`."""
+    with transaction(conn):
+        row = conn.execute("SELECT message FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        message = f"{row[0]}; {note}" if row and row[0] else note
+        return _update(conn, job_id, {"status": JobStatus.INTERRUPTED, "finished_at": time.time(), "eta_s": None,
+                                      "message": message}, "AND status = ?", (JobStatus(seen_status).value,)) == 1
 
 
-async def reap_stale_jobs(store: Store) -> list[int]:
-    """Mark jobs whose process died (reboot, OOM killer, kill -9) as interrupted; returns their ids.
+# -- events and metrics ----------------------------------------------------------------------------------------
 
-    Only jobs recorded on this host are judged; a job whose worker pid is gone and whose supervisor (if any)
-    is gone too cannot be running.
+
+def job_events(conn: sqlite3.Connection, job_id: int, kinds: Iterable[str]) -> list[tuple[str, dict]]:
+    """(kind, data) of a job's events of some kinds, oldest first."""
+    kinds = list(kinds)
+    rows = conn.execute(f"SELECT kind, data FROM job_events WHERE job_id = ? AND kind IN "
+                        f"({', '.join('?' for _ in kinds)}) ORDER BY id", (job_id, *kinds))
+    return [(r[0], json.loads(r[1])) for r in rows]
+
+
+def loss_points(conn: sqlite3.Connection, job_id: int, after_step: int = -1) -> list[tuple[int, float]]:
+    """(step, loss) of a job after `after_step`, by step."""
+    return [(r[0], r[1]) for r in conn.execute(
+        "SELECT step, COALESCE(avr_loss, loss) FROM job_metrics WHERE job_id = ? AND step > ? ORDER BY step",
+        (job_id, after_step))]
+
+
+def newest_job_with_metrics(conn: sqlite3.Connection) -> int | None:
+    """The newest training job that recorded loss metrics."""
+    row = conn.execute("SELECT job_id FROM job_metrics JOIN jobs ON jobs.id = job_metrics.job_id "
+                       "WHERE jobs.kind = 'train' ORDER BY job_id DESC LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
+def step_spans(conn: sqlite3.Connection, family: str, limit: int = 50) -> list[tuple[int, int, float, float]]:
+    """(first step, last step, first t, last t) of the newest trainings of a model family that recorded metrics."""
+    rows = conn.execute(
+        "SELECT MIN(m.step), MAX(m.step), MIN(m.t), MAX(m.t) FROM jobs j JOIN job_metrics m ON m.job_id = j.id "
+        "WHERE j.kind = 'train' AND json_extract(j.params, '$.family') = ? AND m.t IS NOT NULL "
+        "GROUP BY j.id ORDER BY j.id DESC LIMIT ?", (family, limit))
+    return [tuple(r) for r in rows]
+
+
+# -- the training queue ----------------------------------------------------------------------------------------
+
+
+def active_training_count(conn: sqlite3.Connection) -> int:
+    """How many trainings run now."""
+    placeholders = ", ".join("?" for _ in _ACTIVE)
+    return conn.execute(f"SELECT COUNT(*) FROM jobs WHERE kind = 'train' AND status IN ({placeholders})",
+                        _ACTIVE).fetchone()[0]
+
+
+def queued_training_ids(conn: sqlite3.Connection) -> list[int]:
+    """Queued training jobs in the order they will run.
+
+    A job being created is 'queued' without a position until ``claim_or_enqueue`` decides: not yet in the queue.
     """
-    placeholders = ", ".join("?" for _ in ACTIVE)
-    rows = await store.fetchall(
-        f"SELECT * FROM jobs WHERE status IN ({placeholders})", tuple(s.value for s in ACTIVE)
-    )
-    here = hostname()
-    reaped = []
-    for row in rows:
-        job = Job.from_row(row)
-        if job.host and job.host != here:
-            continue
-        owner = job.supervisor_pid or job.pid
-        if owner and is_alive(owner, job.proc_key):
-            continue
-        if owner is None and time.time() - (job.updated_at or 0) < 60:
-            continue  # being started right now
-        note = "the process running this job is gone (killed, crashed or the machine rebooted)"
-        await update_job(store, job.id, status=JobStatus.INTERRUPTED, finished_at=time.time(),
-                         message=f"{job.message + '; ' if job.message else ''}{note}")
-        reaped.append(job.id)
-    return reaped
+    return [r[0] for r in conn.execute(
+        "SELECT id FROM jobs WHERE kind = 'train' AND status = 'queued' AND queue_position IS NOT NULL "
+        "ORDER BY queue_position, id")]
+
+
+def _renumber(conn: sqlite3.Connection, ids: list[int]) -> None:
+    for position, job_id in enumerate(ids, start=1):
+        _update(conn, job_id, {"queue_position": position}, "AND queue_position IS NOT ?", (position,))
+
+
+def claim_or_enqueue(conn: sqlite3.Connection, job_id: int, max_parallel: int, force_queue: bool = False) -> bool:
+    """Either mark a new training as starting (True: spawn its supervisor now) or put it at the end of the queue."""
+    with transaction(conn):
+        waiting = [i for i in queued_training_ids(conn) if i != job_id]
+        if not force_queue and active_training_count(conn) < max(1, max_parallel) and not waiting:
+            _update(conn, job_id, {"status": JobStatus.PREPARING, "queue_position": None})
+            return True
+        _update(conn, job_id, {"status": JobStatus.QUEUED})
+        _renumber(conn, waiting + [job_id])
+        return False
+
+
+def claim_next(conn: sqlite3.Connection, max_parallel: int) -> int | None:
+    """Take the first queued training if a slot is free; returns its id (now 'preparing')."""
+    with transaction(conn):
+        if active_training_count(conn) >= max(1, max_parallel):
+            return None
+        ids = queued_training_ids(conn)
+        if not ids:
+            return None
+        _update(conn, ids[0], {"status": JobStatus.PREPARING, "queue_position": None})
+        _renumber(conn, ids[1:])
+        return ids[0]
+
+
+def move_in_queue(conn: sqlite3.Connection, job_id: int, position: int) -> list[int]:
+    """Move a queued training to `position` (1 = next to run); returns the new order."""
+    with transaction(conn):
+        ids = queued_training_ids(conn)
+        if job_id not in ids:
+            raise NotFoundError(f"job {job_id} is not in the training queue")
+        ids.remove(job_id)
+        position = max(1, min(position, len(ids) + 1))
+        ids.insert(position - 1, job_id)
+        _renumber(conn, ids)
+        return ids
+
+
+def remove_from_queue(conn: sqlite3.Connection, job_id: int) -> None:
+    """Take a queued training out of the queue (it ends as cancelled)."""
+    with transaction(conn):
+        job = get_job(conn, job_id)
+        if job.status != JobStatus.QUEUED:
+            raise JobError(f"job {job_id} is not queued ({job.status.value})")
+        _update(conn, job_id, {"status": JobStatus.CANCELLED, "queue_position": None,
+                               "message": "removed from the queue", "finished_at": time.time()})
+        _renumber(conn, queued_training_ids(conn))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
+from loratui.errors import LoratuiError
 from loratui.jobs import repo
 from loratui.jobs.model import Job, JobStatus
 from loratui.store import Store
@@ -64,15 +65,13 @@ class JobRunner:
     ) -> "JobRunner":
         """Create (or resume) a job and claim it for this process."""
         params = params or {}
-        previous = await repo.find_resumable(store, kind, dataset_id, params) if resume else None
+        previous = await store.run(repo.find_resumable, kind, dataset_id, params) if resume else None
         if previous is not None:
-            job, done = previous, await repo.finished_items(store, previous.id)
+            job, done = previous, await store.run(repo.finished_items, previous.id)
         else:
-            job = await repo.create_job(store, kind, title=title, dataset_id=dataset_id, params=params)
+            job = await store.run(repo.create_job, kind, title=title, dataset_id=dataset_id, params=params)
             done = set()
-        await repo.claim_job(store, job.id)
-        runner = cls(store, await repo.get_job(store, job.id), done)
-        return runner
+        return cls(store, await store.run(repo.claim_job, job.id), done)
 
     @property
     def id(self) -> int:
@@ -90,8 +89,7 @@ class JobRunner:
         now = time.monotonic()
         if now - self._last_poll >= CANCEL_POLL_S:
             self._last_poll = now
-            flag = await self.store.scalar("SELECT cancel_requested FROM jobs WHERE id = ?", (self.id,))
-            if flag:
+            if await self.store.run(repo.cancel_requested, self.id):
                 self._cancel = True
                 raise Cancelled()
 
@@ -112,19 +110,12 @@ class JobRunner:
             self._message = message
         await self._write(force=force)
 
-    @property
-    def done_count(self) -> int:
-        """Items done, including those finished by an earlier run."""
-        return self._done_count
-
     async def _write(self, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._last_write < PROGRESS_INTERVAL_S:
             return
         self._last_write = now
-        if self._pending_items:
-            await repo.mark_items_done(self.store, self.id, self._pending_items)
-            self._pending_items = []
+        items, self._pending_items = self._pending_items, []
         elapsed = now - self._started
         new_done = self._done_count - self._done_at_start
         speed = new_done / elapsed if elapsed > 0 and new_done else None
@@ -135,10 +126,14 @@ class JobRunner:
             fields["progress_total"] = self._total
         if self._message is not None:
             fields["message"] = self._message
-        await repo.update_job(self.store, self.id, **fields)
-        self.job = await repo.get_job(self.store, self.id)
+        await self.store.run(repo.record_progress, self.id, fields, items=items)
+        self.job = await self.store.run(repo.get_job, self.id)
         for listener in self.listeners:
             listener(self.job)
+
+    async def set_outputs(self, outputs: list[str]) -> None:
+        """Record the files the job made (the last one is its main output)."""
+        await self.store.run(repo.update_job, self.id, output=outputs[-1] if outputs else None, outputs=outputs)
 
     async def finish(self, status: JobStatus, message: str | None = None, error: str | None = None) -> None:
         """Write the final state."""
@@ -148,8 +143,8 @@ class JobRunner:
             fields["message"] = message
         if error is not None:
             fields["error"] = error
-        await repo.update_job(self.store, self.id, **fields)
-        self.job = await repo.get_job(self.store, self.id)
+        await self.store.run(repo.update_job, self.id, **fields)
+        self.job = await self.store.run(repo.get_job, self.id)
         for listener in self.listeners:
             listener(self.job)
 
@@ -167,8 +162,6 @@ class JobRunner:
         if issubclass(exc_type, (KeyboardInterrupt, SystemExit)) or exc_type.__name__ == "CancelledError":
             await self.finish(JobStatus.INTERRUPTED, message="interrupted; run it again to resume")
             return False
-        from loratui.errors import LoratuiError
-
         text = exc.one_line() if isinstance(exc, LoratuiError) else f"{exc_type.__name__}: {exc}"
         await self.finish(JobStatus.FAILED, message=text, error=text)
         return False

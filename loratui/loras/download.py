@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from loratui.errors import ArchiveError, ConflictError, InputError, ModelError, NotFoundError, RemoteError
 from loratui.fsutil import fsync_dir, is_within
+from loratui.loras import model_repo
 
 if TYPE_CHECKING:  # imported when used: the TUI imports this module at start, httpx costs ~45 ms
     import httpx
@@ -373,17 +374,13 @@ MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft
 
 async def record_download(store, item: Downloaded) -> None:
     """Remember a downloaded file in the models table."""
-    await store.execute(
-        """INSERT INTO models (source, ref, path, size, sha256, downloaded_at) VALUES (?, ?, ?, ?, ?, ?)
-           ON CONFLICT(path) DO UPDATE SET source = excluded.source, ref = excluded.ref, size = excluded.size,
-               sha256 = excluded.sha256, downloaded_at = excluded.downloaded_at""",
-        (item.source, item.ref, str(item.path.resolve()), item.size, item.sha256, time.time()),
-    )
+    await store.run(model_repo.record_download, item.source, item.ref, str(item.path.resolve()), item.size,
+                    item.sha256)
 
 
 async def list_models(store, models_dir: Path) -> list[dict]:
     """Downloaded models (with whether the file is still there) plus model files found in `models_dir`."""
-    rows = [dict(r) for r in await store.fetchall("SELECT * FROM models ORDER BY downloaded_at DESC")]
+    rows = await store.run(model_repo.list_downloads)
     known = set()
     for row in rows:
         row["exists"] = Path(row["path"]).exists()

@@ -23,6 +23,7 @@ import numpy as np
 
 from loratui.errors import InputError, LoraError
 from loratui.fsutil import atomic_write_bytes
+from loratui.jobs.runner import JobRunner
 from loratui.loras.inspect import find_modules
 from loratui.loras.resize_math import DYNAMIC_METHODS, TorchBackend, resize_module
 from loratui.loras.safetensors_io import OutTensor, encode_tensor, read_header, read_tensors, serialize
@@ -241,8 +242,6 @@ async def run_resize_job(store, source: str | os.PathLike, output: str | os.Path
 
     The output is written only at the end, so a cancelled resize leaves nothing behind.
     """
-    from loratui.jobs.runner import JobRunner
-
     source = Path(source).resolve()
     output = _check_paths(source, Path(output) if output else None, options, overwrite).resolve()
     params = {"source": str(source), "output": str(output), **asdict(options)}
@@ -262,7 +261,5 @@ async def run_resize_job(store, source: str | os.PathLike, output: str | os.Path
         await asyncio.to_thread(atomic_write_bytes, output, data, preserve=False)
         await runner.progress(0, message=f"wrote {output.name}: {report.energy_retained:.2%} energy retained",
                               force=True)
-        from loratui.jobs.repo import update_job
-
-        await update_job(store, runner.id, output=str(output), outputs=[str(output)])
+        await runner.set_outputs([str(output)])
     return runner.id, report

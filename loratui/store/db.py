@@ -109,6 +109,37 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
+class ThreadConnections:
+    """Read-only connections, one per thread, for threads that must never wait behind the app's connection.
+
+    ``get()`` returns the calling thread's connection (opened on first use); ``close()`` closes them all (at the
+    end of the app or a test). The TUI's preview decoder reads thumbnails this way.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> sqlite3.Connection:
+        """This thread's read-only connection."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, readonly=True)
+            self._local.conn = conn
+            with self._lock:
+                self._opened.append(conn)
+        return conn
+
+    def close(self) -> None:
+        """Close every connection handed out (each belongs to its thread, so only when they are done)."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            conn.close()
+
+
 class Store:
     """The database of one loratui process with an event loop: ``async with Store.open(path) as store``.
 

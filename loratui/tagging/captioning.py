@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from loratui.datasets.journal import CaptionChange, apply_caption_changes
-from loratui.datasets.service import Dataset
+from loratui.datasets.dataset_repo import Dataset
 from loratui.errors import InputError
 from loratui.jobs.model import Job, JobStatus
 from loratui.jobs.runner import JobRunner

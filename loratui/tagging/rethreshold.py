@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from loratui.datasets.journal import CaptionChange, apply_caption_changes
-from loratui.datasets.service import Dataset
+from loratui.datasets.dataset_repo import Dataset
 from loratui.errors import InputError
 from loratui.store import Store
 from loratui.tagging.modes import Mode, merge_tags

@@ -6,13 +6,13 @@ almost all score near 0. Re-thresholding below the floor cannot bring back tags,
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Iterable, Mapping
 
 import numpy as np
 
 from loratui.errors import InputError, NotFoundError
 from loratui.store import Store
+from loratui.tagging import score_repo
 from loratui.tagging.labels import RATING, Labels
 
 SCORE_FLOOR = 0.05
@@ -27,43 +27,16 @@ def kept_scores(row: np.ndarray, labels: Labels, floor: float, rating_indices: n
     return out
 
 
-def _write_scores_sync(conn: sqlite3.Connection, model: str, labels: Labels,
-                       per_image: list[tuple[int, Mapping[int, float]]]) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for image_id, scores in per_image:
-            conn.execute("DELETE FROM tag_scores WHERE image_id = ? AND model = ?", (image_id, model))
-            conn.executemany(
-                "INSERT OR REPLACE INTO tag_scores (image_id, model, tag, category, score, idx) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [(image_id, model, labels.names[i], labels.categories[i], s, i) for i, s in scores.items()],
-            )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-
-
 async def write_scores(store: Store, model: str, labels: Labels,
                        per_image: list[tuple[int, Mapping[int, float]]]) -> None:
     """Replace the stored scores of these images for `model`."""
     if per_image:
-        await store.run_sync(_write_scores_sync, model, labels, per_image)
-
-
-async def scored_models(store: Store, dataset_id: int) -> list[tuple[str, int]]:
-    """(model key, images with scores) for one dataset, most images first."""
-    rows = await store.fetchall(
-        """SELECT s.model, COUNT(DISTINCT s.image_id) AS n FROM tag_scores s JOIN images i ON i.id = s.image_id
-           WHERE i.dataset_id = ? GROUP BY s.model ORDER BY n DESC, s.model""",
-        (dataset_id,),
-    )
-    return [(r["model"], r["n"]) for r in rows]
+        await store.run(score_repo.write_scores, model, labels, per_image)
 
 
 async def pick_model(store: Store, dataset_id: int, dataset_name: str, wanted: str | None) -> str:
     """The model whose stored scores to use: `wanted` (a key) or the only one there is."""
-    models = await scored_models(store, dataset_id)
+    models = await store.run(score_repo.scored_models, dataset_id)
     if not models:
         raise NotFoundError(f"dataset {dataset_name!r} has no stored tagger scores",
                             hint=f"run `loratui tag {dataset_name}` first")
@@ -82,21 +55,17 @@ async def pick_model(store: Store, dataset_id: int, dataset_name: str, wanted: s
 async def load_scores(store: Store, dataset_id: int, model: str,
                       image_ids: Iterable[int] | None = None) -> tuple[Labels, dict[int, dict[int, float]]]:
     """Stored scores of a model: (labels rebuilt from the rows, {image id: {index: score}})."""
-    rows = await store.fetchall(
-        """SELECT s.image_id, s.tag, s.category, s.score, s.idx FROM tag_scores s JOIN images i ON i.id = s.image_id
-           WHERE i.dataset_id = ? AND s.model = ? AND s.idx IS NOT NULL""",
-        (dataset_id, model),
-    )
+    rows = await store.run(score_repo.score_rows, dataset_id, model)
     wanted = set(image_ids) if image_ids is not None else None
-    size = max((r["idx"] for r in rows), default=-1) + 1
+    size = max((idx for *_, idx in rows), default=-1) + 1
     names = [""] * size
     categories = [-1] * size
     per_image: dict[int, dict[int, float]] = {}
-    for r in rows:
-        names[r["idx"]] = r["tag"]
-        categories[r["idx"]] = r["category"]
-        if wanted is None or r["image_id"] in wanted:
-            per_image.setdefault(r["image_id"], {})[r["idx"]] = r["score"]
+    for image_id, tag, category, score, idx in rows:
+        names[idx] = tag
+        categories[idx] = category
+        if wanted is None or image_id in wanted:
+            per_image.setdefault(image_id, {})[idx] = score
     return Labels(tuple(names), tuple(categories)), per_image
 
 

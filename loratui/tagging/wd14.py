@@ -15,8 +15,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from loratui.datasets import image_repo
 from loratui.datasets.journal import CaptionChange, apply_caption_changes
-from loratui.datasets.service import Dataset
+from loratui.datasets.dataset_repo import Dataset
 from loratui.errors import ModelError
 from loratui.jobs.model import Job
 from loratui.jobs.runner import JobRunner
@@ -90,14 +91,9 @@ class TagReport:
 async def select_images(store: Store, dataset: Dataset, image_ids: list[int] | None = None) -> list[dict]:
     """id, rel_path, caption, caption_size and the subset's class_tokens of the dataset's readable images
     (optionally only `image_ids`), by path."""
-    rows = await store.fetchall(
-        """SELECT i.id, i.rel_path, i.caption, i.caption_size, s.class_tokens FROM images i
-           LEFT JOIN subsets s ON s.id = i.subset_id
-           WHERE i.dataset_id = ? AND i.status = 'ok' ORDER BY i.rel_path""",
-        (dataset.id,),
-    )
+    rows = await store.run(image_repo.tagging_rows, dataset.id)
     wanted = set(image_ids) if image_ids is not None else None
-    return [dict(r) for r in rows if wanted is None or r["id"] in wanted]
+    return [r for r in rows if wanted is None or r["id"] in wanted]
 
 
 def existing_caption(row: dict) -> str | None:

@@ -8,9 +8,9 @@ Both entry points are coroutines (the store is async)::
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from loratui.datasets import dataset_repo
 from loratui.errors import ConfigError, TrainingError
 from loratui.training import kohya, musubi
 from loratui.training.config import TrainConfig, dumps_toml, load_config
@@ -73,20 +73,9 @@ async def dataset_subset_rows(store, dataset_id: int) -> list[dict]:
     """The dataset's subsets as dicts (options decoded), with the count of images sd-scripts reads."""
     subsets = await load_subsets(store, dataset_id)
     counts = {s.rel_path: len(s.sizes) for s in subsets}
-    rows = await store.fetchall(
-        "SELECT rel_path, repeats, class_tokens, is_reg, keep_tokens, options FROM subsets "
-        "WHERE dataset_id = ? ORDER BY rel_path", (dataset_id,))
-    result = []
-    for row in rows:
-        try:
-            options = json.loads(row["options"] or "{}")
-        except ValueError:
-            options = {}
-        result.append({"rel_path": row["rel_path"], "repeats": row["repeats"], "class_tokens": row["class_tokens"],
-                       "is_reg": bool(row["is_reg"]), "keep_tokens": row["keep_tokens"],
-                       "options": options if isinstance(options, dict) else {},
-                       "images": counts.get(row["rel_path"], 0)})
-    return result
+    return [{"rel_path": s.rel_path, "repeats": s.repeats, "class_tokens": s.class_tokens, "is_reg": s.is_reg,
+             "keep_tokens": s.keep_tokens, "options": s.options, "images": counts.get(s.rel_path, 0)}
+            for s in await store.run(dataset_repo.list_subsets, dataset_id)]
 
 
 async def step_report(store, config: TrainConfig, schema: Schema | None = None) -> StepReport:

@@ -22,7 +22,9 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from loratui.datasets import dataset_repo, image_repo
 from loratui.datasets.buckets import BucketRules, bucket_label, raw_size
+from loratui.jobs import repo as job_repo
 
 KOHYA_IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".PNG", ".JPG", ".JPEG", ".WEBP", ".BMP")
 """The extensions sd-scripts globs for (case-sensitive: `.Jpg` is not picked up)."""
@@ -228,19 +230,16 @@ def is_kohya_image(rel_path: str) -> bool:
 
 async def load_subsets(store, dataset_id: int) -> list[SubsetImages]:
     """The dataset's subsets with the raw sizes of the images sd-scripts will read, in sd-scripts' order."""
-    subsets = await store.fetchall(
-        "SELECT id, rel_path, repeats, is_reg FROM subsets WHERE dataset_id = ? ORDER BY rel_path", (dataset_id,))
-    rows = await store.fetchall(
-        "SELECT subset_id, rel_path, width, height, orientation FROM images "
-        "WHERE dataset_id = ? AND status = 'ok' AND width IS NOT NULL ORDER BY rel_path", (dataset_id,))
+    subsets = await store.run(dataset_repo.list_subsets, dataset_id)
+    rows = await store.run(image_repo.training_rows, dataset_id)
     by_subset: dict[int, list] = {}
     for row in rows:
         by_subset.setdefault(row["subset_id"], []).append(row)
     result = []
     for subset in subsets:
-        item = SubsetImages(subset["rel_path"], subset["repeats"], bool(subset["is_reg"]))
-        prefix = subset["rel_path"] + "/" if subset["rel_path"] else ""
-        for row in by_subset.get(subset["id"], []):
+        item = SubsetImages(subset.rel_path, subset.repeats, subset.is_reg)
+        prefix = subset.rel_path + "/" if subset.rel_path else ""
+        for row in by_subset.get(subset.id, []):
             rel = row["rel_path"]
             if not rel.startswith(prefix) or "/" in rel[len(prefix):] or not is_kohya_image(rel):
                 continue
@@ -252,16 +251,10 @@ async def load_subsets(store, dataset_id: int) -> list[SubsetImages]:
 
 async def measured_seconds_per_step(store, family: str, recent: int = 5) -> float | None:
     """Median seconds per step over the latest finished trainings of `family` (from job_metrics), or None."""
-    jobs = await store.fetchall(
-        "SELECT id FROM jobs WHERE kind = 'train' AND json_extract(params, '$.family') = ? "
-        "ORDER BY id DESC LIMIT 50", (family,))
     rates = []
-    for job in jobs:
-        row = await store.fetchone(
-            "SELECT MIN(step) AS s0, MAX(step) AS s1, MIN(t) AS t0, MAX(t) AS t1 FROM job_metrics "
-            "WHERE job_id = ? AND t IS NOT NULL", (job["id"],))
-        if row and row["s1"] is not None and row["s1"] > row["s0"] and row["t1"] > row["t0"]:
-            rates.append((row["t1"] - row["t0"]) / (row["s1"] - row["s0"]))
+    for s0, s1, t0, t1 in await store.run(job_repo.step_spans, family):
+        if s1 is not None and s1 > s0 and t1 > t0:
+            rates.append((t1 - t0) / (s1 - s0))
         if len(rates) >= recent:
             break
     return statistics.median(rates) if rates else None

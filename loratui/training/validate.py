@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loratui.datasets import image_repo
+from loratui.datasets.service import get_dataset
+from loratui.errors import NotFoundError
 from loratui.training.config import TrainConfig
 from loratui.training.schema import Schema, check_value
-from loratui.training.steps import parse_resolution
+from loratui.training.steps import is_kohya_image, load_subsets, parse_resolution
 
 PATH_OPTIONS = ("pretrained_model_name_or_path", "vae", "clip_l", "clip_g", "t5xxl", "ae", "network_weights",
                 "dit", "text_encoder", "sample_prompts", "resume", "base_weights", "dataset_config_file")
@@ -201,10 +204,6 @@ def _check_launch(launch: dict[str, Any]) -> list[Issue]:
 
 async def check_dataset(store, config: TrainConfig) -> list[Issue]:
     """The dataset exists, has images sd-scripts will read, captions match the extension; broken ones named."""
-    from loratui.datasets.service import HAS_CAPTION_SQL, get_dataset
-    from loratui.errors import NotFoundError
-    from loratui.training.steps import is_kohya_image, load_subsets
-
     issues: list[Issue] = []
     if not config.dataset:
         return issues
@@ -218,24 +217,19 @@ async def check_dataset(store, config: TrainConfig) -> list[Issue]:
     if isinstance(ext, str) and ext and ext != dataset.caption_ext:
         issues.append(Issue("caption_extension", f"is {ext!r} but the captions of {dataset.name} are "
                                                  f"{dataset.caption_ext!r} files (sd-scripts would read none)"))
-    broken = await store.fetchall(
-        "SELECT rel_path, reason FROM images WHERE dataset_id = ? AND status = 'broken' ORDER BY rel_path",
-        (dataset.id,))
+    problems = await store.run(image_repo.problem_rows, dataset.id)
+    broken = problems["broken"]
     if broken:
-        shown = ", ".join(f"{r['rel_path']} ({r['reason'] or 'unreadable'})" for r in broken[:5])
+        shown = ", ".join(f"{path} ({reason or 'unreadable'})" for path, reason in broken[:5])
         more = f" and {len(broken) - 5} more" if len(broken) > 5 else ""
         issues.append(Issue("dataset", f"{len(broken)} broken image(s) would stop sd-scripts: {shown}{more}"))
-    uncaptioned = await store.fetchall(
-        f"SELECT rel_path FROM images WHERE dataset_id = ? AND status = 'ok' AND NOT {HAS_CAPTION_SQL} "
-        "ORDER BY rel_path", (dataset.id,))
+    uncaptioned = problems["uncaptioned"]
     if uncaptioned:
-        shown = ", ".join(r["rel_path"] for r in uncaptioned[:5])
+        shown = ", ".join(path for path, _ in uncaptioned[:5])
         more = f" and {len(uncaptioned) - 5} more" if len(uncaptioned) > 5 else ""
         issues.append(Issue("dataset", f"{len(uncaptioned)} image(s) have no caption (trained with class tokens "
                                        f"or an empty caption): {shown}{more}", "warning"))
-    ignored = await store.fetchall("SELECT rel_path FROM images WHERE dataset_id = ? AND status = 'ok'",
-                                   (dataset.id,))
-    skipped = [r["rel_path"] for r in ignored if not is_kohya_image(r["rel_path"])]
+    skipped = [path for path, _ in problems["ok"] if not is_kohya_image(path)]
     if skipped and config.backend == "kohya":
         issues.append(Issue("dataset", f"{len(skipped)} image(s) have an extension sd-scripts does not read: "
                                        f"{', '.join(skipped[:5])}", "warning"))

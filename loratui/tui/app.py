@@ -97,7 +97,7 @@ class LoratuiApp(App):
 
     @property
     def current_dataset(self):
-        """The dataset open in the main screen (loratui.datasets.service.Dataset) or None."""
+        """The dataset open in the main screen (loratui.datasets.dataset_repo.Dataset) or None."""
         return self.main_screen.dataset if self.main_screen is not None else None
 
     @property

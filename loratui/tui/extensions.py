@@ -6,7 +6,7 @@ A module in ``loratui.tui.screens`` defines::
 
 where ``factory(app)`` returns a Screen to push (or None after notifying why not). ``app`` is the running
 ``LoratuiApp``: ``app.ctx`` (Context: paths, settings), ``app.store`` (an open Store), and
-``app.current_dataset`` (``loratui.datasets.service.Dataset`` or None).
+``app.current_dataset`` (``loratui.datasets.dataset_repo.Dataset`` or None).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from loratui.datasets import history, journal
 from loratui.datasets.batch import Preview
 
 TCSS = str(Path(__file__).with_name("tagops.tcss"))
@@ -168,9 +169,7 @@ async def offer_recovery(app, store, dataset) -> bool:
 
     Returns True when something was recovered.
     """
-    from loratui.datasets import history
-
-    found = await history.interrupted_operations(store, dataset)
+    found = await journal.interrupted_operations(store, dataset)
     if not found:
         return False
     choice = await app.push_screen_wait(RecoverDialog(found))

@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Tree
 
-from loratui.datasets.service import Dataset
+from loratui.datasets.dataset_repo import Dataset
 from loratui.store import Store
 
 

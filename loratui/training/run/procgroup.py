@@ -84,20 +84,3 @@ def terminate_group(
         if _wait_gone(pgid, wait, proc):
             return sig.name
     return "survived"
-
-
-def is_zombie(pid: int) -> bool:
-    """True if `pid` has exited and only waits to be reaped (init may take its time)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return False
-    return data[data.rfind(b")") + 2:][:1] == b"Z"
-
-
-def process_running(pid: int | None, key: str | None = None) -> bool:
-    """`procinfo.is_alive` that also counts a zombie (exited, not yet reaped) as gone."""
-    from loratui.jobs.procinfo import is_alive
-
-    return bool(pid) and is_alive(pid, key) and not is_zombie(pid)

@@ -1,6 +1,6 @@
 """The detached supervisor: runs one training job's phases and keeps its job row up to date.
 
-Started by ``loratui.training.launch`` as ``python -m loratui.training.supervisor --home H JOB --detach``: it
+Started by ``loratui.training.run.spawn`` as ``python -m loratui.training.run.supervisor --home H --detach JOB``: it
 forks once more and the first process exits, so the supervisor belongs to no terminal, no SSH session and no
 loratui process and is reaped by init. For each phase of the job's ``plan.json`` it starts the trainer in a
 new session (its own process group) with ``PYTHONUNBUFFERED=1``, its stdout and stderr both appended to the
@@ -14,8 +14,6 @@ starts.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import signal
 import sqlite3
@@ -26,27 +24,23 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from loratui.jobs.procinfo import hostname, proc_key
-from loratui.training import jobfiles, logparse
-from loratui.training.logparse import LogParser
+from loratui.config import Context
+from loratui.jobs import repo
+from loratui.jobs.model import JobStatus
+from loratui.jobs.procinfo import proc_key
+from loratui.loras import library
+from loratui.store import connect
+from loratui.training.run import jobfiles, logparse
+from loratui.training.run.logparse import LogParser
+from loratui.training.run.procgroup import group_members, terminate_group
+from loratui.training.run.queue import advance_sync
 
-PHASE_STATUS = {"cache_latents": "caching_latents", "cache_text": "caching_text", "train": "preparing"}
+PHASE_STATUS = {"cache_latents": JobStatus.CACHING_LATENTS, "cache_text": JobStatus.CACHING_TEXT,
+                "train": JobStatus.PREPARING}
 READ_CHUNK = 1 << 16
 SAMPLE_POLL_S = 2.0
 CANCEL_POLL_S = 0.5
 HEARTBEAT_S = 10.0
-
-
-@contextlib.contextmanager
-def transaction(conn: sqlite3.Connection):
-    """BEGIN IMMEDIATE ... COMMIT on an autocommit connection (ROLLBACK on error)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 class RunState:
@@ -63,7 +57,7 @@ class RunState:
         self.last_write = 0.0
         self.step: int | None = None
         self.epoch: int | None = None
-        self.status: str | None = None
+        self.status: JobStatus | None = None
         self.checkpoints: list[str] = []
         self.errors: list[logparse.Error] = []
         self.states: list[dict] = []
@@ -74,7 +68,7 @@ class RunState:
         self.fields.update(fields)
         self.urgent = self.urgent or urgent
 
-    def set_status(self, status: str) -> None:
+    def set_status(self, status: JobStatus) -> None:
         """Change the job's status (written at once)."""
         if status != self.status:
             self.status = status
@@ -89,8 +83,8 @@ class RunState:
         """Fold parser events into the job row."""
         for ev in events:
             if isinstance(ev, logparse.Progress):
-                if phase == "train" and self.status not in ("training",):
-                    self.set_status("training")
+                if phase == "train" and self.status != JobStatus.TRAINING:
+                    self.set_status(JobStatus.TRAINING)
                 self.step = ev.step
                 fields: dict[str, Any] = {"step": ev.step, "speed": ev.speed, "eta_s": ev.eta_s}
                 if ev.total:
@@ -107,11 +101,11 @@ class RunState:
                 if ev.name == "training":
                     self.set(message=None)
                     if phase == "train":
-                        self.set_status("training")
-                elif ev.name == "saving" and self.status in ("training", "preparing"):
-                    self.set_status("saving")
+                        self.set_status(JobStatus.TRAINING)
+                elif ev.name == "saving" and self.status in (JobStatus.TRAINING, JobStatus.PREPARING):
+                    self.set_status(JobStatus.SAVING)
                 elif ev.name in ("caching_latents", "caching_text"):
-                    self.set_status(ev.name)
+                    self.set_status(JobStatus(ev.name))
             elif isinstance(ev, logparse.Epoch):
                 self.epoch = ev.epoch
                 self.set(epoch=ev.epoch, epochs=ev.epochs)
@@ -148,35 +142,20 @@ class RunState:
             return
         self.last_write = now
         self.urgent = False
-        fields = dict(self.fields, heartbeat_at=time.time(), updated_at=time.time())
+        fields = dict(self.fields, heartbeat_at=time.time())
         self.fields = {}
         metrics, self.pending_metrics = self.pending_metrics, {}
         events, self.pending_events = self.pending_events, []
-        assignments = ", ".join(f"{key} = ?" for key in fields)
-        with transaction(self.conn):
-            self.conn.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*fields.values(), self.job_id))
-            if metrics:
-                self.conn.executemany(
-                    "INSERT OR REPLACE INTO job_metrics (job_id, step, epoch, avr_loss, loss, t) VALUES (?, ?, ?, ?, ?, ?)",
-                    [(self.job_id, step, epoch, loss, loss, t) for step, (epoch, loss, t) in sorted(metrics.items())],
-                )
-            if events:
-                self.conn.executemany(
-                    "INSERT INTO job_events (job_id, t, kind, data) VALUES (?, ?, ?, ?)",
-                    [(self.job_id, time.time(), kind, json.dumps(data)) for kind, data in events],
-                )
+        repo.record_progress(self.conn, self.job_id, fields, metrics=metrics, events=events)
 
 
 class Supervisor:
     """Runs the phases of one job (see the module docstring)."""
 
     def __init__(self, home: Path, job_id: int) -> None:
-        from loratui.config import Context
-        from loratui.store import connect_sync
-
         self.ctx = Context.load(home)
         self.job_id = job_id
-        self.conn = connect_sync(self.ctx.paths.db)
+        self.conn = connect(self.ctx.paths.db)
         self.settings = self.ctx.settings.training_run
         self.state = RunState(self.conn, job_id, self.settings.db_write_interval_s)
         self.job_dir = self.ctx.paths.job_dir(job_id)
@@ -186,28 +165,14 @@ class Supervisor:
         self.cancelled = False
         self.started = time.time()
 
-    # -- database helpers
-    def _row(self) -> sqlite3.Row:
-        return self.conn.execute("SELECT * FROM jobs WHERE id = ?", (self.job_id,)).fetchone()
-
     def claim(self) -> bool:
         """Record this process as the job's supervisor; False if the job was cancelled meanwhile."""
-        pid = os.getpid()
-        now = time.time()
-        with transaction(self.conn):
-            cur = self.conn.execute(
-                """UPDATE jobs SET supervisor_pid = ?, host = ?, proc_key = ?, status = 'preparing', started_at = ?,
-                   heartbeat_at = ?, updated_at = ?, exit_code = NULL, finished_at = NULL, log_path = ?, error = NULL,
-                   queue_position = NULL
-                   WHERE id = ? AND status = 'preparing' AND cancel_requested = 0""",
-                (pid, hostname(), proc_key(pid), now, now, now, str(self.log_path), self.job_id),
-            )
-        self.state.status = "preparing"
-        return cur.rowcount == 1
+        claimed = repo.claim_supervisor(self.conn, self.job_id, str(self.log_path))
+        self.state.status = JobStatus.PREPARING
+        return claimed
 
     def _cancel_requested(self) -> bool:
-        row = self.conn.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (self.job_id,)).fetchone()
-        return bool(row and row[0])
+        return repo.cancel_requested(self.conn, self.job_id)
 
     # -- running
     def run(self) -> int:
@@ -235,7 +200,7 @@ class Supervisor:
 
     def run_phase(self, phase, job_plan: jobfiles.JobPlan) -> int:
         """Start one trainer process and follow it until it exits."""
-        self.state.set_status(PHASE_STATUS.get(phase.name, "preparing"))
+        self.state.set_status(PHASE_STATUS.get(phase.name, JobStatus.PREPARING))
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         env = dict(os.environ)
@@ -263,8 +228,6 @@ class Supervisor:
 
     def stop_leftovers(self) -> None:
         """The trainer's leader exited: stop whatever of its group still runs (an orphaned worker)."""
-        from loratui.training.procgroup import group_members, terminate_group
-
         left = group_members(self.proc.pid)
         if left:
             how = terminate_group(self.proc.pid, sigint_wait_s=min(2.0, self.settings.cancel_sigint_wait_s),
@@ -308,8 +271,6 @@ class Supervisor:
 
     def stop_trainer(self) -> str:
         """SIGINT, SIGTERM, SIGKILL to the trainer's whole process group (with the configured waits)."""
-        from loratui.training.procgroup import terminate_group
-
         how = terminate_group(self.proc.pid, sigint_wait_s=self.settings.cancel_sigint_wait_s,
                               sigterm_wait_s=self.settings.cancel_sigterm_wait_s, proc=self.proc)
         self.proc.wait()
@@ -334,38 +295,35 @@ class Supervisor:
             outputs.append(str(final))
         output = str(final) if final is not None else (outputs[-1] if outputs else None)
         fields: dict[str, Any] = {"exit_code": rc, "finished_at": time.time(), "eta_s": None,
-                                  "outputs": json.dumps(outputs), "output": output}
+                                  "outputs": outputs, "output": output}
         if self.stop_reason:
-            status, message = "interrupted", f"supervisor stopped ({self.stop_reason}); resume continues from the last saved state"
+            status = JobStatus.INTERRUPTED
+            message = f"supervisor stopped ({self.stop_reason}); resume continues from the last saved state"
         elif self.cancelled and rc == 0:
-            status, message = "completed", "finished before the cancel took effect"
+            status, message = JobStatus.COMPLETED, "finished before the cancel took effect"
         elif self.cancelled:
-            status, message = "cancelled", f"cancelled at step {state.step or 0}"
+            status, message = JobStatus.CANCELLED, f"cancelled at step {state.step or 0}"
         elif rc == 0:
-            status, message = "completed", None
+            status, message = JobStatus.COMPLETED, None
         else:
-            status = "failed"
+            status = JobStatus.FAILED
             error = logparse.pick_error(state.errors)
             message = error.message if error else f"the trainer exited with code {rc}"
             if error is not None and error.traceback:
                 fields["error"] = "Traceback (most recent call last):\n" + "\n".join(error.traceback) + "\n" + error.message
             else:
                 fields["error"] = message
-        if status == "completed":
+        if status == JobStatus.COMPLETED:
             self.index_loras(outputs)  # before the status says completed, so the library has them by then
         state.set_status(status)
         state.set(message=message, **fields)
         state.flush(force=True)
 
     def index_loras(self, outputs: list[str]) -> None:
-        """Add the job's LoRA files to the library (when the library module is installed)."""
-        try:
-            from loratui.loras import library  # written by the LoRA library feature; optional here
-        except ImportError:
-            return
+        """Add the job's LoRA files to the library."""
         for path in outputs:
             try:
-                library.index_file(self.conn, path, job_id=self.job_id)
+                library.index_file_sync(self.conn, path, job_id=self.job_id)
             except Exception as exc:  # noqa: BLE001 - a library problem must not fail a finished training
                 print(f"indexing {path} failed: {exc}", file=sys.stderr)
 
@@ -400,9 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         if supervisor.proc is not None and supervisor.proc.poll() is None:
             supervisor.stop_trainer()
     try:
-        from loratui.training import train_queue as queue
-
-        queue.start_next_sync(supervisor.conn, supervisor.ctx)
+        advance_sync(supervisor.conn, supervisor.ctx)
     except Exception:  # noqa: BLE001
         traceback.print_exc()
     return code
@@ -414,12 +370,8 @@ def _ignore(_signum, _frame) -> None:
 
 def _fail(supervisor: Supervisor, text: str) -> None:
     try:
-        with transaction(supervisor.conn):
-            supervisor.conn.execute(
-                "UPDATE jobs SET status = 'failed', message = ?, error = ?, finished_at = ?, updated_at = ? WHERE id = ?",
-                ("supervisor error: " + text.strip().splitlines()[-1], text, time.time(), time.time(),
-                 supervisor.job_id),
-            )
+        repo.update_job(supervisor.conn, supervisor.job_id, status=JobStatus.FAILED, error=text, finished_at=time.time(),
+                        message="supervisor error: " + text.strip().splitlines()[-1])
     except sqlite3.Error:
         pass
 

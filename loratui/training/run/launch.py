@@ -9,60 +9,39 @@ alive; ``resume_training`` starts a new job (``parent_id`` = the old one) from t
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import loratui
+from loratui.config import Context
 from loratui.errors import JobError, TrainingError
 from loratui.jobs import repo
 from loratui.jobs.model import RESUMABLE, Job, JobStatus
-from loratui.training import jobfiles
+from loratui.store import Store
+from loratui.training import planner
 from loratui.training.plan import TrainPhase, TrainPlan
-from loratui.training.procgroup import group_members, terminate_group
+from loratui.training.run import jobfiles
+from loratui.training.run import queue as run_queue
+from loratui.training.run.procgroup import group_members, terminate_group
+from loratui.training.run.reconcile import reconcile, supervisor_alive
+from loratui.training.run.spawn import spawn_supervisor
+from loratui.training.samples import write_inline_prompts
 
 
-def spawn_supervisor(ctx, job_id: int) -> None:
-    """Start the detached supervisor of a job (returns once it has detached)."""
-    job_dir = ctx.paths.job_dir(job_id)
-    job_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    root = str(Path(loratui.__file__).resolve().parents[1])  # the supervisor imports this same loratui
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    with open(job_dir / jobfiles.SUPERVISOR_LOG, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "loratui.training.supervisor", "--home", str(ctx.paths.home), "--detach",
-             str(job_id)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True, env=env,
-            cwd=str(job_dir),
-        )
-    proc.wait(timeout=60)  # the first process exits right after forking the real supervisor
-
-
-async def _plan_from_config(store, ctx, config: str | Path, workdir: Path, overrides: dict[str, Any]) -> TrainPlan:
-    try:
-        from loratui.training import planner
-    except ImportError:
-        raise TrainingError("training from a config file needs loratui.training.planner, which is not installed")
-    from loratui.training.samples import write_inline_prompts
-
+async def _plan_from_config(store: Store, ctx: Context, config: str | Path, workdir: Path,
+                            overrides: dict[str, Any]) -> TrainPlan:
     config_path = Path(config).expanduser()
     if "sample_prompts" not in overrides:
         prompts = write_inline_prompts(config_path, workdir)
         if prompts is not None:
             overrides = {**overrides, "sample_prompts": str(prompts)}
-    result = planner.plan_from_file(store, ctx, config_path, workdir, overrides)
-    if asyncio.iscoroutine(result):
-        result = await result
-    return result
+    return await planner.plan_from_file(store, ctx, config_path, workdir, overrides)
 
 
 async def start_training(
-    store,
-    ctx,
+    store: Store,
+    ctx: Context,
     plan_or_config: TrainPlan | str | Path,
     *,
     overrides: dict[str, Any] | None = None,
@@ -78,8 +57,8 @@ async def start_training(
     params: dict[str, Any] = {"overrides": overrides or {}}
     if not isinstance(plan_or_config, TrainPlan):
         params["config"] = str(Path(plan_or_config).expanduser().resolve())
-    job = await repo.create_job(store, "train", title=title or "", dataset_id=dataset_id, params=params,
-                                status=JobStatus.QUEUED)
+    job = await store.run(repo.create_job, "train", title=title or "", dataset_id=dataset_id, params=params,
+                          status=JobStatus.QUEUED)
     job_dir = ctx.paths.job_dir(job.id)
     try:
         job_dir.mkdir(parents=True, exist_ok=True)
@@ -92,88 +71,79 @@ async def start_training(
         plan.write_files()
         jobfiles.write_job_plan(job_dir, jobfiles.JobPlan(plan, []))
     except BaseException:
-        await store.execute("DELETE FROM jobs WHERE id = ?", (job.id,))
+        await store.run(repo.delete_job, job.id)
         raise
     params.update({"backend": plan.backend, "family": plan.family, "output_dir": plan.output_dir,
                    "output_name": plan.output_name, "save_state": plan.save_state})
     name = title or plan.output_name or f"{plan.backend} {plan.family}"
-    await repo.update_job(store, job.id, title=name, params=params, workdir=str(job_dir),
-                          log_path=str(job_dir / jobfiles.LOG_FILE), total_steps=plan.total_steps,
-                          epochs=plan.epochs)
+    await store.run(repo.update_job, job.id, title=name, params=params, workdir=str(job_dir),
+                    log_path=str(job_dir / jobfiles.LOG_FILE), total_steps=plan.total_steps, epochs=plan.epochs)
     await _start_or_enqueue(store, ctx, job.id, queue)
     return job.id
 
 
-async def _start_or_enqueue(store, ctx, job_id: int, queue: bool) -> bool:
-    from loratui.training.train_queue import claim_or_enqueue
-
-    start = await store.run_sync(claim_or_enqueue, job_id, ctx.settings.trainers.max_parallel, queue)
+async def _start_or_enqueue(store: Store, ctx: Context, job_id: int, force_queue: bool) -> bool:
+    await reconcile(store)  # a dead supervisor must not hold a slot
+    start = await store.run(repo.claim_or_enqueue, job_id, ctx.settings.trainers.max_parallel, force_queue)
     if start:
         try:
             await asyncio.to_thread(spawn_supervisor, ctx, job_id)
         except (OSError, subprocess.SubprocessError) as exc:
-            await repo.update_job(store, job_id, status=JobStatus.FAILED, finished_at=time.time(),
-                                  message=f"could not start the supervisor: {exc}")
+            await store.run(repo.update_job, job_id, status=JobStatus.FAILED, finished_at=time.time(),
+                            message=f"could not start the supervisor: {exc}")
             raise JobError(f"could not start the supervisor of job {job_id}: {exc}") from None
     return start
 
 
-async def training_job(store, job_id: int) -> Job:
+async def training_job(store: Store, job_id: int) -> Job:
     """A training job by id (JobError when the id is another kind of job)."""
-    job = await repo.get_job(store, job_id)
+    job = await store.run(repo.get_job, job_id)
     if job.kind != "train":
         raise JobError(f"job {job_id} is a {job.kind} job, not a training")
     return job
 
 
-async def cancel_training(store, ctx, job_id: int, *, timeout_s: float | None = None) -> Job:
+async def cancel_training(store: Store, ctx: Context, job_id: int, *, timeout_s: float | None = None) -> Job:
     """Stop a training with nothing of it left alive; a queued one is simply taken out of the queue.
 
     The supervisor carries out the request (SIGINT, SIGTERM, SIGKILL to the trainer's process group); if it
     is gone or does not finish in time, this process does the same and records the job as cancelled.
     """
-    from loratui.training.reattach import reap_training, supervisor_alive
-
     job = await training_job(store, job_id)
     if job.terminal:
         raise JobError(f"job {job_id} already ended ({job.status.value})")
     if job.status == JobStatus.QUEUED:
-        from loratui.training import train_queue as queue
-
-        await queue.remove(store, job_id)
-        return await repo.get_job(store, job_id)
+        await run_queue.remove(store, ctx, job_id)
+        return await store.run(repo.get_job, job_id)
     settings = ctx.settings.training_run
-    await repo.update_job(store, job_id, cancel_requested=True)
+    await store.run(repo.update_job, job_id, cancel_requested=True)
     if timeout_s is None:
         timeout_s = settings.cancel_sigint_wait_s + settings.cancel_sigterm_wait_s + 15.0
-    deadline = time.monotonic() + timeout_s
+    started = time.monotonic()
+    deadline = started + timeout_s
     while time.monotonic() < deadline:
-        row = await store.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
-        job = Job.from_row(row)
+        job = await store.run(repo.get_job, job_id)
         if job.terminal:
             break
-        if row["supervisor_pid"] is not None and not supervisor_alive(row):
+        if job.supervisor_pid is not None and not supervisor_alive(job):
             break
-        if row["supervisor_pid"] is None and time.monotonic() > deadline - timeout_s + 5:
+        if job.supervisor_pid is None and time.monotonic() > started + 5:
             break  # handed to a supervisor that never started
         await asyncio.sleep(0.2)
-    job = await repo.get_job(store, job_id)
+    job = await store.run(repo.get_job, job_id)
     if not job.terminal or (job.pgid and group_members(job.pgid)):
         if job.pgid:
             await asyncio.to_thread(terminate_group, job.pgid, sigint_wait_s=settings.cancel_sigint_wait_s,
                                     sigterm_wait_s=settings.cancel_sigterm_wait_s)
-        if not (await repo.get_job(store, job_id)).terminal:
-            await repo.update_job(store, job_id, status=JobStatus.CANCELLED, finished_at=time.time(), eta_s=None,
-                                  message=f"cancelled at step {job.step or 0}")
+        if not (await store.run(repo.get_job, job_id)).terminal:
+            await store.run(repo.update_job, job_id, status=JobStatus.CANCELLED, finished_at=time.time(),
+                            eta_s=None, message=f"cancelled at step {job.step or 0}")
     # The supervisor is part of the job too: give it a moment to finish writing and exit.
     exit_deadline = time.monotonic() + 10.0
-    while time.monotonic() < exit_deadline:
-        row = await store.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
-        if not supervisor_alive(row):
-            break
+    while time.monotonic() < exit_deadline and supervisor_alive(await store.run(repo.get_job, job_id)):
         await asyncio.sleep(0.1)
-    await reap_training(store)
-    return await repo.get_job(store, job_id)
+    await run_queue.advance(store, ctx)
+    return await store.run(repo.get_job, job_id)
 
 
 def resume_argv(argv: list[str], backend: str, state_dir: str | None) -> list[str]:
@@ -197,24 +167,19 @@ def resume_argv(argv: list[str], backend: str, state_dir: str | None) -> list[st
     return out
 
 
-async def _finished_phases(store, job: Job) -> set[str]:
+async def _finished_phases(store: Store, job: Job) -> set[str]:
     """Phases that ended with exit code 0 in this job or the jobs it resumed."""
-    import json
-
     done: set[str] = set()
     current: Job | None = job
     while current is not None:
-        rows = await store.fetchall("SELECT kind, data FROM job_events WHERE job_id = ? AND kind IN "
-                                    "('phase_done', 'phase_skipped')", (current.id,))
-        for row in rows:
-            data = json.loads(row["data"])
-            if row["kind"] == "phase_skipped" or data.get("exit_code") == 0:
+        for kind, data in await store.run(repo.job_events, current.id, ("phase_done", "phase_skipped")):
+            if kind == "phase_skipped" or data.get("exit_code") == 0:
                 done.add(data["name"])
-        current = await repo.get_job(store, current.parent_id) if current.parent_id else None
+        current = await store.run(repo.find_job, current.parent_id) if current.parent_id else None
     return done
 
 
-async def resume_training(store, ctx, job_id: int, *, queue: bool = False) -> int:
+async def resume_training(store: Store, ctx: Context, job_id: int, *, queue: bool = False) -> int:
     """Start a new job that continues `job_id` from its newest saved state; returns the new job's id.
 
     Finished caching phases (musubi) are skipped. A kohya run continues counting from the saved step
@@ -245,12 +210,12 @@ async def resume_training(store, ctx, job_id: int, *, queue: bool = False) -> in
     new_plan = TrainPlan(plan.backend, plan.family, plan.workdir, {}, phases, plan.output_dir, plan.output_name,
                          plan.total_steps, plan.epochs, plan.save_state)
     params = dict(job.params, resumed_from=job_id, resume_state=str(state.path) if state else None)
-    new = await repo.create_job(store, "train", title=job.title, dataset_id=job.dataset_id, params=params,
-                                status=JobStatus.QUEUED, parent_id=job_id)
+    new = await store.run(repo.create_job, "train", title=job.title, dataset_id=job.dataset_id, params=params,
+                          status=JobStatus.QUEUED, parent_id=job_id)
     job_dir = ctx.paths.job_dir(new.id)
     step = state.step if state and plan.backend == "kohya" else 0
     jobfiles.write_job_plan(job_dir, jobfiles.JobPlan(new_plan, skip, str(state.path) if state else None, 0))
-    await repo.update_job(store, new.id, workdir=str(job_dir), log_path=str(job_dir / jobfiles.LOG_FILE),
-                          total_steps=job.total_steps, epochs=job.epochs, step=step or None, epoch=job.epoch)
+    await store.run(repo.update_job, new.id, workdir=str(job_dir), log_path=str(job_dir / jobfiles.LOG_FILE),
+                    total_steps=job.total_steps, epochs=job.epochs, step=step or None, epoch=job.epoch)
     await _start_or_enqueue(store, ctx, new.id, queue)
     return new.id

@@ -1,0 +1,189 @@
+"""Repository of the ``workspaces``, ``datasets`` and ``subsets`` tables (see ``loratui.store.db``).
+
+Plain functions on a ``sqlite3.Connection``; run them with ``await store.run(fn, ...)`` or on a connection of
+your own. Writers log what they changed (``loratui.store.changes``) in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from loratui.datasets.walk import subset_info
+from loratui.errors import InputError, NotFoundError
+from loratui.store import changes, transaction
+
+HAS_CAPTION_SQL = "(caption_size IS NOT NULL AND (caption IS NULL OR trim(caption) != ''))"
+"""A caption file exists and is not blank (an oversized, unloaded caption counts as present)."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A registered dataset."""
+
+    id: int
+    name: str
+    path: Path
+    caption_ext: str
+    workspace: str
+    scanned_at: float | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> "Dataset":
+        """Build from a row of ``_SELECT``."""
+        return cls(row["id"], row["name"], Path(row["path"]), row["caption_ext"], row["workspace"], row["scanned_at"])
+
+
+@dataclass(frozen=True)
+class Subset:
+    """One subset folder of a dataset (rel_path '' is the dataset root)."""
+
+    id: int
+    dataset_id: int
+    rel_path: str
+    repeats: int
+    class_tokens: str | None
+    is_reg: bool
+    keep_tokens: int | None
+    options: dict
+    images: int = 0
+    """Images indexed in this folder (all statuses)."""
+
+
+_SELECT = (
+    "SELECT d.id, d.name, d.path, d.caption_ext, d.scanned_at, w.name AS workspace "
+    "FROM datasets d JOIN workspaces w ON w.id = d.workspace_id"
+)
+
+
+def get_dataset(conn: sqlite3.Connection, name: str) -> Dataset:
+    """A dataset by name; NotFoundError naming the known ones otherwise."""
+    row = conn.execute(f"{_SELECT} WHERE d.name = ?", (name,)).fetchone()
+    if row is None:
+        names = [r[0] for r in conn.execute("SELECT name FROM datasets ORDER BY name")]
+        known = ", ".join(names) if names else "none yet; add one with `loratui dataset add PATH`"
+        raise NotFoundError(f"no dataset named {name!r} (known: {known})")
+    return Dataset.from_row(row)
+
+
+def find_dataset(conn: sqlite3.Connection, *, name: str | None = None, path: str | Path | None = None
+                 ) -> Dataset | None:
+    """The dataset with this name or this (resolved) folder, or None."""
+    if name is not None:
+        row = conn.execute(f"{_SELECT} WHERE d.name = ?", (name,)).fetchone()
+    else:
+        row = conn.execute(f"{_SELECT} WHERE d.path = ?", (str(path),)).fetchone()
+    return Dataset.from_row(row) if row else None
+
+
+def list_datasets(conn: sqlite3.Connection) -> list[Dataset]:
+    """Every dataset, by workspace then name."""
+    return [Dataset.from_row(r) for r in conn.execute(f"{_SELECT} ORDER BY w.name, d.name")]
+
+
+def dataset_summaries(conn: sqlite3.Connection) -> list[dict]:
+    """Every dataset with its image, broken and captioned counts (for `dataset list`)."""
+    rows = conn.execute(
+        f"""SELECT d.id, d.name, d.path, d.caption_ext, d.scanned_at, w.name AS workspace,
+                   COUNT(i.id) AS images,
+                   COALESCE(SUM(i.status = 'broken'), 0) AS broken,
+                   COALESCE(SUM({HAS_CAPTION_SQL}), 0) AS captioned
+            FROM datasets d JOIN workspaces w ON w.id = d.workspace_id
+            LEFT JOIN images i ON i.dataset_id = d.id
+            GROUP BY d.id ORDER BY w.name, d.name""")
+    return [{"name": r["name"], "workspace": r["workspace"], "path": r["path"], "caption_ext": r["caption_ext"],
+             "images": r["images"], "broken": r["broken"], "captioned": r["captioned"],
+             "scanned_at": r["scanned_at"]} for r in rows]
+
+
+def _workspace_id(conn: sqlite3.Connection, name: str) -> int:
+    row = conn.execute("SELECT id FROM workspaces WHERE name = ?", (name,)).fetchone()
+    if row:
+        return row[0]
+    return conn.execute("INSERT INTO workspaces (name, created_at) VALUES (?, ?)", (name, time.time())).lastrowid
+
+
+def insert_dataset(conn: sqlite3.Connection, *, name: str, path: Path, caption_ext: str, workspace: str) -> Dataset:
+    """Register a folder (already resolved and checked) as a dataset; InputError if the name or folder is taken."""
+    with transaction(conn):
+        if conn.execute("SELECT 1 FROM datasets WHERE name = ?", (name,)).fetchone():
+            raise InputError(f"a dataset named {name!r} already exists", hint="pick another with --name")
+        other = conn.execute("SELECT name FROM datasets WHERE path = ?", (str(path),)).fetchone()
+        if other:
+            raise InputError(f"{path} is already registered as dataset {other[0]!r}")
+        dataset_id = conn.execute(
+            "INSERT INTO datasets (workspace_id, name, path, caption_ext, created_at) VALUES (?, ?, ?, ?, ?)",
+            (_workspace_id(conn, workspace), name, str(path), caption_ext, time.time())).lastrowid
+        changes.datasets_changed(conn, dataset_id, "added")
+    return get_dataset(conn, name)
+
+
+def delete_dataset(conn: sqlite3.Connection, dataset_id: int) -> None:
+    """Forget a dataset and everything indexed about it (its files are not touched)."""
+    with transaction(conn):
+        conn.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,))
+        changes.datasets_changed(conn, dataset_id, "removed")
+        changes.images_changed(conn, dataset_id, None, "removed")
+
+
+def mark_scanned(conn: sqlite3.Connection, dataset_id: int) -> None:
+    """Record that a scan of the dataset finished now."""
+    with transaction(conn):
+        conn.execute("UPDATE datasets SET scanned_at = ? WHERE id = ?", (time.time(), dataset_id))
+        changes.datasets_changed(conn, dataset_id, "scanned")
+
+
+def sync_subsets(conn: sqlite3.Connection, dataset_id: int, folders: set[str]) -> dict[str, int]:
+    """Make the subsets rows match the image folders found on disk; returns folder -> subset id."""
+    with transaction(conn):
+        existing = {r[0]: r[1] for r in conn.execute(
+            "SELECT rel_path, id FROM subsets WHERE dataset_id = ?", (dataset_id,))}
+        changed = False
+        for folder in sorted(folders):
+            info = subset_info(folder)
+            if folder in existing:
+                changed |= conn.execute("UPDATE subsets SET repeats = ?, class_tokens = ?, is_reg = ? WHERE id = ? AND "
+                             "(repeats, class_tokens, is_reg) IS NOT (?, ?, ?)",
+                             (info.repeats, info.class_tokens, int(info.is_reg), existing[folder],
+                              info.repeats, info.class_tokens, int(info.is_reg))).rowcount > 0
+            else:
+                changed = True
+                existing[folder] = conn.execute(
+                    "INSERT INTO subsets (dataset_id, rel_path, repeats, class_tokens, is_reg) VALUES (?, ?, ?, ?, ?)",
+                    (dataset_id, folder, info.repeats, info.class_tokens, int(info.is_reg)),
+                ).lastrowid
+        for folder, subset_id in list(existing.items()):
+            if folder not in folders:
+                conn.execute("DELETE FROM subsets WHERE id = ?", (subset_id,))
+                del existing[folder]
+                changed = True
+        if changed:
+            changes.datasets_changed(conn, dataset_id, "subsets")
+    return existing
+
+
+def list_subsets(conn: sqlite3.Connection, dataset_id: int | None = None) -> list[Subset]:
+    """Subsets of one dataset (or of all), by dataset then folder, with their image counts."""
+    where, params = ("WHERE s.dataset_id = ?", (dataset_id,)) if dataset_id is not None else ("", ())
+    rows = conn.execute(
+        "SELECT s.id, s.dataset_id, s.rel_path, s.repeats, s.class_tokens, s.is_reg, s.keep_tokens, s.options, "
+        f"(SELECT COUNT(*) FROM images i WHERE i.subset_id = s.id) AS images FROM subsets s {where} "
+        "ORDER BY s.dataset_id, s.rel_path", params)
+    return [Subset(r["id"], r["dataset_id"], r["rel_path"], r["repeats"], r["class_tokens"], bool(r["is_reg"]),
+                   r["keep_tokens"], _options(r["options"]), r["images"]) for r in rows]
+
+
+def _options(text: str | None) -> dict:
+    try:
+        options = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return options if isinstance(options, dict) else {}
+
+
+def image_counts(conn: sqlite3.Connection) -> dict[int, int]:
+    """Indexed images per dataset id."""
+    return {r[0]: r[1] for r in conn.execute("SELECT dataset_id, COUNT(*) FROM images GROUP BY dataset_id")}
