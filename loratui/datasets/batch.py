@@ -50,9 +50,11 @@ class Preview:
         return self.changes[:count]
 
 
-async def tag_frequency(store: Store, dataset: Dataset) -> Counter:
-    """How many images carry each tag in a dataset (``image_repo.images_per_tag``)."""
-    return Counter(await store.run(image_repo.images_per_tag, dataset.id))
+async def tag_frequency(store: Store, dataset: Dataset, where: str | None = None) -> Counter:
+    """How many images carry each tag in a dataset, or among the images matching the query `where`
+    (``image_repo.images_per_tag``: a tag twice in one caption counts once)."""
+    ids = await store.run(image_repo.select_ids, dataset.id, where) if where and where.strip() else None
+    return Counter(await store.run(image_repo.images_per_tag, dataset.id, ids))
 
 
 async def preview_operation(store: Store, dataset: Dataset, spec: dict, *, where: str | None = None,
