@@ -249,10 +249,11 @@ def loss_points(conn: sqlite3.Connection, job_id: int, after_step: int = -1) -> 
         (job_id, after_step))]
 
 
-def newest_job_with_metrics(conn: sqlite3.Connection) -> int | None:
-    """The newest training job that recorded loss metrics."""
+def newest_job_with_metrics(conn: sqlite3.Connection, before: int | None = None) -> int | None:
+    """The newest training job (older than job `before`, if given) that recorded loss metrics."""
     row = conn.execute("SELECT job_id FROM job_metrics JOIN jobs ON jobs.id = job_metrics.job_id "
-                       "WHERE jobs.kind = 'train' ORDER BY job_id DESC LIMIT 1").fetchone()
+                       "WHERE jobs.kind = 'train' AND job_id < ? ORDER BY job_id DESC LIMIT 1",
+                       (before if before is not None else 1 << 62,)).fetchone()
     return row[0] if row else None
 
 

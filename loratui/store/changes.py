@@ -124,8 +124,8 @@ class ChangeSet:
         return None if self.full else self.images.get(dataset_id, set())
 
     def touches_datasets(self) -> bool:
-        """True when the dataset tree should be read again (datasets or their counts changed)."""
-        return self.full or bool(self.datasets) or bool(self.images)
+        """True when the list of datasets, their subsets or their image counts may have changed."""
+        return self.full or bool(self.datasets) or bool(self.whats & {"scanned", "removed"})
 
     def merge(self, other: "ChangeSet") -> None:
         """Fold another change set into this one."""

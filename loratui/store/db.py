@@ -9,8 +9,10 @@ Who runs those functions:
   50,000-row read) is one hop, and no two tasks' statements ever interleave inside a transaction;
 * processes without an event loop (the training supervisor, the queue it advances) call the same functions on
   a connection from ``connect()``;
-* threads that must never wait behind the app's connection (the preview's decoder) read through
-  ``connect(path, readonly=True)`` connections of their own.
+* ``await store.read(fn, *args)`` runs a read-only repository function on a small pool of read-only connections,
+  for big reads (the image list of 50,000 images, the tag vocabulary) that should neither wait behind a write nor
+  hold up the short queries behind them; threads that must never wait at all (the preview's decoder) keep a
+  read-only connection of their own (``ThreadConnections``).
 
 Why not aiosqlite: its public API runs one statement per hop, so a transaction spanning several awaits would
 let other tasks' statements slip into it, and bulk work (a scan batch, an undo) meant reaching into its private
@@ -148,10 +150,15 @@ class Store:
     the thread is shared by every query of the process.
     """
 
+    READERS = 2
+    """Threads (each with its own read-only connection) behind ``read``."""
+
     def __init__(self, path: Path, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
         self.path = path
         self._conn = conn
         self._executor = executor
+        self._readers = ThreadConnections(path)
+        self._read_executor = ThreadPoolExecutor(max_workers=self.READERS, thread_name_prefix="loratui-db-read")
         self._write_listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
 
@@ -171,6 +178,8 @@ class Store:
         try:
             yield store
         finally:
+            store._read_executor.shutdown(wait=True)
+            store._readers.close()
             await loop.run_in_executor(executor, conn.close)
             executor.shutdown(wait=True)
 
@@ -178,6 +187,14 @@ class Store:
         """Run ``fn(connection, *args, **kwargs)`` on the database thread and return its result."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(self._call, fn, args, kwargs))
+
+    async def read(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run a read-only ``fn(connection, *args, **kwargs)`` on a read-only connection of the read pool.
+
+        It sees everything committed before it starts (this process's writes included) and never blocks ``run``.
+        """
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._read_executor, lambda: fn(self._readers.get(), *args, **kwargs))
 
     def _call(self, fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
         conn = self._conn

@@ -17,6 +17,7 @@ from loratui.config import Context
 from loratui.store import Store
 from loratui.tui.extensions import ScreenAction, discover_actions
 from loratui.tui.gc_pacer import CHECK_S, GcPacer
+from loratui.tui.refresh import ChangeFeed
 from loratui.tui.screens.help import HelpScreen
 from loratui.tui.screens.main import MainScreen
 from loratui.tui.terminal import ensure_truecolor, stderr_to_file
@@ -49,6 +50,8 @@ class LoratuiApp(App):
         self.main_screen: MainScreen | None = None
         self.gc_pacer = GcPacer()
         """Runs the garbage collector's full passes while input is idle (see loratui.tui.gc_pacer)."""
+        self.change_feed = ChangeFeed(self)
+        """Turns database changes (this process's and others') into refreshes (see loratui.tui.refresh)."""
         self.set_keymap(dict(ctx.settings.ui.keys))
 
     # -- lifetime -----------------------------------------------------------------------------------------
@@ -56,7 +59,8 @@ class LoratuiApp(App):
     async def on_load(self) -> None:
         self.store = await self._stack.enter_async_context(Store.open(self.ctx.paths.db))
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
+        await self.change_feed.start()
         self.gc_pacer.start()
         self.set_interval(CHECK_S, self.gc_pacer.tick, name="gc-pacer")
         self.register_screen_actions()
@@ -91,6 +95,7 @@ class LoratuiApp(App):
         await super().on_event(event)
 
     async def on_unmount(self) -> None:
+        self.change_feed.stop()
         self.gc_pacer.stop()
         await self._stack.aclose()
         self.store = None
@@ -191,7 +196,7 @@ class LoratuiApp(App):
                 yield SystemCommand(title, help_text, target)
         if main is not None:
             yield SystemCommand("Save caption", "Save the caption being edited",
-                                lambda: main.run_worker(main.save_current(), group="save"))
+                                lambda: main.run_worker(main.save_current(), group="save", exit_on_error=False))
             yield SystemCommand("Cancel selected job", "Ask the job selected in the jobs strip to stop",
                                 lambda: main.query_one("#jobs").run_action("cancel_job"))
         for action in self.screen_actions:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.core import badinput
+from tests.dbutil import rows as db_rows
 
 
 def _snapshot(root: Path) -> dict[str, tuple]:
@@ -80,8 +81,8 @@ def test_caption_text_and_tags_survive_odd_encodings(cli, bad_dataset):
     async def read():
         ctx = Context.load()
         async with Store.open(ctx.paths.db) as store:
-            rows = await store.fetchall("SELECT rel_path, caption, caption_encoding FROM images")
-            tags = await store.fetchall(
+            rows = await db_rows(store, "SELECT rel_path, caption, caption_encoding FROM images")
+            tags = await db_rows(store, 
                 "SELECT i.rel_path, t.tag FROM image_tags t JOIN images i ON i.id = t.image_id ORDER BY t.position")
         return {r["rel_path"]: (r["caption"], r["caption_encoding"]) for r in rows}, tags
 

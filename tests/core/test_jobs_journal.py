@@ -13,8 +13,10 @@ from loratui.datasets.journal import CaptionChange, apply_caption_changes, save_
 from loratui.errors import ConflictError, InputError
 from loratui.jobs import Cancelled, JobRunner, JobStatus
 from loratui.jobs import repo
+from loratui.jobs.reconcile import reconcile
 from loratui.store import Store
 from tests.conftest import make_image
+from tests.dbutil import row as db_row, rows as db_rows
 
 
 async def test_runner_resumes_and_skips_finished_items(tmp_path):
@@ -26,12 +28,12 @@ async def test_runner_resumes_and_skips_finished_items(tmp_path):
                 await runner.set_total(len(items))
                 for n, item in enumerate(items):
                     if n == 4:
-                        await repo.request_cancel(store, runner.id)  # as another process would
+                        await store.run(repo.request_cancel, runner.id)  # as another process would
                         runner._last_poll = 0
                     await runner.check_cancelled()
                     await runner.item_done(item)
                     await runner.progress()
-        job = await repo.get_job(store, runner.id)
+        job = await store.run(repo.get_job, runner.id)
         assert job.status == JobStatus.CANCELLED and job.progress_done == 4
 
         again = await JobRunner.start(store, "demo", params={"x": 1})
@@ -41,9 +43,9 @@ async def test_runner_resumes_and_skips_finished_items(tmp_path):
                 if item not in again.done:
                     await again.item_done(item)
                     await again.progress()
-        job = await repo.get_job(store, runner.id)
+        job = await store.run(repo.get_job, runner.id)
         assert job.status == JobStatus.COMPLETED and job.progress_done == 10
-        assert await repo.finished_items(store, job.id) == set(items)
+        assert await store.run(repo.finished_items, job.id) == set(items)
 
         other = await JobRunner.start(store, "demo", params={"x": 2})
         assert other.id != runner.id and not other.done
@@ -55,27 +57,30 @@ async def test_failed_job_records_error(tmp_path):
         with pytest.raises(InputError):
             async with runner:
                 raise InputError("bad value")
-        job = await repo.get_job(store, runner.id)
+        job = await store.run(repo.get_job, runner.id)
         assert job.status == JobStatus.FAILED and "bad value" in job.error
 
 
 async def test_dead_worker_is_marked_interrupted(tmp_path):
     async with Store.open(tmp_path / "db") as store:
-        job = await repo.create_job(store, "demo")
+        job = await store.run(repo.create_job, "demo")
         proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
         from loratui.jobs.procinfo import hostname, proc_key
 
-        await repo.update_job(store, job.id, status=JobStatus.RUNNING, pid=proc.pid, host=hostname(),
-                              proc_key=proc_key(proc.pid))
-        assert await repo.reap_stale_jobs(store) == []
+        await store.run(repo.update_job, job.id, status=JobStatus.RUNNING, pid=proc.pid, host=hostname(),
+                        proc_key=proc_key(proc.pid))
+        assert await reconcile(store) == []
         proc.kill()
         proc.wait()
-        assert await repo.reap_stale_jobs(store) == [job.id]
-        job = await repo.get_job(store, job.id)
+        # Reading never writes: the dead job stays 'running' until the reconcile step.
+        assert [j.id for j in await store.run(repo.list_jobs, unfinished=True)] == [job.id]
+        assert (await store.run(repo.get_job, job.id)).status == JobStatus.RUNNING
+        assert [j.id for j in await reconcile(store)] == [job.id]
+        job = await store.run(repo.get_job, job.id)
         assert job.status == JobStatus.INTERRUPTED and "gone" in job.message
         # A pid reused by another process does not count as alive.
-        await repo.update_job(store, job.id, status=JobStatus.RUNNING, pid=os.getpid(), proc_key="other:1")
-        assert await repo.reap_stale_jobs(store) == [job.id]
+        await store.run(repo.update_job, job.id, status=JobStatus.RUNNING, pid=os.getpid(), proc_key="other:1")
+        assert [j.id for j in await reconcile(store)] == [job.id]
 
 
 def test_jobs_cli(cli):
@@ -91,7 +96,7 @@ async def _journal_dataset(tmp_path, store):
         make_image(root / f"{i}.png", color=(i * 60, 0, 0))
         (root / f"{i}.txt").write_text(f"a, b{i}")
     dataset, _ = await service.add_dataset(store, root, name="j")
-    rows = await store.fetchall("SELECT id, rel_path, caption_mtime_ns FROM images ORDER BY rel_path")
+    rows = await db_rows(store, "SELECT id, rel_path, caption_mtime_ns FROM images ORDER BY rel_path")
     return dataset, root, rows
 
 
@@ -102,11 +107,11 @@ async def test_apply_journals_and_updates_store(tmp_path):
             store, dataset, [CaptionChange(r["id"], f"x, y{n}") for n, r in enumerate(rows)], kind="test")
         assert result.changed == 3 and not result.skipped
         assert (root / "1.txt").read_text() == "x, y1"
-        tags = await store.fetchall("SELECT tag FROM image_tags WHERE image_id = ? ORDER BY position", (rows[1]["id"],))
+        tags = await db_rows(store, "SELECT tag FROM image_tags WHERE image_id = ? ORDER BY position", (rows[1]["id"],))
         assert [t[0] for t in tags] == ["x", "y1"]
-        op = await store.fetchone("SELECT * FROM operations WHERE id = ?", (result.operation_id,))
+        op = await db_row(store, "SELECT * FROM operations WHERE id = ?", (result.operation_id,))
         assert op["state"] == "applied" and op["kind"] == "test"
-        changes = await store.fetchall("SELECT * FROM changes WHERE operation_id = ? ORDER BY id", (op["id"],))
+        changes = await db_rows(store, "SELECT * FROM changes WHERE operation_id = ? ORDER BY id", (op["id"],))
         assert [(c["text_before"], c["text_after"], c["state"]) for c in changes][0] == ("a, b0", "x, y0", "done")
         # Writing the same text again is a no-op, journals nothing.
         again = await apply_caption_changes(store, dataset, [CaptionChange(rows[0]["id"], "x, y0")], kind="test")

@@ -12,7 +12,8 @@ from pathlib import Path
 from PIL import Image
 
 from loratui.datasets.probe import probe_image
-from loratui.datasets.thumbnails import THUMB_MAX, Thumbnail, ThumbnailReader
+from loratui.datasets.image_repo import ThumbnailReader
+from loratui.datasets.thumbnails import THUMB_MAX, Thumbnail
 from loratui.tui.preview_render import decode_pixels
 from tests.conftest import make_image
 

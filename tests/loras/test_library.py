@@ -10,25 +10,29 @@ import numpy as np
 from safetensors.numpy import save_file
 
 from loratui.loras import library
-from loratui.store import Store, connect_sync
+from loratui.jobs import repo as job_repo
+from loratui.jobs.model import JobStatus
+from loratui.store import Store, connect
+from tests.dbutil import execute as db_execute
 
 
-def test_index_file_with_a_sync_connection_links_the_job(tmp_path, lora_factory, kohya_metadata):
-    conn = connect_sync(tmp_path / "db.sqlite")
-    now = time.time()
-    job_id = conn.execute("INSERT INTO jobs (kind, title, status, created_at, updated_at) VALUES "
-                          "('train', 'mychar', 'completed', ?, ?)", (now, now)).lastrowid
+async def test_index_file_from_the_supervisor_links_the_job(tmp_path, lora_factory, kohya_metadata):
+    conn = connect(tmp_path / "db.sqlite")  # the supervisor's plain connection
+    job_id = job_repo.create_job(conn, "train", title="mychar", status=JobStatus.COMPLETED).id
     path = lora_factory(tmp_path / "out" / "mychar.safetensors", metadata=kohya_metadata)
-    record = library.index_file(conn, path, job_id=job_id)
+    record = library.index_file_sync(conn, path, job_id=job_id)
     assert record.job_id == job_id and record.dim == 8 and record.alpha == 4.0
     assert record.base_model == "sdxl_base_v1-0" and record.trigger_words[0] == "mychar"
     assert record.tensor_count == 15 and len(record.sha256) == 64
     assert record.metadata["ss_optimizer"].endswith("AdamW8bit")
-    # a later scan keeps the job link
-    report = library.scan_dir(conn, tmp_path / "out", force=True)
-    assert report.updated == [str(path)]
-    assert library.get_lora(conn, record.id).job_id == job_id
-    assert library.job_summary_sync(conn, job_id)["title"] == "mychar"
+    conn.close()
+    async with Store.open(tmp_path / "db.sqlite") as store:
+        # a later scan keeps the job link
+        report = await library.scan_dir(store, tmp_path / "out", force=True)
+        assert report.updated == [str(path)]
+        record = await library.get_lora(store, record.id)
+        assert record.job_id == job_id
+        assert (await library.job_summary(store, record, path))["title"] == "mychar"
 
 
 async def test_scan_incremental_force_dry_run_and_removed(tmp_path, lora_factory):
@@ -66,29 +70,20 @@ async def test_job_found_from_its_outputs(tmp_path, lora_factory):
     path = lora_factory(tmp_path / "x.safetensors")
     async with Store.open(tmp_path / "db.sqlite") as store:
         now = time.time()
-        job_id = await store.execute(
+        job_id = await db_execute(store, 
             "INSERT INTO jobs (kind, status, outputs, created_at, updated_at) VALUES ('train', 'completed', ?, ?, ?)",
             (json.dumps([str(path)]), now, now))
         record = await library.index_file(store, path)
         assert record.job_id == job_id
 
 
-def test_scan_of_a_missing_folder(tmp_path):
+async def test_scan_of_a_missing_folder(tmp_path):
     import pytest
 
     from loratui.errors import NotFoundError
 
-    conn = connect_sync(tmp_path / "db.sqlite")
-    with pytest.raises(NotFoundError):
-        library.scan_dir(conn, tmp_path / "nope")
+    async with Store.open(tmp_path / "db.sqlite") as store:
+        with pytest.raises(NotFoundError):
+            await library.scan_dir(store, tmp_path / "nope")
 
 
-def test_index_file_with_a_plain_tuple_connection(tmp_path, lora_factory):
-    """A connection without sqlite3.Row rows (any caller's) works too."""
-    import sqlite3
-
-    connect_sync(tmp_path / "db.sqlite").close()
-    conn = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None)
-    record = library.index_file(conn, lora_factory(tmp_path / "p.safetensors"))
-    assert record.dim == 8 and library.list_loras(conn)[0].id == record.id
-    assert library.scan_dir(conn, tmp_path).unchanged == 1

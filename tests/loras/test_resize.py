@@ -183,7 +183,7 @@ async def test_resize_runs_as_a_job(tmp_path, lora_factory):
     async with Store.open(tmp_path / "db.sqlite") as store:
         job_id, report = await run_resize_job(store, src, None, ResizeOptions(rank=2),
                                               progress=lambda done, total, name: seen.append((done, total)))
-        job = await get_job(store, job_id)
+        job = await store.run(get_job, job_id)
     assert job.kind == "resize" and job.status.value == "completed"
     assert job.progress_total == 5 and job.progress_done == 5
     assert job.output == str(tmp_path / "j-r2.safetensors") and (tmp_path / "j-r2.safetensors").exists()

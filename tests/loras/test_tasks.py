@@ -21,7 +21,7 @@ async def test_progress_and_result(tmp_path):
             return "ok"
 
         job_id, result = await run_job(store, "download", "t", {"x": 1}, work)
-        job = await get_job(store, job_id)
+        job = await store.run(get_job, job_id)
     assert result == "ok" and job.status.value == "completed"
     assert (job.progress_done, job.progress_total, job.message) == (50, 50, "chunk 5")
 
@@ -44,12 +44,12 @@ async def test_cancel_request_stops_the_worker(tmp_path):
         async def cancel_soon():
             while not ids or not started.is_set():
                 await asyncio.sleep(0.02)
-            await request_cancel(store, ids[0])
+            await store.run(request_cancel, ids[0])
 
         canceller = asyncio.ensure_future(cancel_soon())
         with pytest.raises(Cancelled):
             await run_job(store, "download", "t", {}, work, on_start=ids.append)
         await canceller
-        job = await get_job(store, ids[0])
+        job = await store.run(get_job, ids[0])
     assert job.status.value == "cancelled"
     assert len(calls) < 2000

@@ -14,6 +14,7 @@ from loratui.store import Store
 from loratui.tui.screens import loras as loras_screen
 from loratui.tui.screens import models as models_screen
 from loratui.tui.screens.lora_dialogs import TableDialog
+from loratui.tui.refresh import ChangeFeed
 
 
 class HostApp(App):
@@ -30,7 +31,9 @@ class HostApp(App):
     async def on_load(self) -> None:
         self.store = await self._stack.enter_async_context(Store.open(self.ctx.paths.db))
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
+        self.change_feed = ChangeFeed(self)  # as in LoratuiApp: database changes reach the screens
+        await self.change_feed.start()
         for action in self.actions:
             self._bindings._add_binding(Binding(action.key, f"open_screen({action.id!r})", action.description,
                                                 id=action.id))

@@ -7,10 +7,11 @@ import pytest
 
 from loratui.datasets import batch, history
 from loratui.datasets.journal import move_images
-from loratui.datasets.query import select_image_ids
+from loratui.datasets import image_repo
 from loratui.errors import ConflictError, InputError
 
 from .conftest import CAPTIONS, caption, reopen
+from tests.dbutil import execute as db_execute, row as db_row, rows as db_rows, scalar as db_scalar
 
 SPECS = [
     ({"op": "add", "tag": "ohwx", "position": "start"}, "10_char/a.png", "ohwx, 1girl, solo, red hair, smile"),
@@ -39,9 +40,9 @@ async def test_operation_dry_run_apply_undo_redo(opened, dataset_dir, spec, rel,
     result = await batch.apply_preview(store, dataset, preview)
     assert result.changed == len(preview.changes) and not result.skipped
     assert caption(dataset_dir, rel) == expected
-    row = await store.fetchone("SELECT caption, tag_count FROM images WHERE rel_path = ?", (rel,))
+    row = await db_row(store, "SELECT caption, tag_count FROM images WHERE rel_path = ?", (rel,))
     assert row["caption"] == expected
-    tags = [r[0] for r in await store.fetchall(
+    tags = [r[0] for r in await db_rows(store, 
         "SELECT tag FROM image_tags t JOIN images i ON i.id = t.image_id WHERE i.rel_path = ? ORDER BY position",
         (rel,))]
     assert tags == [t.strip() for t in expected.split(",")] and row["tag_count"] == len(tags)
@@ -49,7 +50,7 @@ async def test_operation_dry_run_apply_undo_redo(opened, dataset_dir, spec, rel,
     undone = await history.undo(store, dataset)
     assert undone.operation_id == result.operation_id and undone.changed == result.changed
     assert all(caption(dataset_dir, r) == CAPTIONS[r] for r in CAPTIONS)
-    tags = [r[0] for r in await store.fetchall(
+    tags = [r[0] for r in await db_rows(store, 
         "SELECT tag FROM image_tags t JOIN images i ON i.id = t.image_id WHERE i.rel_path = ? ORDER BY position",
         (rel,))]
     assert tags == [t.strip() for t in CAPTIONS[rel].split(",")]
@@ -142,16 +143,16 @@ async def test_caption_deleted_or_read_only_between_preview_and_apply(opened, da
 
 async def test_move_duplicates_undo_redo(opened, dataset_dir):
     store, dataset = opened
-    ids = await select_image_ids(store, dataset, "subset:5_style")
+    ids = await store.run(image_repo.select_ids, dataset.id, "subset:5_style")
     result = await move_images(store, dataset, ids)
     assert result.changed == 2  # image + caption
     assert (dataset_dir / "_duplicates/5_style/d.png").exists()
     assert (dataset_dir / "_duplicates/5_style/d.txt").read_text() == CAPTIONS["5_style/d.png"]
     assert not (dataset_dir / "5_style/d.png").exists()
-    assert await store.scalar("SELECT COUNT(*) FROM images") == 3  # the scanner skips _duplicates
+    assert await db_scalar(store, "SELECT COUNT(*) FROM images") == 3  # the scanner skips _duplicates
     await history.undo(store, dataset)
     assert (dataset_dir / "5_style/d.png").exists() and caption(dataset_dir, "5_style/d.png") == CAPTIONS["5_style/d.png"]
-    assert await store.scalar("SELECT COUNT(*) FROM images") == 4
+    assert await db_scalar(store, "SELECT COUNT(*) FROM images") == 4
     await history.redo(store, dataset)
     assert not (dataset_dir / "5_style/d.png").exists()
     # someone puts a file back where the original was: undo refuses to replace it
@@ -167,12 +168,12 @@ async def test_an_operation_running_in_a_live_process_makes_undo_wait(opened):
 
     store, dataset = opened
     await batch.apply_operation(store, dataset, {"op": "add", "tag": "ohwx"})
-    await store.execute(
+    await db_execute(store, 
         "INSERT INTO operations (dataset_id, kind, state, created_at, action, pid, proc_key) "
         "VALUES (?, 'add', 'pending', 0, 'apply', ?, ?)", (dataset.id, os.getpid(), proc_key(os.getpid())))
     with pytest.raises(JobError, match="is running operation") as info:
         await history.undo(store, dataset)
     assert info.value.title == "Busy"
     assert not await history.interrupted_operations(store, dataset)  # alive: not a crash
-    await store.execute("UPDATE operations SET pid = 999999999 WHERE state = 'pending'")
+    await db_execute(store, "UPDATE operations SET pid = 999999999 WHERE state = 'pending'")
     assert [e["state"] for e in await history.history(store, dataset)][0] == "interrupted"

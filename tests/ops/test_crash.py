@@ -13,6 +13,7 @@ from loratui.errors import JobError
 from loratui.store import Store
 
 from .conftest import build_dataset, reopen, subprocess_env
+from tests.dbutil import row as db_row
 
 COUNT = 40
 CHILD = textwrap.dedent("""
@@ -84,7 +85,7 @@ async def test_kill_9_mid_apply_then_recover(big, db_path, finish):
         # a single caption edit (the TUI's save) is not blocked: recovery leaves files others changed alone
         from loratui.datasets.journal import save_caption
 
-        edited = await store.fetchone("SELECT id, caption_mtime_ns FROM images WHERE rel_path = ?", (untouched[0],))
+        edited = await db_row(store, "SELECT id, caption_mtime_ns FROM images WHERE rel_path = ?", (untouched[0],))
         await save_caption(store, dataset, edited["id"], "hand edit", expected_mtime_ns=edited["caption_mtime_ns"])
         captions = {k: v for k, v in captions.items() if k != untouched[0]}
         results = await history.recover(store, dataset, finish=finish)
@@ -92,7 +93,7 @@ async def test_kill_9_mid_apply_then_recover(big, db_path, finish):
         for rel, before in captions.items():
             text = (root / rel).with_suffix(".txt").read_text(encoding="utf-8")
             assert text == ("ohwx, " + before if finish else before)
-            row = await store.fetchone("SELECT caption FROM images WHERE rel_path = ?", (rel,))
+            row = await db_row(store, "SELECT caption FROM images WHERE rel_path = ?", (rel,))
             assert row["caption"] == text
         assert not list(root.rglob(".*.tmp"))  # stray temp files of the killed write are gone
         assert (root / untouched[0]).with_suffix(".txt").read_text() == "hand edit"

@@ -2,8 +2,10 @@
 
 import pytest
 
-from loratui.datasets.query import QueryError, compile_query, estimate_clip_tokens, select_image_ids
+from loratui.datasets import image_repo
+from loratui.datasets.query import QueryError, compile_query, estimate_clip_tokens
 from loratui.errors import InputError
+from tests.dbutil import row as db_row, rows as db_rows
 
 
 @pytest.mark.parametrize("text, position, reason", [
@@ -43,10 +45,10 @@ def test_clip_token_estimate():
 
 
 async def _paths(store, dataset, query):
-    ids = await select_image_ids(store, dataset, query)
+    ids = await store.run(image_repo.select_ids, dataset.id, query)
     if not ids:
         return []
-    rows = await store.fetchall(f"SELECT rel_path FROM images WHERE id IN ({','.join('?' * len(ids))}) "
+    rows = await db_rows(store, f"SELECT rel_path FROM images WHERE id IN ({','.join('?' * len(ids))}) "
                                 "ORDER BY rel_path", ids)
     return [r[0] for r in rows]
 
@@ -64,7 +66,7 @@ async def test_select_on_real_dataset(opened, dataset_dir):
     assert len(await _paths(store, dataset, "w=64 h=48 ok")) == 4
     assert await _paths(store, dataset, "tokens>10") == ["10_char/b.png"]
     assert await _paths(store, dataset, "broken OR dupe OR no:caption") == []
-    bucket = (await store.fetchone("SELECT bucket FROM images LIMIT 1"))[0]
+    bucket = (await db_row(store, "SELECT bucket FROM images LIMIT 1"))[0]
     assert len(await _paths(store, dataset, f"bucket:{bucket}")) == 4
     # no:caption, dupe and broken on changed files
     (dataset_dir / "10_char/a.txt").unlink()
@@ -79,14 +81,14 @@ async def test_select_on_real_dataset(opened, dataset_dir):
 
 
 async def test_filter_box_accepts_plain_words_and_queries(opened):
-    from loratui.datasets.query import filter_image_ids, looks_like_query
+    from loratui.datasets.query import looks_like_query
 
     store, dataset = opened
-    assert await filter_image_ids(store, dataset.id, "  ") is None
-    plain = await filter_image_ids(store, dataset.id, "HAIR 10_char")  # substrings of path/caption/tag
+    assert await store.run(image_repo.filter_ids, dataset.id, "  ") is None
+    plain = await store.run(image_repo.filter_ids, dataset.id, "HAIR 10_char")  # substrings of path/caption/tag
     assert len(plain) == 3
-    assert await filter_image_ids(store, dataset.id, "tag:solo -tag:smile") == set(
-        await select_image_ids(store, dataset, "tag:solo -tag:smile"))
+    assert await store.run(image_repo.filter_ids, dataset.id, "tag:solo -tag:smile") == set(
+        await store.run(image_repo.select_ids, dataset.id, "tag:solo -tag:smile"))
     assert not looks_like_query("red hair") and looks_like_query("tags>3")
     with pytest.raises(QueryError):
-        await filter_image_ids(store, dataset.id, "tag:a (")
+        await store.run(image_repo.filter_ids, dataset.id, "tag:a (")

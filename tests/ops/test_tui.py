@@ -13,9 +13,11 @@ from loratui.store import Store
 from loratui.tui.screens import dupes as dupes_screen
 from loratui.tui.screens import tagfreq
 from loratui.tui.screens.tagops_dialogs import ConfirmDialog, OperationPreviewDialog, TagPromptDialog
+from loratui.tui.refresh import ChangeFeed
 
 from .conftest import CAPTIONS, caption
 from .test_dupes_export import _noise
+from tests.dbutil import row as db_row
 
 
 class MainStandIn:
@@ -44,7 +46,9 @@ class HostApp(App):
         self.store = await self._stack.enter_async_context(Store.open(self.db_path))
         self.current_dataset = await get_dataset(self.store, self.name_)
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
+        self.change_feed = ChangeFeed(self)  # as in LoratuiApp: database changes reach the screens
+        await self.change_feed.start()
         for action in self.actions:
             self._bindings._add_binding(Binding(action.key, f"open_screen({action.id!r})", action.description,
                                                 id=action.id))
@@ -162,7 +166,7 @@ async def test_tag_screen_offers_recovery_of_an_interrupted_operation(db_path, d
     # Journal an operation as a crashed process leaves it: pending, owned by a pid that is gone.
     async with Store.open(db_path) as store:
         dataset = await get_dataset(store, "ds")
-        row = await store.fetchone("SELECT id, caption FROM images WHERE rel_path = '10_char/a.png'")
+        row = await db_row(store, "SELECT id, caption FROM images WHERE rel_path = '10_char/a.png'")
     conn = sqlite3.connect(db_path)
     with conn:
         op = conn.execute("INSERT INTO operations (dataset_id, kind, description, state, created_at, action, pid, "

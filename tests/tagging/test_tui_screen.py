@@ -10,6 +10,7 @@ from loratui.datasets import service
 from loratui.store import Store
 from loratui.tagging.modes import Mode
 from loratui.tui.screens.tagging import ACTIONS, TaggingScreen, open_tagging
+from tests.dbutil import row as db_row, scalar as db_scalar
 
 
 class HostApp(App):
@@ -18,15 +19,11 @@ class HostApp(App):
     def __init__(self, ctx, store, dataset, image_ids=None) -> None:
         super().__init__()
         self.ctx, self.store, self.current_dataset, self.current_image_ids = ctx, store, dataset, image_ids
-        self.started: list[str] = []
         self.notes: list[str] = []
 
     def on_mount(self) -> None:
         screen = ACTIONS[0].factory(self)
         self.push_screen(screen)
-
-    def on_tagging_screen_job_started(self, event: TaggingScreen.JobStarted) -> None:
-        self.started.append(event.kind)
 
     def notify(self, message, **kwargs) -> None:
         self.notes.append(message)
@@ -55,8 +52,8 @@ async def test_dialog_tags_the_current_dataset(cli, colour_dataset, home, wd14_m
             await app.workers.wait_for_complete()
             await pilot.pause()
             assert not isinstance(app.screen, TaggingScreen)
-            assert app.started == ["tag"]
-        job = await store.fetchone("SELECT kind, status, progress_done, progress_total FROM jobs")
+            assert any("Tagging ds started" in n for n in app.notes)
+        job = await db_row(store, "SELECT kind, status, progress_done, progress_total FROM jobs")
     assert tuple(job) == ("tag", "completed", 4, 4)
     red = (colour_dataset / "10_hero" / "a_red.txt").read_text(encoding="utf-8")
     assert "red_theme" in red and "^_^" not in red and "1girl" not in red
@@ -69,7 +66,7 @@ async def test_filtered_selection_and_bad_input(cli, colour_dataset, home, wd14_
     ctx = await _setup(cli, colour_dataset, home)
     async with Store.open(ctx.paths.db) as store:
         dataset = await service.get_dataset(store, "ds")
-        red_id = await store.scalar("SELECT id FROM images WHERE rel_path = '10_hero/a_red.png'")
+        red_id = await db_scalar(store, "SELECT id FROM images WHERE rel_path = '10_hero/a_red.png'")
         app = HostApp(ctx, store, dataset, image_ids=[red_id])
         async with app.run_test(size=(100, 50)) as pilot:
             screen = app.screen
@@ -129,7 +126,7 @@ def test_factory_needs_a_dataset():
 async def test_buttons_stay_visible_in_a_small_terminal():
     from pathlib import Path
 
-    from loratui.datasets.service import Dataset
+    from loratui.datasets.dataset_repo import Dataset
 
     class Small(App):
         def on_mount(self) -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from loratui.training.schema import builtin_schema, introspect
 from loratui.training.validate import check_args, check_config, errors
+from tests.dbutil import execute as db_execute
 
 SCHEMA = builtin_schema("kohya", "sd15")
 
@@ -141,14 +142,14 @@ async def test_subset_options_are_typed_for_the_strict_dataset_config(store, koh
     from loratui.training.planner import build_plan
 
     dataset = await register(make_dataset({"10_a": [(512, 512)]}))
-    await store.execute("UPDATE subsets SET options = ? WHERE dataset_id = ?",
+    await db_execute(store, "UPDATE subsets SET options = ? WHERE dataset_id = ?",
                         ('{"caption_dropout_rate": 0, "flip_aug": true}', dataset.id))
     plan = await build_plan(store, kohya_ctx, make_config(), tmp_path / "job")
     text = plan.files["dataset.toml"]
     assert "caption_dropout_rate = 0.0" in text  # an integer 0 would be rejected upstream
-    await store.execute("UPDATE subsets SET options = ? WHERE dataset_id = ?", ('{"bogus": 1}', dataset.id))
+    await db_execute(store, "UPDATE subsets SET options = ? WHERE dataset_id = ?", ('{"bogus": 1}', dataset.id))
     with pytest.raises(TrainingError, match="bogus"):
         await build_plan(store, kohya_ctx, make_config(), tmp_path / "job")
-    await store.execute("UPDATE subsets SET options = ? WHERE dataset_id = ?", ('{"flip_aug": "yes"}', dataset.id))
+    await db_execute(store, "UPDATE subsets SET options = ? WHERE dataset_id = ?", ('{"flip_aug": "yes"}', dataset.id))
     with pytest.raises(TrainingError, match="flip_aug"):
         await build_plan(store, kohya_ctx, make_config(), tmp_path / "job")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cli_entry import patch_train_group
-from loratui.training.procgroup import group_members
+from loratui.training.run.procgroup import group_members
 from trhelpers import alive, job_events, job_row, kill_job_processes, wait_for, wait_status
 
 KOHYA_DIR = os.environ.get("LORATUI_KOHYA_DIR", "")

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from loratui.training import logparse
-from loratui.training.logparse import LogParser, parse_bytes, pick_error
+from loratui.training.run import logparse
+from loratui.training.run.logparse import LogParser, parse_bytes, pick_error
 
 from trhelpers import FIXTURES
 

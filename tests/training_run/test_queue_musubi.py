@@ -7,9 +7,10 @@ import sys
 import pytest
 
 from loratui.errors import JobError, NotFoundError
+from loratui.jobs import repo
 from loratui.store import Store
-from loratui.training import launch
-from loratui.training import train_queue as queue
+from loratui.training.run import launch
+from loratui.training.run import queue as run_queue
 from loratui.training.plan import TrainPhase
 from trhelpers import job_events, job_row, make_plan, standin_argv, wait_status
 
@@ -37,19 +38,19 @@ async def test_queue_reorder_and_remove(ctx, home, tmp_path):
     running = await _start(ctx, make_plan(tmp_path, "12_sigint_accelerate_group", name="r", step_delay=0.05))
     ids = [await _start(ctx, make_plan(tmp_path, name=n)) for n in ("x", "y", "z")]
     async with Store.open(ctx.paths.db) as store:
-        assert await queue.list_queue(store) == ids
-        assert await queue.move(store, ids[2], 1) == [ids[2], ids[0], ids[1]]
-        await queue.remove(store, ids[0])
-        assert await queue.list_queue(store) == [ids[2], ids[1]]
+        assert await run_queue.list_queue(store) == ids
+        assert await run_queue.move(store, ctx, ids[2], 1) == [ids[2], ids[0], ids[1]]
+        await run_queue.remove(store, ctx, ids[0])
+        assert await run_queue.list_queue(store) == [ids[2], ids[1]]
         assert [job_row(home, i)["queue_position"] for i in (ids[2], ids[1])] == [1, 2]
         assert job_row(home, ids[0])["status"] == "cancelled"
         with pytest.raises(NotFoundError):
-            await queue.move(store, ids[0], 1)
+            await run_queue.move(store, ctx, ids[0], 1)
         with pytest.raises(JobError):
-            await queue.remove(store, running)
+            await run_queue.remove(store, ctx, running)
         # cancelling a queued job through the training cancel takes it out of the queue
         await launch.cancel_training(store, ctx, ids[1])
-        assert await queue.list_queue(store) == [ids[2]]
+        assert await run_queue.list_queue(store) == [ids[2]]
         await launch.cancel_training(store, ctx, running)
     done = wait_status(home, ids[2], TERMINAL)
     assert done["status"] == "completed"
@@ -108,8 +109,6 @@ async def test_a_job_being_created_is_not_taken_from_the_queue(ctx, home, tmp_pa
     # Between create and claim_or_enqueue a new job is 'queued' without a position: a finishing supervisor
     # looking for the next queued job must not start it behind the creator's back.
     async with Store.open(ctx.paths.db) as store:
-        from loratui.jobs import repo
-
-        await repo.create_job(store, "train", title="being created")
-        assert await queue.list_queue(store) == []
-        assert await store.run_sync(queue.claim_next, 1) is None
+        await store.run(repo.create_job, "train", title="being created")
+        assert await run_queue.list_queue(store) == []
+        assert await store.run(repo.claim_next, 1) is None

@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 
 from loratui.store import Store
-from loratui.training import launch
-from loratui.training.procgroup import group_members
-from loratui.training.reattach import reap_training
+from loratui.jobs.reconcile import reconcile
+from loratui.training.run import launch
+from loratui.training.run import queue as run_queue
+from loratui.training.run.procgroup import group_members
 from trhelpers import alive, job_events, job_row, make_plan, wait_for, wait_status
+from tests.dbutil import execute as db_execute, rows as db_rows
 
 REPO = Path(__file__).resolve().parents[2]
 TERMINAL = {"completed", "failed", "cancelled", "interrupted"}
@@ -39,7 +41,7 @@ async def test_completed_run_records_everything(ctx, home, tmp_path):
     log = Path(row["log_path"]).read_bytes()
     assert b"\rsteps:" in log and b"saving checkpoint" in log  # raw bytes, both streams
     async with Store.open(ctx.paths.db) as store:
-        metrics = await store.fetchall("SELECT step, avr_loss FROM job_metrics WHERE job_id = ? ORDER BY step",
+        metrics = await db_rows(store, "SELECT step, avr_loss FROM job_metrics WHERE job_id = ? ORDER BY step",
                                        (job_id,))
     assert [(m[0], m[1]) for m in metrics] == [(1, 0.963), (2, 1.06), (3, 1.07), (4, 1.07)]
     kinds = [e["kind"] for e in job_events(home, job_id)]
@@ -55,7 +57,7 @@ def test_detach_starting_process_exits_job_goes_on(ctx, home, tmp_path):
     code = (
         "import asyncio, pickle, sys\n"
         "from loratui.config import Context\nfrom loratui.store import Store\n"
-        "from loratui.training.launch import start_training\n"
+        "from loratui.training.run.launch import start_training\n"
         "plan = pickle.loads(sys.stdin.buffer.read())\n"
         "async def go():\n"
         "    async with Store.open(Context.load(sys.argv[1]).paths.db) as store:\n"
@@ -82,9 +84,9 @@ def test_reattach_from_a_new_process(ctx, home, tmp_path):
     wait_for(lambda: (job_row(home, job_id).get("step") or 0) >= 3, 30, what="step 3")
     # A brand-new process (a later SSH session) sees the running job from the database and its log file.
     code = ("import asyncio, json, sys\nfrom loratui.config import Context\nfrom loratui.store import Store\n"
-            "from loratui.jobs import repo\nfrom loratui.training.reattach import reap_training\n"
+            "from loratui.jobs import repo\nfrom loratui.jobs.reconcile import reconcile\n"
             "async def go():\n    async with Store.open(Context.load(sys.argv[1]).paths.db) as s:\n"
-            "        await reap_training(s)\n        j = await repo.get_job(s, int(sys.argv[2]))\n"
+            "        await reconcile(s)\n        j = await s.run(repo.get_job, int(sys.argv[2]))\n"
             "        print(json.dumps([j.status.value, j.step, j.total_steps, open(j.log_path,'rb').read().count(b'steps:')]))\n"
             "asyncio.run(go())\n")
     out = subprocess.run([sys.executable, "-c", code, str(home), str(job_id)], capture_output=True, timeout=60,
@@ -129,10 +131,11 @@ async def test_killed_supervisor_is_interrupted_and_trainer_stopped(ctx, home, t
     os.kill(row["supervisor_pid"], signal.SIGKILL)
     wait_for(lambda: not alive(row["supervisor_pid"]), 10, what="supervisor gone")
     async with Store.open(ctx.paths.db) as store:
-        assert await reap_training(store) == [job_id]
+        assert [job.id for job in await reconcile(store)] == [job_id]  # the job row, by any process
+        await run_queue.advance(store, ctx)  # and the trainer it left behind
     after = job_row(home, job_id)
     assert after["status"] == "interrupted" and "last seen at step 3/40" in after["message"]
-    assert not group_members(row["pgid"])
+    wait_for(lambda: not group_members(row["pgid"]), 15, what="the orphaned trainer to stop")
 
 
 async def test_supervisor_sigterm_ends_as_interrupted(ctx, home, tmp_path):
@@ -159,7 +162,7 @@ async def test_resume_continues_from_the_saved_step(ctx, home, tmp_path):
                                     "--skip_until_initial_step"]
     assert job_events(home, second, "resumed")[0]["step"] == 4
     async with Store.open(ctx.paths.db) as store:
-        steps = [r[0] for r in await store.fetchall("SELECT step FROM job_metrics WHERE job_id = ?", (second,))]
+        steps = [r[0] for r in await db_rows(store, "SELECT step FROM job_metrics WHERE job_id = ?", (second,))]
     assert steps == [5, 6]
 
 
@@ -195,25 +198,24 @@ async def test_resume_of_a_finished_state_is_refused(ctx, home, tmp_path):
     first = await _start(ctx, make_plan(tmp_path, "08_save_state"))
     wait_status(home, first, TERMINAL)
     async with Store.open(ctx.paths.db) as store:
-        await store.execute("UPDATE jobs SET status = 'interrupted' WHERE id = ?", (first,))
+        await db_execute(store, "UPDATE jobs SET status = 'interrupted' WHERE id = ?", (first,))
         with pytest.raises(JobError, match="nothing is left to train"):
             await launch.resume_training(store, ctx, first)
 
 
 async def test_completed_loras_go_to_the_library(ctx, home, tmp_path):
-    pytest.importorskip("loratui.loras.library", reason="the LoRA library (issue 8) is not merged here")
     job_id = await _start(ctx, make_plan(tmp_path, "12_sigint_accelerate_group", "--exit", "0", step_delay=0.0,
                                          name="lib"))
     # 12_* waits for a signal after step 3: stop it the gentle way; it is then cancelled, not indexed
     wait_for(lambda: (job_row(home, job_id).get("step") or 0) >= 3, 30, what="step 3")
     async with Store.open(ctx.paths.db) as store:
         await launch.cancel_training(store, ctx, job_id)
-        assert await store.fetchall("SELECT * FROM loras WHERE job_id = ?", (job_id,)) == []
+        assert await db_rows(store, "SELECT * FROM loras WHERE job_id = ?", (job_id,)) == []
     done = await _start(ctx, make_plan(tmp_path, "16_toml_accelerate_combined_unbuffered", name="lib2"))
     row = wait_status(home, done, TERMINAL)
     assert row["status"] == "completed"
     async with Store.open(ctx.paths.db) as store:
-        rows = await store.fetchall("SELECT path FROM loras WHERE job_id = ?", (done,))
+        rows = await db_rows(store, "SELECT path FROM loras WHERE job_id = ?", (done,))
     assert [r[0] for r in rows] == [row["output"]]
 
 

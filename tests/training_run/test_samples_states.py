@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from loratui.errors import ConfigError
-from loratui.training import jobfiles, samples
-from loratui.training.launch import resume_argv
+from loratui.training import samples
+from loratui.training.run import jobfiles
+from loratui.training.run.launch import resume_argv
 from trhelpers import make_plan
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 
 from loratui.store import Store
-from loratui.training import launch
-from loratui.training.procgroup import group_members
+from loratui.training.run import launch
+from loratui.training.run.procgroup import group_members
 from loratui.tui.screens.monitor import ACTIONS, MonitorScreen
 from loratui.tui.widgets.logview import LogView
 from loratui.tui.widgets.lossplot import LossPlot
 from loratui.tui.widgets.samplestrip import SampleStrip
+from loratui.tui.refresh import ChangeFeed
 from trhelpers import FIXTURES, job_row, make_plan, wait_status
 
 TERMINAL = {"completed", "failed", "cancelled", "interrupted"}
@@ -86,7 +87,9 @@ class MonitorHost(App):
         self._opened = Store.open(self.ctx.paths.db)
         self.store = await self._opened.__aenter__()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
+        self.change_feed = ChangeFeed(self)  # as in LoratuiApp: database changes reach the screens
+        await self.change_feed.start()
         self.push_screen(MonitorScreen(self.store, self.ctx, self.job_id))
 
     async def on_unmount(self) -> None:

@@ -89,7 +89,8 @@ def kill_job_processes(home: Path) -> None:
     import signal
     import sqlite3
 
-    from loratui.training.procgroup import group_members, process_running
+    from loratui.jobs.procinfo import is_alive
+    from loratui.training.run.procgroup import group_members
 
     db = home / "loratui.db"
     if not db.exists():
@@ -100,7 +101,7 @@ def kill_job_processes(home: Path) -> None:
     finally:
         conn.close()
     for supervisor_pid, key, pgid in rows:
-        if supervisor_pid and process_running(supervisor_pid, key):
+        if supervisor_pid and is_alive(supervisor_pid, key):
             os.kill(supervisor_pid, signal.SIGKILL)
         if pgid and group_members(pgid):
             try:

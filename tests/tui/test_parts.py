@@ -14,13 +14,13 @@ from PIL import Image
 from loratui.config import Context
 from loratui.demo import create_demo, plan_demo
 from loratui.store import Store
-from loratui.tui.imagedata import (
-    FLAG_DUPLICATE, FLAG_UNCAPTIONED, filter_image_ids, load_rows, tag_vocabulary,
-)
+from loratui.datasets import image_repo
+from loratui.datasets.image_repo import FLAG_DUPLICATE, FLAG_UNCAPTIONED
 from loratui.tui.preview_render import PreviewCache, fit_cells, render_preview
 from loratui.tui.terminal import ensure_truecolor
 from loratui.tui.widgets.caption_editor import current_fragment, suggest_tags
 from tests.conftest import python_subprocess_env
+from tests.dbutil import scalar as db_scalar
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,7 @@ async def test_demo_creates_registers_and_keeps_edits(home):
     async with Store.open(ctx.paths.db) as store:
         dataset = await create_demo(store, ctx.paths.demo, count=9, workers=1)
         assert dataset.name == "demo"
-        count = await store.scalar("SELECT COUNT(*) FROM images WHERE dataset_id = ?", (dataset.id,))
+        count = await db_scalar(store, "SELECT COUNT(*) FROM images WHERE dataset_id = ?", (dataset.id,))
         assert count == 10  # 9 planned + one exact copy
         sizes = {Image.open(p).size for p in ctx.paths.demo.rglob("*") if p.suffix in (".png", ".jpg")}
         assert len(sizes) >= 3
@@ -72,7 +72,7 @@ async def test_demo_creates_registers_and_keeps_edits(home):
         again = await create_demo(store, ctx.paths.demo, count=9, workers=1)
         assert again.id == dataset.id
         assert edited.read_text(encoding="utf-8") == "my edit"
-        rows = await load_rows(store, dataset.id)
+        rows = await store.run(image_repo.list_rows, dataset.id)
         assert len(rows) == 10
         assert sum(1 for f in rows.flags if f & FLAG_DUPLICATE) == 2
         assert sum(1 for f in rows.flags if f & FLAG_UNCAPTIONED) >= 2
@@ -98,20 +98,20 @@ async def test_filter_terms_match_name_caption_or_tag(home):
     ctx = Context.load(home)
     async with Store.open(ctx.paths.db) as store:
         dataset = await create_demo(store, ctx.paths.demo, count=12, workers=1)
-        rows = await load_rows(store, dataset.id)
+        rows = await store.run(image_repo.list_rows, dataset.id)
         by_id = dict(zip(rows.ids, rows.names))
-        assert await filter_image_ids(store, dataset.id, "   ") is None
-        assert {by_id[i] for i in await filter_image_ids(store, dataset.id, "GRID")} \
+        assert await store.run(image_repo.filter_ids, dataset.id, "   ") is None
+        assert {by_id[i] for i in await store.run(image_repo.filter_ids, dataset.id, "GRID")} \
             == {n for n in rows.names if "grid" in n}
-        moon = {by_id[i] for i in await filter_image_ids(store, dataset.id, "moon")}
+        moon = {by_id[i] for i in await store.run(image_repo.filter_ids, dataset.id, "moon")}
         assert moon and all("night_sky" in n for n in moon)
-        both = await filter_image_ids(store, dataset.id, "night moon")
+        both = await store.run(image_repo.filter_ids, dataset.id, "night moon")
         assert {by_id[i] for i in both} == moon
         # LIKE wildcards in the filter are literal characters.
-        assert await filter_image_ids(store, dataset.id, "%") == set()
-        assert {by_id[i] for i in await filter_image_ids(store, dataset.id, "[red]")} == {
+        assert await store.run(image_repo.filter_ids, dataset.id, "%") == set()
+        assert {by_id[i] for i in await store.run(image_repo.filter_ids, dataset.id, "[red]")} == {
             n for n in rows.names if "[red]" in n}
-        vocabulary = await tag_vocabulary(store, dataset.id)
+        vocabulary = await store.run(image_repo.images_per_tag, dataset.id)
         assert vocabulary["scenery"] >= 5
 
 

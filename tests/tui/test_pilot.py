@@ -280,16 +280,18 @@ async def test_jobs_strip_shows_active_jobs_and_cancels(demo_ctx):
         await settle(pilot, app)
         strip = app.screen.query_one(JobsStrip)
         assert "No active jobs" in strip.render_line(0).text
-        job = await repo.create_job(app.store, "tag", title="wd14", status=JobStatus.RUNNING)
-        await repo.update_job(app.store, job.id, progress_done=30, progress_total=120)
-        await strip.poll()
-        await pilot.pause(0.05)
-        line = strip.render_line(0).text
+        job = await app.store.run(repo.create_job, "tag", title="wd14", status=JobStatus.RUNNING)
+        await app.store.run(repo.update_job, job.id, progress_done=30, progress_total=120)
+        for _ in range(50):  # the change feed reloads the strip after each write
+            await pilot.pause(0.05)
+            line = strip.render_line(0).text
+            if "30/120" in line:
+                break
         assert f"#{job.id}" in line and "25%" in line and "30/120" in line
         strip.focus()
         await pilot.press("x")
         await pilot.pause(0.1)
-        assert (await repo.get_job(app.store, job.id)).cancel_requested
+        assert (await app.store.run(repo.get_job, job.id)).cancel_requested
 
 
 async def test_add_dataset_with_completion_and_rescan(demo_ctx, tmp_path, image_factory):

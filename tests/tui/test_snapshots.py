@@ -19,7 +19,7 @@ from .conftest import settle
 def _only_core_screens(monkeypatch):
     """Feature screens from other modules would change the help screen: leave them out of snapshots."""
     monkeypatch.setattr("loratui.tui.app.discover_actions", lambda: [])
-    monkeypatch.setattr("loratui.datasets.thumbnails.ThumbnailReader.get", lambda self, image_id: None)
+    monkeypatch.setattr("loratui.datasets.image_repo.ThumbnailReader.get", lambda self, image_id: None)
 
 
 def _on_first_png(app_ctx):

@@ -13,11 +13,9 @@ import asyncio
 
 from PIL import Image, ImageOps
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
@@ -25,9 +23,10 @@ from textual.widgets.option_list import Option
 from loratui.datasets import history
 from loratui.datasets.dedupe import DEFAULT_MAX_DISTANCE, MAX_DISTANCE_LIMIT, DupeGroup, find_duplicates
 from loratui.datasets.journal import move_images
-from loratui.errors import LoratuiError
+from loratui.store.changes import ChangeSet
 from loratui.tui.extensions import ScreenAction
 from loratui.tui.screens.tagops_dialogs import TCSS, ConfirmDialog, offer_recovery
+from loratui.tui.workers import work
 
 PREVIEW_COLUMNS = 28
 PREVIEW_MAX_PIXEL_ROWS = 28
@@ -71,13 +70,6 @@ class DupesScreen(Screen):
         Binding("minus", "distance(-1)", "Distance -", id="dupes.distance_down"),
     ]
 
-    class DuplicatesMoved(Message):
-        """Chosen images were moved to _duplicates/ as operation `operation_id`."""
-
-        def __init__(self, operation_id: int | None, files: int) -> None:
-            super().__init__()
-            self.operation_id, self.files = operation_id, files
-
     def __init__(self, store, dataset, max_distance: int = DEFAULT_MAX_DISTANCE) -> None:
         super().__init__()
         self.store, self.dataset, self.max_distance = store, dataset, max_distance
@@ -119,6 +111,15 @@ class DupesScreen(Screen):
             options.highlighted = self.current
         await self.show_group(self.current)
         self._update_status()
+
+    def apply_changes(self, changes: ChangeSet) -> None:
+        """Images of this dataset were added, moved or removed (here or elsewhere): group them again."""
+        if changes.full or (changes.touches_images(self.dataset.id) and changes.whats & {"scanned", "removed"}):
+            self._reload_worker()
+
+    @work(exclusive=True, group="dupes-reload")
+    async def _reload_worker(self) -> None:
+        await self.reload()
 
     def _group_label(self, number: int, group: DupeGroup) -> Text:
         chosen = sum(1 for i in group.images if i.id in self.chosen)
@@ -206,27 +207,16 @@ class DupesScreen(Screen):
         if not await self.app.push_screen_wait(ConfirmDialog(
                 f"Move {len(set(paths))} images (and their captions) to _duplicates/? Undo moves them back.", body)):
             return
-        try:
-            result = await move_images(self.store, self.dataset, sorted(self.chosen))
-        except LoratuiError as exc:
-            self.notify(exc.one_line(), severity="error")
-            return
+        result = await move_images(self.store, self.dataset, sorted(self.chosen))
         self.chosen.clear()
         if result.skipped:
-            self.notify("; ".join(f"{p}: {r}" for p, r in result.skipped[:3]), severity="warning")
+            self.notify("; ".join(f"{p}: {r}" for p, r in result.skipped[:3]), severity="warning", markup=False)
         self.notify(f"Moved {result.changed} files to _duplicates/ (u undoes)")
-        self.post_message(self.DuplicatesMoved(result.operation_id, result.changed))
-        await self.reload()
 
     @work(exclusive=True, group="dupes-op")
     async def action_undo(self) -> None:
-        try:
-            result = await history.undo(self.store, self.dataset)
-        except LoratuiError as exc:
-            self.notify(exc.one_line(), severity="error", timeout=10)
-            return
-        self.notify(f"Undid {result.description}: {result.changed} files")
-        await self.reload()
+        result = await history.undo(self.store, self.dataset)
+        self.notify(f"Undid {result.description}: {result.changed} files", markup=False)
 
 
 def open_dupes(app) -> Screen | None:

@@ -2,8 +2,8 @@
 
 Opened with `L` (ScreenAction `loras.open`). Keys: r resize, u upload, c compare (press on A, then on B),
 j the job that made it, s scan a folder, F5 reload, escape back. Resizes, uploads and scans run as jobs in
-workers; when one ends the screen posts a past-tense message (`LoraResized`, `LoraUploaded`, `FolderScanned`)
-and reloads the table.
+workers. The table follows the library: whatever indexes a LoRA (a scan here or in the CLI, a finished
+training, a resize) reaches it as a change (``apply_changes``).
 """
 
 from __future__ import annotations
@@ -12,21 +12,22 @@ from enum import Enum
 from pathlib import Path
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from loratui.errors import LoratuiError
-from loratui.jobs.runner import Cancelled
+from loratui.jobs import repo as job_repo
 from loratui.loras import library
 from loratui.loras.inspect import LoraInfo, inspect_file
 from loratui.loras.present import human_size, info_rows
+from loratui.store.changes import ChangeSet
 from loratui.tui.extensions import ScreenAction
 from loratui.tui.screens.lora_dialogs import FolderDialog, ResizeDialog, TableDialog, UploadDialog, UploadRequest
+from loratui.tui.workers import report_error, work
 
 
 class LorasScreen(Screen):
@@ -43,32 +44,13 @@ class LorasScreen(Screen):
         Binding("f5", "reload", "Reload", id="loras.reload"),
     ]
 
-    class LoraResized(Message):
-        """A resize job finished and wrote `output`."""
-
-        def __init__(self, job_id: int, output: str, energy: float) -> None:
-            super().__init__()
-            self.job_id, self.output, self.energy = job_id, output, energy
-
-    class LoraUploaded(Message):
-        """An upload job finished."""
-
-        def __init__(self, job_id: int, url: str) -> None:
-            super().__init__()
-            self.job_id, self.url = job_id, url
-
-    class FolderScanned(Message):
-        """A folder scan finished; `summary` is the one-line report."""
-
-        def __init__(self, summary: str) -> None:
-            super().__init__()
-            self.summary = summary
-
     def __init__(self) -> None:
         super().__init__()
         self.records: dict[str, library.LoraRecord] = {}
         self.compare_with: library.LoraRecord | None = None
         self._info_cache: dict[str, LoraInfo | str] = {}
+        self._select_next: str | None = None
+        """A path to put the cursor on at the next reload (a file this screen just wrote)."""
 
     def compose(self) -> ComposeResult:
         yield Static("LoRA library", id="loras-title")
@@ -90,6 +72,17 @@ class LorasScreen(Screen):
     def store(self):
         """The app's open Store."""
         return self.app.store
+
+    def apply_changes(self, changes: ChangeSet) -> None:
+        """The library changed (a scan, a finished training, a resize, here or elsewhere): read it again."""
+        if changes.full or changes.loras:
+            self._reload_worker()
+
+    @work(exclusive=True, group="loras-reload")
+    async def _reload_worker(self) -> None:
+        self._info_cache.clear()
+        select, self._select_next = self._select_next, None
+        await self.reload(select_path=select)
 
     async def reload(self, select_path: str | None = None) -> None:
         """Re-read the library into the table (keeping or moving the cursor)."""
@@ -208,28 +201,24 @@ class LorasScreen(Screen):
 
         self.app.push_screen(ResizeDialog(Path(record.path), record.dim), start)
 
-    @work(exclusive=False, group="loras")
+    @work(group="loras-resize")
     async def run_resize(self, record: library.LoraRecord, options, out: Path | None) -> None:
         """Resize as a job; progress goes to the status line."""
+        # Imported here, not at the top: resize, upload and compare together add ~50 ms to every TUI start.
         from loratui.loras.resize import run_resize_job
 
         try:
             job_id, report = await run_resize_job(
                 self.store, record.path, out, options,
                 progress=lambda done, total, _name: self.status(f"resizing {record.name}: {done}/{total} modules"))
-            await library.index_file(self.store, report.output, job_id=job_id)
-        except (LoratuiError, Cancelled) as exc:
-            self.notify(_error_text(exc), severity="error", timeout=8)
+        except BaseException:
             self.status("")
-            return
-        self.post_message(self.LoraResized(job_id, report.output, report.energy_retained))
-
-    async def on_loras_screen_lora_resized(self, message: LoraResized) -> None:
-        self.status(f"job {message.job_id}: wrote {Path(message.output).name}, "
-                    f"{message.energy:.2%} Frobenius energy retained")
-        self.notify(f"Resized: {Path(message.output).name}")
-        self._info_cache.clear()
-        await self.reload(select_path=message.output)
+            raise
+        self._select_next = str(report.output)
+        await library.index_file(self.store, report.output, job_id=job_id)
+        self.status(f"job {job_id}: wrote {Path(report.output).name}, "
+                    f"{report.energy_retained:.2%} Frobenius energy retained")
+        self.notify(f"Resized: {Path(report.output).name}", markup=False)
 
     def action_upload(self) -> None:
         record = self._need_selection()
@@ -242,9 +231,10 @@ class LorasScreen(Screen):
 
         self.app.push_screen(UploadDialog(Path(record.path)), start)
 
-    @work(exclusive=False, group="loras")
+    @work(group="loras-upload")
     async def run_upload(self, record: library.LoraRecord, request: UploadRequest) -> None:
         """Upload as a job (the token is read from the environment variable, never shown)."""
+        # Imported here, not at the top: resize, upload and compare together add ~50 ms to every TUI start.
         from loratui.loras.hub import token_from_env, upload_lora
         from loratui.loras.tasks import run_job
 
@@ -259,19 +249,16 @@ class LorasScreen(Screen):
                                progress=lambda phase, done, total: progress(done, total, phase))
 
         try:
-            job_id, result = await run_job(self.store, "upload", f"Upload {record.name} to {request.repo}",
-                                           {"path": record.path, "repo": request.repo, "private": request.private},
-                                           job, on_progress=lambda _d, _t, phase: self.app.call_from_thread(
-                                               self.status, f"upload {record.name} to {request.repo}: {phase}"))
-        except (LoratuiError, Cancelled) as exc:
-            self.notify(_error_text(exc), severity="error", timeout=8)
+            job_id, result = await run_job(
+                self.store, "upload", f"Upload {record.name} to {request.repo}",
+                {"path": record.path, "repo": request.repo, "private": request.private}, job,
+                on_progress=lambda _d, _t, phase: self.app.call_from_thread(
+                    self.status, f"upload {record.name} to {request.repo}: {phase}"))
+        except BaseException:
             self.status("")
-            return
-        self.post_message(self.LoraUploaded(job_id, result.url))
-
-    def on_loras_screen_lora_uploaded(self, message: LoraUploaded) -> None:
-        self.status(f"job {message.job_id}: uploaded to {message.url}")
-        self.notify(f"Uploaded to {message.url}")
+            raise
+        self.status(f"job {job_id}: uploaded to {result.url}")
+        self.notify(f"Uploaded to {result.url}", markup=False)
 
     def action_compare(self) -> None:
         record = self.selected
@@ -284,8 +271,9 @@ class LorasScreen(Screen):
         first, self.compare_with = self.compare_with, None
         info_a, info_b = self._info(first), self._info(record)
         if isinstance(info_a, str) or isinstance(info_b, str):
-            self.notify(info_a if isinstance(info_a, str) else info_b, severity="error")
+            self.notify(info_a if isinstance(info_a, str) else info_b, severity="error", markup=False)
             return
+        # Imported here, not at the top: resize, upload and compare together add ~50 ms to every TUI start.
         from loratui.loras.compare import compare
 
         result = compare(info_a, info_b)
@@ -303,12 +291,9 @@ class LorasScreen(Screen):
         if record.job_id is None:
             self.notify("No known job made this LoRA (it was found by a folder scan)")
             return
-        from loratui.jobs.repo import get_job
-
-        try:
-            job = await get_job(self.store, record.job_id)
-        except LoratuiError as exc:
-            self.notify(exc.one_line(), severity="warning")
+        job = await self.store.run(job_repo.find_job, record.job_id)
+        if job is None:
+            self.notify(f"Job {record.job_id} that made this LoRA is no longer recorded", severity="warning")
             return
         fields = ["id", "kind", "title", "status", "message", "step", "total_steps", "epoch", "epochs", "loss",
                   "log_path", "workdir", "output", "error"]
@@ -329,14 +314,10 @@ class LorasScreen(Screen):
         self.status(f"scanning {folder} ...")
         try:
             report = await library.scan_dir(self.store, folder, force=force)
-        except LoratuiError as exc:
-            self.notify(exc.one_line(), severity="error")
-            return
-        self.post_message(self.FolderScanned(report.summary()))
-
-    async def on_loras_screen_folder_scanned(self, message: FolderScanned) -> None:
-        self.status(f"scan: {message.summary}")
-        await self.reload()
+        except BaseException:
+            self.status("")
+            raise
+        self.status(f"scan: {report.summary()}")
 
 
 def _cell(value) -> str:
@@ -346,10 +327,6 @@ def _cell(value) -> str:
         value = value.value
     text = f"{value:g}" if isinstance(value, float) else str(value)
     return text if len(text) <= 70 else text[:67] + "..."
-
-
-def _error_text(exc: Exception) -> str:
-    return exc.one_line() if isinstance(exc, LoratuiError) else "The job was cancelled"
 
 
 def open_loras(app) -> LorasScreen | None:

@@ -2,7 +2,9 @@
 
 The screen owns the state that crosses widgets (the open dataset, the loaded caption) and is the only place that
 writes captions: through ``loratui.datasets.journal.save_caption``, the same journaled, atomic path the CLI uses.
-Widgets post messages up; the screen sets attributes and calls methods down.
+Widgets post messages up; the screen sets attributes and calls methods down. What changes in the database — here,
+in another screen, or in another process — reaches it through ``apply_changes`` (see ``loratui.tui.refresh``):
+the list rows, the open caption, the tag panel, the vocabulary, the tree and the jobs strip follow from there.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -23,26 +25,30 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
-from loratui.datasets import journal
+from loratui.datasets import dataset_repo, image_repo, journal
 from loratui.datasets.captions import caption_path_for, parse_tags, read_caption
+from loratui.datasets.image_repo import FLAG_BROKEN, FLAG_EDITED, FLAG_UNCAPTIONED, ThumbnailReader
 from loratui.datasets.query import QueryError
 from loratui.datasets.service import add_dataset, rescan_dataset
-from loratui.datasets.thumbnails import ThumbnailReader
 from loratui.errors import ConflictError, LoratuiError
-from loratui.tui.imagedata import (
-    FLAG_BROKEN, FLAG_EDITED, FLAG_UNCAPTIONED, filter_image_ids, image_detail, load_rows, tag_vocabulary,
-)
+from loratui.store.changes import ChangeSet
 from loratui.tui.screens.add_dataset import AddDatasetScreen
 from loratui.tui.screens.confirm import ConfirmScreen
 from loratui.tui.widgets.caption_editor import CaptionEditor
-from loratui.tui.widgets.dataset_tree import DatasetTree, TreeTarget, list_datasets_brief, load_tree_data
+from loratui.tui.widgets.dataset_tree import DatasetTree, TreeTarget
 from loratui.tui.widgets.image_list import ImageList
 from loratui.tui.widgets.jobs_strip import JobsStrip
 from loratui.tui.widgets.preview import ImagePreview
 from loratui.tui.widgets.tag_panel import TagPanel
+from loratui.tui.workers import report_error, work
 
 FILTER_DEBOUNCE_S = 0.15
+VOCABULARY_DEBOUNCE_S = 0.3
+"""Reading the whole tag vocabulary again after a change waits this long for more changes to come."""
+PARTIAL_REFRESH_MAX = 500
+"""Changes of up to this many images update their rows in place; more reload the whole list."""
 FIRST_PAGE = 200
+_NOTHING = object()
 LOAD_SETTLE_S = 0.045
 """Highlights closer together than this (a held key) defer loading the caption until the cursor rests."""
 
@@ -87,23 +93,6 @@ class MainScreen(Screen):
         Binding("shift+tab", "app.focus_previous", "Previous panel", id="main.previous_panel", show=False),
     ]
 
-    class CaptionSaved(Message):
-        """A caption file was written (through the journal)."""
-
-        def __init__(self, image_id: int, path: Path, operation_id: int | None) -> None:
-            super().__init__()
-            self.image_id = image_id
-            self.path = path
-            self.operation_id = operation_id
-
-    class DatasetOpened(Message):
-        """The image list now shows a dataset (or one of its subsets)."""
-
-        def __init__(self, target: TreeTarget, count: int) -> None:
-            super().__init__()
-            self.target = target
-            self.count = count
-
     def __init__(self, initial_dataset: str | None = None, preview_enabled: bool = True) -> None:
         super().__init__()
         self.initial_dataset = initial_dataset
@@ -117,6 +106,14 @@ class MainScreen(Screen):
         self._last_highlight = 0.0
         self.tree_visible: bool | None = None
         """None: shown on wide terminals, hidden on narrow ones; True/False after the user toggles it."""
+        self._vocabulary_timer: Timer | None = None
+        self._own_saves: set[int] = set()
+        """Images whose last change was a save from this screen (the vocabulary was updated in place then)."""
+        self.opened = asyncio.Event()
+        """Set once the first dataset is shown (the benchmark and tests wait on it)."""
+        self._pending_refresh: set[int] | None | object = _NOTHING
+        self._refreshing = False
+        self._asked_about: tuple[int, int | None] | None = None
 
     # -- layout -------------------------------------------------------------------------------------------
 
@@ -131,7 +128,7 @@ class MainScreen(Screen):
                 yield Static("", id="suggestions")
                 yield TagPanel(id="tags")
         yield FilterInput(placeholder="filter: name, caption text or tag", id="filter")
-        yield JobsStrip(lambda: getattr(self.app, "store", None), id="jobs")
+        yield JobsStrip(id="jobs")
         yield Footer()
 
     @property
@@ -165,23 +162,32 @@ class MainScreen(Screen):
     @work(exclusive=True, group="dataset")
     async def _initial_load(self) -> None:
         # The image list first (what the user looks at), the tree's counts right after.
-        datasets = await list_datasets_brief(self.store)
+        datasets = await self.store.run(dataset_repo.list_datasets)
         if not datasets:
             await self.reload_tree()
-            self.image_list.empty_message = "No datasets yet: press a to add a folder (or run `loratui demo`)"
-            self.image_list.refresh()
+            self._show_no_datasets()
+            self.opened.set()
             return
         chosen = next((d for d in datasets if d.name == self.initial_dataset), datasets[0])
         if self.initial_dataset and chosen.name != self.initial_dataset:
             self.notify(f"No dataset named {self.initial_dataset!r}; opened {chosen.name!r}", severity="warning")
         target = TreeTarget(chosen, None, chosen.name)
         await self.open_target(target)
+        self.opened.set()
         await self.reload_tree()
         self.query_one(DatasetTree).move_to_target(target)
 
-    async def reload_tree(self):
-        """Re-read datasets and subsets into the tree; returns the datasets."""
-        datasets, counts, subsets = await load_tree_data(self.store)
+    def _show_no_datasets(self) -> None:
+        self.image_list.set_rows(image_repo.ImageRows())
+        self.image_list.empty_message = "No datasets yet: press a to add a folder (or run `loratui demo`)"
+        self.image_list.refresh()
+        self._update_list_title()
+
+    async def reload_tree(self) -> list[dataset_repo.Dataset]:
+        """Re-read datasets, subsets and counts into the tree; returns the datasets."""
+        datasets = await self.store.run(dataset_repo.list_datasets)
+        counts = await self.store.read(dataset_repo.image_counts)
+        subsets = await self.store.read(dataset_repo.list_subsets)
         self.query_one(DatasetTree).populate(datasets, counts, subsets, select=self.target)
         return datasets
 
@@ -196,13 +202,13 @@ class MainScreen(Screen):
         center = True
         if not self.filter_text and select_id is None:
             # Paint the first page at once; the rest of a big dataset follows a moment later.
-            head = await load_rows(self.store, target.dataset.id, target.subset_id, limit=FIRST_PAGE)
+            head = await self.store.run(image_repo.list_rows, target.dataset.id, target.subset_id, FIRST_PAGE)
             if len(head) == FIRST_PAGE:
                 self.image_list.set_rows(head)
                 self._update_list_title(loading=True)
                 center = False
                 await self._list_drawn(head)
-        rows = await load_rows(self.store, target.dataset.id, target.subset_id)
+        rows = await self.store.read(image_repo.list_rows, target.dataset.id, target.subset_id)
         keep = await self._filter_ids(target.dataset.id, self.filter_text) if self.filter_text else None
         if not center:
             select_id = self.image_list.highlighted_id  # the user may have moved already
@@ -211,9 +217,8 @@ class MainScreen(Screen):
         self._update_list_title()
         if not self.image_list.count:
             self._show_nothing()
-        self.post_message(self.DatasetOpened(target, len(rows)))
         if dataset_changed or not self.vocabulary:
-            self.vocabulary = await tag_vocabulary(self.store, target.dataset.id)
+            self.vocabulary = await self.store.read(image_repo.images_per_tag, target.dataset.id)
             self._vocabulary_changed()
         if dataset_changed:
             # The rows live until the next switch: keep them out of the garbage collector's passes from now on
@@ -255,6 +260,128 @@ class MainScreen(Screen):
     @work(exclusive=True, group="dataset")
     async def _open_worker(self, target: TreeTarget) -> None:
         await self.open_target(target)
+
+    # -- changes (see loratui.tui.refresh) ----------------------------------------------------------------
+
+    def apply_changes(self, changes: ChangeSet) -> None:
+        """Refresh what changed: the jobs strip, the tree, the list rows, the open caption, tags and vocabulary."""
+        if changes.full or changes.jobs:
+            self.query_one(JobsStrip).reload()
+        if changes.touches_datasets():
+            self._tree_worker()
+        dataset = self.dataset
+        if dataset is not None and changes.touches_images(dataset.id):
+            self._queue_refresh(changes.image_ids(dataset.id))
+
+    @work(exclusive=True, group="tree")
+    async def _tree_worker(self) -> None:
+        datasets = await self.reload_tree()
+        if self.target is not None and all(d.id != self.target.dataset.id for d in datasets):
+            self.notify(f"Dataset {self.target.dataset.name!r} was removed", severity="warning", markup=False)
+            self.target, self.loaded = None, None
+            if not datasets:
+                self._show_no_datasets()
+                self._show_nothing()
+        if self.target is None and datasets:
+            await self.open_target(TreeTarget(datasets[0], None, datasets[0].name))
+            self.query_one(DatasetTree).move_to_target(self.target)
+
+    def _queue_refresh(self, ids: set[int] | None) -> None:
+        pending = self._pending_refresh
+        if pending is _NOTHING:
+            self._pending_refresh = None if ids is None else set(ids)
+        elif pending is not None:
+            self._pending_refresh = None if ids is None else pending | ids
+        if not self._refreshing:
+            self._refresh_worker()
+
+    @work(group="refresh-images")
+    async def _refresh_worker(self) -> None:
+        self._refreshing = True
+        try:
+            while self._pending_refresh is not _NOTHING:
+                ids, self._pending_refresh = self._pending_refresh, _NOTHING
+                await self._refresh_images(ids)
+        finally:
+            self._refreshing = False
+
+    async def _refresh_images(self, ids: set[int] | None) -> None:
+        """Bring the list rows, the open caption and the vocabulary up to date after images `ids` (None: any)
+        of the open dataset changed."""
+        target = self.target
+        if target is None:
+            return
+        image_list = self.image_list
+        partial = ids is not None and len(ids) <= PARTIAL_REFRESH_MAX and ids <= set(image_list.rows.ids)
+        if partial:
+            fresh = await self.store.run(image_repo.list_rows, target.dataset.id, target.subset_id, None, ids)
+            partial = len(fresh) == len(ids)
+            if partial:
+                for index, image_id in enumerate(fresh.ids):
+                    image_list.update_row(image_id, tag_count=fresh.tag_counts[index], flags=fresh.flags[index])
+                if self.filter_text:
+                    image_list.set_filter(await self._filter_ids(target.dataset.id, self.filter_text))
+        if not partial:
+            rows = await self.store.read(image_repo.list_rows, target.dataset.id, target.subset_id)
+            keep = await self._filter_ids(target.dataset.id, self.filter_text) if self.filter_text else None
+            if self.target is not target:
+                return
+            image_list.set_rows(rows, keep, image_list.highlighted_id, center=False)
+            if not image_list.count:
+                self._show_nothing()
+        self._update_list_title()
+        loaded = self.loaded
+        if loaded is not None and (ids is None or loaded.image_id in ids):
+            await self._caption_changed(loaded)
+        if ids is None or not ids <= self._own_saves:
+            self._schedule_vocabulary()
+        self._own_saves -= ids if ids is not None else set(self._own_saves)
+
+    async def _caption_changed(self, loaded: LoadedCaption) -> None:
+        """The open caption's image changed: reload it when the file changed, or ask while it is being edited."""
+        caption = await asyncio.to_thread(read_caption, loaded.path)
+        mtime = caption.mtime_ns if caption is not None else None
+        if mtime == loaded.mtime_ns or self.loaded is not loaded:
+            return  # the editor shows what is on disk (a save from this screen, or another image's change)
+        if not self.dirty:
+            await self.load_image(loaded.image_id)
+            self.editor.border_subtitle = Text("reloaded: changed on disk", style="italic")
+            return
+        if self._asked_about == (loaded.image_id, mtime):
+            return
+        self._asked_about = (loaded.image_id, mtime)
+        disk_text = caption.text if caption is not None and caption.text is not None else ""
+        question = (f"The caption of {loaded.rel_path} changed on disk while you were editing it (a batch "
+                    "operation, a tagger or another program wrote it).\nKeep your edit (saving replaces the new "
+                    "text) or load the new text (your edit is dropped)?")
+
+        async def answered(keep: bool | None) -> None:
+            if self.loaded is not loaded:
+                return
+            if keep:
+                loaded.text, loaded.mtime_ns = disk_text, mtime
+                self.editor.border_title = "Caption *" if self.dirty else "Caption"
+            else:
+                await self.load_image(loaded.image_id)
+
+        self.app.push_screen(ConfirmScreen("Caption changed on disk", question, yes="Keep my edit",
+                                           no="Load new text"), answered)
+
+    def _schedule_vocabulary(self) -> None:
+        if self._vocabulary_timer is not None:
+            self._vocabulary_timer.stop()
+        self._vocabulary_timer = self.set_timer(VOCABULARY_DEBOUNCE_S, self._vocabulary_worker)
+
+    @work(exclusive=True, group="vocabulary")
+    async def _vocabulary_worker(self) -> None:
+        self._vocabulary_timer = None
+        dataset = self.dataset
+        if dataset is None:
+            return
+        vocabulary = await self.store.read(image_repo.images_per_tag, dataset.id)
+        if self.dataset is dataset:
+            self.vocabulary = vocabulary
+            self._vocabulary_changed()
 
     # -- the highlighted image ----------------------------------------------------------------------------
 
@@ -328,7 +455,7 @@ class MainScreen(Screen):
     async def load_image(self, image_id: int) -> None:
         """Load an image's caption (from its file, the source of truth) into the editor and show its preview."""
         dataset = self.dataset
-        row = await image_detail(self.store, image_id)
+        row = await self.store.run(image_repo.image_detail, image_id)
         if dataset is None or row is None:
             self._show_nothing()
             return
@@ -411,12 +538,11 @@ class MainScreen(Screen):
         except ConflictError:
             self._ask_overwrite(loaded, text)
             return False
-        except LoratuiError as exc:
-            self.notify(exc.message, title=exc.title, severity="error")
+        except (LoratuiError, OSError) as exc:
+            report_error(self, exc)
             return False
-        except OSError as exc:
-            self.notify(f"{loaded.rel_path}: {exc}", title="Caption not saved", severity="error")
-            return False
+        if result.operation_id is not None:
+            self._own_saves.add(loaded.image_id)
         try:
             mtime_ns: int | None = os.stat(loaded.path).st_mtime_ns
         except FileNotFoundError:
@@ -438,7 +564,6 @@ class MainScreen(Screen):
         if self.loaded is loaded:
             self.editor.border_title = "Caption"
             self.editor.border_subtitle = Text(f"saved {time.strftime('%H:%M:%S')}")
-        self.post_message(self.CaptionSaved(loaded.image_id, loaded.path, result.operation_id))
         return True
 
     def _ask_overwrite(self, loaded: LoadedCaption, text: str) -> None:
@@ -475,6 +600,11 @@ class MainScreen(Screen):
 
     async def on_image_list_edit_requested(self, _event: ImageList.EditRequested) -> None:
         await self.flush_pending_load()
+        loaded = self.loaded
+        if loaded is not None and not self.dirty:
+            caption = read_caption(loaded.path)
+            if (caption.mtime_ns if caption is not None else None) != loaded.mtime_ns:
+                await self.load_image(loaded.image_id)  # edited outside loratui since it was shown
         if self.loaded is not None and self.loaded.editable:
             self.editor.move_cursor(self.editor.document.end)  # appending a tag is the common edit
             self.editor.focus()
@@ -511,9 +641,9 @@ class MainScreen(Screen):
     async def _filter_ids(self, dataset_id: int, text: str) -> set[int] | None:
         """Ids matching the filter; a query that does not parse is reported and filters nothing out."""
         try:
-            return await filter_image_ids(self.store, dataset_id, text)
+            return await self.store.read(image_repo.filter_ids, dataset_id, text)
         except QueryError as exc:
-            self.notify(exc.message, title=exc.title, severity="error", markup=False)
+            report_error(self, exc)
             return None
 
     @work(exclusive=True, group="filter")
@@ -522,9 +652,9 @@ class MainScreen(Screen):
         (``tag:red hair -tag:solo``, ``w<512``, ``no:caption``, AND/OR/NOT; see docs/tagops.md)."""
         text = text.strip()
         try:
-            keep = await filter_image_ids(self.store, self.dataset.id, text) if self.dataset else None
+            keep = await self.store.read(image_repo.filter_ids, self.dataset.id, text) if self.dataset else None
         except QueryError as exc:
-            self.notify(exc.message, title=exc.title, severity="error", markup=False)
+            report_error(self, exc)
             return
         self.filter_text = text
         filter_input = self.query_one(FilterInput)
@@ -565,13 +695,9 @@ class MainScreen(Screen):
     async def _add_worker(self, path: str) -> None:
         settings = self.app.ctx.settings.general
         self.notify(f"Scanning {path}…")
-        try:
-            dataset, report = await add_dataset(self.store, path, workspace=settings.default_workspace,
-                                                caption_ext=settings.caption_ext, workers=settings.scan_workers)
-        except LoratuiError as exc:
-            self.notify(exc.message, title=exc.title, severity="error")
-            return
-        self.notify(Text(f"Added {dataset.name}: {report.summary() if report else ''}").plain)
+        dataset, report = await add_dataset(self.store, path, workspace=settings.default_workspace,
+                                            caption_ext=settings.caption_ext, workers=settings.scan_workers)
+        self.notify(f"Added {dataset.name}: {report.summary() if report else ''}", markup=False)
         target = TreeTarget(dataset, None, dataset.name)
         self.target = None
         await self.open_target(target)
@@ -587,16 +713,9 @@ class MainScreen(Screen):
     async def _rescan_worker(self) -> None:
         target = self.target
         await self.save_current()
-        try:
-            report = await rescan_dataset(self.store, target.dataset.name,
-                                          workers=self.app.ctx.settings.general.scan_workers)
-        except LoratuiError as exc:
-            self.notify(exc.message, title=exc.title, severity="error")
-            return
-        self.notify(report.summary(), title=f"Rescanned {target.dataset.name}")
-        selected = self.image_list.highlighted_id
+        report = await rescan_dataset(self.store, target.dataset.name,
+                                      workers=self.app.ctx.settings.general.scan_workers)
+        self.notify(report.summary(), title=f"Rescanned {target.dataset.name}", markup=False)
+        # Files changed outside loratui were picked up by the scan; its changes refresh the list and the
+        # caption. The tree is read again here too, for datasets added or removed by other processes.
         await self.reload_tree()
-        self.vocabulary = {}
-        await self.open_target(target, select_id=selected)
-        if selected is not None and selected == self.image_list.highlighted_id:
-            await self.load_image(selected)

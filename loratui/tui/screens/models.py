@@ -1,7 +1,8 @@
 """The models screen: base models on disk and downloads from the Hub or Civitai.
 
 Opened with `M` (ScreenAction `models.open`). Keys: d download (resumable, hash-checked, runs as a job with
-progress on the status line), F5 reload, escape back. A finished download posts `ModelDownloaded`.
+progress on the status line), F5 reload, escape back. The table follows recorded downloads made anywhere
+(``apply_changes``).
 """
 
 from __future__ import annotations
@@ -9,19 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from loratui.errors import LoratuiError
-from loratui.jobs.runner import Cancelled
 from loratui.loras import download
 from loratui.loras.present import human_size
+from loratui.store.changes import ChangeSet
 from loratui.tui.extensions import ScreenAction
 from loratui.tui.screens.lora_dialogs import DownloadDialog, DownloadRequest
+from loratui.tui.workers import work
 
 
 class ModelsScreen(Screen):
@@ -34,13 +33,6 @@ class ModelsScreen(Screen):
         Binding("f5", "reload", "Reload", id="models.reload"),
     ]
 
-    class ModelDownloaded(Message):
-        """A download job finished; `paths` are the files it wrote."""
-
-        def __init__(self, job_id: int, paths: list[str]) -> None:
-            super().__init__()
-            self.job_id, self.paths = job_id, paths
-
     def compose(self) -> ComposeResult:
         yield Static("Models", id="models-title")
         yield DataTable(id="models-table", cursor_type="row", zebra_stripes=True)
@@ -52,6 +44,15 @@ class ModelsScreen(Screen):
         table.add_columns("source", "ref", "file", "size", "on disk")
         await self.reload()
         table.focus()
+
+    def apply_changes(self, changes: ChangeSet) -> None:
+        """A download was recorded (here or elsewhere): read the list again."""
+        if changes.full or changes.models:
+            self._reload_worker()
+
+    @work(exclusive=True, group="models-reload")
+    async def _reload_worker(self) -> None:
+        await self.reload()
 
     async def reload(self) -> None:
         """Re-read the models table and the models folder."""
@@ -81,9 +82,10 @@ class ModelsScreen(Screen):
 
         self.app.push_screen(DownloadDialog(self.app.ctx.paths.models), start)
 
-    @work(exclusive=False, group="models")
+    @work(group="models-download")
     async def run_download(self, request: DownloadRequest) -> None:
         """Download as a job; the status line shows bytes done."""
+        # Imported here, not at the top: the Hub client adds ~25 ms to every TUI start.
         from loratui.loras.hub import token_from_env
         from loratui.loras.tasks import run_job
 
@@ -106,21 +108,12 @@ class ModelsScreen(Screen):
                                              "to": str(request.folder)}, job, on_progress=show)
             for item in results:
                 await download.record_download(self.app.store, item)
-        except (LoratuiError, Cancelled) as exc:
-            self.notify(_error_text(exc), severity="error", timeout=8)
+        except BaseException:
             self.status("")
-            return
-        self.post_message(self.ModelDownloaded(job_id, [str(r.path) for r in results]))
-
-    async def on_models_screen_model_downloaded(self, message: ModelDownloaded) -> None:
-        names = ", ".join(Path(p).name for p in message.paths)
-        self.status(f"job {message.job_id}: downloaded {names}")
-        self.notify(f"Downloaded {names}")
-        await self.reload()
-
-
-def _error_text(exc: Exception) -> str:
-    return exc.one_line() if isinstance(exc, LoratuiError) else "The job was cancelled"
+            raise
+        names = ", ".join(Path(r.path).name for r in results)
+        self.status(f"job {job_id}: downloaded {names}")
+        self.notify(f"Downloaded {names}", markup=False)
 
 
 def open_models(app) -> ModelsScreen | None:

@@ -1,42 +1,45 @@
 """The training monitor: every training job, the selected one's live log, progress, loss plot and samples.
 
 It reads everything from the database and the job's log file, so it shows trainings started by any loratui
-(or still running after the TUI was closed and opened again); supervisors that died are marked interrupted.
-Keys cancel or resume the selected training and reorder or remove queued ones.
+(or still running after the TUI was closed and opened again). It is read again whenever a training job changes
+(``apply_changes``: the supervisor's progress writes arrive as changes); supervisors that died are marked
+interrupted by the app's reconcile step. Keys cancel or resume the selected training and reorder or remove
+queued ones.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, ProgressBar, Static
+from textual.worker import get_current_worker
 
-from loratui.errors import LoratuiError
 from loratui.jobs import repo
-from loratui.jobs.model import Job
+from loratui.jobs.model import Job, JobStatus
+from loratui.store.changes import ChangeSet
+from loratui.training.run import queue as run_queue
+from loratui.training.run.launch import cancel_training, resume_training
+from loratui.training.run.procgroup import group_members
+from loratui.training.run.status import status_line
 from loratui.tui.extensions import ScreenAction
 from loratui.tui.widgets.logview import LogView
 from loratui.tui.widgets.lossplot import LossPlot
 from loratui.tui.widgets.samplestrip import SampleStrip
+from loratui.tui.workers import work
 
-REFRESH_S = 1.0
-REAP_EVERY_S = 5.0
 CONFIRM_S = 3.0
 """A second press of the cancel key within this time confirms it."""
 
 
 def describe(job: Job) -> str:
     """The stats line: status, epoch, step, loss, speed, ETA."""
-    from loratui.training.status import status_line
-
     text = status_line(job)
     if job.message:
         text += f"\n{job.message}"
@@ -70,7 +73,6 @@ class MonitorScreen(Screen):
         self._metrics: list[tuple[int, float]] = []
         self._compare_metrics: list[tuple[int, float]] = []
         self._followed: int | None = None
-        self._last_reap = 0.0
         self._cancel_armed: tuple[int, float] | None = None
 
     def compose(self) -> ComposeResult:
@@ -91,28 +93,30 @@ class MonitorScreen(Screen):
         table.add_columns("id", "status", "step", "title")
         self.query_one("#monitor-search", Input).display = False
         await self.refresh_data()
-        self.set_interval(REFRESH_S, self.refresh_data)
 
     # -- data
+    def apply_changes(self, changes: ChangeSet) -> None:
+        """A job changed (a supervisor's progress, a new or ended training): read the trainings again."""
+        if changes.full or changes.jobs:
+            self._refresh_worker()
+
+    @work(exclusive=True, group="monitor-refresh")
+    async def _refresh_worker(self) -> None:
+        await self.refresh_data()
+
     async def refresh_data(self) -> None:
-        """Reload the jobs list and the selected job (and reap dead supervisors now and then)."""
+        """Reload the jobs list and the selected job."""
         try:
             await self._refresh()
         except NoMatches:
             pass  # the screen was closed while this ran (after a cancel, for instance)
 
     async def _refresh(self) -> None:
-        from loratui.training.reattach import reap_training
-
         if not self.is_attached:
             return
-        if time.monotonic() - self._last_reap > REAP_EVERY_S:
-            self._last_reap = time.monotonic()
-            await reap_training(self.store)
-        rows = await self.store.fetchall("SELECT * FROM jobs WHERE kind = 'train' ORDER BY id DESC LIMIT 100")
-        self.jobs = [Job.from_row(r) for r in rows]
+        self.jobs = await self.store.run(repo.list_jobs, kind="train", limit=100)
         if self.job_id is None and self.jobs:
-            running = [j for j in self.jobs if not j.terminal and j.status.value != "queued"]
+            running = [j for j in self.jobs if not j.terminal and j.status != JobStatus.QUEUED]
             self.job_id = (running or self.jobs)[0].id
         self._fill_table()
         if self.job_id is not None:
@@ -134,10 +138,8 @@ class MonitorScreen(Screen):
                         break
 
     async def _load_job(self) -> None:
-        try:
-            self.job = await repo.get_job(self.store, self.job_id)
-        except LoratuiError:
-            self.job = None
+        self.job = await self.store.run(repo.find_job, self.job_id)
+        if self.job is None:
             return
         job = self.job
         self.query_one("#monitor-stats", Static).update(describe(job))
@@ -153,17 +155,13 @@ class MonitorScreen(Screen):
 
     async def _load_metrics(self) -> None:
         since = self._metrics[-1][0] if self._metrics else -1
-        rows = await self.store.fetchall(
-            "SELECT step, COALESCE(avr_loss, loss) FROM job_metrics WHERE job_id = ? AND step > ? ORDER BY step",
-            (self.job.id, since))
-        self._metrics += [(r[0], r[1]) for r in rows if r[1] is not None]
+        points = await self.store.run(repo.loss_points, self.job.id, since)
+        self._metrics += [(step, loss) for step, loss in points if loss is not None]
         if self._compare_auto:
             self.compare_id = await self._default_compare()
         if self.compare_id is not None and not self._compare_metrics:
-            rows = await self.store.fetchall(
-                "SELECT step, COALESCE(avr_loss, loss) FROM job_metrics WHERE job_id = ? ORDER BY step",
-                (self.compare_id,))
-            self._compare_metrics = [(r[0], r[1]) for r in rows if r[1] is not None]
+            points = await self.store.run(repo.loss_points, self.compare_id)
+            self._compare_metrics = [(step, loss) for step, loss in points if loss is not None]
         series = [(f"job {self.job.id}", self._metrics)]
         if self.compare_id is not None:
             series.append((f"job {self.compare_id}", self._compare_metrics))
@@ -173,15 +171,11 @@ class MonitorScreen(Screen):
         """The run a resumed job continues, else the previous training that has a loss curve."""
         if self.job.parent_id:
             return self.job.parent_id
-        row = await self.store.fetchone(
-            "SELECT job_id FROM job_metrics JOIN jobs ON jobs.id = job_metrics.job_id "
-            "WHERE jobs.kind = 'train' AND job_id < ? GROUP BY job_id ORDER BY job_id DESC LIMIT 1", (self.job.id,))
-        return row[0] if row else None
+        return await self.store.run(repo.newest_job_with_metrics, self.job.id)
 
     async def _load_samples(self) -> None:
-        rows = await self.store.fetchall(
-            "SELECT data FROM job_events WHERE job_id = ? AND kind = 'sample' ORDER BY id", (self.job.id,))
-        samples = [(d["path"], d.get("step")) for d in (json.loads(r[0]) for r in rows) if Path(d["path"]).exists()]
+        events = await self.store.run(repo.job_events, self.job.id, ("sample",))
+        samples = [(d["path"], d.get("step")) for _, d in events if Path(d["path"]).exists()]
         self.query_one("#monitor-samples", SampleStrip).set_samples(samples)
 
     def _follow(self, job: Job) -> None:
@@ -195,8 +189,6 @@ class MonitorScreen(Screen):
     @work(thread=True, exclusive=True, group="monitor-log")
     def _tail(self, path: Path, job_id: int) -> None:
         """Feed the log file to the view as it grows (until another job is selected or the screen closes)."""
-        from textual.worker import get_current_worker
-
         worker = get_current_worker()
         try:
             log = self.query_one("#monitor-log", LogView)
@@ -248,69 +240,45 @@ class MonitorScreen(Screen):
         armed, self._cancel_armed = self._cancel_armed, None
         if armed is None or armed[0] != self.job.id or time.monotonic() - armed[1] > CONFIRM_S:
             self._cancel_armed = (self.job.id, time.monotonic())
-            lost = "" if self.job.status.value == "queued" else " (steps since the last saved state are lost)"
+            lost = "" if self.job.status == JobStatus.QUEUED else " (steps since the last saved state are lost)"
             self.notify(f"press c again to cancel job {self.job.id}{lost}", severity="warning")
             return
         self.notify(f"cancelling job {self.job.id}…")
         self._cancel(self.job.id)
 
-    @work(exclusive=False, group="monitor-actions")
+    @work(group="monitor-cancel")
     async def _cancel(self, job_id: int) -> None:
-        from loratui.training.launch import cancel_training
-        from loratui.training.procgroup import group_members
-
-        try:
-            job = await cancel_training(self.store, self.ctx, job_id)
-        except LoratuiError as exc:
-            self.notify(exc.one_line(), severity="error")
-            return
+        job = await cancel_training(self.store, self.ctx, job_id)
         left = group_members(job.pgid) if job.pgid else []
         self.notify(f"job {job_id} {job.status.value}" + (f"; still running: {left}" if left else ""),
                     severity="error" if left else "information")
-        await self.refresh_data()
 
+    @work(exclusive=True, group="monitor-actions")
     async def action_resume_job(self) -> None:
         """Continue the selected failed/cancelled/interrupted training from its newest saved state."""
-        from loratui.training.launch import resume_training
-
         if self.job is None:
             return
-        try:
-            new_id = await resume_training(self.store, self.ctx, self.job.id)
-        except LoratuiError as exc:
-            self.notify(exc.one_line(), severity="error")
-            return
+        new_id = await resume_training(self.store, self.ctx, self.job.id)
         self.notify(f"job {new_id} resumed job {self.job.id}")
         self.job_id = new_id
         self._metrics, self._compare_metrics, self._compare_auto = [], [], True
         await self.refresh_data()
 
+    @work(exclusive=True, group="monitor-actions")
     async def action_move_queued(self, delta: int) -> None:
         """Move the selected queued training earlier (-1) or later (+1)."""
-        from loratui.training import train_queue as queue
-
         if self.job is None or not self.job.queue_position:
             self.notify("select a queued training to reorder", severity="warning")
             return
-        try:
-            await queue.move(self.store, self.job.id, self.job.queue_position + delta)
-        except LoratuiError as exc:
-            self.notify(exc.one_line(), severity="error")
-        await self.refresh_data()
+        await run_queue.move(self.store, self.ctx, self.job.id, self.job.queue_position + delta)
 
+    @work(exclusive=True, group="monitor-actions")
     async def action_remove_queued(self) -> None:
         """Take the selected training out of the queue."""
-        from loratui.training import train_queue as queue
-
         if self.job is None:
             return
-        try:
-            await queue.remove(self.store, self.job.id)
-        except LoratuiError as exc:
-            self.notify(exc.one_line(), severity="error")
-            return
+        await run_queue.remove(self.store, self.ctx, self.job.id)
         self.notify(f"job {self.job.id} removed from the queue")
-        await self.refresh_data()
 
     async def action_compare(self) -> None:
         """Overlay the next other training's loss curve (cycles; the last step turns it off)."""

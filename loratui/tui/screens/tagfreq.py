@@ -4,7 +4,8 @@ Opened with `F` (ScreenAction ``tagfreq.open``). The table sorts by count or nam
 filters as you type in the box (`/`). Enter on a tag shows its images in the main image list (the query
 ``tag:"..."``). `r` renames and `x` (or Delete) removes the highlighted tag from every caption: both show a
 preview (how many captions change, a sample diff) and apply only when confirmed; `u` undoes the newest
-operation. Every change goes through the journal, so `loratui tags NAME undo` works on them too.
+operation. Every change goes through the journal, so `loratui tags NAME undo` works on them too. The table
+follows changes to the dataset's captions made anywhere (``apply_changes``).
 """
 
 from __future__ import annotations
@@ -13,17 +14,16 @@ import inspect
 from typing import Any, Awaitable, Callable
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from loratui.datasets import batch, history
-from loratui.errors import LoratuiError
+from loratui.datasets import batch, dataset_repo, history
+from loratui.store.changes import ChangeSet
 from loratui.tui.extensions import ScreenAction
 from loratui.tui.screens.tagops_dialogs import TCSS, OperationPreviewDialog, TagPromptDialog, offer_recovery
+from loratui.tui.workers import work
 
 PickFn = Callable[[str], Awaitable[Any] | Any]
 
@@ -45,27 +45,6 @@ class TagFrequencyScreen(Screen):
         Binding("x,delete", "delete", "Delete tag", id="tagfreq.delete"),
         Binding("u", "undo", "Undo", id="tagfreq.undo"),
     ]
-
-    class TagPicked(Message):
-        """The user chose a tag to see its images; `query` selects them."""
-
-        def __init__(self, tag: str) -> None:
-            super().__init__()
-            self.tag, self.query = tag, tag_query(tag)
-
-    class OperationApplied(Message):
-        """A rename or delete was applied (journaled as `operation_id`)."""
-
-        def __init__(self, operation_id: int | None, changed: int, skipped: int) -> None:
-            super().__init__()
-            self.operation_id, self.changed, self.skipped = operation_id, changed, skipped
-
-    class OperationUndone(Message):
-        """The newest operation of the dataset was undone."""
-
-        def __init__(self, operation_id: int, changed: int) -> None:
-            super().__init__()
-            self.operation_id, self.changed = operation_id, changed
 
     def __init__(self, store, dataset, on_pick: PickFn | None = None) -> None:
         super().__init__()
@@ -104,8 +83,17 @@ class TagFrequencyScreen(Screen):
     async def reload(self) -> None:
         """Read the counts again and redraw."""
         self.counts = dict(await batch.tag_frequency(self.store, self.dataset))
-        self.images = await self.store.scalar("SELECT COUNT(*) FROM images WHERE dataset_id = ?", (self.dataset.id,))
+        self.images = (await self.store.read(dataset_repo.image_counts)).get(self.dataset.id, 0)
         self.refresh_rows()
+
+    def apply_changes(self, changes: ChangeSet) -> None:
+        """Captions of this dataset changed (here or elsewhere): count again."""
+        if changes.touches_images(self.dataset.id):
+            self._reload_worker()
+
+    @work(exclusive=True, group="tagfreq-reload")
+    async def _reload_worker(self) -> None:
+        await self.reload()
 
     def visible_tags(self) -> list[tuple[str, int]]:
         """Tags passing the filter, in the current order."""
@@ -155,7 +143,6 @@ class TagFrequencyScreen(Screen):
 
     async def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         tag = event.row_key.value
-        self.post_message(self.TagPicked(tag))
         if self.on_pick is not None:
             result = self.on_pick(tag_query(tag))
             if inspect.isawaitable(result):
@@ -194,38 +181,22 @@ class TagFrequencyScreen(Screen):
     @work(exclusive=True, group="tagfreq-op")
     async def run_operation(self, title: str, spec: dict) -> None:
         """Preview `spec` over the dataset, ask, then apply it (journaled)."""
-        try:
-            preview = await batch.preview_operation(self.store, self.dataset, spec)
-        except LoratuiError as exc:
-            self.notify(exc.one_line(), severity="error")
-            return
+        preview = await batch.preview_operation(self.store, self.dataset, spec)
         if not preview.changes:
             self.notify("Nothing would change.")
             return
         if not await self.app.push_screen_wait(OperationPreviewDialog(title, preview)):
             return
-        try:
-            result = await batch.apply_preview(self.store, self.dataset, preview)
-        except LoratuiError as exc:
-            self.notify(exc.one_line(), severity="error")
-            return
+        result = await batch.apply_preview(self.store, self.dataset, preview)
         message = f"{result.changed} captions changed"
         if result.skipped:
             message += f", {len(result.skipped)} skipped: " + "; ".join(f"{p}: {r}" for p, r in result.skipped[:3])
-        self.notify(message + " (u undoes)", severity="warning" if result.skipped else "information")
-        self.post_message(self.OperationApplied(result.operation_id, result.changed, len(result.skipped)))
-        await self.reload()
+        self.notify(message + " (u undoes)", severity="warning" if result.skipped else "information", markup=False)
 
     @work(exclusive=True, group="tagfreq-op")
     async def action_undo(self) -> None:
-        try:
-            result = await history.undo(self.store, self.dataset)
-        except LoratuiError as exc:
-            self.notify(exc.one_line(), severity="error", timeout=10)
-            return
-        self.notify(f"Undid {result.description}: {result.changed} files")
-        self.post_message(self.OperationUndone(result.operation_id, result.changed))
-        await self.reload()
+        result = await history.undo(self.store, self.dataset)
+        self.notify(f"Undid {result.description}: {result.changed} files", markup=False)
 
 
 def _pick_into_main_list(app) -> PickFn | None:

@@ -7,21 +7,26 @@ Opened with `C` (ScreenAction ``training.open``) for the app's current dataset. 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
-from textual import events, on, work
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, Select, Static
 
+from loratui.datasets import dataset_repo
 from loratui.errors import LoratuiError
 from loratui.training.config import FAMILIES, TrainConfig, load_config, save_config
 from loratui.training.form import FormState, histogram_lines, value_text
+from loratui.training.presets import list_presets, load_preset, save_preset
+from loratui.training import schema as trainer_schema
 from loratui.training.schema import SECTIONS, Option
+from loratui.training.run.launch import start_training
 from loratui.tui.extensions import ScreenAction
+from loratui.tui.workers import report_error, work
 
 DEFAULT_PRESET = "sd15-12gb"
 NO_SELECTION = getattr(Select, "NULL", None)
@@ -69,20 +74,6 @@ class TrainingScreen(Screen[None]):
         Binding("ctrl+t", "start", "Start training", id="training.start"),
     ]
 
-    class ConfigSaved(Message):
-        """The config was written to `path`."""
-
-        def __init__(self, path: Path) -> None:
-            super().__init__()
-            self.path = path
-
-    class TrainingStarted(Message):
-        """A training job was started (or queued) from this form."""
-
-        def __init__(self, job_id: int) -> None:
-            super().__init__()
-            self.job_id = job_id
-
     def __init__(self, ctx, store, config: TrainConfig, path: Path) -> None:
         super().__init__()
         self.ctx, self.store, self.path = ctx, store, path
@@ -95,8 +86,6 @@ class TrainingScreen(Screen[None]):
         """The backend and family being shown or loaded (a Select echo must not reload it again)."""
 
     def compose(self) -> ComposeResult:
-        from loratui.training.presets import list_presets
-
         presets = [(p.name, p.name) for p in list_presets(self.ctx)]
         with Horizontal(id="training-top"):
             yield Label("Config")
@@ -139,18 +128,12 @@ class TrainingScreen(Screen[None]):
     @work(exclusive=True, group="schema")
     async def load_schema(self, config: TrainConfig) -> None:
         """Read the trainer's options (a subprocess the first time; cached after) and the dataset."""
-        import asyncio
-
-        from loratui.training.schema import load_schema
-
         self.query_one("#steps-panel", Static).update("reading the trainer's options…")
         try:
-            schema = await asyncio.to_thread(load_schema, self.ctx, config.backend, config.family)
+            schema = await asyncio.to_thread(trainer_schema.load_schema, self.ctx, config.backend, config.family)
         except LoratuiError as exc:
-            self.notify(exc.one_line(), severity="error")
-            from loratui.training.schema import builtin_schema
-
-            schema = builtin_schema(config.backend, config.family)
+            report_error(self, exc)
+            schema = trainer_schema.builtin_schema(config.backend, config.family)
         form = FormState(config, schema)
         await form.load_dataset(self.store)
         self.form = form
@@ -254,12 +237,10 @@ class TrainingScreen(Screen[None]):
     def preset_chosen(self, event: Select.Changed) -> None:
         if self.form is None or event.value is NO_SELECTION:
             return
-        from loratui.training.presets import load_preset
-
         try:
             config = load_preset(self.ctx, str(event.value))
         except LoratuiError as exc:
-            self.notify(exc.one_line(), severity="error")
+            report_error(self, exc)
             return
         config.dataset = self.form.config.dataset
         for key in ("pretrained_model_name_or_path", "output_dir", "output_name", "clip_l", "t5xxl", "ae"):
@@ -285,10 +266,9 @@ class TrainingScreen(Screen[None]):
         try:
             save_config(self.form.config, path)
         except (OSError, LoratuiError) as exc:
-            self.notify(f"Could not save {path}: {exc}", severity="error")
+            report_error(self, exc)
             return None
         self.path = path
-        self.post_message(self.ConfigSaved(path))
         self.notify(f"Saved {path}")
         return path
 
@@ -298,15 +278,13 @@ class TrainingScreen(Screen[None]):
 
     @on(Button.Pressed, "#save-preset")
     def save_preset_pressed(self) -> None:
-        from loratui.training.presets import save_preset
-
         if self.form is None:
             return
         name = self.query_one("#preset-name", Input).value.strip()
         try:
             path = save_preset(self.ctx, name, self.form.config, overwrite=True)
         except LoratuiError as exc:
-            self.notify(exc.one_line(), severity="error")
+            report_error(self, exc)
             return
         self.notify(f"Saved preset {name} ({path})")
 
@@ -329,19 +307,8 @@ class TrainingScreen(Screen[None]):
 
     @work(exclusive=True, group="start")
     async def start_job(self, path: Path) -> None:
-        try:
-            from loratui.training.launch import start_training
-        except ImportError:
-            self.notify("The training runner (loratui.training.launch) is not installed; the config is saved, "
-                        f"start it later with `loratui train start {path}`", severity="warning")
-            return
-        dataset_id = await self.store.scalar("SELECT id FROM datasets WHERE name = ?", (self.form.config.dataset,))
-        try:
-            job_id = await start_training(self.store, self.ctx, path, dataset_id=dataset_id)
-        except LoratuiError as exc:
-            self.notify(exc.one_line(), severity="error")
-            return
-        self.post_message(self.TrainingStarted(job_id))
+        dataset = await self.store.run(dataset_repo.find_dataset, name=self.form.config.dataset)
+        job_id = await start_training(self.store, self.ctx, path, dataset_id=dataset.id if dataset else None)
         self.notify(f"Training job {job_id} started")
 
 
@@ -353,8 +320,6 @@ def config_path_for(ctx, dataset_name: str) -> Path:
 
 def open_training(app):
     """ScreenAction factory: the form for the app's current dataset (its saved config, or a preset)."""
-    from loratui.training.presets import load_preset
-
     dataset = getattr(app, "current_dataset", None)
     if dataset is None:
         app.notify("Open a dataset first: the training form works on the current dataset", severity="warning")

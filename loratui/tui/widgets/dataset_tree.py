@@ -12,8 +12,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Tree
 
-from loratui.datasets.dataset_repo import Dataset
-from loratui.store import Store
+from loratui.datasets.dataset_repo import Dataset, Subset
 
 
 @dataclass(frozen=True)
@@ -23,27 +22,6 @@ class TreeTarget:
     dataset: Dataset
     subset_id: int | None = None
     label: str = ""
-
-
-async def list_datasets_brief(store: Store) -> list[Dataset]:
-    """Every dataset, in tree order, without counts (one small query)."""
-    rows = await store.fetchall(
-        "SELECT d.id, d.name, d.path, d.caption_ext, d.scanned_at, w.name AS workspace "
-        "FROM datasets d JOIN workspaces w ON w.id = d.workspace_id ORDER BY w.name, d.name"
-    )
-    return [Dataset.from_row(r) for r in rows]
-
-
-async def load_tree_data(store: Store) -> tuple[list[Dataset], dict[int, int], list[dict]]:
-    """Datasets, image count per dataset id, and subsets (id, dataset_id, rel_path, repeats, images)."""
-    datasets = await list_datasets_brief(store)
-    counts = {r[0]: r[1] for r in await store.fetchall(
-        "SELECT dataset_id, COUNT(*) FROM images GROUP BY dataset_id")}
-    subsets = [dict(r) for r in await store.fetchall(
-        "SELECT s.id, s.dataset_id, s.rel_path, s.repeats, s.is_reg, "
-        "(SELECT COUNT(*) FROM images i WHERE i.subset_id = s.id) AS images "
-        "FROM subsets s ORDER BY s.dataset_id, s.rel_path")]
-    return datasets, counts, subsets
 
 
 class DatasetTree(Tree[TreeTarget]):
@@ -69,13 +47,13 @@ class DatasetTree(Tree[TreeTarget]):
         self.guide_depth = 2
         self.auto_expand = False
 
-    def populate(self, datasets: list[Dataset], counts: dict[int, int], subsets: list[dict],
+    def populate(self, datasets: list[Dataset], counts: dict[int, int], subsets: list[Subset],
                  select: TreeTarget | None = None) -> None:
         """Rebuild the nodes and put the cursor on `select` (if given)."""
         self.clear()
-        by_dataset: dict[int, list[dict]] = {}
+        by_dataset: dict[int, list[Subset]] = {}
         for subset in subsets:
-            by_dataset.setdefault(subset["dataset_id"], []).append(subset)
+            by_dataset.setdefault(subset.dataset_id, []).append(subset)
         workspaces: dict[str, object] = {}
         select_node = None
         for dataset in datasets:
@@ -85,16 +63,16 @@ class DatasetTree(Tree[TreeTarget]):
                 workspaces[dataset.workspace] = ws_node
             label = Text(dataset.name + " ")
             label.append(str(counts.get(dataset.id, 0)), style="dim")
-            children = [s for s in by_dataset.get(dataset.id, []) if s["rel_path"]]
+            children = [s for s in by_dataset.get(dataset.id, []) if s.rel_path]
             ds_node = ws_node.add(label, data=TreeTarget(dataset, None, dataset.name), expand=True,
                                   allow_expand=bool(children))
             if select and select.dataset.id == dataset.id and select.subset_id is None:
                 select_node = ds_node
             for subset in children:
-                sub_label = Text(subset["rel_path"] + " ")
-                sub_label.append(str(subset["images"]), style="dim")
-                node = ds_node.add_leaf(sub_label, data=TreeTarget(dataset, subset["id"], subset["rel_path"]))
-                if select and select.dataset.id == dataset.id and select.subset_id == subset["id"]:
+                sub_label = Text(subset.rel_path + " ")
+                sub_label.append(str(subset.images), style="dim")
+                node = ds_node.add_leaf(sub_label, data=TreeTarget(dataset, subset.id, subset.rel_path))
+                if select and select.dataset.id == dataset.id and select.subset_id == subset.id:
                     select_node = node
         if select_node is not None:
             self.move_cursor(select_node)

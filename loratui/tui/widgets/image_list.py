@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from loratui.tui.imagedata import FLAG_LETTERS, ImageRows
+from loratui.datasets.image_repo import FLAG_LETTERS, ImageRows
 
 FLAGS_W = 4
 DIMS_W = 10

@@ -1,19 +1,18 @@
-"""The jobs strip: active jobs with progress, polled from the store about once a second."""
+"""The jobs strip: jobs not yet ended, with progress; read again whenever a job changes (``reload``)."""
 
 from __future__ import annotations
 
 from rich.segment import Segment
 from rich.text import Text
 from textual.binding import Binding
-from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
 from loratui.errors import LoratuiError
 from loratui.jobs import repo
 from loratui.jobs.model import Job
+from loratui.tui.workers import report_error, work
 
-POLL_S = 1.0
 MAX_LINES = 4
 BAR_W = 16
 
@@ -60,37 +59,27 @@ class JobsStrip(Widget, can_focus=True):
 
     COMPONENT_CLASSES = {"jobs-strip--selected", "jobs-strip--empty"}
 
-    class Polled(Message):
-        """The strip read the job table (tests and the benchmark wait on this)."""
-
-    def __init__(self, store_getter, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._store_getter = store_getter
         self.jobs: list[Job] = []
         self.selected = 0
-        self._polling = False
 
     def on_mount(self) -> None:
-        self.set_interval(POLL_S, self.poll)
-        self.call_later(self.poll)
+        self.reload()
 
-    async def poll(self) -> None:
-        """Read active jobs from the store and redraw when they changed."""
-        store = self._store_getter()
-        if store is None or self._polling:
+    @work(exclusive=True, group="jobs-strip")
+    async def reload(self) -> None:
+        """Read the jobs not yet ended and redraw when they changed (the main screen calls this on job changes)."""
+        store = self.app.store
+        if store is None:
             return
-        self._polling = True
-        try:
-            jobs = [job for job in await repo.list_jobs(store, limit=50) if not job.terminal]
-        finally:
-            self._polling = False
+        jobs = await store.run(repo.list_jobs, limit=50, unfinished=True)
         jobs.reverse()  # oldest first, so lines keep their place
         if jobs != self.jobs:
             self.jobs = jobs
             self.selected = min(self.selected, max(len(jobs) - 1, 0))
             self.styles.height = max(1, min(len(jobs), MAX_LINES))
             self.refresh()
-        self.post_message(self.Polled())
 
     @property
     def selected_job(self) -> Job | None:
@@ -104,17 +93,15 @@ class JobsStrip(Widget, can_focus=True):
 
     async def action_cancel_job(self) -> None:
         job = self.selected_job
-        store = self._store_getter()
-        if job is None or store is None:
+        if job is None:
             self.notify("No job selected", severity="warning")
             return
         try:
-            await repo.request_cancel(store, job.id)
+            await self.app.store.run(repo.request_cancel, job.id)
         except LoratuiError as exc:
-            self.notify(exc.message, title=exc.title, severity="error")
+            report_error(self, exc)
             return
         self.notify(f"Asked job #{job.id} to stop")
-        await self.poll()
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width

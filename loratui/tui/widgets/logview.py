@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from loratui.training.logparse import strip_escapes
+from loratui.training.run.logparse import strip_escapes
 
 # Control characters other than \n and \r are dropped; a tab becomes spaces.
 _CONTROL = {c: None for c in range(32) if c not in (9, 10, 13)}

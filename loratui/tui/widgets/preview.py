@@ -20,7 +20,7 @@ from textual.strip import Strip
 from textual.timer import Timer
 from textual.widget import Widget
 
-from loratui.datasets.thumbnails import ThumbnailReader
+from loratui.datasets.image_repo import ThumbnailReader
 from loratui.tui import preview_render
 from loratui.tui.preview_render import Pixels, Preview, PreviewCache, set_truecolor_output
 

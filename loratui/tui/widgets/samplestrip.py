@@ -6,8 +6,9 @@ from pathlib import Path
 
 from rich.style import Style
 from rich.text import Text
-from textual import work
 from textual.widget import Widget
+
+from loratui.tui.workers import work
 
 HALF = "▀"
 
