@@ -14,6 +14,8 @@ import struct
 import warnings
 from dataclasses import asdict, dataclass
 
+from loratui.fsutil import sha256_file
+
 MAX_IMAGE_PIXELS = 16384 * 16384
 """Larger declared sizes are treated as decompression bombs (PIL refuses at twice its own limit)."""
 
@@ -53,14 +55,6 @@ class ProbeResult:
         return asdict(self)
 
 
-def _sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _phash(image) -> str:
     import imagehash
     from PIL import Image
@@ -94,7 +88,7 @@ def probe_image(path: str, rel_path: str, size: int, mtime_ns: int) -> dict:
             result.sha256 = hashlib.sha256(data).hexdigest()
             source: object = io.BytesIO(data)
         else:
-            result.sha256 = _sha256_file(path)
+            result.sha256 = sha256_file(path)
             source = path
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

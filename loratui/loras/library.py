@@ -12,7 +12,6 @@ accept either that or a ``loratui.store.Store``:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from loratui.errors import LoraError, LoratuiError, NotFoundError
+from loratui.fsutil import sha256_file
 from loratui.loras.inspect import LoraInfo, inspect_file
 
 ProgressFn = Callable[[int, int], None]
@@ -104,15 +104,6 @@ def _dispatch(target, fn, *args, **kwargs):
     return target.run_sync(lambda conn: fn(conn, *args, **kwargs))
 
 
-def file_sha256(path: Path, chunk: int = 4 * 1024 * 1024) -> str:
-    """SHA-256 of a whole file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _select(conn: sqlite3.Connection, sql: str, params=()) -> sqlite3.Cursor:
     """A query whose rows are sqlite3.Row whatever the connection's row_factory is."""
     cursor = conn.cursor()
@@ -157,7 +148,7 @@ def index_file_sync(conn: sqlite3.Connection, path: str | os.PathLike, job_id: i
 
 def _read_one(path: str | os.PathLike) -> tuple[LoraInfo, str]:
     resolved = Path(path).expanduser().resolve()
-    return inspect_file(resolved), file_sha256(resolved)
+    return inspect_file(resolved), sha256_file(resolved)
 
 
 async def index_file_async(store, path: str | os.PathLike, job_id: int | None = None) -> LoraRecord:
@@ -224,7 +215,7 @@ def _read_changed(root: Path, known: dict[str, tuple[int, int, int]], force: boo
             if row is not None and not force and (row[1], row[2]) == (stat.st_size, stat.st_mtime_ns):
                 report.unchanged += 1
             else:
-                results.append(_ReadResult(key, row[0] if row else None, inspect_file(path), file_sha256(path)))
+                results.append(_ReadResult(key, row[0] if row else None, inspect_file(path), sha256_file(path)))
         except LoratuiError as exc:
             results.append(_ReadResult(key, row[0] if row else None, error=exc.message))
         except OSError as exc:
