@@ -1,4 +1,4 @@
-"""Small filesystem helpers: atomic writes and containment checks."""
+"""Small filesystem helpers: atomic writes, containment checks, file hashes."""
 
 from __future__ import annotations
 
@@ -78,11 +78,18 @@ def is_within(root: Path, candidate: Path) -> bool:
     return True
 
 
+def hash_file(path: str | os.PathLike, digest, chunk: int = 1 << 20):
+    """Feed the bytes of `path` to `digest` (a ``hashlib`` object), `chunk` bytes at a time; returns `digest`.
 
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """SHA-256 hex digest of a whole file, read in chunks."""
-    digest = hashlib.sha256()
+    Memory stays at one chunk whatever the file's size. For a digest that starts with a prefix (git's blob
+    header, say), update it before calling this.
+    """
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(chunk), b""):
             digest.update(block)
-    return digest.hexdigest()
+    return digest
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """The SHA-256 of the file at `path`, as lowercase hex (64 characters); reads it in `chunk`-byte blocks."""
+    return hash_file(path, hashlib.sha256(), chunk).hexdigest()

@@ -1,9 +1,17 @@
 """Probe one image file: header facts, sha256, perceptual hash, preview thumbnail. Runs in worker processes.
 
-Only what the perceptual hash needs is decoded: JPEGs use PIL's draft mode (DCT scaling) so a
-1024x1536 photo decodes at 1/8 size. The preview thumbnail (``loratui.datasets.thumbnails``) is made from that
-same decoded image. Anything wrong with the file becomes ``status='broken'`` with a reason;
-this function does not raise for bad files.
+Every image the probe calls ``ok`` is one the trainer can load: sd-scripts opens each image with a plain
+``Image.open(path)`` and converts it with ``.convert("RGB")`` (Pillow's defaults: truncated files refused,
+the default decompression-bomb limit), and the probe decodes the whole image stream the same way before anything
+else touches it. Anything the trainer would fail on becomes ``status='broken'`` with a reason; this function does
+not raise for bad files. It is no stricter than the trainer either: what Pillow tolerates (a bad CRC in IDAT,
+garbage after the end, unreadable EXIF) stays ``ok``.
+
+JPEGs are decoded no larger than the perceptual hash and the thumbnail need: PIL's draft mode (DCT scaling)
+decodes a 1024x1536 photo at 1/8 size. libjpeg still entropy-decodes the whole stream in draft mode, so it reports
+truncation and fatal stream errors exactly as a full decode does (measured on ~21,700 damaged JPEGs: see
+``docs/benchmarks.md``). The preview thumbnail (``loratui.datasets.thumbnails``) is made from that
+same decoded image.
 """
 
 from __future__ import annotations
@@ -14,8 +22,11 @@ import struct
 import warnings
 from dataclasses import asdict, dataclass
 
-MAX_IMAGE_PIXELS = 16384 * 16384
-"""Larger declared sizes are treated as decompression bombs (PIL refuses at twice its own limit)."""
+from loratui.fsutil import sha256_file
+
+TRAINER_MAX_IMAGE_PIXELS = int(1024 * 1024 * 1024 // 4 // 3)
+"""Pillow's default ``Image.MAX_IMAGE_PIXELS``, which sd-scripts never changes: images above twice this many
+pixels are refused as decompression bombs (by the trainer, so by the probe too)."""
 
 BIG_FILE = 64 * 1024 * 1024
 """Files above this are hashed in chunks instead of being read into memory at once."""
@@ -53,14 +64,6 @@ class ProbeResult:
         return asdict(self)
 
 
-def _sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _phash(image) -> str:
     import imagehash
     from PIL import Image
@@ -82,7 +85,7 @@ def probe_image(path: str, rel_path: str, size: int, mtime_ns: int) -> dict:
     """Probe `path`; returns ``ProbeResult.as_dict()`` (never raises for a bad image)."""
     from PIL import Image, UnidentifiedImageError
 
-    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = TRAINER_MAX_IMAGE_PIXELS
     result = ProbeResult(rel_path=rel_path, size=size, mtime_ns=mtime_ns)
     if size == 0:
         result.status, result.reason = "broken", "empty file (0 bytes)"
@@ -94,31 +97,71 @@ def probe_image(path: str, rel_path: str, size: int, mtime_ns: int) -> dict:
             result.sha256 = hashlib.sha256(data).hexdigest()
             source: object = io.BytesIO(data)
         else:
-            result.sha256 = _sha256_file(path)
+            result.sha256 = sha256_file(path)
             source = path
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow warns about large images and corrupt EXIF; the result already says all that matters.
+            warnings.simplefilter("ignore")
             with Image.open(source) as image:
                 _read_header(image, result)
                 if result.status == "ok":
-                    if image.format == "JPEG":
-                        image.draft("RGB" if image.mode not in ("L",) else "L", PHASH_DRAFT)
-                    image.load()
+                    _decode_like_trainer(image)
+                    _read_orientation(image, result)
                     result.phash = _phash(image)
                     _add_thumbnail(image, result)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        result.status, result.reason = "broken", f"decompression bomb refused: {exc}"
+    except Image.DecompressionBombError as exc:
+        result.status, result.reason = "broken", f"decompression bomb refused (sd-scripts refuses it too): {exc}"
     except UnidentifiedImageError:
-        result.status, result.reason = "broken", "not an image (unrecognised format)"
+        result.status, result.reason = "broken", _unidentified_reason(_sniff_format(path))
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
-        text = str(exc) or type(exc).__name__
-        if "truncated" in text.lower():
-            result.status, result.reason = "broken", f"truncated image: {text}"
-        else:
-            result.status, result.reason = "broken", f"cannot decode: {text}"
+        result.status, result.reason = "broken", _decode_error_reason(exc, result.format or _sniff_format(path))
     except MemoryError:
         result.status, result.reason = "broken", "image too large to decode"
     return result.as_dict()
+
+
+def _decode_like_trainer(image) -> None:
+    """Decode the whole image stream and convert it as sd-scripts does; raises what the trainer would.
+
+    This must be the first decode of `image`: after a failed ``load()`` Pillow keeps the half-decoded pixels and
+    a second ``load()`` returns them without error (the reason nothing may read EXIF before this).
+    """
+    if image.format == "JPEG":
+        image.draft("RGB" if image.mode not in ("L",) else "L", PHASH_DRAFT)
+    image.load()
+    if image.mode != "RGB":
+        image.convert("RGB")
+
+
+_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"), (b"BM", "BMP"))
+
+
+def _sniff_format(path: str) -> str | None:
+    """The format a file's first bytes announce (None when unknown): for reasons, when Pillow could not say."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+    except OSError:
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    return next((name for magic, name in _SIGNATURES if head.startswith(magic)), None)
+
+
+def _unidentified_reason(fmt: str | None) -> str:
+    """Pillow found no format that opens the file: a damaged header of a known format, or not an image."""
+    if fmt is None:
+        return "not an image (unrecognised format)"
+    return f"damaged {fmt} header (a bad chunk or marker): Pillow cannot open it, nor can the trainer"
+
+
+def _decode_error_reason(exc: BaseException, fmt: str | None) -> str:
+    """'truncated PNG: ...' or 'cannot decode JPEG: ...', with Pillow's own words."""
+    text = str(exc) or type(exc).__name__
+    what = fmt or "image"
+    if "truncated" in text.lower():
+        return f"truncated {what}: {text}"
+    return f"cannot decode {what}: {text}"
 
 
 def _add_thumbnail(image, result: ProbeResult) -> None:
@@ -131,20 +174,24 @@ def _add_thumbnail(image, result: ProbeResult) -> None:
 
 
 def _read_header(image, result: ProbeResult) -> None:
-    width, height = image.size
+    """Format, mode, size and frames: what the header says, without decoding pixels."""
+    result.width, result.height = image.size
     result.format = image.format
     result.mode = image.mode
     result.frames = int(getattr(image, "n_frames", 1) or 1)
     result.has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
-    try:
-        orientation = int(image.getexif().get(0x0112, 1) or 1)
-    except Exception:  # malformed EXIF must not make the image unusable
-        orientation = 1
-    result.orientation = orientation if 1 <= orientation <= 8 else 1
-    if result.orientation in (5, 6, 7, 8):
-        width, height = height, width
-    result.width, result.height = width, height
     if image.format == "GIF":
         frames = f"animated, {result.frames} frames" if result.frames > 1 else "1 frame"
         result.status = "broken"
         result.reason = f"GIF ({frames}) is not read by sd-scripts: convert it to PNG or JPEG"
+
+
+def _read_orientation(image, result: ProbeResult) -> None:
+    """EXIF orientation (1 when absent or unreadable); 5-8 swap the displayed width and height."""
+    try:
+        orientation = int(image.getexif().get(0x0112, 1) or 1)
+    except Exception:  # malformed EXIF does not bother the trainer, so it must not make the image unusable
+        orientation = 1
+    result.orientation = orientation if 1 <= orientation <= 8 else 1
+    if result.orientation in (5, 6, 7, 8):
+        result.width, result.height = result.height, result.width

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Callable
 from urllib.parse import parse_qs, quote, urlsplit
 
 from loratui.errors import ArchiveError, ConflictError, InputError, ModelError, NotFoundError, RemoteError
-from loratui.fsutil import fsync_dir, is_within
+from loratui.fsutil import fsync_dir, hash_file, is_within, sha256_file
 from loratui.loras import model_repo
 
 if TYPE_CHECKING:  # imported when used: the TUI imports this module at start, httpx costs ~45 ms
@@ -158,20 +158,8 @@ class Http:
         raise RemoteError(f"{where}: HTTP {code}")
 
 
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _git_blob_sha1(path: Path) -> str:
-    digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return hash_file(path, hashlib.sha1(f"blob {path.stat().st_size}\0".encode()), CHUNK).hexdigest()
 
 
 @dataclass
@@ -193,7 +181,7 @@ def _check(path: Path, remote: RemoteFile) -> str:
     size = path.stat().st_size
     if remote.size is not None and size != remote.size:
         raise ModelError(f"{remote.name}: got {size} bytes, expected {remote.size}")
-    sha = _sha256_of(path)
+    sha = sha256_file(path, CHUNK)
     if remote.sha256 and sha.lower() != remote.sha256.lower():
         raise ModelError(f"{remote.name}: SHA-256 mismatch (got {sha}, expected {remote.sha256.lower()})",
                          hint="the partial file was removed; run the download again")
