@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterator, Sequence
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 stdout = Console(soft_wrap=True, highlight=False)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -30,9 +31,7 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: st
     stdout.print(table)
 
 
-def _literal(text: str):
-    from rich.text import Text
-
+def _literal(text: str) -> Text:
     return Text(text)
 
 

@@ -88,6 +88,30 @@ def test_help_lists_subcommands_and_python_m_works(tmp_path):
         assert sub in out
 
 
+def test_commands_are_imported_only_when_run(cli, tmp_path):
+    """`loratui --help` lists every command from the table without importing any command module;
+    running one command imports that command's module alone; a group without a subcommand shows its help."""
+    from loratui.cli.main import COMMANDS
+
+    env = python_subprocess_env({"LORATUI_HOME": str(tmp_path / "h"), "COLUMNS": "200"})
+    probe = ("import sys\nfrom loratui.cli.main import main\n"
+             "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+             "print('LOADED', sorted(m for m in sys.modules if m.startswith('loratui.cli.commands.')))")
+    out = subprocess.run([sys.executable, "-c", probe, "--help"], capture_output=True, text=True, env=env,
+                         cwd=REPO, check=True).stdout
+    for name, (_module, help_text) in COMMANDS.items():
+        assert f"{name}" in out and help_text in out
+    assert "LOADED []" in out
+    out = subprocess.run([sys.executable, "-c", probe, "dataset", "list"], capture_output=True, text=True, env=env,
+                         cwd=REPO, check=True).stdout
+    assert "LOADED ['loratui.cli.commands.dataset']" in out
+    for name in COMMANDS:  # every command module registers, and `COMMAND --help` shows its own options
+        result = cli(name, "--help")
+        assert result.code == 0 and f"usage: loratui {name}" in result.out
+    group = cli("lora")
+    assert group.code == 0 and "subcommands" in group.out and "resize" in group.out
+
+
 def test_scan_uses_process_pool_for_many_images(cli, tmp_path):
     root = tmp_path / "many"
     for i in range(40):

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_entry import patch_train_group
-from loratui.training.procgroup import group_members
+from loratui.training.run.procgroup import group_members
 from trhelpers import HERE, alive, job_events, job_row, wait_for, wait_status
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,8 +22,7 @@ TERMINAL = {"completed", "failed", "cancelled", "interrupted"}
 
 @pytest.fixture
 def train_cli(cli, ctx, home, tmp_path, monkeypatch, image_factory):
-    """The `cli` runner with the train commands, a registered dataset and a stand-in sd-scripts checkout."""
-    patch_train_group(monkeypatch)
+    """The `cli` runner with a registered dataset and a stand-in sd-scripts checkout."""
     monkeypatch.setenv("LORATUI_KOHYA_DIR", str(HERE / "fake_sd_scripts"))
     monkeypatch.setenv("LORATUI_KOHYA_PYTHON", sys.executable)
     data = tmp_path / "data"

@@ -11,20 +11,19 @@ from loratui.datasets import service
 from loratui.errors import InputError
 from loratui.jobs.runner import Cancelled
 from loratui.store import Store
+from loratui.tagging.captioning import CaptionRequest, caption_dataset
 from loratui.tagging.modes import CAPTION_MODES, Mode, parse_mode
 from loratui.tagging.vlm import DEFAULT_KEY_ENV, DEFAULT_PROMPT, read_api_key
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the `caption` command."""
-    parser = subparsers.add_parser(
-        "caption", help="caption a dataset with a vision LLM (OpenAI, vLLM, Ollama, LM Studio)",
-        description="Send each image (downscaled, as a data URL) to an OpenAI-compatible chat endpoint and write "
+def register(parser: argparse.ArgumentParser) -> None:
+    """Build the `caption` command."""
+    parser.description = (
+        "Send each image (downscaled, as a data URL) to an OpenAI-compatible chat endpoint and write "
         "the answer as its caption. Prompts may use {tags} (the image's current caption), {trigger} and "
         "{filename}. By default images that already have a caption are left alone (--mode skip-existing); "
         "prepend puts the new text before the existing tags. Failed images keep their caption; run again to "
-        "retry them (finished images are skipped).",
-    )
+        "retry them (finished images are skipped).")
     parser.add_argument("name", help="dataset name")
     parser.add_argument("--base-url", default=None,
                         help="API root, e.g. https://api.openai.com/v1, http://127.0.0.1:11434/v1 (Ollama), "
@@ -66,8 +65,6 @@ def _prompt(args) -> str:
 
 
 async def cmd_caption(ctx, args) -> int:
-    from loratui.tagging.captioning import CaptionRequest, caption_dataset
-
     prompt = _prompt(args)
     if not prompt.strip():
         raise InputError("the prompt is empty")

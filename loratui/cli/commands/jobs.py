@@ -8,12 +8,12 @@ import time
 from loratui.cli.output import info, print_json, print_table
 from loratui.jobs import repo
 from loratui.store import Store
+from loratui.training.run import queue as run_queue
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the `jobs` command group."""
-    parser = subparsers.add_parser("jobs", help="list jobs of every kind (scan, tag, caption, train, ...)",
-                                   description="List jobs; `jobs cancel ID` asks one to stop.")
+def register(parser: argparse.ArgumentParser) -> None:
+    """Build the `jobs` command group."""
+    parser.description = "List jobs; `jobs cancel ID` asks one to stop."
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--kind", help="only jobs of this kind")
     parser.add_argument("--limit", type=int, default=50)
@@ -36,7 +36,9 @@ def _age(ts: float | None) -> str:
 
 async def cmd_list(ctx, args) -> int:
     async with Store.open(ctx.paths.db) as store:
-        jobs = await repo.list_jobs(store, kind=args.kind, limit=args.limit)
+        # Dead jobs of every kind are marked interrupted first (and the training queue moves on).
+        await run_queue.advance(store, ctx)
+        jobs = await store.run(repo.list_jobs, kind=args.kind, limit=args.limit)
     if args.json:
         print_json([job.as_dict() for job in jobs])
         return 0
@@ -54,13 +56,15 @@ async def cmd_list(ctx, args) -> int:
 
 async def cmd_cancel(ctx, args) -> int:
     async with Store.open(ctx.paths.db) as store:
-        job = await repo.get_job(store, args.id)
+        await run_queue.advance(store, ctx)
+        job = await store.run(repo.get_job, args.id)
         if job.kind == "train":
             # Trainings run in a detached supervisor: stop the whole process group, wait until it is gone.
-            from loratui.training.launch import cancel_training
+            # Imported here for start-up time: launch loads the planner and datasets (~130 ms) `jobs` lists without.
+            from loratui.training.run.launch import cancel_training
 
             job = await cancel_training(store, ctx, args.id)
         else:
-            job = await repo.request_cancel(store, args.id)
+            job = await store.run(repo.request_cancel, args.id)
     info(f"job {job.id}: {'cancelled' if job.terminal else 'cancel requested'}")
     return 0

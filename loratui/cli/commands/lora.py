@@ -8,6 +8,13 @@ import contextlib
 from loratui.cli.output import info, print_json, print_table, progress_bar, stderr, stdout
 from loratui.errors import InputError, JobError
 from loratui.jobs.runner import Cancelled
+from loratui.loras import library
+from loratui.loras.compare import compare
+from loratui.loras.hub import token_from_env, upload_lora
+from loratui.loras.inspect import inspect_file
+from loratui.loras.present import human_size, info_rows
+from loratui.loras.resize import ResizeOptions, run_resize_job
+from loratui.loras.tasks import run_job
 from loratui.store import Store
 
 
@@ -20,10 +27,9 @@ def _cancelled_is_an_error():
         raise JobError("the job was cancelled; nothing was written") from None
 
 
-def register(subparsers: argparse._SubParsersAction) -> dict:
-    """Add the `lora` command group."""
-    parser = subparsers.add_parser("lora", help="LoRA library: scan, list, info, compare, resize, upload",
-                                   description="Index, inspect, compare, resize and publish LoRA files.")
+def register(parser: argparse.ArgumentParser) -> None:
+    """Build the `lora` command group."""
+    parser.description = "Index, inspect, compare, resize and publish LoRA files."
     sub = parser.add_subparsers(dest="lora_command", metavar="SUBCOMMAND", title="subcommands")
 
     scan = sub.add_parser("scan", help="index the .safetensors LoRAs in a folder (only changed files are read)")
@@ -77,12 +83,9 @@ def register(subparsers: argparse._SubParsersAction) -> dict:
                         help="environment variable holding the Hub token (default HF_TOKEN)")
     upload.add_argument("--json", action="store_true")
     upload.set_defaults(handler=cmd_upload)
-    return {"lora": sub}
 
 
 async def cmd_scan(ctx, args) -> int:
-    from loratui.loras import library
-
     async with Store.open(ctx.paths.db) as store:
         with progress_bar("Reading LoRAs") as update:
             report = await library.scan_dir(store, args.dir, force=args.force, dry_run=args.dry_run,
@@ -100,9 +103,6 @@ async def cmd_scan(ctx, args) -> int:
 
 
 async def cmd_list(ctx, args) -> int:
-    from loratui.loras import library
-    from loratui.loras.present import human_size
-
     async with Store.open(ctx.paths.db) as store:
         records = await library.list_loras(store)
     if args.json:
@@ -117,22 +117,11 @@ async def cmd_list(ctx, args) -> int:
     return 0
 
 
-async def _resolve(store, ref: str):
-    from loratui.loras import library
-
-    return await store.run_sync(lambda conn: library.resolve_file(conn, ref))
-
-
 async def cmd_info(ctx, args) -> int:
-    from loratui.loras import library
-    from loratui.loras.inspect import inspect_file
-    from loratui.loras.present import info_rows
-
     async with Store.open(ctx.paths.db) as store:
-        path, record = await _resolve(store, args.lora)
+        path, record = await library.resolve_file(store, args.lora)
         lora = inspect_file(path)
-        job = await store.run_sync(lambda conn: library.job_summary_sync(
-            conn, record.job_id if record else library.job_for_path(conn, str(path))))
+        job = await library.job_summary(store, record, path)
     if args.json:
         data = lora.as_dict(modules=args.modules)
         data["library_id"] = record.id if record else None
@@ -158,12 +147,9 @@ def _print_rows(rows: list[tuple[str, str]]) -> None:
 
 
 async def cmd_compare(ctx, args) -> int:
-    from loratui.loras.compare import compare
-    from loratui.loras.inspect import inspect_file
-
     async with Store.open(ctx.paths.db) as store:
-        path_a, _ = await _resolve(store, args.a)
-        path_b, _ = await _resolve(store, args.b)
+        path_a, _ = await library.resolve_file(store, args.a)
+        path_b, _ = await library.resolve_file(store, args.b)
     result = compare(inspect_file(path_a), inspect_file(path_b))
     if args.json:
         print_json(result.as_dict())
@@ -192,17 +178,12 @@ def _cell(value) -> str:
 
 
 async def cmd_resize(ctx, args) -> int:
-    from loratui.loras import library
-    from loratui.loras.resize import ResizeOptions, run_resize_job
-
     if args.rank is None and not args.dynamic:
         raise InputError("give --rank R, or --dynamic METHOD --param P")
     async with Store.open(ctx.paths.db) as store:
-        path, _ = await _resolve(store, args.lora)
+        path, _ = await library.resolve_file(store, args.lora)
         rank = args.rank
         if rank is None:  # dynamic without a cap: never above the current rank
-            from loratui.loras.inspect import inspect_file
-
             rank = max(m.rank for m in inspect_file(path).modules)
         options = ResizeOptions(rank=rank, conv_rank=args.conv_rank, dynamic=args.dynamic, param=args.param,
                                 precision=args.precision, device=args.device)
@@ -229,9 +210,6 @@ async def cmd_resize(ctx, args) -> int:
 
 
 async def cmd_upload(ctx, args) -> int:
-    from loratui.loras.hub import token_from_env, upload_lora
-    from loratui.loras.tasks import run_job
-
     token = token_from_env(args.token_env)
     if token is None:
         raise InputError(f"no Hub token: set the environment variable {args.token_env}",
@@ -246,7 +224,7 @@ async def cmd_upload(ctx, args) -> int:
                 info(f"{phase} ...")
 
     async with Store.open(ctx.paths.db) as store:
-        path, _ = await _resolve(store, args.lora)
+        path, _ = await library.resolve_file(store, args.lora)
 
         def work(progress):
             return upload_lora(path, args.repo, private=args.private, token=token, hub_bars=hub_bars,

@@ -8,13 +8,16 @@ from pathlib import Path
 from loratui.cli.output import info, print_json, print_table, progress_bar
 from loratui.errors import InputError, JobError
 from loratui.jobs.runner import Cancelled
+from loratui.loras import download
+from loratui.loras.hub import token_from_env
+from loratui.loras.present import human_size
+from loratui.loras.tasks import run_job
 from loratui.store import Store
 
 
-def register(subparsers: argparse._SubParsersAction) -> dict:
-    """Add the `models` command group."""
-    parser = subparsers.add_parser("models", help="download base models (Hub, Civitai) and list them",
-                                   description="Download base models and list the ones on disk.")
+def register(parser: argparse.ArgumentParser) -> None:
+    """Build the `models` command group."""
+    parser.description = "Download base models and list the ones on disk."
     sub = parser.add_subparsers(dest="models_command", metavar="SUBCOMMAND", title="subcommands")
 
     download = sub.add_parser(
@@ -35,14 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> dict:
     lst = sub.add_parser("list", help="downloaded models and model files in HOME/models")
     lst.add_argument("--json", action="store_true")
     lst.set_defaults(handler=cmd_list)
-    return {"models": sub}
 
 
 async def cmd_download(ctx, args) -> int:
-    from loratui.loras import download
-    from loratui.loras.hub import token_from_env
-    from loratui.loras.tasks import run_job
-
     if bool(args.repo) == bool(args.civitai):
         raise InputError("give either a Hub REPO or --civitai URL|ID")
     if args.civitai and args.file:
@@ -84,11 +82,8 @@ async def cmd_download(ctx, args) -> int:
 
 
 async def cmd_list(ctx, args) -> int:
-    from loratui.loras.download import list_models
-    from loratui.loras.present import human_size
-
     async with Store.open(ctx.paths.db) as store:
-        rows = await list_models(store, ctx.paths.models)
+        rows = await download.list_models(store, ctx.paths.models)
     if args.json:
         print_json(rows)
         return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from loratui.cli.jobprogress import job_progress
 from loratui.cli.output import info, print_json
@@ -13,16 +14,16 @@ from loratui.store import Store
 from loratui.tagging.modes import TAG_MODES, Mode, parse_mode
 from loratui.tagging.options import DEFAULT_THRESHOLD, TagOptions, parse_replacements, parse_tag_list
 from loratui.tagging.registry import DEFAULT_MODEL, KNOWN_MODELS
+from loratui.tagging.rethreshold import rethreshold_dataset
+from loratui.tagging.wd14 import TagRequest, tag_dataset
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the `tag` command."""
-    parser = subparsers.add_parser(
-        "tag", help="auto-tag a dataset with a WD14 ONNX tagger (resumable job)",
-        description="Tag a dataset's images with a WD14 tagger. By default images that already have a caption "
+def register(parser: argparse.ArgumentParser) -> None:
+    """Build the `tag` command."""
+    parser.description = (
+        "Tag a dataset's images with a WD14 tagger. By default images that already have a caption "
         "are left alone (--mode skip-existing). Scores are stored, so --rethreshold can change thresholds "
-        "later without the model. An interrupted run resumes when started again with the same options.",
-    )
+        "later without the model. An interrupted run resumes when started again with the same options.")
     parser.add_argument("name", nargs="?", help="dataset name")
     parser.add_argument("--model", default=None,
                         help=f"short name, Hub repo id or folder with model.onnx + selected_tags.csv "
@@ -91,8 +92,6 @@ def _model_key(spec: str | None) -> str | None:
     """The key scores are stored under, without downloading anything."""
     if spec is None:
         return None
-    from pathlib import Path
-
     if spec in KNOWN_MODELS:
         return KNOWN_MODELS[spec]
     path = Path(spec).expanduser()
@@ -115,8 +114,6 @@ async def cmd_tag(ctx, args) -> int:
         dataset = await service.get_dataset(store, args.name)
         if args.rethreshold:
             return await _rethreshold(store, dataset, options, args)
-        from loratui.tagging.wd14 import TagRequest, tag_dataset
-
         settings = ctx.settings.tagging
         request = TagRequest(model=args.model or settings.model or None, options=options,
                              mode=parse_mode(args.mode or Mode.SKIP_EXISTING.value, TAG_MODES),
@@ -144,8 +141,6 @@ async def cmd_tag(ctx, args) -> int:
 
 
 async def _rethreshold(store, dataset, options, args) -> int:
-    from loratui.tagging.rethreshold import rethreshold_dataset
-
     if args.mode is None:
         raise InputError("--rethreshold rewrites captions: say how with --mode overwrite, --mode append "
                          "or --mode skip-existing")

@@ -34,12 +34,10 @@ def _position(value: str) -> str | int:
     return number
 
 
-def register(subparsers: argparse._SubParsersAction) -> dict:
-    """Add the `tags` command group."""
-    parser = subparsers.add_parser(
-        "tags", help="batch tag operations with preview and undo",
-        description="Batch tag operations over a dataset's captions. Every change is journaled: "
-                    "`undo` and `redo` work in order, even after a restart.")
+def register(parser: argparse.ArgumentParser) -> None:
+    """Build the `tags` command group."""
+    parser.description = ("Batch tag operations over a dataset's captions. Every change is journaled: "
+                          "`undo` and `redo` work in order, even after a restart.")
     parser.add_argument("name", help="dataset name")
     sub = parser.add_subparsers(dest="tags_command", metavar="SUBCOMMAND", title="subcommands")
 
@@ -110,7 +108,6 @@ def register(subparsers: argparse._SubParsersAction) -> dict:
     recover.add_argument("--operation", type=int, help="only this operation id")
     recover.add_argument("--json", action="store_true")
     recover.set_defaults(handler=cmd_recover)
-    return {"tags": sub}
 
 
 def _diff_lines(change) -> list[str]:
@@ -170,20 +167,7 @@ def _print_preview(preview, sample, dry_run: bool) -> None:
 async def cmd_list(ctx, args) -> int:
     async with Store.open(ctx.paths.db) as store:
         dataset = await get_dataset(store, args.name)
-        if args.where:
-            from loratui.datasets.query import select_image_ids
-
-            ids = set(await select_image_ids(store, dataset, args.where))
-            rows = await store.fetchall(
-                "SELECT t.image_id, t.tag FROM image_tags t JOIN images i ON i.id = t.image_id "
-                "WHERE i.dataset_id = ?", (dataset.id,))
-            counts: dict[str, set] = {}
-            for image_id, tag in rows:
-                if image_id in ids:
-                    counts.setdefault(tag, set()).add(image_id)
-            freq = {tag: len(images) for tag, images in counts.items()}
-        else:
-            freq = dict(await batch.tag_frequency(store, dataset))
+        freq = await batch.tag_frequency(store, dataset, args.where)
     ordered = sorted(freq.items(), key=lambda kv: (-kv[1], kv[0]))
     if args.limit:
         ordered = ordered[:args.limit]

@@ -1,16 +1,31 @@
-"""`loratui train ...`: trainer options, config checks, plans, step counts and presets.
-
-Running trainings (start/status/logs/cancel/resume/queue) is added to this group by another module.
-"""
+"""`loratui train ...`: trainer options, config checks, plans, step counts and presets; starting, following,
+cancelling, resuming and queueing trainings."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import sys
+import time
 from pathlib import Path
 
 from loratui.cli.output import info, print_json, print_table, stdout
-from loratui.errors import InputError
+from loratui.datasets import service
+from loratui.errors import InputError, NotFoundError
+from loratui.jobs import repo
+from loratui.jobs.model import Job
 from loratui.store import Store
+from loratui.training.config import FAMILIES, load_config, save_config
+from loratui.training.planner import apply_overrides, build_plan, step_report
+from loratui.training.presets import list_presets, load_preset, save_preset
+from loratui.training.run import queue as run_queue
+from loratui.training.run.follow import follow_file
+from loratui.training.run.launch import cancel_training, resume_training, start_training, training_job
+from loratui.training.run.procgroup import group_members
+from loratui.training.run.reconcile import reconcile
+from loratui.training.run.status import status_dict, status_line
+from loratui.training.schema import load_schema
+from loratui.training.validate import check_config
 
 
 def _add_set(parser: argparse.ArgumentParser) -> None:
@@ -19,11 +34,9 @@ def _add_set(parser: argparse.ArgumentParser) -> None:
                              "launch.KEY=VALUE sets a launch option; an empty value removes it")
 
 
-def register(subparsers: argparse._SubParsersAction) -> dict:
-    """Add the `train` command group."""
-    parser = subparsers.add_parser("train", help="configure, check, start and follow LoRA trainings",
-                                   description="Configure, check, plan, start and follow LoRA trainings "
-                                               "(kohya sd-scripts, musubi-tuner).")
+def register(parser: argparse.ArgumentParser) -> None:
+    """Build the `train` command group."""
+    parser.description = "Configure, check, plan, start and follow LoRA trainings (kohya sd-scripts, musubi-tuner)."
     sub = parser.add_subparsers(dest="train_command", metavar="SUBCOMMAND", title="subcommands")
 
     options = sub.add_parser("options", help="list the trainer's options (from the installed trainer)")
@@ -72,7 +85,52 @@ def register(subparsers: argparse._SubParsersAction) -> dict:
     save.add_argument("--name", required=True, help="preset name")
     save.add_argument("--force", action="store_true", help="replace an existing user preset")
     save.set_defaults(handler=cmd_save_preset)
-    return {"train": sub}
+
+    start = sub.add_parser("start", help="start a training in a detached supervisor (survives logout)",
+                           description="Validate CONFIG, write its files into a job folder and start the training "
+                           "in a detached supervisor, or queue it behind a running one. Prints the job id.")
+    start.add_argument("config", help="training config TOML")
+    _add_set(start)
+    start.add_argument("--queue", action="store_true", help="always queue, even when nothing runs")
+    start.add_argument("--title", help="a name for the job")
+    start.add_argument("--json", action="store_true", help="print {\"id\": N}")
+    start.set_defaults(handler=cmd_start)
+
+    status = sub.add_parser("status", help="where a training is (default: the newest)")
+    status.add_argument("job", type=int, nargs="?")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=cmd_status)
+
+    logs = sub.add_parser("logs", help="print a training's log (raw trainer output)")
+    logs.add_argument("job", type=int)
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing until the job ends")
+    logs.set_defaults(handler=cmd_logs)
+
+    cancel = sub.add_parser("cancel", help="stop a training; nothing of it is left running")
+    cancel.add_argument("job", type=int)
+    cancel.add_argument("--json", action="store_true")
+    cancel.set_defaults(handler=cmd_cancel)
+
+    resume = sub.add_parser("resume", help="continue a failed/cancelled/interrupted training from its saved state")
+    resume.add_argument("job", type=int)
+    resume.add_argument("--queue", action="store_true", help="queue it instead of starting now")
+    resume.add_argument("--json", action="store_true")
+    resume.set_defaults(handler=cmd_resume)
+
+    queue = sub.add_parser("queue", help="list, reorder or remove queued trainings")
+    qsub = queue.add_subparsers(dest="queue_command", metavar="ACTION")
+    queue.add_argument("--json", action="store_true")
+    queue.set_defaults(handler=cmd_queue_list)
+    qlist = qsub.add_parser("list", help="queued trainings in run order")
+    qlist.add_argument("--json", action="store_true")
+    qlist.set_defaults(handler=cmd_queue_list)
+    move = qsub.add_parser("move", help="move a queued training to POSITION (1 runs next)")
+    move.add_argument("job", type=int)
+    move.add_argument("position", type=int)
+    move.set_defaults(handler=cmd_queue_move)
+    remove = qsub.add_parser("remove", help="take a training out of the queue")
+    remove.add_argument("job", type=int)
+    remove.set_defaults(handler=cmd_queue_remove)
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:
@@ -87,10 +145,6 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
 
 
 def _load(ctx, args):
-    from loratui.training.config import load_config
-    from loratui.training.planner import apply_overrides
-    from loratui.training.schema import load_schema
-
     config = load_config(args.config)
     schema = load_schema(ctx, config.backend, config.family)
     overrides = parse_overrides(args.overrides)
@@ -102,9 +156,6 @@ def _load(ctx, args):
 
 
 def cmd_options(ctx, args) -> int:
-    from loratui.training.config import FAMILIES
-    from loratui.training.schema import load_schema
-
     family = args.family or FAMILIES[args.backend][0]
     if family not in FAMILIES[args.backend]:
         raise InputError(f"{args.backend} trains {', '.join(FAMILIES[args.backend])}, not {family!r}")
@@ -124,8 +175,6 @@ def cmd_options(ctx, args) -> int:
 
 
 async def cmd_check(ctx, args) -> int:
-    from loratui.training.validate import check_config
-
     config, schema = _load(ctx, args)
     async with Store.open(ctx.paths.db) as store:
         issues = await check_config(store, config, schema)
@@ -144,8 +193,6 @@ async def cmd_check(ctx, args) -> int:
 
 
 async def cmd_plan(ctx, args) -> int:
-    from loratui.training.planner import build_plan
-
     config, schema = _load(ctx, args)
     workdir = Path(args.write) if args.write else ctx.paths.jobs / "plan-preview"
     async with Store.open(ctx.paths.db) as store:
@@ -178,8 +225,6 @@ def _duration(seconds: float | None) -> str:
 
 
 async def cmd_steps(ctx, args) -> int:
-    from loratui.training.planner import step_report
-
     config, schema = _load(ctx, args)
     async with Store.open(ctx.paths.db) as store:
         report = await step_report(store, config, schema)
@@ -205,18 +250,12 @@ async def cmd_steps(ctx, args) -> int:
 
 
 async def cmd_new(ctx, args) -> int:
-    from loratui.datasets.service import get_dataset
-    from loratui.training.config import save_config
-    from loratui.training.planner import apply_overrides
-    from loratui.training.presets import load_preset
-    from loratui.training.schema import load_schema
-
     output = Path(args.output)
     if output.exists() and not args.force:
         raise InputError(f"{output} already exists", hint="use --force to replace it")
     config = load_preset(ctx, args.preset)
     async with Store.open(ctx.paths.db) as store:
-        dataset = await get_dataset(store, args.dataset)
+        dataset = await service.get_dataset(store, args.dataset)
     config.dataset = dataset.name
     overrides = parse_overrides(args.overrides)
     if overrides:
@@ -228,8 +267,6 @@ async def cmd_new(ctx, args) -> int:
 
 
 def cmd_presets(ctx, args) -> int:
-    from loratui.training.presets import list_presets
-
     presets = list_presets(ctx)
     if args.json:
         print_json([p.__dict__ for p in presets])
@@ -240,9 +277,149 @@ def cmd_presets(ctx, args) -> int:
 
 
 def cmd_save_preset(ctx, args) -> int:
-    from loratui.training.config import load_config
-    from loratui.training.presets import save_preset
-
     path = save_preset(ctx, args.name, load_config(args.config), overwrite=args.force)
     info(f"saved preset {args.name} to {path}")
+    return 0
+
+
+async def cmd_start(ctx, args) -> int:
+    overrides = parse_overrides(args.overrides)
+    async with Store.open(ctx.paths.db) as store:
+        await run_queue.advance(store, ctx)
+        job_id = await start_training(store, ctx, args.config, overrides=overrides, title=args.title,
+                                      queue=args.queue)
+        job = await store.run(repo.get_job, job_id)
+    if args.json:
+        print_json({"id": job_id, "status": job.status.value, "log_path": job.log_path})
+    else:
+        print(job_id)
+        info(f"training job {job_id} {'queued' if job.status.value == 'queued' else 'started'}; "
+             f"follow it with `loratui train logs {job_id} --follow` or `loratui train status {job_id}`")
+    return 0
+
+
+async def _job(store, ctx, job_id: int | None) -> Job:
+    """A training job by id, or the newest one, after reconciling dead supervisors (and advancing the queue)."""
+    await run_queue.advance(store, ctx)
+    if job_id is not None:
+        return await training_job(store, job_id)
+    job = await store.run(repo.latest_job, "train")
+    if job is None:
+        raise NotFoundError("no training jobs yet")
+    return job
+
+
+async def cmd_status(ctx, args) -> int:
+    async with Store.open(ctx.paths.db) as store:
+        job = await _job(store, ctx, args.job)
+    if args.json:
+        print_json(status_dict(job))
+        return 0
+    print(status_line(job))
+    if job.message:
+        print(f"  {job.message}")
+    if job.output:
+        print(f"  output: {job.output}")
+    if job.exit_code is not None:
+        print(f"  exit code: {job.exit_code}")
+    return 0
+
+
+async def cmd_logs(ctx, args) -> int:
+    async with Store.open(ctx.paths.db) as store:
+        job = await _job(store, ctx, args.job)
+        if not job.log_path:
+            raise NotFoundError(f"job {job.id} has no log yet")
+        path = Path(job.log_path)
+        if not args.follow:
+            if path.exists():
+                _write_raw(path.read_bytes())
+            return 0
+        state = {"done": False, "checked": 0.0}
+
+        def stop() -> bool:
+            return state["done"]
+
+        iterator = follow_file(path, stop=stop, poll_s=0.2)
+        while True:
+            now = time.monotonic()
+            if now - state["checked"] > 0.5:
+                state["checked"] = now
+                await reconcile(store)  # a dead supervisor ends the job: stop following
+                state["done"] = (await store.run(repo.get_job, job.id)).terminal
+            chunk = await asyncio.to_thread(next, iterator, None)
+            if chunk is None:
+                break
+            if chunk:
+                _write_raw(chunk)
+    return 0
+
+
+def _write_raw(data: bytes) -> None:
+    """Trainer bytes to stdout as they are (carriage returns redraw bars in a terminal)."""
+    out = getattr(sys.stdout, "buffer", None)
+    if out is not None:
+        out.write(data)
+    else:
+        sys.stdout.write(data.decode("utf-8", "replace"))
+    sys.stdout.flush()
+
+
+async def cmd_cancel(ctx, args) -> int:
+    async with Store.open(ctx.paths.db) as store:
+        await run_queue.advance(store, ctx)
+        job = await cancel_training(store, ctx, args.job)
+    left = _leftovers(job)
+    if getattr(args, "json", False):
+        print_json({**status_dict(job), "processes_left": left})
+    else:
+        info(f"job {job.id}: {job.status.value}" + (f"; still running: {left}" if left else "; no process left"))
+    return 0 if not left else 1
+
+
+def _leftovers(job: Job) -> list[int]:
+    return group_members(job.pgid) if job.pgid else []
+
+
+async def cmd_resume(ctx, args) -> int:
+    async with Store.open(ctx.paths.db) as store:
+        await run_queue.advance(store, ctx)
+        new_id = await resume_training(store, ctx, args.job, queue=args.queue)
+        job = await store.run(repo.get_job, new_id)
+    if args.json:
+        print_json({"id": new_id, "resumed_from": args.job, "status": job.status.value, "step": job.step})
+    else:
+        print(new_id)
+        info(f"job {new_id} resumes job {args.job}" + (f" from step {job.step}" if job.step else ""))
+    return 0
+
+
+async def cmd_queue_list(ctx, args) -> int:
+    async with Store.open(ctx.paths.db) as store:
+        await run_queue.advance(store, ctx)
+        ids = await run_queue.list_queue(store)
+        jobs = [await store.run(repo.get_job, i) for i in ids]
+    if getattr(args, "json", False):
+        print_json([status_dict(j) for j in jobs])
+        return 0
+    if not jobs:
+        info("the training queue is empty")
+        return 0
+    print_table(["#", "id", "title", "created"],
+                [[j.queue_position, j.id, j.title, time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created_at))]
+                 for j in jobs])
+    return 0
+
+
+async def cmd_queue_move(ctx, args) -> int:
+    async with Store.open(ctx.paths.db) as store:
+        order = await run_queue.move(store, ctx, args.job, args.position)
+    info("queue: " + " ".join(str(i) for i in order))
+    return 0
+
+
+async def cmd_queue_remove(ctx, args) -> int:
+    async with Store.open(ctx.paths.db) as store:
+        await run_queue.remove(store, ctx, args.job)
+    info(f"job {args.job} removed from the queue")
     return 0
