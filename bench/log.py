@@ -134,7 +134,7 @@ def cpu_seconds(pid: int) -> float:
 def bench_supervisor(steps_per_s: float, seconds: float) -> dict:
     from loratui.config import Context
     from loratui.store import Store
-    from loratui.training.launch import start_training
+    from loratui.training.run.launch import start_training
     from loratui.training.plan import TrainPhase, TrainPlan
 
     with tempfile.TemporaryDirectory(prefix="loratui-bench-") as tmp:

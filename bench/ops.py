@@ -8,7 +8,7 @@ times, on real files and the real SQLite store:
 
 - a replace over all captions, previewed, applied and journaled (one atomic write per caption);
 - its undo (every file checked against the journal, then restored);
-- query filters through ``select_image_ids`` (what the TUI's image list calls);
+- query filters through ``image_repo.select_ids`` (what the TUI's image list filter runs);
 - exact + near duplicate grouping through ``find_duplicates``.
 """
 
@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from loratui.datasets import batch, history  # noqa: E402
 from loratui.datasets.dedupe import find_duplicates  # noqa: E402
-from loratui.datasets.query import select_image_ids  # noqa: E402
+from loratui.datasets import image_repo  # noqa: E402
 from loratui.datasets.service import add_dataset, get_dataset  # noqa: E402
 from loratui.store import Store  # noqa: E402
 
@@ -113,7 +113,7 @@ async def run(count: int, workdir: Path, keep: bool) -> None:
     items = make_files(root, count, rng)
     async with Store.open(db) as store:
         dataset, _ = await add_dataset(store, root, name="bench", scan=False)
-        await store.run_sync(insert_rows, dataset.id, root, items, rng)
+        await store.run(insert_rows, dataset.id, root, items, rng)
         print(f"setup: {count} captioned images in {time.perf_counter() - started:.1f}s")
     os.sync()  # flush the setup's own writes so the timed operations do not pay for them
     async with Store.open(db) as store:
@@ -141,7 +141,7 @@ async def run(count: int, workdir: Path, keep: bool) -> None:
             best = float("inf")
             for _ in range(3):
                 t = time.perf_counter()
-                ids = await select_image_ids(store, dataset, query)
+                ids = await store.run(image_repo.select_ids, dataset.id, query)
                 best = min(best, time.perf_counter() - t)
             print(f"query {query!r}: {len(ids)} images in {best * 1000:.0f} ms (best of 3)")
 

@@ -60,7 +60,7 @@ def build_home(root: Path, count: int) -> tuple[Path, str]:
     import random
     import sqlite3
 
-    from loratui.store import connect_sync
+    from loratui.store import connect
 
     home = root / f"home-{count}"
     marker = home / ".built"
@@ -82,7 +82,7 @@ def build_home(root: Path, count: int) -> tuple[Path, str]:
     subsets = ["10_subject", "5_style", "1_reg"]
     for subset in subsets:
         (data / subset).mkdir(parents=True, exist_ok=True)
-    conn = connect_sync(home / "loratui.db")
+    conn = connect(home / "loratui.db")
     now = time.time()
     conn.execute("BEGIN")
     ws = conn.execute("INSERT INTO workspaces (name, created_at) VALUES ('default', ?)", (now,)).lastrowid
@@ -131,9 +131,9 @@ def _ensure_thumbnails(home: Path, sources: list[Path]) -> None:
     """Store each image's preview thumbnail, as `dataset add` does: made by the scan's own probe from the image's
     source file (the dataset's files are hard links to the sources, so size and mtime match)."""
     from loratui.datasets.probe import probe_image
-    from loratui.store import connect_sync
+    from loratui.store import connect
 
-    conn = connect_sync(home / "loratui.db")
+    conn = connect(home / "loratui.db")
     try:
         if conn.execute("SELECT EXISTS (SELECT 1 FROM thumbnails)").fetchone()[0]:
             return
@@ -167,7 +167,6 @@ def child(args) -> None:
     import loratui.tui.preview_render as preview_render
     import loratui.tui.widgets.preview as preview_module
     from loratui.config import Context
-    from loratui.tui.screens.main import MainScreen
     from loratui.tui.widgets.preview import ImagePreview
 
     results: dict = {"imports_s": time.perf_counter() - T_CHILD_START}
@@ -210,12 +209,17 @@ def child(args) -> None:
             if self.preview_done is not None:
                 self.preview_done.set()
 
-        def on_main_screen_dataset_opened(self, event: MainScreen.DatasetOpened) -> None:
+        async def on_mount(self) -> None:
+            await super().on_mount()
+            self.run_worker(self._when_opened(), group="bench")
+
+        async def _when_opened(self) -> None:
+            await self.main_screen.opened.wait()
             if self._started:
                 return
             self._started = True
             opened = time.perf_counter()
-            results["rows"] = event.count
+            results["rows"] = len(self.main_screen.image_list.rows)
 
             def first_paint() -> None:
                 after = [t for t in self.paint_times if t >= opened]

@@ -120,13 +120,6 @@ def resize_module(up: np.ndarray, down: np.ndarray, alpha: float | None, rank: i
     )
 
 
-def full_svd_reference(up: np.ndarray, down: np.ndarray, rank: int) -> np.ndarray:
-    """The upstream way, for tests and the benchmark: SVD of the full product, truncated, re-multiplied."""
-    merged = np.asarray(up, dtype=np.float32) @ np.asarray(down, dtype=np.float32)
-    u, s, vt = np.linalg.svd(merged, full_matrices=False)
-    return (u[:, :rank] * s[:rank]) @ vt[:rank]
-
-
 class TorchBackend:
     """The same QR + core SVD with torch on a device (``--device cuda``); needs the `torch` extra."""
 

@@ -220,31 +220,3 @@ class Store:
         with self._lock:
             if callback in self._write_listeners:
                 self._write_listeners.remove(callback)
-
-    # -- transitional: removed once every caller uses repository functions --------------------------------
-    async def execute(self, sql, params=()):
-        def fn(conn):
-            cursor = conn.execute(sql, params)
-            return cursor.lastrowid if sql.lstrip().upper().startswith("INSERT") else cursor.rowcount
-        return await self.run(fn)
-
-    async def executemany(self, sql, rows):
-        rows = list(rows)
-        await self.run(lambda conn: conn.executemany(sql, rows))
-
-    async def fetchall(self, sql, params=()):
-        return await self.run(lambda conn: conn.execute(sql, params).fetchall())
-
-    async def fetchone(self, sql, params=()):
-        return await self.run(lambda conn: conn.execute(sql, params).fetchone())
-
-    async def scalar(self, sql, params=()):
-        row = await self.fetchone(sql, params)
-        return None if row is None else row[0]
-
-    async def run_sync(self, fn, *args):
-        return await self.run(fn, *args)
-
-
-def connect_sync(path):
-    return connect(path)

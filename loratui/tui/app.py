@@ -15,9 +15,10 @@ from textual.screen import Screen
 
 from loratui.config import Context
 from loratui.store import Store
-from loratui.tui.extensions import ScreenAction, discover_actions
+from loratui.tui.extensions import ScreenAction
 from loratui.tui.gc_pacer import CHECK_S, GcPacer
 from loratui.tui.refresh import ChangeFeed
+from loratui.tui.screens import discover_actions
 from loratui.tui.screens.help import HelpScreen
 from loratui.tui.screens.main import MainScreen
 from loratui.tui.terminal import ensure_truecolor, stderr_to_file

@@ -11,8 +11,6 @@ where ``factory(app)`` returns a Screen to push (or None after notifying why not
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -25,14 +23,3 @@ class ScreenAction:
     key: str
     description: str
     factory: Callable[[Any], Any]
-
-
-def discover_actions() -> list[ScreenAction]:
-    """All ScreenActions declared by modules in loratui.tui.screens."""
-    from loratui.tui import screens
-
-    actions: list[ScreenAction] = []
-    for info in sorted(pkgutil.iter_modules(screens.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"loratui.tui.screens.{info.name}")
-        actions.extend(getattr(module, "ACTIONS", []))
-    return actions

@@ -113,11 +113,11 @@ def test_info_names_the_job_whose_outputs_hold_the_file(cli, tmp_path, lora_fact
     import json
     import time
 
-    from loratui.store import connect_sync
+    from loratui.store import connect
 
     path = lora_factory(tmp_path / "trained.safetensors")
     cli("jobs", "--json")  # creates the database
-    conn = connect_sync(home / "loratui.db")
+    conn = connect(home / "loratui.db")
     now = time.time()
     job_id = conn.execute("INSERT INTO jobs (kind, title, status, outputs, created_at, updated_at) VALUES "
                           "('train', 'my run', 'completed', ?, ?, ?)", (json.dumps([str(path)]), now, now)).lastrowid

@@ -56,9 +56,9 @@ def test_steps_with_set_and_eta(cli, dataset_cli, config_file, tmp_path):
 def test_eta_from_previous_runs_of_the_family(cli, dataset_cli, config_file, home):
     import time
 
-    from loratui.store.db import connect_sync
+    from loratui.store import connect
 
-    conn = connect_sync(home / "loratui.db")
+    conn = connect(home / "loratui.db")
     now = time.time()
     for family, metrics in (("sd15", [(1, 100.0), (11, 130.0)]), ("sdxl", [(1, 0.0), (2, 50.0)])):
         job = conn.execute("INSERT INTO jobs (kind, params, status, created_at, updated_at) "

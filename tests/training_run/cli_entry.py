@@ -1,17 +1,9 @@
-"""`loratui` as a process for tests: ``python cli_entry.py ARGS...`` runs this checkout's CLI.
-
-``patch_train_group`` is kept for callers written when the `train` run commands were a separate plug-in: the
-`train` group now lives in one module (``loratui.cli.commands.train``), so there is nothing left to patch.
-"""
+"""`loratui` as a process for tests: ``python cli_entry.py ARGS...`` runs this checkout's CLI."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-
-
-def patch_train_group(monkeypatch) -> None:
-    """Nothing to do: `loratui train` has every subcommand (kept for older callers)."""
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from cli_entry import patch_train_group
 from loratui.training.run.procgroup import group_members
 from trhelpers import alive, job_events, job_row, kill_job_processes, wait_for, wait_status
 
@@ -33,7 +32,6 @@ def cleanup(home):
 def test_real_start_cancel_resume(cli, home, tmp_path, monkeypatch, cleanup):
     if not (TINY / "tiny-sd").is_dir():
         pytest.skip(f"no tiny SD model at {TINY} (set LORATUI_TINY_SD)")
-    patch_train_group(monkeypatch)
     monkeypatch.setenv("LORATUI_KOHYA_DIR", KOHYA_DIR)
     if KOHYA_PYTHON:
         monkeypatch.setenv("LORATUI_KOHYA_PYTHON", KOHYA_PYTHON)

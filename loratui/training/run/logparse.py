@@ -308,11 +308,6 @@ class LogParser:
             self._take(text)
         return self._drain()
 
-    def feed_text(self, text: str) -> list[Event]:
-        """Parse already-decoded text."""
-        self._take(text)
-        return self._drain()
-
     def close(self) -> list[Event]:
         """End of stream: flush what is pending (an unterminated line, a record, a traceback)."""
         text = self._decoder.decode(b"", final=True)
