@@ -22,6 +22,7 @@ import struct
 import warnings
 from dataclasses import asdict, dataclass
 
+from loratui.datasets.thumbnails import make_thumbnail
 from loratui.fsutil import sha256_file
 
 TRAINER_MAX_IMAGE_PIXELS = int(1024 * 1024 * 1024 // 4 // 3)
@@ -165,8 +166,6 @@ def _decode_error_reason(exc: BaseException, fmt: str | None) -> str:
 
 
 def _add_thumbnail(image, result: ProbeResult) -> None:
-    from loratui.datasets.thumbnails import make_thumbnail
-
     try:
         result.thumbnail, result.thumb_width, result.thumb_height = make_thumbnail(image)
     except Exception:  # an odd mode or EXIF: the preview decodes the original instead

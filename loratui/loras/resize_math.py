@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from loratui.errors import LoraError
+
 MIN_SV = 1e-6
 DYNAMIC_METHODS = ("sv_ratio", "sv_fro", "sv_cumulative")
 
@@ -124,8 +126,6 @@ class TorchBackend:
     """The same QR + core SVD with torch on a device (``--device cuda``); needs the `torch` extra."""
 
     def __init__(self, device: str) -> None:
-        from loratui.errors import LoraError
-
         try:
             import torch
         except ImportError:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from loratui.errors import LoraError
+from loratui.errors import LoraError, NotFoundError
 
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 """safetensors itself refuses headers above 100 MB."""
@@ -77,8 +77,6 @@ def read_header(path: str | os.PathLike) -> Header:
                 raise LoraError(f"{path.name}: header of {length} bytes is too large")
             raw = handle.read(length)
     except FileNotFoundError:
-        from loratui.errors import NotFoundError
-
         raise NotFoundError(f"no such file: {path}") from None
     except IsADirectoryError:
         raise LoraError(f"{path} is a folder, not a safetensors file") from None

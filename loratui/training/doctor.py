@@ -17,6 +17,9 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from loratui.errors import LoratuiError
+from loratui.training.trainer import find_trainer
+
 OK, WARN, FAIL, INFO = "ok", "warn", "fail", "info"
 LOW_DISK_GB = 20.0
 
@@ -144,17 +147,12 @@ def probe_trainer(python: str, root: Path, module: str, extra_path: Path | None 
 
 def check_trainer(ctx, backend: str) -> Finding:
     """Is the kohya / musubi checkout configured, present and importable in its Python?"""
-    from loratui.errors import LoratuiError
-
     label = {"kohya": "sd-scripts", "musubi": "musubi-tuner"}[backend]
     env_var = {"kohya": "LORATUI_KOHYA_DIR", "musubi": "LORATUI_MUSUBI_DIR"}[backend]
     try:
-        from loratui.training.trainer import find_trainer
-
         trainer = find_trainer(ctx, backend, required=False)
-    except (ImportError, LoratuiError) as exc:
-        message = exc.one_line() if isinstance(exc, LoratuiError) else str(exc)
-        return Finding(label, FAIL, message, f"set {env_var} (or [trainers] in config.toml) to a checkout")
+    except LoratuiError as exc:
+        return Finding(label, FAIL, exc.one_line(), f"set {env_var} (or [trainers] in config.toml) to a checkout")
     if trainer is None:
         status = WARN if backend == "kohya" else INFO
         return Finding(label, status, "not configured",

@@ -10,11 +10,15 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from loratui.errors import InputError
+from loratui.datasets.service import get_dataset
+from loratui.errors import InputError, NotFoundError
 from loratui.training.config import TrainConfig
+from loratui.training.planner import DEFAULT_RESOLUTION
 from loratui.training.schema import Option, Schema, coerce_text
-from loratui.training.steps import StepReport, SubsetImages, compute_steps, params_from_args
-from loratui.training.validate import Issue, check_args
+from loratui.training.steps import (
+    StepReport, SubsetImages, compute_steps, load_subsets, measured_seconds_per_step, params_from_args,
+)
+from loratui.training.validate import Issue, check_args, check_dataset
 
 PINNED = ("save_state", "save_every_n_steps")
 """Offered at the top of the saving section: without saved state a cancelled or lost run cannot resume."""
@@ -45,11 +49,6 @@ class FormState:
 
     async def load_dataset(self, store) -> None:
         """Read the dataset's subsets, image sizes and dataset-level issues from the store."""
-        from loratui.datasets.service import get_dataset
-        from loratui.errors import NotFoundError
-        from loratui.training.steps import load_subsets, measured_seconds_per_step
-        from loratui.training.validate import check_dataset
-
         self.subsets, self.caption_ext = [], None
         self.dataset_issues = await check_dataset(store, self.config)
         try:
@@ -120,8 +119,6 @@ class FormState:
         """The exact step count for the current values."""
         args = dict(self.config.args)
         if args.get("resolution") is None:
-            from loratui.training.planner import DEFAULT_RESOLUTION
-
             size = DEFAULT_RESOLUTION.get(self.config.family, 1024)
             args["resolution"] = f"{size},{size}"
         try:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loratui.fsutil import atomic_write_text
+
 
 @dataclass
 class TrainPhase:
@@ -43,8 +45,6 @@ class TrainPlan:
 
     def write_files(self) -> list[Path]:
         """Write `files` into `workdir`; returns their paths."""
-        from loratui.fsutil import atomic_write_text
-
         self.workdir.mkdir(parents=True, exist_ok=True)
         written = []
         for name, text in self.files.items():

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loratui.datasets import dataset_repo, image_repo
-from loratui.datasets.buckets import BucketRules, bucket_label, raw_size
+from loratui.datasets.buckets import BucketRules, bucket_label, make_bucket_resolutions, raw_size
 from loratui.jobs import repo as job_repo
 
 KOHYA_IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".PNG", ".JPG", ".JPEG", ".WEBP", ".BMP")
@@ -155,8 +155,6 @@ def select_buckets(rules: BucketRules, sizes: list[tuple[int, int]]) -> list[tup
                 found[size] = (0, 0)
     else:
         import numpy as np
-
-        from loratui.datasets.buckets import make_bucket_resolutions
 
         resos = make_bucket_resolutions(rules.resolution, rules.min_bucket_reso, rules.max_bucket_reso,
                                         rules.bucket_reso_steps)

@@ -19,9 +19,15 @@ from loratui.tui.extensions import ScreenAction
 from loratui.tui.gc_pacer import CHECK_S, GcPacer
 from loratui.tui.refresh import ChangeFeed
 from loratui.tui.screens import discover_actions
+from loratui.tui.screens.add_dataset import AddDatasetScreen, PathInput
+from loratui.tui.screens.confirm import ConfirmScreen
 from loratui.tui.screens.help import HelpScreen
-from loratui.tui.screens.main import MainScreen
+from loratui.tui.screens.main import FilterInput, MainScreen
 from loratui.tui.terminal import ensure_truecolor, stderr_to_file
+from loratui.tui.widgets.caption_editor import CaptionEditor
+from loratui.tui.widgets.dataset_tree import DatasetTree
+from loratui.tui.widgets.image_list import ImageList
+from loratui.tui.widgets.jobs_strip import JobsStrip
 
 STDERR_LOG = "tui-stderr.log"
 
@@ -140,14 +146,6 @@ class LoratuiApp(App):
 
     def binding_catalogue(self) -> list[tuple[str, str, str, str]]:
         """Every binding with an id: (where, id, keys after remapping, description)."""
-        from loratui.tui.screens.add_dataset import AddDatasetScreen, PathInput
-        from loratui.tui.screens.confirm import ConfirmScreen
-        from loratui.tui.screens.main import FilterInput
-        from loratui.tui.widgets.caption_editor import CaptionEditor
-        from loratui.tui.widgets.dataset_tree import DatasetTree
-        from loratui.tui.widgets.image_list import ImageList
-        from loratui.tui.widgets.jobs_strip import JobsStrip
-
         sections = [
             ("everywhere", LoratuiApp.BINDINGS),
             ("main", MainScreen.BINDINGS),
