@@ -10,24 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from loratui.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import toml as _toml
-
-    class tomllib:  # noqa: N801 - same shape as the stdlib module
-        TOMLDecodeError = _toml.TomlDecodeError
-
-        @staticmethod
-        def loads(text: str) -> dict:
-            return _toml.loads(text)
+from loratui.tomlio import tomllib  # the stdlib reader, or tomli before Python 3.11; other modules take it from here
 
 
 HOME_ENV = "LORATUI_HOME"
@@ -236,14 +224,6 @@ class Settings:
                 setattr(getattr(self, section), key, environ[var])
         return self
 
-    def to_dict(self) -> dict[str, Any]:
-        """The settings as a TOML-ready dict."""
-        return {
-            f.name: dataclasses.asdict(getattr(self, f.name))
-            for f in dataclasses.fields(self)
-            if not f.name.startswith("_")
-        }
-
 
 def load_settings(path: Path, environ: dict[str, str] | None = None) -> Settings:
     """Read config.toml (missing file = defaults), then apply environment overrides."""
@@ -256,15 +236,6 @@ def load_settings(path: Path, environ: dict[str, str] | None = None) -> Settings
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     return Settings.from_dict(data, source=str(path)).apply_env(environ)
-
-
-def save_settings(settings: Settings, path: Path) -> None:
-    """Write config.toml atomically."""
-    import toml
-
-    from loratui.fsutil import atomic_write_text
-
-    atomic_write_text(path, toml.dumps(settings.to_dict()))
 
 
 @dataclass

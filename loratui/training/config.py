@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loratui import tomlio
 from loratui.config import tomllib
 from loratui.errors import ConfigError
 
@@ -109,8 +110,8 @@ class TrainConfig:
         return data
 
     def to_toml(self) -> str:
-        """The config as TOML text."""
-        return dumps_toml(self.to_dict())
+        """The config as TOML text (read back the same by tomllib and by sd-scripts' toml 0.10 reader)."""
+        return tomlio.dumps(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> "TrainConfig":
@@ -155,13 +156,6 @@ class TrainConfig:
                    seconds_per_step=None if sps is None else float(sps), source=source)
 
 
-def dumps_toml(data: dict[str, Any]) -> str:
-    """TOML text for a dict of scalars, lists and one level of tables (plus arrays of tables)."""
-    import toml
-
-    return toml.dumps(data)
-
-
 def loads_toml(text: str, source: str) -> dict[str, Any]:
     """Parse TOML text; ConfigError naming `source` on a syntax error."""
     try:
@@ -185,10 +179,5 @@ def load_config(path: str | Path) -> TrainConfig:
 
 
 def save_config(config: TrainConfig, path: str | Path) -> Path:
-    """Write a training config atomically."""
-    from loratui.fsutil import atomic_write_text
-
-    path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, config.to_toml())
-    return path
+    """Write a training config atomically; an existing file keeps its comments, key order and formatting."""
+    return tomlio.save(path, config.to_dict())

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from loratui import tomlio
 from loratui.datasets import dataset_repo
 from loratui.errors import ConfigError, TrainingError
 from loratui.training import kohya, musubi
-from loratui.training.config import TrainConfig, dumps_toml, load_config
+from loratui.training.config import TrainConfig, load_config
 from loratui.training.plan import TrainPhase, TrainPlan
 from loratui.training.schema import Schema, coerce_text, load_schema
 from loratui.training.steps import StepReport, compute_steps, load_subsets, params_from_args, parse_resolution
@@ -150,14 +151,14 @@ async def build_plan(store, ctx, config: TrainConfig, workdir: Path, *, schema: 
     config_path = workdir / kohya.CONFIG_FILE_NAME
     dataset_path = workdir / kohya.DATASET_FILE_NAME
     if config.backend == "kohya":
-        plan.files[kohya.CONFIG_FILE_NAME] = dumps_toml(kohya.config_file_values(args, schema))
-        plan.files[kohya.DATASET_FILE_NAME] = dumps_toml(
+        plan.files[kohya.CONFIG_FILE_NAME] = tomlio.dumps(kohya.config_file_values(args, schema))
+        plan.files[kohya.DATASET_FILE_NAME] = tomlio.dumps(
             kohya.dataset_config(dataset.path, dataset.caption_ext, subsets, args, resolution, batch))
         argv = kohya.launcher_argv(trainer.python, trainer.script(config.family), launch)
         argv += ["--config_file", str(config_path), "--dataset_config", str(dataset_path)]
         plan.phases.append(TrainPhase("train", argv, str(trainer.root), dict(TRAIN_ENV)))
     else:
-        plan.files[kohya.DATASET_FILE_NAME] = dumps_toml(
+        plan.files[kohya.DATASET_FILE_NAME] = tomlio.dumps(
             musubi.dataset_config(dataset.path, dataset.caption_ext, subsets, args, resolution, batch,
                                   workdir / "cache"))
         plan.phases.extend(musubi.phases(trainer, config.family, args, launch, dataset_path, schema))
