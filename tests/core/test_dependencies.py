@@ -16,8 +16,12 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from loratui.config import tomllib
 from tests.conftest import REPO
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: toml is a runtime dependency
+    import toml as tomllib
 
 MIN_VERSIONS = REPO / ".ci" / "min-versions.txt"
 
@@ -29,17 +33,19 @@ CAPPED = {"textual", "rich"}
 UNRELEASED_FLOORS = {"rich-pixels": ("3.0", "3.0.1")}
 
 
-def _requirements() -> list[Requirement]:
-    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    lines = list(project["dependencies"])
-    for extra in project.get("optional-dependencies", {}).values():
-        lines += extra
-    return [Requirement(line) for line in lines]
+def _project() -> dict:
+    return tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 
 
 def _runtime() -> list[Requirement]:
-    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    return [Requirement(line) for line in project["dependencies"]]
+    """[project].dependencies."""
+    return [Requirement(line) for line in _project()["dependencies"]]
+
+
+def _requirements() -> list[Requirement]:
+    """Runtime dependencies and those of every extra."""
+    extras = _project().get("optional-dependencies", {}).values()
+    return _runtime() + [Requirement(line) for lines in extras for line in lines]
 
 
 def _pins() -> dict[str, str]:
