@@ -25,7 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-FIXTURES = REPO.parent / "shared" / "fixtures" / "kohya-logs"
+FIXTURES = REPO / "tests" / "fixtures" / "kohya-logs"
 
 
 def corpus(lines: int) -> bytes:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-FIXTURES = SHARED / "fixtures"
+FIXTURES = REPO / "tests" / "fixtures"
+"""Recorded real sd-scripts logs and a real LoRA file; `tests/fixtures/README.md` says how each was made."""
 
 
 @pytest.fixture

@@ -90,9 +90,8 @@ def kohya_metadata():
 
 @pytest.fixture
 def real_lora() -> Path:
-    """The real sd-scripts output in the shared fixtures."""
-    if not REAL_LORA.exists():
-        pytest.skip(f"shared fixture missing: {REAL_LORA}")
+    """A real sd-scripts output (tests/fixtures/loras; see the README there)."""
+    assert REAL_LORA.is_file(), f"fixture missing: {REAL_LORA}"
     return REAL_LORA
 
 

@@ -1,7 +1,8 @@
 """Against a real sd-scripts (optional): runs only when LORATUI_KOHYA_DIR is set.
 
-Needs the tiny SD1.5 model of /work/shared/tools/make_tiny_sd15.py: set LORATUI_TINY_SD (default
-`$LORATUI_KOHYA_DIR/../tiny`). The trainer reads loratui's written TOMLs as they are, builds its buckets from a
+Needs a tiny SD1.5-shaped model (a folder with tiny-sd/ and tokenizer-cache/, as a `make_tiny_sd15.py` script
+builds one; tests/fixtures/README.md says how to set up sd-scripts and the model on a CPU): set LORATUI_TINY_SD
+(default `$LORATUI_KOHYA_DIR/../tiny`). The trainer reads loratui's written TOMLs as they are, builds its buckets from a
 multi-bucket dataset with regularisation images and an EXIF-rotated JPEG, and prints "total optimization steps";
 that number must equal the calculator's. The run is stopped right after that line.
 """

@@ -1,4 +1,4 @@
-"""A stand-in for sd-scripts: replays a recorded real log (tests/../shared/fixtures/kohya-logs) with delays.
+"""A stand-in for sd-scripts: replays a recorded real log (tests/fixtures/kohya-logs) with delays.
 
 It writes what the real trainer wrote at the same moments: the LoRA file at each ``saving checkpoint``
 (a real, tiny safetensors file), a state folder with ``train_state.json`` at ``saving last state``, sample
@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "kohya-logs"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "kohya-logs"
 
 
 def merged_chunks(stem: str) -> list[tuple[str, bytes]]:

@@ -1,7 +1,8 @@
 """Against a real sd-scripts (optional): runs only when LORATUI_KOHYA_DIR is set.
 
-Needs the tiny SD1.5 model of /work/shared/tools/make_tiny_sd15.py: LORATUI_TINY_SD (default
-`$LORATUI_KOHYA_DIR/../tiny`, holding tiny-sd/, tokenizer-cache/ and data/img/). A training started with
+Needs a tiny SD1.5-shaped model as a `make_tiny_sd15.py` script builds one (tests/fixtures/README.md says how to
+set up sd-scripts and the model on a CPU): LORATUI_TINY_SD (default `$LORATUI_KOHYA_DIR/../tiny`, holding
+tiny-sd/, tokenizer-cache/ and data/img/). A training started with
 `loratui train start` runs in its detached supervisor, is cancelled mid-way with no process left, and resumes
 from its newest saved state to completion, the step count continuing and the LoRA path recorded.
 """

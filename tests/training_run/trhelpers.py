@@ -10,7 +10,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 STANDIN = HERE / "standin_trainer.py"
-FIXTURES = HERE.parents[2] / "shared" / "fixtures"
+FIXTURES = HERE.parent / "fixtures"
 
 
 def standin_argv(out_dir: Path, log: str = "16_toml_accelerate_combined_unbuffered", *extra: str,
