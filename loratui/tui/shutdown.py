@@ -208,8 +208,7 @@ async def save_pending_edit(main: MainScreen | None, recovered: Path, timeout: f
     if saved:
         return f"saved the caption edit of {edit.dataset}: {edit.rel_caption}"
     if not why:
-        why = (CHANGED_ON_DISK if edit.changed_on_disk()
-               else "saving failed (see the messages above)")
+        why = CHANGED_ON_DISK if edit.changed_on_disk() else "the save failed"
     return keep_aside(recovered, edit, why)
 
 
@@ -217,7 +216,7 @@ def keep_aside(recovered: Path, edit: UnsavedEdit, why: str) -> str:
     """Keep `edit` under `recovered`; returns what happened (the text itself when even that fails)."""
     try:
         path = keep_edit(recovered, edit, why)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # a full or read-only disk, text that cannot be encoded
         return f"{why}; keeping the edit aside failed too ({exc}); its text: {edit.text!r}"
     return f"{why}: the edit of {edit.dataset}: {edit.rel_caption} is kept in {path}"
 
