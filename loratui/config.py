@@ -62,6 +62,11 @@ class Paths:
         """Where `loratui demo` creates its dataset."""
         return self.home / "demo"
 
+    @property
+    def recovered(self) -> Path:
+        """Caption edits that could not be saved when the TUI was ended by a signal (see loratui.datasets.kept)."""
+        return self.home / "recovered"
+
     def job_dir(self, job_id: int) -> Path:
         """The folder of one job."""
         return self.jobs / str(job_id)

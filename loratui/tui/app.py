@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Iterable
@@ -23,7 +24,8 @@ from loratui.tui.screens.add_dataset import AddDatasetScreen, PathInput
 from loratui.tui.screens.confirm import ConfirmScreen
 from loratui.tui.screens.help import HelpScreen
 from loratui.tui.screens.main import FilterInput, MainScreen
-from loratui.tui.terminal import ensure_truecolor, stderr_to_file
+from loratui.tui.shutdown import ExitGuard, announce_kept_edits
+from loratui.tui.terminal import GuardedStream, ensure_truecolor, stderr_to_file, terminal_alive, terminal_driver
 from loratui.tui.widgets.caption_editor import CaptionEditor
 from loratui.tui.widgets.dataset_tree import DatasetTree
 from loratui.tui.widgets.image_list import ImageList
@@ -59,6 +61,8 @@ class LoratuiApp(App):
         """Runs the garbage collector's full passes while input is idle (see loratui.tui.gc_pacer)."""
         self.change_feed = ChangeFeed(self)
         """Turns database changes (this process's and others') into refreshes (see loratui.tui.refresh)."""
+        self.exit_guard: ExitGuard | None = None
+        """Set by run_app: saves the pending edit on SIGHUP, SIGTERM or a hangup (see loratui.tui.shutdown)."""
         self.set_keymap(dict(ctx.settings.ui.keys))
 
     # -- lifetime -----------------------------------------------------------------------------------------
@@ -67,12 +71,15 @@ class LoratuiApp(App):
         self.store = await self._stack.enter_async_context(Store.open(self.ctx.paths.db))
 
     async def on_mount(self) -> None:
+        if self.exit_guard is not None:
+            self.exit_guard.install(self)
         await self.change_feed.start()
         self.gc_pacer.start()
         self.set_interval(CHECK_S, self.gc_pacer.tick, name="gc-pacer")
         self.register_screen_actions()
         self.main_screen = MainScreen(self.initial_dataset, self.ctx.settings.ui.preview != "none")
         self.push_screen(self.main_screen)
+        announce_kept_edits(self)
 
     def register_screen_actions(self) -> None:
         """Bind the keys of the feature screens (discovered in loratui.tui.screens); runs once, at start.
@@ -102,6 +109,8 @@ class LoratuiApp(App):
         await super().on_event(event)
 
     async def on_unmount(self) -> None:
+        if self.exit_guard is not None:
+            self.exit_guard.uninstall()
         self.change_feed.stop()
         self.gc_pacer.stop()
         await self._stack.aclose()
@@ -203,38 +212,33 @@ class LoratuiApp(App):
                                 lambda action_id=action.id: self.action_open_screen(action_id))
 
 
-def _terminal_driver(stream):
-    """A Linux driver class that draws on `stream` instead of sys.__stderr__ (which points at the log)."""
-    from textual.drivers.linux_driver import LinuxDriver
-
-    class TerminalDriver(LinuxDriver):
-        def __init__(self, app, **kwargs) -> None:
-            super().__init__(app, **kwargs)
-            self._file = stream
-
-    return TerminalDriver
-
-
 def run_app(ctx: Context, dataset: str | None = None) -> int:
-    """Open the terminal UI (on `dataset` if given); returns the exit code."""
+    """Open the terminal UI (on `dataset` if given); returns the exit code (128 + N when signal N ended it)."""
     if ctx.settings.ui.truecolor:
         ensure_truecolor()
     log_path = ctx.paths.home / STDERR_LOG
+    guard = ExitGuard(ctx.paths.recovered) if os.name == "posix" else None
     redirect = os.name == "posix" and sys.__stderr__ is not None and sys.__stderr__.isatty()
     if not redirect:
         app = LoratuiApp(ctx, dataset)
+        app.exit_guard = guard
         app.run()
-        return int(app.return_code or 0)
+        return guard.exit_code if guard is not None and guard.signum else int(app.return_code or 0)
     # Keep the real terminal on a private descriptor for drawing; fd 2 goes to the log while the app runs,
     # so native libraries writing to stderr cannot scribble over the screen.
-    terminal = os.fdopen(os.dup(2), "w", encoding="utf-8", errors="replace")
+    terminal = GuardedStream(os.fdopen(os.dup(2), "w", encoding="utf-8", errors="replace"), guard.terminal_lost)
     try:
-        app = LoratuiApp(ctx, dataset, driver_class=_terminal_driver(terminal))
+        app = LoratuiApp(ctx, dataset, driver_class=terminal_driver(terminal, guard.terminal_lost))
+        app.exit_guard = guard
         size_before = log_path.stat().st_size if log_path.exists() else 0
         with stderr_to_file(log_path):
             app.run()
     finally:
         terminal.close()
+    if guard.signum:
+        if terminal_alive(2):
+            sys.stderr.write(f"loratui: {signal.Signals(guard.signum).name}: {guard.outcome}\n")
+        return guard.exit_code
     code = int(app.return_code or 0)
     if code:
         sys.stderr.write(_log_tail(log_path, size_before))

@@ -1,12 +1,22 @@
-"""Terminal fitness: colour depth and keeping native stderr off the screen while the app owns it."""
+"""Terminal fitness: colour depth, keeping native stderr off the screen, and noticing when the terminal is gone."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
+import threading
 from pathlib import Path
-from typing import Iterator, MutableMapping
+from typing import Callable, Iterator, MutableMapping, TextIO
+
+try:
+    import termios
+except ImportError:  # Windows: no terminal modes, and no hangups to notice
+    termios = None
+
+TERMINAL_GONE = {errno.EIO, errno.ENXIO, errno.EBADF, errno.EPIPE}
+"""errno values of reads and writes on a terminal that hung up (closed window, dropped SSH, killed tmux pane)."""
 
 
 def ensure_truecolor(environ: MutableMapping[str, str] | None = None) -> bool:
@@ -55,3 +65,105 @@ def stderr_to_file(log_path: Path) -> Iterator[Path]:
             pass
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def terminal_modes(fd: int) -> list | None:
+    """The terminal modes of `fd` (termios attributes), or None when it is not a live terminal."""
+    if termios is None:
+        return None
+    try:
+        return termios.tcgetattr(fd)
+    except (termios.error, OSError, ValueError):
+        return None
+
+
+def terminal_alive(fd: int) -> bool:
+    """True while `fd` is a terminal that has not hung up (its modes can still be read)."""
+    return terminal_modes(fd) is not None
+
+
+def restore_modes(fd: int, modes: list) -> None:
+    """Set the terminal modes of `fd` back to `modes` (from terminal_modes); errors are ignored."""
+    try:
+        termios.tcsetattr(fd, termios.TCSANOW, modes)
+    except (termios.error, OSError, ValueError, AttributeError):
+        pass
+
+
+class GuardedStream:
+    """A text stream for drawing that turns a hung-up terminal into one `on_lost()` call and drops output after it.
+
+    Textual's writer thread dies on the first failed write; the next 30 writes fill its queue and the 31st blocks
+    the event loop for good. Dropping output instead keeps the app able to save and exit without a terminal.
+    Other write errors are raised as before.
+    """
+
+    def __init__(self, stream: TextIO, on_lost: Callable[[], object]) -> None:
+        self._stream = stream
+        self._on_lost = on_lost
+        self._lock = threading.Lock()
+        self.lost = False
+        """True once a write or flush found the terminal hung up: nothing is written any more."""
+
+    def write(self, text: str) -> int:
+        """Write `text` (dropped once the terminal is lost)."""
+        if not self.lost:
+            try:
+                self._stream.write(text)
+            except OSError as exc:
+                self._lose(exc)
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush the underlying stream (a no-op once the terminal is lost)."""
+        if not self.lost:
+            try:
+                self._stream.flush()
+            except OSError as exc:
+                self._lose(exc)
+
+    def fileno(self) -> int:
+        """The underlying file descriptor."""
+        return self._stream.fileno()
+
+    def isatty(self) -> bool:
+        """Whether the underlying stream is a terminal."""
+        return not self.lost and self._stream.isatty()
+
+    def close(self) -> None:
+        """Close the underlying stream; output that can no longer be flushed is dropped."""
+        with contextlib.suppress(OSError):
+            self._stream.close()
+
+    def _lose(self, error: OSError) -> None:
+        if error.errno not in TERMINAL_GONE:
+            raise error
+        with self._lock:
+            if self.lost:
+                return
+            self.lost = True
+        self._on_lost()
+
+
+def terminal_driver(stream: TextIO, on_lost: Callable[[], bool]):
+    """A Linux driver class that draws on `stream` (not sys.__stderr__, which points at the log).
+
+    When reading the terminal fails because it hung up, `on_lost()` is called; if it returns True (someone saves
+    and exits) the input thread just ends, otherwise Textual's handling follows (the app exits with the error).
+    """
+    from textual.drivers.linux_driver import LinuxDriver
+
+    class TerminalDriver(LinuxDriver):
+        def __init__(self, app, **kwargs) -> None:
+            super().__init__(app, **kwargs)
+            self._file = stream
+
+        def run_input_thread(self) -> None:
+            try:
+                super().run_input_thread()
+            except OSError as exc:
+                if exc.errno in TERMINAL_GONE and on_lost():
+                    return
+                raise
+
+    return TerminalDriver

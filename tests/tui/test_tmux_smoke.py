@@ -6,35 +6,18 @@ Skipped when tmux is not installed (.ci/run installs it).
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import subprocess
 import sys
 import time
 import uuid
 
-import pytest
-
 from tests.conftest import python_subprocess_env
 
 from .conftest import make_demo_home
+from .tmux import TMUX_MARKS, kill_session, start_session, tmux, wait_for
 
-pytestmark = [pytest.mark.tmux, pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
-
-
-def _tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], check=True, capture_output=True, text=True, timeout=10).stdout
-
-
-def _wait_for(session: str, needle: str, timeout: float = 20.0) -> str:
-    deadline = time.monotonic() + timeout
-    screen = ""
-    while time.monotonic() < deadline:
-        screen = _tmux("capture-pane", "-p", "-t", session)
-        if needle in screen:
-            return screen
-        time.sleep(0.2)
-    raise AssertionError(f"{needle!r} did not appear on the tmux screen:\n{screen}")
+pytestmark = TMUX_MARKS
 
 
 def test_tmux_edit_caption(tmp_path):
@@ -48,31 +31,28 @@ def test_tmux_edit_caption(tmp_path):
     session = f"loratui-smoke-{uuid.uuid4().hex[:8]}"
     env = python_subprocess_env({"LORATUI_HOME": str(home), "TERM": "xterm-256color"})
     env.pop("COLORTERM", None)
-    env_args = [arg for key in ("PYTHONPATH", "LORATUI_HOME", "PATH", "HOME") if key in env
-                for arg in ("-e", f"{key}={env[key]}")]
-    _tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24", *env_args,
-          sys.executable, "-m", "loratui")
+    start_session(session, [sys.executable, "-m", "loratui"], env)
     try:
-        screen = _wait_for(session, "Images demo")
+        screen = wait_for(session, "Images demo")
         assert "photo_[red]x.png" in screen or "[red]" in screen  # names shown literally
-        _tmux("send-keys", "-t", session, "j")
-        _wait_for(session, second.rsplit("/", 1)[-1][:12])
-        _tmux("send-keys", "-t", session, "e")
+        tmux("send-keys", "-t", session, "j")
+        wait_for(session, second.rsplit("/", 1)[-1][:12])
+        tmux("send-keys", "-t", session, "e")
         time.sleep(0.3)
-        _tmux("send-keys", "-t", session, "-l", ", smoke test")
-        _tmux("send-keys", "-t", session, "C-s")
+        tmux("send-keys", "-t", session, "-l", ", smoke test")
+        tmux("send-keys", "-t", session, "C-s")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and caption.read_text(encoding="utf-8") == original:
             time.sleep(0.1)
         assert caption.read_text(encoding="utf-8") == original + ", smoke test"
-        _wait_for(session, "saved")
-        _tmux("send-keys", "-t", session, "Escape")
+        wait_for(session, "saved")
+        tmux("send-keys", "-t", session, "Escape")
         time.sleep(0.3)
-        _tmux("send-keys", "-t", session, "?")
-        _wait_for(session, "list.down")
-        _tmux("send-keys", "-t", session, "Escape")
+        tmux("send-keys", "-t", session, "?")
+        wait_for(session, "list.down")
+        tmux("send-keys", "-t", session, "Escape")
         time.sleep(0.3)
-        _tmux("send-keys", "-t", session, "q")
+        tmux("send-keys", "-t", session, "q")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode != 0:
@@ -81,7 +61,7 @@ def test_tmux_edit_caption(tmp_path):
         else:
             raise AssertionError("loratui did not quit on q")
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        kill_session(session)
     with sqlite3.connect(ctx.paths.db) as conn:
         assert conn.execute("SELECT caption FROM images WHERE rel_path = ?", (second,)).fetchone()[0] \
             == original + ", smoke test"

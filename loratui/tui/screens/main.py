@@ -28,6 +28,7 @@ from textual.widgets import Footer, Input, Static
 from loratui.datasets import dataset_repo, image_repo, journal
 from loratui.datasets.captions import caption_path_for, parse_tags, read_caption
 from loratui.datasets.image_repo import FLAG_BROKEN, FLAG_EDITED, FLAG_UNCAPTIONED, ThumbnailReader
+from loratui.datasets.kept_edits import UnsavedEdit
 from loratui.datasets.query import QueryError
 from loratui.datasets.service import add_dataset, rescan_dataset
 from loratui.errors import ConflictError, LoratuiError
@@ -114,6 +115,8 @@ class MainScreen(Screen):
         self._pending_refresh: set[int] | None | object = _NOTHING
         self._refreshing = False
         self._asked_about: tuple[int, int | None] | None = None
+        self._asking: UnsavedEdit | None = None
+        """The edit the "changed on disk, overwrite?" dialog is about, while it is open."""
 
     # -- layout -------------------------------------------------------------------------------------------
 
@@ -523,6 +526,22 @@ class MainScreen(Screen):
         """True when the editor holds text that differs from the caption as loaded."""
         return self.loaded is not None and self.loaded.editable and self.editor.text != self.loaded.text
 
+    def pending_edit(self) -> UnsavedEdit | None:
+        """The edit not on disk yet (for saving on exit, or keeping aside when it cannot), or None.
+
+        That is the editor's text when it changed, or the edit an open "overwrite?" dialog is about.
+        """
+        if self._asking is not None:
+            return self._asking
+        if not self.dirty or self.dataset is None:
+            return None
+        return self._unsaved(self.loaded, self.editor.text)
+
+    def _unsaved(self, loaded: LoadedCaption, text: str) -> UnsavedEdit:
+        dataset = self.dataset
+        return UnsavedEdit(dataset.name, journal.caption_rel(dataset, loaded.rel_path), loaded.path, text,
+                           loaded.mtime_ns)
+
     async def save_current(self) -> bool:
         """Save the editor's caption if it changed. False when it could not be saved (yet)."""
         loaded = self.loaded
@@ -571,6 +590,7 @@ class MainScreen(Screen):
                     "Overwrite it with your edit, or keep the version on disk (your edit is dropped)?")
 
         async def answered(overwrite: bool | None) -> None:
+            self._asking = None
             if overwrite:
                 await self._save(loaded, text, force=True)
             else:
@@ -581,6 +601,7 @@ class MainScreen(Screen):
         # Until answered, treat the edit as pending so moving around does not ask again.
         if self.loaded is loaded:
             loaded.text = text
+        self._asking = self._unsaved(loaded, text)  # save_current ran on this caption's dataset
         self.app.push_screen(ConfirmScreen("Caption changed on disk", question, yes="Overwrite",
                                            no="Keep disk version"), answered)
 
