@@ -20,6 +20,7 @@ from loratui.tui.gc_pacer import CHECK_S, GcPacer
 from loratui.tui.screens.help import HelpScreen
 from loratui.tui.screens.main import MainScreen
 from loratui.tui.terminal import ensure_truecolor, stderr_to_file
+from loratui.tui.textual_compat import add_binding
 
 STDERR_LOG = "tui-stderr.log"
 
@@ -49,7 +50,9 @@ class LoratuiApp(App):
         self.main_screen: MainScreen | None = None
         self.gc_pacer = GcPacer()
         """Runs the garbage collector's full passes while input is idle (see loratui.tui.gc_pacer)."""
-        self.set_keymap(dict(ctx.settings.ui.keys))
+        self.user_keymap = dict(ctx.settings.ui.keys)
+        """Binding id -> keys from config.toml's [ui.keys], as given to set_keymap (the help screen shows them)."""
+        self.set_keymap(self.user_keymap)
 
     # -- lifetime -----------------------------------------------------------------------------------------
 
@@ -75,9 +78,8 @@ class LoratuiApp(App):
         self.screen_actions = discover_actions()
         for action in self.screen_actions:
             # Not in the footer (it would not fit at 80 columns); `?` and the command palette list them.
-            self._bindings._add_binding(
-                Binding(action.key, f"open_screen({action.id!r})", action.description, id=action.id, show=False)
-            )
+            add_binding(self, Binding(action.key, f"open_screen({action.id!r})", action.description, id=action.id,
+                                      show=False))
         self.refresh_bindings()
         self.screen_actions_ready = True
         unknown = sorted(set(self.ctx.settings.ui.keys) - {entry[1] for entry in self.binding_catalogue()})
@@ -154,7 +156,7 @@ class LoratuiApp(App):
             ("confirm", ConfirmScreen.BINDINGS),
             ("help", HelpScreen.BINDINGS),
         ]
-        keymap = self._keymap
+        keymap = self.user_keymap
         entries = []
         for section, bindings in sections:
             for binding in bindings:

@@ -14,6 +14,7 @@ from loratui.store import Store
 from loratui.tui.screens import loras as loras_screen
 from loratui.tui.screens import models as models_screen
 from loratui.tui.screens.lora_dialogs import TableDialog
+from loratui.tui.textual_compat import add_binding
 
 
 class HostApp(App):
@@ -32,8 +33,7 @@ class HostApp(App):
 
     def on_mount(self) -> None:
         for action in self.actions:
-            self._bindings._add_binding(Binding(action.key, f"open_screen({action.id!r})", action.description,
-                                                id=action.id))
+            add_binding(self, Binding(action.key, f"open_screen({action.id!r})", action.description, id=action.id))
 
     async def on_unmount(self) -> None:
         await self._stack.aclose()

@@ -13,6 +13,7 @@ from loratui.store import Store
 from loratui.tui.screens import dupes as dupes_screen
 from loratui.tui.screens import tagfreq
 from loratui.tui.screens.tagops_dialogs import ConfirmDialog, OperationPreviewDialog, TagPromptDialog
+from loratui.tui.textual_compat import add_binding
 
 from .conftest import CAPTIONS, caption
 from .test_dupes_export import _noise
@@ -46,8 +47,7 @@ class HostApp(App):
 
     def on_mount(self) -> None:
         for action in self.actions:
-            self._bindings._add_binding(Binding(action.key, f"open_screen({action.id!r})", action.description,
-                                                id=action.id))
+            add_binding(self, Binding(action.key, f"open_screen({action.id!r})", action.description, id=action.id))
 
     async def on_unmount(self) -> None:
         await self._stack.aclose()

@@ -308,10 +308,10 @@ class ImagePreview(Widget):
             if 0 <= index < len(preview.strips):
                 strip = preview.strips[index]
                 if shown < preview.cells_w:  # the panel shrank under a preview being replaced
-                    strip = Strip(strip.crop(0, shown)._segments, shown)
+                    strip = strip.crop(0, shown)
                 # Built at full width directly: Textual's crop_extend() would return the strip itself and keep it in
                 # its own cache, a reference cycle that only the GC's slow full passes free.
-                lines.append(Strip(pad_left + strip._segments + pad_right, width))
+                lines.append(Strip([*pad_left, *strip, *pad_right], width))
             else:
                 lines.append(blank)
         self._lines = (key, lines)
