@@ -12,6 +12,9 @@
    ``FixedBoxTextArea``'s quiet sizing and with TextArea's own, alternated by round.
 3. Preview line layout: centring the strips of a 53x40 preview by iterating each Strip (used now) or by reading
    ``Strip._segments`` (the old trick).
+4. Half-block rendering of a 1024x1536 JPEG and a 1536x1024 PNG at 28x14 cells (a duplicates card): loratui's
+   renderer (file, or its stored thumbnail) against rich-pixels, which the duplicates screen used before (run
+   only when rich-pixels is installed; loratui no longer depends on it).
 Medians (and minimums) are printed; other processes on the machine shift absolute figures, not the comparison.
 """
 
@@ -189,6 +192,66 @@ def bench_line_layout(reps: int) -> None:
     _report("3. centre the 40 lines of a new 53x40 preview", results)
 
 
+def bench_renderers(reps: int) -> None:
+    try:
+        from rich_pixels import Pixels
+    except ImportError:
+        print("4. rich-pixels is not installed: `pip install rich-pixels` to compare the renderers")
+        return
+    from PIL import Image, ImageOps
+    from rich.console import Console
+    from rich.segment import Segment
+    from rich.style import Style
+    from textual.strip import Strip
+
+    import loratui.tui.preview_render as render
+    from loratui.datasets.thumbnails import Thumbnail, make_thumbnail
+
+    folder = Path(tempfile.mkdtemp(prefix="loratui-render-"))
+    jpeg, png = folder / "photo.jpg", folder / "photo.png"
+    _photo(1024, 1536, 0).save(jpeg, quality=90)
+    _photo(1536, 1024, 3).save(png)
+    console = Console(color_system="truecolor", force_terminal=True, width=200)
+
+    def rich_pixels(path: Path) -> None:  # the duplicates screen's render_preview before, then drawn
+        with Image.open(path) as image:
+            image = ImageOps.exif_transpose(image).convert("RGB")
+            rows = max(2, min(28, round(28 * image.height / max(image.width, 1))))
+            pixels = Pixels.from_image(image, resize=(28, rows - rows % 2))
+        for line in Segment.split_lines(pixels._segments.segments):
+            Strip(line).render(console)
+
+    def thumbnail(path: Path) -> Thumbnail:
+        with Image.open(path) as image:
+            image.load()
+            data, width, height = make_thumbnail(image)
+            size = image.size
+        stat = path.stat()
+        return Thumbnail(data, width, height, stat.st_size, stat.st_mtime_ns, *size)
+
+    thumbnails = {jpeg: thumbnail(jpeg), png: thumbnail(png)}
+
+    def loratui(path: Path, thumb: Thumbnail | None = None) -> None:
+        for strip in render.render_preview(path, 28, 14, thumb).strips:
+            strip.render(console)
+
+    variants = {
+        "rich-pixels": rich_pixels,
+        "loratui, from the file": loratui,
+        "loratui, from the stored thumbnail": lambda path: loratui(path, thumbnails[path]),
+    }
+    for path, label in ((jpeg, "1024x1536 JPEG"), (png, "1536x1024 PNG")):
+        results: dict[str, list[float]] = {name: [] for name in variants}
+        for _ in range(reps):
+            for name, run in variants.items():
+                Style.parse.cache_clear()
+                render._STYLE_CACHE.clear()
+                start = time.thread_time()
+                run(path)
+                results[name].append((time.thread_time() - start) * 1e3)
+        _report(f"4. {label} at 28x14 cells: decode + render (CPU of the calling thread)", results)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=100)
@@ -197,6 +260,7 @@ def main() -> int:
     args = parser.parse_args()
     bench_cells(args.reps)
     bench_line_layout(args.reps)
+    bench_renderers(max(5, args.reps // 5))
     bench_editor(args.rounds, args.steps)
     return 0
 
