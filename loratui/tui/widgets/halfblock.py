@@ -49,15 +49,17 @@ class HalfBlockView(Widget):
 
     def render_line(self, y: int) -> Strip:
         width, height = self.size.width, self.size.height
-        base = self.rich_style
         preview = self.preview
         if preview is not None:
             key = (id(preview), width, height)
             if self._lines is None or self._lines[0] != key:
-                self._lines = (key, layout_lines(preview, width, height, base))
+                # rich_style walks the ancestors' styles: once per layout, not once per line.
+                self._lines = (key, layout_lines(preview, width, height, self.rich_style))
             lines = self._lines[1]
-            return lines[y] if y < len(lines) else Strip.blank(width, base)
-        if y == height // 2:
+            if y < len(lines):
+                return lines[y]
+        base = self.rich_style
+        if preview is None and y == height // 2:
             text = Text(self.message[:width].center(width),
                         style=base + self.get_component_rich_style("halfblock--message"))
             return Strip(list(text.render(self.app.console)), width)
