@@ -26,6 +26,7 @@ from loratui.tui.screens.help import HelpScreen
 from loratui.tui.screens.main import FilterInput, MainScreen
 from loratui.tui.shutdown import ExitGuard, announce_kept_edits
 from loratui.tui.terminal import GuardedStream, ensure_truecolor, stderr_to_file, terminal_alive, terminal_driver
+from loratui.tui.textual_compat import add_binding
 from loratui.tui.widgets.caption_editor import CaptionEditor
 from loratui.tui.widgets.dataset_tree import DatasetTree
 from loratui.tui.widgets.image_list import ImageList
@@ -63,7 +64,9 @@ class LoratuiApp(App):
         """Turns database changes (this process's and others') into refreshes (see loratui.tui.refresh)."""
         self.exit_guard: ExitGuard | None = None
         """Set by run_app: saves the pending edit on SIGHUP, SIGTERM or a hangup (see loratui.tui.shutdown)."""
-        self.set_keymap(dict(ctx.settings.ui.keys))
+        self.user_keymap = dict(ctx.settings.ui.keys)
+        """Binding id -> keys from config.toml's [ui.keys], as given to set_keymap (the help screen shows them)."""
+        self.set_keymap(self.user_keymap)
 
     # -- lifetime -----------------------------------------------------------------------------------------
 
@@ -93,9 +96,8 @@ class LoratuiApp(App):
         self.screen_actions = discover_actions()
         for action in self.screen_actions:
             # Not in the footer (it would not fit at 80 columns); `?` and the command palette list them.
-            self._bindings._add_binding(
-                Binding(action.key, f"open_screen({action.id!r})", action.description, id=action.id, show=False)
-            )
+            add_binding(self, Binding(action.key, f"open_screen({action.id!r})", action.description, id=action.id,
+                                      show=False))
         self.refresh_bindings()
         self.screen_actions_ready = True
         unknown = sorted(set(self.ctx.settings.ui.keys) - {entry[1] for entry in self.binding_catalogue()})
@@ -167,7 +169,7 @@ class LoratuiApp(App):
             ("confirm", ConfirmScreen.BINDINGS),
             ("help", HelpScreen.BINDINGS),
         ]
-        keymap = self._keymap
+        keymap = self.user_keymap
         entries = []
         for section, bindings in sections:
             for binding in bindings:

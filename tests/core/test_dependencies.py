@@ -25,9 +25,8 @@ MIN_VERSIONS = REPO / ".ci" / "min-versions.txt"
 # Libraries whose private internals loratui uses (loratui/tui/textual_compat.py): capped below the next minor.
 CAPPED = {"textual", "rich"}
 
-# Floors that name no release: `rich-pixels>=3.0` (the line is being removed with the dependency); 3.0.0 was
-# never published, so the oldest version that satisfies it is 3.0.1.
-UNRELEASED_FLOORS = {"rich-pixels": ("3.0", "3.0.1")}
+# Floors that name no release, as {name: (floor in pyproject.toml, oldest published version that satisfies it)}.
+UNRELEASED_FLOORS: dict[str, tuple[str, str]] = {}
 
 
 def _project() -> dict:

@@ -15,6 +15,7 @@ from loratui.tui.screens import loras as loras_screen
 from loratui.tui.screens import models as models_screen
 from loratui.tui.screens.lora_dialogs import TableDialog
 from loratui.tui.refresh import ChangeFeed
+from loratui.tui.textual_compat import add_binding
 
 
 class HostApp(App):
@@ -35,8 +36,7 @@ class HostApp(App):
         self.change_feed = ChangeFeed(self)  # as in LoratuiApp: database changes reach the screens
         await self.change_feed.start()
         for action in self.actions:
-            self._bindings._add_binding(Binding(action.key, f"open_screen({action.id!r})", action.description,
-                                                id=action.id))
+            add_binding(self, Binding(action.key, f"open_screen({action.id!r})", action.description, id=action.id))
 
     async def on_unmount(self) -> None:
         await self._stack.aclose()

@@ -14,6 +14,8 @@ from loratui.tui.screens import dupes as dupes_screen
 from loratui.tui.screens import tagfreq
 from loratui.tui.screens.tagops_dialogs import ConfirmDialog, OperationPreviewDialog, TagPromptDialog
 from loratui.tui.refresh import ChangeFeed
+from loratui.tui.textual_compat import add_binding
+from loratui.tui.widgets.halfblock import HalfBlockImage
 
 from .conftest import CAPTIONS, caption
 from .test_dupes_export import _noise
@@ -50,8 +52,7 @@ class HostApp(App):
         self.change_feed = ChangeFeed(self)  # as in LoratuiApp: database changes reach the screens
         await self.change_feed.start()
         for action in self.actions:
-            self._bindings._add_binding(Binding(action.key, f"open_screen({action.id!r})", action.description,
-                                                id=action.id))
+            add_binding(self, Binding(action.key, f"open_screen({action.id!r})", action.description, id=action.id))
 
     async def on_unmount(self) -> None:
         await self._stack.aclose()
@@ -146,6 +147,9 @@ async def test_dupes_screen_moves_chosen_and_undoes(db_path, tmp_path):
         screen = app.screen
         assert [g.kind for g in screen.groups] == ["exact"]
         assert screen.query_one(OptionList).option_count == 1
+        # Both cards show the image through the project's half-block renderer (from the stored thumbnails).
+        await _wait_for(pilot, lambda: not any(image.busy for image in screen.query(HalfBlockImage)))
+        assert [image.preview is not None for image in screen.query(HalfBlockImage)] == [True, True]
         await pilot.press("a")
         await _wait_for(pilot, lambda: screen.query(".card-2.-chosen"))
         await pilot.press("m")

@@ -10,6 +10,7 @@ from loratui.training.run.procgroup import group_members
 from loratui.tui.screens.monitor import ACTIONS, MonitorScreen
 from loratui.tui.widgets.logview import LogView
 from loratui.tui.widgets.lossplot import LossPlot
+from loratui.tui.widgets.halfblock import HalfBlockImage
 from loratui.tui.widgets.samplestrip import SampleStrip
 from loratui.tui.refresh import ChangeFeed
 from trhelpers import FIXTURES, job_row, make_plan, wait_status
@@ -128,9 +129,11 @@ async def test_monitor_shows_a_finished_training(ctx, home, tmp_path):
         assert [label for label, _ in plot.series] == [f"job {job_id}", f"job {first}"]  # overlaid runs
         assert plot.series[0][1] == [(1, 0.963), (2, 1.06), (3, 1.07), (4, 1.07)]
         strip = screen.query_one(SampleStrip)
-        await _until(pilot, lambda: len(strip.rendered) == 2)
-        assert [step for _, step, _ in strip.rendered] == [2, 4]
-        assert "step 4" in str(strip.render())
+        await _until(pilot, lambda: len(strip.samples) == 2 and all(
+            image.preview is not None for image in strip.query(HalfBlockImage) if image.source is not None))
+        assert [step for _, step in strip.samples] == [2, 4]
+        cards = [card for card in strip.query(".sample-card") if card.display]
+        assert [str(card.query_one(".sample-label").render()) for card in cards] == ["step 2", "step 4"]
         log = screen.query_one(LogView)
         await _until(pilot, lambda: log.line_count > 20)
         assert any("saving checkpoint" in log.line_text(i) for i in range(log.line_count))
@@ -198,8 +201,8 @@ def test_monitor_action_is_declared():
 def test_braille_plot_and_halfblock(tmp_path):
     from PIL import Image
 
+    from loratui.tui.preview_render import render_preview
     from loratui.tui.widgets.lossplot import braille_rows
-    from loratui.tui.widgets.samplestrip import halfblock
 
     grids, axes = braille_rows([[(0, 2.0), (10, 1.0)], [(5, 1.5)]], 5, 2)
     assert axes == (0, 10, 1.0, 2.0)
@@ -211,9 +214,9 @@ def test_braille_plot_and_halfblock(tmp_path):
     image.paste((0, 0, 255), (0, 2, 4, 4))  # bottom half blue
     path = tmp_path / "s.png"
     image.save(path)
-    text = halfblock(path, 4, 2)
-    lines = text.split("\n")
-    top = lines[0].spans[0].style
+    preview = render_preview(path, 4, 2)
+    assert len(preview.strips) == 2 and preview.cells_w == 4
+    top = list(preview.strips[0])[0].style
     assert top.color.triplet.hex == "#ff0000" and top.bgcolor.triplet.hex == "#ff0000"
-    bottom = lines[1].spans[0].style
-    assert bottom.color.triplet.hex == "#0000ff"
+    bottom = list(preview.strips[1])[0].style
+    assert bottom.color.triplet.hex == "#0000ff" and bottom.bgcolor.triplet.hex == "#0000ff"

@@ -122,7 +122,7 @@ def test_preview_fits_box_keeps_aspect_and_caches(tmp_path):
     assert (preview.width, preview.height) == (1024, 1536)
     assert len(preview.strips) == 40 and preview.cells_w == 53
     assert all(strip.cell_length == 53 for strip in preview.strips)
-    segment = preview.strips[0]._segments[0]
+    segment = list(preview.strips[0])[0]
     assert segment.text[0] == "▀" and segment.style.color.triplet is not None  # truecolor, not a palette index
     assert fit_cells(1000, 100, 50, 20) == (50, 6)
     cache = PreviewCache(capacity=2)

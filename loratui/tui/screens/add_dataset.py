@@ -52,8 +52,10 @@ class PathInput(Input):
     BINDINGS = [Binding("tab", "accept_suggestion", "Complete folder", id="add.complete", show=False)]
 
     def action_accept_suggestion(self) -> None:
-        if self._suggestion and self._suggestion != self.value:
-            self.value = self._suggestion
+        # The completion the suggester shows, computed again: Input keeps it in a private attribute.
+        completed = complete_folder(self.value)
+        if completed:
+            self.value = completed
             self.cursor_position = len(self.value)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 
-from PIL import Image, ImageOps
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -23,13 +22,12 @@ from textual.widgets.option_list import Option
 from loratui.datasets import history
 from loratui.datasets.dedupe import DEFAULT_MAX_DISTANCE, MAX_DISTANCE_LIMIT, DupeGroup, find_duplicates
 from loratui.datasets.journal import move_images
+from loratui.datasets.image_repo import ThumbnailReader
 from loratui.store.changes import ChangeSet
 from loratui.tui.extensions import ScreenAction
 from loratui.tui.screens.tagops_dialogs import TCSS, ConfirmDialog, offer_recovery
+from loratui.tui.widgets.halfblock import HalfBlockImage
 from loratui.tui.workers import work
-
-PREVIEW_COLUMNS = 28
-PREVIEW_MAX_PIXEL_ROWS = 28
 
 
 def human_bytes(size: int) -> str:
@@ -40,20 +38,6 @@ def human_bytes(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"  # pragma: no cover
-
-
-def render_preview(path, columns: int = PREVIEW_COLUMNS):
-    """A half-block rendering of an image (aspect kept), or a Text saying why not."""
-    from rich_pixels import Pixels
-
-    try:
-        with Image.open(path) as image:
-            image = ImageOps.exif_transpose(image).convert("RGB")
-            width, height = image.size
-            rows = max(2, min(PREVIEW_MAX_PIXEL_ROWS, round(columns * height / max(width, 1))))
-            return Pixels.from_image(image, resize=(columns, rows - rows % 2))
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        return Text(f"no preview: {exc}", style="dim")
 
 
 class DupesScreen(Screen):
@@ -77,6 +61,8 @@ class DupesScreen(Screen):
         self.chosen: set[int] = set()
         self.current = 0
         self._drawing = asyncio.Lock()
+        self.thumbnails = ThumbnailReader(store.path)
+        """Stored preview thumbnails: the cards draw from them when they are current, else decode the file."""
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -91,6 +77,9 @@ class DupesScreen(Screen):
         self.query_one("#dupes-groups", OptionList).focus()
         await self.reload()
         self.check_interrupted()
+
+    def on_unmount(self) -> None:
+        self.thumbnails.close()
 
     @work(exclusive=True, group="dupes-op")
     async def check_interrupted(self) -> None:
@@ -147,10 +136,8 @@ class DupesScreen(Screen):
             return
         self.current = index
         group = self.groups[index]
-        renders = await asyncio.gather(*[asyncio.to_thread(render_preview, self.dataset.path / image.rel_path)
-                                         for image in group.images[:9]])
         widgets = []
-        for number, (image, render) in enumerate(zip(group.images[:9], renders), 1):
+        for number, image in enumerate(group.images[:9], 1):
             card = Vertical(classes=f"dupe-card card-{number}" + (" -chosen" if image.id in self.chosen else ""))
             info = Text()
             info.append(f"{number} ", style="bold reverse")
@@ -158,7 +145,9 @@ class DupesScreen(Screen):
             info.append(f"{image.width}x{image.height}  {human_bytes(image.size)}  distance {image.distance}")
             if image.id in self.chosen:
                 info.append("\nwill move to _duplicates/", style="bold red")
-            widgets.append((card, [Static(render, classes="dupe-preview"), Static(info, classes="dupe-caption")]))
+            preview = HalfBlockImage(self.dataset.path / image.rel_path, image_id=image.id,
+                                     thumbnails=self.thumbnails, classes="dupe-preview")
+            widgets.append((card, [preview, Static(info, classes="dupe-caption")]))
         for card, children in widgets:
             await cards.mount(card)
             await card.mount(*children)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from textual.binding import Binding
-from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import TextArea
+
+from loratui.tui.textual_compat import FixedBoxTextArea
 
 MAX_SUGGESTIONS = 5
 
@@ -38,8 +39,12 @@ def suggest_tags(vocabulary: list[tuple[str, int]], fragment: str, exclude: set[
     return (starts + contains)[:limit]
 
 
-class CaptionEditor(TextArea):
-    """Edits one caption. Saving and moving between images are the screen's job: this posts requests."""
+class CaptionEditor(FixedBoxTextArea):
+    """Edits one caption. Saving and moving between images are the screen's job: this posts requests.
+
+    Its box is fixed by CSS, so a caption of another wrapped height changes only the scroll range
+    (see FixedBoxTextArea).
+    """
 
     BINDINGS = [
         Binding("escape", "leave", "Back to list", id="editor.leave"),
@@ -74,17 +79,6 @@ class CaptionEditor(TextArea):
         self.vocabulary: list[tuple[str, int]] = []
         """(tag, images carrying it), most used first; set by the screen."""
         self.suggestions: list[tuple[str, int]] = []
-
-    def _refresh_size(self) -> None:
-        # The editor's box is fixed by CSS, so a caption with a different number of wrapped lines changes only the
-        # scroll range. Setting `virtual_size` normally triggers a layout pass of the whole screen, which cost more
-        # than everything else a cursor move does; set it quietly and repaint just this widget.
-        if self.soft_wrap and hasattr(self, "wrapped_document"):
-            self.set_reactive(TextArea.virtual_size, Size(0, self.wrapped_document.height))
-            self._refresh_scrollbars()
-            self.refresh()
-        else:
-            super()._refresh_size()
 
     def action_leave(self) -> None:
         self.post_message(self.Left())

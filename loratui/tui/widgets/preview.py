@@ -12,17 +12,13 @@ import threading
 import time
 from pathlib import Path
 
-from rich.segment import Segment
-from rich.text import Text
-from textual.filter import ANSIToTruecolor
 from textual.message import Message
-from textual.strip import Strip
 from textual.timer import Timer
-from textual.widget import Widget
 
 from loratui.datasets.image_repo import ThumbnailReader
 from loratui.tui import preview_render
-from loratui.tui.preview_render import Pixels, Preview, PreviewCache, set_truecolor_output
+from loratui.tui.preview_render import Pixels, Preview, PreviewCache
+from loratui.tui.widgets.halfblock import HalfBlockView
 
 SETTLE_S = 0.045
 """Debounce: a request within this long of the previous one (a held key repeats every 25-40 ms) waits until the
@@ -154,7 +150,7 @@ class PreviewDecoder:
                 widget.cache.put(key, preview_render.preview_from_pixels(pixels))  # the next image: ready to draw
 
 
-class ImagePreview(Widget):
+class ImagePreview(HalfBlockView):
     """Shows one image as half-block cells; `show()` asks for an image, the newest request wins."""
 
     class Painted(Message):
@@ -172,20 +168,15 @@ class ImagePreview(Widget):
         """Rendered strips of the last few previews (the shown one and the next, decoded ahead)."""
         self.pixels = PreviewCache(capacity=512)
         """Decoded pixels of many more (about 12 KiB each at 53x40 cells; strips are rebuilt in a few ms)."""
-        self.preview: Preview | None = None
-        self.message = "No image"
         self._wanted: tuple | None = None
         self._timer: Timer | None = None
         self._last_request = 0.0
         self._prefetch: list[tuple[Path, int, int | None]] = []
-        self._lines: tuple[tuple, list[Strip]] | None = None
-        """Full-width lines of the current preview for one (preview, size, style): repaints reuse them."""
         self._decoder: PreviewDecoder | None = None
         self.thumbnails: ThumbnailReader | None = None
         """Where stored preview thumbnails are read (set by the screen); None: always decode the files."""
 
     def on_mount(self) -> None:
-        set_truecolor_output(self.app.console.color_system == "truecolor")
         self._decoder = PreviewDecoder(self, asyncio.get_running_loop())
 
     def on_unmount(self) -> None:
@@ -276,58 +267,3 @@ class ImagePreview(Widget):
             self._wanted = None
             self._last_request = 0.0
             self.show(Path(path), mtime, image_id=image_id)
-
-    def get_line_filters(self):
-        # Preview cells are 24-bit colours already: the ANSI-to-truecolor pass over ~2,000 segments per preview
-        # changes nothing, so skip it (other filters, such as NO_COLOR's, still apply).
-        filters = super().get_line_filters()
-        if self.preview is None:
-            return filters
-        return [f for f in filters if not isinstance(f, ANSIToTruecolor)]
-
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._lines = None
-
-    def _preview_lines(self, preview: Preview) -> list[Strip]:
-        width, height = self.size.width, self.size.height
-        key = (id(preview), width, height)
-        if self._lines is not None and self._lines[0] == key:
-            return self._lines[1]
-        base = self.rich_style
-        blank = Strip.blank(width, base)
-        top = (height - len(preview.strips)) // 2
-        shown = min(preview.cells_w, width)
-        left = (width - shown) // 2
-        pad_left = [Segment(" " * left, base)] if left else []
-        right = width - left - shown
-        pad_right = [Segment(" " * right, base)] if right else []
-        lines = []
-        for y in range(height):
-            index = y - top
-            if 0 <= index < len(preview.strips):
-                strip = preview.strips[index]
-                if shown < preview.cells_w:  # the panel shrank under a preview being replaced
-                    strip = Strip(strip.crop(0, shown)._segments, shown)
-                # Built at full width directly: Textual's crop_extend() would return the strip itself and keep it in
-                # its own cache, a reference cycle that only the GC's slow full passes free.
-                lines.append(Strip(pad_left + strip._segments + pad_right, width))
-            else:
-                lines.append(blank)
-        self._lines = (key, lines)
-        return lines
-
-    def render_line(self, y: int) -> Strip:
-        preview = self.preview
-        if preview is not None:
-            lines = self._preview_lines(preview)
-            return lines[y] if y < len(lines) else Strip.blank(self.size.width, self.rich_style)
-        width, height = self.size.width, self.size.height
-        base = self.rich_style
-        if y == height // 2:
-            text = Text(self.message[:width].center(width),
-                        style=base + self.get_component_rich_style("image-preview--message"))
-            return Strip(list(text.render(self.app.console)), width)
-        return Strip.blank(width, base)
-
-    COMPONENT_CLASSES = {"image-preview--message"}
