@@ -171,32 +171,30 @@ async def _run_action(store: Store, dataset: Dataset, op: sqlite3.Row, action: s
     return result
 
 
+async def _step(store: Store, dataset: Dataset, action: str, *, force: bool, skip_changed: bool) -> HistoryResult:
+    await ensure_idle(store, dataset)
+    find = journal_repo.operation_to_undo if action == "undo" else journal_repo.operation_to_redo
+    op = await store.run(find, dataset.id)
+    if op is None:
+        raise InputError(f"nothing to {action} in dataset {dataset.name!r}")
+    result = await _run_action(store, dataset, op, action, force=force, skip_changed=skip_changed)
+    if await store.run(journal_repo.has_moves, result.operation_id):
+        await refresh_index(store, dataset)
+    return result
+
+
 async def undo(store: Store, dataset: Dataset, *, force: bool = False, skip_changed: bool = False) -> HistoryResult:
     """Undo the newest applied operation of a dataset.
 
     Refuses (ConflictError) when a file it would restore was changed outside loratui since the operation,
     unless `force` (overwrite) or `skip_changed` (leave those, undo the rest).
     """
-    await ensure_idle(store, dataset)
-    op = await store.run(journal_repo.operation_to_undo, dataset.id)
-    if op is None:
-        raise InputError(f"nothing to undo in dataset {dataset.name!r}")
-    result = await _run_action(store, dataset, op, "undo", force=force, skip_changed=skip_changed)
-    if await store.run(journal_repo.has_moves, result.operation_id):
-        await refresh_index(store, dataset)
-    return result
+    return await _step(store, dataset, "undo", force=force, skip_changed=skip_changed)
 
 
 async def redo(store: Store, dataset: Dataset, *, force: bool = False, skip_changed: bool = False) -> HistoryResult:
     """Redo the operation undone first among those still redoable (same conflict rules as undo)."""
-    await ensure_idle(store, dataset)
-    op = await store.run(journal_repo.operation_to_redo, dataset.id)
-    if op is None:
-        raise InputError(f"nothing to redo in dataset {dataset.name!r}")
-    result = await _run_action(store, dataset, op, "redo", force=force, skip_changed=skip_changed)
-    if await store.run(journal_repo.has_moves, result.operation_id):
-        await refresh_index(store, dataset)
-    return result
+    return await _step(store, dataset, "redo", force=force, skip_changed=skip_changed)
 
 
 async def history(store: Store, dataset: Dataset, limit: int = 50) -> list[dict]:

@@ -91,6 +91,20 @@ def kohya_ctx(ctx, trainer_dir):
 
 
 @pytest.fixture
+def musubi_ctx(ctx, trainer_dir, tmp_path):
+    """A Context whose musubi-tuner is a stand-in checkout (qwen-image scripts; the model flag is --dit)."""
+    root = tmp_path / "musubi"
+    scripts = root / "src" / "musubi_tuner"
+    scripts.mkdir(parents=True)
+    stand_in = (trainer_dir / "train_network.py").read_text()
+    for name in ("qwen_image_train_network.py", "qwen_image_cache_latents.py",
+                 "qwen_image_cache_text_encoder_outputs.py"):
+        (scripts / name).write_text(stand_in.replace('"--pretrained_model_name_or_path"', '"--dit"'))
+    ctx.settings.trainers.musubi_dir, ctx.settings.trainers.musubi_python = str(root), sys.executable
+    return ctx
+
+
+@pytest.fixture
 async def store(ctx):
     """An open Store in the test home."""
     from loratui.store import Store

@@ -91,18 +91,11 @@ async def test_accelerate_flags_for_multi_gpu_and_multi_node(store, kohya_ctx, m
     assert "--multi_gpu" not in argv  # accelerate decides the distributed type for multi-node from its config
 
 
-async def test_musubi_plan_has_its_own_dataset_format_and_three_phases(store, ctx, make_dataset, register, tmp_path,
-                                                                       trainer_dir):
+async def test_musubi_plan_has_its_own_dataset_format_and_three_phases(store, musubi_ctx, make_dataset, register,
+                                                                       tmp_path):
+    ctx = musubi_ctx
     from loratui.config import tomllib as toml_reader
 
-    root = tmp_path / "musubi"
-    scripts = root / "src" / "musubi_tuner"
-    scripts.mkdir(parents=True)
-    stand_in = (trainer_dir / "train_network.py").read_text()
-    for name in ("qwen_image_train_network.py", "qwen_image_cache_latents.py",
-                 "qwen_image_cache_text_encoder_outputs.py"):
-        (scripts / name).write_text(stand_in.replace('"--pretrained_model_name_or_path"', '"--dit"'))
-    ctx.settings.trainers.musubi_dir, ctx.settings.trainers.musubi_python = str(root), sys.executable
     await register(make_dataset({"10_alice": [(512, 512)], "3_bob": [(768, 512)]}))
     files = {}
     for name in ("dit", "vae", "text_encoder"):

@@ -119,6 +119,13 @@ def test_driver_input_thread_hands_a_hangup_to_the_guard(monkeypatch, handled, e
 # -- saving without asking ----------------------------------------------------------------------------------
 
 
+def _edit_elsewhere(caption) -> None:
+    """Another program rewrites the caption (with a later mtime, whatever the file system's resolution)."""
+    caption.write_text("edited elsewhere", encoding="utf-8")
+    st = caption.stat()
+    os.utime(caption, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000))
+
+
 async def _app_with_edit(demo_ctx, pilot, app, typed: str = ", pending"):
     await settle(pilot, app)
     main = app.main_screen
@@ -143,9 +150,7 @@ async def test_save_pending_edit_keeps_the_text_when_the_file_changed(demo_ctx):
     app = LoratuiApp(demo_ctx, "demo")
     async with app.run_test(size=(120, 40)) as pilot:
         main, caption, original = await _app_with_edit(demo_ctx, pilot, app)
-        caption.write_text("edited elsewhere", encoding="utf-8")
-        st = caption.stat()
-        os.utime(caption, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000))
+        _edit_elsewhere(caption)
         outcome = await save_pending_edit(main, demo_ctx.paths.recovered, 5.0)
         await pilot.pause()
         assert app.screen is main  # nobody to ask: no "overwrite?" dialog
@@ -162,9 +167,7 @@ async def test_the_edit_an_open_overwrite_dialog_is_about_is_kept(demo_ctx):
     app = LoratuiApp(demo_ctx, "demo")
     async with app.run_test(size=(120, 40)) as pilot:
         main, caption, original = await _app_with_edit(demo_ctx, pilot, app)
-        caption.write_text("edited elsewhere", encoding="utf-8")
-        st = caption.stat()
-        os.utime(caption, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000))
+        _edit_elsewhere(caption)
         await pilot.press("ctrl+s")
         await settle(pilot, app)
         assert isinstance(app.screen, ConfirmScreen) and not main.dirty  # the hangup comes now

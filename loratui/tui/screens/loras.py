@@ -27,7 +27,7 @@ from loratui.loras.present import human_size, info_rows
 from loratui.store.changes import ChangeSet
 from loratui.tui.extensions import ScreenAction
 from loratui.tui.screens.lora_dialogs import FolderDialog, ResizeDialog, TableDialog, UploadDialog, UploadRequest
-from loratui.tui.workers import report_error, work
+from loratui.tui.workers import work
 
 
 class LorasScreen(Screen):
