@@ -26,7 +26,7 @@ from typing import Any
 
 from loratui import tomlio
 from loratui.config import tomllib
-from loratui.errors import ConfigError
+from loratui.errors import ConfigError, NotFoundError
 
 BACKENDS = ("kohya", "musubi")
 FAMILIES = {"kohya": ("sd15", "sdxl", "flux", "sd3"), "musubi": ("qwen-image",)}
@@ -168,7 +168,6 @@ def load_config(path: str | Path) -> TrainConfig:
     """Read a training config file."""
     path = Path(path).expanduser()
     if not path.is_file():
-        from loratui.errors import NotFoundError
 
         raise NotFoundError(f"training config {path} does not exist")
     try:

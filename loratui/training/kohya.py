@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from loratui.training.schema import Schema
+from loratui.training.steps import parse_resolution
 
 MANAGED_ARGS = ("train_data_dir", "reg_data_dir", "in_json", "dataset_config", "config_file", "output_config")
 """Options loratui sets itself (the dataset comes from the dataset TOML); never copied from [args]."""
@@ -68,8 +69,6 @@ def config_file_values(args: dict[str, Any], schema: Schema) -> dict[str, Any]:
             continue
         option = schema.get(name)
         if name == "resolution":
-            from loratui.training.steps import parse_resolution
-
             reso = parse_resolution(value)
             values[name] = f"{reso[0]},{reso[1]}" if reso else value
             continue

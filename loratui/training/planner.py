@@ -12,12 +12,15 @@ from pathlib import Path
 
 from loratui import tomlio
 from loratui.datasets import dataset_repo
+from loratui.datasets.service import get_dataset
 from loratui.errors import ConfigError, TrainingError
 from loratui.training import kohya, musubi
 from loratui.training.config import TrainConfig, load_config
 from loratui.training.plan import TrainPhase, TrainPlan
 from loratui.training.schema import Schema, coerce_text, load_schema
-from loratui.training.steps import StepReport, compute_steps, load_subsets, params_from_args, parse_resolution
+from loratui.training.steps import (
+    StepReport, compute_steps, load_subsets, measured_seconds_per_step, params_from_args, parse_resolution,
+)
 from loratui.training.trainer import find_trainer
 from loratui.training.validate import Issue, check_config, errors
 
@@ -81,9 +84,6 @@ async def dataset_subset_rows(store, dataset_id: int) -> list[dict]:
 
 async def step_report(store, config: TrainConfig, schema: Schema | None = None) -> StepReport:
     """The exact step count for a config (dataset read from the store) with an ETA when one is known."""
-    from loratui.datasets.service import get_dataset
-    from loratui.training.steps import measured_seconds_per_step
-
     dataset = await get_dataset(store, config.dataset)
     subsets = await load_subsets(store, dataset.id)
     args = effective_args(config, dataset.caption_ext)
@@ -117,8 +117,6 @@ def _raise_for(issues: list[Issue], source: str) -> None:
 
 async def build_plan(store, ctx, config: TrainConfig, workdir: Path, *, schema: Schema | None = None) -> TrainPlan:
     """Validate `config` and return the plan: files to write into `workdir`, phases with argv, step counts."""
-    from loratui.datasets.service import get_dataset
-
     workdir = Path(workdir).resolve()
     schema = schema or load_schema(ctx, config.backend, config.family)
     issues = await check_config(store, config, schema)

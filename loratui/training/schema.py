@@ -15,6 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from loratui.errors import InputError, TrainingError
+from loratui.fsutil import atomic_write_text
+from loratui.tomlio import tomllib
+from loratui.training.builtin_schema import builtin_rows
+from loratui.training.trainer import find_trainer
 
 SECTIONS = ("basic", "network", "optimizer", "learning rate", "dataset", "saving", "sampling", "advanced")
 
@@ -124,8 +128,6 @@ class Schema:
 
 def builtin_schema(backend: str, family: str) -> Schema:
     """The built-in schema of common options (used when no trainer is installed)."""
-    from loratui.training.builtin_schema import builtin_rows
-
     options = {}
     for name, kind, default, choices, nargs, text in builtin_rows(backend, family):
         options[name] = Option(name, kind, default, choices, nargs, text, "--" + name,
@@ -176,8 +178,6 @@ def load_schema(ctx, backend: str, family: str, *, refresh: bool = False) -> Sch
     A trainer that is configured but cannot be introspected raises TrainingError: silently falling back would
     validate against the wrong options.
     """
-    from loratui.training.trainer import find_trainer
-
     trainer = find_trainer(ctx, backend, required=False)
     if trainer is None:
         return builtin_schema(backend, family)
@@ -190,8 +190,6 @@ def load_schema(ctx, backend: str, family: str, *, refresh: bool = False) -> Sch
         except (ValueError, KeyError, TypeError):
             pass  # a damaged cache is rebuilt
     schema = introspect(trainer.python, script, backend=backend, family=family, version=version)
-    from loratui.fsutil import atomic_write_text
-
     cache.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(cache, schema.to_json())
     return schema
@@ -204,8 +202,6 @@ _FALSE = {"false", "0", "no", "off"}
 def coerce_text(option: Option | None, text: str) -> Any:
     """Turn a `--set key=value` string into the value the option takes (InputError when it cannot)."""
     if option is None:
-        from loratui.config import tomllib
-
         try:
             return tomllib.loads(f"v = {text}")["v"]
         except tomllib.TOMLDecodeError:
