@@ -185,12 +185,31 @@ def _read_header(image, result: ProbeResult) -> None:
         result.reason = f"GIF ({frames}) is not read by sd-scripts: convert it to PNG or JPEG"
 
 
+def _orientation(image) -> int:
+    try:
+        return int(image.getexif().get(0x0112, 1) or 1)
+    except Exception:  # noqa: BLE001 - malformed EXIF does not bother the trainer: never make the image unusable
+        pass
+    # Pillow before 11 adds a second "Exif\0\0" header to a PNG eXIf chunk that already carries one (as some
+    # writers do) and then cannot parse it: read the chunk without its headers.
+    raw = image.info.get("exif")
+    if not isinstance(raw, bytes):
+        return 1
+    while raw.startswith(b"Exif\x00\x00"):
+        raw = raw[6:]
+    try:
+        from PIL import Image
+
+        exif = Image.Exif()
+        exif.load(raw)
+        return int(exif.get(0x0112, 1) or 1)
+    except Exception:  # noqa: BLE001 - as above
+        return 1
+
+
 def _read_orientation(image, result: ProbeResult) -> None:
     """EXIF orientation (1 when absent or unreadable); 5-8 swap the displayed width and height."""
-    try:
-        orientation = int(image.getexif().get(0x0112, 1) or 1)
-    except Exception:  # malformed EXIF does not bother the trainer, so it must not make the image unusable
-        orientation = 1
+    orientation = _orientation(image)
     result.orientation = orientation if 1 <= orientation <= 8 else 1
     if result.orientation in (5, 6, 7, 8):
         result.width, result.height = result.height, result.width

@@ -720,7 +720,6 @@ class MainScreen(Screen):
                                             caption_ext=settings.caption_ext, workers=settings.scan_workers)
         self.notify(f"Added {dataset.name}: {report.summary() if report else ''}", markup=False)
         target = TreeTarget(dataset, None, dataset.name)
-        self.target = None
         await self.open_target(target)
         await self.reload_tree()
 
