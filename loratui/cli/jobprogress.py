@@ -29,6 +29,11 @@ class JobTracker:
         info(f"job {job_id} cancelled; what finished is kept, run the same command again to resume")
         return 1
 
+    def download(self, name: str, done: int, total: int | None) -> None:
+        """A model download's progress (before the job starts): the same bar, in bytes."""
+        if total:
+            self._update_bar(done, total)
+
     def update(self, job: Job) -> None:
         """A JobRunner listener."""
         if job.progress_total:

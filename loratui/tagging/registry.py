@@ -1,16 +1,17 @@
 """Which WD14 model `--model` means: a short name, a Hugging Face repo id, or a local folder.
 
-Models are fetched from the Hub through huggingface-hub (its cache, its progress bars, ``HF_HUB_OFFLINE`` and
-``HF_ENDPOINT`` respected). A local folder must hold ``model.onnx`` and ``selected_tags.csv``.
+Hub models are fetched into the Hugging Face cache through ``loratui.hf_download`` (huggingface_hub: the cache,
+``HF_HUB_OFFLINE``, ``HF_ENDPOINT``, the token or stored login). A local folder must hold ``model.onnx`` and
+``selected_tags.csv``.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from loratui.errors import ModelError
+from loratui.errors import ModelError, NotFoundError
+from loratui.hf_download import HubProgress, fetch_file
 
 MODEL_FILE = "model.onnx"
 TAGS_FILE = "selected_tags.csv"
@@ -41,10 +42,6 @@ class ModelFiles:
     tags_path: Path
 
 
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
 def _download_hint(repo_id: str) -> str:
     return (f"download it where there is network with `hf download {repo_id} {MODEL_FILE} {TAGS_FILE}` "
             f"(same HF_HOME), or pass --model pointing at a folder holding {MODEL_FILE} and {TAGS_FILE}")
@@ -62,36 +59,20 @@ def local_folder(folder: Path) -> ModelFiles:
     return ModelFiles(f"local:{folder}", folder / MODEL_FILE, folder / TAGS_FILE)
 
 
-def hub_model(repo_id: str, *, revision: str | None = None) -> ModelFiles:
-    """Download (or find in the Hugging Face cache) a model's two files."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
-
-    offline = _offline()
+def hub_model(repo_id: str, *, revision: str | None = None, progress: HubProgress | None = None) -> ModelFiles:
+    """Download (or find in the Hugging Face cache) a model's two files; `progress` hears the bytes."""
     paths = []
     for filename in (MODEL_FILE, TAGS_FILE):
         try:
-            paths.append(Path(hf_hub_download(
-                repo_id, filename, revision=revision, local_files_only=offline,
-                endpoint=os.environ.get("HF_ENDPOINT") or None,
-            )))
-        except (LocalEntryNotFoundError, OfflineModeIsEnabled):
-            if offline:
-                raise ModelError(f"{repo_id}/{filename} is not in the Hugging Face cache and HF_HUB_OFFLINE is set",
-                                 hint=_download_hint(repo_id)) from None
-            raise ModelError(f"cannot download {repo_id}/{filename}: the Hub is unreachable",
-                             hint=_download_hint(repo_id)) from None
-        except Exception as exc:  # huggingface-hub raises many HTTP error types; all mean the same to a user
-            name = type(exc).__name__
-            if "RepositoryNotFound" in name or "EntryNotFound" in name or "RevisionNotFound" in name:
-                raise ModelError(f"{repo_id} has no {filename} on the Hub ({name})",
-                                 hint="check the repo id, or use a short name: loratui tag --list-models") from None
-            raise ModelError(f"cannot download {repo_id}/{filename}: {name}: {exc}",
-                             hint=_download_hint(repo_id)) from None
+            paths.append(fetch_file(repo_id, filename, revision=revision, progress=progress,
+                                    hint=_download_hint(repo_id)).path)
+        except NotFoundError as exc:
+            raise NotFoundError(exc.message, hint="check the repo id, or use a short name: loratui tag "
+                                                  "--list-models") from None
     return ModelFiles(repo_id, paths[0], paths[1])
 
 
-def resolve_model(spec: str | None) -> ModelFiles:
+def resolve_model(spec: str | None, progress: HubProgress | None = None) -> ModelFiles:
     """Short name, `owner/repo` or a local folder -> files on disk (downloading when needed)."""
     spec = (spec or DEFAULT_MODEL).strip()
     path = Path(spec).expanduser()
@@ -100,8 +81,8 @@ def resolve_model(spec: str | None) -> ModelFiles:
             raise ModelError(f"model folder {path} does not exist")
         return local_folder(path)
     if spec in KNOWN_MODELS:
-        return hub_model(KNOWN_MODELS[spec])
+        return hub_model(KNOWN_MODELS[spec], progress=progress)
     if spec.count("/") == 1 and all(spec.split("/")):
-        return hub_model(spec)
+        return hub_model(spec, progress=progress)
     known = ", ".join(KNOWN_MODELS)
     raise ModelError(f"unknown model {spec!r}", hint=f"use one of {known}, a Hub repo id or a local folder")

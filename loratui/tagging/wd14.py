@@ -19,6 +19,7 @@ from loratui.datasets import image_repo
 from loratui.datasets.journal import CaptionChange, apply_caption_changes
 from loratui.datasets.dataset_repo import Dataset
 from loratui.errors import ModelError
+from loratui.hf_download import HubProgress
 from loratui.jobs.model import Job
 from loratui.jobs.runner import JobRunner
 from loratui.store import Store
@@ -163,10 +164,14 @@ async def tag_dataset(
     *,
     on_update: Callable[[Job], None] | None = None,
     on_runner: Callable[[JobRunner], None] | None = None,
+    on_download: HubProgress | None = None,
 ) -> TagReport:
-    """Run (or resume) a tagging job over a dataset; returns what it did. Model errors raise ModelError."""
+    """Run (or resume) a tagging job over a dataset; returns what it did. Model errors raise ModelError.
+
+    `on_download(file name, bytes done, total)` hears a Hub model's download (from a worker thread).
+    """
     started = time.monotonic()
-    files: ModelFiles = await asyncio.to_thread(resolve_model, request.model)
+    files: ModelFiles = await asyncio.to_thread(resolve_model, request.model, on_download)
     labels = read_labels(files.tags_path)
     options, mode = request.options, request.mode
     params = {"model": files.key, "options": options.as_params(), "mode": mode.value,

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
+from tests import fakehub
 from tests.conftest import FIXTURES
 
 REAL_LORA = FIXTURES / "loras" / "tinylora-sd15-dim4.safetensors"
@@ -97,180 +98,20 @@ def real_lora() -> Path:
 
 # --- a local HTTP server speaking the Hub and Civitai endpoints loratui uses -------------------------------------
 
-import base64  # noqa: E402
-import hashlib  # noqa: E402
-import threading  # noqa: E402
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
-from urllib.parse import parse_qs, unquote, urlsplit  # noqa: E402
-
-
-class HubState:
-    """What the local server holds and saw."""
-
-    def __init__(self) -> None:
-        self.repos: dict[str, dict] = {}  # repo id -> {"private": bool, "files": {path: bytes}}
-        self.civitai: dict[int, dict] = {}  # version id -> {"name", "data", "model_id"}
-        self.requests: list[dict] = []
-        self.token = "hf_secret_token_123"
-        self.civitai_token = "civitai_secret_456"
-        self.port = 0
-
-    def add_file(self, repo: str, path: str, data: bytes, lfs: bool = True) -> None:
-        self.repos.setdefault(repo, {"private": False, "files": {}, "lfs": set()})
-        self.repos[repo]["files"][path] = data
-        if lfs:
-            self.repos[repo]["lfs"].add(path)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    state: HubState
-
-    def log_message(self, *args) -> None:  # keep pytest output clean
-        pass
-
-    def _json(self, code: int, body) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _record(self, body: bytes = b"") -> None:
-        self.state.requests.append({"method": self.command, "path": self.path, "headers": dict(self.headers),
-                                    "body": body})
-
-    def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def _auth(self, token: str) -> bool:
-        return self.headers.get("Authorization") == f"Bearer {token}"
-
-    def do_POST(self) -> None:
-        body = self._body()
-        self._record(body)
-        path = urlsplit(self.path).path
-        if not self._auth(self.state.token):
-            return self._json(401, {"error": "Invalid credentials"})
-        if path == "/api/validate-yaml":  # the Hub checks a README's YAML header before a commit
-            content = json.loads(body)["content"]
-            ok = content.startswith("---\n") and "\n---\n" in content[4:]
-            return self._json(200 if ok else 400, {"errors": [] if ok else [{"message": "bad yaml"}],
-                                                   "warnings": []})
-        if path == "/api/repos/create":
-            payload = json.loads(body)
-            repo = f"{payload['organization']}/{payload['name']}" if payload.get("organization") else payload["name"]
-            if repo in self.state.repos:
-                return self._json(409, {"error": "You already created this model repo", "url": self._url(repo)})
-            private = bool(payload.get("private")) or payload.get("visibility") == "private"
-            self.state.repos[repo] = {"private": private, "files": {}, "lfs": set()}
-            return self._json(200, {"url": self._url(repo), "name": repo})
-        parts = path.strip("/").split("/")
-        if len(parts) >= 6 and parts[:2] == ["api", "models"] and parts[4] in ("preupload", "commit"):
-            repo = f"{parts[2]}/{parts[3]}"
-            if repo not in self.state.repos:
-                return self._json(404, {"error": "Repository not found"})
-            if parts[4] == "preupload":
-                files = json.loads(body)["files"]
-                return self._json(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
-                                                   "oid": None} for f in files]})
-            for line in body.decode().splitlines():
-                item = json.loads(line)
-                if item["key"] == "file":
-                    self.state.repos[repo]["files"][item["value"]["path"]] = base64.b64decode(item["value"]["content"])
-            return self._json(200, {"commitUrl": self._url(repo) + "/commit/abc", "commitOid": "a" * 40,
-                                    "pullRequestUrl": None})
-        return self._json(404, {"error": f"no route {path}"})
-
-    def _url(self, repo: str) -> str:
-        return f"http://127.0.0.1:{self.state.port}/{repo}"
-
-    def _send_data(self, data: bytes, name: str | None = None) -> None:
-        start = 0
-        range_header = self.headers.get("Range")
-        if range_header and range_header.startswith("bytes="):
-            start = int(range_header[6:].split("-")[0])
-            if start >= len(data):
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(data)}")
-                self.end_headers()
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        else:
-            self.send_response(200)
-        if name:
-            self.send_header("Content-Disposition", f'attachment; filename="{name}"')
-        self.send_header("Content-Length", str(len(data) - start))
-        self.end_headers()
-        self.wfile.write(data[start:])
-
-    def do_GET(self) -> None:
-        self._record()
-        split = urlsplit(self.path)
-        parts = [unquote(p) for p in split.path.strip("/").split("/")]
-        if parts[:2] == ["api", "models"] and len(parts) >= 6 and parts[4] == "revision":
-            repo = f"{parts[2]}/{parts[3]}"
-            entry = self.state.repos.get(repo)
-            if entry is None:
-                return self._json(404, {"error": "Repository not found"})
-            siblings = []
-            for name, data in entry["files"].items():
-                sibling = {"rfilename": name, "size": len(data)}
-                if name in entry["lfs"]:
-                    sibling["lfs"] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
-                else:
-                    sibling["blobId"] = hashlib.sha1(f"blob {len(data)}\0".encode() + data).hexdigest()
-                siblings.append(sibling)
-            return self._json(200, {"id": repo, "siblings": siblings})
-        if len(parts) >= 5 and parts[2] == "resolve":
-            repo, name = f"{parts[0]}/{parts[1]}", "/".join(parts[4:])
-            if name not in self.state.repos.get(repo, {}).get("files", {}):
-                return self._json(404, {"error": "Entry not found"})
-            # Like the Hub: redirect to a CDN on another host (here: localhost instead of 127.0.0.1).
-            self.send_response(302)
-            self.send_header("Location", f"http://localhost:{self.state.port}/cdn/{repo}/{name}?sig=xyz")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        if parts[0] == "cdn":
-            repo, name = f"{parts[1]}/{parts[2]}", "/".join(parts[3:])
-            return self._send_data(self.state.repos[repo]["files"][name])
-        if parts[:3] == ["api", "v1", "model-versions"]:
-            version = self.state.civitai.get(int(parts[3]))
-            if version is None:
-                return self._json(404, {"error": "No model version"})
-            return self._json(200, {"id": int(parts[3]), "files": [{
-                "name": version["name"], "primary": True, "sizeKB": len(version["data"]) / 1024,
-                "hashes": {"SHA256": hashlib.sha256(version["data"]).hexdigest().upper()},
-                "downloadUrl": f"http://127.0.0.1:{self.state.port}/api/download/models/{parts[3]}"}]})
-        if parts[:3] == ["api", "v1", "models"]:
-            ids = [vid for vid, v in self.state.civitai.items() if v.get("model_id") == int(parts[3])]
-            return self._json(200 if ids else 404, {"id": int(parts[3]), "modelVersions": [{"id": i} for i in ids]})
-        if parts[:3] == ["api", "download", "models"]:
-            if not self._auth(self.state.civitai_token):
-                return self._json(401, {"error": "Unauthorized"})
-            version = self.state.civitai[int(parts[3])]
-            return self._send_data(version["data"], version["name"])
-        self._json(404, {"error": f"no route {split.path}"})
-
 
 @pytest.fixture
-def hub_server(monkeypatch):
-    """A real HTTP server on 127.0.0.1 speaking the Hub and Civitai endpoints; env points loratui at it."""
-    state = HubState()
-    handler = type("Handler", (_Handler,), {"state": state})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{state.port}"
-    monkeypatch.setenv("HF_ENDPOINT", base)
-    monkeypatch.setenv("LORATUI_CIVITAI_ENDPOINT", base)
+def hub_server(monkeypatch, tmp_path_factory):
+    """The fake Hub (tests/fakehub.py) on 127.0.0.1; env points loratui at it, the HF cache is a fresh folder."""
+    import huggingface_hub.constants as hub_constants
+
+    cache = tmp_path_factory.mktemp("hf-cache")
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))  # for loratui subprocesses
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)  # read once, at import, perhaps by another test
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
-    try:
+    with fakehub.serve() as state:
+        monkeypatch.setenv("HF_ENDPOINT", state.url)
+        monkeypatch.setenv("LORATUI_CIVITAI_ENDPOINT", state.url)
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -8,7 +8,7 @@ from pathlib import Path
 from loratui.cli.output import info, print_json, print_table, progress_bar
 from loratui.errors import InputError, JobError
 from loratui.jobs.runner import Cancelled
-from loratui.loras import download
+from loratui.loras import civitai, download
 from loratui.loras.hub import token_from_env
 from loratui.loras.present import human_size
 from loratui.loras.tasks import run_job
@@ -21,10 +21,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="models_command", metavar="SUBCOMMAND", title="subcommands")
 
     download = sub.add_parser(
-        "download", help="download a model (resumable, hash-checked)",
+        "download", help="download a model (hash-checked; current files are skipped)",
         description="`models download REPO [--file F]` fetches F (default: every top-level .safetensors) from a "
-                    "Hub model repo; `models download --civitai URL|ID` fetches a Civitai model version's primary "
-                    "file. An interrupted download resumes from its .part file.")
+                    "Hub model repo through huggingface_hub into DIR/<path in the repo> (its bookkeeping in "
+                    "DIR/.cache/huggingface; HF_HUB_OFFLINE and HF_ENDPOINT are respected); "
+                    "`models download --civitai URL|ID` fetches a Civitai model version's primary file and resumes "
+                    "an interrupted download from its .part file.")
     download.add_argument("repo", nargs="?", metavar="REPO", help="Hub repo id, e.g. stabilityai/sdxl-vae")
     download.add_argument("--file", help="one file of the repo")
     download.add_argument("--revision", default="main", help="branch, tag or commit (default main)")
@@ -58,7 +60,7 @@ async def cmd_download(ctx, args) -> int:
             def work(progress):
                 report = lambda name, done, total: progress(done, total, name)  # noqa: E731
                 if args.civitai:
-                    return [download.download_civitai(args.civitai, folder, token=token, progress=report)]
+                    return [civitai.download_civitai(args.civitai, folder, token=token, progress=report)]
                 return download.download_hf(args.repo, folder, args.file, revision=args.revision, token=token,
                                             progress=report)
 
@@ -66,7 +68,7 @@ async def cmd_download(ctx, args) -> int:
                 job_id, results = await run_job(store, "download", title, params, work,
                                                 on_progress=lambda done, total, _n: update(done, total or 0))
             except Cancelled:
-                raise JobError("the download was cancelled; run it again to resume") from None
+                raise JobError("the download was cancelled; run it again to go on (finished files are kept)") from None
         for item in results:
             await download.record_download(store, item)
     if args.json:

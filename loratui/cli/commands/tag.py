@@ -122,7 +122,8 @@ async def cmd_tag(ctx, args) -> int:
                              resume=not args.fresh)
         async with job_progress(f"Tagging {dataset.name}", store) as track:
             try:
-                report = await tag_dataset(store, dataset, request, on_update=track.update, on_runner=track.attach)
+                report = await tag_dataset(store, dataset, request, on_update=track.update, on_runner=track.attach,
+                                           on_download=track.download)
             except Cancelled:
                 return track.cancelled()
     if args.json:

@@ -1,7 +1,7 @@
 """The models screen: base models on disk and downloads from the Hub or Civitai.
 
-Opened with `M` (ScreenAction `models.open`). Keys: d download (resumable, hash-checked, runs as a job with
-progress on the status line), F5 reload, escape back. The table follows recorded downloads made anywhere
+Opened with `M` (ScreenAction `models.open`). Keys: d download (hash-checked, runs as a job with progress on the
+status line; Hub files through huggingface_hub, Civitai resuming its .part file), F5 reload, escape back. The table follows recorded downloads made anywhere
 (``apply_changes``).
 """
 
@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from loratui.loras import download
+from loratui.loras import civitai, download
 from loratui.loras.present import human_size
 from loratui.store.changes import ChangeSet
 from loratui.tui.extensions import ScreenAction
@@ -95,7 +95,7 @@ class ModelsScreen(Screen):
         def job(progress):
             report = lambda name, done, total: progress(done, total, name)  # noqa: E731
             if request.source == "civitai":
-                return [download.download_civitai(request.ref, request.folder, token=token, progress=report)]
+                return [civitai.download_civitai(request.ref, request.folder, token=token, progress=report)]
             return download.download_hf(request.ref, request.folder, request.file, token=token, progress=report)
 
         def show(done: int, total: int | None, name: str | None) -> None:
