@@ -111,7 +111,7 @@ class MainScreen(Screen):
         self._own_saves: set[int] = set()
         """Images whose last change was a save from this screen (the vocabulary was updated in place then)."""
         self.opened = asyncio.Event()
-        """Set once the first dataset is shown (the benchmark and tests wait on it)."""
+        """Set once the rows of the first dataset are in the list (the benchmark waits on it)."""
         self._pending_refresh: set[int] | None | object = _NOTHING
         self._refreshing = False
         self._asked_about: tuple[int, int | None] | None = None
@@ -176,7 +176,6 @@ class MainScreen(Screen):
             self.notify(f"No dataset named {self.initial_dataset!r}; opened {chosen.name!r}", severity="warning")
         target = TreeTarget(chosen, None, chosen.name)
         await self.open_target(target)
-        self.opened.set()
         await self.reload_tree()
         self.query_one(DatasetTree).move_to_target(target)
 
@@ -220,6 +219,7 @@ class MainScreen(Screen):
         self._update_list_title()
         if not self.image_list.count:
             self._show_nothing()
+        self.opened.set()
         if dataset_changed or not self.vocabulary:
             self.vocabulary = await self.store.read(image_repo.images_per_tag, target.dataset.id)
             self._vocabulary_changed()
