@@ -45,6 +45,7 @@ from loratui.http_download import DiskSpaceError, free_space, human_bytes, requi
 CHUNK = 1024 * 1024
 SKIPPED_PREFIXES = ("__MACOSX/",)
 TEMP_PREFIX = ".loratui-import-"
+TEMP_NAME_BYTES = len(TEMP_PREFIX) + 40  # with the PID and tempfile's random suffix
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _DEVICE = re.compile(r"^(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(\..*)?$", re.IGNORECASE)
 _SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -139,7 +140,9 @@ def _check_names(entries: list[tuple[zipfile.ZipInfo, PurePosixPath]], folders: 
             raise ArchiveError(f"entry {name!r} is a file, but {folders[path]!r} uses it as a folder: "
                                "refusing to extract")
     limits = _fs_limits(dest.parent) if dest is not None else _FsLimits(255, 4096)
-    base = len(os.fsencode(str(dest))) + 1 if dest is not None else 0
+    # Entries are written below the temporary sibling first, whose name may be longer than the dataset's.
+    base = (len(os.fsencode(str(dest.parent))) + 2 + max(len(os.fsencode(dest.name)), TEMP_NAME_BYTES)
+            if dest is not None else 0)
     for info, path in entries:
         for part in path.parts:
             size = len(os.fsencode(part))
