@@ -158,9 +158,12 @@ class DatasetToolsSettings:
     import_max_gib: float = 50.0
     """Largest total uncompressed size an imported zip may have, in GiB."""
     import_max_ratio: float = 200.0
-    """Compression ratio above which a zip entry is refused as a likely zip bomb."""
+    """Compression ratio above which a zip entry (over 64 KiB), or the whole zip, is refused as a likely zip bomb."""
     import_max_files: int = 500_000
     """Most entries an imported zip may have."""
+    import_max_download_gib: float = 50.0
+    """Largest download `dataset import URL` accepts, in GiB (checked against the announced size and while
+    downloading)."""
 
 
 @dataclass

@@ -1,217 +1,103 @@
 """`dataset import`: a .zip file or an http(s) URL to one becomes a new, scanned dataset.
 
-Extraction is checked before a single byte is written: entries that would land outside the new folder
-(``../``, absolute or drive paths), symlink entries, encrypted entries, absurd compression ratios and archives
-over the size or file-count limits are refused with an ArchiveError naming the entry. While extracting, an
-entry that inflates past its declared size is refused too (headers can lie). Everything goes into a brand-new
-folder that is removed again on any error, so nothing is ever written outside it.
+Extraction is `loratui.datasets.archives`': every entry is checked before a byte is written, and the dataset
+folder appears complete or not at all.
 
-Downloads go to ``<cache>/imports/<hash>.zip.part`` and resume with an HTTP Range request when run again;
-a server that ignores Range restarts the download from zero. A failed download raises RemoteError and keeps
-the partial file for the next attempt.
+Downloads go through `loratui.http_download` (http and https only at every redirect hop, a size limit checked
+before and while streaming, free space checked first, a resumable ``.part`` with one writer at a time) into
+``<cache>/imports/``: ``<hash>.zip.part`` while downloading, ``<hash>.zip`` once complete and checked, and
+``<hash>.url`` naming the URL (without credentials or query string) for `list_downloads`. Content is checked
+before anything is cached: a fresh transfer must start with a zip signature (an HTML page sent with status 200
+is refused at its first bytes, its content type named) and the finished file must open as a zip; otherwise the
+``.part`` is removed. A cached download is used only while it still opens as a zip, and it is removed after a
+successful import and when the archive checks refuse it, so a bad download is never kept. ``refetch`` discards
+what is cached for the URL first; `list_downloads` and `remove_downloads` show and clear what is left
+(``loratui dataset downloads [--clear]``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
-import http.client
 import os
-import re
 import shutil
-import stat
-import urllib.error
-import urllib.request
-import zipfile
+import unicodedata
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Callable
 
 from loratui.datasets import dataset_repo
+from loratui.datasets.archives import ImportLimits, open_archive, safe_extract
 from loratui.datasets.service import add_dataset
-from loratui.errors import ArchiveError, InputError, RemoteError
+from loratui.errors import ArchiveError, InputError, LoratuiError, RemoteError
+from loratui.http_download import Http, fetch_to_part, redact_url
 
-CHUNK = 1024 * 1024
-SKIPPED_PREFIXES = ("__MACOSX/",)
-_DRIVE = re.compile(r"^[A-Za-z]:")
-
-
-@dataclass(frozen=True)
-class ImportLimits:
-    """What an archive may contain."""
-
-    max_total_bytes: int = 50 * 1024**3
-    max_files: int = 500_000
-    max_ratio: float = 200.0
-    """Uncompressed/compressed size above which an entry (over `ratio_floor` bytes) is a zip bomb."""
-    ratio_floor: int = 1024 * 1024
-
-
-@dataclass
-class ExtractReport:
-    """What was extracted."""
-
-    files: int = 0
-    bytes: int = 0
-    skipped: int = 0
-    stripped_prefix: str = ""
-
-
-def _entry_path(name: str) -> PurePosixPath:
-    """The entry's relative path, or ArchiveError when it is absolute or climbs out."""
-    clean = name.replace("\\", "/")
-    if clean.startswith("/") or _DRIVE.match(clean):
-        raise ArchiveError(f"entry {name!r} has an absolute path: refusing to extract (zip slip)")
-    parts = [p for p in clean.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise ArchiveError(f"entry {name!r} climbs out of the folder with '..': refusing to extract (zip slip)")
-    return PurePosixPath(*parts) if parts else PurePosixPath()
-
-
-def check_archive(archive: zipfile.ZipFile, limits: ImportLimits) -> list[tuple[zipfile.ZipInfo, PurePosixPath]]:
-    """Validate every entry against the rules above; returns (entry, relative path) for the files to write."""
-    entries = []
-    total = 0
-    infos = archive.infolist()
-    if len(infos) > limits.max_files:
-        raise ArchiveError(f"the archive has {len(infos)} entries, over the limit of {limits.max_files}")
-    for info in infos:
-        path = _entry_path(info.filename)
-        mode = info.external_attr >> 16
-        if stat.S_ISLNK(mode):
-            raise ArchiveError(f"entry {info.filename!r} is a symbolic link: refusing to extract")
-        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)) and stat.S_IFMT(mode):
-            raise ArchiveError(f"entry {info.filename!r} is not a regular file: refusing to extract")
-        if info.flag_bits & 0x1:
-            raise ArchiveError(f"entry {info.filename!r} is encrypted: not supported")
-        if info.is_dir() or not path.parts:
-            continue
-        if any(info.filename.replace("\\", "/").startswith(p) for p in SKIPPED_PREFIXES):
-            continue
-        if info.file_size > limits.ratio_floor and info.file_size > limits.max_ratio * max(info.compress_size, 1):
-            ratio = info.file_size / max(info.compress_size, 1)
-            raise ArchiveError(f"entry {info.filename!r} expands {ratio:.0f}x ({info.file_size} bytes): "
-                               f"refusing a likely zip bomb (limit {limits.max_ratio:.0f}x)")
-        total += info.file_size
-        if total > limits.max_total_bytes:
-            raise ArchiveError(f"the archive expands to more than {limits.max_total_bytes} bytes (the limit)")
-        entries.append((info, path))
-    if not entries:
-        raise ArchiveError("the archive contains no files")
-    return entries
-
-
-def _common_prefix(paths: list[PurePosixPath]) -> PurePosixPath | None:
-    """The single top-level folder every file sits in (zips of a folder), or None."""
-    firsts = {p.parts[0] for p in paths}
-    if len(firsts) == 1 and all(len(p.parts) > 1 for p in paths):
-        return PurePosixPath(firsts.pop())
-    return None
-
-
-def _extract_into(archive: zipfile.ZipFile, entries, dest: Path, report: ExtractReport) -> None:
-    prefix = _common_prefix([p for _, p in entries])
-    if prefix is not None:
-        report.stripped_prefix = str(prefix)
-    real_dest = os.path.realpath(dest)
-    for info, path in entries:
-        rel = path.relative_to(prefix) if prefix is not None else path
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if os.path.commonpath([os.path.realpath(target.parent), real_dest]) != real_dest:
-            raise ArchiveError(f"entry {info.filename!r} would be written outside the dataset folder")
-        written = 0
-        try:
-            with archive.open(info) as source, open(target, "xb") as sink:
-                while True:
-                    chunk = source.read(CHUNK)
-                    if not chunk:
-                        break
-                    written += len(chunk)
-                    if written > info.file_size:
-                        raise ArchiveError(f"entry {info.filename!r} inflates past its declared size")
-                    sink.write(chunk)
-        except FileExistsError:
-            raise ArchiveError(f"entry {info.filename!r} appears twice in the archive") from None
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
-            raise ArchiveError(f"entry {info.filename!r} is damaged: {exc}") from None
-        except NotImplementedError as exc:
-            raise ArchiveError(f"entry {info.filename!r} uses an unsupported compression: {exc}") from None
-        report.files += 1
-        report.bytes += written
-
-
-def safe_extract(zip_path: Path, dest: Path, limits: ImportLimits = ImportLimits()) -> ExtractReport:
-    """Extract `zip_path` into the new folder `dest` (which must not exist); on error nothing is left behind."""
-    dest = Path(dest)
-    if dest.exists() or dest.is_symlink():
-        raise InputError(f"{dest} already exists", hint="pick another --name or remove it")
-    try:
-        archive = zipfile.ZipFile(zip_path)
-    except FileNotFoundError:
-        raise InputError(f"{zip_path} does not exist") from None
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ArchiveError(f"{zip_path} is not a readable zip file: {exc}") from None
-    report = ExtractReport()
-    with archive:
-        entries = check_archive(archive, limits)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.mkdir()
-        try:
-            _extract_into(archive, entries, dest, report)
-        except BaseException:
-            shutil.rmtree(dest, ignore_errors=True)
-            raise
-    return report
-
-
+ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+"""A local file header, an empty archive's end record, a spanned archive's marker."""
+DOWNLOAD_LIMIT_HINT = "raise [dataset_tools] import_max_download_gib in config.toml"
 ProgressFn = Callable[[int, int], None]
 
 
-def download(url: str, dest: Path, *, timeout: float = 30.0, progress: ProgressFn | None = None) -> Path:
-    """Download `url` to `dest`, resuming a previous ``dest.part`` with a Range request; returns `dest`."""
-    if not url.lower().startswith(("http://", "https://")):
+def _is_url(source: str) -> bool:
+    return source.lower().startswith(("http://", "https://"))
+
+
+def _zip_start(url: str):
+    def check(head: bytes, content_type: str) -> None:
+        if not head.startswith(ZIP_SIGNATURES):
+            sent = content_type or "no content type"
+            raise ArchiveError(f"{redact_url(url)} is not a zip file: the server answered with {sent} "
+                               f"(starting {head[:8]!r}); nothing was kept",
+                               hint="check the URL: login and error pages look like this")
+
+    return check
+
+
+def _opens_as_zip(path: Path) -> str | None:
+    """None when `path` opens as a zip, else why not."""
+    try:
+        with open_archive(path):
+            return None
+    except LoratuiError as exc:
+        return exc.message
+
+
+def download(url: str, dest: Path, *, timeout: float = 30.0, progress: ProgressFn | None = None,
+             max_bytes: int | None = ImportLimits().max_download_bytes, refetch: bool = False) -> Path:
+    """Download the zip at `url` to `dest` through ``dest.part`` (resumed when present); returns `dest`.
+
+    `refetch` discards `dest` and its ``.part`` first. The file reaches `dest` only once it opens as a zip.
+    """
+    if not _is_url(url):
         raise InputError(f"{url!r} is not an http(s) URL")
     part = dest.with_name(dest.name + ".part")
+    if refetch:
+        _discard(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    have = part.stat().st_size if part.exists() else 0
-    request = urllib.request.Request(url, headers={"User-Agent": "loratui", "Accept-Encoding": "identity"})
-    if have:
-        request.add_header("Range", f"bytes={have}-")
+    dest.with_suffix(".url").write_text(redact_url(url) + "\n", encoding="utf-8")
+    report = (lambda done, total: progress(done, total or 0)) if progress else None
+    http = Http(timeout=timeout)
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - scheme checked above
-    except urllib.error.HTTPError as exc:
-        if exc.code == 416 and have:
-            part.replace(dest)  # the part was already complete
-            return dest
-        raise RemoteError(f"download of {url} failed: HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise RemoteError(f"cannot download {url}: {reason}") from None
-    with response:
-        if have and response.status == 206:
-            mode, done = "ab", have
-        else:
-            mode, done = "wb", 0  # no resume support: start over
-        length = response.headers.get("Content-Length")
-        total = done + int(length) if length and length.isdigit() else 0
-        try:
-            with open(part, mode) as sink:
-                while True:
-                    chunk = response.read(CHUNK)
-                    if not chunk:
-                        break
-                    sink.write(chunk)
-                    done += len(chunk)
-                    if progress:
-                        progress(done, total)
-        except (OSError, urllib.error.URLError, http.client.HTTPException) as exc:
-            raise RemoteError(f"download of {url} broke off after {done} bytes ({exc}); "
-                              "run the same command again to resume") from None
-    if total and done < total:
-        raise RemoteError(f"download of {url} stopped at {done} of {total} bytes; "
-                          "run the same command again to resume")
-    part.replace(dest)
+        fetched = fetch_to_part(http, url, part, max_bytes=max_bytes, what=redact_url(url),
+                                limit_hint=DOWNLOAD_LIMIT_HINT, progress=report, check_start=_zip_start(url))
+    except BaseException:
+        if not part.exists() and not dest.exists():
+            dest.with_suffix(".url").unlink(missing_ok=True)
+        raise
+    finally:
+        http.close()
+    problem = _opens_as_zip(part)
+    if problem:
+        part.unlink(missing_ok=True)
+        sent = fetched.content_type or "no content type"
+        raise ArchiveError(f"{redact_url(url)} sent {fetched.size} bytes ({sent}) that do not open as a zip "
+                           f"({problem}); the download was removed", hint="check the URL, then run it again")
+    try:
+        os.replace(part, dest)
+    except FileNotFoundError:
+        raise RemoteError(f"the partial download {part} was removed while downloading",
+                          hint="run the same command again") from None
     return dest
 
 
@@ -220,35 +106,134 @@ def download_path(cache: Path, url: str) -> Path:
     return cache / "imports" / (hashlib.sha256(url.encode("utf-8")).hexdigest()[:24] + ".zip")
 
 
+def _in_use(part: Path) -> bool:
+    """Whether another process is writing `part` (it holds the lock `http_download` takes)."""
+    try:
+        fd = os.open(part, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _discard(archive: Path) -> None:
+    """Remove a cached download: the zip, its .part (unless being written) and its .url note."""
+    part = archive.with_name(archive.name + ".part")
+    if _in_use(part):
+        raise RemoteError(f"{part} is being downloaded by another loratui process", hint="wait for it to finish")
+    for path in (archive, part, archive.with_suffix(".url")):
+        path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class CachedDownload:
+    """A download left in the cache: interrupted (partial) or complete but not imported."""
+
+    path: Path
+    url: str
+    bytes: int
+    modified: float
+    complete: bool
+    in_use: bool
+
+
+def list_downloads(cache: Path) -> list[CachedDownload]:
+    """What `dataset import URL` left in ``<cache>/imports``, oldest first."""
+    folder = cache / "imports"
+    found = []
+    for path in sorted(folder.glob("*.zip*")) if folder.is_dir() else []:
+        if not path.name.endswith((".zip", ".zip.part")) or not path.is_file():
+            continue
+        complete = path.name.endswith(".zip")
+        archive = path if complete else path.with_name(path.name[: -len(".part")])
+        note = archive.with_suffix(".url")
+        try:
+            url = note.read_text(encoding="utf-8").strip() if note.is_file() else ""
+            info = path.stat()
+        except OSError:
+            continue
+        found.append(CachedDownload(path, url, info.st_size, info.st_mtime, complete,
+                                    not complete and _in_use(path)))
+    return sorted(found, key=lambda d: d.modified)
+
+
+def remove_downloads(cache: Path) -> list[CachedDownload]:
+    """Remove every cached download not being written right now; returns what was removed."""
+    removed = []
+    for item in list_downloads(cache):
+        if item.in_use:
+            continue
+        item.path.unlink(missing_ok=True)
+        removed.append(item)
+    for note in (cache / "imports").glob("*.url"):  # notes whose download is gone
+        if not note.with_suffix(".zip").exists() and not note.with_suffix(".zip.part").exists():
+            note.unlink(missing_ok=True)
+    return removed
+
+
 def check_name(name: str) -> str:
-    """A dataset name usable as a folder name."""
+    """A dataset name usable as a folder name (one component, visible, at most 255 bytes)."""
     name = name.strip()
     if not name or name in (".", "..") or "/" in name or "\\" in name or name.startswith("."):
         raise InputError(f"{name!r} cannot be a dataset name (it becomes a folder name)")
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        raise InputError(f"{name!r} cannot be a dataset name: it has control characters")
+    if len(os.fsencode(name)) > 255:
+        raise InputError(f"{name[:40]!r}… cannot be a dataset name: {len(os.fsencode(name))} bytes, "
+                         "over the 255 a folder name may have")
     return name
+
+
+def _cached_archive(cache: Path, url: str, refetch: bool) -> Path | None:
+    """The cached, complete download of `url` if there is a usable one (a broken one is removed)."""
+    archive = download_path(cache, url)
+    if refetch:
+        _discard(archive)
+        return None
+    if archive.is_file():
+        if _opens_as_zip(archive) is None:
+            return archive
+        archive.unlink()  # cached before downloads were checked, or damaged since
+    return None
 
 
 async def import_dataset(store, source: str, name: str, *, root: Path, cache: Path,
                          limits: ImportLimits = ImportLimits(), workspace: str = "default",
-                         caption_ext: str = ".txt", workers: int = 0, progress: ProgressFn | None = None):
+                         caption_ext: str = ".txt", workers: int = 0, progress: ProgressFn | None = None,
+                         refetch: bool = False):
     """Extract a zip (file path or http(s) URL) into ``root/name``, register it and scan it.
 
+    A URL is downloaded once into the cache (resumed when an earlier run was interrupted; `refetch` starts
+    over) and its archive is removed once imported, or when the archive checks refuse it.
     Returns (Dataset, ScanReport, ExtractReport).
     """
     name = check_name(name)
     if await store.run(dataset_repo.find_dataset, name=name):
         raise InputError(f"a dataset named {name!r} already exists", hint="pick another with --name")
     dest = Path(root) / name
-    downloaded = source.lower().startswith(("http://", "https://"))
+    downloaded = _is_url(source)
     if downloaded:
-        archive = download_path(cache, source)
-        if not archive.exists():
-            await asyncio.to_thread(download, source, archive, progress=progress)
+        archive = await asyncio.to_thread(_cached_archive, cache, source, refetch)
+        if archive is None:
+            archive = download_path(cache, source)
+            await asyncio.to_thread(download, source, archive, progress=progress,
+                                    max_bytes=limits.max_download_bytes)
     else:
         archive = Path(source).expanduser()
         if not archive.is_file():
             raise InputError(f"{source} is not a file or an http(s) URL")
-    report = await asyncio.to_thread(safe_extract, archive, dest, limits)
+    try:
+        report = await asyncio.to_thread(safe_extract, archive, dest, limits)
+    except ArchiveError as exc:
+        if not downloaded:
+            raise
+        await asyncio.to_thread(_discard, archive)  # a refused download is never kept
+        raise ArchiveError(f"{exc.message}; the downloaded file was removed", hint=exc.hint) from None
     try:
         dataset, scan = await add_dataset(store, dest, name=name, workspace=workspace, caption_ext=caption_ext,
                                           workers=workers)
@@ -256,5 +241,5 @@ async def import_dataset(store, source: str, name: str, *, root: Path, cache: Pa
         shutil.rmtree(dest, ignore_errors=True)
         raise
     if downloaded:
-        archive.unlink(missing_ok=True)  # extracted and registered: the download is no longer needed
+        await asyncio.to_thread(_discard, archive)  # extracted and registered: the download is no longer needed
     return dataset, scan, report

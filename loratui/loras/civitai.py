@@ -1,34 +1,37 @@
 """Civitai model downloads: a plain HTTP GET that resumes its ``.part`` file and checks Civitai's SHA-256.
 
 File names come from Civitai's API, so each goes through ``safe_filename`` (one path component, no ``..``) and
-the final path is checked to lie inside the target folder. Only http and https URLs are followed. The token
-travels only in the Authorization header (never in a URL), is dropped when a redirect leaves the original host
-(signed CDN URLs), and never appears in messages. ``$LORATUI_CIVITAI_ENDPOINT`` (default https://civitai.com)
-lets tests and mirrors point elsewhere.
+the final path is checked to lie inside the target folder. The transfer is ``loratui.http_download``'s: http
+and https only at every redirect hop, a free-space check before it starts, the ``.part`` resumed by running the
+same command again (``refetch`` starts over) and removed when the disk fills up or the server sends more than
+the version's declared size (``sizeKB`` from the API, with a margin: it is rounded). The token travels only in
+the Authorization header (never in a URL), is dropped when a redirect leaves the original host (signed CDN
+URLs), and never appears in messages. ``$LORATUI_CIVITAI_ENDPOINT`` (default https://civitai.com) lets tests and
+mirrors point elsewhere.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
-import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from loratui.errors import ArchiveError, ConflictError, InputError, ModelError, NotFoundError, RemoteError
+from loratui.errors import ArchiveError, ConflictError, InputError, ModelError, RemoteError
 from loratui.fsutil import fsync_dir, is_within, sha256_file
+from loratui.http_download import Http, fetch_to_part
 from loratui.loras.download import Downloaded
-
-if TYPE_CHECKING:  # imported when used: the TUI imports this module at start, httpx costs ~45 ms
-    import httpx
 
 CIVITAI_DEFAULT = "https://civitai.com"
 CHUNK = 1024 * 1024
-MAX_REDIRECTS = 10
 MAX_NAME = 200
+"""Bytes (UTF-8) a file name may have: with ".part" it stays well under the usual 255-byte limit."""
+SIZE_MARGIN = 0.01
+"""How far past the declared size (sizeKB is rounded) a transfer may go before it is stopped."""
 
 ProgressFn = Callable[[str, int, "int | None"], None]  # (file name, bytes done, total or None)
 
@@ -42,15 +45,18 @@ def safe_filename(name: str) -> str:
     """A server-provided file name reduced to one harmless path component.
 
     Only the last component survives ('/' and '\\' both count as separators), control characters go, leading
-    dots are stripped (no '..', no hidden files) and the length is capped. ArchiveError if nothing is left.
+    dots are stripped (no '..', no hidden files) and the length is capped at MAX_NAME bytes (the extension
+    kept). ArchiveError if nothing is left.
     """
     text = unicodedata.normalize("NFC", str(name)).replace("\\", "/")
     text = text.split("/")[-1]
     text = "".join(ch for ch in text if ch.isprintable() and ch not in '<>:"|?*\x00')
     text = text.strip().lstrip(".").strip()
-    if len(text) > MAX_NAME:
+    if len(text.encode("utf-8")) > MAX_NAME:
         stem, dot, ext = text.rpartition(".")
-        text = (stem[: MAX_NAME - len(ext) - 1] + "." + ext) if dot and len(ext) < 16 else text[:MAX_NAME]
+        keep = (stem, "." + ext) if dot and len(ext.encode("utf-8")) < 16 else (text, "")
+        budget = MAX_NAME - len(keep[1].encode("utf-8"))
+        text = keep[0].encode("utf-8")[:budget].decode("utf-8", "ignore").rstrip() + keep[1]
     if not text or text in (".", ".."):
         raise ArchiveError(f"the server sent an unusable file name: {name!r}")
     return text
@@ -63,80 +69,6 @@ def _target(folder: Path, name: str) -> Path:
     return path
 
 
-def _safe_url(url: str) -> str:
-    """A URL for messages: no query string (signed URLs and tokens live there)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
-
-
-class Http:
-    """A small httpx wrapper: http(s) only, manual redirects that drop credentials across hosts, clear errors."""
-
-    def __init__(self, token: str | None = None, timeout: float = 60.0, client: httpx.Client | None = None):
-        import httpx
-
-        self._token = token
-        self.client = client or httpx.Client(timeout=httpx.Timeout(timeout, connect=20.0), follow_redirects=False,
-                                             headers={"User-Agent": "loratui"})
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self.client.close()
-
-    def _headers(self, url: str, origin_host: str, extra: dict | None) -> dict:
-        headers = dict(extra or {})
-        if self._token and urlsplit(url).netloc == origin_host:
-            headers["Authorization"] = f"Bearer {self._token}"
-        return headers
-
-    def open(self, url: str, headers: dict | None = None) -> httpx.Response:
-        """GET with streaming, following redirects; the caller closes the response."""
-        import httpx
-
-        origin = urlsplit(url).netloc
-        for _ in range(MAX_REDIRECTS):
-            if urlsplit(url).scheme not in ("http", "https"):
-                raise RemoteError(f"refusing to fetch {_safe_url(url)}: only http and https are followed")
-            request = self.client.build_request("GET", url, headers=self._headers(url, origin, headers))
-            try:
-                response = self.client.send(request, stream=True)
-            except httpx.HTTPError as exc:
-                raise RemoteError(f"{_safe_url(url)}: {type(exc).__name__}: {exc}".replace(self._token or "\0", "***"))
-            if response.status_code in (301, 302, 303, 307, 308) and "location" in response.headers:
-                location = response.headers["location"]
-                response.close()
-                url = str(httpx.URL(url).join(location))
-                continue
-            return response
-        raise RemoteError(f"{_safe_url(url)}: too many redirects")
-
-    def get_json(self, url: str):
-        """GET a JSON document; RemoteError/NotFoundError on failure."""
-        response = self.open(url, {"Accept": "application/json"})
-        try:
-            response.read()
-            self.raise_for_status(response, url)
-            try:
-                return response.json()
-            except ValueError:
-                raise RemoteError(f"{_safe_url(url)}: the answer is not JSON") from None
-        finally:
-            response.close()
-
-    @staticmethod
-    def raise_for_status(response: httpx.Response, url: str) -> None:
-        """Turn HTTP errors into loratui errors (the URL without its query)."""
-        code = response.status_code
-        if code < 400:
-            return
-        where = _safe_url(url)
-        if code in (401, 403):
-            raise RemoteError(f"{where}: access denied (HTTP {code})", hint="check the token (CIVITAI_API_TOKEN)")
-        if code == 404:
-            raise NotFoundError(f"{where}: not found (HTTP 404)")
-        raise RemoteError(f"{where}: HTTP {code}")
-
-
 @dataclass
 class RemoteFile:
     """A file to fetch: where from, the name to use, and what it should hash to."""
@@ -144,6 +76,12 @@ class RemoteFile:
     url: str
     name: str
     sha256: str | None = None
+    size: int | None = None
+    """The size Civitai declares (sizeKB, rounded), or None."""
+
+    def max_bytes(self) -> int | None:
+        """The most bytes accepted: the declared size and a margin, or no limit but free space."""
+        return math.ceil(self.size * (1 + SIZE_MARGIN)) + CHUNK if self.size else None
 
 
 def _check(path: Path, remote: RemoteFile) -> str:
@@ -156,9 +94,9 @@ def _check(path: Path, remote: RemoteFile) -> str:
     return sha
 
 
-def fetch_file(http: Http, remote: RemoteFile, folder: Path,
-               progress: ProgressFn | None = None) -> tuple[Path, int, str, bool]:
-    """Download one file into `folder` under its sanitised name, resuming `NAME.part`.
+def fetch_file(http: Http, remote: RemoteFile, folder: Path, progress: ProgressFn | None = None,
+               *, refetch: bool = False) -> tuple[Path, int, str, bool]:
+    """Download one file into `folder` under its sanitised name, resuming `NAME.part` (`refetch`: start over).
 
     Returns (path, resumed_from, sha256, skipped); `skipped` when the file was already complete.
     """
@@ -171,18 +109,11 @@ def fetch_file(http: Http, remote: RemoteFile, folder: Path,
             raise ConflictError(f"{final} exists and is not this download; nothing was overwritten",
                                 hint="move it away or pick another folder with --to") from None
     part = final.with_name(final.name + ".part")
-    offset = part.stat().st_size if part.exists() else 0
-    response = http.open(remote.url, {"Range": f"bytes={offset}-"} if offset else {})
-    try:
-        if response.status_code == 416 and offset:
-            response.close()  # the part is already complete (or bigger than the file): verify below
-        else:
-            http.raise_for_status(response, remote.url)
-            if response.status_code != 206:
-                offset = 0  # the server ignored the range: start over
-            _write_body(response, part, offset, final.name, progress)
-    finally:
-        response.close()
+    if refetch:
+        part.unlink(missing_ok=True)
+    report = (lambda done, total: progress(final.name, done, total)) if progress else None
+    fetched = fetch_to_part(http, remote.url, part, max_bytes=remote.max_bytes(), what=final.name,
+                            limit_hint="the file is bigger than Civitai says it is", progress=report)
     try:
         sha = _check(part, remote)
     except ModelError:
@@ -190,35 +121,7 @@ def fetch_file(http: Http, remote: RemoteFile, folder: Path,
         raise
     os.replace(part, final)
     fsync_dir(folder)
-    return final, offset, sha, False
-
-
-def _write_body(response: httpx.Response, part: Path, offset: int, name: str, progress: ProgressFn | None) -> None:
-    total = _total_size(response, offset)
-    done = offset
-    with open(part, "ab" if offset else "wb") as handle:
-        if progress:
-            progress(name, done, total)
-        last = 0.0
-        for block in response.iter_bytes(CHUNK):
-            handle.write(block)
-            done += len(block)
-            now = time.monotonic()
-            if progress and now - last > 0.2:
-                last = now
-                progress(name, done, total)
-        handle.flush()
-        os.fsync(handle.fileno())
-    if progress:
-        progress(name, done, total)
-
-
-def _total_size(response: httpx.Response, offset: int) -> int | None:
-    match = re.search(r"/(\d+)$", response.headers.get("content-range", ""))
-    if match:
-        return int(match.group(1))
-    length = response.headers.get("content-length")
-    return int(length) + offset if length and length.isdigit() else None
+    return final, fetched.resumed_from, sha, False
 
 
 def civitai_version_id(http: Http, ref: str) -> int:
@@ -252,18 +155,20 @@ def civitai_remote_file(http: Http, version_id: int) -> RemoteFile:
     chosen = next((f for f in files if f.get("primary")), files[0])
     url = chosen.get("downloadUrl") or f"{civitai_endpoint()}/api/download/models/{version_id}"
     hashes = chosen.get("hashes") if isinstance(chosen.get("hashes"), dict) else {}
+    size_kb = chosen.get("sizeKB")
+    size = math.ceil(size_kb * 1024) if isinstance(size_kb, (int, float)) and 0 < size_kb < 2**50 else None
     return RemoteFile(url=url, name=str(chosen.get("name") or f"civitai-{version_id}.safetensors"),
-                      sha256=hashes.get("SHA256"))
+                      sha256=hashes.get("SHA256"), size=size)
 
 
-def download_civitai(ref: str, folder: Path, *, token: str | None = None,
-                     progress: ProgressFn | None = None) -> Downloaded:
-    """Download a Civitai model version's primary file into `folder`."""
-    http = Http(token)
+def download_civitai(ref: str, folder: Path, *, token: str | None = None, progress: ProgressFn | None = None,
+                     refetch: bool = False) -> Downloaded:
+    """Download a Civitai model version's primary file into `folder` (`refetch`: discard a `.part`)."""
+    http = Http(token, auth_hint="check the token (CIVITAI_API_TOKEN)")
     try:
         version_id = civitai_version_id(http, ref)
         remote = civitai_remote_file(http, version_id)
-        path, resumed, sha, skipped = fetch_file(http, remote, folder, progress)
+        path, resumed, sha, skipped = fetch_file(http, remote, folder, progress, refetch=refetch)
         return Downloaded("civitai", str(version_id), path, path.stat().st_size, sha, resumed, skipped)
     finally:
         http.close()

@@ -1,14 +1,14 @@
 """`dataset import`: safe extraction (zip slip, symlinks, bombs, limits) and resumable downloads."""
 
+import os
 import stat
-import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from loratui.datasets.importers import ImportLimits, download, safe_extract
 from loratui.errors import ArchiveError, RemoteError
+from tests.ops.webserver import Route, WebServer
 
 
 def _files(root):
@@ -62,7 +62,7 @@ def test_zip_bomb_and_limits_refused(tmp_path):
     bomb = _zip_with(tmp_path, "ok/zeros.bin", b"\0" * (8 * 1024 * 1024), compress=zipfile.ZIP_DEFLATED)
     with pytest.raises(ArchiveError, match="zip bomb"):
         safe_extract(bomb, tmp_path / "a")
-    with pytest.raises(ArchiveError, match="more than 100 bytes"):
+    with pytest.raises(ArchiveError, match="over the limit of 100 bytes"):
         safe_extract(bomb, tmp_path / "b", ImportLimits(max_total_bytes=100, max_ratio=1e9))
     with pytest.raises(ArchiveError, match="over the limit of 1"):
         safe_extract(bomb, tmp_path / "c", ImportLimits(max_files=1))
@@ -93,61 +93,20 @@ def test_cli_import_registers_and_scans(cli, tmp_path, good_zip):
     assert "slip" not in cli("dataset", "list", "--json").out
 
 
-class _Server:
-    """A real HTTP server that honours Range and can cut the first response short."""
-
-    def __init__(self, payload: bytes, cut_first: bool, ranges: bool = True):
-        self.payload, self.cut_first, self.ranges = payload, cut_first, ranges
-        self.requests = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                rng = self.headers.get("Range")
-                outer.requests.append(rng)
-                data, status = outer.payload, 200
-                if rng and outer.ranges:
-                    start = int(rng.split("=")[1].rstrip("-"))
-                    data, status = outer.payload[start:], 206
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(data)))
-                if status == 206:
-                    self.send_header("Content-Range", f"bytes {len(outer.payload) - len(data)}-"
-                                     f"{len(outer.payload) - 1}/{len(outer.payload)}")
-                self.end_headers()
-                if outer.cut_first and len(outer.requests) == 1:
-                    self.wfile.write(data[: len(data) // 2])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    return
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/data.zip"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.mark.parametrize("ranges", [True, False], ids=["resumes", "restarts"])
-def test_download_resumes_after_a_broken_transfer(tmp_path, good_zip, ranges):
-    payload = good_zip.read_bytes() + b"\0" * 200_000
-    server = _Server(payload, cut_first=True, ranges=ranges)
-    try:
+def test_download_resumes_after_a_broken_transfer(tmp_path, ranges):
+    with zipfile.ZipFile(tmp_path / "big.zip", "w") as zf:
+        zf.writestr("a.bin", os.urandom(300_000))
+    payload = (tmp_path / "big.zip").read_bytes()
+    with WebServer() as server:
+        server.routes["/data.zip"] = Route(payload, cut_first=len(payload) // 2, ranges=ranges)
         dest = tmp_path / "cache" / "x.zip"
         with pytest.raises(RemoteError, match="run the same command again to resume"):
-            download(server.url, dest, timeout=10)
+            download(server.url("/data.zip"), dest, timeout=10)
         assert not dest.exists() and 0 < (tmp_path / "cache/x.zip.part").stat().st_size < len(payload)
-        download(server.url, dest, timeout=10)
-        assert dest.read_bytes() == payload
-        assert server.requests[1] is not None and server.requests[1].startswith("bytes=")
-    finally:
-        server.close()
+        download(server.url("/data.zip"), dest, timeout=10)
+        assert dest.read_bytes() == payload and not (tmp_path / "cache/x.zip.part").exists()
+        assert server.requests[1][1] is not None and server.requests[1][1].startswith("bytes=")
 
 
 def test_download_refuses_other_schemes_and_dead_hosts(tmp_path):
@@ -160,11 +119,10 @@ def test_download_refuses_other_schemes_and_dead_hosts(tmp_path):
 
 
 def test_cli_import_from_url(cli, tmp_path, good_zip, home):
-    server = _Server(good_zip.read_bytes(), cut_first=False)
-    try:
-        result = cli("dataset", "import", server.url, "--name", "web", "--into", tmp_path / "datasets", "--json")
-    finally:
-        server.close()
+    with WebServer() as server:
+        server.routes["/data.zip"] = Route(good_zip.read_bytes())
+        result = cli("dataset", "import", server.url("/data.zip"), "--name", "web", "--into", tmp_path / "datasets",
+                     "--json")
     assert result.code == 0, result
     assert result.json()["scan"]["total"] == 2
     assert not list((home / "cache" / "imports").glob("*"))  # the download is removed once imported

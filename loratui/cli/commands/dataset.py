@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import time
 from pathlib import Path
 
 from rich.markup import escape
@@ -10,8 +12,9 @@ from rich.markup import escape
 from loratui.cli.output import info, print_json, print_table, progress_bar, stdout
 from loratui.datasets import service
 from loratui.datasets.export import export_dataset
-from loratui.datasets.importers import ImportLimits, import_dataset
+from loratui.datasets.importers import ImportLimits, import_dataset, list_downloads, remove_downloads
 from loratui.datasets.journal import move_images
+from loratui.http_download import human_bytes
 from loratui.store import Store
 
 
@@ -70,17 +73,34 @@ def register(parser: argparse.ArgumentParser) -> None:
     dupes.add_argument("--json", action="store_true")
     dupes.set_defaults(handler=cmd_dupes)
 
-    imp = sub.add_parser("import", help="import a .zip file or an http(s) URL to one as a new dataset",
-                         description="Extract a zip safely into a new folder, register it and scan it. Downloads "
-                                     "resume when the same command is run again.")
+    imp = sub.add_parser(
+        "import", help="import a .zip file or an http(s) URL to one as a new dataset",
+        description="Extract a zip safely into a new folder, register it and scan it. Unsafe entries, zip bombs "
+                    "and archives over the limits are refused before anything is written; the folder appears "
+                    "complete or not at all. A URL is downloaded into HOME/cache/imports (http and https only, "
+                    "also across redirects; checked to be a zip before it is kept); an interrupted download "
+                    "resumes when the same command is run again, --refetch starts it over, and `dataset "
+                    "downloads --clear` removes what is left. Limits: [dataset_tools] import_max_gib, "
+                    "import_max_files, import_max_ratio, import_max_download_gib in config.toml.")
     imp.add_argument("source", help="path to a .zip, or an http(s) URL")
     imp.add_argument("--name", required=True, help="dataset name (also the new folder's name)")
     imp.add_argument("--into", metavar="DIR", help="parent folder for the dataset (default: HOME/datasets)")
     imp.add_argument("--workspace", default=None)
     imp.add_argument("--caption-ext", default=None)
     imp.add_argument("--workers", type=int, default=None)
+    imp.add_argument("--refetch", action="store_true",
+                     help="download the URL again, discarding a cached or partial download of it")
     imp.add_argument("--json", action="store_true")
     imp.set_defaults(handler=cmd_import)
+
+    downloads = sub.add_parser(
+        "downloads", help="list (or --clear) partial and unused downloads of `dataset import URL`",
+        description="Downloads of `dataset import URL` stay in HOME/cache/imports while interrupted (NAME.zip.part, "
+                    "resumed by running the same import again) or when the import failed after the download "
+                    "(e.g. for want of disk space). --clear removes them, except one being downloaded right now.")
+    downloads.add_argument("--clear", action="store_true", help="remove them")
+    downloads.add_argument("--json", action="store_true")
+    downloads.set_defaults(handler=cmd_downloads)
 
     exp = sub.add_parser("export", help="export as a kohya folder, a Hugging Face imagefolder, or a zip")
     exp.add_argument("name")
@@ -233,7 +253,8 @@ async def cmd_dupes(ctx, args) -> int:
 async def cmd_import(ctx, args) -> int:
     tools = ctx.settings.dataset_tools
     limits = ImportLimits(max_total_bytes=int(tools.import_max_gib * 1024**3), max_files=tools.import_max_files,
-                          max_ratio=tools.import_max_ratio)
+                          max_ratio=tools.import_max_ratio,
+                          max_download_bytes=int(tools.import_max_download_gib * 1024**3))
     root = Path(args.into).expanduser() if args.into else ctx.paths.home / "datasets"
     async with Store.open(ctx.paths.db) as store:
         with progress_bar("Downloading") as update:
@@ -242,7 +263,7 @@ async def cmd_import(ctx, args) -> int:
                 workspace=args.workspace or ctx.settings.general.default_workspace,
                 caption_ext=args.caption_ext or ctx.settings.general.caption_ext,
                 workers=args.workers if args.workers is not None else ctx.settings.general.scan_workers,
-                progress=update)
+                progress=update, refetch=args.refetch)
     if args.json:
         print_json({"dataset": dataset.name, "path": str(dataset.path), "files": extracted.files,
                     "bytes": extracted.bytes, "stripped_prefix": extracted.stripped_prefix,
@@ -252,6 +273,27 @@ async def cmd_import(ctx, args) -> int:
     if scan:
         info(scan.summary())
     info(f"dataset {dataset.name!r} registered")
+    return 0
+
+
+async def cmd_downloads(ctx, args) -> int:
+    listed = await asyncio.to_thread(list_downloads, ctx.paths.cache)
+    removed = await asyncio.to_thread(remove_downloads, ctx.paths.cache) if args.clear else []
+    gone = {item.path for item in removed}
+    if args.json:
+        print_json([{"path": str(d.path), "url": d.url, "bytes": d.bytes, "complete": d.complete,
+                     "in_use": d.in_use, "modified": d.modified, "removed": d.path in gone} for d in listed])
+        return 0
+    if not listed:
+        info(f"no downloads left in {ctx.paths.cache / 'imports'}")
+        return 0
+    print_table(["file", "url", "size", "state", "modified"],
+                [[d.path.name, d.url, human_bytes(d.bytes),
+                  ("removed" if d.path in gone else "downloading now" if d.in_use
+                   else "complete" if d.complete else "partial"),
+                  time.strftime("%Y-%m-%d %H:%M", time.localtime(d.modified))] for d in listed])
+    if not args.clear:
+        info("resume one by running its `dataset import URL` again; remove them with `dataset downloads --clear`")
     return 0
 
 

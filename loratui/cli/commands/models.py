@@ -25,8 +25,10 @@ def register(parser: argparse.ArgumentParser) -> None:
         description="`models download REPO [--file F]` fetches F (default: every top-level .safetensors) from a "
                     "Hub model repo through huggingface_hub into DIR/<path in the repo> (its bookkeeping in "
                     "DIR/.cache/huggingface; HF_HUB_OFFLINE and HF_ENDPOINT are respected); "
-                    "`models download --civitai URL|ID` fetches a Civitai model version's primary file and resumes "
-                    "an interrupted download from its .part file.")
+                    "`models download --civitai URL|ID` fetches a Civitai model version's primary file (http and "
+                    "https only, also across redirects; free space checked first; stopped past the size Civitai "
+                    "declares) and resumes an interrupted download from its NAME.part file; --refetch starts it "
+                    "over.")
     download.add_argument("repo", nargs="?", metavar="REPO", help="Hub repo id, e.g. stabilityai/sdxl-vae")
     download.add_argument("--file", help="one file of the repo")
     download.add_argument("--revision", default="main", help="branch, tag or commit (default main)")
@@ -34,6 +36,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     download.add_argument("--to", metavar="DIR", help="target folder (default: HOME/models)")
     download.add_argument("--token-env", metavar="VAR",
                           help="environment variable with the token (default HF_TOKEN, or CIVITAI_API_TOKEN)")
+    download.add_argument("--refetch", action="store_true",
+                          help="Civitai: discard the partial NAME.part of an earlier run and start over")
     download.add_argument("--json", action="store_true")
     download.set_defaults(handler=cmd_download)
 
@@ -45,6 +49,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 async def cmd_download(ctx, args) -> int:
     if bool(args.repo) == bool(args.civitai):
         raise InputError("give either a Hub REPO or --civitai URL|ID")
+    if args.refetch and not args.civitai:
+        raise InputError("--refetch is for Civitai downloads (Hub downloads check and resume on their own)")
     if args.civitai and args.file:
         raise InputError("--file is for Hub repos; Civitai downloads the version's primary file")
     folder = Path(args.to).expanduser().resolve() if args.to else ctx.paths.models
@@ -60,7 +66,8 @@ async def cmd_download(ctx, args) -> int:
             def work(progress):
                 report = lambda name, done, total: progress(done, total, name)  # noqa: E731
                 if args.civitai:
-                    return [civitai.download_civitai(args.civitai, folder, token=token, progress=report)]
+                    return [civitai.download_civitai(args.civitai, folder, token=token, progress=report,
+                                                     refetch=args.refetch)]
                 return download.download_hf(args.repo, folder, args.file, revision=args.revision, token=token,
                                             progress=report)
 
