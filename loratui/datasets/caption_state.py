@@ -23,8 +23,11 @@ import stat
 import time
 from dataclasses import dataclass
 
-from loratui.datasets.captions import LINKED_WARNING, MAX_CAPTION_BYTES
 from loratui.datasets.codec import decode_caption
+
+MAX_CAPTION_BYTES = 1024 * 1024
+"""Captions larger than this are not loaded (a caption is a few hundred bytes; 1 MiB is a mistake)."""
+LINKED_WARNING = "caption file is a symbolic link: not read, and loratui never writes through it or replaces it"
 
 RACY_NS = 2_000_000_000
 """A file whose ctime is this close to the moment it was read is compared by content again before a rename
@@ -75,6 +78,8 @@ class Snapshot:
             return LINKED_WARNING
         if self.state == OTHER:
             return "the caption path is not a regular file: left alone"
+        if self.state == LARGE:
+            return f"caption file is over {MAX_CAPTION_BYTES // 1024} KiB: not loaded, so not replaced"
         return None
 
     def changed_since(self, path: str) -> str | None:

@@ -11,21 +11,17 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from loratui.datasets.caption_state import (
+    ABSENT, LARGE, LINK, LINKED_WARNING, MAX_CAPTION_BYTES, OTHER, read_snapshot,
+)
 from loratui.datasets.codec import decode_caption, encode_caption
 from loratui.fsutil import atomic_write_bytes
 
 __all__ = ["CaptionFile", "MAX_CAPTION_BYTES", "caption_path_for", "decode_caption", "format_tags", "parse_tags",
            "read_caption", "write_caption"]
-
-MAX_CAPTION_BYTES = 1024 * 1024
-"""Captions larger than this are not loaded (a caption is a few hundred bytes; 1 MiB is a mistake)."""
-
-LINKED_WARNING = "caption file is a symbolic link: not read, and loratui never writes through it or replaces it"
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass(frozen=True)
@@ -33,7 +29,7 @@ class CaptionFile:
     """What was read from a caption file."""
 
     text: str | None
-    """Decoded text (BOM removed, line endings kept); None when not loaded (too large, or a link)."""
+    """Decoded text (BOM removed, line endings kept); None when not loaded (too large, a link, not a file)."""
     encoding: str
     """One of ``codec.ENCODINGS`` (or '' when not loaded)."""
     size: int
@@ -52,40 +48,19 @@ def caption_path_for(image_path: Path, caption_ext: str) -> Path:
 
 def read_caption(path: Path, max_bytes: int = MAX_CAPTION_BYTES) -> CaptionFile | None:
     """Read a caption file without following a link; None if it does not exist. Never raises for odd content."""
-    try:
-        fd = os.open(path, _OPEN_FLAGS)
-    except FileNotFoundError:
+    snapshot = read_snapshot(os.fspath(path), max_bytes)
+    if snapshot.state == ABSENT:
         return None
-    except OSError as exc:
-        if exc.errno != errno.ELOOP:
-            raise
-        st = os.lstat(path)
-        return CaptionFile(text=None, encoding="", size=st.st_size, mtime_ns=st.st_mtime_ns, warning=LINKED_WARNING,
-                           linked=True)
-    try:
-        st = os.fstat(fd)
-        if stat.S_ISREG(st.st_mode) and st.st_size > max_bytes:
-            mb = st.st_size / (1024 * 1024)
-            return CaptionFile(
-                text=None,
-                encoding="",
-                size=st.st_size,
-                mtime_ns=st.st_mtime_ns,
-                warning=f"caption file is {mb:.1f} MiB, over the {max_bytes // 1024} KiB limit: not loaded",
-            )
-        chunks, left = [], max_bytes + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 16))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        data = b"".join(chunks)
-    finally:
-        os.close(fd)
-    text, encoding, warning = decode_caption(data)
-    return CaptionFile(text=text, encoding=encoding, size=st.st_size, mtime_ns=st.st_mtime_ns, warning=warning,
-                       sha256=hashlib.sha256(data).hexdigest())
+    size, mtime_ns = snapshot.size, snapshot.mtime_ns
+    if snapshot.state == LINK:
+        return CaptionFile(None, "", size, mtime_ns, LINKED_WARNING, linked=True)
+    if snapshot.state == LARGE:
+        return CaptionFile(None, "", size, mtime_ns, f"caption file is {size / (1024 * 1024):.1f} MiB, over the "
+                                                     f"{max_bytes // 1024} KiB limit: not loaded")
+    if snapshot.state == OTHER:
+        return CaptionFile(None, "", size, mtime_ns, "the caption path is not a regular file: not read")
+    text, encoding, warning = decode_caption(snapshot.data)
+    return CaptionFile(text, encoding, size, mtime_ns, warning, hashlib.sha256(snapshot.data).hexdigest())
 
 
 def parse_tags(text: str | None, separator: str = ",") -> list[str]:

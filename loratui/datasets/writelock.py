@@ -60,8 +60,9 @@ class Holder:
     since: float
 
     def describe(self) -> str:
-        """'tags add (pid 123)'."""
-        return f"{self.operation} (pid {self.pid})"
+        """'tags add (pid 123)', control characters escaped (an operation's name can hold a user's tag)."""
+        operation = "".join(c if c.isprintable() else repr(c)[1:-1] for c in self.operation)
+        return f"{operation} (pid {self.pid})"
 
 
 @dataclass(frozen=True)
@@ -118,9 +119,12 @@ def _try_lock(fd: int) -> bool:
 _NOBODY = object()
 
 
+def _who(holder: Holder | None) -> str:
+    return holder.describe() if holder is not None else "another loratui writer"
+
+
 def _busy_message(name: str, holder: Holder | None) -> str:
-    who = holder.describe() if holder is not None else "another loratui writer"
-    return f"{who} is writing dataset {name!r}"
+    return f"{_who(holder)} is writing dataset {name!r}"
 
 
 async def _acquire(fd: int, name: str, policy: WaitPolicy) -> None:
@@ -134,8 +138,7 @@ async def _acquire(fd: int, name: str, policy: WaitPolicy) -> None:
     pause = POLL_S[0]
     while True:
         if policy.on_wait is not None and holder != told:
-            who = holder.describe() if holder is not None else "another loratui writer"
-            policy.on_wait(f"waiting for {who} to finish writing dataset {name!r}")
+            policy.on_wait(f"waiting for {_who(holder)} to finish writing dataset {name!r}")
             told = holder
         waited = time.monotonic() - started
         if waited >= policy.timeout_s:

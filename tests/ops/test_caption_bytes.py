@@ -15,6 +15,7 @@ from loratui.errors import ConflictError, InputError
 from loratui.store import Store
 
 from .conftest import build_dataset, caption, reopen, subprocess_env
+from .test_crash import CHILD as KILLED_MID_APPLY
 from tests.dbutil import execute as db_execute, row as db_row, rows as db_rows
 
 # name -> (bytes on disk, the encoding read, the bytes after adding the tag "ohwx, é" at the end)
@@ -134,39 +135,11 @@ async def test_changes_journaled_before_the_bytes_were_kept_still_undo(opened, d
     assert (await db_row(store, "SELECT caption_sha256 FROM images WHERE rel_path = '10_char/a.png'"))[0]
 
 
-CHILD = """
-import asyncio, os, signal, sys
-from loratui.datasets import bulkwrite
-from loratui.datasets.batch import apply_operation
-from loratui.datasets.service import get_dataset
-from loratui.store import Store
-
-renames = 0
-real_rename = bulkwrite._rename
-
-def rename_then_die(*args):
-    global renames
-    outcome = real_rename(*args)
-    renames += 1
-    if renames == 3:
-        os.kill(os.getpid(), signal.SIGKILL)
-    return outcome
-
-bulkwrite._rename = rename_then_die
-
-async def main():
-    async with Store.open(sys.argv[1]) as store:
-        await apply_operation(store, await get_dataset(store, "odd"), {"op": "add", "tag": "ohwx"})
-
-asyncio.run(main())
-"""
-
-
 @pytest.mark.parametrize("finish", [True, False], ids=["finish", "rollback"])
 async def test_recovery_after_kill_9_is_byte_exact(odd, db_path, finish):
     store, dataset, root = odd
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(db_path)], env=subprocess_env(), capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", KILLED_MID_APPLY, str(db_path), "3", "odd", "end"],
+                          env=subprocess_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == -9, proc.stderr
     disk = _disk(root)
     assert all(disk[name] in (data, after) for name, (data, _, after) in FILES.items())  # one side or the other

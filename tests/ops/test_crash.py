@@ -36,10 +36,11 @@ CHILD = textwrap.dedent("""
 
     bulkwrite._rename = rename_then_die
 
-    async def main():
+    async def main():  # argv: database, renames before the kill, [dataset name, tag position]
         async with Store.open(sys.argv[1]) as store:
-            dataset = await get_dataset(store, "big")
-            await apply_operation(store, dataset, {"op": "add", "tag": "ohwx", "position": "start"})
+            dataset = await get_dataset(store, sys.argv[3] if len(sys.argv) > 3 else "big")
+            position = sys.argv[4] if len(sys.argv) > 4 else "start"
+            await apply_operation(store, dataset, {"op": "add", "tag": "ohwx", "position": position})
 
     asyncio.run(main())
 """)

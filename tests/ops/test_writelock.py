@@ -114,3 +114,7 @@ async def test_two_names_for_one_folder_share_a_lock(opened, dataset_dir, tmp_pa
     alias.symlink_to(dataset_dir)
     assert writelock.lock_path(store.path, alias) == writelock.lock_path(store.path, dataset_dir)
     assert writelock.lock_path(store.path, alias).parent == store.path.parent / "locks"
+
+
+def test_a_holder_is_described_without_control_characters():
+    assert writelock.Holder(7, "add tag '\x1b[31mred'", 0.0).describe() == "add tag '\\x1b[31mred' (pid 7)"
