@@ -75,10 +75,11 @@ def insert_rows(conn, dataset_id: int, root: Path, items, rng: random.Random) ->
         image_id = conn.execute(
             "INSERT INTO images (dataset_id, subset_id, rel_path, size, mtime_ns, sha256, phash, width, height, "
             "format, mode, has_alpha, orientation, frames, bucket, status, caption, caption_mtime_ns, caption_size, "
-            "caption_encoding, tag_count, scanned_at) VALUES (?, ?, ?, 16, 0, ?, ?, ?, ?, 'PNG', 'RGB', 0, 1, 1, "
-            "?, 'ok', ?, ?, ?, 'utf-8', ?, ?)",
+            "caption_encoding, caption_sha256, tag_count, scanned_at) VALUES (?, ?, ?, 16, 0, ?, ?, ?, ?, 'PNG', "
+            "'RGB', 0, 1, 1, ?, 'ok', ?, ?, ?, 'utf-8', ?, ?, ?)",
             (dataset_id, subset_id, rel, sha, f"{hashes[index]:016x}", width, height, f"{width}x{height}", caption,
-             st.st_mtime_ns, st.st_size, len(tags), now)).lastrowid
+             st.st_mtime_ns, st.st_size, hashlib.sha256(caption.encode("utf-8")).hexdigest(), len(tags),
+             now)).lastrowid
         conn.executemany("INSERT INTO image_tags (image_id, position, tag) VALUES (?, ?, ?)",
                          [(image_id, p, t) for p, t in enumerate(tags)])
     conn.execute("COMMIT")

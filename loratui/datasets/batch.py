@@ -1,8 +1,10 @@
 """Batch tag operations against a dataset: select images, preview the changes, apply them journaled.
 
-``preview_operation`` computes every new caption (nothing is written) and remembers the caption mtimes it
-read; ``apply_operation`` writes exactly that preview through the journal, so a caption changed, deleted or
-made read-only between preview and apply is reported and skipped while the rest applies.
+``preview_operation`` computes every new caption (nothing is written) and remembers what each caption held
+(``caption_state.Basis``: the hash of its bytes); ``apply_preview`` writes exactly that preview through the
+journal, so a caption changed, deleted or made read-only between preview and apply is reported and skipped while
+the rest applies. ``apply_operation`` (the CLI without --dry-run) holds the dataset's writer lock across both, so
+an operation that waited for another one applies to its result instead of skipping what it changed.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from loratui.datasets import image_repo, ops
+from loratui.datasets import image_repo, ops, writelock
+from loratui.datasets.caption_state import Basis
 from loratui.datasets.captions import parse_tags
 from loratui.datasets.dataset_repo import Dataset
 from loratui.datasets.journal import ApplyResult, CaptionChange, apply_caption_changes, ensure_no_interrupted
@@ -26,8 +29,8 @@ class PlannedChange:
     rel_path: str
     before: str | None
     after: str
-    mtime_ns: int | None
-    """The caption file's mtime when the preview read it (None: no file)."""
+    basis: Basis
+    """What the caption file held when the preview read it."""
 
     def tag_diff(self) -> tuple[list[str], list[str]]:
         """(removed tags, added tags); both empty when only the order changed."""
@@ -67,12 +70,13 @@ async def preview_operation(store: Store, dataset: Dataset, spec: dict, *, where
     transform = ops.build_transform(spec, frequency)
     rows = await store.run(image_repo.selection_rows, dataset.id, where, subset)
     preview = Preview(spec=dict(spec), selected=len(rows), where=where)
-    for image_id, rel_path, caption, mtime_ns, size in rows:
+    for image_id, rel_path, caption, size, sha256 in rows:
         if caption is None and size is not None:
             continue  # too large to load: never edited
         after = transform(caption)
         if after is not None and after != caption:
-            preview.changes.append(PlannedChange(image_id, rel_path, caption, after, mtime_ns))
+            basis = Basis.of_row(caption, size, sha256)
+            preview.changes.append(PlannedChange(image_id, rel_path, caption, after, basis))
     return preview
 
 
@@ -86,14 +90,14 @@ async def apply_preview(store: Store, dataset: Dataset, preview: Preview) -> App
     if preview.where:
         params["where"] = preview.where
     return await apply_caption_changes(
-        store, dataset, [CaptionChange(c.image_id, c.after) for c in preview.changes],
+        store, dataset, [CaptionChange(c.image_id, c.after, c.basis) for c in preview.changes],
         kind=str(preview.spec.get("op")), params=params, description=ops.describe(preview.spec),
-        expected={c.image_id: c.mtime_ns for c in preview.changes},
     )
 
 
 async def apply_operation(store: Store, dataset: Dataset, spec: dict, *, where: str | None = None,
                           subset: str | None = None) -> tuple[Preview, ApplyResult]:
-    """Preview and apply in one go (what the CLI does without --dry-run)."""
-    preview = await preview_operation(store, dataset, spec, where=where, subset=subset)
-    return preview, await apply_preview(store, dataset, preview)
+    """Preview and apply in one go, holding the dataset's writer lock across both."""
+    async with writelock.writer(store, dataset, f"tags {spec.get('op')}"):
+        preview = await preview_operation(store, dataset, spec, where=where, subset=subset)
+        return preview, await apply_preview(store, dataset, preview)

@@ -16,7 +16,10 @@ over a file slow on ext4 (~0.12 ms here). The old version, now under the temp na
 pool afterwards; if a crash comes first, recovery removes it like any stray temp file.
 
 A file whose permission bits say read-only is refused (PermissionError) rather than replaced behind the
-user's back: replacing via rename would otherwise succeed.
+user's back: replacing via rename would otherwise succeed. A symbolic link, a folder or any other non-regular
+file at a target path is refused too (never written through, never swapped for a regular file). An optional
+guard per file runs right before its rename and can still refuse it (``Refused``): the journal uses it to check
+that nobody changed the file since it was read.
 """
 
 from __future__ import annotations
@@ -28,12 +31,24 @@ import os
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 from loratui.fsutil import fsync_dir
 
 RENAME_THREADS = 16
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _counter = itertools.count()
+
+Guard = Callable[[], "str | None"]
+"""Called right before a file's rename: None lets it go ahead, a reason refuses it."""
+
+
+class Refused(OSError):
+    """A guard refused the rename; the message is its reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def _umask() -> int:
@@ -44,9 +59,13 @@ def _umask() -> int:
 
 def _write_temp(path: str, data: bytes, umask: int) -> str:
     try:
-        old = os.stat(path)
+        old = os.lstat(path)
     except FileNotFoundError:
         old = None
+    if old is not None and stat.S_ISLNK(old.st_mode):
+        raise OSError(errno.ELOOP, "the file is a symbolic link: not replaced", str(path))
+    if old is not None and not stat.S_ISREG(old.st_mode):
+        raise OSError(errno.EISDIR if stat.S_ISDIR(old.st_mode) else errno.EINVAL, "not a regular file", str(path))
     if old is not None and not old.st_mode & stat.S_IWUSR:
         raise PermissionError(13, "file is read-only", str(path))
     mode = stat.S_IMODE(old.st_mode) if old is not None else 0o666 & ~umask
@@ -108,8 +127,11 @@ def _exchange(tmp: str, path: str) -> bool:
     return False
 
 
-def _rename(tmp: str, path: str, old_inodes: list[str]) -> os.stat_result | OSError:
+def _rename(tmp: str, path: str, guard: Guard | None, old_inodes: list[str]) -> os.stat_result | OSError:
     try:
+        reason = guard() if guard is not None else None
+        if reason is not None:
+            raise Refused(reason)
         if _exchange(tmp, path):
             old_inodes.append(tmp)  # the previous version, now under the temp name
         else:
@@ -131,20 +153,22 @@ def _unlink_all(paths: list[str]) -> None:
             pass
 
 
-def _rename_all(jobs: list[tuple[int, str, str]]) -> tuple[list[os.stat_result | OSError], list[str]]:
+def _rename_all(jobs: list[tuple[int, str, str, Guard | None]]) -> tuple[list[os.stat_result | OSError], list[str]]:
     old_inodes: list[str] = []
-    return [_rename(tmp, path, old_inodes) for _, tmp, path in jobs], old_inodes
+    return [_rename(tmp, path, guard, old_inodes) for _, tmp, path, guard in jobs], old_inodes
 
 
-def atomic_write_batch(items: list[tuple[str | Path, bytes]]) -> list[os.stat_result | OSError]:
-    """Atomically replace (or create) each path with its bytes; returns per item the new file's stat or the error."""
+def atomic_write_batch(items: list[tuple[str | Path, bytes]], guards: list[Guard | None] | None = None
+                       ) -> list[os.stat_result | OSError]:
+    """Atomically replace (or create) each path with its bytes; returns per item the new file's stat or the error
+    (``Refused`` when its guard, called right before the rename, gave a reason)."""
     results: list[os.stat_result | OSError | None] = [None] * len(items)
     umask = _umask()
-    jobs: list[tuple[int, str, str]] = []
+    jobs: list[tuple[int, str, str, Guard | None]] = []
     for index, (path, data) in enumerate(items):
         path = os.fspath(path)
         try:
-            jobs.append((index, _write_temp(path, data, umask), path))
+            jobs.append((index, _write_temp(path, data, umask), path, guards[index] if guards else None))
         except OSError as exc:
             results[index] = exc
     if not jobs:
@@ -158,11 +182,11 @@ def atomic_write_batch(items: list[tuple[str | Path, bytes]]) -> list[os.stat_re
             for i, (part, _) in enumerate(parts):
                 done[i::threads] = part
             # Swaps are durable once the folders are fsynced; the old versions can go after that.
-            for folder in {os.path.dirname(path) for _, _, path in jobs}:
+            for folder in {os.path.dirname(path) for _, _, path, _ in jobs}:
                 fsync_dir(folder)
             list(pool.map(_unlink_all, [old for _, old in parts]))
     else:
-        for _, tmp, _ in jobs:
+        for _, tmp, _, _ in jobs:
             fd = os.open(tmp, os.O_RDONLY)
             try:
                 os.fsync(fd)
@@ -170,8 +194,8 @@ def atomic_write_batch(items: list[tuple[str | Path, bytes]]) -> list[os.stat_re
                 os.close(fd)
         done, old_inodes = _rename_all(jobs)
         _unlink_all(old_inodes)
-    for (index, _, _), outcome in zip(jobs, done):
+    for (index, _, _, _), outcome in zip(jobs, done):
         results[index] = outcome
-    for folder in {os.path.dirname(path) for _, _, path in jobs}:
+    for folder in {os.path.dirname(path) for _, _, path, _ in jobs}:
         fsync_dir(folder)
     return results  # type: ignore[return-value]

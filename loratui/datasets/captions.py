@@ -1,21 +1,27 @@
-"""Caption sidecar files: tolerant reading, tag parsing and atomic writes.
+"""Caption sidecar files: reading without following links, tag parsing and atomic writes.
 
-The ``.txt`` (or configured extension) file next to an image is the source of truth. Reading never
-mangles text silently: UTF-8 (with or without BOM) is read as is; anything else is decoded as
-cp1252/Latin-1 and the caller gets a warning to show. Writes are atomic (see ``fsutil``).
+The ``.txt`` (or configured extension) file next to an image is the source of truth. Decoding and encoding are
+``codec``'s (each file keeps its encoding). A caption that is a symbolic link is never read or written through:
+it is reported and treated as absent (``CaptionFile.linked``), so a link to a file outside the dataset (a
+secret, ``/proc/self/environ``) can never reach the index, an export or a journal.
 """
 
 from __future__ import annotations
 
-import codecs
+import errno
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from loratui.datasets.caption_state import (
+    ABSENT, LARGE, LINK, LINKED_WARNING, MAX_CAPTION_BYTES, OTHER, read_snapshot,
+)
+from loratui.datasets.codec import decode_caption, encode_caption
 from loratui.fsutil import atomic_write_bytes
 
-MAX_CAPTION_BYTES = 1024 * 1024
-"""Captions larger than this are not loaded (a caption is a few hundred bytes; 1 MiB is a mistake)."""
+__all__ = ["CaptionFile", "MAX_CAPTION_BYTES", "caption_path_for", "decode_caption", "format_tags", "parse_tags",
+           "read_caption", "write_caption"]
 
 
 @dataclass(frozen=True)
@@ -23,12 +29,16 @@ class CaptionFile:
     """What was read from a caption file."""
 
     text: str | None
-    """Decoded text (BOM removed, line endings kept); None when not loaded (too large)."""
+    """Decoded text (BOM removed, line endings kept); None when not loaded (too large, a link, not a file)."""
     encoding: str
-    """'utf-8', 'utf-8-sig', 'cp1252' or 'latin-1' (or '' when not loaded)."""
+    """One of ``codec.ENCODINGS`` (or '' when not loaded)."""
     size: int
     mtime_ns: int
     warning: str | None = None
+    sha256: str | None = None
+    """Of the bytes read (None when not loaded): what a later write compares the file with."""
+    linked: bool = False
+    """The caption path is a symbolic link: treat the caption as absent (it was not read)."""
 
 
 def caption_path_for(image_path: Path, caption_ext: str) -> Path:
@@ -36,51 +46,21 @@ def caption_path_for(image_path: Path, caption_ext: str) -> Path:
     return image_path.with_name(os.path.splitext(image_path.name)[0] + caption_ext)
 
 
-def decode_caption(data: bytes) -> tuple[str, str, str | None]:
-    """Decode caption bytes; returns (text, encoding, warning or None)."""
-    if data.startswith(codecs.BOM_UTF8):
-        try:
-            return data[len(codecs.BOM_UTF8):].decode("utf-8"), "utf-8-sig", None
-        except UnicodeDecodeError:
-            data = data[len(codecs.BOM_UTF8):]
-    else:
-        try:
-            return data.decode("utf-8"), "utf-8", None
-        except UnicodeDecodeError:
-            pass
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        try:
-            return data.decode("utf-16"), "utf-16", "caption is UTF-16; it will be saved as UTF-8"
-        except UnicodeDecodeError:
-            pass
-    try:
-        text = data.decode("cp1252")
-        encoding = "cp1252"
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
-        encoding = "latin-1"
-    return text, encoding, f"caption is not UTF-8; decoded as {encoding} (saving rewrites it as UTF-8)"
-
-
 def read_caption(path: Path, max_bytes: int = MAX_CAPTION_BYTES) -> CaptionFile | None:
-    """Read a caption file; None if it does not exist. Never raises for odd content."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
+    """Read a caption file without following a link; None if it does not exist. Never raises for odd content."""
+    snapshot = read_snapshot(os.fspath(path), max_bytes)
+    if snapshot.state == ABSENT:
         return None
-    if st.st_size > max_bytes:
-        mb = st.st_size / (1024 * 1024)
-        return CaptionFile(
-            text=None,
-            encoding="",
-            size=st.st_size,
-            mtime_ns=st.st_mtime_ns,
-            warning=f"caption file is {mb:.1f} MiB, over the {max_bytes // 1024} KiB limit: not loaded",
-        )
-    with open(path, "rb") as handle:
-        data = handle.read(max_bytes + 1)
-    text, encoding, warning = decode_caption(data)
-    return CaptionFile(text=text, encoding=encoding, size=st.st_size, mtime_ns=st.st_mtime_ns, warning=warning)
+    size, mtime_ns = snapshot.size, snapshot.mtime_ns
+    if snapshot.state == LINK:
+        return CaptionFile(None, "", size, mtime_ns, LINKED_WARNING, linked=True)
+    if snapshot.state == LARGE:
+        return CaptionFile(None, "", size, mtime_ns, f"caption file is {size / (1024 * 1024):.1f} MiB, over the "
+                                                     f"{max_bytes // 1024} KiB limit: not loaded")
+    if snapshot.state == OTHER:
+        return CaptionFile(None, "", size, mtime_ns, "the caption path is not a regular file: not read")
+    text, encoding, warning = decode_caption(snapshot.data)
+    return CaptionFile(text, encoding, size, mtime_ns, warning, hashlib.sha256(snapshot.data).hexdigest())
 
 
 def parse_tags(text: str | None, separator: str = ",") -> list[str]:
@@ -96,7 +76,12 @@ def format_tags(tags: list[str], separator: str = ", ") -> str:
     return separator.join(tags)
 
 
-def write_caption(path: Path, text: str) -> int:
-    """Atomically write a caption as UTF-8 (no BOM); returns the new mtime_ns."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+def write_caption(path: Path, text: str, encoding: str = "utf-8") -> int:
+    """Atomically write a caption in `encoding` (see ``codec.encode_caption``); returns the new mtime_ns.
+
+    Refuses (OSError ELOOP) to replace a symbolic link: the link would become a regular file.
+    """
+    if os.path.islink(path):
+        raise OSError(errno.ELOOP, "caption file is a symbolic link: not replaced", str(path))
+    atomic_write_bytes(path, encode_caption(text, encoding))
     return os.stat(path).st_mtime_ns

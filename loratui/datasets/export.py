@@ -82,7 +82,8 @@ def _items(dataset: Dataset, rows, layout: str) -> Iterator[tuple[str, Path, str
         source = dataset.path / rel
         caption = caption_path_for(source, dataset.caption_ext)
         caption_name = caption_path_for(PurePosixPath(name), dataset.caption_ext).as_posix()
-        yield name, source, caption_name, caption if caption.is_file() else None
+        # A linked caption is treated as absent (see ``captions``): its target is never copied.
+        yield name, source, caption_name, caption if caption.is_file() and not caption.is_symlink() else None
 
 
 class _FolderSink:

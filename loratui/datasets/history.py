@@ -1,15 +1,19 @@
 """Undo, redo, history and crash recovery over the operation journal (see ``journal``).
 
 Operations are undone newest first and redone in the order they were undone; applying a new operation ends
-the redo chain. Before touching a file, undo (and redo) reads it: a caption whose text is no longer what the
-operation left there was changed outside loratui, and is never clobbered unless the user forces it.
+the redo chain. Each runs under the dataset's writer lock (``writelock``). Before touching a file, undo (and
+redo) reads it: a caption whose bytes are no longer what the operation left there was changed outside
+loratui, and is never clobbered unless the user forces it; a caption that became a link is never written
+through or replaced, even when forced.
 
 Each journaled change can be brought to its ``before`` or ``after`` side. An undo brings ``done`` changes to
-``before``; a redo brings ``undone`` changes to ``after``. While one runs, the operation is ``pending`` with its
-``action`` and the process's pid recorded, so after a crash (kill -9, power loss) the next loratui finds it and
-``recover`` can finish or roll it back by comparing every file with the journal. Writes are atomic, so a
-caption is always either one side or the other. Files are read and written on worker threads; the database
-work runs through the store.
+``before``; a redo brings ``undone`` changes to ``after``. A side is the exact bytes the file held (a BOM, UTF-16,
+cp1252 and line endings included): changes journaled before migration 0080 kept only the text, and are compared
+and restored by text, as they always were. While one runs, the operation is ``pending`` with its ``action`` and
+the process's pid recorded, so after a crash (kill -9, power loss) the next loratui finds it and ``recover`` can
+finish or roll it back by comparing every file with the journal. Writes are atomic, so a caption is always
+either one side or the other. Files are read and written on worker threads; the database work runs through
+the store.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loratui.datasets import image_repo, journal_repo
-from loratui.datasets.captions import read_caption
+from loratui.datasets import image_repo, journal_repo, writelock
+from loratui.datasets.caption_state import ABSENT, FILE, LINK, Snapshot, read_snapshot
 from loratui.datasets.dataset_repo import Dataset
 from loratui.datasets.journal import (
-    CaptionWrite, ensure_idle, interrupted_operations, is_interrupted, refresh_index, rename_file, write_journaled,
+    ENCODE, CaptionWrite, ensure_idle, interrupted_operations, is_interrupted, refresh_index, rename_file,
+    write_journaled,
 )
 from loratui.errors import ConflictError, InputError, NotFoundError
 from loratui.store import Store
@@ -54,51 +59,71 @@ class HistoryResult:
     state: str = ""
 
 
+@dataclass
+class _Found:
+    """A change and what its file holds now: `side` 'before', 'after' or None (changed by someone else)."""
+
+    change: sqlite3.Row
+    side: str | None
+    snapshot: Snapshot | None = None
+    """The caption file as read (None for moves)."""
+
+
 def _other(side: str) -> str:
     return "before" if side == "after" else "after"
 
 
-def _side_of(dataset: Dataset, change: sqlite3.Row) -> str | None:
-    """Which side of a change the files are on now: 'before', 'after', or None (changed by someone else)."""
+def side_bytes(change: sqlite3.Row, side: str) -> bytes | None | object:
+    """The exact bytes of a caption change's side: None (no file), bytes, or ENCODE when only the text is known
+    (journaled before migration 0080, or not yet captured)."""
+    text = change[f"text_{side}"]
+    if text is None:
+        return None
+    raw = change[f"bytes_{side}"]
+    if raw is not None:
+        return raw
+    return text.encode("utf-8") if change["exact"] else ENCODE
+
+
+def _holds(change: sqlite3.Row, side: str, snapshot: Snapshot) -> bool:
+    expected = side_bytes(change, side)
+    if expected is None:
+        return snapshot.state == ABSENT
+    if snapshot.state != FILE:
+        return False
+    if expected is ENCODE:
+        return snapshot.text == change[f"text_{side}"]
+    return snapshot.data == expected
+
+
+def _find(dataset: Dataset, change: sqlite3.Row) -> _Found:
+    """Which side of a change the files are on now (file work: a worker thread)."""
     root = str(dataset.path)
     if change["kind"] == "move":
         at_before = os.path.lexists(f"{root}/{change['path_before']}")
         at_after = os.path.lexists(f"{root}/{change['path_after']}")
         if at_after and not at_before:
-            return "after"
+            return _Found(change, "after")
         if at_before and not at_after:
-            return "before"
-        return None
-    path = f"{root}/{change['path_before']}"
-    try:
-        mtime = os.stat(path).st_mtime_ns
-    except FileNotFoundError:
-        mtime = None
-    if mtime is not None:
-        # Fast path: the file still has the mtime loratui recorded when it wrote that side.
-        if mtime == change["mtime_ns_after"] and change["state"] == "done":
-            return "after"
-        if mtime == change["mtime_ns_before"] and change["state"] == "undone":
-            return "before"
-    caption = read_caption(Path(path)) if mtime is not None else None
-    text = None if caption is None else caption.text
-    if mtime is not None and text is None:
-        return None  # present but too large to load: not ours
-    if text == change["text_after"]:
-        return "after"
-    if text == change["text_before"]:
-        return "before"
-    return None
+            return _Found(change, "before")
+        return _Found(change, None)
+    snapshot = read_snapshot(f"{root}/{change['path_before']}")
+    for side in ("after", "before"):
+        if _holds(change, side, snapshot):
+            return _Found(change, side, snapshot)
+    return _Found(change, None, snapshot)
 
 
-def _conflict_reason(change: sqlite3.Row) -> str:
-    if change["kind"] == "move":
+def _conflict_reason(found: _Found) -> str:
+    if found.change["kind"] == "move":
         return "the file was moved, replaced or deleted since"
+    if found.snapshot is not None and found.snapshot.state == LINK:
+        return "caption became a symbolic link since: left alone"
     return "caption changed outside loratui since"
 
 
-def _sides(dataset: Dataset, changes: list[sqlite3.Row]) -> list[str | None]:
-    return [_side_of(dataset, change) for change in changes]
+def _find_all(dataset: Dataset, changes: list[sqlite3.Row]) -> list[_Found]:
+    return [_find(dataset, change) for change in changes]
 
 
 def _bring_moves(root: Path, moves: list[sqlite3.Row], side: str, new_state: str
@@ -121,23 +146,33 @@ def _bring_moves(root: Path, moves: list[sqlite3.Row], side: str, new_state: str
     return updates, failures
 
 
-async def _bring(store: Store, dataset: Dataset, changes: list[sqlite3.Row], side: str,
+async def _bring(store: Store, dataset: Dataset, found: list[_Found], side: str,
                  new_state: str) -> list[tuple[str, str]]:
-    """Bring changes' files to `side` and mark them `new_state`; returns failures (path, reason)."""
-    captions = [c for c in changes if c["kind"] == "caption"]
-    moves = [c for c in changes if c["kind"] == "move"]
+    """Bring changes' files to `side` and mark them `new_state`; returns failures (path, reason).
+
+    A caption already on `side` is left as it is; one on the other side (or forced, on neither) is replaced if
+    it still holds what was read. Call with the dataset's writer lock held.
+    """
+    captions = [f for f in found if f.change["kind"] == "caption"]
+    moves = [f.change for f in found if f.change["kind"] == "move"]
     mtime_column = "mtime_ns_after" if side == "after" else "mtime_ns_before"
     rows = await store.run(image_repo.caption_rows, dataset.id,
-                           [c["image_id"] for c in captions if c["image_id"] is not None])
+                           [f.change["image_id"] for f in captions if f.change["image_id"] is not None])
     writes = []
-    for change in captions:
+    for item in captions:
+        change = item.change
         row = rows.get(change["image_id"])
-        writes.append(CaptionWrite(change["id"], row.id if row else None, change["path_before"],
-                                   row.caption if row else None, change[f"text_{side}"], change["path_before"]))
-    failures = [(write.label, outcome.failed)
+        target = side_bytes(change, side)
+        if item.side == side and item.snapshot.data is not None:
+            target = item.snapshot.data  # there already, byte for byte or (old journal) by text: no write
+        writes.append(CaptionWrite(
+            change["id"], row.id if row else None, change["path_before"], row.caption if row else None,
+            change[f"text_{side}"], change["path_before"], new_bytes=target,
+            capture=side == "after" and item.side == "before" and not change["exact"], snapshot=item.snapshot))
+    failures = [(write.label, outcome.failed or outcome.skipped)
                 for write, outcome in await write_journaled(store, dataset, writes, done_state=new_state,
                                                             mtime_column=mtime_column, failed_state=None)
-                if outcome.failed is not None]
+                if outcome.failed is not None or outcome.skipped is not None]
     if moves:
         updates, move_failures = await asyncio.to_thread(_bring_moves, dataset.path, moves, side, new_state)
         failures += move_failures
@@ -150,12 +185,12 @@ async def _run_action(store: Store, dataset: Dataset, op: sqlite3.Row, action: s
     spec = _ACTIONS[action]
     result = HistoryResult(op["id"], op["description"] or op["kind"])
     todo = await store.run(journal_repo.changes_of, op["id"], (spec["todo"],))
-    sides = await asyncio.to_thread(_sides, dataset, todo)
-    ready = [c for c, side in zip(todo, sides) if side is not None]
-    conflicts = [c for c, side in zip(todo, sides) if side is None]
-    result.conflicts = [(c["path_before"], _conflict_reason(c)) for c in conflicts]
+    found = await asyncio.to_thread(_find_all, dataset, todo)
+    ready = [f for f in found if f.side is not None]
+    conflicts = [f for f in found if f.side is None]
+    result.conflicts = [(f.change["path_before"], _conflict_reason(f)) for f in conflicts]
     if conflicts and not (force or skip_changed):
-        shown = ", ".join(c["path_before"] for c in conflicts[:5]) + (" ..." if len(conflicts) > 5 else "")
+        shown = ", ".join(f.change["path_before"] for f in conflicts[:5]) + (" ..." if len(conflicts) > 5 else "")
         raise ConflictError(
             f"{action} of operation {op['id']} ({result.description}) refused: {len(conflicts)} file(s) changed "
             f"outside loratui since it ran, and would be overwritten: {shown}",
@@ -172,6 +207,12 @@ async def _run_action(store: Store, dataset: Dataset, op: sqlite3.Row, action: s
 
 
 async def _step(store: Store, dataset: Dataset, action: str, *, force: bool, skip_changed: bool) -> HistoryResult:
+    async with writelock.writer(store, dataset, action):
+        return await _step_locked(store, dataset, action, force=force, skip_changed=skip_changed)
+
+
+async def _step_locked(store: Store, dataset: Dataset, action: str, *, force: bool,
+                       skip_changed: bool) -> HistoryResult:
     await ensure_idle(store, dataset)
     find = journal_repo.operation_to_undo if action == "undo" else journal_repo.operation_to_redo
     op = await store.run(find, dataset.id)
@@ -225,8 +266,14 @@ async def recover(store: Store, dataset: Dataset, *, finish: bool, operation_id:
                   ) -> list[HistoryResult]:
     """Finish (``finish=True``) or roll back interrupted operations, reading every file against the journal.
 
-    Files changed by someone else in the meantime are left alone and reported as conflicts.
+    Files changed by someone else in the meantime are left alone and reported as conflicts. Runs under the
+    dataset's writer lock.
     """
+    async with writelock.writer(store, dataset, "recover"):
+        return await _recover(store, dataset, finish, operation_id)
+
+
+async def _recover(store: Store, dataset: Dataset, finish: bool, operation_id: int | None) -> list[HistoryResult]:
     targets = await interrupted_operations(store, dataset)
     if operation_id is not None:
         targets = [t for t in targets if t["id"] == operation_id]
@@ -243,13 +290,13 @@ async def recover(store: Store, dataset: Dataset, *, finish: bool, operation_id:
         else:
             states, side, new_state = (spec["todo"], spec["complete"]), _other(spec["side"]), spec["rollback_state"]
         changes = await store.run(journal_repo.changes_of, op["id"], states)
-        sides = await asyncio.to_thread(_sides, dataset, changes)
-        ready = [c for c, found in zip(changes, sides) if found is not None]
-        conflicts = [c for c, found in zip(changes, sides) if found is None]
-        result.conflicts = [(c["path_before"], _conflict_reason(c)) for c in conflicts]
+        found = await asyncio.to_thread(_find_all, dataset, changes)
+        ready = [f for f in found if f.side is not None]
+        conflicts = [f for f in found if f.side is None]
+        result.conflicts = [(f.change["path_before"], _conflict_reason(f)) for f in conflicts]
         if conflicts and op["action"] == "apply":
             # Never written by this operation, and someone else changed it: leave it alone, say so.
-            await store.run(journal_repo.skip_pending, [(_conflict_reason(c), c["id"]) for c in conflicts])
+            await store.run(journal_repo.skip_pending, [(_conflict_reason(f), f.change["id"]) for f in conflicts])
         result.failures = await _bring(store, dataset, ready, side, new_state)
         result.changed = len(ready) - len(result.failures)
         state = spec["finished"] if finish else spec["rolled_back"]

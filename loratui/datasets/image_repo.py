@@ -210,11 +210,11 @@ def filter_ids(conn: sqlite3.Connection, dataset_id: int, text: str) -> set[int]
 
 
 def selection_rows(conn: sqlite3.Connection, dataset_id: int, text: str | None, subset: str | None) -> list[tuple]:
-    """(id, rel_path, caption, caption_mtime_ns, caption_size) of the selected images, by path."""
+    """(id, rel_path, caption, caption_size, caption_sha256) of the selected images, by path."""
     where, params = query.selection_where(dataset_id, text, subset)
     query.register_functions(conn)
     cursor = conn.execute(
-        f"SELECT id, rel_path, caption, caption_mtime_ns, caption_size FROM images WHERE {where} ORDER BY rel_path",
+        f"SELECT id, rel_path, caption, caption_size, caption_sha256 FROM images WHERE {where} ORDER BY rel_path",
         params)
     cursor.row_factory = None
     return cursor.fetchall()
@@ -233,9 +233,10 @@ def readable_rows(conn: sqlite3.Connection, dataset_id: int, columns: str = "id,
 
 
 def tagging_rows(conn: sqlite3.Connection, dataset_id: int) -> list[dict]:
-    """id, rel_path, caption, caption_size and the subset's class_tokens of the readable images, by path."""
+    """id, rel_path, caption, caption_size, caption_sha256 and the subset's class_tokens of the readable images,
+    by path."""
     return [dict(r) for r in conn.execute(
-        """SELECT i.id, i.rel_path, i.caption, i.caption_size, s.class_tokens FROM images i
+        """SELECT i.id, i.rel_path, i.caption, i.caption_size, i.caption_sha256, s.class_tokens FROM images i
            LEFT JOIN subsets s ON s.id = i.subset_id
            WHERE i.dataset_id = ? AND i.status = 'ok' ORDER BY i.rel_path""", (dataset_id,))]
 
@@ -283,7 +284,7 @@ def scan_state(conn: sqlite3.Connection, dataset_id: int) -> dict[str, sqlite3.R
 _IMAGE_COLUMNS = (
     "dataset_id", "subset_id", "rel_path", "size", "mtime_ns", "sha256", "phash", "width", "height", "format",
     "mode", "has_alpha", "orientation", "frames", "bucket", "status", "reason", "caption", "caption_mtime_ns",
-    "caption_size", "caption_encoding", "caption_warning", "tag_count", "scanned_at",
+    "caption_size", "caption_encoding", "caption_warning", "caption_sha256", "tag_count", "scanned_at",
 )
 _UPSERT_IMAGE = (
     f"INSERT INTO images ({', '.join(_IMAGE_COLUMNS)}) VALUES ({', '.join('?' for _ in _IMAGE_COLUMNS)}) "
@@ -317,9 +318,9 @@ def write_scanned_captions(conn: sqlite3.Connection, dataset_id: int, rows: list
         for image_id, cap in rows:
             conn.execute(
                 "UPDATE images SET caption = ?, caption_mtime_ns = ?, caption_size = ?, caption_encoding = ?, "
-                "caption_warning = ?, tag_count = ?, scanned_at = ? WHERE id = ?",
+                "caption_warning = ?, caption_sha256 = ?, tag_count = ?, scanned_at = ? WHERE id = ?",
                 (cap["caption"], cap["caption_mtime_ns"], cap["caption_size"], cap["caption_encoding"],
-                 cap["caption_warning"], len(cap["tags"]), now, image_id))
+                 cap["caption_warning"], cap.get("caption_sha256"), len(cap["tags"]), now, image_id))
             _replace_tags(conn, image_id, cap["tags"])
         changes.images_changed(conn, dataset_id, [image_id for image_id, _ in rows], "captions")
 
@@ -387,12 +388,14 @@ class CaptionRow:
     caption: str | None
     caption_mtime_ns: int | None
     caption_size: int | None
+    caption_sha256: str | None
+    """Of the bytes loratui last read or wrote (None: no file, or not known: indexed before migration 0080)."""
 
 
 def caption_rows(conn: sqlite3.Connection, dataset_id: int, ids: list[int]) -> dict[int, CaptionRow]:
     """Caption facts of some images of a dataset, by id (ids of other datasets are left out)."""
     rows: dict[int, CaptionRow] = {}
-    columns = "id, rel_path, caption, caption_mtime_ns, caption_size"
+    columns = "id, rel_path, caption, caption_mtime_ns, caption_size, caption_sha256"
     if len(ids) > 5000:  # one pass over the dataset beats many IN (...) lookups
         wanted = set(ids)
         for row in conn.execute(f"SELECT {columns} FROM images WHERE dataset_id = ?", (dataset_id,)):
@@ -409,7 +412,8 @@ def caption_rows(conn: sqlite3.Connection, dataset_id: int, ids: list[int]) -> d
 
 @dataclass(frozen=True)
 class CaptionUpdate:
-    """A caption file now holds `new_text` (None: the file was removed), written with `mtime_ns` and `size`."""
+    """A caption file now holds `new_text` (None: the file was removed), written with `mtime_ns` and `size`, in
+    `encoding`; `sha256` is of its bytes."""
 
     image_id: int
     old_text: str | None
@@ -417,6 +421,8 @@ class CaptionUpdate:
     mtime_ns: int | None = None
     size: int | None = None
     encoding: str = "utf-8"
+    sha256: str | None = None
+    warning: str | None = None
 
 
 def set_captions(conn: sqlite3.Connection, dataset_id: int, updates: list[CaptionUpdate]) -> None:
@@ -431,8 +437,8 @@ def set_captions(conn: sqlite3.Connection, dataset_id: int, updates: list[Captio
         if update.new_text is None:
             cleared.append((now, update.image_id))
         else:
-            written.append((update.new_text, update.mtime_ns, update.size, update.encoding, len(new_tags), now,
-                            update.image_id))
+            written.append((update.new_text, update.mtime_ns, update.size, update.encoding, update.sha256,
+                            update.warning, len(new_tags), now, update.image_id))
         old = parse_tags(update.old_text)
         for position, tag in enumerate(new_tags):
             if position >= len(old) or old[position] != tag:
@@ -441,10 +447,10 @@ def set_captions(conn: sqlite3.Connection, dataset_id: int, updates: list[Captio
             tag_deletes.append((update.image_id, len(new_tags)))
     conn.executemany(
         "UPDATE images SET caption = ?, caption_mtime_ns = ?, caption_size = ?, caption_encoding = ?, "
-        "caption_warning = NULL, tag_count = ?, edited_at = ? WHERE id = ?", written)
+        "caption_sha256 = ?, caption_warning = ?, tag_count = ?, edited_at = ? WHERE id = ?", written)
     conn.executemany(
         "UPDATE images SET caption = NULL, caption_mtime_ns = NULL, caption_size = NULL, caption_encoding = NULL, "
-        "caption_warning = NULL, tag_count = 0, edited_at = ? WHERE id = ?", cleared)
+        "caption_sha256 = NULL, caption_warning = NULL, tag_count = 0, edited_at = ? WHERE id = ?", cleared)
     conn.executemany("DELETE FROM image_tags WHERE image_id = ? AND position >= ?", tag_deletes)
     conn.executemany("INSERT OR REPLACE INTO image_tags (image_id, position, tag) VALUES (?, ?, ?)", tag_upserts)
     changes.images_changed(conn, dataset_id, [u.image_id for u in updates], "captions")

@@ -1,32 +1,41 @@
-"""Caption writes and file moves that are atomic, reflected in the store, and journaled for undo.
+"""Caption writes and file moves that are atomic, reflected in the store, journaled for undo, and serialised.
 
 Every change to a caption file made by loratui — an edit in the TUI, a tagger run, a batch operation — goes
-through ``apply_caption_changes``; duplicate removal goes through ``move_images``. Each first records the
-operation and each change (text before and after, or the two paths of a move) as ``pending`` in one
-transaction, then writes the files atomically in batches (temp file + rename: a caption is the old text or the
-new, never a mix) on a worker thread, then records the images rows, tags and each change ``done`` (or
-``skipped``/``failed`` with the reason) and the operation ``applied``. A crash in between leaves a ``pending``
-operation whose journal, read against the files, says exactly what was written:
-``loratui.datasets.history.recover`` finishes or rolls it back.
+through ``apply_caption_changes``; duplicate removal goes through ``move_images``. Each holds the dataset's
+writer lock (``writelock``) from the moment it reads the store until its last file is recorded, so two writers
+of one dataset, in one process or two, run one after the other and the second builds on the first.
 
-A caption that changed on disk since loratui last read it is never overwritten silently: such an image is
-skipped (batch) or raises ConflictError (``save_caption``) unless forced. The check runs on the file thread
-right before the batch is written.
+Each first records the operation and each change (text before and after, or the two paths of a move) as
+``pending`` in one transaction. Then, per batch, on a worker thread, every caption file is read as it is now
+(``caption_state``: never through a link) and compared by content with what the change was based on; the exact
+bytes it holds and the bytes about to replace it (in the file's own encoding: ``codec``) are journaled before
+any file of the batch is touched; the files are replaced atomically (temp file + rename: a caption is the old
+bytes or the new, never a mix), each checked once more right before its rename; then the images rows, tags and
+each change ``done`` (or ``skipped``/``failed`` with the reason) and the operation ``applied`` are recorded. A
+crash in between leaves a ``pending`` operation whose journal, read against the files, says exactly what was
+written: ``loratui.datasets.history.recover`` finishes or rolls it back, byte for byte.
+
+A caption that changed on disk since the change was computed is never overwritten silently: such an image is
+skipped (batch) or raises ConflictError (``save_caption``) unless forced. A caption that is a symbolic link or
+not a regular file is never written through or replaced, even when forced.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from loratui.datasets import image_repo, journal_repo
-from loratui.datasets.bulkwrite import atomic_write_batch
+from loratui.datasets import image_repo, journal_repo, writelock
+from loratui.datasets.bulkwrite import Refused, atomic_write_batch
+from loratui.datasets.caption_state import ABSENT, FILE, Basis, Snapshot, read_snapshot
 from loratui.datasets.captions import caption_path_for
+from loratui.datasets.codec import UTF8, EncodingRefused, decode_caption, encode_caption, utf8_or_none
 from loratui.datasets.dataset_repo import Dataset
-from loratui.datasets.journal_repo import WriteOutcome
+from loratui.datasets.journal_repo import Captured, WriteOutcome
 from loratui.datasets.scan import scan_dataset
 from loratui.errors import ConflictError, InputError, JobError, NotFoundError
 from loratui.fsutil import fsync_dir
@@ -35,16 +44,20 @@ from loratui.store import Store
 
 BATCH = 10_000
 DUPLICATES_DIR = "_duplicates"
-NO_CHECK = object()
-"""``CaptionWrite.expected_mtime`` for writes whose target side was already established (undo, redo, recover)."""
+ENCODE = object()
+"""``CaptionWrite.new_bytes`` for "the new text in the encoding the file has now" (UTF-8 for a new file)."""
 
 
 @dataclass(frozen=True)
 class CaptionChange:
-    """Replace the caption of one image with `text`."""
+    """Replace the caption of one image with `text`.
+
+    `basis`: the content `text` was computed from (None: what the store holds when the change is applied).
+    """
 
     image_id: int
     text: str
+    basis: Basis | None = None
 
 
 @dataclass
@@ -56,6 +69,8 @@ class ApplyResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     """Paths (of `skipped`) left alone because their caption changed on disk since it was read."""
+    sha256: dict[int, str | None] = field(default_factory=dict)
+    """Image id -> sha256 of the bytes its caption file holds now, for each caption written."""
 
 
 @dataclass
@@ -71,11 +86,34 @@ class CaptionWrite:
     new_text: str | None
     label: str = ""
     """What to call it in reports (the image path)."""
-    expected_mtime: Any = NO_CHECK
-    """The caption file's mtime_ns the change was based on (None: no file); a file that differs is skipped."""
+    basis: Basis | None = None
+    """The content the file must hold for the write to go ahead (None: no check, e.g. forced)."""
+    new_bytes: Any = ENCODE
+    """The exact bytes of `new_text` (undo and redo restore journaled bytes), or ENCODE."""
+    capture: bool = False
+    """Journal the file's bytes and the new bytes before renaming (the change goes from its before side)."""
+    snapshot: Snapshot | None = None
+    """The file as the caller already read it under the lock (read here when None)."""
 
 
-_MISSING = object()
+@dataclass
+class _Prepared:
+    write: CaptionWrite
+    path: str
+    snapshot: Snapshot
+    data: bytes | None
+    """The bytes to write (None: remove the file)."""
+
+    @property
+    def in_place(self) -> bool:
+        """The file already holds `data`: nothing to write."""
+        if self.data is None:
+            return self.snapshot.state == ABSENT
+        return self.snapshot.state == FILE and self.snapshot.data == self.data
+
+    def guard(self) -> str | None:
+        """Run right before the rename: why the file may no longer be replaced, or None."""
+        return self.snapshot.changed_since(self.path)
 
 
 def caption_rel(dataset: Dataset, rel_image: str) -> str:
@@ -83,56 +121,91 @@ def caption_rel(dataset: Dataset, rel_image: str) -> str:
     return os.path.splitext(rel_image)[0] + dataset.caption_ext
 
 
-def disk_mtime(path: Path | str) -> int | None:
-    """mtime_ns of a file, None when it does not exist."""
-    try:
-        return os.stat(path).st_mtime_ns
-    except FileNotFoundError:
-        return None
-
-
-def _conflict(on_disk: int | None, known: int | None) -> str:
-    if on_disk is None:
-        return "caption file was deleted since loratui read it"
-    if known is None:
-        return "a caption file appeared since loratui read it"
-    return "caption file changed on disk since loratui read it (rescan to pick it up)"
-
-
-def write_caption_files(root: Path, writes: list[CaptionWrite]) -> list[WriteOutcome]:
-    """Bring caption files to their new text in one atomic batch (file work only: runs on a worker thread).
-
-    A write whose file no longer has its `expected_mtime` is skipped with the reason; OS errors become failures.
-    """
+def prepare_writes(root: Path, writes: list[CaptionWrite]) -> tuple[list[_Prepared], dict[int, WriteOutcome]]:
+    """Read each caption as it is now, check it against the write's basis and encode the new text (file work
+    only: a worker thread). Returns the writes that may go ahead and the outcomes of those that may not."""
     base = str(root)
+    prepared: list[_Prepared] = []
     outcomes: dict[int, WriteOutcome] = {}
-    to_write: list[tuple[CaptionWrite, str]] = []
     for write in writes:
         path = f"{base}/{write.caption_rel}"
-        if write.expected_mtime is not NO_CHECK:
-            on_disk = disk_mtime(path)
-            if on_disk != write.expected_mtime:
-                outcomes[write.change_id] = _outcome(write, skipped=_conflict(on_disk, write.expected_mtime))
-                continue
-        if write.new_text is None:
+        try:
+            snapshot = write.snapshot or read_snapshot(path)
+        except OSError as exc:
+            outcomes[write.change_id] = _outcome(write, failed=f"cannot read caption: {exc.strerror or exc}")
+            continue
+        refusal = snapshot.refusal()
+        if refusal is not None:
+            outcomes[write.change_id] = _outcome(write, failed=refusal)
+            continue
+        if write.basis is not None and not write.basis.matches(snapshot):
+            outcomes[write.change_id] = _outcome(write, skipped=write.basis.mismatch(snapshot))
+            continue
+        data = None
+        if write.new_text is not None:
             try:
-                os.unlink(path)
-                fsync_dir(os.path.dirname(path))
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                outcomes[write.change_id] = _outcome(write, failed=f"cannot write caption: {exc.strerror or exc}")
+                data = (encode_caption(write.new_text, snapshot.encoding or UTF8) if write.new_bytes is ENCODE
+                        else write.new_bytes)
+            except EncodingRefused as exc:
+                outcomes[write.change_id] = _outcome(write, failed=str(exc))
                 continue
-            outcomes[write.change_id] = _outcome(write)
+        prepared.append(_Prepared(write, path, snapshot, data))
+    return prepared, outcomes
+
+
+def captured_bytes(prepared: list[_Prepared]) -> list[Captured]:
+    """The journal's exact bytes for the prepared writes that capture them."""
+    return [Captured(p.write.change_id, p.snapshot.text, utf8_or_none(p.snapshot.text, p.snapshot.data),
+                     utf8_or_none(p.write.new_text, p.data))
+            for p in prepared if p.write.capture]
+
+
+def commit_writes(prepared: list[_Prepared]) -> dict[int, WriteOutcome]:
+    """Replace (or remove) the prepared files atomically, each only if unchanged since it was read (file work
+    only: a worker thread)."""
+    outcomes: dict[int, WriteOutcome] = {}
+    to_write: list[_Prepared] = []
+    for item in prepared:
+        write = item.write
+        if item.in_place:
+            outcomes[write.change_id] = _done(write, item.data, item.snapshot.mtime_ns, item.snapshot.size)
+        elif item.data is None:
+            outcomes[write.change_id] = _remove(item)
         else:
-            to_write.append((write, path))
-    results = atomic_write_batch([(path, write.new_text.encode("utf-8")) for write, path in to_write])
-    for (write, _path), st in zip(to_write, results):
-        if isinstance(st, OSError):
+            to_write.append(item)
+    results = atomic_write_batch([(item.path, item.data) for item in to_write],
+                                 [item.guard for item in to_write])
+    for item, st in zip(to_write, results):
+        write = item.write
+        if isinstance(st, Refused):
+            outcomes[write.change_id] = _outcome(write, skipped=st.reason)
+        elif isinstance(st, OSError):
             outcomes[write.change_id] = _outcome(write, failed=f"cannot write caption: {st.strerror or st}")
         else:
-            outcomes[write.change_id] = _outcome(write, mtime_ns=st.st_mtime_ns, size=st.st_size)
-    return [outcomes[w.change_id] for w in writes]
+            outcomes[write.change_id] = _done(write, item.data, st.st_mtime_ns, st.st_size)
+    return outcomes
+
+
+def _remove(item: _Prepared) -> WriteOutcome:
+    reason = item.guard()
+    if reason is not None:
+        return _outcome(item.write, skipped=reason)
+    try:
+        os.unlink(item.path)
+        fsync_dir(os.path.dirname(item.path))
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        return _outcome(item.write, failed=f"cannot write caption: {exc.strerror or exc}")
+    return _outcome(item.write)
+
+
+def _done(write: CaptionWrite, data: bytes | None, mtime_ns: int | None, size: int | None) -> WriteOutcome:
+    if data is None:
+        return _outcome(write)
+    _, encoding, warning = decode_caption(data)
+    return _outcome(write, mtime_ns=mtime_ns, size=size, sha256=hashlib.sha256(data).hexdigest(),
+                    encoding=encoding, warning=warning)
 
 
 def _outcome(write: CaptionWrite, **fields) -> WriteOutcome:
@@ -141,15 +214,20 @@ def _outcome(write: CaptionWrite, **fields) -> WriteOutcome:
 
 async def write_journaled(store: Store, dataset: Dataset, writes: list[CaptionWrite], *, done_state: str,
                           mtime_column: str, failed_state: str | None) -> list[tuple[CaptionWrite, WriteOutcome]]:
-    """Write caption files in batches (worker thread) and record each batch (database thread); returns every
-    write with its outcome."""
+    """Write caption files in batches (worker threads) and record each batch (database thread); returns every
+    write with its outcome. Call with the dataset's writer lock held."""
     done: list[tuple[CaptionWrite, WriteOutcome]] = []
     for start in range(0, len(writes), BATCH):
         batch = writes[start:start + BATCH]
-        outcomes = await asyncio.to_thread(write_caption_files, dataset.path, batch)
-        await store.run(journal_repo.record_writes, dataset.id, outcomes, done_state=done_state,
+        prepared, outcomes = await asyncio.to_thread(prepare_writes, dataset.path, batch)
+        captured = captured_bytes(prepared)
+        if captured:
+            await store.run(journal_repo.record_captured, captured)
+        outcomes.update(await asyncio.to_thread(commit_writes, prepared))
+        ordered = [outcomes[write.change_id] for write in batch]
+        await store.run(journal_repo.record_writes, dataset.id, ordered, done_state=done_state,
                         mtime_column=mtime_column, failed_state=failed_state)
-        done.extend(zip(batch, outcomes))
+        done.extend(zip(batch, ordered))
     return done
 
 
@@ -161,16 +239,22 @@ async def apply_caption_changes(
     kind: str,
     params: dict[str, Any] | None = None,
     description: str = "",
-    expected: Mapping[int, int | None] | None = None,
     force: bool = False,
 ) -> ApplyResult:
-    """Write new caption texts atomically, update the store and journal the operation.
+    """Write new caption texts atomically, update the store and journal the operation (under the dataset's
+    writer lock: waits for another writer as the current ``writelock.wait_policy`` says).
 
-    `expected` maps image id -> the caption mtime_ns the caller based its change on (None: no file); by default
-    the store's last known state is used. Images whose caption changed on disk since then are skipped with a
-    reason (unless `force`). Changes that do not alter the text are dropped; nothing at all -> operation_id None.
+    A change goes ahead only while its caption file holds the content the change was based on (its `basis`, by
+    default what the store holds); others are skipped with a reason (unless `force`). Files that are links,
+    not regular files, or in an encoding that cannot hold the new text are skipped whatever `force` says.
+    Changes that do not alter the text are dropped; nothing at all -> operation_id None.
     """
-    changes = list(changes)
+    async with writelock.writer(store, dataset, description or kind):
+        return await _apply(store, dataset, list(changes), kind, params or {}, description, force)
+
+
+async def _apply(store: Store, dataset: Dataset, changes: list[CaptionChange], kind: str, params: dict[str, Any],
+                 description: str, force: bool) -> ApplyResult:
     rows = await store.run(image_repo.caption_rows, dataset.id, [c.image_id for c in changes])
     result = ApplyResult(operation_id=None)
     todo: list[tuple[CaptionChange, image_repo.CaptionRow]] = []
@@ -187,15 +271,14 @@ async def apply_caption_changes(
     if not todo:
         return result
     op_id, change_ids = await store.run(
-        journal_repo.start_caption_operation, dataset.id, kind, params or {}, description,
+        journal_repo.start_caption_operation, dataset.id, kind, params, description,
         [(row.id, caption_rel(dataset, row.rel_path), row.caption, change.text) for change, row in todo])
     result.operation_id = op_id
     writes = []
     for (change, row), change_id in zip(todo, change_ids):
-        known = expected[change.image_id] if expected is not None and change.image_id in expected \
-            else row.caption_mtime_ns
+        basis = change.basis or Basis.of_row(row.caption, row.caption_size, row.caption_sha256)
         writes.append(CaptionWrite(change_id, row.id, caption_rel(dataset, row.rel_path), row.caption, change.text,
-                                   row.rel_path, NO_CHECK if force else known))
+                                   row.rel_path, basis=None if force else basis, capture=True))
     for write, outcome in await write_journaled(store, dataset, writes, done_state="done",
                                                 mtime_column="mtime_ns_after", failed_state="failed"):
         if outcome.skipped is not None:
@@ -205,8 +288,12 @@ async def apply_caption_changes(
             result.skipped.append((write.label, outcome.failed))
         else:
             result.changed += 1
+            result.sha256[write.image_id] = outcome.sha256
     await store.run(journal_repo.finish_operation, dataset.id, op_id, "applied" if result.changed else "failed")
     return result
+
+
+_MISSING = object()
 
 
 async def save_caption(
@@ -215,14 +302,19 @@ async def save_caption(
     image_id: int,
     text: str,
     *,
-    expected_mtime_ns: int | None | object = _MISSING,
+    expected_sha256: str | None | object = _MISSING,
     force: bool = False,
 ) -> ApplyResult:
-    """Save one edited caption. Raises ConflictError if the file changed on disk since `expected_mtime_ns`."""
-    expected = None if expected_mtime_ns is _MISSING else {image_id: expected_mtime_ns}
+    """Save one edited caption.
+
+    `expected_sha256`: of the caption file's bytes when the editor read it (None: there was no file); by default
+    what the store holds. Raises ConflictError if the file holds something else now (unless `force`), InputError
+    when it cannot be written (a link, text its encoding cannot hold).
+    """
+    basis = None if expected_sha256 is _MISSING else Basis.of_sha256(expected_sha256)
     result = await apply_caption_changes(
-        store, dataset, [CaptionChange(image_id, text)], kind="edit", description="caption edited",
-        expected=expected, force=force,
+        store, dataset, [CaptionChange(image_id, text, basis)], kind="edit", description="caption edited",
+        force=force,
     )
     if result.skipped and not result.changed:
         path, reason = result.skipped[0]
@@ -269,8 +361,9 @@ async def ensure_idle(store: Store, dataset: Dataset) -> None:
 
 
 async def refresh_index(store: Store, dataset: Dataset) -> None:
-    """Rescan after files moved (incremental: only moved images are read again)."""
-    await scan_dataset(store, dataset.id, dataset.path, dataset.caption_ext)
+    """Rescan after files moved (incremental: only moved images are read again), under the writer lock."""
+    async with writelock.writer(store, dataset, "index refresh"):
+        await scan_dataset(store, dataset.id, dataset.path, dataset.caption_ext)
 
 
 # --- file moves (duplicates) -------------------------------------------------------------------------------
@@ -281,8 +374,8 @@ def move_target(dataset: Dataset, rel_path: str, folder: str = DUPLICATES_DIR) -
     base = f"{folder}/{rel_path}"
     stem, ext = os.path.splitext(base)
     candidate, n = base, 1
-    while (dataset.path / candidate).exists() or (dataset.path / caption_path_for(Path(candidate),
-                                                                                  dataset.caption_ext)).exists():
+    while os.path.lexists(dataset.path / candidate) or os.path.lexists(
+            dataset.path / caption_path_for(Path(candidate), dataset.caption_ext)):
         candidate = f"{stem}.{n}{ext}"
         n += 1
     return candidate
@@ -291,7 +384,7 @@ def move_target(dataset: Dataset, rel_path: str, folder: str = DUPLICATES_DIR) -
 def rename_file(root: Path, src_rel: str, dst_rel: str) -> None:
     """Move a file inside the dataset (atomic rename; refuses to replace an existing file)."""
     src, dst = root / src_rel, root / dst_rel
-    if dst.exists():
+    if os.path.lexists(dst):
         raise FileExistsError(17, "a file already exists there", str(dst))
     dst.parent.mkdir(parents=True, exist_ok=True)
     os.rename(src, dst)
@@ -312,7 +405,7 @@ def _plan_moves(dataset: Dataset, image_ids: list[int], rel_paths: dict[int, str
         taken.add(target)
         planned.append((image_id, rel, target))
         caption = caption_path_for(Path(rel), dataset.caption_ext).as_posix()
-        if (dataset.path / caption).exists():
+        if os.path.lexists(dataset.path / caption):  # a linked caption moves as a link, never read
             planned.append((image_id, caption, caption_path_for(Path(target), dataset.caption_ext).as_posix()))
     return planned
 
@@ -334,10 +427,16 @@ def _move_files(root: Path, rows) -> tuple[list[tuple[str, str | None, int]], li
 
 async def move_images(store: Store, dataset: Dataset, image_ids: list[int], *,
                       description: str = "moved duplicates to _duplicates/") -> ApplyResult:
-    """Move images (and their captions) into ``_duplicates/`` inside the dataset, journaled and undoable.
+    """Move images (and their captions) into ``_duplicates/`` inside the dataset, journaled and undoable, under the
+    dataset's writer lock.
 
     Nothing is deleted. The index is refreshed afterwards (the scanner skips ``_duplicates``).
     """
+    async with writelock.writer(store, dataset, description):
+        return await _move(store, dataset, image_ids, description)
+
+
+async def _move(store: Store, dataset: Dataset, image_ids: list[int], description: str) -> ApplyResult:
     await ensure_no_interrupted(store, dataset)
     image_ids = list(dict.fromkeys(image_ids))
     if not image_ids:

@@ -21,8 +21,9 @@ from loratui.store import transaction
 
 @dataclass(frozen=True)
 class WriteOutcome:
-    """What happened to one journaled caption write: done (`mtime_ns`/`size` of the new file, both None when the
-    file was removed), `skipped` (left alone, with the reason) or `failed` (an OS error, with the reason)."""
+    """What happened to one journaled caption write: done (`mtime_ns`/`size`/`sha256`/`encoding` of the new file,
+    None when the file was removed), `skipped` (changed by someone else: left alone, with the reason) or `failed`
+    (an OS error, a link, text the file's encoding cannot hold: with the reason)."""
 
     change_id: int
     image_id: int | None
@@ -32,6 +33,21 @@ class WriteOutcome:
     size: int | None = None
     skipped: str | None = None
     failed: str | None = None
+    sha256: str | None = None
+    encoding: str = "utf-8"
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class Captured:
+    """A caption change's exact bytes, read from its file right before it is replaced: the text and bytes the
+    file held (bytes None: absent or the text in UTF-8) and the bytes about to be written (None: the text after
+    in UTF-8)."""
+
+    change_id: int
+    text_before: str | None
+    bytes_before: bytes | None
+    bytes_after: bytes | None
 
 
 def _begin(conn: sqlite3.Connection, dataset_id: int, kind: str, params: Mapping, description: str) -> int:
@@ -74,24 +90,36 @@ def start_move_operation(conn: sqlite3.Connection, dataset_id: int, description:
 def record_writes(conn: sqlite3.Connection, dataset_id: int, outcomes: list[WriteOutcome], *, done_state: str,
                   mtime_column: str, failed_state: str | None) -> None:
     """Record a batch of caption writes in one transaction: images rows and tags for the files written, each
-    change's state (`done_state` with the new mtime in `mtime_column`; 'skipped'; `failed_state` or unchanged)."""
+    change's state (`done_state` with the new mtime in `mtime_column`; 'skipped' and `failed_state` with the
+    reason, or with `failed_state` None the state left as it is and the reason recorded)."""
     if mtime_column not in ("mtime_ns_after", "mtime_ns_before"):
         raise ValueError(mtime_column)
     done = [o for o in outcomes if o.skipped is None and o.failed is None]
     with transaction(conn):
         image_repo.set_captions(conn, dataset_id, [
-            CaptionUpdate(o.image_id, o.old_text, o.new_text, o.mtime_ns, o.size) for o in done
-            if o.image_id is not None])
+            CaptionUpdate(o.image_id, o.old_text, o.new_text, o.mtime_ns, o.size, o.encoding, o.sha256, o.warning)
+            for o in done if o.image_id is not None])
         conn.executemany(f"UPDATE changes SET state = ?, {mtime_column} = ?, error = NULL WHERE id = ?",
                          [(done_state, o.mtime_ns, o.change_id) for o in done])
-        conn.executemany("UPDATE changes SET state = 'skipped', error = ? WHERE id = ?",
-                         [(o.skipped, o.change_id) for o in outcomes if o.skipped is not None])
         failed = [o for o in outcomes if o.failed is not None]
-        if failed_state is None:
-            conn.executemany("UPDATE changes SET error = ? WHERE id = ?", [(o.failed, o.change_id) for o in failed])
+        if failed_state is None:  # undo, redo, recovery: the change stays where it is, to be retried
+            conn.executemany("UPDATE changes SET error = ? WHERE id = ?",
+                             [(o.failed or o.skipped, o.change_id) for o in outcomes
+                              if o.failed is not None or o.skipped is not None])
         else:
+            conn.executemany("UPDATE changes SET state = 'skipped', error = ? WHERE id = ?",
+                             [(o.skipped, o.change_id) for o in outcomes if o.skipped is not None])
             conn.executemany("UPDATE changes SET state = ?, error = ? WHERE id = ?",
                              [(failed_state, o.failed, o.change_id) for o in failed])
+
+
+def record_captured(conn: sqlite3.Connection, captured: list[Captured]) -> None:
+    """Record the exact bytes of changes about to be written (before any of them is renamed into place), so that
+    undo and recovery restore byte-identical files."""
+    with transaction(conn):
+        conn.executemany(
+            "UPDATE changes SET text_before = ?, bytes_before = ?, bytes_after = ?, exact = 1 WHERE id = ?",
+            [(c.text_before, c.bytes_before, c.bytes_after, c.change_id) for c in captured])
 
 
 def mark_changes(conn: sqlite3.Connection, updates: list[tuple[str, str | None, int]]) -> None:
@@ -155,8 +183,9 @@ def changes_of(conn: sqlite3.Connection, op_id: int, states: tuple[str, ...]) ->
     """An operation's changes in some states, in order."""
     marks = ", ".join("?" for _ in states)
     return conn.execute(
-        f"SELECT id, image_id, kind, path_before, path_after, text_before, text_after, mtime_ns_after, "
-        f"mtime_ns_before, state FROM changes WHERE operation_id = ? AND state IN ({marks}) ORDER BY id",
+        f"SELECT id, image_id, kind, path_before, path_after, text_before, text_after, bytes_before, bytes_after, "
+        f"exact, mtime_ns_after, mtime_ns_before, state FROM changes WHERE operation_id = ? AND state IN ({marks}) "
+        f"ORDER BY id",
         (op_id, *states)).fetchall()
 
 

@@ -76,15 +76,16 @@ def _worker_init() -> None:
 
 def _caption_fields(root: Path, rel_path: str, caption_ext: str) -> dict:
     caption = read_caption(caption_path_for(root / rel_path, caption_ext))
-    if caption is None:
-        return {"caption": None, "caption_mtime_ns": None, "caption_size": None,
-                "caption_encoding": None, "caption_warning": None, "tags": []}
+    if caption is None or caption.linked:  # a linked caption counts as absent; its warning says why
+        return {"caption": None, "caption_mtime_ns": None, "caption_size": None, "caption_encoding": None,
+                "caption_warning": caption.warning if caption else None, "caption_sha256": None, "tags": []}
     return {
         "caption": caption.text,
         "caption_mtime_ns": caption.mtime_ns,
         "caption_size": caption.size,
         "caption_encoding": caption.encoding,
         "caption_warning": caption.warning,
+        "caption_sha256": caption.sha256,
         "tags": parse_tags(caption.text),
     }
 

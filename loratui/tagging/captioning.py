@@ -16,7 +16,7 @@ from loratui.jobs.runner import JobRunner
 from loratui.store import Store
 from loratui.tagging.modes import Mode, has_caption, merge_caption
 from loratui.tagging.vlm import DEFAULT_PROMPT, ImageFailed, VisionClient, image_data_url, render_prompt
-from loratui.tagging.wd14 import existing_caption, select_images, selection_key
+from loratui.tagging.wd14 import caption_basis, existing_caption, select_images, selection_key
 
 WRITE_EVERY = 16
 
@@ -214,7 +214,7 @@ class _CaptionRun:
             batch, self.pending = self.pending, []
             if not batch:
                 return
-            changes = [CaptionChange(row["id"], text) for row, text in batch if text is not None]
+            changes = [CaptionChange(row["id"], text, caption_basis(row)) for row, text in batch if text is not None]
             result = await apply_caption_changes(self.store, self.dataset, changes, kind="caption",
                                                  params=self.request.params(),
                                                  description=f"captioned with {self.request.model}")

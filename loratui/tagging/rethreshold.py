@@ -11,7 +11,7 @@ from loratui.store import Store
 from loratui.tagging.modes import Mode, merge_tags
 from loratui.tagging.options import TagCounter, TagNamer, TagOptions
 from loratui.tagging.scores import SCORE_FLOOR, load_scores, pick_model
-from loratui.tagging.wd14 import existing_caption, select_images
+from loratui.tagging.wd14 import caption_basis, existing_caption, select_images
 
 
 @dataclass
@@ -61,7 +61,7 @@ async def rethreshold_dataset(store: Store, dataset: Dataset, options: TagOption
         elif text == row["caption"]:
             report.unchanged += 1
         else:
-            changes.append(CaptionChange(row["id"], text))
+            changes.append(CaptionChange(row["id"], text, caption_basis(row)))
     params = {"model": model, "options": options.as_params(), "mode": mode.value, "rethreshold": True}
     result = await apply_caption_changes(store, dataset, changes, kind="tag", params=params,
                                          description=f"re-thresholded {model} scores")

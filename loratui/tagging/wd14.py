@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from loratui.datasets import image_repo
+from loratui.datasets.caption_state import Basis
 from loratui.datasets.journal import CaptionChange, apply_caption_changes
 from loratui.datasets.dataset_repo import Dataset
 from loratui.errors import ModelError
@@ -90,8 +91,8 @@ class TagReport:
 
 
 async def select_images(store: Store, dataset: Dataset, image_ids: list[int] | None = None) -> list[dict]:
-    """id, rel_path, caption, caption_size and the subset's class_tokens of the dataset's readable images
-    (optionally only `image_ids`), by path."""
+    """id, rel_path, caption, caption_size, caption_sha256 and the subset's class_tokens of the dataset's readable
+    images (optionally only `image_ids`), by path."""
     rows = await store.run(image_repo.tagging_rows, dataset.id)
     wanted = set(image_ids) if image_ids is not None else None
     return [r for r in rows if wanted is None or r["id"] in wanted]
@@ -102,6 +103,12 @@ def existing_caption(row: dict) -> str | None:
     if row["caption"] is None and row["caption_size"] is not None:
         return "\0"
     return row["caption"]
+
+
+def caption_basis(row: dict) -> Basis:
+    """What the caption held when `row` was read: a new caption merged from it is written only while it still
+    does (a batch operation meanwhile is not overwritten; the image is left for the next run)."""
+    return Basis.of_row(row["caption"], row["caption_size"], row["caption_sha256"])
 
 
 def selection_key(image_ids: list[int] | None) -> str | None:
@@ -122,11 +129,12 @@ class _Writer:
         self.changes: list[CaptionChange] = []
         self.keys: dict[int, str] = {}
 
-    def add(self, image_id: int, rel_path: str, scores: dict[int, float] | None, text: str | None) -> None:
+    def add(self, image_id: int, rel_path: str, scores: dict[int, float] | None, text: str | None,
+            basis: Basis | None = None) -> None:
         if scores is not None:
             self.scores.append((image_id, scores))
         if text is not None:
-            self.changes.append(CaptionChange(image_id, text))
+            self.changes.append(CaptionChange(image_id, text, basis))
         else:
             self.report.unchanged += 1
         self.keys[image_id] = rel_path
@@ -276,4 +284,5 @@ class _ModelRun:
             tags = self.namer.select(scores)
             self.counter.add(tags)
             text = merge_tags(existing_caption(row), tags, self.request.mode, options.separator)
-            self.writer.add(image_id, row["rel_path"], scores, text if text != row["caption"] else None)
+            self.writer.add(image_id, row["rel_path"], scores, text if text != row["caption"] else None,
+                            caption_basis(row))

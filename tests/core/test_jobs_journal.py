@@ -96,7 +96,7 @@ async def _journal_dataset(tmp_path, store):
         make_image(root / f"{i}.png", color=(i * 60, 0, 0))
         (root / f"{i}.txt").write_text(f"a, b{i}")
     dataset, _ = await service.add_dataset(store, root, name="j")
-    rows = await db_rows(store, "SELECT id, rel_path, caption_mtime_ns FROM images ORDER BY rel_path")
+    rows = await db_rows(store, "SELECT id, rel_path, caption_mtime_ns, caption_sha256 FROM images ORDER BY rel_path")
     return dataset, root, rows
 
 
@@ -124,9 +124,9 @@ async def test_external_edit_is_never_clobbered(tmp_path):
         (root / "0.txt").write_text("edited in vim")
         os.utime(root / "0.txt", ns=(1, 1))
         with pytest.raises(ConflictError, match="changed on disk"):
-            await save_caption(store, dataset, rows[0]["id"], "mine", expected_mtime_ns=rows[0]["caption_mtime_ns"])
+            await save_caption(store, dataset, rows[0]["id"], "mine", expected_sha256=rows[0]["caption_sha256"])
         assert (root / "0.txt").read_text() == "edited in vim"
-        await save_caption(store, dataset, rows[0]["id"], "mine", expected_mtime_ns=rows[0]["caption_mtime_ns"],
+        await save_caption(store, dataset, rows[0]["id"], "mine", expected_sha256=rows[0]["caption_sha256"],
                            force=True)
         assert (root / "0.txt").read_text() == "mine"
 

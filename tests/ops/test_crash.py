@@ -26,9 +26,9 @@ CHILD = textwrap.dedent("""
     renames = 0
     real_rename = bulkwrite._rename
 
-    def rename_then_die(tmp, path, old_inodes):
+    def rename_then_die(*args):
         global renames
-        outcome = real_rename(tmp, path, old_inodes)
+        outcome = real_rename(*args)
         renames += 1
         if renames == int(sys.argv[2]):
             os.kill(os.getpid(), signal.SIGKILL)  # a real kill -9 with temp files and swaps half done
@@ -36,10 +36,11 @@ CHILD = textwrap.dedent("""
 
     bulkwrite._rename = rename_then_die
 
-    async def main():
+    async def main():  # argv: database, renames before the kill, [dataset name, tag position]
         async with Store.open(sys.argv[1]) as store:
-            dataset = await get_dataset(store, "big")
-            await apply_operation(store, dataset, {"op": "add", "tag": "ohwx", "position": "start"})
+            dataset = await get_dataset(store, sys.argv[3] if len(sys.argv) > 3 else "big")
+            position = sys.argv[4] if len(sys.argv) > 4 else "start"
+            await apply_operation(store, dataset, {"op": "add", "tag": "ohwx", "position": position})
 
     asyncio.run(main())
 """)
@@ -85,8 +86,8 @@ async def test_kill_9_mid_apply_then_recover(big, db_path, finish):
         # a single caption edit (the TUI's save) is not blocked: recovery leaves files others changed alone
         from loratui.datasets.journal import save_caption
 
-        edited = await db_row(store, "SELECT id, caption_mtime_ns FROM images WHERE rel_path = ?", (untouched[0],))
-        await save_caption(store, dataset, edited["id"], "hand edit", expected_mtime_ns=edited["caption_mtime_ns"])
+        edited = await db_row(store, "SELECT id, caption_sha256 FROM images WHERE rel_path = ?", (untouched[0],))
+        await save_caption(store, dataset, edited["id"], "hand edit", expected_sha256=edited["caption_sha256"])
         captions = {k: v for k, v in captions.items() if k != untouched[0]}
         results = await history.recover(store, dataset, finish=finish)
         assert results[0].state == ("applied" if finish else "rolled_back")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from loratui.cli.jobprogress import job_progress
 from loratui.cli.output import info, print_json
+from loratui.cli.writing import add_no_wait, waiting
 from loratui.datasets import service
 from loratui.errors import InputError
 from loratui.jobs.runner import Cancelled
@@ -52,6 +53,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="first retry delay in seconds, doubled each retry (a server's Retry-After wins)")
     parser.add_argument("--fresh", action="store_true", help="start a new job instead of resuming an interrupted one")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_no_wait(parser)
     parser.set_defaults(handler=cmd_caption)
 
 
@@ -85,8 +87,9 @@ async def cmd_caption(ctx, args) -> int:
         dataset = await service.get_dataset(store, args.name)
         async with job_progress(f"Captioning {dataset.name}", store) as track:
             try:
-                report = await caption_dataset(store, dataset, request, on_update=track.update,
-                                               on_runner=track.attach)
+                with waiting(args):
+                    report = await caption_dataset(store, dataset, request, on_update=track.update,
+                                                   on_runner=track.attach)
             except Cancelled:
                 return track.cancelled()
     if args.json:

@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.markup import escape
 
 from loratui.cli.output import info, print_json, print_table, progress_bar, stdout
+from loratui.cli.writing import add_no_wait, waiting
 from loratui.datasets import service
 from loratui.datasets.export import export_dataset
 from loratui.datasets.importers import ImportLimits, import_dataset, list_downloads, remove_downloads
@@ -71,6 +72,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     dupes.add_argument("--exact", action="store_true", help="exact duplicates only")
     dupes.add_argument("--move", action="store_true", help="move all but the first image of each group to _duplicates/")
     dupes.add_argument("--json", action="store_true")
+    add_no_wait(dupes)
     dupes.set_defaults(handler=cmd_dupes)
 
     imp = sub.add_parser(
@@ -228,7 +230,8 @@ async def cmd_dupes(ctx, args) -> int:
             for group in groups:
                 kept.add(group.images[0].id)
                 victims += [i.id for i in group.images[1:] if i.id not in kept]
-            moved = await move_images(store, dataset, [v for v in dict.fromkeys(victims) if v not in kept])
+            with waiting(args):
+                moved = await move_images(store, dataset, [v for v in dict.fromkeys(victims) if v not in kept])
     if args.json:
         data = {"dataset": dataset.name, "max_distance": distance, "groups": [g.to_dict() for g in groups]}
         if moved is not None:

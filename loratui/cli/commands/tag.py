@@ -7,6 +7,7 @@ from pathlib import Path
 
 from loratui.cli.jobprogress import job_progress
 from loratui.cli.output import info, print_json
+from loratui.cli.writing import add_no_wait, waiting
 from loratui.datasets import service
 from loratui.errors import InputError
 from loratui.jobs.runner import Cancelled
@@ -67,6 +68,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                         "needs an explicit --mode")
     parser.add_argument("--fresh", action="store_true", help="start a new job instead of resuming an interrupted one")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_no_wait(parser)
     parser.set_defaults(handler=cmd_tag)
 
 
@@ -113,7 +115,8 @@ async def cmd_tag(ctx, args) -> int:
     async with Store.open(ctx.paths.db) as store:
         dataset = await service.get_dataset(store, args.name)
         if args.rethreshold:
-            return await _rethreshold(store, dataset, options, args)
+            with waiting(args):
+                return await _rethreshold(store, dataset, options, args)
         settings = ctx.settings.tagging
         request = TagRequest(model=args.model or settings.model or None, options=options,
                              mode=parse_mode(args.mode or Mode.SKIP_EXISTING.value, TAG_MODES),
@@ -122,8 +125,9 @@ async def cmd_tag(ctx, args) -> int:
                              resume=not args.fresh)
         async with job_progress(f"Tagging {dataset.name}", store) as track:
             try:
-                report = await tag_dataset(store, dataset, request, on_update=track.update, on_runner=track.attach,
-                                           on_download=track.download)
+                with waiting(args):
+                    report = await tag_dataset(store, dataset, request, on_update=track.update,
+                                               on_runner=track.attach, on_download=track.download)
             except Cancelled:
                 return track.cancelled()
     if args.json:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 
 from loratui.cli.output import info, print_json, print_table, stdout
-from loratui.datasets import batch, history
+from loratui.cli.writing import add_no_wait, waiting
+from loratui.datasets import batch, history, writelock
 from loratui.datasets.service import get_dataset
 from loratui.errors import InputError
 from loratui.store import Store
@@ -20,6 +22,7 @@ def _selection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="show how many captions change and a sample; write nothing")
     parser.add_argument("--sample", type=int, default=SAMPLE, help=f"diff lines to show (default {SAMPLE})")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_no_wait(parser)
 
 
 def _position(value: str) -> str | int:
@@ -94,6 +97,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--force", action="store_true", help="overwrite captions changed outside loratui since")
         p.add_argument("--skip-changed", action="store_true", help="leave those captions alone, do the rest")
         p.add_argument("--json", action="store_true")
+        add_no_wait(p)
         p.set_defaults(handler=cmd_undo_redo, action=name)
 
     hist = sub.add_parser("history", help="the journal of operations, newest first")
@@ -107,6 +111,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--rollback", action="store_true", help="restore the captions it had already written")
     recover.add_argument("--operation", type=int, help="only this operation id")
     recover.add_argument("--json", action="store_true")
+    add_no_wait(recover)
     recover.set_defaults(handler=cmd_recover)
 
 
@@ -131,11 +136,15 @@ async def cmd_operation(ctx, args) -> int:
     spec = args.spec(args)
     async with Store.open(ctx.paths.db) as store:
         dataset = await get_dataset(store, args.name)
-        preview = await batch.preview_operation(store, dataset, spec, where=args.where, subset=args.subset)
-        sample = preview.sample(max(args.sample, 0))
-        if not args.json:
-            _print_preview(preview, sample, args.dry_run)  # before writing: a big apply takes a while
-        result = None if args.dry_run else await batch.apply_preview(store, dataset, preview)
+        with waiting(args):
+            # The lock spans preview and apply: after waiting for another writer, this one builds on its result.
+            lock = contextlib.nullcontext() if args.dry_run else writelock.writer(store, dataset, f"tags {spec['op']}")
+            async with lock:
+                preview = await batch.preview_operation(store, dataset, spec, where=args.where, subset=args.subset)
+                sample = preview.sample(max(args.sample, 0))
+                if not args.json:
+                    _print_preview(preview, sample, args.dry_run)  # before writing: a big apply takes a while
+                result = None if args.dry_run else await batch.apply_preview(store, dataset, preview)
     if args.json:
         data = {"dataset": dataset.name, "operation": spec, "selected": preview.selected,
                 "would_change": len(preview.changes), "dry_run": args.dry_run,
@@ -198,7 +207,8 @@ async def cmd_undo_redo(ctx, args) -> int:
     async with Store.open(ctx.paths.db) as store:
         dataset = await get_dataset(store, args.name)
         fn = history.undo if args.action == "undo" else history.redo
-        result = await fn(store, dataset, force=args.force, skip_changed=args.skip_changed)
+        with waiting(args):
+            result = await fn(store, dataset, force=args.force, skip_changed=args.skip_changed)
     if args.json:
         print_json(_result_dict(result))
     else:
@@ -229,7 +239,8 @@ async def cmd_history(ctx, args) -> int:
 async def cmd_recover(ctx, args) -> int:
     async with Store.open(ctx.paths.db) as store:
         dataset = await get_dataset(store, args.name)
-        results = await history.recover(store, dataset, finish=args.finish, operation_id=args.operation)
+        with waiting(args):
+            results = await history.recover(store, dataset, finish=args.finish, operation_id=args.operation)
     if args.json:
         print_json([_result_dict(r) for r in results])
     elif not results:

@@ -25,7 +25,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
-from loratui.datasets import dataset_repo, image_repo, journal
+from loratui.datasets import dataset_repo, image_repo, journal, writelock
 from loratui.datasets.captions import caption_path_for, parse_tags, read_caption
 from loratui.datasets.image_repo import FLAG_BROKEN, FLAG_EDITED, FLAG_UNCAPTIONED, ThumbnailReader
 from loratui.datasets.kept_edits import UnsavedEdit
@@ -65,6 +65,8 @@ class LoadedCaption:
     mtime_ns: int | None
     """mtime of the caption file when read; None when there was no caption file."""
     editable: bool = True
+    sha256: str | None = None
+    """Of the caption file's bytes when read (None: no file): a save goes ahead only while the file holds them."""
 
 
 class FilterInput(Input):
@@ -363,6 +365,7 @@ class MainScreen(Screen):
                 return
             if keep:
                 loaded.text, loaded.mtime_ns = disk_text, mtime
+                loaded.sha256 = caption.sha256 if caption is not None else None
                 self.editor.border_title = "Caption *" if self.dirty else "Caption"
             else:
                 await self.load_image(loaded.image_id)
@@ -468,7 +471,7 @@ class MainScreen(Screen):
         editable = not (caption is not None and caption.text is None)
         text = caption.text if caption is not None and caption.text is not None else ""
         self.loaded = LoadedCaption(image_id, row["rel_path"], caption_path, text,
-                                    caption.mtime_ns if caption else None, editable)
+                                    caption.mtime_ns if caption else None, editable, caption.sha256 if caption else None)
         editor = self.editor
         editor.load_text(text)
         editor.read_only = not editable
@@ -552,8 +555,10 @@ class MainScreen(Screen):
     async def _save(self, loaded: LoadedCaption, text: str, *, force: bool) -> bool:
         dataset = self.dataset
         try:
-            result = await journal.save_caption(self.store, dataset, loaded.image_id, text,
-                                                expected_mtime_ns=loaded.mtime_ns, force=force)
+            # Another writer of this dataset (a batch operation, a tagger) finishes first; say so while waiting.
+            with writelock.wait_policy(on_wait=lambda line: self.notify(line, title="Saving caption")):
+                result = await journal.save_caption(self.store, dataset, loaded.image_id, text,
+                                                    expected_sha256=loaded.sha256, force=force)
         except ConflictError:
             self._ask_overwrite(loaded, text)
             return False
@@ -570,6 +575,7 @@ class MainScreen(Screen):
         new_tags = parse_tags(text)
         loaded.text = text
         loaded.mtime_ns = mtime_ns
+        loaded.sha256 = result.sha256.get(loaded.image_id, loaded.sha256)
         for tag in old_tags - set(new_tags):
             self.vocabulary[tag] = max(0, self.vocabulary.get(tag, 0) - 1)
         for tag in set(new_tags) - old_tags:
