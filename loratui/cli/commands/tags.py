@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime
 
-from loratui.cli.output import info, print_json, print_table, stdout
+from loratui.cli.output import info, out, print_json, print_table
 from loratui.datasets import batch, history
 from loratui.datasets.service import get_dataset
 from loratui.errors import InputError
@@ -159,9 +159,9 @@ def _print_preview(preview, sample, dry_run: bool) -> None:
     info(f"{len(preview.changes)} of {preview.selected} selected captions {verb}")
     for change in sample:
         for line in _diff_lines(change):
-            stdout.print(line, markup=False)
+            out(line)
     if len(preview.changes) > len(sample):
-        stdout.print(f"... and {len(preview.changes) - len(sample)} more", markup=False)
+        out(f"... and {len(preview.changes) - len(sample)} more")
 
 
 async def cmd_list(ctx, args) -> int:
