@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -105,11 +106,15 @@ def _from_sqlite(exc: sqlite3.Error, db: Path | None) -> StorageError | None:
     code = sqlite_code(exc)
     where = str(db) if db is not None else "the database"
     folder = str(db.parent) if db is not None else "the loratui home"
-    if code == "SQLITE_FULL":
-        return StorageError(f"the disk holding {where} is full (SQLite: {exc})",
-                            hint=f"free some space (df -h {folder}) and run the command again; "
-                                 "the unfinished change was rolled back")
-    if code == "SQLITE_IOERR":
+    if code in ("SQLITE_FULL", "SQLITE_IOERR"):
+        cause, fix = _space_problem(db.parent if db is not None else None)
+        if cause:
+            return StorageError(f"cannot write {where}: {cause} (SQLite: {exc})",
+                                hint=f"{fix} and run the command again; the unfinished change was rolled back")
+        if code == "SQLITE_FULL":
+            return StorageError(f"the disk holding {where} is full (SQLite: {exc})",
+                                hint=f"free some space (df -h {folder}) and run the command again; "
+                                     "the unfinished change was rolled back")
         return StorageError(f"a disk error while reading or writing {where} (SQLite: {exc})",
                             hint=f"the disk may be full or hit a file-size limit (df -h {folder}; ulimit -f) or be "
                                  "failing (dmesg); fix that and run the command again")
@@ -129,6 +134,35 @@ def _from_sqlite(exc: sqlite3.Error, db: Path | None) -> StorageError | None:
     if code == "SQLITE_CANTOPEN":
         return _cannot_open(exc, db)
     return None
+
+
+LOW_SPACE = 4 * 1024 * 1024
+"""Free bytes under which a failed write is put down to a full disk."""
+
+
+def _space_problem(folder: Path | None) -> tuple[str, str]:
+    """(cause, fix) when a failed write can be explained: a full disk or a file-size limit; ("", "") if not."""
+    if folder is not None:
+        try:
+            free = shutil.disk_usage(folder).free
+        except OSError:
+            free = None
+        if free is not None and free < LOW_SPACE:
+            return f"the disk holding {folder} is full ({free // 1024} KiB free)", f"free some space (df -h {folder})"
+    limit = _file_size_limit()
+    if limit is not None:
+        return (f"a file-size limit of {limit:,} bytes is set for this process (ulimit -f)",
+                "raise the file-size limit (ulimit -f unlimited)")
+    return "", ""
+
+
+def _file_size_limit() -> int | None:
+    try:
+        import resource  # POSIX only
+    except ImportError:
+        return None
+    soft, _hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
 def _cannot_open(exc: sqlite3.Error, db: Path | None) -> StorageError:
@@ -164,9 +198,12 @@ def _from_os(exc: OSError) -> StorageError:
         return StorageError(f"disk quota exceeded{target}",
                             hint="free space within your quota (quota -s) or ask for a larger one")
     if number == errno.EFBIG:
-        return StorageError(f"a file grew past the largest size allowed{target}",
-                            hint="raise the file-size limit (ulimit -f) or write to a file system that allows "
-                                 "larger files")
+        limit = _file_size_limit()
+        if limit is not None:
+            return StorageError(f"a file hit the file-size limit of {limit:,} bytes set for this process{target}",
+                                hint="raise it (ulimit -f unlimited) and run the command again")
+        return StorageError(f"a file grew past the largest size the file system allows{target}",
+                            hint="write to a file system that allows larger files")
     if number == errno.EROFS:
         return StorageError(f"read-only file system{target}",
                             hint="remount it read-write, or use --home DIR / an output folder on a writable disk")
