@@ -20,10 +20,11 @@ that contains parentheses, quotes or the words AND/OR/NOT: ``tag:"yor (spy x fam
 
 Limits keep a query (typed, pasted or generated) from exhausting the parser or SQLite: at most
 ``MAX_QUERY_CHARS`` characters, ``MAX_TERMS`` terms and ``MAX_DEPTH`` levels of parentheses and ``NOT``; going
-past one is a ``QueryError`` at the position where it happened. Within them the compiled SQL stays far below
-SQLite's own limits (an expression tree 1,000 deep, 999 bound variables in SQLite before 3.32): lists of ANDs and
-ORs are compiled as balanced trees (depth log2 of their length), each term adds at most one variable (three per
-plain filter word), and parentheses and NOT add at most ``3 * MAX_DEPTH`` levels.
+past one is a ``QueryError`` at the position where it happened. Within them the compiled SQL stays below
+SQLite's own limits, which ``tests/ops/test_query_limits.py`` runs against: an expression tree 1,000 deep (a flat
+list of ``MAX_TERMS`` terms is as deep as it is long), the parser's stack (its 100 entries hold about 13 levels of
+``(a OR b AND (...``: each level of the query adds at most two parentheses, a group and its AND group), and 999 bound variables in SQLite before 3.32 (one per
+term, three per plain filter word).
 
 The compiled SQL refers to the table as ``images`` (do not alias it) and is meant to be ANDed with
 ``images.dataset_id = ?``. ``tokens`` needs the ``clip_tokens`` SQL function: ``register_functions(conn)``
@@ -53,7 +54,7 @@ MAX_QUERY_CHARS = 10_000
 """Longest query text accepted."""
 MAX_TERMS = 300
 """Most terms in one query (and plain words in a filter): 3 variables each stays under SQLite's old 999."""
-MAX_DEPTH = 50
+MAX_DEPTH = 10
 """Deepest nesting of parentheses and NOT."""
 
 
@@ -214,16 +215,12 @@ class _Parser:
 
     @staticmethod
     def join(parts: list[tuple[str, list]], op: str) -> tuple[str, list]:
-        """``a OP b OP c ...`` as a balanced tree: SQLite parses a flat chain into a tree as deep as it is long."""
-        while len(parts) > 1:
-            paired = []
-            for at in range(0, len(parts) - 1, 2):
-                (left, left_params), (right, right_params) = parts[at], parts[at + 1]
-                paired.append((f"({left}{op}{right})", left_params + right_params))
-            if len(parts) % 2:
-                paired.append(parts[-1])
-            parts = paired
-        return parts[0]
+        if len(parts) == 1:
+            return parts[0]
+        params: list = []
+        for _, p in parts:
+            params.extend(p)
+        return "(" + op.join(sql for sql, _ in parts) + ")", params
 
     def parse_not(self) -> tuple[str, list]:
         token = self.peek()
@@ -250,7 +247,9 @@ class _Parser:
                 raise self.error("'(' is never closed", token.pos)
             self.i += 1
             self.depth -= 1
-            return f"({sql})", params
+            # No parentheses of its own: `join` already wraps a group of terms, and a single term needs none.
+            # Each extra level would cost SQLite parser stack, which runs out at about 30 levels.
+            return sql, params
         if self.keyword(token):
             raise self.error(f"a term is missing before {token.text.upper()}")
         self.terms += 1
