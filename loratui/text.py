@@ -51,6 +51,22 @@ def literal_stream(text: str) -> str:
     return _UNSAFE_BUT_LAYOUT.sub(_escape, text)
 
 
+def control_pictures(text: str) -> str:
+    """`text` with each control character replaced by one visible symbol (``␛`` for ESC, ``␇`` for BEL, ``␡``
+    for DEL, ``�`` for C1 and bidirectional controls): same length, for views whose offsets must not move (an
+    editor drawing its document)."""
+    if _UNSAFE.search(text) is None:
+        return text
+    return _UNSAFE.sub(_picture, text)
+
+
+def _picture(match: re.Match) -> str:
+    code = ord(match.group())
+    if code < 0x20:
+        return chr(0x2400 + code)
+    return "\u2421" if code == 0x7F else "\ufffd"
+
+
 def has_control(text: str) -> bool:
     """True when `text` holds a character ``literal`` would escape."""
     return _UNSAFE.search(text) is not None
