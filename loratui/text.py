@@ -16,9 +16,10 @@ from __future__ import annotations
 import re
 
 _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_UNSAFE_BUT_NEWLINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_UNSAFE_BUT_LAYOUT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNICODE = "\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069"  # line separators, bidirectional controls
+_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_UNICODE}]")
+_UNSAFE_BUT_NEWLINE = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f{_UNICODE}]")
+_UNSAFE_BUT_LAYOUT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_UNICODE}]")  # keeps \t \n \r
 
 
 def _escape(match: re.Match) -> str:

@@ -22,9 +22,9 @@ Limits keep a query (typed, pasted or generated) from exhausting the parser or S
 ``MAX_QUERY_CHARS`` characters, ``MAX_TERMS`` terms and ``MAX_DEPTH`` levels of parentheses and ``NOT``; going
 past one is a ``QueryError`` at the position where it happened. Within them the compiled SQL stays below
 SQLite's own limits, which ``tests/ops/test_query_limits.py`` runs against: an expression tree 1,000 deep (a flat
-list of ``MAX_TERMS`` terms is as deep as it is long), the parser's stack (its 100 entries hold about 13 levels of
-``(a OR b AND (...``: each level of the query adds at most two parentheses, a group and its AND group), and 999 bound variables in SQLite before 3.32 (one per
-term, three per plain filter word).
+list of ``MAX_TERMS`` terms is as deep as it is long), the parser's stack (its 100 entries hold about 13 levels
+of ``(a OR b AND (...``: each level of the query adds at most two parentheses, a group and its AND group), and
+999 bound variables in SQLite before 3.32 (one per term, three per plain filter word).
 
 The compiled SQL refers to the table as ``images`` (do not alias it) and is meant to be ANDed with
 ``images.dataset_id = ?``. ``tokens`` needs the ``clip_tokens`` SQL function: ``register_functions(conn)``

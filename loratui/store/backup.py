@@ -94,11 +94,17 @@ def _target(db: Path, why: str) -> Path:
 
 
 def snapshot(conn: sqlite3.Connection, db: Path, why: str) -> Path:
-    """Copy the database open on `conn` (whose file is `db`) into a new backup; prune old ones; its path.
-
-    The copy is written beside the target and renamed, so a full disk leaves no half backup behind.
-    """
+    """Copy the database open on `conn` (whose file is `db`) into a new backup; prune old ones; its path."""
     target = _target(db, why)
+    copy_database(conn, target)
+    for old in list_backups(db)[KEEP:]:
+        old.path.unlink(missing_ok=True)
+    return target
+
+
+def copy_database(conn: sqlite3.Connection, target: Path) -> None:
+    """Copy the database open on `conn` to a new file `target` with SQLite's backup API (consistent while others
+    write). It is written beside the target and renamed, so a full disk leaves no half copy behind."""
     partial = target.with_name(target.name + ".part")
     try:
         dest = sqlite3.connect(partial)
@@ -110,9 +116,6 @@ def snapshot(conn: sqlite3.Connection, db: Path, why: str) -> Path:
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    for old in list_backups(db)[KEEP:]:
-        old.path.unlink(missing_ok=True)
-    return target
 
 
 def keep_damaged(db: Path) -> Path:

@@ -44,7 +44,7 @@ from typing import Any, AsyncIterator, Callable, Iterator, TypeVar
 
 from loratui.errors import ConfigError, StorageError
 from loratui.store import backup
-from loratui.store.failures import storage_error
+from loratui.store.failures import sqlite_code, storage_error
 from loratui.store.migrations import MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_MS = 30_000
@@ -88,24 +88,35 @@ def writable(path: Path | str) -> bool:
     return os.access(folder, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
 
 
-def _open_readonly(path: Path) -> sqlite3.Connection:
+def open_readonly_file(path: Path) -> tuple[sqlite3.Connection, int]:
+    """A read-only connection to the database file at `path`, even in a folder loratui cannot write, and its
+    schema version. No version check and no pragmas beyond the busy timeout (``doctor`` reads damaged files)."""
     uri = path.resolve().as_uri()
     conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                            check_same_thread=False)
     try:
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-    except sqlite3.OperationalError as exc:
+    except sqlite3.Error as exc:
         conn.close()
         wal = Path(f"{path}-wal")
-        if "unable to open" not in str(exc) or not path.is_file() or (wal.exists() and wal.stat().st_size):
+        if sqlite_code(exc) != "SQLITE_CANTOPEN" or not path.is_file() or (wal.exists() and wal.stat().st_size):
             raise
         # A WAL database in a folder loratui cannot write: SQLite cannot create the shared-memory file a reader
         # needs. With no WAL content left (a clean close), the file alone is the whole database, and nobody can
         # change it while the folder is read-only: open it as immutable.
         conn = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None,
                                check_same_thread=False)
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error:
+            conn.close()
+            raise
+    return conn, version
+
+
+def _open_readonly(path: Path) -> sqlite3.Connection:
+    conn, version = open_readonly_file(path)
     _check_version(version)
     if version < SCHEMA_VERSION:
         conn.close()

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from loratui.errors import NotFoundError, StorageError
 from loratui.store import backup
-from loratui.store.db import connect
+from loratui.store.db import connect, open_readonly_file
 from loratui.store.failures import is_damaged, storage_error
 
 PAGE = 500
@@ -104,8 +104,10 @@ def check(db: Path, *, full: bool = False) -> list[str]:
     if not db.is_file():
         raise NotFoundError(f"there is no database at {db}")
     try:
-        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+        conn, _version = open_readonly_file(db)
     except sqlite3.Error as exc:
+        if not is_damaged(exc):
+            raise
         return [str(exc)]
     try:
         rows = conn.execute("PRAGMA integrity_check(20)" if full else "PRAGMA quick_check(20)").fetchall()
@@ -150,11 +152,7 @@ def repair(db: Path, *, from_backup: Path | None = None, force: bool = False) ->
 def _restore(source: Path, new: Path) -> None:
     src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        dest = sqlite3.connect(new)
-        try:
-            src.backup(dest)
-        finally:
-            dest.close()
+        backup.copy_database(src, new)
     finally:
         src.close()
     connect(new).close()  # migrates a backup made by an older loratui
@@ -365,5 +363,4 @@ def repair_error(exc: BaseException, db: Path) -> StorageError:
     reason = cause.message if cause is not None else f"{type(exc).__name__}: {exc}"
     fix = f"{cause.hint}; " if cause is not None and cause.hint else ""
     return StorageError(f"the repair of {db} stopped: {reason}",
-                        hint=f"{fix}the database was not replaced (copies of the damaged one are in "
-                             f"{backup.backup_folder(db)}); run the repair again")
+                        hint=f"{fix}the database was left as it was; run the repair again")

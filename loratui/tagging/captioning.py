@@ -50,8 +50,8 @@ class CaptionRequest:
     def params(self) -> dict:
         """Job parameters (what identifies the job for resume): neither the key nor credentials inside the URL
         (``user:token@``, ``?key=``) are among them."""
-        return {"base_url": redact_url(self.base_url), "model": self.model, "prompt": self.prompt, "mode": self.mode.value,
-                "max_side": self.max_side, "trigger": self.trigger, "separator": self.separator,
+        return {"base_url": redact_url(self.base_url), "model": self.model, "prompt": self.prompt,
+                "mode": self.mode.value, "max_side": self.max_side, "trigger": self.trigger, "separator": self.separator,
                 "max_tokens": self.max_tokens, "temperature": self.temperature,
                 "selection": selection_key(self.image_ids)}
 

@@ -273,15 +273,20 @@ def run_app(ctx: Context, dataset: str | None = None) -> int:
         return guard.exit_code
     code = int(app.return_code or 0)
     if code:
-        sys.stderr.write(_log_tail(log_path, size_before))
-        sys.stderr.write(f"loratui: the app stopped with an error; stderr is kept in {log_path}\n")
+        # One line, not the traceback Textual wrote to the log: its last line says what happened.
+        last = _last_line(log_path, size_before)
+        sys.stderr.write(f"loratui: the app stopped with an error{': ' + literal(last) if last else ''}; "
+                         f"the details are in {log_path}\n")
     return code
 
 
-def _log_tail(path, start: int, limit: int = 20_000) -> str:
+def _last_line(path, start: int, limit: int = 20_000) -> str:
+    """The last non-blank line the app wrote to its stderr log since offset `start` ("" if none)."""
     try:
         with open(path, "rb") as handle:
             handle.seek(max(start, path.stat().st_size - limit))
-            return handle.read().decode("utf-8", "replace")
+            tail = handle.read().decode("utf-8", "replace")
     except OSError:
         return ""
+    lines = [line.strip(" │╰╯─") for line in tail.splitlines()]
+    return redact_text(next((line for line in reversed(lines) if line), ""))

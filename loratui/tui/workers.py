@@ -19,7 +19,6 @@ from typing import Any, Callable
 
 import textual
 
-from loratui.errors import LoratuiError
 from loratui.jobs.runner import Cancelled
 from loratui.redact import redact_text
 from loratui.store.failures import storage_error

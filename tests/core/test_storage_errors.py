@@ -28,14 +28,15 @@ def run_loratui(home, *args, fsize: int | None = None, readonly_home: bool = Fal
     """`python -m loratui --home HOME ARGS` in a subprocess; optionally with a file-size limit or a read-only
     home. Returns the CompletedProcess (text)."""
     argv = [PYTHON, "-m", "loratui", "--home", str(home), *map(str, args)]
-    preexec = None
-    if fsize is not None:
-        def preexec():
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+
     if readonly_home:
         argv = readonly_argv(home, argv)
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, preexec_fn=preexec,
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                          preexec_fn=limit_file_size if fsize is not None else None,
                           env=python_subprocess_env({"COLUMNS": "200"}))
 
 

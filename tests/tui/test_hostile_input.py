@@ -97,3 +97,13 @@ async def test_storage_failures_are_notifications_not_crashes(demo_ctx):
         notification = list(app._notifications)[-1]
         assert notification.title == "Storage error" and "no space left" in notification.message
         assert "/data/a.txt" in notification.message and app.is_running
+
+
+def test_a_crash_of_the_app_is_one_line_on_the_terminal(tmp_path):
+    from loratui.tui.app import _last_line
+
+    log = tmp_path / "tui-stderr.log"
+    log.write_text("older run\n╭──── Traceback (most recent call last) ────╮\n│ /x.py:1 in f │\n╰──────────────╯\n"
+                   "RuntimeError: boom at https://user:pw@h.example/x\n\n")
+    assert _last_line(log, len("older run\n")) == "RuntimeError: boom at https://***@h.example/x"
+    assert _last_line(tmp_path / "missing.log", 0) == ""

@@ -389,7 +389,8 @@ async def cmd_resume(ctx, args) -> int:
 
 async def cmd_queue_list(ctx, args) -> int:
     async with Store.open(ctx.paths.db) as store:
-        await run_queue.advance(store, ctx)
+        if not store.readonly:
+            await run_queue.advance(store, ctx)
         ids = await run_queue.list_queue(store)
         jobs = [await store.run(repo.get_job, i) for i in ids]
     if getattr(args, "json", False):
