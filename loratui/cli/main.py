@@ -89,13 +89,13 @@ def run_handler(handler, ctx, args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(selected_command(argv))
-    args = parser.parse_args(argv)
-    # Imported here for start-up time: `loratui --help` and usage errors skip config (dataclasses, tomllib).
-    from loratui.config import Context
-
     ctx = None
     try:
+        parser = build_parser(selected_command(argv))
+        args = parser.parse_args(argv)
+        # Imported here for start-up time: `loratui --help` and usage errors skip config (dataclasses, tomllib).
+        from loratui.config import Context
+
         ctx = Context.load(args.home)
         handler = getattr(args, "handler", None)
         if handler is None:
