@@ -246,6 +246,7 @@ SETTING_RULES: dict[tuple[str, str], Rule] = {
     ("dataset_tools", "import_max_gib"): Rule(0, above=True),
     ("dataset_tools", "import_max_ratio"): Rule(1),
     ("dataset_tools", "import_max_files"): Rule(1),
+    ("dataset_tools", "import_max_download_gib"): Rule(0, above=True),
     ("tagging", "device"): Rule(choices=("auto", "cuda", "cpu")),
 }
 """Allowed values of the settings that have limits, by (section, key); checked by ``Settings.validate``."""

@@ -20,6 +20,7 @@ from loratui.errors import ConfigError
     ("[dataset_tools]\nimport_max_gib = 0", "import_max_gib = 0.0 is out of range: must be above 0"),
     ("[dataset_tools]\nimport_max_files = 0", "import_max_files = 0 is out of range: must be at least 1"),
     ("[dataset_tools]\nimport_max_ratio = 0.5", "import_max_ratio = 0.5 is out of range"),
+    ("[dataset_tools]\nimport_max_download_gib = -1", "import_max_download_gib = -1.0 is out of range"),
     ("[ui]\npreview = 'sixel'", "ui.preview = 'sixel' is not one of halfblock, none"),
     ("[tagging]\ndevice = 'tpu'", "tagging.device = 'tpu' is not one of auto, cuda, cpu"),
 ])
