@@ -67,14 +67,30 @@ class Paths:
         """Caption edits that could not be saved when the TUI was ended by a signal (see loratui.datasets.kept)."""
         return self.home / "recovered"
 
+    @property
+    def backups(self) -> Path:
+        """Database backups (made before migrations and repairs; see loratui.store.backup)."""
+        return self.home / "backups"
+
     def job_dir(self, job_id: int) -> Path:
         """The folder of one job."""
         return self.jobs / str(job_id)
 
+    @property
+    def writable(self) -> bool:
+        """Whether loratui may write in the home (False on a read-only mount or without permission)."""
+        return os.access(self.home, os.W_OK)
+
     def ensure(self) -> "Paths":
-        """Create the home folder tree if missing."""
-        for folder in (self.home, self.jobs, self.cache):
-            folder.mkdir(parents=True, exist_ok=True)
+        """Create the home folder tree if missing.
+
+        A home that exists but is read-only is left as it is: commands that only read still work there, and
+        those that write fail with a StorageError when they try.
+        """
+        self.home.mkdir(parents=True, exist_ok=True)
+        if self.writable:
+            for folder in (self.jobs, self.cache):
+                folder.mkdir(parents=True, exist_ok=True)
         return self
 
 
@@ -182,6 +198,60 @@ class TaggingSettings:
     """Environment variable holding the API key (the key itself is never stored)."""
 
 
+@dataclass(frozen=True)
+class Rule:
+    """What a setting allows: a number range (either end open with None) or a set of choices."""
+
+    low: float | None = None
+    high: float | None = None
+    above: bool = False
+    """True: the value must be strictly above `low` (a time of 0 s or a limit of 0 would never work)."""
+    choices: tuple[str, ...] = ()
+    meaning: str = ""
+    """What the lowest value means, when it is special (``0`` workers = one per core)."""
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` is not allowed, or None."""
+        if self.choices:
+            return None if value in self.choices else f"is not one of {', '.join(self.choices)}"
+        if value != value:  # NaN (TOML allows `nan`) compares false with every bound
+            return f"is not a number: {self.describe()}"
+        too_low = self.low is not None and (value <= self.low if self.above else value < self.low)
+        too_high = self.high is not None and value > self.high
+        return f"is out of range: {self.describe()}" if too_low or too_high else None
+
+    def describe(self) -> str:
+        """The allowed values in words."""
+        if self.low is not None and self.high is not None and not self.above:
+            text = f"allowed {self.low:g} to {self.high:g}"
+        else:
+            parts = []
+            if self.low is not None:
+                parts.append(f"{'above' if self.above else 'at least'} {self.low:g}")
+            if self.high is not None:
+                parts.append(f"at most {self.high:g}")
+            text = "must be " + " and ".join(parts)
+        return f"{text} ({self.meaning})" if self.meaning else text
+
+
+SETTING_RULES: dict[tuple[str, str], Rule] = {
+    ("general", "scan_workers"): Rule(0, 1024, meaning="0 = one per CPU core"),
+    ("trainers", "max_parallel"): Rule(1, 64),
+    ("training_run", "cancel_sigint_wait_s"): Rule(0, 3600),
+    ("training_run", "cancel_sigterm_wait_s"): Rule(0, 3600),
+    ("training_run", "log_poll_s"): Rule(0, 60, above=True),
+    ("training_run", "db_write_interval_s"): Rule(0, 3600, above=True),
+    ("ui", "preview"): Rule(choices=("halfblock", "none")),
+    ("dataset_tools", "dupe_max_distance"): Rule(0, 64, meaning="bits of a 64-bit perceptual hash"),
+    ("dataset_tools", "import_max_gib"): Rule(0, above=True),
+    ("dataset_tools", "import_max_ratio"): Rule(1),
+    ("dataset_tools", "import_max_files"): Rule(1),
+    ("dataset_tools", "import_max_download_gib"): Rule(0, above=True),
+    ("tagging", "device"): Rule(choices=("auto", "cuda", "cpu")),
+}
+"""Allowed values of the settings that have limits, by (section, key); checked by ``Settings.validate``."""
+
+
 @dataclass
 class Settings:
     """All settings, one section per table in config.toml."""
@@ -222,7 +292,18 @@ class Settings:
                         f"{source}: {section_name}.{key} must be {expected.__name__}, got {type(value).__name__}"
                     )
                 setattr(section, key, value)
+        settings.validate(source)
         return settings
+
+    def validate(self, source: str = "config.toml") -> "Settings":
+        """Check every value against its allowed range or choices (``SETTING_RULES``); ConfigError names the
+        setting, the value and what is allowed."""
+        for (section_name, key), rule in SETTING_RULES.items():
+            value = getattr(getattr(self, section_name), key)
+            problem = rule.problem(value)
+            if problem:
+                raise ConfigError(f"{source}: {section_name}.{key} = {value!r} {problem}")
+        return self
 
     def apply_env(self, environ: dict[str, str] | None = None) -> "Settings":
         """Let environment variables override file values."""

@@ -13,9 +13,13 @@ The tree::
     ├── JobError                 a job cannot be started, cancelled or resumed
     ├── TrainingError            a training config or trainer installation problem
     ├── LoraError                a LoRA / safetensors file cannot be read or written
-    └── ConflictError            a file changed on disk since loratui read it
+    ├── ConflictError            a file changed on disk since loratui read it
+    └── StorageError             the disk or the database failed: full, read-only, no permission, I/O error
+        └── DatabaseDamagedError the database file is corrupt or not a database; names a backup and the repair
 
-Anything that is *not* a LoratuiError is a bug and keeps its traceback.
+``loratui.store.failures`` turns ``sqlite3`` and ``OSError`` failures into ``StorageError`` with the cause and the
+fix. Anything else that is not a LoratuiError is a bug: the CLI prints one line naming the file that keeps its
+traceback, the TUI shows it as an unexpected error and keeps the traceback in ``tui-stderr.log``.
 """
 
 from __future__ import annotations
@@ -83,3 +87,17 @@ class LoraError(LoratuiError):
 
 class ConflictError(LoratuiError):
     title = "Changed on disk"
+
+
+class StorageError(LoratuiError):
+    title = "Storage error"
+
+
+class DatabaseDamagedError(StorageError):
+    """The database cannot be read as a database; `backup` is the newest backup loratui made, if any."""
+
+    title = "Damaged database"
+
+    def __init__(self, message: str, *, backup: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.backup = backup

@@ -6,19 +6,32 @@ appear in the tree as stubs that carry their help line. A command module defines
 gives the command's parser its description, arguments and subcommands; a parser's handler is set with
 ``parser.set_defaults(handler=fn)`` where ``fn(ctx, args)`` may be sync or async and returns an exit code (or
 None). With no command, `loratui` opens the terminal UI; a command group without its subcommand shows its help.
+
+``main`` is the last net: no exception reaches the terminal as a traceback. A ``LoratuiError`` is one line
+(exit 2), and so is a failure of the disk or the database (``sqlite3.Error``/``OSError`` translated by
+``loratui.store.failures``); anything else is a bug: one line naming the file that keeps its traceback
+(``crash.log`` in the home), exit 1. Every line is printed literally (control characters escaped) with secrets
+in URLs redacted.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+from typing import TYPE_CHECKING
 
 from loratui import __version__
 from loratui.errors import LoratuiError
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 EXIT_USER_ERROR = 2
+EXIT_BUG = 1
 EXIT_INTERRUPTED = 130
+CRASH_LOG = "crash.log"
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "caption": ("loratui.cli.commands.caption",
@@ -76,12 +89,13 @@ def run_handler(handler, ctx, args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(selected_command(argv))
-    args = parser.parse_args(argv)
-    # Imported here for start-up time: `loratui --help` and usage errors skip config (dataclasses, tomllib).
-    from loratui.config import Context
-
+    ctx = None
     try:
+        parser = build_parser(selected_command(argv))
+        args = parser.parse_args(argv)
+        # Imported here for start-up time: `loratui --help` and usage errors skip config (dataclasses, tomllib).
+        from loratui.config import Context
+
         ctx = Context.load(args.home)
         handler = getattr(args, "handler", None)
         if handler is None:
@@ -94,13 +108,67 @@ def main(argv: list[str] | None = None) -> int:
             return run_app(ctx)
         return run_handler(handler, ctx, args)
     except LoratuiError as exc:
-        print(f"loratui: {exc.one_line()}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return report(exc)
     except KeyboardInterrupt:
         print("loratui: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # the last net: see the module docstring
+        # Imported here for start-up time: the store (and sqlite3) load only when something went wrong.
+        from loratui.store.failures import storage_error
+
+        error = storage_error(exc)
+        if error is not None:
+            return report(error)
+        return report_bug(exc, ctx.paths.home / CRASH_LOG if ctx is not None else None)
+
+
+def _say(line: str) -> None:
+    # Imported here for start-up time (urllib.parse, re): only an error needs them.
+    from loratui.redact import redact_text
+    from loratui.text import literal
+
+    try:
+        print(f"loratui: {literal(redact_text(line))}", file=sys.stderr)
+    except (OSError, ValueError):  # stderr closed or gone: nowhere left to say it
+        pass
+
+
+def report(exc: LoratuiError) -> int:
+    """Print a user-facing error as one line on stderr; the exit code for it."""
+    _say(exc.one_line())
+    return EXIT_USER_ERROR
+
+
+def report_bug(exc: BaseException, crash_log: Path | None) -> int:
+    """Keep the traceback of an unexpected error in `crash_log` (or a temporary file) and print one line."""
+    import tempfile  # here for start-up time, as in _say
+    import time
+    import traceback
+    from pathlib import Path
+
+    from loratui.redact import redact_text
+
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    header = f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} loratui {__version__}: {' '.join(sys.argv[1:])}\n"
+    kept = None
+    candidates = [crash_log] if crash_log is not None else []
+    user = os.getuid() if hasattr(os, "getuid") else "user"
+    candidates.append(Path(tempfile.gettempdir()) / f"loratui-crash-{user}.log")
+    for path in candidates:
+        try:
+            # O_NOFOLLOW: the fallback sits in a shared temporary folder where anyone may plant a symlink.
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            with open(fd, "a", encoding="utf-8", errors="replace") as handle:
+                handle.write(redact_text(header + text))
+            kept = path
+            break
+        except OSError:
+            continue
+    where = f"the traceback is in {kept}" if kept else "the traceback could not be saved"
+    _say(f"unexpected error (a bug in loratui): {type(exc).__name__}: {exc} ({where}; please report it)")
+    return EXIT_BUG
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,7 +1,13 @@
-"""Shared CLI output helpers: JSON, tables and progress bars (quiet when stderr is not a terminal)."""
+"""Shared CLI output helpers: JSON, tables, lines and progress bars (quiet when stderr is not a terminal).
+
+Everything printed here is shown literally: no Rich markup, no emoji codes, and control characters escaped by
+``loratui.text.literal`` (file names, captions, tags and names may hold ESC sequences). Commands print through
+these helpers only; JSON needs no escaping (the encoder escapes control characters).
+"""
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import json
 import sys
@@ -12,8 +18,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-stdout = Console(soft_wrap=True, highlight=False)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+from loratui.text import literal, literal_stream
+
+stdout = Console(soft_wrap=True, highlight=False, emoji=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def print_json(data: Any) -> None:
@@ -23,21 +31,37 @@ def print_json(data: Any) -> None:
 
 def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
     """Print a table; cell text is shown literally (no markup)."""
-    table = Table(title=title, show_lines=False, header_style="bold")
+    table = Table(title=Text(literal(title)) if title is not None else None, show_lines=False,
+                  header_style="bold")
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(Text(literal(column)), overflow="fold")
     for row in rows:
-        table.add_row(*["" if cell is None else _literal(str(cell)) for cell in row])
+        table.add_row(*["" if cell is None else Text(literal(cell)) for cell in row])
     stdout.print(table)
 
 
-def _literal(text: str) -> Text:
-    return Text(text)
+def out(text: object, style: str | None = None) -> None:
+    """A line (or lines) of text on stdout, shown literally; `style` is a Rich style for the whole text."""
+    stdout.print(Text(literal(text, newlines=True), style=style or ""))
+
+
+class StreamPrinter:
+    """Bytes of a process's output (a trainer's log) to stdout as they come, decoded as UTF-8 across chunk
+    boundaries; control characters are escaped except newlines, tabs and the carriage returns that redraw
+    progress bars."""
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def write(self, data: bytes, *, final: bool = False) -> None:
+        """Print one chunk (``final=True`` for the last, to flush a partial character)."""
+        sys.stdout.write(literal_stream(self._decoder.decode(data, final)))
+        sys.stdout.flush()
 
 
 def info(message: str) -> None:
     """A status line on stderr (keeps stdout clean for JSON and pipes)."""
-    stderr.print(message, markup=False)
+    stderr.print(Text(literal(message, newlines=True)))
 
 
 @contextlib.contextmanager
@@ -48,10 +72,10 @@ def progress_bar(description: str, enabled: bool | None = None) -> Iterator[Call
     if not enabled:
         yield lambda done, total: None
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())
     with Progress(*columns, console=stderr, transient=False) as progress:
-        task = progress.add_task(description, total=None)
+        task = progress.add_task(literal(description), total=None)
 
         def update(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)

@@ -18,6 +18,14 @@ Terms combine with ``AND`` (or just a space), ``OR``, ``NOT`` and parentheses; A
 A ``tag:`` value runs over following plain words (``tag:red hair -tag:solo`` is two terms); quote a value
 that contains parentheses, quotes or the words AND/OR/NOT: ``tag:"yor (spy x family)"``.
 
+Limits keep a query (typed, pasted or generated) from exhausting the parser or SQLite: at most
+``MAX_QUERY_CHARS`` characters, ``MAX_TERMS`` terms and ``MAX_DEPTH`` levels of parentheses and ``NOT``; going
+past one is a ``QueryError`` at the position where it happened. Within them the compiled SQL stays below
+SQLite's own limits, which ``tests/ops/test_query_limits.py`` runs against: an expression tree 1,000 deep (a flat
+list of ``MAX_TERMS`` terms is as deep as it is long), the parser's stack (its 100 entries hold about 13 levels
+of ``(a OR b AND (...``: each level of the query adds at most two parentheses, a group and its AND group), and
+999 bound variables in SQLite before 3.32 (one per term, three per plain filter word).
+
 The compiled SQL refers to the table as ``images`` (do not alias it) and is meant to be ANDed with
 ``images.dataset_id = ?``. ``tokens`` needs the ``clip_tokens`` SQL function: ``register_functions(conn)``
 (``image_repo.select_ids`` does it).
@@ -42,20 +50,39 @@ _FIELD = re.compile(r"^([a-z]+):", re.IGNORECASE)
 _BUCKET = re.compile(r"^\d+x\d+$")
 _HAS_CAPTION = "(caption_size IS NOT NULL AND (caption IS NULL OR trim(caption) != ''))"
 
+MAX_QUERY_CHARS = 10_000
+"""Longest query text accepted."""
+MAX_TERMS = 300
+"""Most terms in one query (and plain words in a filter): 3 variables each stays under SQLite's old 999."""
+MAX_DEPTH = 10
+"""Deepest nesting of parentheses and NOT."""
+
 
 class QueryError(InputError):
     """A query that does not parse; `position` is the 0-based offset of the problem."""
 
     title = "Invalid query"
 
+    CONTEXT = 50
+    """Characters shown on each side of the position when the query is long."""
+
     def __init__(self, reason: str, query: str, position: int) -> None:
         self.reason, self.query, self.position = reason, query, position
-        marked = f"{query[:position]}»{query[position:]}"
-        super().__init__(f"{reason} at position {position + 1} (marked »): {marked}")
+        before, after = self._around()
+        super().__init__(f"{reason} at position {position + 1} (marked »): {before}»{after}")
+
+    def _around(self) -> tuple[str, str]:
+        query, position = self.query, self.position
+        if len(query) <= 2 * self.CONTEXT:
+            return query[:position], query[position:]
+        start, end = max(0, position - self.CONTEXT), position + self.CONTEXT
+        return (("…" if start else "") + query[start:position],
+                query[position:end] + ("…" if end < len(query) else ""))
 
     def caret(self) -> str:
-        """The query with a caret line under the problem (for multi-line displays)."""
-        return f"{self.query}\n{' ' * self.position}^ {self.reason}"
+        """The query (around the problem, when long) with a caret line under the problem."""
+        before, after = self._around()
+        return f"{before}{after}\n{' ' * len(before)}^ {self.reason}"
 
 
 @dataclass
@@ -120,11 +147,26 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _check_length(query: str) -> None:
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryError(f"the query is longer than {MAX_QUERY_CHARS:,} characters", query[:MAX_QUERY_CHARS + 1],
+                         MAX_QUERY_CHARS)
+
+
 class _Parser:
     def __init__(self, query: str) -> None:
+        _check_length(query)
         self.query = query
         self.tokens = _lex(query)
         self.i = 0
+        self.depth = 0
+        self.terms = 0
+
+    def nest(self, token: _Word | _Paren) -> None:
+        """Enter one level of parentheses or NOT at `token`."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"nested more than {MAX_DEPTH} levels deep (parentheses and NOT)", token.pos)
 
     def error(self, reason: str, position: int | None = None) -> QueryError:
         if position is None:
@@ -181,9 +223,12 @@ class _Parser:
         return "(" + op.join(sql for sql, _ in parts) + ")", params
 
     def parse_not(self) -> tuple[str, list]:
-        if self.keyword(self.peek()) == "NOT":
+        token = self.peek()
+        if self.keyword(token) == "NOT":
+            self.nest(token)
             self.i += 1
             sql, params = self.parse_not()
+            self.depth -= 1
             return f"NOT {sql}", params
         return self.parse_atom()
 
@@ -194,15 +239,22 @@ class _Parser:
         if isinstance(token, _Paren):
             if token.text == ")":
                 raise self.error("a term is missing before ')'")
+            self.nest(token)
             self.i += 1
             sql, params = self.parse_or()
             closing = self.peek()
             if not (isinstance(closing, _Paren) and closing.text == ")"):
                 raise self.error("'(' is never closed", token.pos)
             self.i += 1
-            return f"({sql})", params
+            self.depth -= 1
+            # No parentheses of its own: `join` already wraps a group of terms, and a single term needs none.
+            # Each extra level would cost SQLite parser stack, which runs out at about 30 levels.
+            return sql, params
         if self.keyword(token):
             raise self.error(f"a term is missing before {token.text.upper()}")
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise self.error(f"more than {MAX_TERMS} terms", token.pos)
         self.i += 1
         text, pos, negate = token.text, token.pos, False
         if text.startswith("-"):
@@ -326,8 +378,12 @@ def looks_like_query(text: str) -> bool:
 def words_where(text: str) -> tuple[str, list]:
     """SQL (over `images`) + params for plain filter words: each must be a case-insensitive substring of the
     file name, the caption or one of the tags."""
+    _check_length(text)
+    words = text.split()
+    if len(words) > MAX_TERMS:
+        raise QueryError(f"more than {MAX_TERMS} words", text, sum(len(w) + 1 for w in words[:MAX_TERMS]))
     clauses, params = [], []
-    for term in text.split():
+    for term in words:
         pattern = f"%{_like_escape(term)}%"
         clauses.append("(rel_path LIKE ? ESCAPE '\\' OR caption LIKE ? ESCAPE '\\' OR images.id IN "
                        "(SELECT image_id FROM image_tags WHERE tag LIKE ? ESCAPE '\\'))")

@@ -5,6 +5,9 @@ Plain functions on a ``sqlite3.Connection`` (see ``loratui.store.db``): the TUI 
 store.run(fn, ...)``; the training supervisor, which has no event loop, calls them on its own connection.
 Statuses are ``JobStatus`` values. Reading never writes: marking dead jobs interrupted is the explicit
 ``mark_interrupted`` step of ``loratui.jobs.reconcile``. Every write logs a change for the job.
+
+Secrets never reach the table: parameters, titles, messages and errors are stored with credentials in URLs
+redacted (``loratui.redact``), and ``find_resumable`` compares parameters redacted the same way.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from typing import Any, Iterable
 from loratui.errors import JobError, NotFoundError
 from loratui.jobs.model import ACTIVE, RESUMABLE, Job, JobStatus
 from loratui.jobs.procinfo import hostname, proc_key
+from loratui.redact import redact_text, redact_value
 from loratui.store import changes, transaction
 
 _JSON_FIELDS = {"params", "outputs"}
+_TEXT_FIELDS = {"title", "message", "error"}
 _ACTIVE = tuple(s.value for s in ACTIVE)
 _COLUMNS = frozenset(Job.__dataclass_fields__) | {"trainer_key"}
 
@@ -86,7 +91,7 @@ def find_resumable(conn: sqlite3.Connection, kind: str, dataset_id: int | None, 
     row = conn.execute(
         f"""SELECT * FROM jobs WHERE kind = ? AND dataset_id IS ? AND params = ? AND status IN ({placeholders})
             ORDER BY id DESC LIMIT 1""",
-        (kind, dataset_id, json.dumps(params, sort_keys=True), *[s.value for s in RESUMABLE])).fetchone()
+        (kind, dataset_id, _params_json(params), *[s.value for s in RESUMABLE])).fetchone()
     return Job.from_row(row) if row else None
 
 
@@ -106,13 +111,19 @@ def job_with_output(conn: sqlite3.Connection, path: str) -> int | None:
 # -- writing ---------------------------------------------------------------------------------------------------
 
 
+def _params_json(params: dict[str, Any] | None) -> str:
+    return json.dumps(redact_value(params or {}), sort_keys=True)
+
+
 def _encode(fields: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in fields.items():
         if key not in _COLUMNS:
             raise ValueError(f"jobs has no column {key!r}")
         if key in _JSON_FIELDS and not isinstance(value, str):
-            value = json.dumps(value, sort_keys=key == "params")
+            value = json.dumps(redact_value(value), sort_keys=key == "params")
+        elif key in _TEXT_FIELDS and isinstance(value, str):
+            value = redact_text(value)
         elif key == "status":
             value = JobStatus(value).value
         elif isinstance(value, bool):
@@ -141,7 +152,7 @@ def create_job(conn: sqlite3.Connection, kind: str, *, title: str = "", dataset_
         job_id = conn.execute(
             """INSERT INTO jobs (kind, title, dataset_id, status, params, parent_id, created_at, updated_at)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-            (kind, title, dataset_id, JobStatus(status).value, json.dumps(params or {}, sort_keys=True), parent_id,
+            (kind, redact_text(title), dataset_id, JobStatus(status).value, _params_json(params), parent_id,
              now, now)).lastrowid
         changes.job_changed(conn, job_id, "created")
     return get_job(conn, job_id)

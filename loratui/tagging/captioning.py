@@ -13,6 +13,7 @@ from loratui.datasets.dataset_repo import Dataset
 from loratui.errors import InputError
 from loratui.jobs.model import Job, JobStatus
 from loratui.jobs.runner import JobRunner
+from loratui.redact import redact_url
 from loratui.store import Store
 from loratui.tagging.modes import Mode, has_caption, merge_caption
 from loratui.tagging.vlm import DEFAULT_PROMPT, ImageFailed, VisionClient, image_data_url, render_prompt
@@ -47,9 +48,10 @@ class CaptionRequest:
     resume: bool = True
 
     def params(self) -> dict:
-        """Job parameters (what identifies the job for resume); the key is not among them."""
-        return {"base_url": self.base_url, "model": self.model, "prompt": self.prompt, "mode": self.mode.value,
-                "max_side": self.max_side, "trigger": self.trigger, "separator": self.separator,
+        """Job parameters (what identifies the job for resume): neither the key nor credentials inside the URL
+        (``user:token@``, ``?key=``) are among them."""
+        return {"base_url": redact_url(self.base_url), "model": self.model, "prompt": self.prompt,
+                "mode": self.mode.value, "max_side": self.max_side, "trigger": self.trigger, "separator": self.separator,
                 "max_tokens": self.max_tokens, "temperature": self.temperature,
                 "selection": selection_key(self.image_ids)}
 

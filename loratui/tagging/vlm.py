@@ -18,6 +18,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from loratui.errors import InputError, RemoteError
+from loratui.redact import redact_text, redact_url
 
 DEFAULT_PROMPT = (
     "Write a caption for this image to train an image generation model. Describe the subject, clothing, pose, "
@@ -94,8 +95,10 @@ class VisionClient:
         from openai import AsyncOpenAI
 
         if not base_url.startswith(("http://", "https://")):
-            raise InputError(f"--base-url must be an http(s) URL, got {base_url!r}")
+            raise InputError(f"--base-url must be an http(s) URL, got {redact_url(base_url)!r}")
         self.base_url = base_url.rstrip("/")
+        self.shown_url = redact_url(self.base_url)
+        """The endpoint for messages: credentials in it (user:token@, ?key=) are masked."""
         self.model = model
         self._key = api_key
         self.retries, self.backoff_s = retries, backoff_s
@@ -107,7 +110,8 @@ class VisionClient:
                                    timeout=timeout_s)
 
     def scrub(self, text: str) -> str:
-        """`text` with the API key masked."""
+        """`text` with the API key and credentials in URLs masked."""
+        text = redact_text(text)
         return text.replace(self._key, "***") if self._key else text
 
     async def close(self) -> None:
@@ -130,7 +134,7 @@ class VisionClient:
                     model=self.model, messages=messages, max_tokens=self.max_tokens, **extra)
             except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
                 unset = "" if self._key else " (it is not set)"
-                raise RemoteError(f"{self.base_url} rejected the API key (HTTP {exc.status_code})",
+                raise RemoteError(f"{self.shown_url} rejected the API key (HTTP {exc.status_code})",
                                   hint=f"check the key in ${self.key_source}{unset}") from None
             except openai.NotFoundError as exc:
                 raise await self._model_error(exc) from None
@@ -144,7 +148,7 @@ class VisionClient:
                     tries = f"after {attempt + 1} tries"
                     if isinstance(exc, openai.APIConnectionError):
                         why = "timed out" if isinstance(exc, openai.APITimeoutError) else "connection failed"
-                        raise RemoteError(f"cannot reach {self.base_url} ({why} {tries})") from None
+                        raise RemoteError(f"cannot reach {self.shown_url} ({why} {tries})") from None
                     raise ImageFailed(f"{_status(exc)} {tries}: {self.scrub(_message(exc))}") from None
                 await asyncio.sleep(self._delay(exc, attempt))
                 attempt += 1
@@ -173,7 +177,7 @@ class VisionClient:
         available = await self.list_models()
         hint = f"models served there: {', '.join(available[:20])}" if available else \
             "check --model and that --base-url ends with the API root (e.g. .../v1)"
-        return RemoteError(f"model {self.model!r} was not found at {self.base_url} ({_status(exc)})", hint=hint)
+        return RemoteError(f"model {self.model!r} was not found at {self.shown_url} ({_status(exc)})", hint=hint)
 
     async def list_models(self) -> list[str]:
         """Model ids the endpoint lists ([] when it does not support listing)."""

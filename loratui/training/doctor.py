@@ -2,8 +2,9 @@
 
 GPUs and free VRAM (``nvidia-smi``), onnxruntime's execution providers (for tagging), the trainer checkouts
 (found, and importable in their own Python, with torch's version and whether it sees CUDA), accelerate's
-config, free disk space, and whether a Hugging Face token is available. Every probe runs with a timeout; none
-needs the network.
+config, free disk space, whether a Hugging Face token is available, and whether loratui's database is healthy
+(``loratui doctor --repair`` repairs it: ``loratui.store.repair``). Every probe runs with a timeout; none needs
+the network.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import io
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from loratui.errors import LoratuiError
+from loratui.store import backup, repair
 from loratui.training.trainer import find_trainer
 
 OK, WARN, FAIL, INFO = "ok", "warn", "fail", "info"
@@ -237,6 +240,23 @@ def check_hf_login() -> Finding:
                    "run `huggingface-cli login` or set HF_TOKEN for gated models and uploads")
 
 
+def check_database(db: Path) -> Finding:
+    """SQLite's quick check of loratui's database, with the newest backup."""
+    if not db.is_file():
+        return Finding("database", INFO, f"no database yet at {db}" if not db.exists() else f"{db} is not a file",
+                       "" if not db.exists() else "move it out of the way or choose another home with --home DIR")
+    newest = backup.newest_backup(db)
+    kept = f"; newest backup {newest.path} ({newest.when})" if newest else "; no backup yet"
+    try:
+        problems = repair.check(db)
+    except sqlite3.Error as exc:
+        problems = [str(exc)]
+    if not problems:
+        return Finding("database", OK, f"{db}: healthy{kept}")
+    return Finding("database", FAIL, f"{db}: {problems[0]}{kept}",
+                   "stop other loratui processes, then run `loratui doctor --repair`")
+
+
 def run_checks(ctx, *, trainers: bool = True) -> list[Finding]:
     """Every check, in display order."""
     findings = check_gpus()
@@ -246,4 +266,5 @@ def run_checks(ctx, *, trainers: bool = True) -> list[Finding]:
     findings.append(check_accelerate_config())
     findings += check_disk([ctx.paths.home, Path.cwd()])
     findings.append(check_hf_login())
+    findings.append(check_database(ctx.paths.db))
     return findings

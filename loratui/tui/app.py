@@ -15,7 +15,10 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from loratui.config import Context
+from loratui.errors import LoratuiError, StorageError
+from loratui.redact import redact_text
 from loratui.store import Store
+from loratui.text import literal
 from loratui.tui.extensions import ScreenAction
 from loratui.tui.gc_pacer import CHECK_S, GcPacer
 from loratui.tui.refresh import ChangeFeed
@@ -64,6 +67,8 @@ class LoratuiApp(App):
         """Turns database changes (this process's and others') into refreshes (see loratui.tui.refresh)."""
         self.exit_guard: ExitGuard | None = None
         """Set by run_app: saves the pending edit on SIGHUP, SIGTERM or a hangup (see loratui.tui.shutdown)."""
+        self.startup_error: LoratuiError | None = None
+        """Why the database could not be opened (the app then exits at once and run_app raises it)."""
         self.user_keymap = dict(ctx.settings.ui.keys)
         """Binding id -> keys from config.toml's [ui.keys], as given to set_keymap (the help screen shows them)."""
         self.set_keymap(self.user_keymap)
@@ -71,9 +76,15 @@ class LoratuiApp(App):
     # -- lifetime -----------------------------------------------------------------------------------------
 
     async def on_load(self) -> None:
-        self.store = await self._stack.enter_async_context(Store.open(self.ctx.paths.db))
+        try:
+            self.store = await self._stack.enter_async_context(Store.open(self.ctx.paths.db))
+        except LoratuiError as exc:  # a damaged database, a full disk: run_app says it on the terminal
+            self.startup_error = exc
+            self.exit(2)
 
     async def on_mount(self) -> None:
+        if self.startup_error is not None:
+            return
         if self.exit_guard is not None:
             self.exit_guard.install(self)
         await self.change_feed.start()
@@ -117,6 +128,13 @@ class LoratuiApp(App):
         self.gc_pacer.stop()
         await self._stack.aclose()
         self.store = None
+
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """Every notification (widgets' and screens' ``notify`` end here) shows its text literally: no markup,
+        control characters escaped, secrets in URLs redacted; file and dataset names in messages are untrusted."""
+        super().notify(literal(redact_text(message), newlines=True), title=literal(redact_text(title)),
+                       severity=severity, timeout=timeout, markup=False)
 
     @property
     def current_dataset(self):
@@ -215,7 +233,15 @@ class LoratuiApp(App):
 
 
 def run_app(ctx: Context, dataset: str | None = None) -> int:
-    """Open the terminal UI (on `dataset` if given); returns the exit code (128 + N when signal N ended it)."""
+    """Open the terminal UI (on `dataset` if given); returns the exit code (128 + N when signal N ended it).
+
+    A database that cannot be opened (damaged, a full disk) raises its LoratuiError after the app closed; so does
+    a home that is not writable, before the app starts (the UI saves edits, runs jobs and keeps a log there).
+    """
+    if not ctx.paths.writable:
+        raise StorageError(f"the loratui home {ctx.paths.home} is read-only: the terminal UI needs to write there",
+                           hint="make it writable or choose another home with --home DIR; reading commands "
+                                "(loratui dataset list, jobs, train status) work in a read-only home")
     if ctx.settings.ui.truecolor:
         ensure_truecolor()
     log_path = ctx.paths.home / STDERR_LOG
@@ -225,6 +251,8 @@ def run_app(ctx: Context, dataset: str | None = None) -> int:
         app = LoratuiApp(ctx, dataset)
         app.exit_guard = guard
         app.run()
+        if app.startup_error is not None:
+            raise app.startup_error
         return guard.exit_code if guard is not None and guard.signum else int(app.return_code or 0)
     # Keep the real terminal on a private descriptor for drawing; fd 2 goes to the log while the app runs,
     # so native libraries writing to stderr cannot scribble over the screen.
@@ -237,21 +265,28 @@ def run_app(ctx: Context, dataset: str | None = None) -> int:
             app.run()
     finally:
         terminal.close()
+    if app.startup_error is not None:
+        raise app.startup_error
     if guard.signum:
         if terminal_alive(2):
             sys.stderr.write(f"loratui: {signal.Signals(guard.signum).name}: {guard.outcome}\n")
         return guard.exit_code
     code = int(app.return_code or 0)
     if code:
-        sys.stderr.write(_log_tail(log_path, size_before))
-        sys.stderr.write(f"loratui: the app stopped with an error; stderr is kept in {log_path}\n")
+        # One line, not the traceback Textual wrote to the log: its last line says what happened.
+        last = _last_line(log_path, size_before)
+        sys.stderr.write(f"loratui: the app stopped with an error{': ' + literal(last) if last else ''}; "
+                         f"the details are in {log_path}\n")
     return code
 
 
-def _log_tail(path, start: int, limit: int = 20_000) -> str:
+def _last_line(path, start: int, limit: int = 20_000) -> str:
+    """The last non-blank line the app wrote to its stderr log since offset `start` ("" if none)."""
     try:
         with open(path, "rb") as handle:
             handle.seek(max(start, path.stat().st_size - limit))
-            return handle.read().decode("utf-8", "replace")
+            tail = handle.read().decode("utf-8", "replace")
     except OSError:
         return ""
+    lines = [line.strip(" │╰╯─") for line in tail.splitlines()]
+    return redact_text(next((line for line in reversed(lines) if line), ""))

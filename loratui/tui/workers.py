@@ -3,8 +3,10 @@
 ``work`` is Textual's ``work`` decorator with ``exit_on_error=False``: an exception in a worker is shown by
 ``report_error`` and ends that worker (state ERROR), not the app. ``report_error`` is also what screens call
 when they catch an error themselves, so every error looks the same: a ``LoratuiError`` by its title, message and
-hint; anything else as an unexpected error whose traceback goes to stderr (the TUI keeps stderr in
-``tui-stderr.log`` in the loratui home).
+hint; a failure of the disk or the database (``sqlite3.Error``, ``OSError``) as the ``StorageError`` that
+explains it (``loratui.store.failures``); anything else as an unexpected error whose traceback goes to stderr
+(the TUI keeps stderr in ``tui-stderr.log`` in the loratui home). The app's ``notify`` shows every text
+literally (see ``LoratuiApp.notify``).
 """
 
 from __future__ import annotations
@@ -17,22 +19,24 @@ from typing import Any, Callable
 
 import textual
 
-from loratui.errors import LoratuiError
 from loratui.jobs.runner import Cancelled
+from loratui.redact import redact_text
+from loratui.store.failures import storage_error
 
 
 def error_text(exc: BaseException) -> tuple[str, str]:
     """(title, message) of an error as the TUI shows it."""
-    if isinstance(exc, LoratuiError):
-        message = exc.message + (f"\n{exc.hint}" if exc.hint else "")
-        return exc.title, message
+    known = storage_error(exc)
+    if known is not None:
+        message = known.message + (f"\n{known.hint}" if known.hint else "")
+        return known.title, message
     return "Unexpected error (details in tui-stderr.log)", f"{type(exc).__name__}: {exc}"
 
 
 def report_error(node: Any, exc: BaseException) -> None:
     """Show `exc` as an error notification from `node` (a widget, screen or the app)."""
-    if not isinstance(exc, LoratuiError):
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    if storage_error(exc) is None:
+        sys.stderr.write(redact_text("".join(traceback.format_exception(type(exc), exc, exc.__traceback__))))
     title, message = error_text(exc)
     node.notify(message, title=title, severity="error", timeout=10, markup=False)
 

@@ -12,8 +12,8 @@ from tests.conftest import REPO
 SQL_WORDS = ("SELECT ", "INSERT INTO", "INSERT OR ", "DELETE FROM", "CREATE TABLE", "PRAGMA ", "BEGIN", "COMMIT",
              "ROLLBACK", "SAVEPOINT", "UPDATE ")
 ALLOWED_SQL = {
-    # The store layer: connections, transactions, the change log.
-    "loratui/store/db.py", "loratui/store/changes.py",
+    # The store layer: connections, transactions, the change log, the repair of damaged databases.
+    "loratui/store/db.py", "loratui/store/changes.py", "loratui/store/repair.py",
     # The query language compiles to a WHERE clause the image repository runs.
     "loratui/datasets/query.py",
 }

@@ -7,9 +7,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from rich.markup import escape
-
-from loratui.cli.output import info, print_json, print_table, progress_bar, stdout
+from loratui.cli.output import info, out, print_json, print_table, progress_bar
 from loratui.cli.writing import add_no_wait, waiting
 from loratui.datasets import service
 from loratui.datasets.export import export_dataset
@@ -180,9 +178,9 @@ async def cmd_show(ctx, args) -> int:
     if args.json:
         print_json(stats)
         return 0
-    stdout.print(f"[bold]{escape(stats['name'])}[/]  {escape(stats['path'])}")
-    stdout.print(f"images {stats['images']}  broken {stats['broken']}  captioned {stats['captioned']}  "
-                 f"uncaptioned {stats['uncaptioned']}  caption warnings {stats['caption_warnings']}")
+    out(f"{stats['name']}  {stats['path']}", style="bold")
+    out(f"images {stats['images']}  broken {stats['broken']}  captioned {stats['captioned']}  "
+        f"uncaptioned {stats['uncaptioned']}  caption warnings {stats['caption_warnings']}")
     print_table(["subset", "repeats", "class tokens", "reg", "images"],
                 [[s["path"] or ".", s["repeats"], s["class_tokens"], "yes" if s["is_reg"] else "", s["images"]]
                  for s in stats["subsets"]], title="Subsets")
@@ -242,7 +240,7 @@ async def cmd_dupes(ctx, args) -> int:
     if not groups:
         info(f"no duplicates in {dataset.name!r} (near: within {distance} bits)")
     for number, group in enumerate(groups, 1):
-        stdout.print(f"group {number} ({group.kind}, {len(group.images)} images)", markup=False)
+        out(f"group {number} ({group.kind}, {len(group.images)} images)")
         print_table(["path", "size", "bytes", "distance"],
                     [[i.rel_path, f"{i.width}x{i.height}", i.size, i.distance] for i in group.images])
     if moved is not None:

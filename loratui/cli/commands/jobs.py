@@ -36,8 +36,10 @@ def _age(ts: float | None) -> str:
 
 async def cmd_list(ctx, args) -> int:
     async with Store.open(ctx.paths.db) as store:
-        # Dead jobs of every kind are marked interrupted first (and the training queue moves on).
-        await run_queue.advance(store, ctx)
+        # Dead jobs of every kind are marked interrupted first (and the training queue moves on); a read-only
+        # home can only be reported as it is.
+        if not store.readonly:
+            await run_queue.advance(store, ctx)
         jobs = await store.run(repo.list_jobs, kind=args.kind, limit=args.limit)
     if args.json:
         print_json([job.as_dict() for job in jobs])

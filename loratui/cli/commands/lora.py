@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 
-from loratui.cli.output import info, print_json, print_table, progress_bar, stderr, stdout
+from loratui.cli.output import info, out, print_json, print_table, progress_bar, stderr
 from loratui.errors import InputError, JobError
 from loratui.jobs.runner import Cancelled
 from loratui.loras import library
@@ -132,7 +132,7 @@ async def cmd_info(ctx, args) -> int:
     _print_rows(info_rows(lora, job, record.id if record else None))
     top = lora.summary.top_tags(args.tags)
     if top:
-        stdout.print("tag frequency: " + ", ".join(f"{tag} ({count})" for tag, count in top), markup=False)
+        out("tag frequency: " + ", ".join(f"{tag} ({count})" for tag, count in top))
     if args.modules:
         print_table(["module", "kind", "rank", "alpha", "in", "out"],
                     [[m.name, m.kind, m.rank, "" if m.alpha is None else f"{m.alpha:g}", m.in_features,
@@ -143,7 +143,7 @@ async def cmd_info(ctx, args) -> int:
 def _print_rows(rows: list[tuple[str, str]]) -> None:
     width = max((len(label) for label, _ in rows), default=0)
     for label, value in rows:
-        stdout.print(f"{label:<{width}}  {value}", markup=False)
+        out(f"{label:<{width}}  {value}")
 
 
 async def cmd_compare(ctx, args) -> int:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from loratui.cli.jobprogress import job_progress
-from loratui.cli.output import info, print_json
+from loratui.cli.output import info, out, print_json
 from loratui.cli.writing import add_no_wait, waiting
 from loratui.datasets import service
 from loratui.errors import InputError
@@ -105,7 +105,7 @@ def _model_key(spec: str | None) -> str | None:
 async def cmd_tag(ctx, args) -> int:
     if args.list_models:
         for short, repo in KNOWN_MODELS.items():
-            print(f"{short:32} {repo}{'  (default)' if short == DEFAULT_MODEL else ''}")
+            out(f"{short:32} {repo}{'  (default)' if short == DEFAULT_MODEL else ''}")
         return 0
     if not args.name:
         raise InputError("name the dataset to tag: loratui tag NAME")

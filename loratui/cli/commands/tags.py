@@ -6,7 +6,7 @@ import argparse
 import contextlib
 import datetime
 
-from loratui.cli.output import info, print_json, print_table, stdout
+from loratui.cli.output import info, out, print_json, print_table
 from loratui.cli.writing import add_no_wait, waiting
 from loratui.datasets import batch, history, writelock
 from loratui.datasets.service import get_dataset
@@ -168,9 +168,9 @@ def _print_preview(preview, sample, dry_run: bool) -> None:
     info(f"{len(preview.changes)} of {preview.selected} selected captions {verb}")
     for change in sample:
         for line in _diff_lines(change):
-            stdout.print(line, markup=False)
+            out(line)
     if len(preview.changes) > len(sample):
-        stdout.print(f"... and {len(preview.changes) - len(sample)} more", markup=False)
+        out(f"... and {len(preview.changes) - len(sample)} more")
 
 
 async def cmd_list(ctx, args) -> int:

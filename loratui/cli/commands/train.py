@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import time
 from pathlib import Path
 
-from loratui.cli.output import info, print_json, print_table, stdout
+from loratui.cli.output import StreamPrinter, info, out, print_json, print_table
 from loratui.datasets import service
 from loratui.errors import InputError, NotFoundError
 from loratui.jobs import repo
@@ -184,7 +183,7 @@ async def cmd_check(ctx, args) -> int:
                     "issues": [{"field": i.field, "message": i.message, "severity": i.severity} for i in issues]})
     else:
         for issue in issues:
-            stdout.print(f"{issue.severity}: {issue.field}: {issue.message}", markup=False)
+            out(f"{issue.severity}: {issue.field}: {issue.message}")
         warnings = len(issues) - len(errors)
         info(f"{args.config}: {len(errors)} error(s), {warnings} warning(s) (options from {schema.source})")
     if errors or (args.strict and issues):
@@ -206,11 +205,11 @@ async def cmd_plan(ctx, args) -> int:
                     "output_name": plan.output_name, "save_state": plan.save_state})
         return 0
     for name, text in plan.files.items():
-        stdout.print(f"# ---- {plan.workdir / name}", markup=False)
-        stdout.print(text.rstrip(), markup=False)
+        out(f"# ---- {plan.workdir / name}")
+        out(text.rstrip())
     for phase in plan.phases:
-        stdout.print(f"# ---- phase {phase.name} (cwd {phase.cwd}; env {phase.env})", markup=False)
-        stdout.print(repr(phase.argv), markup=False)
+        out(f"# ---- phase {phase.name} (cwd {phase.cwd}; env {phase.env})")
+        out(repr(phase.argv))
     where = f"; wrote {len(written)} file(s) to {plan.workdir}" if written else "; files not written (use --write DIR)"
     info(f"{plan.total_steps} steps over {plan.epochs} epoch(s){where}")
     return 0
@@ -245,7 +244,7 @@ async def cmd_steps(ctx, args) -> int:
         f"ETA: {_duration(report.eta_seconds)}",
     ] + [f"note: {n}" for n in report.notes]
     for line in lines:
-        stdout.print(line, markup=False)
+        out(line)
     return 0
 
 
@@ -292,15 +291,17 @@ async def cmd_start(ctx, args) -> int:
     if args.json:
         print_json({"id": job_id, "status": job.status.value, "log_path": job.log_path})
     else:
-        print(job_id)
+        out(job_id)
         info(f"training job {job_id} {'queued' if job.status.value == 'queued' else 'started'}; "
              f"follow it with `loratui train logs {job_id} --follow` or `loratui train status {job_id}`")
     return 0
 
 
 async def _job(store, ctx, job_id: int | None) -> Job:
-    """A training job by id, or the newest one, after reconciling dead supervisors (and advancing the queue)."""
-    await run_queue.advance(store, ctx)
+    """A training job by id, or the newest one, after reconciling dead supervisors (and advancing the queue;
+    not in a read-only home, whose jobs are shown as recorded)."""
+    if not store.readonly:
+        await run_queue.advance(store, ctx)
     if job_id is not None:
         return await training_job(store, job_id)
     job = await store.run(repo.latest_job, "train")
@@ -315,13 +316,13 @@ async def cmd_status(ctx, args) -> int:
     if args.json:
         print_json(status_dict(job))
         return 0
-    print(status_line(job))
+    out(status_line(job))
     if job.message:
-        print(f"  {job.message}")
+        out(f"  {job.message}")
     if job.output:
-        print(f"  output: {job.output}")
+        out(f"  output: {job.output}")
     if job.exit_code is not None:
-        print(f"  exit code: {job.exit_code}")
+        out(f"  exit code: {job.exit_code}")
     return 0
 
 
@@ -331,9 +332,10 @@ async def cmd_logs(ctx, args) -> int:
         if not job.log_path:
             raise NotFoundError(f"job {job.id} has no log yet")
         path = Path(job.log_path)
+        printer = StreamPrinter()
         if not args.follow:
             if path.exists():
-                _write_raw(path.read_bytes())
+                printer.write(path.read_bytes(), final=True)
             return 0
         state = {"done": False, "checked": 0.0}
 
@@ -351,18 +353,9 @@ async def cmd_logs(ctx, args) -> int:
             if chunk is None:
                 break
             if chunk:
-                _write_raw(chunk)
+                printer.write(chunk)
+        printer.write(b"", final=True)
     return 0
-
-
-def _write_raw(data: bytes) -> None:
-    """Trainer bytes to stdout as they are (carriage returns redraw bars in a terminal)."""
-    out = getattr(sys.stdout, "buffer", None)
-    if out is not None:
-        out.write(data)
-    else:
-        sys.stdout.write(data.decode("utf-8", "replace"))
-    sys.stdout.flush()
 
 
 async def cmd_cancel(ctx, args) -> int:
@@ -389,14 +382,15 @@ async def cmd_resume(ctx, args) -> int:
     if args.json:
         print_json({"id": new_id, "resumed_from": args.job, "status": job.status.value, "step": job.step})
     else:
-        print(new_id)
+        out(new_id)
         info(f"job {new_id} resumes job {args.job}" + (f" from step {job.step}" if job.step else ""))
     return 0
 
 
 async def cmd_queue_list(ctx, args) -> int:
     async with Store.open(ctx.paths.db) as store:
-        await run_queue.advance(store, ctx)
+        if not store.readonly:
+            await run_queue.advance(store, ctx)
         ids = await run_queue.list_queue(store)
         jobs = [await store.run(repo.get_job, i) for i in ids]
     if getattr(args, "json", False):

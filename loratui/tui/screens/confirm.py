@@ -9,6 +9,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from loratui.text import literal
+
 
 class ConfirmScreen(ModalScreen[bool]):
     """Asks `question` (shown literally); y/Enter on Yes confirms, n/Escape declines."""
@@ -27,8 +29,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(Text(self.title_text, style="bold"), id="dialog-title")
-            yield Static(Text(self.question), id="dialog-question")
+            yield Static(Text(literal(self.title_text), style="bold"), id="dialog-title")
+            yield Static(Text(literal(self.question, newlines=True)), id="dialog-question")
             with Horizontal(id="dialog-buttons"):
                 yield Button(self.yes_label, id="yes", variant="warning")
                 yield Button(self.no_label, id="no", variant="primary")

@@ -24,6 +24,7 @@ from loratui.datasets.dedupe import DEFAULT_MAX_DISTANCE, MAX_DISTANCE_LIMIT, Du
 from loratui.datasets.journal import move_images
 from loratui.datasets.image_repo import ThumbnailReader
 from loratui.store.changes import ChangeSet
+from loratui.text import literal
 from loratui.tui.extensions import ScreenAction
 from loratui.tui.screens.tagops_dialogs import TCSS, ConfirmDialog, offer_recovery
 from loratui.tui.widgets.halfblock import HalfBlockImage
@@ -141,7 +142,7 @@ class DupesScreen(Screen):
             card = Vertical(classes=f"dupe-card card-{number}" + (" -chosen" if image.id in self.chosen else ""))
             info = Text()
             info.append(f"{number} ", style="bold reverse")
-            info.append(f"{image.rel_path}\n", style="bold")
+            info.append(f"{literal(image.rel_path)}\n", style="bold")
             info.append(f"{image.width}x{image.height}  {human_bytes(image.size)}  distance {image.distance}")
             if image.id in self.chosen:
                 info.append("\nwill move to _duplicates/", style="bold red")

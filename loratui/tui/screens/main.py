@@ -33,6 +33,7 @@ from loratui.datasets.query import QueryError
 from loratui.datasets.service import add_dataset, rescan_dataset
 from loratui.errors import ConflictError, LoratuiError
 from loratui.store.changes import ChangeSet
+from loratui.text import literal
 from loratui.tui.screens.add_dataset import AddDatasetScreen
 from loratui.tui.screens.confirm import ConfirmScreen
 from loratui.tui.widgets.caption_editor import CaptionEditor
@@ -252,10 +253,10 @@ class MainScreen(Screen):
         image_list = self.image_list
         title = Text("Images ")
         if self.target is not None:
-            title.append(self.target.label)
+            title.append(literal(self.target.label))
             title.append(" loading…" if loading else f" {len(image_list.rows)}", style="dim")
             if self.filter_text:
-                title.append(f"  /{self.filter_text} → {image_list.count}", style="bold")
+                title.append(f"  /{literal(self.filter_text)} → {image_list.count}", style="bold")
         image_list.border_title = title
 
     def on_dataset_tree_dataset_selected(self, event: DatasetTree.DatasetSelected) -> None:
@@ -481,7 +482,7 @@ class MainScreen(Screen):
         editor.border_subtitle = Text(notes[0]) if notes else Text("no caption file" if caption is None else "")
         # Name and size live in their own line: retitling the preview would repaint all of its cells.
         info = Text(no_wrap=True, overflow="ellipsis")
-        info.append(row["rel_path"].rsplit("/", 1)[-1], style="bold")  # the folder shows in the list
+        info.append(literal(row["rel_path"].rsplit("/", 1)[-1]), style="bold")  # the folder shows in the list
         preview = self.query_one(ImagePreview)
         if row["status"] == "broken":
             info.append("  broken", style="red")
@@ -518,7 +519,7 @@ class MainScreen(Screen):
             for index, (tag, count) in enumerate(event.suggestions):
                 if index:
                     text.append(" · ", style="dim")
-                text.append(tag)
+                text.append(literal(tag))
                 text.append(f" {count}", style="dim")
         self.query_one("#suggestions", Static).update(text, layout=False)
 

@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from loratui.datasets import batch, dataset_repo, history
 from loratui.store.changes import ChangeSet
+from loratui.text import literal
 from loratui.tui.extensions import ScreenAction
 from loratui.tui.screens.tagops_dialogs import TCSS, OperationPreviewDialog, TagPromptDialog, offer_recovery
 from loratui.tui.workers import work
@@ -112,7 +113,7 @@ class TagFrequencyScreen(Screen):
         rows = self.visible_tags()
         for tag, count in rows:
             share = f"{100 * count / self.images:.1f}" if self.images else ""
-            table.add_row(Text(tag), count, share, key=tag)
+            table.add_row(Text(literal(tag)), count, share, key=tag)
         if current in self.counts and any(t == current for t, _ in rows):
             table.move_cursor(row=table.get_row_index(current))
         self.query_one("#tagfreq-status", Static).update(Text(

@@ -13,6 +13,7 @@ from textual.widgets import Button, Input, Static
 
 from loratui.datasets import history, journal
 from loratui.datasets.batch import Preview
+from loratui.text import literal
 
 TCSS = str(Path(__file__).with_name("tagops.tcss"))
 SAMPLE_LINES = 12
@@ -23,14 +24,14 @@ def preview_text(preview: Preview, count: int = SAMPLE_LINES) -> Text:
     text = Text()
     for change in preview.sample(count):
         removed, added = change.tag_diff()
-        text.append(change.rel_path, style="bold")
+        text.append(literal(change.rel_path), style="bold")
         text.append(": ")
         for tag in removed:
-            text.append(f"-{tag} ", style="red")
+            text.append(f"-{literal(tag)} ", style="red")
         for tag in added:
-            text.append(f"+{tag} ", style="green")
+            text.append(f"+{literal(tag)} ", style="green")
         if not removed and not added:
-            text.append(f"-> {change.after}", style="yellow")
+            text.append(f"-> {literal(change.after)}", style="yellow")
         text.append("\n")
     more = len(preview.changes) - min(count, len(preview.changes))
     if more:
@@ -55,7 +56,7 @@ class OperationPreviewDialog(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         changes = len(self.preview.changes)
         with Vertical(id="op-dialog"):
-            yield Static(Text(self.title_text), id="op-title")
+            yield Static(Text(literal(self.title_text)), id="op-title")
             yield Static(Text(f"{changes} of {self.preview.selected} captions will change. "
                               "Undo is possible afterwards."), id="op-count")
             with VerticalScroll(id="op-sample"):
@@ -87,7 +88,7 @@ class TagPromptDialog(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="op-dialog"):
-            yield Static(Text(self.title_text), id="op-title")
+            yield Static(Text(literal(self.title_text)), id="op-title")
             yield Input(value=self.value, id="op-input")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -113,9 +114,9 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="op-dialog"):
-            yield Static(Text(self.title_text), id="op-title")
+            yield Static(Text(literal(self.title_text)), id="op-title")
             with VerticalScroll(id="op-sample"):
-                yield Static(Text(self.body), id="op-body")
+                yield Static(Text(literal(self.body, newlines=True)), id="op-body")
             with Horizontal(id="op-buttons"):
                 yield Button("Yes (y)", id="yes", variant="warning")
                 yield Button("No (n)", id="no", variant="primary")
@@ -145,7 +146,7 @@ class RecoverDialog(ModalScreen[str | None]):
         self.operations = operations
 
     def compose(self) -> ComposeResult:
-        lines = "\n".join(f"operation {op['id']}: {op['description'] or op['kind']} ({op['action']})"
+        lines = "\n".join(f"operation {op['id']}: {literal(op['description'] or op['kind'])} ({op['action']})"
                           for op in self.operations)
         with Vertical(id="op-dialog"):
             yield Static(Text("Interrupted before it finished (loratui or the machine stopped):"), id="op-title")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
+from loratui.text import control_pictures, has_control
 from loratui.tui.textual_compat import FixedBoxTextArea
 
 MAX_SUGGESTIONS = 5
@@ -53,6 +55,15 @@ class CaptionEditor(FixedBoxTextArea):
         Binding("alt+up,ctrl+b", "step(-1)", "Save, previous image", id="editor.previous"),
         Binding("ctrl+t", "complete", "Complete tag", id="editor.complete"),
     ]
+
+    def get_line(self, line_index: int) -> Text:
+        """A line as drawn: control characters a caption file may hold (ESC above all) become visible symbols,
+        one per character, so the text saved is unchanged and spans keep their offsets. TextArea measures such a
+        character as zero cells wide: on a line that has one, the cursor is drawn a cell off after it."""
+        line = super().get_line(line_index)
+        if not has_control(line.plain):
+            return line
+        return Text(control_pictures(line.plain), style=line.style, spans=list(line.spans), end="", no_wrap=True)
 
     class SaveRequested(Message):
         """Ctrl+S: save now."""

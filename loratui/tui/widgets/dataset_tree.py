@@ -13,6 +13,7 @@ from textual.message import Message
 from textual.widgets import Tree
 
 from loratui.datasets.dataset_repo import Dataset, Subset
+from loratui.text import literal
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,9 @@ class DatasetTree(Tree[TreeTarget]):
         for dataset in datasets:
             ws_node = workspaces.get(dataset.workspace)
             if ws_node is None:
-                ws_node = self.root.add(Text(dataset.workspace, style="bold"), expand=True)
+                ws_node = self.root.add(Text(literal(dataset.workspace), style="bold"), expand=True)
                 workspaces[dataset.workspace] = ws_node
-            label = Text(dataset.name + " ")
+            label = Text(literal(dataset.name) + " ")
             label.append(str(counts.get(dataset.id, 0)), style="dim")
             children = [s for s in by_dataset.get(dataset.id, []) if s.rel_path]
             ds_node = ws_node.add(label, data=TreeTarget(dataset, None, dataset.name), expand=True,
@@ -69,7 +70,7 @@ class DatasetTree(Tree[TreeTarget]):
             if select and select.dataset.id == dataset.id and select.subset_id is None:
                 select_node = ds_node
             for subset in children:
-                sub_label = Text(subset.rel_path + " ")
+                sub_label = Text(literal(subset.rel_path) + " ")
                 sub_label.append(str(subset.images), style="dim")
                 node = ds_node.add_leaf(sub_label, data=TreeTarget(dataset, subset.id, subset.rel_path))
                 if select and select.dataset.id == dataset.id and select.subset_id == subset.id:

@@ -19,6 +19,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from loratui.text import literal
+
 from loratui.datasets.image_repo import FLAG_LETTERS, ImageRows
 
 FLAGS_W = 4
@@ -243,7 +245,7 @@ class ImageList(ScrollView, can_focus=True):
         show_bucket = width >= 48
         fixed = FLAGS_W + 1 + DIMS_W + TAGS_W + (BUCKET_W if show_bucket else 0)
         name_w = max(4, width - fixed)
-        name = shorten_path(rows.names[row], name_w)
+        name = shorten_path(literal(rows.names[row]), name_w)
         w, h = rows.widths[row], rows.heights[row]
         dims = f"{w}x{h}" if w else "?"
         tail = dims.rjust(DIMS_W)

@@ -11,6 +11,7 @@ from textual.widget import Widget
 from loratui.errors import LoratuiError
 from loratui.jobs import repo
 from loratui.jobs.model import Job
+from loratui.text import literal
 from loratui.tui.workers import report_error, work
 
 MAX_LINES = 4
@@ -23,7 +24,7 @@ def job_line(job: Job) -> Text:
     text.append(f"#{job.id} ", style="bold")
     text.append(f"{job.kind} ")
     if job.title:
-        text.append(f"{job.title} ", style="italic")
+        text.append(f"{literal(job.title)} ", style="italic")
     text.append(job.status.value, style="cyan")
     fraction = job.fraction
     if fraction is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from loratui.text import literal
+
 
 def tags_text(tags: list[str], counts: dict[str, int]) -> Text:
     """One line per tag: the tag (shown literally), then how many images of the dataset carry it."""
@@ -15,7 +17,7 @@ def tags_text(tags: list[str], counts: dict[str, int]) -> Text:
     for index, tag in enumerate(tags):
         if index:
             text.append("\n")
-        text.append(tag + " ")
+        text.append(literal(tag) + " ")
         text.append(str(counts.get(tag, 0)), style="dim")
     return text
 
