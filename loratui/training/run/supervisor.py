@@ -218,7 +218,11 @@ class Supervisor:
                 self.state.errors.append(logparse.Error(f"could not start the {phase.name} phase: {exc}"))
                 return 127
         pid = self.proc.pid
-        self.state.set(urgent=True, pid=pid, pgid=pid, trainer_key=proc_key(pid))
+        key = proc_key(pid)
+        # In the job folder before the job row: that write can wait seconds for the database's lock, and a
+        # supervisor killed meanwhile must not leave a trainer that reconciling cannot find.
+        jobfiles.write_trainer(self.job_dir, pid, key)
+        self.state.set(urgent=True, pid=pid, pgid=pid, trainer_key=key)
         self.state.event("phase_started", {"name": phase.name, "pid": pid, "offset": offset,
                                            "argv": list(phase.argv)})
         self.state.flush(force=True)
@@ -337,10 +341,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="loratui-supervisor")
     parser.add_argument("--home", required=True)
     parser.add_argument("--detach", action="store_true", help="fork and let the parent exit at once")
+    parser.add_argument("--pid-fd", type=int, help="with --detach: write the detached process's pid here")
     parser.add_argument("job", type=int)
     args = parser.parse_args(argv)
-    if args.detach and os.fork() > 0:
-        os._exit(0)
+    if args.detach:
+        child = os.fork()
+        if child > 0:
+            if args.pid_fd is not None:
+                os.write(args.pid_fd, f"{child}\n".encode())
+            os._exit(0)
+    if args.pid_fd is not None:
+        os.close(args.pid_fd)  # the spawner reads until every copy of the pipe is closed
     supervisor = Supervisor(Path(args.home), args.job)
     signal.signal(signal.SIGTERM, supervisor.on_signal)
     signal.signal(signal.SIGHUP, supervisor.on_signal)
