@@ -46,16 +46,12 @@ def corpus(lines: int) -> bytes:
     return blob * (lines // count + 1)
 
 
-async def bench_logview(total_lines: int, rate: float | None = None) -> dict:
-    """Feed `total_lines` of real output as fast as possible (rate None) or paced at `rate` lines/s."""
-    from textual import events
+def host_app():
+    """A headless app holding one LogView; key `x` records when its action ran (``app.handled``)."""
     from textual.app import App, ComposeResult
     from textual.binding import Binding
 
     from loratui.tui.widgets.logview import LogView
-
-    data = corpus(total_lines)
-    expected = data.count(b"\n")
 
     class Host(App):
         BINDINGS = [Binding("x", "mark", "Mark", id="bench.mark")]
@@ -70,7 +66,18 @@ async def bench_logview(total_lines: int, rate: float | None = None) -> dict:
         def action_mark(self) -> None:
             self.handled.append(time.perf_counter())
 
-    app = Host()
+    return Host()
+
+
+async def bench_logview(total_lines: int, rate: float | None = None) -> dict:
+    """Feed `total_lines` of real output as fast as possible (rate None) or paced at `rate` lines/s."""
+    from textual import events
+
+    from loratui.tui.widgets.logview import LogView
+
+    data = corpus(total_lines)
+    expected = data.count(b"\n")
+    app = host_app()
     latencies: list[float] = []
     async with app.run_test(size=(160, 48)) as pilot:
         log = app.query_one(LogView)
@@ -222,26 +229,11 @@ def _status_kb(pid: int, field: str) -> int:
 def bench_flood_logview(flood: Path) -> dict:
     """The monitor's LogView catching up on the flood file (run in a fresh process: peak RSS is its own)."""
     from textual import events
-    from textual.app import App, ComposeResult
-    from textual.binding import Binding
 
     from loratui.tui.widgets.logview import LogView
 
-    class Host(App):
-        BINDINGS = [Binding("x", "mark", "Mark", id="bench.mark")]
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.handled: list[float] = []
-
-        def compose(self) -> ComposeResult:
-            yield LogView(max_lines=10000)
-
-        def action_mark(self) -> None:
-            self.handled.append(time.perf_counter())
-
     async def run() -> dict:
-        app = Host()
+        app = host_app()
         latencies: list[float] = []
         async with app.run_test(size=(160, 48)) as pilot:
             log = app.query_one(LogView)

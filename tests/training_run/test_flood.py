@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import sqlite3
 import sys
 import threading
 import time
 import tracemalloc
+from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
@@ -180,11 +182,9 @@ def test_supervisor_follows_a_flood_in_bounded_memory(ctx, home, tmp_path, flood
 
 
 def _status_kb(pid: int, field: str) -> int:
+    """A field of /proc/PID/status in kB (0 once the process is gone)."""
     try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
+        found = re.search(rf"^{field}:\s+(\d+)", Path(f"/proc/{pid}/status").read_text(), re.M)
     except OSError:
-        pass
-    return 0
+        return 0
+    return int(found.group(1)) if found else 0
