@@ -181,16 +181,22 @@ def claim_job(conn: sqlite3.Connection, job_id: int, status: JobStatus = JobStat
 
 
 def claim_supervisor(conn: sqlite3.Connection, job_id: int, log_path: str) -> bool:
-    """Record this process as the supervisor of a job that waits to start ('preparing', not cancelled);
-    False if the job was cancelled or taken meanwhile."""
+    """Record this process as the supervisor of a job that waits to start ('preparing', handed to no other
+    supervisor); False if it was taken or ended meanwhile. A job cancelled before this ends as cancelled."""
     pid = os.getpid()
     now = time.time()
     with transaction(conn):
+        job = find_job(conn, job_id)
+        if job is None or job.status != JobStatus.PREPARING or job.supervisor_pid not in (None, pid):
+            return False
+        if job.cancel_requested:
+            _update(conn, job_id, {"status": JobStatus.CANCELLED, "finished_at": now, "queue_position": None,
+                                   "message": "cancelled before it started"})
+            return False
         return _update(conn, job_id, {
-            "supervisor_pid": pid, "host": hostname(), "proc_key": proc_key(pid), "status": JobStatus.PREPARING,
-            "started_at": now, "heartbeat_at": now, "exit_code": None, "finished_at": None, "log_path": log_path,
-            "error": None, "queue_position": None},
-            "AND status = ? AND cancel_requested = 0", (JobStatus.PREPARING.value,)) == 1
+            "supervisor_pid": pid, "pid": None, "host": hostname(), "proc_key": proc_key(pid),
+            "status": JobStatus.PREPARING, "started_at": now, "heartbeat_at": now, "exit_code": None,
+            "finished_at": None, "log_path": log_path, "error": None, "queue_position": None, "message": None}) == 1
 
 
 def request_cancel(conn: sqlite3.Connection, job_id: int) -> Job:
@@ -233,13 +239,16 @@ def record_progress(conn: sqlite3.Connection, job_id: int, fields: dict[str, Any
             _update(conn, job_id, dict(fields))
 
 
-def mark_interrupted(conn: sqlite3.Connection, job_id: int, seen_status: JobStatus, note: str) -> bool:
-    """End a job whose process is gone as interrupted, unless it changed since it was seen in `seen_status`."""
+def mark_interrupted(conn: sqlite3.Connection, job_id: int, seen_status: JobStatus, note: str,
+                     seen_key: str | None = None) -> bool:
+    """End a job whose process is gone as interrupted, unless it changed since it was seen in `seen_status`
+    owned by the process of `seen_key` (a job another process took over meanwhile is left alone)."""
     with transaction(conn):
         row = conn.execute("SELECT message FROM jobs WHERE id = ?", (job_id,)).fetchone()
         message = f"{row[0]}; {note}" if row and row[0] else note
         return _update(conn, job_id, {"status": JobStatus.INTERRUPTED, "finished_at": time.time(), "eta_s": None,
-                                      "message": message}, "AND status = ?", (JobStatus(seen_status).value,)) == 1
+                                      "message": message}, "AND status = ? AND proc_key IS ?",
+                       (JobStatus(seen_status).value, seen_key)) == 1
 
 
 # -- events and metrics ----------------------------------------------------------------------------------------
@@ -302,12 +311,21 @@ def _renumber(conn: sqlite3.Connection, ids: list[int]) -> None:
         _update(conn, job_id, {"queue_position": position}, "AND queue_position IS NOT ?", (position,))
 
 
+def _launcher_fields() -> dict[str, Any]:
+    # 'preparing', owned by this process until it hands the job to the supervisor it spawns: if it dies first,
+    # the job is not stuck (``requeue_unstarted``)
+    pid = os.getpid()
+    return {"status": JobStatus.PREPARING, "queue_position": None, "pid": pid, "supervisor_pid": None,
+            "host": hostname(), "proc_key": proc_key(pid)}
+
+
 def claim_or_enqueue(conn: sqlite3.Connection, job_id: int, max_parallel: int, force_queue: bool = False) -> bool:
-    """Either mark a new training as starting (True: spawn its supervisor now) or put it at the end of the queue."""
+    """Either mark a new training as starting, owned by this process (True: spawn its supervisor now and
+    ``hand_to_supervisor``), or put it at the end of the queue."""
     with transaction(conn):
         waiting = [i for i in queued_training_ids(conn) if i != job_id]
         if not force_queue and active_training_count(conn) < max(1, max_parallel) and not waiting:
-            _update(conn, job_id, {"status": JobStatus.PREPARING, "queue_position": None})
+            _update(conn, job_id, _launcher_fields())
             return True
         _update(conn, job_id, {"status": JobStatus.QUEUED})
         _renumber(conn, waiting + [job_id])
@@ -315,16 +333,48 @@ def claim_or_enqueue(conn: sqlite3.Connection, job_id: int, max_parallel: int, f
 
 
 def claim_next(conn: sqlite3.Connection, max_parallel: int) -> int | None:
-    """Take the first queued training if a slot is free; returns its id (now 'preparing')."""
+    """Take the first queued training if a slot is free; returns its id (now 'preparing', owned by this
+    process until ``hand_to_supervisor``). One transaction: two processes never take the same job."""
     with transaction(conn):
         if active_training_count(conn) >= max(1, max_parallel):
             return None
         ids = queued_training_ids(conn)
         if not ids:
             return None
-        _update(conn, ids[0], {"status": JobStatus.PREPARING, "queue_position": None})
+        _update(conn, ids[0], _launcher_fields())
         _renumber(conn, ids[1:])
         return ids[0]
+
+
+def hand_to_supervisor(conn: sqlite3.Connection, job_id: int, supervisor_pid: int, key: str) -> bool:
+    """Record the supervisor this process spawned for a job it claimed (unless the supervisor already claimed
+    it, or the job went back to the queue meanwhile); from now on the job lives and dies with that process."""
+    with transaction(conn):
+        return _update(conn, job_id, {"supervisor_pid": supervisor_pid, "proc_key": key, "pid": None},
+                       "AND status = ? AND supervisor_pid IS NULL AND pid = ?",
+                       (JobStatus.PREPARING.value, os.getpid())) == 1
+
+
+def fail_unstarted(conn: sqlite3.Connection, job_id: int, message: str) -> bool:
+    """End a training this process claimed but could not hand to a supervisor as failed (unless a supervisor
+    took it after all)."""
+    with transaction(conn):
+        return _update(conn, job_id, {"status": JobStatus.FAILED, "finished_at": time.time(), "message": message,
+                                      "error": message},
+                       "AND status = ? AND supervisor_pid IS NULL", (JobStatus.PREPARING.value,)) == 1
+
+
+def requeue_unstarted(conn: sqlite3.Connection, job_id: int, seen_key: str | None, note: str) -> bool:
+    """Put a training whose launcher died before spawning its supervisor back at the front of the queue (it
+    never ran); False if it was handed on or changed meanwhile."""
+    with transaction(conn):
+        moved = _update(conn, job_id, {"status": JobStatus.QUEUED, "pid": None, "proc_key": None, "host": None,
+                                       "queue_position": 0, "message": note},
+                        "AND status = ? AND supervisor_pid IS NULL AND proc_key IS ?",
+                        (JobStatus.PREPARING.value, seen_key)) == 1
+        if moved:
+            _renumber(conn, queued_training_ids(conn))
+        return moved
 
 
 def move_in_queue(conn: sqlite3.Connection, job_id: int, position: int) -> list[int]:

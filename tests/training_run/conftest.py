@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture
@@ -25,3 +26,16 @@ def ctx(home):
 
     kill_job_processes(home)
 
+
+
+@pytest.fixture
+def train_cli(cli, ctx, home, tmp_path, monkeypatch, image_factory):
+    """The `cli` runner with a registered dataset and a stand-in sd-scripts checkout (see test_cli.py)."""
+    monkeypatch.setenv("LORATUI_KOHYA_DIR", str(HERE / "fake_sd_scripts"))
+    monkeypatch.setenv("LORATUI_KOHYA_PYTHON", sys.executable)
+    data = tmp_path / "data"
+    for i in range(4):
+        image_factory(data / "10_tinyconcept" / f"img{i}.png", size=(64, 64), color=(20 * i, 100, 150))
+        (data / "10_tinyconcept" / f"img{i}.txt").write_text("tinyconcept, smiling")
+    assert cli("dataset", "add", data, "--name", "tiny").code == 0
+    return cli

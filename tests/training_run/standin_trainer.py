@@ -7,7 +7,8 @@ images after chosen steps. It exits with the recorded exit code (or ``--exit``).
 
 With ``--resume DIR`` it checks DIR/train_state.json exists and replays the resumed recording instead.
 ``--child`` starts a grandchild in the same process group that ignores SIGINT (as ``train_network.py`` under
-``accelerate launch`` survives a SIGINT sent to accelerate alone).
+``accelerate launch`` survives a SIGINT sent to accelerate alone). ``--start_delay S`` waits before the first
+output (a trainer still loading its model), ``--slow_save S`` after each ``saving checkpoint`` line (a big save).
 """
 
 import argparse
@@ -82,6 +83,8 @@ def main() -> int:
     ap.add_argument("--resume", default=None)
     ap.add_argument("--skip_until_initial_step", action="store_true")
     ap.add_argument("--crash_after", action="store_true", help="raise after the replay (exit 1)")
+    ap.add_argument("--start_delay", type=float, default=0.0)
+    ap.add_argument("--slow_save", type=float, default=0.0)
     args, _unknown = ap.parse_known_args()
     out_dir = Path(args.output_dir)
     stem = args.log
@@ -103,6 +106,7 @@ def main() -> int:
         found = re.search(r"^rc: (-?\d+)", meta.read_text(), re.M)
         code = int(found.group(1)) if found else 0
     last_step = 0
+    time.sleep(args.start_delay)
     for stream, chunk in merged_chunks(stem):
         chunk = rewrite.sub(str(out_dir).encode(), chunk)
         if stream == "stderr" and b"Traceback" in chunk and code < 0:
@@ -116,6 +120,7 @@ def main() -> int:
         found = re.match(r"saving checkpoint: (.+?)\s*$", text.strip())
         if found:
             write_lora(Path(found.group(1)))
+            time.sleep(args.slow_save)
         if "saving last state" in text:
             state_dir = out_dir / f"{args.output_name}-state"
             state_dir.mkdir(parents=True, exist_ok=True)

@@ -11,41 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from loratui.training.run.procgroup import group_members
-from trhelpers import HERE, alive, job_events, job_row, wait_for, wait_status
+from trhelpers import HERE, alive, job_events, job_row, wait_for, wait_status, write_config
 
 REPO = Path(__file__).resolve().parents[2]
 TERMINAL = {"completed", "failed", "cancelled", "interrupted"}
-
-
-@pytest.fixture
-def train_cli(cli, ctx, home, tmp_path, monkeypatch, image_factory):
-    """The `cli` runner with a registered dataset and a stand-in sd-scripts checkout."""
-    monkeypatch.setenv("LORATUI_KOHYA_DIR", str(HERE / "fake_sd_scripts"))
-    monkeypatch.setenv("LORATUI_KOHYA_PYTHON", sys.executable)
-    data = tmp_path / "data"
-    for i in range(4):
-        image_factory(data / "10_tinyconcept" / f"img{i}.png", size=(64, 64), color=(20 * i, 100, 150))
-        (data / "10_tinyconcept" / f"img{i}.txt").write_text("tinyconcept, smiling")
-    assert cli("dataset", "add", data, "--name", "tiny").code == 0
-    return cli
-
-
-def write_config(tmp_path: Path, steps: int = 4, **extra) -> Path:
-    model = tmp_path / "model.safetensors"
-    model.write_bytes(b"stand-in")
-    lines = [
-        'backend = "kohya"', 'family = "sd15"', 'dataset = "tiny"', "", "[launch]", 'launcher = "python"', "",
-        "[args]", f'pretrained_model_name_or_path = "{model}"', f'output_dir = "{tmp_path / "out"}"',
-        'output_name = "tinylora"', 'network_module = "networks.lora"', 'resolution = "64,64"',
-        "train_batch_size = 2", f"max_train_steps = {steps}", "save_state = true",
-    ]
-    lines += [f"{k} = {v}" for k, v in extra.items()]
-    path = tmp_path / "run.toml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def test_start_status_logs_complete(train_cli, home, tmp_path):

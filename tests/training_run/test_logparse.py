@@ -7,7 +7,7 @@ import random
 import pytest
 
 from loratui.training.run import logparse
-from loratui.training.run.logparse import LogParser, parse_bytes, pick_error
+from loratui.training.run.logparse import LogParser, coalesce, parse_bytes, pick_error
 
 from trhelpers import FIXTURES
 
@@ -15,6 +15,7 @@ LOGS = sorted((FIXTURES / "kohya-logs").glob("*.log"))
 
 
 def _events(data: bytes, sizes) -> list:
+    """Events of `data` fed in pieces of `sizes`, coalesced (the parser coalesces only within one feed)."""
     parser = LogParser()
     out, i = [], 0
     for size in sizes:
@@ -24,7 +25,7 @@ def _events(data: bytes, sizes) -> list:
         i += size
     if i < len(data):
         out += parser.feed(data[i:])
-    return out + parser.close()
+    return coalesce(out + parser.close())
 
 
 def test_fixtures_present():
@@ -34,7 +35,7 @@ def test_fixtures_present():
 @pytest.mark.parametrize("path", LOGS, ids=lambda p: p.name)
 def test_chunking_gives_identical_events(path):
     data = path.read_bytes()
-    whole = parse_bytes(data)
+    whole = coalesce(parse_bytes(data))
     assert _events(data, [1] * len(data)) == whole
     for seed in range(6):
         rnd = random.Random(seed)
@@ -44,6 +45,14 @@ def test_chunking_gives_identical_events(path):
     cuts = sorted({i for i, b in enumerate(data) if b in (13, 10)} | {i + 1 for i, b in enumerate(data) if b in (13, 10)})
     sizes = [b - a for a, b in zip([0] + cuts, cuts + [len(data)])]
     assert _events(data, [s for s in sizes if s]) == whole
+
+
+def _events_uncoalesced(data: bytes) -> list:
+    parser = LogParser()
+    out = []
+    for piece in data.split(b"\r"):
+        out += parser.feed(b"\r" + piece)
+    return out + parser.close()
 
 
 def _progress(events):
@@ -59,8 +68,11 @@ def test_plain_run_two_updates_per_step_last_wins():
         if ev.avr_loss is not None:
             per_step[ev.step] = ev.avr_loss
     assert per_step == {1: 0.963, 2: 1.06, 3: 1.07, 4: 1.07}
-    first_of_step2 = next(e for e in progress if e.step == 2)
-    assert first_of_step2.avr_loss == 0.963  # the redraw before set_postfix still shows step 1's value
+    # Each step draws twice and the first still shows the previous step's loss: fed a redraw at a time (as
+    # a live trainer writes them) both are reported, in one piece only the last of each step.
+    redraws = _progress(_events_uncoalesced((FIXTURES / "kohya-logs" / "01_cli_python.stderr.log").read_bytes()))
+    assert [e.avr_loss for e in redraws if e.step == 2] == [0.963, 1.06]
+    assert [e.avr_loss for e in progress if e.step == 2] == [1.06]
     assert abs(progress[1].speed - 1 / 10.10) < 1e-9 and progress[1].eta_s == 30.0
     assert any(isinstance(e, logparse.Saved) for e in events)
 
@@ -127,7 +139,7 @@ def test_escape_codes_and_unterminated_garbage_are_harmless():
     data = b"\x1b[31mTraceback (most recent call last):\x1b[0m\n  File \"x.py\", line 1\nRuntimeError: boom\n"
     data += b"x" * (logparse.MAX_SEGMENT * 2 + 5)
     events = _events(data, [7] * (len(data) // 7 + 1))
-    assert events == parse_bytes(data)
+    assert events == coalesce(parse_bytes(data))
     assert pick_error(events).message == "RuntimeError: boom"
 
 
@@ -141,7 +153,7 @@ def test_helpers():
 
 def test_overlong_line_cut_the_same_in_any_chunking():
     data = b"Traceback (most recent call last):\n  " + b"y" * (logparse.MAX_SEGMENT + 10) + b"\nValueError: v\n"
-    whole = parse_bytes(data)
+    whole = coalesce(parse_bytes(data))
     assert _events(data, [5] * (len(data) // 5 + 1)) == whole
     assert pick_error(whole) is not None
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
 from loratui.errors import JobError, NotFoundError
@@ -11,8 +9,7 @@ from loratui.jobs import repo
 from loratui.store import Store
 from loratui.training.run import launch
 from loratui.training.run import queue as run_queue
-from loratui.training.plan import TrainPhase
-from trhelpers import job_events, job_row, make_plan, standin_argv, wait_status
+from trhelpers import job_events, job_row, make_plan, musubi_plan, wait_status
 
 TERMINAL = {"completed", "failed", "cancelled", "interrupted"}
 
@@ -56,28 +53,8 @@ async def test_queue_reorder_and_remove(ctx, home, tmp_path):
     assert done["status"] == "completed"
 
 
-def _cache_phase(name: str, code: int) -> TrainPhase:
-    script = (
-        "import sys, time\n"
-        "for i in range(5):\n"
-        "    sys.stderr.write(f'\\r{i * 25:3d}%|##        | {i}/4 [00:00<00:01,  9.00it/s]'); sys.stderr.flush()\n"
-        "    time.sleep(0.01)\n"
-        "sys.stderr.write('\\n')\n"
-        f"sys.exit({code})\n"
-    )
-    return TrainPhase(name, [sys.executable, "-c", script], "")
-
-
-def _musubi_plan(tmp_path, *, text_rc=0, train_extra=()):
-    plan = make_plan(tmp_path, name="musubi", total_steps=6)
-    train = TrainPhase("train", standin_argv(tmp_path / "musubi" / "out", "08_save_state", *train_extra), "")
-    plan.backend, plan.family = "musubi", "qwen-image"
-    plan.phases = [_cache_phase("cache_latents", 0), _cache_phase("cache_text", text_rc), train]
-    return plan
-
-
 async def test_musubi_three_phases(ctx, home, tmp_path):
-    job_id = await _start(ctx, _musubi_plan(tmp_path))
+    job_id = await _start(ctx, musubi_plan(tmp_path))
     row = wait_status(home, job_id, TERMINAL)
     assert row["status"] == "completed" and row["step"] == 4
     started = [e["name"] for e in job_events(home, job_id, "phase_started")]
@@ -86,7 +63,7 @@ async def test_musubi_three_phases(ctx, home, tmp_path):
 
 
 async def test_musubi_failed_phase_stops_the_job(ctx, home, tmp_path):
-    job_id = await _start(ctx, _musubi_plan(tmp_path, text_rc=3))
+    job_id = await _start(ctx, musubi_plan(tmp_path, text_rc=3))
     row = wait_status(home, job_id, TERMINAL)
     assert row["status"] == "failed" and row["exit_code"] == 3
     assert "exited with code 3" in row["message"]
@@ -94,7 +71,7 @@ async def test_musubi_failed_phase_stops_the_job(ctx, home, tmp_path):
 
 
 async def test_musubi_resume_skips_finished_caching(ctx, home, tmp_path):
-    first = await _start(ctx, _musubi_plan(tmp_path, train_extra=("--crash_after",)))
+    first = await _start(ctx, musubi_plan(tmp_path, train_extra=("--crash_after",)))
     assert wait_status(home, first, TERMINAL)["status"] == "failed"
     async with Store.open(ctx.paths.db) as store:
         second = await launch.resume_training(store, ctx, first)

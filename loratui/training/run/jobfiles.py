@@ -2,7 +2,9 @@
 
 ``<home>/jobs/<id>/``: ``plan.json`` (the TrainPlan the supervisor runs, plus which phases to skip),
 ``train.log`` (the trainer's stdout and stderr, bytes as emitted, every phase appended), ``supervisor.log``
-(the supervisor's own errors). The trainer's output folder holds the LoRA files, ``<name>-...-state`` folders
+(the supervisor's own errors), ``trainer.json`` (the pid and identity of the phase's trainer, written the
+moment it starts: a supervisor killed before it could record them in the job row leaves no trainer nobody
+knows about). The trainer's output folder holds the LoRA files, ``<name>-...-state`` folders
 (``train_state.json`` inside, for kohya) and ``sample/`` images.
 """
 
@@ -21,6 +23,7 @@ from loratui.training.plan import TrainPhase, TrainPlan
 PLAN_FILE = "plan.json"
 LOG_FILE = "train.log"
 SUPERVISOR_LOG = "supervisor.log"
+TRAINER_FILE = "trainer.json"
 LORA_EXTENSIONS = (".safetensors", ".ckpt", ".pt")
 SAMPLE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".mp4")
 
@@ -58,6 +61,20 @@ def write_job_plan(job_dir: Path, job_plan: JobPlan) -> Path:
     path = job_dir / PLAN_FILE
     atomic_write_text(path, job_plan.to_json())
     return path
+
+
+def write_trainer(job_dir: Path, pid: int, key: str) -> None:
+    """Record the trainer process of the phase that starts now (its pid is its process group)."""
+    atomic_write_text(job_dir / TRAINER_FILE, json.dumps({"pid": pid, "key": key}))
+
+
+def read_trainer(job_dir: Path) -> tuple[int, str] | None:
+    """(pid, identity key) of the last trainer started in the job folder, or None."""
+    try:
+        data = json.loads((job_dir / TRAINER_FILE).read_text(encoding="utf-8"))
+        return int(data["pid"]), str(data["key"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def read_job_plan(job_dir: Path) -> JobPlan:

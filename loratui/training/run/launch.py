@@ -9,7 +9,6 @@ alive; ``resume_training`` starts a new job (``parent_id`` = the old one) from t
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,7 @@ from loratui.training.plan import TrainPhase, TrainPlan
 from loratui.training.run import jobfiles
 from loratui.training.run import queue as run_queue
 from loratui.training.run.procgroup import group_members, terminate_group
-from loratui.training.run.reconcile import reconcile, supervisor_alive
-from loratui.training.run.spawn import spawn_supervisor
+from loratui.training.run.reconcile import supervisor_alive
 from loratui.training.samples import write_inline_prompts
 
 
@@ -83,15 +81,11 @@ async def start_training(
 
 
 async def _start_or_enqueue(store: Store, ctx: Context, job_id: int, force_queue: bool) -> bool:
-    await reconcile(store)  # a dead supervisor must not hold a slot
+    # A dead supervisor must not hold a slot, and a free slot goes to the trainings already waiting first.
+    await run_queue.advance(store, ctx)
     start = await store.run(repo.claim_or_enqueue, job_id, ctx.settings.trainers.max_parallel, force_queue)
     if start:
-        try:
-            await asyncio.to_thread(spawn_supervisor, ctx, job_id)
-        except (OSError, subprocess.SubprocessError) as exc:
-            await store.run(repo.update_job, job_id, status=JobStatus.FAILED, finished_at=time.time(),
-                            message=f"could not start the supervisor: {exc}")
-            raise JobError(f"could not start the supervisor of job {job_id}: {exc}") from None
+        await run_queue.start_claimed(store, ctx, job_id)
     return start
 
 

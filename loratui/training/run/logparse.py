@@ -14,8 +14,16 @@ What sd-scripts and musubi-tuner really print (see the recorded logs in the shar
   ``max_train_steps - N``: the parser adds N back.
 
 The parser is incremental and deterministic: feeding the same bytes in any chunking (byte by byte, random
-sizes) yields the same events. Its only decisions are made on complete units: a bar once its closing ``]`` has
-arrived, a line once its ``\\r``/``\\n`` has arrived, a rich record once the next line or bar starts.
+sizes) yields the same events once redraws are coalesced (``coalesce``). Its only decisions are made on complete
+units: a bar once its closing ``]`` has arrived, a line once its ``\\r``/``\\n`` has arrived, a rich record
+once the next line or bar starts.
+
+Redraws are coalesced as they are parsed: of consecutive redraws of one bar within what one ``feed`` brings,
+only the last is reported (for the ``steps`` bar: the last of each step, which carries the step's loss; for
+other bars: the last). A flood of a million redraws costs a regular-expression match each and yields a handful
+of events per chunk; the newest redraw is always reported by the ``feed`` that completed it. Lines are cut at
+``MAX_SEGMENT`` characters, tracebacks keep their first and last ``MAX_FRAMES // 2`` lines and a rich record its
+first ``MAX_SEGMENT`` characters, so no input grows the parser's memory.
 """
 
 from __future__ import annotations
@@ -27,6 +35,12 @@ from typing import Any
 
 MAX_SEGMENT = 65536
 """A line longer than this (characters) is cut, so garbage without newlines cannot grow memory."""
+
+FEED_SLICE = 1 << 20
+"""Bytes decoded and split at once: ``feed`` takes any size."""
+
+MAX_FRAMES = 200
+"""Traceback lines kept (the first and the last half; a note says how many were left out between)."""
 
 RICH_INDENT = 29
 """Width of rich's time (19 + 1) and level (8 + 1) columns: where the message column starts."""
@@ -175,7 +189,8 @@ _RICH_HEAD = re.compile(
 )
 _LINE_ENDS = re.compile(r"[\r\n]")
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d $")
-_ESCAPES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+ESCAPE_SEQUENCE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+"""One complete ANSI/VT escape sequence (CSI, OSC, or a two-character one)."""
 
 _MESSAGES: list[tuple[re.Pattern, str]] = [
     (re.compile(r"^caching latents"), "caching_latents"),
@@ -205,7 +220,7 @@ _WRAPPER_FRAMES = ("accelerate/commands/launch.py", "accelerate/commands/acceler
 
 def strip_escapes(text: str) -> str:
     """Remove ANSI/VT escape sequences (colours, cursor moves, titles)."""
-    return _ESCAPES.sub("", text) if "\x1b" in text else text
+    return ESCAPE_SEQUENCE.sub("", text) if "\x1b" in text else text
 
 
 def parse_duration(text: str) -> float | None:
@@ -257,13 +272,14 @@ def _float(text: str | None) -> float | None:
 class _Record:
     """A rich log record being assembled from its wrapped lines."""
 
-    __slots__ = ("level", "parts", "width", "last_full")
+    __slots__ = ("level", "parts", "width", "last_full", "size")
 
     def __init__(self, level: str, first: str, width: int) -> None:
         self.level = level
         self.width = width
         self.parts = [first]
         self.last_full = self._full(first)
+        self.size = len(first)
 
     def _full(self, fragment: str) -> bool:
         # rich moves a word that does not fit to the next line and only cuts a word longer than the whole
@@ -271,6 +287,9 @@ class _Record:
         return 0 < self.width <= len(fragment) and " " not in fragment
 
     def add(self, fragment: str) -> None:
+        if self.size > MAX_SEGMENT:
+            return  # an endless record keeps its beginning
+        self.size += len(fragment) + 1
         if fragment and self.parts and self.parts[-1] and self.last_full:
             self.parts[-1] += fragment  # a long word folded at the column edge
         else:
@@ -291,6 +310,9 @@ class LogParser:
         self._seg_escape = False
         self._record: _Record | None = None
         self._traceback: list[str] | None = None
+        self._frames_left_out = 0
+        self._held: tuple | None = None
+        """The newest bar redraw, not reported yet: (key, match, then what it needs to become an event)."""
         self._summary: dict[str, int] | None = None
         self.step_offset = step_offset
         """Steps done before this run (a resumed run's bar restarts at 0)."""
@@ -303,9 +325,10 @@ class LogParser:
     # -- input
     def feed(self, data: bytes) -> list[Event]:
         """Parse more bytes; returns the events they completed."""
-        text = self._decoder.decode(data)
-        if text:
-            self._take(text)
+        for start in range(0, len(data), FEED_SLICE):  # slices keep the cutting of endless lines linear
+            text = self._decoder.decode(data[start:start + FEED_SLICE])
+            if text:
+                self._take(text)
         return self._drain()
 
     def close(self) -> list[Event]:
@@ -322,8 +345,31 @@ class LogParser:
         return self._drain()
 
     def _drain(self) -> list[Event]:
+        self._release()
         events, self._events = self._events, []
         return events
+
+    def _emit(self, event: Event) -> None:
+        self._release()  # a held redraw came first
+        self._events.append(event)
+
+    def _release(self) -> None:
+        held, self._held = self._held, None
+        if held is None:
+            return
+        key, match, step, whole = held  # for other bars than 'steps': their count and total
+        if key[0] == "bar":
+            self._events.append(BarProgress(key[1], step, whole))
+            return
+        inner = _INNER.match(match.group("inner").strip())
+        remaining = rate = postfix = None
+        if inner:
+            remaining = parse_duration(inner.group("remaining"))
+            rate = parse_rate(inner.group("rate"))
+            postfix = parse_postfix(inner.group("postfix"))
+        loss = _float((postfix or {}).get("avr_loss"))
+        eta = remaining if remaining is not None else ((whole - step) / rate if rate else None)
+        self._events.append(Progress(step, whole, loss, rate, eta))
 
     def _take(self, text: str) -> None:
         # Only the new text is searched for line ends: the pending segment has none by construction.
@@ -348,6 +394,11 @@ class LogParser:
                 self._seg = self._strip_bars(self._seg)
 
     def _ended(self, seg: str) -> None:
+        if "\x1b" not in seg:
+            match = _BAR.match(seg)
+            if match is not None and match.end() == len(seg):
+                self._bar(match)  # the common case, a plain redraw, without the general path's steps
+                return
         # A segment that ended: cut over-long ones exactly where feeding it in small pieces would have.
         if len(seg) > MAX_SEGMENT:
             escape = "\x1b" in seg
@@ -378,26 +429,22 @@ class LogParser:
         self._line(seg)
 
     def _bar(self, match: re.Match) -> None:
+        # Only what decides the coalescing is read now; the rest once the redraw is reported (``_release``).
         self._end_record()
         desc = match.group("desc").strip().rstrip(":").strip()
         n, total = int(match.group("n")), int(match.group("total"))
-        inner = _INNER.match(match.group("inner").strip())
-        remaining = rate = postfix = None
-        if inner:
-            remaining = parse_duration(inner.group("remaining"))
-            rate = parse_rate(inner.group("rate"))
-            postfix = parse_postfix(inner.group("postfix"))
         if desc != "steps":
-            self._events.append(BarProgress(desc, n, total))
-            return
-        step = n + self.step_offset
-        whole = total + self.step_offset
-        if self.total_steps is not None and self.total_steps > whole:
-            whole = self.total_steps
-        self.step = step
-        loss = _float((postfix or {}).get("avr_loss"))
-        eta = remaining if remaining is not None else ((whole - step) / rate if rate else None)
-        self._events.append(Progress(step, whole, loss, rate, eta))
+            held = (("bar", desc, total), match, n, total)
+        else:
+            step = n + self.step_offset
+            whole = total + self.step_offset
+            if self.total_steps is not None and self.total_steps > whole:
+                whole = self.total_steps
+            self.step = step
+            held = (("steps", step), match, step, whole)
+        if self._held is not None and self._held[0] != held[0]:
+            self._release()
+        self._held = held
 
     # -- lines
     def _line(self, line: str) -> None:
@@ -448,7 +495,11 @@ class LogParser:
             return
         if self._traceback is not None:
             if line.startswith((" ", "\t")):
-                self._traceback.append(line)
+                frames = self._traceback
+                frames.append(line)
+                if len(frames) > MAX_FRAMES:
+                    del frames[MAX_FRAMES // 2]
+                    self._frames_left_out += 1
                 return
             self._end_traceback(line)
             return
@@ -458,9 +509,12 @@ class LogParser:
         frames, self._traceback = self._traceback, None
         if frames is None:
             return
+        if self._frames_left_out:
+            frames.insert(MAX_FRAMES // 2, f"  ... {self._frames_left_out} more lines left out ...")
+            self._frames_left_out = 0
         wrapper = any(marker in frame for frame in frames for marker in _WRAPPER_FRAMES)
         message = (last or "traceback without an exception line").strip()
-        self._events.append(Error(message, tuple(frames), wrapper))
+        self._emit(Error(message, tuple(frames), wrapper))
 
     def _message(self, text: str, level: str | None) -> None:
         if self._summary is not None:
@@ -475,9 +529,10 @@ class LogParser:
                 self._known(what, match)
                 break
         if level in ("ERROR", "CRITICAL"):
-            self._events.append(Error(text))
+            self._emit(Error(text))
 
     def _known(self, what: str, match: re.Match) -> None:
+        self._release()  # a held redraw came before this line
         events = self._events
         if what in ("caching_latents", "caching_text"):
             events.append(Phase(what))
@@ -517,11 +572,41 @@ def parse_bytes(data: bytes, step_offset: int = 0) -> list[Event]:
     return parser.feed(data) + parser.close()
 
 
+def _error_ranks(errors: list[Error]) -> list[list[Error]]:
+    return [[e for e in errors if e.traceback and not e.wrapper], [e for e in errors if e.traceback], errors]
+
+
 def pick_error(events: list[Event]) -> Error | None:
     """The error worth showing: the last trainer exception, else the last launcher one, else the last log error."""
-    errors = [e for e in events if isinstance(e, Error)]
-    for candidates in ([e for e in errors if e.traceback and not e.wrapper], [e for e in errors if e.traceback],
-                       errors):
+    for candidates in _error_ranks([e for e in events if isinstance(e, Error)]):
         if candidates:
             return candidates[-1]
     return None
+
+
+def notable_errors(errors: list[Error]) -> list[Error]:
+    """The few errors ``pick_error`` could ever choose, now or after more errors (at most three, in order):
+    what a consumer keeps of a trainer that prints errors without end."""
+    keep = {id(candidates[-1]) for candidates in _error_ranks(errors) if candidates}
+    return [e for e in errors if id(e) in keep]
+
+
+def _redraw_key(event: Event) -> tuple | None:
+    if isinstance(event, Progress):
+        return ("steps", event.step)
+    if isinstance(event, BarProgress):
+        return ("bar", event.desc, event.total)
+    return None
+
+
+def coalesce(events: list[Event]) -> list[Event]:
+    """Drop every bar redraw followed at once by a newer redraw of the same bar (the same step, for the steps
+    bar): what the parser does within one ``feed``, applied to a whole event list. Parsing the same bytes in
+    any chunking gives the same coalesced events."""
+    out = []
+    for index, event in enumerate(events):
+        key = _redraw_key(event)
+        if key is not None and index + 1 < len(events) and _redraw_key(events[index + 1]) == key:
+            continue
+        out.append(event)
+    return out

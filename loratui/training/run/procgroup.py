@@ -13,11 +13,11 @@ import subprocess
 import time
 
 
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes whose process group is `pgid` (Linux /proc; [] elsewhere)."""
-    if not pgid or not os.path.isdir("/proc"):
+def _live_processes() -> list[tuple[int, int]]:
+    """(pid, process group) of every live (non-zombie) process (Linux /proc; [] elsewhere)."""
+    if not os.path.isdir("/proc"):
         return []
-    members = []
+    found = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -28,9 +28,21 @@ def group_members(pgid: int) -> list[int]:
             continue
         fields = data[data.rfind(b")") + 2:].split()
         # fields[0] is the state, fields[2] the process group.
-        if len(fields) > 2 and fields[0] != b"Z" and fields[2] == str(pgid).encode():
-            members.append(int(name))
-    return members
+        if len(fields) > 2 and fields[0] != b"Z":
+            found.append((int(name), int(fields[2])))
+    return found
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes whose process group is `pgid` (Linux /proc; [] elsewhere)."""
+    if not pgid:
+        return []
+    return [pid for pid, group in _live_processes() if group == pgid]
+
+
+def live_groups() -> set[int]:
+    """The process groups that have a live member (one pass over /proc)."""
+    return {group for _, group in _live_processes()}
 
 
 def group_alive(pgid: int | None) -> bool:

@@ -41,6 +41,8 @@ READ_CHUNK = 1 << 16
 SAMPLE_POLL_S = 2.0
 CANCEL_POLL_S = 0.5
 HEARTBEAT_S = 10.0
+MAX_OUTPUTS = 1000
+"""The newest LoRA files listed in a job's outputs (a trainer printing endless checkpoint lines cannot bloat it)."""
 
 
 class RunState:
@@ -58,8 +60,10 @@ class RunState:
         self.step: int | None = None
         self.epoch: int | None = None
         self.status: JobStatus | None = None
-        self.checkpoints: list[str] = []
+        self.checkpoints: dict[str, None] = {}
+        """LoRA files written so far, in order (a dict: a flood of checkpoint lines costs no quadratic time)."""
         self.errors: list[logparse.Error] = []
+        """The errors worth keeping (``logparse.notable_errors``: a few, however many the trainer printed)."""
         self.states: list[dict] = []
         self.bar: str | None = None
 
@@ -118,11 +122,13 @@ class RunState:
                 self.set(step=ev.step)
                 self.event("resumed", {"step": ev.step})
             elif isinstance(ev, logparse.Checkpoint):
-                self.checkpoints.append(ev.path)
+                self.checkpoints.pop(ev.path, None)
+                self.checkpoints[ev.path] = None
+                if len(self.checkpoints) > MAX_OUTPUTS:
+                    del self.checkpoints[next(iter(self.checkpoints))]
                 self.event("checkpoint", {"path": ev.path, "step": self.step, "epoch": self.epoch})
             elif isinstance(ev, logparse.CheckpointRemoved):
-                if ev.path in self.checkpoints:
-                    self.checkpoints.remove(ev.path)
+                self.checkpoints.pop(ev.path, None)
                 self.event("checkpoint_removed", {"path": ev.path})
             elif isinstance(ev, logparse.StateSaved):
                 data = {"path": ev.path, "step": ev.step, "epoch": ev.epoch}
@@ -131,7 +137,7 @@ class RunState:
             elif isinstance(ev, logparse.SampleStarted):
                 self.event("sample_started", {"step": ev.step})
             elif isinstance(ev, logparse.Error):
-                self.errors.append(ev)
+                self.errors = logparse.notable_errors(self.errors + [ev])
 
     def flush(self, force: bool = False) -> None:
         """Write what is pending if the interval has passed (or it is urgent, or forced)."""
@@ -218,7 +224,11 @@ class Supervisor:
                 self.state.errors.append(logparse.Error(f"could not start the {phase.name} phase: {exc}"))
                 return 127
         pid = self.proc.pid
-        self.state.set(urgent=True, pid=pid, pgid=pid, trainer_key=proc_key(pid))
+        key = proc_key(pid)
+        # In the job folder before the job row: that write can wait seconds for the database's lock, and a
+        # supervisor killed meanwhile must not leave a trainer that reconciling cannot find.
+        jobfiles.write_trainer(self.job_dir, pid, key)
+        self.state.set(urgent=True, pid=pid, pgid=pid, trainer_key=key)
         self.state.event("phase_started", {"name": phase.name, "pid": pid, "offset": offset,
                                            "argv": list(phase.argv)})
         self.state.flush(force=True)
@@ -260,10 +270,11 @@ class Supervisor:
                     self.poll_samples()
                 self.state.flush()
                 if exited:
-                    rest = reader.read()
-                    while rest:
+                    rest = reader.read(READ_CHUNK)
+                    while rest:  # in chunks: after a flood, what is left can be hundreds of MB
                         self.state.apply(parser.feed(rest), phase)
-                        rest = reader.read()
+                        self.state.flush()
+                        rest = reader.read(READ_CHUNK)
                     self.state.apply(parser.close(), phase)
                     return
                 if not data or len(data) < READ_CHUNK:
@@ -337,10 +348,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="loratui-supervisor")
     parser.add_argument("--home", required=True)
     parser.add_argument("--detach", action="store_true", help="fork and let the parent exit at once")
+    parser.add_argument("--pid-fd", type=int, help="with --detach: write the detached process's pid here")
     parser.add_argument("job", type=int)
     args = parser.parse_args(argv)
-    if args.detach and os.fork() > 0:
-        os._exit(0)
+    if args.detach:
+        child = os.fork()
+        if child > 0:
+            if args.pid_fd is not None:
+                os.write(args.pid_fd, f"{child}\n".encode())
+            os._exit(0)
+    if args.pid_fd is not None:
+        os.close(args.pid_fd)  # the spawner reads until every copy of the pipe is closed
     supervisor = Supervisor(Path(args.home), args.job)
     signal.signal(signal.SIGTERM, supervisor.on_signal)
     signal.signal(signal.SIGHUP, supervisor.on_signal)

@@ -1,17 +1,15 @@
 """A log view for trainer output: line API, ``\\r`` redraws collapsed, escape codes dropped, batched, bounded.
 
-``feed(bytes_or_text)`` only queues the data (cheap, callable from a thread); a timer folds the queue into
-lines a few dozen times a second, so a trainer printing tens of thousands of lines a second never floods the
-event loop. A ``\\r`` starts the current line over (a tqdm bar redraws in place); escape sequences and other
-control characters are removed so trainer output cannot move the cursor or recolour the screen. Only the
-newest ``max_lines`` lines are kept. ``find()`` searches (case-insensitive) and highlights the matches.
+``feed(bytes_or_text)`` folds the data into lines at once in the caller's thread (the monitor's tail thread),
+through ``training.run.logfold.LineFolder``: of a line's ``\\r`` redraws only the last is kept, escape
+sequences and control characters are removed, lines are cut at ``MAX_WIDTH`` and only the newest ``max_lines``
+wait. A timer takes what was folded a few dozen times a second and repaints, so a trainer printing a million
+redraws or tens of thousands of lines a second costs the event loop one bounded step per tick, and the view's
+memory stays bounded. ``find()`` searches (case-insensitive) and highlights the matches.
 """
 
 from __future__ import annotations
 
-import codecs
-import re
-import time
 from collections import deque
 
 from rich.segment import Segment
@@ -22,21 +20,10 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from loratui.training.run.logparse import strip_escapes
+from loratui.training.run.logfold import LineFolder
 
-# Control characters other than \n and \r are dropped; a tab becomes spaces.
-_CONTROL = {c: None for c in range(32) if c not in (9, 10, 13)}
-_CONTROL[9] = "    "
-_CONTROL[127] = None
-_CONTROL_CHARS = re.compile("[\x00-\x08\x09\x0b\x0c\x0e-\x1f\x7f]")
 MAX_WIDTH = 1000
 """Lines are cut here for display (the log file keeps everything)."""
-PIECE = 8192
-"""feed() queues big chunks in pieces of this many bytes so one flush step stays short."""
-BATCH = 4
-"""Pieces folded together per step."""
-FLUSH_BUDGET_S = 0.008
-"""Most time one flush spends folding output before it lets the app handle input."""
 
 
 class LogView(ScrollView, can_focus=True):
@@ -65,16 +52,14 @@ class LogView(ScrollView, can_focus=True):
         super().__init__(id=id, classes=classes)
         self.lines: deque[str] = deque(maxlen=max_lines)
         self.current = ""
-        self._cr = False
-        self._pending: list = []
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._folder = LineFolder(max_lines=max_lines, max_width=MAX_WIDTH)
         self._width = 0
         self.follow = True
         self.query = ""
         self.match: int | None = None
         self.flush_interval = flush_interval
         self.lines_in = 0
-        """Lines folded in so far (for the benchmark)."""
+        """Lines finished so far (for the benchmark)."""
         self._highlight = Style(reverse=True)
         self._match_style = Style(bold=True, reverse=True, color="yellow")
 
@@ -83,17 +68,14 @@ class LogView(ScrollView, can_focus=True):
 
     # -- input
     def feed(self, data: bytes | str) -> None:
-        """Queue output (bytes as the trainer wrote them, or text); shown at the next flush. Thread-safe."""
-        if len(data) <= PIECE:
-            self._pending.append(data)
-        else:
-            self._pending.extend(data[i:i + PIECE] for i in range(0, len(data), PIECE))
+        """Fold output in (bytes as the trainer wrote them, or text); shown at the next flush. Thread-safe."""
+        self._folder.feed(data)
 
     def clear(self) -> None:
         """Forget every line."""
-        self._pending.clear()
+        self._folder.reset()
         self.lines.clear()
-        self.current, self._cr, self._width, self.match = "", False, 0, None
+        self.current, self._width, self.match = "", 0, None
         self._update_size()
 
     @property
@@ -102,64 +84,20 @@ class LogView(ScrollView, can_focus=True):
         return len(self.lines) + (1 if self.current else 0)
 
     def flush(self) -> None:
-        """Fold queued output into lines and repaint (called by the timer).
-
-        At most FLUSH_BUDGET_S of work per call: under a flood of output the rest waits for the next tick, so
-        key presses are never stuck behind it.
-        """
-        if not self._pending:
+        """Show what was folded since the last flush and repaint (called by the timer)."""
+        taken = self._folder.take()
+        if taken is None:
             return
-        started = time.perf_counter()
-        while self._pending and time.perf_counter() - started < FLUSH_BUDGET_S:
-            batch = self._pending[:BATCH]
-            del self._pending[:len(batch)]  # feed() only appends, so this never drops new data
-            self._fold(batch)
+        lines, count, self.current = taken
+        if lines:
+            self.lines.extend(lines)
+            self._width = max(self._width, max(map(len, lines)))
+        self.lines_in += count
         self._update_size()
         if self.follow:
             # max_scroll_y accounts for a horizontal scrollbar; size.height would stop one line short of it
             self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
         self.refresh()
-
-    def _fold(self, pending: list) -> None:
-        text = "".join(self._decoder.decode(p) if isinstance(p, bytes) else p for p in pending)
-        if "\x1b" in text:
-            text = strip_escapes(text)
-        if _CONTROL_CHARS.search(text):
-            text = text.translate(_CONTROL)
-        pieces = text.split("\n")
-        self._take(pieces[0])
-        if len(pieces) > 1:
-            lines, width = self.lines, self._width
-            lines.append(self.current[:MAX_WIDTH])
-            width = max(width, len(self.current))
-            for piece in pieces[1:-1]:
-                if "\r" in piece:
-                    self.current, self._cr = "", False
-                    self._take(piece)
-                    piece = self.current
-                lines.append(piece[:MAX_WIDTH])
-                if len(piece) > width:
-                    width = len(piece)
-            self.lines_in += len(pieces) - 1
-            self._width = min(width, MAX_WIDTH)
-            self.current, self._cr = "", False
-            self._take(pieces[-1])
-
-    def _take(self, piece: str) -> None:
-        """Add text without a newline to the current line; a \\r makes the next text replace it."""
-        if "\r" not in piece:
-            if piece:
-                if self._cr:
-                    self.current, self._cr = piece, False
-                else:
-                    self.current += piece
-            return
-        parts = piece.split("\r")
-        self._take(parts[0])
-        for part in parts[1:]:
-            self._cr = True
-            if part:
-                self.current, self._cr = part, False
 
     def _update_size(self) -> None:
         self.virtual_size = Size(max(self._width, len(self.current)), self.line_count)
