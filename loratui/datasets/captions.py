@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from loratui.fsutil import atomic_write_bytes
+from loratui.fsutil import FileRefused, atomic_write_bytes, open_regular
 
 MAX_CAPTION_BYTES = 1024 * 1024
 """Captions larger than this are not loaded (a caption is a few hundred bytes; 1 MiB is a mistake)."""
@@ -62,25 +62,38 @@ def decode_caption(data: bytes) -> tuple[str, str, str | None]:
     return text, encoding, f"caption is not UTF-8; decoded as {encoding} (saving rewrites it as UTF-8)"
 
 
-def read_caption(path: Path, max_bytes: int = MAX_CAPTION_BYTES) -> CaptionFile | None:
-    """Read a caption file; None if it does not exist. Never raises for odd content."""
+def read_caption(path: Path, max_bytes: int = MAX_CAPTION_BYTES, *, root: Path | None = None) -> CaptionFile | None:
+    """Read a caption file; None if it does not exist or is a symlink (never followed). Never raises for odd content.
+
+    With `root` (the dataset folder) nothing outside it is opened (``fsutil.open_regular``). A caption that exists
+    but cannot be read (a folder, a FIFO, a device, no permission, too large) comes back with ``text=None`` and a
+    warning: present, not loaded, never edited.
+    """
     try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    if st.st_size > max_bytes:
-        mb = st.st_size / (1024 * 1024)
-        return CaptionFile(
-            text=None,
-            encoding="",
-            size=st.st_size,
-            mtime_ns=st.st_mtime_ns,
-            warning=f"caption file is {mb:.1f} MiB, over the {max_bytes // 1024} KiB limit: not loaded",
-        )
-    with open(path, "rb") as handle:
+        handle, st = open_regular(path, root=root)
+    except FileRefused as exc:
+        return _unread_caption(exc)
+    with handle:
+        if st.st_size > max_bytes:
+            mb = st.st_size / (1024 * 1024)
+            return CaptionFile(
+                text=None,
+                encoding="",
+                size=st.st_size,
+                mtime_ns=st.st_mtime_ns,
+                warning=f"caption file is {mb:.1f} MiB, over the {max_bytes // 1024} KiB limit: not loaded",
+            )
         data = handle.read(max_bytes + 1)
     text, encoding, warning = decode_caption(data)
     return CaptionFile(text=text, encoding=encoding, size=st.st_size, mtime_ns=st.st_mtime_ns, warning=warning)
+
+
+def _unread_caption(refused: FileRefused) -> CaptionFile | None:
+    """A caption that is there but was not read: absent when missing or a symlink, otherwise a warning."""
+    if refused.kind in ("missing", "symlink", "outside") or refused.stat is None:
+        return None
+    return CaptionFile(text=None, encoding="", size=refused.stat.st_size, mtime_ns=refused.stat.st_mtime_ns,
+                       warning=f"caption file {refused.reason}: not loaded")
 
 
 def parse_tags(text: str | None, separator: str = ",") -> list[str]:
