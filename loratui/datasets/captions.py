@@ -14,11 +14,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from loratui.datasets.caption_state import (
-    ABSENT, LARGE, LINK, LINKED_WARNING, MAX_CAPTION_BYTES, OTHER, read_snapshot,
-)
+from loratui.datasets.caption_state import LINKED_WARNING, MAX_CAPTION_BYTES
 from loratui.datasets.codec import decode_caption, encode_caption
-from loratui.fsutil import atomic_write_bytes
+from loratui.fsutil import FileRefused, atomic_write_bytes, open_regular
 
 __all__ = ["CaptionFile", "MAX_CAPTION_BYTES", "caption_path_for", "decode_caption", "format_tags", "parse_tags",
            "read_caption", "write_caption"]
@@ -46,21 +44,40 @@ def caption_path_for(image_path: Path, caption_ext: str) -> Path:
     return image_path.with_name(os.path.splitext(image_path.name)[0] + caption_ext)
 
 
-def read_caption(path: Path, max_bytes: int = MAX_CAPTION_BYTES) -> CaptionFile | None:
-    """Read a caption file without following a link; None if it does not exist. Never raises for odd content."""
-    snapshot = read_snapshot(os.fspath(path), max_bytes)
-    if snapshot.state == ABSENT:
+def read_caption(path: Path, max_bytes: int = MAX_CAPTION_BYTES, *, root: Path | None = None) -> CaptionFile | None:
+    """Read a caption file without following a link; None if it does not exist. Never raises for odd content.
+
+    With `root` (the dataset folder) nothing outside it is opened and no folder below it is followed through a
+    link (``fsutil.open_regular``). A caption that is a link comes back ``linked`` (treated as absent, with a
+    warning); one that exists but cannot be read (a folder, a FIFO, a device, no permission, too large) comes
+    back with ``text=None`` and a warning: present, not loaded, never edited.
+    """
+    try:
+        handle, st = open_regular(path, root=root)
+    except FileRefused as exc:
+        return _unread_caption(exc)
+    with handle:
+        if st.st_size > max_bytes:
+            return CaptionFile(None, "", st.st_size, st.st_mtime_ns, _too_large(st.st_size, max_bytes))
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:  # grew since fstat
+        return CaptionFile(None, "", len(data), st.st_mtime_ns, _too_large(len(data), max_bytes))
+    text, encoding, warning = decode_caption(data)
+    return CaptionFile(text, encoding, st.st_size, st.st_mtime_ns, warning, hashlib.sha256(data).hexdigest())
+
+
+def _too_large(size: int, max_bytes: int) -> str:
+    return f"caption file is {size / (1024 * 1024):.1f} MiB, over the {max_bytes // 1024} KiB limit: not loaded"
+
+
+def _unread_caption(refused: FileRefused) -> CaptionFile | None:
+    """A caption that is there but was not read: absent when missing or outside, linked, or a warning."""
+    if refused.kind in ("missing", "outside") or refused.stat is None:
         return None
-    size, mtime_ns = snapshot.size, snapshot.mtime_ns
-    if snapshot.state == LINK:
-        return CaptionFile(None, "", size, mtime_ns, LINKED_WARNING, linked=True)
-    if snapshot.state == LARGE:
-        return CaptionFile(None, "", size, mtime_ns, f"caption file is {size / (1024 * 1024):.1f} MiB, over the "
-                                                     f"{max_bytes // 1024} KiB limit: not loaded")
-    if snapshot.state == OTHER:
-        return CaptionFile(None, "", size, mtime_ns, "the caption path is not a regular file: not read")
-    text, encoding, warning = decode_caption(snapshot.data)
-    return CaptionFile(text, encoding, size, mtime_ns, warning, hashlib.sha256(snapshot.data).hexdigest())
+    if refused.kind == "symlink":
+        return CaptionFile(None, "", refused.stat.st_size, refused.stat.st_mtime_ns, LINKED_WARNING, linked=True)
+    return CaptionFile(text=None, encoding="", size=refused.stat.st_size, mtime_ns=refused.stat.st_mtime_ns,
+                       warning=f"caption file {refused.reason}: not loaded")
 
 
 def parse_tags(text: str | None, separator: str = ",") -> list[str]:

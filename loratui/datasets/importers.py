@@ -29,6 +29,7 @@ from typing import Callable
 
 from loratui.datasets import dataset_repo
 from loratui.datasets.archives import ImportLimits, open_archive, safe_extract
+from loratui.datasets.filekinds import normalise_caption_ext
 from loratui.datasets.service import add_dataset
 from loratui.errors import ArchiveError, InputError, LoratuiError, RemoteError
 from loratui.http_download import Http, fetch_to_part, redact_url
@@ -213,6 +214,7 @@ async def import_dataset(store, source: str, name: str, *, root: Path, cache: Pa
     Returns (Dataset, ScanReport, ExtractReport).
     """
     name = check_name(name)
+    caption_ext = normalise_caption_ext(caption_ext)  # before anything is downloaded or extracted
     if await store.run(dataset_repo.find_dataset, name=name):
         raise InputError(f"a dataset named {name!r} already exists", hint="pick another with --name")
     dest = Path(root) / name
@@ -235,8 +237,9 @@ async def import_dataset(store, source: str, name: str, *, root: Path, cache: Pa
         await asyncio.to_thread(_discard, archive)  # a refused download is never kept
         raise ArchiveError(f"{exc.message}; the downloaded file was removed", hint=exc.hint) from None
     try:
+        # Interrupted, the folder goes (below): the dataset must not stay registered without it.
         dataset, scan = await add_dataset(store, dest, name=name, workspace=workspace, caption_ext=caption_ext,
-                                          workers=workers)
+                                          workers=workers, keep_if_interrupted=False)
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise

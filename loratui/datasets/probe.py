@@ -23,7 +23,7 @@ import warnings
 from dataclasses import asdict, dataclass
 
 from loratui.datasets.thumbnails import make_thumbnail
-from loratui.fsutil import sha256_file
+from loratui.fsutil import FileRefused, hash_file, open_regular
 
 TRAINER_MAX_IMAGE_PIXELS = int(1024 * 1024 * 1024 // 4 // 3)
 """Pillow's default ``Image.MAX_IMAGE_PIXELS``, which sd-scripts never changes: images above twice this many
@@ -82,24 +82,49 @@ def _phash(image) -> str:
     return str(imagehash.phash(image))
 
 
-def probe_image(path: str, rel_path: str, size: int, mtime_ns: int) -> dict:
-    """Probe `path`; returns ``ProbeResult.as_dict()`` (never raises for a bad image)."""
-    from PIL import Image, UnidentifiedImageError
+def probe_image(path: str, rel_path: str, size: int, mtime_ns: int, *, root: str | None = None) -> dict:
+    """Probe `path`; returns ``ProbeResult.as_dict()`` (never raises for a bad image).
+
+    With `root` (the dataset folder) the file is opened as `rel_path` below it and never through a link that
+    leaves it (``fsutil.open_regular``); a FIFO, device, folder or unreadable file becomes a broken image with the
+    reason.
+    """
+    from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = TRAINER_MAX_IMAGE_PIXELS
     result = ProbeResult(rel_path=rel_path, size=size, mtime_ns=mtime_ns)
-    if size == 0:
-        result.status, result.reason = "broken", "empty file (0 bytes)"
+    try:
+        if root is None:
+            handle, _ = open_regular(path)
+        else:
+            handle, _ = open_regular(rel_path, root=root, follow_links_inside=True)
+    except FileRefused as exc:
+        result.status, result.reason = "broken", f"file {exc.reason}"
         return result.as_dict()
+    with handle:
+        if size == 0:
+            result.status, result.reason = "broken", "empty file (0 bytes)"
+        else:
+            _probe_open_file(handle, size, result)
+    return result.as_dict()
+
+
+def _probe_open_file(handle, size: int, result: ProbeResult) -> None:
+    from PIL import Image, UnidentifiedImageError
+
+    head = b""
     try:
         if size <= BIG_FILE:
-            with open(path, "rb") as handle:
-                data = handle.read()
+            data = handle.read()
+            head = data[:12]
             result.sha256 = hashlib.sha256(data).hexdigest()
             source: object = io.BytesIO(data)
         else:
-            result.sha256 = sha256_file(path)
-            source = path
+            head = handle.read(12)
+            handle.seek(0)
+            result.sha256 = hash_file(handle, hashlib.sha256()).hexdigest()
+            handle.seek(0)
+            source = handle
         with warnings.catch_warnings():
             # Pillow warns about large images and corrupt EXIF; the result already says all that matters.
             warnings.simplefilter("ignore")
@@ -113,12 +138,11 @@ def probe_image(path: str, rel_path: str, size: int, mtime_ns: int) -> dict:
     except Image.DecompressionBombError as exc:
         result.status, result.reason = "broken", f"decompression bomb refused (sd-scripts refuses it too): {exc}"
     except UnidentifiedImageError:
-        result.status, result.reason = "broken", _unidentified_reason(_sniff_format(path))
+        result.status, result.reason = "broken", _unidentified_reason(_sniff_format(head))
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
-        result.status, result.reason = "broken", _decode_error_reason(exc, result.format or _sniff_format(path))
+        result.status, result.reason = "broken", _decode_error_reason(exc, result.format or _sniff_format(head))
     except MemoryError:
         result.status, result.reason = "broken", "image too large to decode"
-    return result.as_dict()
 
 
 def _decode_like_trainer(image) -> None:
@@ -137,13 +161,8 @@ def _decode_like_trainer(image) -> None:
 _SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"), (b"BM", "BMP"))
 
 
-def _sniff_format(path: str) -> str | None:
+def _sniff_format(head: bytes) -> str | None:
     """The format a file's first bytes announce (None when unknown): for reasons, when Pillow could not say."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(12)
-    except OSError:
-        return None
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WEBP"
     return next((name for magic, name in _SIGNATURES if head.startswith(magic)), None)

@@ -3,6 +3,11 @@
 Unchanged images (same size and mtime) are not re-read; caption sidecars are re-read when their size or mtime
 changed, which is how edits made outside loratui are noticed. New and changed images are probed in a process
 pool (one worker per core) and written in batches, so an interrupted scan keeps what it finished.
+
+Every file is opened through ``fsutil.open_regular`` (by the probe and ``captions.read_caption``): a file that
+cannot or must not be read becomes a reason on its image (``status='broken'`` for the image, a
+``caption_warning`` for its caption), never an aborted or hung scan. The workers die with the scanning process
+(``datasets.workers``).
 """
 
 from __future__ import annotations
@@ -10,17 +15,20 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import itertools
-import multiprocessing
 import os
 import time
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from loratui.datasets import dataset_repo, image_repo
 from loratui.datasets.captions import caption_path_for, parse_tags, read_caption
+from loratui.datasets.filekinds import normalise_caption_ext
 from loratui.datasets.probe import probe_image
 from loratui.datasets.walk import FileEntry, walk_dataset
+from loratui.datasets.workers import process_pool
+from loratui.errors import DatasetError, InputError
 from loratui.store import Store
 
 ProgressFn = Callable[[int, int], None]
@@ -63,7 +71,7 @@ def _probe_batch(root: str, caption_ext: str, batch: list[tuple[str, int, int]])
     """Probe images and read their captions (in a worker: none of this file I/O runs on the event loop)."""
     results = []
     for rel_path, size, mtime_ns in batch:
-        result = probe_image(f"{root}/{rel_path}", rel_path, size, mtime_ns)
+        result = probe_image(f"{root}/{rel_path}", rel_path, size, mtime_ns, root=root)
         result.update(_caption_fields(Path(root), rel_path, caption_ext))
         results.append(result)
     return results
@@ -75,7 +83,7 @@ def _worker_init() -> None:
 
 
 def _caption_fields(root: Path, rel_path: str, caption_ext: str) -> dict:
-    caption = read_caption(caption_path_for(root / rel_path, caption_ext))
+    caption = read_caption(caption_path_for(root / rel_path, caption_ext), root=root)
     if caption is None or caption.linked:  # a linked caption counts as absent; its warning says why
         return {"caption": None, "caption_mtime_ns": None, "caption_size": None, "caption_encoding": None,
                 "caption_warning": caption.warning if caption else None, "caption_sha256": None, "tags": []}
@@ -93,9 +101,7 @@ def _caption_fields(root: Path, rel_path: str, caption_ext: str) -> dict:
 def _executor(count: int, workers: int) -> concurrent.futures.Executor:
     if count < INLINE_LIMIT or workers == 1:
         return concurrent.futures.ThreadPoolExecutor(max_workers=min(workers, 4))
-    return concurrent.futures.ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init
-    )
+    return process_pool(workers, _worker_init)
 
 
 async def scan_dataset(
@@ -109,6 +115,11 @@ async def scan_dataset(
 ) -> ScanReport:
     """Bring the store's view of one dataset up to date with the folder; returns what changed."""
     started = time.perf_counter()
+    try:
+        caption_ext = normalise_caption_ext(caption_ext)
+    except InputError as exc:  # registered by an older loratui that took any extension
+        raise DatasetError(f"the dataset's caption extension cannot be used: {exc.message}",
+                           hint="`loratui dataset remove NAME`, then add it again with --caption-ext .txt") from None
     report = ScanReport()
     root = Path(os.path.realpath(root))
     walked = await asyncio.to_thread(walk_dataset, root, caption_ext)
@@ -157,6 +168,15 @@ async def scan_dataset(
     return report
 
 
+def _batch_result(future: asyncio.Future) -> list[dict]:
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        raise DatasetError(
+            "a scan worker process died (killed, or out of memory?); the images indexed so far are kept",
+            hint="run `loratui dataset scan NAME` again; --workers 1 uses the least memory") from None
+
+
 async def _probe_all(store, dataset_id, root, caption_ext, entries, subset_ids, workers, progress) -> None:
     total = len(entries)
     if progress:
@@ -199,7 +219,7 @@ async def _probe_all(store, dataset_id, root, caption_ext, entries, subset_ids, 
                     break
                 finished, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for future in finished:
-                    for result in future.result():
+                    for result in _batch_result(future):
                         pending.append(finish(result, by_rel[result["rel_path"]]))
                         done += 1
                 if len(pending) >= WRITE_EVERY:

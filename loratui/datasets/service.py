@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
 from loratui.datasets import dataset_repo, image_repo
 from loratui.datasets.dataset_repo import Dataset
+from loratui.datasets.filekinds import normalise_caption_ext
 from loratui.datasets.scan import ProgressFn, ScanReport, scan_dataset
 from loratui.errors import DatasetError, InputError, NotFoundError
 from loratui.store import Store
@@ -22,16 +24,9 @@ async def list_datasets(store: Store) -> list[dict]:
     return await store.run(dataset_repo.dataset_summaries)
 
 
-def normalise_caption_ext(ext: str) -> str:
-    """'.txt' from 'txt' or '.txt'; rejects path-like values."""
-    ext = ext.strip()
-    if not ext:
-        raise InputError("caption extension is empty")
-    if not ext.startswith("."):
-        ext = "." + ext
-    if "/" in ext or "\\" in ext or ext in (".", ".."):
-        raise InputError(f"caption extension {ext!r} is not a file extension")
-    return ext
+def dataset_name_for(path: str | os.PathLike, name: str | None = None) -> str:
+    """The name `add_dataset` gives a folder: `name` when given, else the folder's own name."""
+    return (name or Path(path).expanduser().resolve().name).strip()
 
 
 async def add_dataset(
@@ -44,15 +39,22 @@ async def add_dataset(
     scan: bool = True,
     workers: int = 0,
     progress: ProgressFn | None = None,
+    keep_if_interrupted: bool = True,
 ) -> tuple[Dataset, ScanReport | None]:
-    """Register a folder as a dataset and (by default) scan it."""
+    """Register a folder as a dataset and (by default) scan it.
+
+    Adding either succeeds or registers nothing: when the first scan fails the dataset is removed again and the
+    error is raised. An *interrupted* scan (Ctrl-C, a cancelled TUI worker) keeps the dataset with the images
+    indexed so far, because a long first scan of a big folder is worth keeping: `loratui dataset scan NAME`
+    finishes it. Pass ``keep_if_interrupted=False`` where the folder itself goes away on interruption (an import).
+    """
     folder = Path(path).expanduser()
     if not folder.exists():
         raise NotFoundError(f"{folder} does not exist")
     if not folder.is_dir():
         raise DatasetError(f"{folder} is not a folder")
     folder = folder.resolve()
-    name = (name or folder.name).strip()
+    name = dataset_name_for(folder, name)
     if not name:
         raise InputError("dataset name is empty")
     caption_ext = normalise_caption_ext(caption_ext)
@@ -60,9 +62,28 @@ async def add_dataset(
                               workspace=workspace)
     report = None
     if scan:
-        report = await scan_dataset(store, dataset.id, dataset.path, caption_ext, workers=workers, progress=progress)
+        try:
+            report = await scan_dataset(store, dataset.id, dataset.path, caption_ext, workers=workers,
+                                        progress=progress)
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            if not keep_if_interrupted:
+                await asyncio.shield(store.run(dataset_repo.delete_dataset, dataset.id))
+            raise
+        except BaseException as exc:
+            await _forget_after_failure(store, dataset, exc)
+            raise
         dataset = await get_dataset(store, name)
     return dataset, report
+
+
+async def _forget_after_failure(store: Store, dataset: Dataset, cause: BaseException) -> None:
+    """Remove a dataset whose first scan failed; if even that fails, say so on the original error."""
+    try:
+        await store.run(dataset_repo.delete_dataset, dataset.id)
+    except Exception as exc:  # noqa: BLE001 - the scan's error is the one to raise; this one is only a note
+        if hasattr(cause, "add_note"):  # Python 3.11+
+            cause.add_note(f"dataset {dataset.name!r} stays registered (removing it failed: {exc}); "
+                           f"`loratui dataset remove {dataset.name}` forgets it")
 
 
 async def rescan_dataset(store: Store, name: str, *, workers: int = 0, progress: ProgressFn | None = None) -> ScanReport:

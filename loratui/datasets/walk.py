@@ -2,7 +2,10 @@
 
 Hidden files and folders, ``__MACOSX`` and loratui's own ``_duplicates`` folder are skipped. Symlinks are
 never followed out of the dataset: a linked file that resolves inside the dataset is indexed, one that points
-outside is reported (and its target is never opened); linked folders are not descended into.
+outside is reported (and its target is never opened); linked folders are not descended into. A symlinked caption
+counts as absent. The walk only lists and ``lstat``s: it opens no file, so a FIFO or a device cannot block it;
+whatever is named like an image or a caption but is not a regular file is left to the scan's reads, which turn it
+into a reason on that image.
 """
 
 from __future__ import annotations
@@ -12,8 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".avif", ".jxl", ".gif"})
-"""sd-scripts' image extensions (any case), plus .gif so that GIFs are reported rather than silently ignored."""
+from loratui.datasets.filekinds import is_image_name
 
 SKIPPED_DIRS = frozenset({"__MACOSX", "_duplicates", "__pycache__"})
 
@@ -64,11 +66,6 @@ def subset_info(rel_dir: str) -> SubsetInfo:
     return SubsetInfo(rel_dir, 1, None, is_reg)
 
 
-def is_image_name(name: str) -> bool:
-    """True for file names with an image extension."""
-    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
-
-
 def walk_dataset(root: Path, caption_ext: str) -> WalkResult:
     """List the images under `root` with their caption sidecars' size and mtime."""
     result = WalkResult()
@@ -82,22 +79,20 @@ def walk_dataset(root: Path, caption_ext: str) -> WalkResult:
         except OSError as exc:
             result.warnings.append(f"{rel_dir or '.'}: cannot list folder: {exc.strerror or exc}")
             continue
-        captions: dict[str, os.DirEntry] = {}
+        named: dict[str, os.DirEntry] = {}
         images: list[os.DirEntry] = []
         for entry in entries:
             name = entry.name
             if name.startswith("."):
                 result.skipped_hidden += 1
                 continue
+            named[name] = entry
             rel = f"{rel_dir}/{name}" if rel_dir else name
             if entry.is_dir(follow_symlinks=False):
-                if name in SKIPPED_DIRS:
-                    continue
-                stack.append(rel)
+                if name not in SKIPPED_DIRS:
+                    stack.append(rel)
             elif entry.is_symlink() and os.path.isdir(entry.path):
                 result.warnings.append(f"{rel}: symlinked folder not followed")
-            elif name.endswith(caption_ext) and not is_image_name(name):
-                captions[name] = entry
             elif is_image_name(name):
                 images.append(entry)
         for entry in images:
@@ -106,18 +101,29 @@ def walk_dataset(root: Path, caption_ext: str) -> WalkResult:
             if file_entry is None:
                 continue
             caption_name = os.path.splitext(entry.name)[0] + caption_ext
-            caption = captions.get(caption_name)
-            if caption is not None and not caption.is_symlink():
-                try:
-                    st = caption.stat(follow_symlinks=False)
-                    file_entry.caption_size, file_entry.caption_mtime_ns = st.st_size, st.st_mtime_ns
-                except OSError:
-                    pass
-            elif caption is not None:
-                result.warnings.append(f"{rel_dir + '/' if rel_dir else ''}{caption_name}: symlinked caption ignored")
+            _add_caption(file_entry, named.get(caption_name), f"{rel_dir}/{caption_name}" if rel_dir else caption_name,
+                         result)
             result.images.append(file_entry)
     result.images.sort(key=lambda e: e.rel_path)
     return result
+
+
+def _add_caption(file_entry: FileEntry, caption: os.DirEntry | None, rel: str, result: WalkResult) -> None:
+    """Record the caption's size and mtime as ``lstat`` sees them, whatever kind of file it is.
+
+    A symlinked caption is absent (never read). A folder, FIFO or unreadable file named like the caption is
+    present: the scan's read of it (``captions.read_caption``) becomes a warning on the image.
+    """
+    if caption is None or is_image_name(caption.name):
+        return
+    if caption.is_symlink():
+        result.warnings.append(f"{rel}: symlinked caption ignored")
+        return
+    try:
+        st = caption.stat(follow_symlinks=False)
+    except OSError:
+        return
+    file_entry.caption_size, file_entry.caption_mtime_ns = st.st_size, st.st_mtime_ns
 
 
 def _file_entry(entry: os.DirEntry, rel: str, real_root: str, result: WalkResult) -> FileEntry | None:
@@ -128,7 +134,7 @@ def _file_entry(entry: os.DirEntry, rel: str, real_root: str, result: WalkResult
                 link = os.readlink(entry.path)
                 lst = entry.stat(follow_symlinks=False)
                 return FileEntry(rel, lst.st_size, lst.st_mtime_ns, outside_link=link)
-            if not os.path.isfile(target):
+            if not os.path.exists(target):
                 result.warnings.append(f"{rel}: broken symlink")
                 return None
         st = entry.stat(follow_symlinks=True)

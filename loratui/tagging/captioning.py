@@ -196,7 +196,7 @@ class _CaptionRun:
             existing = existing_caption(row)
             try:
                 data_url = await asyncio.to_thread(image_data_url, self.dataset.path / row["rel_path"],
-                                                   request.max_side)
+                                                   request.max_side, root=self.dataset.path)
             except Exception as exc:  # an unreadable image fails alone
                 report.failed.append((row["rel_path"], f"cannot read image: {type(exc).__name__}: {exc}"))
                 continue

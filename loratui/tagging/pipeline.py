@@ -43,8 +43,11 @@ def preprocessed_batches(
     prefetch: int | None = None,
     stop: threading.Event | None = None,
     fast: bool = False,
+    root: str | None = None,
 ) -> Iterator[tuple[list, np.ndarray, list[tuple[object, str]]]]:
-    """(keys, float32 [n, size, size, 3] batch, failures) for (key, path) items, in order, decoded in parallel."""
+    """(keys, float32 [n, size, size, 3] batch, failures) for (key, path) items, in order, decoded in parallel.
+
+    With `root` (the dataset folder) no file outside it is opened."""
     import cv2
 
     # Images are decoded in parallel already; OpenCV's own threads would only compete with ours.
@@ -61,7 +64,7 @@ def preprocessed_batches(
                     key, path = next(source)
                 except StopIteration:
                     return
-                waiting.append((key, pool.submit(load_and_preprocess, path, size, fast)))
+                waiting.append((key, pool.submit(load_and_preprocess, path, size, fast, root)))
 
         fill()
         try:
@@ -104,8 +107,10 @@ class InferenceThread:
         workers: int = 0,
         depth: int = 2,
         fast: bool = False,
+        root: str | None = None,
     ) -> None:
         self._items = list(items)
+        self._root = root
         self._infer = infer
         self._batch_size = batch_size
         self._size = size
@@ -132,7 +137,7 @@ class InferenceThread:
         try:
             for keys, batch, failed in preprocessed_batches(
                 self._items, self._batch_size, self._size, workers=self._workers, stop=self._stop,
-                fast=self._fast,
+                fast=self._fast, root=self._root,
             ):
                 scores = self._infer(batch) if keys else np.zeros((0, 0), dtype=np.float32)
                 if not self._put(ScoredBatch(keys, scores, failed)):

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from loratui.fsutil import open_regular
+
 
 def to_rgb_on_white(image: Image.Image) -> Image.Image:
     """Upstream's mode handling: transparency composited on white, everything else converted to RGB."""
@@ -66,14 +68,16 @@ def preprocess_image(image: Image.Image, size: int = 448) -> np.ndarray:
     return np.ascontiguousarray(square[:, :, ::-1], dtype=np.float32)
 
 
-def load_and_preprocess(path: Path | str, size: int = 448, fast: bool = False) -> np.ndarray:
+def load_and_preprocess(path: Path | str, size: int = 448, fast: bool = False, root: Path | str | None = None
+                        ) -> np.ndarray:
     """Open an image file and preprocess it (exceptions from broken files propagate).
 
     `fast` lets the JPEG decoder downscale by 1/2, 1/4 or 1/8 while decoding (never below `size` on the long
     side): several times cheaper for large photos, but the pixels, hence the scores, differ slightly from
-    sd-scripts' tagger.
+    sd-scripts' tagger. The file is opened by ``fsutil.open_regular``, inside `root` (the dataset) when given.
     """
-    with Image.open(path) as image:
+    handle, _ = open_regular(path, root=root, follow_links_inside=root is not None)
+    with handle, Image.open(handle) as image:
         if fast and image.format == "JPEG":
             width, height = image.size
             longest = max(width, height)

@@ -18,6 +18,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from loratui.errors import InputError, RemoteError
+from loratui.fsutil import open_regular
 from loratui.redact import redact_text, redact_url
 
 DEFAULT_PROMPT = (
@@ -33,9 +34,14 @@ def render_prompt(template: str, *, tags: str, trigger: str, filename: str) -> s
     return template.replace("{tags}", tags).replace("{trigger}", trigger).replace("{filename}", filename)
 
 
-def image_data_url(path: Path, max_side: int, quality: int = 90) -> str:
-    """The image, upright, on white, shrunk to fit `max_side`, as a JPEG data URL."""
-    with Image.open(path) as image:
+def image_data_url(path: Path, max_side: int, quality: int = 90, root: Path | None = None) -> str:
+    """The image, upright, on white, shrunk to fit `max_side`, as a JPEG data URL.
+
+    Opened by ``fsutil.open_regular``: inside `root` (the dataset) when given, so no file outside the dataset is
+    ever sent to the endpoint.
+    """
+    handle, _ = open_regular(path, root=root, follow_links_inside=root is not None)
+    with handle, Image.open(handle) as image:
         image = ImageOps.exif_transpose(image)
         if image.mode in ("RGBA", "LA") or "transparency" in image.info:
             image = image.convert("RGBA")

@@ -241,7 +241,7 @@ class _ModelRun:
         # keeps running while a batch of captions is being written.
         depth = max(4, 2 * WRITE_EVERY // batch_size)
         pipeline = InferenceThread(items, session.run, batch_size, session.size, workers=self.request.workers,
-                                   depth=depth, fast=self.request.fast_decode).start()
+                                   depth=depth, fast=self.request.fast_decode, root=str(self.dataset.path)).start()
         writing: asyncio.Task | None = None
         try:
             while True:

@@ -16,6 +16,7 @@ codes are not preset, and Textual downgrades the same styles to the terminal's 2
 
 from __future__ import annotations
 
+import io
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from rich.style import Style
 from textual.strip import Strip
 
 from loratui.datasets.thumbnails import Thumbnail, decode_thumbnail, rgb_on_black
+from loratui.fsutil import read_regular
 from loratui.tui.textual_compat import preset_ansi_codes
 
 HALF_BLOCK = "▀"
@@ -52,18 +54,23 @@ def fit_cells(width: int, height: int, max_cols: int, max_rows: int) -> tuple[in
     return cols, px_h + (px_h % 2)
 
 
-def decode_for_preview(path: Path, max_cols: int, max_rows: int):
-    """Open an image and return (RGB image of the preview's pixel size, (real width, real height))."""
+def decode_for_preview(path: Path, max_cols: int, max_rows: int, root: Path | None = None):
+    """Open an image and return (RGB image of the preview's pixel size, (real width, real height)).
+
+    The file is read through ``fsutil.open_regular``: inside `root` (the dataset's folder) when given, and never
+    a FIFO or a device, which would block the decoder thread forever.
+    """
     from PIL import Image, ImageOps
 
-    with Image.open(path) as image:  # reads the header only; refuses decompression bombs
+    data, _ = read_regular(path, root=root, follow_links_inside=root is not None)
+    with Image.open(io.BytesIO(data)) as image:  # reads the header only; refuses decompression bombs
         real = image.size
         orientation = image.getexif().get(0x0112, 1) if image.format in ("JPEG", "WEBP", "TIFF") else 1
         if orientation in (5, 6, 7, 8):
             real = (real[1], real[0])
         cols, px_h = fit_cells(real[0], real[1], max_cols, max_rows)
         if image.format == "PNG":
-            array = _decode_png(path, (cols, px_h))
+            array = _decode_png(data, (cols, px_h))
             if array is not None:
                 return Image.fromarray(array, "RGB"), real
         if image.format == "JPEG":
@@ -74,7 +81,7 @@ def decode_for_preview(path: Path, max_cols: int, max_rows: int):
     return image, real
 
 
-def _decode_png(path: Path, size: tuple[int, int]) -> np.ndarray | None:
+def _decode_png(data: bytes, size: tuple[int, int]) -> np.ndarray | None:
     """A PNG decoded by OpenCV and box-resized to `size`: an RGB uint8 array, or None if OpenCV cannot read it.
 
     PNG has no reduced-size decoding (the whole zlib stream must be inflated), so a large PNG costs tens of
@@ -85,8 +92,8 @@ def _decode_png(path: Path, size: tuple[int, int]) -> np.ndarray | None:
     import cv2
 
     try:
-        data = np.fromfile(path, dtype=np.uint8)
-        array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+        flags = cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION
+        array = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     except (OSError, cv2.error):
         return None
     if array is None or array.ndim not in (2, 3) or array.size == 0:
@@ -159,9 +166,10 @@ class Pixels:
     height: int
 
 
-def decode_pixels(path: Path, max_cols: int, max_rows: int, thumbnail: Thumbnail | None = None) -> Pixels:
+def decode_pixels(path: Path, max_cols: int, max_rows: int, thumbnail: Thumbnail | None = None,
+                  root: Path | None = None) -> Pixels:
     """Decode an image to the preview's pixel size: from its stored `thumbnail` when that is current (the file's
-    size and mtime match) and large enough, otherwise from the file."""
+    size and mtime match) and large enough, otherwise from the file (inside `root`, see ``decode_for_preview``)."""
     if thumbnail is not None and thumbnail.image_width and thumbnail.image_height:
         cols, px_h = fit_cells(thumbnail.image_width, thumbnail.image_height, max_cols, max_rows)
         if thumbnail.covers(cols, px_h) and thumbnail.matches(path):
@@ -171,7 +179,7 @@ def decode_pixels(path: Path, max_cols: int, max_rows: int, thumbnail: Thumbnail
                 image = None
             if image is not None:
                 return Pixels(image.tobytes(), cols, px_h, thumbnail.image_width, thumbnail.image_height)
-    image, real = decode_for_preview(path, max_cols, max_rows)
+    image, real = decode_for_preview(path, max_cols, max_rows, root)
     return Pixels(image.tobytes(), image.size[0], image.size[1], real[0], real[1])
 
 
@@ -201,9 +209,10 @@ def strips_from_rgb(data: bytes, width: int, height: int) -> list[Strip]:
     return strips
 
 
-def render_preview(path: Path, max_cols: int, max_rows: int, thumbnail: Thumbnail | None = None) -> Preview:
+def render_preview(path: Path, max_cols: int, max_rows: int, thumbnail: Thumbnail | None = None,
+                   root: Path | None = None) -> Preview:
     """Decode and render one image to fit `max_cols` x `max_rows` cells (from `thumbnail` when it is current)."""
-    return preview_from_pixels(decode_pixels(path, max_cols, max_rows, thumbnail))
+    return preview_from_pixels(decode_pixels(path, max_cols, max_rows, thumbnail, root))
 
 
 def layout_lines(preview: Preview, width: int, height: int, base: Style) -> list[Strip]:

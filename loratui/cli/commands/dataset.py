@@ -135,14 +135,20 @@ def _workers(ctx, args) -> int:
 
 
 async def cmd_add(ctx, args) -> int:
+    caption_ext = service.normalise_caption_ext(args.caption_ext or ctx.settings.general.caption_ext)
     async with Store.open(ctx.paths.db) as store:
-        with progress_bar("Scanning") as update:
-            dataset, report = await service.add_dataset(
-                store, args.path, name=args.name,
-                workspace=args.workspace or ctx.settings.general.default_workspace,
-                caption_ext=args.caption_ext or ctx.settings.general.caption_ext,
-                scan=not args.no_scan, workers=_workers(ctx, args), progress=update,
-            )
+        try:
+            with progress_bar("Scanning") as update:
+                dataset, report = await service.add_dataset(
+                    store, args.path, name=args.name,
+                    workspace=args.workspace or ctx.settings.general.default_workspace,
+                    caption_ext=caption_ext, scan=not args.no_scan, workers=_workers(ctx, args), progress=update,
+                )
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            name = service.dataset_name_for(args.path, args.name)
+            info(f"dataset {name!r} is registered with the images indexed so far; finish the scan with "
+                 f"`loratui dataset scan {name}`")
+            raise
     if report is not None:
         _print_report(report, args.json)
     if not args.json:
@@ -257,12 +263,13 @@ async def cmd_import(ctx, args) -> int:
                           max_ratio=tools.import_max_ratio,
                           max_download_bytes=int(tools.import_max_download_gib * 1024**3))
     root = Path(args.into).expanduser() if args.into else ctx.paths.home / "datasets"
+    caption_ext = service.normalise_caption_ext(args.caption_ext or ctx.settings.general.caption_ext)
     async with Store.open(ctx.paths.db) as store:
         with progress_bar("Downloading") as update:
             dataset, scan, extracted = await import_dataset(
                 store, args.source, args.name, root=root, cache=ctx.paths.cache, limits=limits,
                 workspace=args.workspace or ctx.settings.general.default_workspace,
-                caption_ext=args.caption_ext or ctx.settings.general.caption_ext,
+                caption_ext=caption_ext,
                 workers=args.workers if args.workers is not None else ctx.settings.general.scan_workers,
                 progress=update, refetch=args.refetch)
     if args.json:
@@ -306,6 +313,8 @@ async def cmd_export(ctx, args) -> int:
     if args.json:
         print_json(vars(report))
     else:
+        for path, reason in report.skipped:
+            info(f"skipped {path}: {reason}")
         info(f"exported {report.images} images and {report.captions} captions ({report.resized} downscaled, "
              f"{report.bytes} bytes) to {report.out}")
     return 0

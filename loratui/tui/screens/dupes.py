@@ -147,7 +147,7 @@ class DupesScreen(Screen):
             if image.id in self.chosen:
                 info.append("\nwill move to _duplicates/", style="bold red")
             preview = HalfBlockImage(self.dataset.path / image.rel_path, image_id=image.id,
-                                     thumbnails=self.thumbnails, classes="dupe-preview")
+                                     thumbnails=self.thumbnails, root=self.dataset.path, classes="dupe-preview")
             widgets.append((card, [preview, Static(info, classes="dupe-caption")]))
         for card, children in widgets:
             await cards.mount(card)

@@ -203,6 +203,7 @@ class MainScreen(Screen):
         await self.save_current()
         dataset_changed = self.target is None or self.target.dataset.id != target.dataset.id
         self.target = target
+        self.query_one(ImagePreview).root = target.dataset.path
         self.loaded = None
         center = True
         if not self.filter_text and select_id is None:

@@ -78,10 +78,12 @@ class HalfBlockImage(HalfBlockView):
     """(path, mtime_ns, image id, cols, rows) -> Preview, or the message saying why there is none."""
 
     def __init__(self, path: Path | str | None = None, *, image_id: int | None = None,
-                 thumbnails: ThumbnailReader | None = None, id: str | None = None,
+                 thumbnails: ThumbnailReader | None = None, root: Path | None = None, id: str | None = None,
                  classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.thumbnails = thumbnails
+        self.root = root
+        """The dataset folder the images lie in: nothing outside it is opened (None: any regular file)."""
         self.source: tuple[str, int | None] | None = (str(path), image_id) if path is not None else None
         self._key: tuple | None = None
         """(path, mtime_ns, image id, cols, rows) last asked for."""
@@ -131,7 +133,7 @@ class HalfBlockImage(HalfBlockView):
         path, _mtime_ns, image_id, cols, rows = key
         try:
             thumbnail = self.thumbnails.get(image_id) if self.thumbnails is not None and image_id is not None else None
-            preview, message = render_preview(Path(path), cols, rows, thumbnail), ""
+            preview, message = render_preview(Path(path), cols, rows, thumbnail, self.root), ""
         except Exception as exc:  # a broken or vanished file: say so in the box
             preview, message = None, f"no preview: {exc}"
         self.renders.put(key, (preview, message))

@@ -115,7 +115,7 @@ class PreviewDecoder:
         pixels = self.widget.pixels.get(key)
         if pixels is None:
             path, _mtime, cols, rows, image_id = key
-            pixels = preview_render.decode_pixels(Path(path), cols, rows, self._thumbnail(image_id))
+            pixels = preview_render.decode_pixels(Path(path), cols, rows, self._thumbnail(image_id), self.widget.root)
             self.widget.pixels.put(key, pixels)
         return pixels
 
@@ -175,6 +175,8 @@ class ImagePreview(HalfBlockView):
         self._decoder: PreviewDecoder | None = None
         self.thumbnails: ThumbnailReader | None = None
         """Where stored preview thumbnails are read (set by the screen); None: always decode the files."""
+        self.root: Path | None = None
+        """The open dataset's folder (set by the screen): no file outside it is opened."""
 
     def on_mount(self) -> None:
         self._decoder = PreviewDecoder(self, asyncio.get_running_loop())
