@@ -4,7 +4,9 @@ the filter are reported and the app keeps running, storage failures are notifica
 from __future__ import annotations
 
 import errno
+import os
 import re
+import sqlite3
 
 import pytest
 
@@ -107,3 +109,40 @@ def test_a_crash_of_the_app_is_one_line_on_the_terminal(tmp_path):
                    "RuntimeError: boom at https://user:pw@h.example/x\n\n")
     assert _last_line(log, len("older run\n")) == "RuntimeError: boom at https://***@h.example/x"
     assert _last_line(tmp_path / "missing.log", 0) == ""
+
+
+
+@pytest.fixture
+def pipes_ctx(cli, home, tmp_path) -> Context:
+    """A dataset of three images whose captions, after the add, are a FIFO, a folder and a plain file."""
+    data = tmp_path / "data"
+    for index in range(3):
+        make_image(data / f"a{index}.png", color=(60 * index, 90, 200))
+    assert cli("dataset", "add", data, "--name", "pipes", "--workers", "1").code == 0
+    os.mkfifo(data / "a0.txt")  # they appear after the add: the rescan has to look at them
+    (data / "a1.txt").mkdir()
+    (data / "a2.txt").write_text("plain tag")
+    return Context.load(home)
+
+
+@pytest.mark.timeout(60)
+async def test_a_rescan_meeting_a_fifo_caption_finishes_and_q_still_quits(pipes_ctx):
+    """Issue 13 item 5 in the TUI: a FIFO named like a caption hung the scan, and `q` stopped working."""
+    app = LoratuiApp(pipes_ctx, "pipes")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("r")
+        for _ in range(100):
+            await pilot.pause(0.1)
+            if any(n.title == "Rescanned pipes" for n in app._notifications):
+                break
+        messages = [f"{n.title}: {n.message}" for n in app._notifications]
+        assert any(m.startswith("Rescanned pipes: 3 images") for m in messages), messages
+        await settle(pilot, app)
+        assert app.screen.query_one(ImageList).count == 3
+        await pilot.press("q")
+        await pilot.pause(0.3)
+        assert not app.is_running
+    with sqlite3.connect(pipes_ctx.paths.db) as conn:
+        warnings = dict(conn.execute("SELECT rel_path, caption_warning FROM images"))
+    assert "FIFO" in warnings["a0.png"] and "folder" in warnings["a1.png"] and warnings["a2.png"] is None
