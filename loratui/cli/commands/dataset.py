@@ -102,11 +102,15 @@ def register(parser: argparse.ArgumentParser) -> None:
     downloads.add_argument("--json", action="store_true")
     downloads.set_defaults(handler=cmd_downloads)
 
-    exp = sub.add_parser("export", help="export as a kohya folder, a Hugging Face imagefolder, or a zip")
+    exp = sub.add_parser("export", help="export as a kohya folder, a Hugging Face imagefolder, or a zip",
+                         description="The format follows OUT: a name ending in .zip writes a zip file, anything else "
+                                     "a folder. --format that contradicts the name is refused.")
     exp.add_argument("name")
-    exp.add_argument("out", help="a new (or empty) folder; a new .zip path for --format zip")
-    exp.add_argument("--format", choices=["kohya", "hf", "zip"], default="kohya")
-    exp.add_argument("--layout", choices=["kohya", "hf"], default="kohya", help="layout inside a zip")
+    exp.add_argument("out", help="a new .zip file, or a new (or empty) folder")
+    exp.add_argument("--format", choices=["kohya", "hf", "zip"], default=None,
+                     help="kohya or hf for a folder, zip for a .zip (default: from OUT's name; a folder is kohya)")
+    exp.add_argument("--layout", choices=["kohya", "hf"], default=None,
+                     help="layout inside a zip (default kohya)")
     exp.add_argument("--max-side", type=int, default=None, metavar="PX", help="downscale images larger than this")
     exp.add_argument("--where", metavar="QUERY", help="only images matching a query")
     exp.add_argument("--json", action="store_true")
