@@ -210,12 +210,12 @@ def filter_ids(conn: sqlite3.Connection, dataset_id: int, text: str) -> set[int]
 
 
 def selection_rows(conn: sqlite3.Connection, dataset_id: int, text: str | None, subset: str | None) -> list[tuple]:
-    """(id, rel_path, caption, caption_size, caption_sha256) of the selected images, by path."""
+    """(id, rel_path, caption, caption_size, caption_sha256, status, reason) of the selected images, by path."""
     where, params = query.selection_where(dataset_id, text, subset)
     query.register_functions(conn)
     cursor = conn.execute(
-        f"SELECT id, rel_path, caption, caption_size, caption_sha256 FROM images WHERE {where} ORDER BY rel_path",
-        params)
+        "SELECT id, rel_path, caption, caption_size, caption_sha256, status, reason FROM images "
+        f"WHERE {where} ORDER BY rel_path", params)
     cursor.row_factory = None
     return cursor.fetchall()
 
