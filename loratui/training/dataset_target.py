@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from loratui.datasets.target import DatasetTarget
-from loratui.errors import InputError
+from loratui.errors import InputError, NotFoundError
 from loratui.training.config import FAMILIES, TrainConfig
 from loratui.training.planner import DEFAULT_RESOLUTION
+from loratui.training.presets import load_preset
 from loratui.training.steps import params_from_args, parse_resolution
 
 MUSUBI_BUCKET_STEP = {"qwen-image": 16}
@@ -86,3 +87,19 @@ def compare_with_form(config: TrainConfig, target: DatasetTarget | None, schema=
     if target.same_buckets(mine):
         return f"dataset target: {target.label}, the list shows these buckets"
     return f"dataset target: {target.label} differs from this form ({mine.label}); Ctrl+G sets the form's"
+
+
+def starting_config(ctx, target: DatasetTarget | None, default_preset: str, tier: str = "12gb") -> TrainConfig:
+    """A new training config for a dataset with `target`: the family's preset at `tier` (`default_preset` when
+    there is none, or no target), at the target's resolution when the preset trains that family."""
+    config = None
+    if target is not None:
+        try:
+            config = load_preset(ctx, f"{target.family}-{tier}")
+        except NotFoundError:
+            config = None
+    if config is None:
+        config = load_preset(ctx, default_preset)
+    if target is not None and config.family == target.family:
+        config.args["resolution"] = f"{target.resolution[0]},{target.resolution[1]}"
+    return config

@@ -159,3 +159,11 @@ def test_labeler_without_a_target_is_the_old_default():
     label = bucket_labeler(None)
     assert label(384, 576, 1) == "704x1024" and label(576, 384, 6) == "704x1024"  # trainers bucket the raw (unrotated) size
     assert bucket_labeler(target_for("sd15"))(384, 576, 1) == "384x576"
+
+
+def test_a_new_training_config_starts_from_the_target():
+    from loratui.training.dataset_target import starting_config
+    config = starting_config(None, target_for("sdxl", (896, 1152)), "sd15-12gb")
+    assert (config.family, config.args["resolution"]) == ("sdxl", "896,1152")
+    assert target_from_config(config).same_buckets(target_for("sdxl", (896, 1152)))
+    assert starting_config(None, None, "sd15-12gb").family == "sd15"
