@@ -292,8 +292,9 @@ def write_probed(conn: sqlite3.Connection, dataset_id: int, rows: list[dict]) ->
     """Insert or update probed images (``probe.ProbeResult`` dicts plus caption fields and subset_id)."""
     now = time.time()
     written = []
-    bucket_of = bucket_labeler(dataset_repo.get_target(conn, dataset_id))
     with transaction(conn):
+        # Read inside the transaction: a target set meanwhile (another process) cannot leave these rows stale.
+        bucket_of = bucket_labeler(dataset_repo.get_target(conn, dataset_id))
         for row in rows:
             width, height = row.get("width"), row.get("height")
             bucket = bucket_of(width, height, row["orientation"]) if row["status"] == "ok" and width else None

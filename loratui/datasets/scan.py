@@ -65,7 +65,7 @@ class ScanReport:
             f"{self.total} images: {self.added} added, {self.updated} updated, {self.removed} removed, "
             f"{self.unchanged} unchanged, {self.broken} broken, {self.captions_changed} captions changed"
             + (f", {self.thumbnails_made} probed again for preview thumbnails" if self.thumbnails_made else "")
-            + (f", {self.orphan_captions} caption files without an image" if self.orphan_captions else "")
+            + (f", {self.orphan_captions} caption file(s) without an image" if self.orphan_captions else "")
             + f" ({self.elapsed_s:.2f}s)"
         )
 

@@ -141,6 +141,10 @@ class FormState:
             report = compute_steps(self.subsets, params_from_args(args, self.config.launch, self.schema))
         except (TypeError, ValueError):
             report = StepReport(exact=False, notes=["fix the errors above to count steps"])
+        if self.config.backend == "musubi":
+            # The dataset's target (the image list) uses musubi-tuner's own rules; this count does not yet.
+            report.exact = False
+            report.notes.append("musubi-tuner buckets are estimated with sd-scripts' rules")
         report.seconds_per_step = self.seconds_per_step
         if self.seconds_per_step is not None:
             report.eta_seconds = self.seconds_per_step * report.total_steps
