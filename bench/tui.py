@@ -94,7 +94,9 @@ def build_home(root: Path, count: int) -> tuple[Path, str]:
         subset_ids[subset] = conn.execute(
             "INSERT INTO subsets (dataset_id, rel_path, repeats, class_tokens) VALUES (?, ?, ?, ?)",
             (ds, subset, int(repeats), token)).lastrowid
-    from loratui.datasets.image_repo import default_bucket
+    from loratui.datasets.target import bucket_labeler
+
+    default_bucket = bucket_labeler(None)  # the dataset has no target: sd-scripts' default rules at 1024
 
     for index in range(count):
         source = sources[index % SOURCES]

@@ -76,6 +76,30 @@ def selected_command(argv: list[str]) -> str | None:
     return args.command
 
 
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse `argv`; an option no parser knows is reported by the innermost (sub)command given, with its usage.
+
+    argparse itself lets a subcommand pass unknown options up to the top-level parser, whose error shows the
+    top-level usage (``loratui [-h] ... COMMAND``), which says nothing about the options that do exist.
+    """
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        innermost_parser(parser, args).error(f"unrecognized arguments: {' '.join(extras)}")
+    return args
+
+
+def innermost_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the deepest subcommand chosen in `args` (`parser` itself when none was)."""
+    while True:
+        # argparse keeps a parser's actions in the private `_actions`, stable since Python 3.2; there is no
+        # public way to walk from a parser to its subparsers.
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        chosen = getattr(args, sub.dest, None) if sub is not None else None
+        if chosen is None or chosen not in sub.choices:
+            return parser
+        parser = sub.choices[chosen]
+
+
 def run_handler(handler, ctx, args) -> int:
     """Call a handler, running it on an event loop if it is a coroutine function."""
     import asyncio  # here for start-up time: `loratui --help` does not load asyncio (~50 ms)
@@ -92,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     ctx = None
     try:
         parser = build_parser(selected_command(argv))
-        args = parser.parse_args(argv)
+        args = parse(parser, argv)
         # Imported here for start-up time: `loratui --help` and usage errors skip config (dataclasses, tomllib).
         from loratui.config import Context
 

@@ -11,8 +11,9 @@ import codecs
 import contextlib
 import json
 import sys
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
@@ -29,12 +30,20 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
-def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
-    """Print a table; cell text is shown literally (no markup)."""
+def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None, *,
+                compact: bool = False, widths: Mapping[str, int] | None = None) -> None:
+    """Print a table; cell text is shown literally (no markup).
+
+    Cells that do not fit are folded onto more lines. `compact` is for narrow terminals: no vertical rules (2
+    cells per column instead of 3) and one line per row, each column as wide as its widest cell except those in
+    `widths` (name -> most cells), which are cut with an ellipsis.
+    """
     table = Table(title=Text(literal(title)) if title is not None else None, show_lines=False,
-                  header_style="bold")
+                  header_style="bold", box=box.SIMPLE_HEAD if compact else box.HEAVY_HEAD)
+    widths = widths or {}
     for column in columns:
-        table.add_column(Text(literal(column)), overflow="fold")
+        table.add_column(Text(literal(column)), overflow="ellipsis" if compact else "fold", no_wrap=compact,
+                         max_width=widths.get(column))
     for row in rows:
         table.add_row(*["" if cell is None else Text(literal(cell)) for cell in row])
     stdout.print(table)

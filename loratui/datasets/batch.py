@@ -3,7 +3,7 @@
 ``preview_operation`` computes every new caption (nothing is written) and remembers what each caption held
 (``caption_state.Basis``: the hash of its bytes); ``apply_preview`` writes exactly that preview through the
 journal, so a caption changed, deleted or made read-only between preview and apply is reported and skipped while
-the rest applies. ``apply_operation`` (the CLI without --dry-run) holds the dataset's writer lock across both, so
+the rest applies. A broken image never gets a new caption file (``Preview.skipped`` says so). ``apply_operation`` (the CLI without --dry-run) holds the dataset's writer lock across both, so
 an operation that waited for another one applies to its result instead of skipping what it changed.
 """
 
@@ -47,6 +47,9 @@ class Preview:
     selected: int
     changes: list[PlannedChange] = field(default_factory=list)
     where: str | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """(image path, reason) for selected images the operation leaves alone: no caption file is ever created for a
+    broken image (the trainers cannot read it; a caption would make it look ready)."""
 
     def sample(self, count: int = 5) -> list[PlannedChange]:
         """The first `count` changes (in path order) for a dry-run display."""
@@ -70,11 +73,15 @@ async def preview_operation(store: Store, dataset: Dataset, spec: dict, *, where
     transform = ops.build_transform(spec, frequency)
     rows = await store.run(image_repo.selection_rows, dataset.id, where, subset)
     preview = Preview(spec=dict(spec), selected=len(rows), where=where)
-    for image_id, rel_path, caption, size, sha256 in rows:
+    for image_id, rel_path, caption, size, sha256, status, reason in rows:
         if caption is None and size is not None:
             continue  # too large to load: never edited
         after = transform(caption)
         if after is not None and after != caption:
+            if size is None and status == "broken":
+                preview.skipped.append((rel_path, f"the image is broken ({reason or 'unreadable'}): no caption "
+                                                  "file created"))
+                continue
             basis = Basis.of_row(caption, size, sha256)
             preview.changes.append(PlannedChange(image_id, rel_path, caption, after, basis))
     return preview
@@ -89,10 +96,12 @@ async def apply_preview(store: Store, dataset: Dataset, preview: Preview) -> App
     params = dict(preview.spec)
     if preview.where:
         params["where"] = preview.where
-    return await apply_caption_changes(
+    result = await apply_caption_changes(
         store, dataset, [CaptionChange(c.image_id, c.after, c.basis) for c in preview.changes],
         kind=str(preview.spec.get("op")), params=params, description=ops.describe(preview.spec),
     )
+    result.skipped[:0] = preview.skipped
+    return result
 
 
 async def apply_operation(store: Store, dataset: Dataset, spec: dict, *, where: str | None = None,

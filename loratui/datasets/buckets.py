@@ -1,8 +1,10 @@
-"""Aspect-ratio buckets computed exactly as kohya sd-scripts does.
+"""Aspect-ratio buckets computed exactly as kohya sd-scripts and musubi-tuner do.
 
-Mirrors ``library/model_util.make_bucket_resolutions`` and ``library/train_util.BucketManager.select_bucket``
-(read from sd-scripts' source). Note that sd-scripts reads image sizes with ``imagesize`` from the file
-header, *without* applying EXIF orientation: pass the raw stored size (see ``raw_size``).
+``BucketRules`` mirrors sd-scripts' ``library/model_util.make_bucket_resolutions`` and
+``library/train_util.BucketManager.select_bucket``; ``MusubiBucketRules`` mirrors musubi-tuner's
+``dataset/bucket.BucketSelector`` (both read from the trainers' source). Both trainers read an image's size
+*without* applying EXIF orientation (sd-scripts with ``imagesize``, musubi-tuner with ``PIL.Image.open``): pass
+the raw stored size (see ``raw_size``).
 """
 
 from __future__ import annotations
@@ -93,6 +95,53 @@ class BucketRules:
             resized = (width, height)
         steps = self.bucket_reso_steps
         return (resized[0] - resized[0] % steps, resized[1] - resized[1] % steps)
+
+
+@dataclass
+class MusubiBucketRules:
+    """musubi-tuner's buckets: an architecture's fixed step (16 for Qwen-Image), no min/max clamp.
+
+    The list holds, for every width from half the square side (floored to the step) to the square side, that
+    width with the height that keeps the area (floored to the step), and the transpose. With
+    ``bucket_no_upscale`` an image no larger than the area keeps its own size floored to the step.
+    """
+
+    resolution: tuple[int, int] = (1024, 1024)
+    reso_steps: int = 16
+    enable_bucket: bool = True
+    bucket_no_upscale: bool = False
+    _resos: list[tuple[int, int]] = field(default_factory=list, repr=False)
+    _ratios: list[float] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        area = self.resolution[0] * self.resolution[1]
+        if not self.enable_bucket:
+            self._resos = [tuple(self.resolution)]
+        else:
+            step = self.reso_steps
+            side = int(math.sqrt(area))
+            found = set()
+            for width in range(_floor(side // 2, step), side + step, step):
+                if width <= 0:
+                    continue
+                height = _floor(area // width, step)
+                found.update({(width, height), (height, width)})
+            self._resos = sorted(found)
+        self._ratios = [w / h if h else math.inf for w, h in self._resos]
+
+    def select(self, width: int, height: int) -> tuple[int, int]:
+        """The bucket (width, height) musubi-tuner puts an image of this raw size into."""
+        area = self.resolution[0] * self.resolution[1]
+        if self.enable_bucket and self.bucket_no_upscale and width * height <= area:
+            return _floor(width, self.reso_steps), _floor(height, self.reso_steps)
+        aspect = width / height
+        # numpy's argmin (what musubi-tuner calls) returns the first minimum; so does min() over the indices.
+        best = min(range(len(self._ratios)), key=lambda i: abs(self._ratios[i] - aspect))
+        return self._resos[best]
+
+
+def _floor(value: int, step: int) -> int:
+    return value - value % step
 
 
 def bucket_label(reso: tuple[int, int]) -> str:

@@ -1,4 +1,5 @@
-"""Repository of the ``workspaces``, ``datasets`` and ``subsets`` tables (see ``loratui.store.db``).
+"""Repository of the ``workspaces``, ``datasets``, ``subsets`` and ``orphan_captions`` tables (see
+``loratui.store.db``), and of each dataset's target (which also decides its images' stored buckets).
 
 Plain functions on a ``sqlite3.Connection``; run them with ``await store.run(fn, ...)`` or on a connection of
 your own. Writers log what they changed (``loratui.store.changes``) in the same transaction.
@@ -12,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from loratui.datasets.target import DatasetTarget, bucket_labeler
 from loratui.datasets.walk import subset_info
 from loratui.errors import InputError, NotFoundError
 from loratui.store import changes, transaction
@@ -30,11 +32,16 @@ class Dataset:
     caption_ext: str
     workspace: str
     scanned_at: float | None
+    target: DatasetTarget | None = None
+    """The family and resolution it is being prepared for (None: default buckets at 1024x1024)."""
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Dataset":
         """Build from a row of ``_SELECT``."""
-        return cls(row["id"], row["name"], Path(row["path"]), row["caption_ext"], row["workspace"], row["scanned_at"])
+        target = DatasetTarget.from_columns(row["target_family"], row["target_width"], row["target_height"],
+                                            row["target_buckets"])
+        return cls(row["id"], row["name"], Path(row["path"]), row["caption_ext"], row["workspace"], row["scanned_at"],
+                   target)
 
 
 @dataclass(frozen=True)
@@ -53,8 +60,9 @@ class Subset:
     """Images indexed in this folder (all statuses)."""
 
 
+_TARGET_COLUMNS = "d.target_family, d.target_width, d.target_height, d.target_buckets"
 _SELECT = (
-    "SELECT d.id, d.name, d.path, d.caption_ext, d.scanned_at, w.name AS workspace "
+    f"SELECT d.id, d.name, d.path, d.caption_ext, d.scanned_at, w.name AS workspace, {_TARGET_COLUMNS} "
     "FROM datasets d JOIN workspaces w ON w.id = d.workspace_id"
 )
 
@@ -87,16 +95,22 @@ def list_datasets(conn: sqlite3.Connection) -> list[Dataset]:
 def dataset_summaries(conn: sqlite3.Connection) -> list[dict]:
     """Every dataset with its image, broken and captioned counts (for `dataset list`)."""
     rows = conn.execute(
-        f"""SELECT d.id, d.name, d.path, d.caption_ext, d.scanned_at, w.name AS workspace,
+        f"""SELECT d.id, d.name, d.path, d.caption_ext, d.scanned_at, w.name AS workspace, {_TARGET_COLUMNS},
                    COUNT(i.id) AS images,
                    COALESCE(SUM(i.status = 'broken'), 0) AS broken,
-                   COALESCE(SUM({HAS_CAPTION_SQL}), 0) AS captioned
+                   COALESCE(SUM({HAS_CAPTION_SQL}), 0) AS captioned,
+                   (SELECT COUNT(*) FROM orphan_captions o WHERE o.dataset_id = d.id) AS orphan_captions
             FROM datasets d JOIN workspaces w ON w.id = d.workspace_id
             LEFT JOIN images i ON i.dataset_id = d.id
             GROUP BY d.id ORDER BY w.name, d.name""")
-    return [{"name": r["name"], "workspace": r["workspace"], "path": r["path"], "caption_ext": r["caption_ext"],
-             "images": r["images"], "broken": r["broken"], "captioned": r["captioned"],
-             "scanned_at": r["scanned_at"]} for r in rows]
+    summaries = []
+    for r in rows:
+        target = Dataset.from_row(r).target
+        summaries.append({"name": r["name"], "workspace": r["workspace"], "path": r["path"],
+                          "caption_ext": r["caption_ext"], "images": r["images"], "broken": r["broken"],
+                          "captioned": r["captioned"], "orphan_captions": r["orphan_captions"],
+                          "target": target.to_dict() if target else None, "scanned_at": r["scanned_at"]})
+    return summaries
 
 
 def _workspace_id(conn: sqlite3.Connection, name: str) -> int:
@@ -106,8 +120,10 @@ def _workspace_id(conn: sqlite3.Connection, name: str) -> int:
     return conn.execute("INSERT INTO workspaces (name, created_at) VALUES (?, ?)", (name, time.time())).lastrowid
 
 
-def insert_dataset(conn: sqlite3.Connection, *, name: str, path: Path, caption_ext: str, workspace: str) -> Dataset:
-    """Register a folder (already resolved and checked) as a dataset; InputError if the name or folder is taken."""
+def insert_dataset(conn: sqlite3.Connection, *, name: str, path: Path, caption_ext: str, workspace: str,
+                   target: DatasetTarget | None = None) -> Dataset:
+    """Register a folder (already resolved and checked) as a dataset, with its target if given; InputError if the
+    name or folder is taken."""
     with transaction(conn):
         if conn.execute("SELECT 1 FROM datasets WHERE name = ?", (name,)).fetchone():
             raise InputError(f"a dataset named {name!r} already exists", hint="pick another with --name")
@@ -117,8 +133,49 @@ def insert_dataset(conn: sqlite3.Connection, *, name: str, path: Path, caption_e
         dataset_id = conn.execute(
             "INSERT INTO datasets (workspace_id, name, path, caption_ext, created_at) VALUES (?, ?, ?, ?, ?)",
             (_workspace_id(conn, workspace), name, str(path), caption_ext, time.time())).lastrowid
+        if target is not None:
+            _write_target(conn, dataset_id, target)
         changes.datasets_changed(conn, dataset_id, "added")
     return get_dataset(conn, name)
+
+
+def _write_target(conn: sqlite3.Connection, dataset_id: int, target: DatasetTarget | None) -> None:
+    conn.execute("UPDATE datasets SET target_family = ?, target_width = ?, target_height = ?, target_buckets = ? "
+                 "WHERE id = ?",
+                 (target.family, target.resolution[0], target.resolution[1], target.options_json(), dataset_id)
+                 if target is not None else (None, None, None, None, dataset_id))
+
+
+def get_target(conn: sqlite3.Connection, dataset_id: int) -> DatasetTarget | None:
+    """The target of a dataset (None: none set, or no such dataset)."""
+    row = conn.execute("SELECT target_family, target_width, target_height, target_buckets FROM datasets "
+                       "WHERE id = ?", (dataset_id,)).fetchone()
+    return DatasetTarget.from_columns(*row) if row else None
+
+
+def set_target(conn: sqlite3.Connection, dataset_id: int, target: DatasetTarget | None) -> int:
+    """Set (None: clear) a dataset's target and re-bucket its images with it, in one transaction; returns how
+    many images moved to another bucket.
+
+    The images' buckets are written here rather than in ``image_repo`` (which imports this module): the target
+    and the buckets it decides must change together, or a reader could see one without the other.
+    """
+    with transaction(conn):
+        if get_target(conn, dataset_id) == target:
+            return 0
+        _write_target(conn, dataset_id, target)
+        label = bucket_labeler(target)
+        moved = []
+        for image_id, width, height, orientation, bucket in conn.execute(
+                "SELECT id, width, height, orientation, bucket FROM images "
+                "WHERE dataset_id = ? AND status = 'ok' AND width IS NOT NULL", (dataset_id,)).fetchall():
+            new = label(width, height, orientation)
+            if new != bucket:
+                moved.append((new, image_id))
+        conn.executemany("UPDATE images SET bucket = ? WHERE id = ?", moved)
+        changes.datasets_changed(conn, dataset_id, "target")
+        changes.images_changed(conn, dataset_id, [image_id for _, image_id in moved], "buckets")
+    return len(moved)
 
 
 def delete_dataset(conn: sqlite3.Connection, dataset_id: int) -> None:
@@ -187,3 +244,33 @@ def _options(text: str | None) -> dict:
 def image_counts(conn: sqlite3.Connection) -> dict[int, int]:
     """Indexed images per dataset id."""
     return {r[0]: r[1] for r in conn.execute("SELECT dataset_id, COUNT(*) FROM images GROUP BY dataset_id")}
+
+
+# -- orphan captions ------------------------------------------------------------------------------------------
+
+
+def set_orphan_captions(conn: sqlite3.Connection, dataset_id: int, found: list[tuple[str, int, int]]) -> None:
+    """Record the caption files a scan found without an image: (rel_path, size, mtime_ns) each. Logs a change
+    only when the set of paths changed."""
+    with transaction(conn):
+        known = {r[0] for r in conn.execute("SELECT rel_path FROM orphan_captions WHERE dataset_id = ?",
+                                            (dataset_id,))}
+        paths = {rel for rel, _size, _mtime in found}
+        conn.execute("DELETE FROM orphan_captions WHERE dataset_id = ?", (dataset_id,))
+        conn.executemany("INSERT OR REPLACE INTO orphan_captions (dataset_id, rel_path, size, mtime_ns) "
+                         "VALUES (?, ?, ?, ?)", [(dataset_id, rel, size, mtime) for rel, size, mtime in found])
+        if paths != known:
+            changes.datasets_changed(conn, dataset_id, "orphans")
+
+
+def orphan_captions(conn: sqlite3.Connection, dataset_id: int) -> list[dict]:
+    """The caption files of a dataset that have no image, by path: rel_path, size, mtime_ns."""
+    return [{"path": r[0], "size": r[1], "mtime_ns": r[2]} for r in conn.execute(
+        "SELECT rel_path, size, mtime_ns FROM orphan_captions WHERE dataset_id = ? ORDER BY rel_path",
+        (dataset_id,))]
+
+
+def orphan_counts(conn: sqlite3.Connection) -> dict[int, int]:
+    """Orphan caption files per dataset id (datasets without any are left out)."""
+    return {r[0]: r[1] for r in conn.execute(
+        "SELECT dataset_id, COUNT(*) FROM orphan_captions GROUP BY dataset_id")}

@@ -307,14 +307,39 @@ def _add_caption(sink: _FolderSink | _ZipSink, report: ExportReport, dataset: Da
     return written
 
 
-async def export_dataset(store: Store, dataset: Dataset, out: Path, *, fmt: str = "kohya", layout: str = "kohya",
-                         max_side: int | None = None, where: str | None = None) -> ExportReport:
-    """Export a dataset's readable images and captions (see the module docstring)."""
-    if fmt not in FORMATS:
+def choose_format(out: Path, fmt: str | None = None, layout: str | None = None) -> tuple[str, str]:
+    """(format, layout) for an export to `out`: a name ending in ``.zip`` is a zip, anything else a folder.
+
+    `fmt` None takes the format from the name (a folder is ``kohya`` unless `layout` says ``hf``). A format that
+    contradicts the name (``--format zip`` for ``out``, ``--format kohya`` for ``out.zip``) is refused rather than
+    writing a folder named like a zip, or a zip named like a folder. `layout` (kohya or hf) is the layout inside
+    a zip; for a folder it may only repeat the folder's format.
+    """
+    if fmt is not None and fmt not in FORMATS:
         raise InputError(f"format must be one of {', '.join(FORMATS)}")
-    layout = fmt if fmt != "zip" else layout
-    if layout not in ("kohya", "hf"):
-        raise InputError("the zip layout must be kohya or hf")
+    if layout is not None and layout not in ("kohya", "hf"):
+        raise InputError("the layout must be kohya or hf")
+    is_zip = Path(out).suffix.lower() == ".zip"
+    if fmt is None:
+        fmt = "zip" if is_zip else (layout or "kohya")
+    if fmt == "zip" and not is_zip:
+        raise InputError(f"--format zip writes a zip file, but {Path(out).name!r} does not end in .zip",
+                         hint="name the output NAME.zip, or leave --format out to export a folder")
+    if fmt != "zip" and is_zip:
+        raise InputError(f"{Path(out).name!r} ends in .zip, but --format {fmt} writes a folder",
+                         hint=f"for a zip in the {fmt} layout: --layout {fmt}; for a folder: drop .zip from the name")
+    if fmt != "zip" and layout is not None and layout != fmt:
+        raise InputError(f"--layout {layout} contradicts --format {fmt}: a folder's layout is its format",
+                         hint="--layout applies to zips; use --format kohya or --format hf for a folder")
+    return fmt, (layout or "kohya") if fmt == "zip" else fmt
+
+
+async def export_dataset(store: Store, dataset: Dataset, out: Path, *, fmt: str | None = None,
+                         layout: str | None = None, max_side: int | None = None,
+                         where: str | None = None) -> ExportReport:
+    """Export a dataset's readable images and captions (see the module docstring); the format follows the
+    output's name unless given (``choose_format``)."""
+    fmt, layout = choose_format(Path(out), fmt, layout)
     if max_side is not None and max_side < 8:
         raise InputError("--max-side must be at least 8 pixels")
     rows = await store.run(image_repo.readable_rows, dataset.id, "id, rel_path, caption")

@@ -11,13 +11,12 @@ import sqlite3
 import time
 from array import array
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Iterable
 
-from loratui.datasets import query
-from loratui.datasets.buckets import BucketRules, bucket_label, raw_size
+from loratui.datasets import dataset_repo, query
 from loratui.datasets.captions import parse_tags
 from loratui.datasets.dataset_repo import HAS_CAPTION_SQL, Dataset
+from loratui.datasets.target import bucket_labeler, describe
 from loratui.datasets.thumbnails import Thumbnail
 from loratui.store import changes, transaction
 from loratui.store.db import ThreadConnections
@@ -119,7 +118,8 @@ def image_listing(conn: sqlite3.Connection, dataset_id: int) -> list[dict]:
 
 
 def dataset_stats(conn: sqlite3.Connection, dataset: Dataset, top: int = 30) -> dict:
-    """Everything `dataset show` prints: counts, subsets, resolution and bucket histograms, top tags."""
+    """Everything `dataset show` prints: counts, subsets, resolution and bucket histograms (at the dataset's
+    target), top tags, and the caption files without an image."""
     counts = conn.execute(
         f"""SELECT COUNT(*) AS images, COALESCE(SUM(status = 'broken'), 0) AS broken,
                    COALESCE(SUM({HAS_CAPTION_SQL}), 0) AS captioned,
@@ -139,6 +139,9 @@ def dataset_stats(conn: sqlite3.Connection, dataset: Dataset, top: int = 30) -> 
            GROUP BY bucket ORDER BY n DESC, bucket""", (dataset.id,)).fetchall()
     tags = sorted(images_per_tag(conn, dataset.id).items(), key=lambda kv: (-kv[1], kv[0]))[:top]
     return {
+        "target": dataset.target.to_dict() if dataset.target else None,
+        "buckets_follow": describe(dataset.target),
+        "orphan_captions": dataset_repo.orphan_captions(conn, dataset.id),
         "name": dataset.name, "workspace": dataset.workspace, "path": str(dataset.path),
         "caption_ext": dataset.caption_ext, "images": counts["images"], "broken": counts["broken"],
         "captioned": counts["captioned"], "uncaptioned": counts["images"] - counts["captioned"],
@@ -210,12 +213,12 @@ def filter_ids(conn: sqlite3.Connection, dataset_id: int, text: str) -> set[int]
 
 
 def selection_rows(conn: sqlite3.Connection, dataset_id: int, text: str | None, subset: str | None) -> list[tuple]:
-    """(id, rel_path, caption, caption_size, caption_sha256) of the selected images, by path."""
+    """(id, rel_path, caption, caption_size, caption_sha256, status, reason) of the selected images, by path."""
     where, params = query.selection_where(dataset_id, text, subset)
     query.register_functions(conn)
     cursor = conn.execute(
-        f"SELECT id, rel_path, caption, caption_size, caption_sha256 FROM images WHERE {where} ORDER BY rel_path",
-        params)
+        "SELECT id, rel_path, caption, caption_size, caption_sha256, status, reason FROM images "
+        f"WHERE {where} ORDER BY rel_path", params)
     cursor.row_factory = None
     return cursor.fetchall()
 
@@ -264,15 +267,6 @@ def problem_rows(conn: sqlite3.Connection, dataset_id: int) -> dict[str, list[tu
 # -- scanning -------------------------------------------------------------------------------------------------
 
 
-_DEFAULT_RULES = BucketRules()
-
-
-@lru_cache(maxsize=4096)
-def default_bucket(width: int, height: int, orientation: int) -> str:
-    """The kohya bucket at 1024x1024 with default options, for the raw (unrotated) size."""
-    return bucket_label(_DEFAULT_RULES.select(*raw_size(width, height, orientation)))
-
-
 def scan_state(conn: sqlite3.Connection, dataset_id: int) -> dict[str, sqlite3.Row]:
     """rel_path -> (id, size, mtime_ns, caption_mtime_ns, caption_size, needs_thumbnail) of indexed images."""
     return {row["rel_path"]: row for row in conn.execute(
@@ -299,9 +293,11 @@ def write_probed(conn: sqlite3.Connection, dataset_id: int, rows: list[dict]) ->
     now = time.time()
     written = []
     with transaction(conn):
+        # Read inside the transaction: a target set meanwhile (another process) cannot leave these rows stale.
+        bucket_of = bucket_labeler(dataset_repo.get_target(conn, dataset_id))
         for row in rows:
             width, height = row.get("width"), row.get("height")
-            bucket = default_bucket(width, height, row["orientation"]) if row["status"] == "ok" and width else None
+            bucket = bucket_of(width, height, row["orientation"]) if row["status"] == "ok" and width else None
             values = {**row, "dataset_id": dataset_id, "bucket": bucket, "tag_count": len(row["tags"]),
                       "scanned_at": now, "has_alpha": None if row["has_alpha"] is None else int(row["has_alpha"])}
             image_id = conn.execute(_UPSERT_IMAGE, [values[c] for c in _IMAGE_COLUMNS]).fetchone()[0]

@@ -5,7 +5,8 @@ nothing here touches files or the store. ``build_transform`` turns an operation 
 journaled as the operation's params) into a ``caption -> caption`` function used by ``loratui.datasets.batch``.
 
 A caption keeps its original text when an operation leaves its tags unchanged, so prose captions and odd
-spacing are never rewritten by an operation that does not concern them.
+spacing are never rewritten by an operation that does not concern them; a rewritten caption keeps the newline(s)
+it ended with (``\n``, ``\r\n``; the file's encoding is kept by the journal).
 """
 
 from __future__ import annotations
@@ -156,6 +157,15 @@ def sort_tags(
     return head + tail
 
 
+_LINE_END = re.compile(r"[\r\n]+\Z")
+
+
+def line_end(text: str | None) -> str:
+    """The newline(s) a caption ends with ('' when none): a rewritten caption keeps them as the file had them."""
+    match = _LINE_END.search(text) if text else None
+    return match.group(0) if match else ""
+
+
 def _tag_transform(
     fn: Callable[[list[str]], list[str]], *, normalise: bool = False
 ) -> Callable[[str | None], str | None]:
@@ -164,7 +174,7 @@ def _tag_transform(
         new = fn(tags)
         if new == tags and not normalise:
             return text
-        return format_tags(new)
+        return format_tags(new) + line_end(text)
 
     return apply
 

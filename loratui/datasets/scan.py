@@ -54,6 +54,8 @@ class ScanReport:
     captions_changed: int = 0
     thumbnails_made: int = 0
     """Unchanged images probed again because they had no preview thumbnail (indexed by an older loratui)."""
+    orphan_captions: int = 0
+    """Caption files without an image (listed by `dataset show`)."""
     warnings: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
 
@@ -63,6 +65,7 @@ class ScanReport:
             f"{self.total} images: {self.added} added, {self.updated} updated, {self.removed} removed, "
             f"{self.unchanged} unchanged, {self.broken} broken, {self.captions_changed} captions changed"
             + (f", {self.thumbnails_made} probed again for preview thumbnails" if self.thumbnails_made else "")
+            + (f", {self.orphan_captions} caption file(s) without an image" if self.orphan_captions else "")
             + f" ({self.elapsed_s:.2f}s)"
         )
 
@@ -129,6 +132,8 @@ async def scan_dataset(
     known = await store.run(image_repo.scan_state, dataset_id)
     folders = {entry.rel_path.rpartition("/")[0] for entry in walked.images}
     subset_ids = await store.run(dataset_repo.sync_subsets, dataset_id, folders)
+    await store.run(dataset_repo.set_orphan_captions, dataset_id, walked.orphan_captions)
+    report.orphan_captions = len(walked.orphan_captions)
 
     to_probe: list[FileEntry] = []
     caption_updates: list[tuple[int, str]] = []

@@ -10,6 +10,7 @@ from loratui.datasets import dataset_repo, image_repo
 from loratui.datasets.dataset_repo import Dataset
 from loratui.datasets.filekinds import normalise_caption_ext
 from loratui.datasets.scan import ProgressFn, ScanReport, scan_dataset
+from loratui.datasets.target import DatasetTarget
 from loratui.errors import DatasetError, InputError, NotFoundError
 from loratui.store import Store
 
@@ -40,8 +41,9 @@ async def add_dataset(
     workers: int = 0,
     progress: ProgressFn | None = None,
     keep_if_interrupted: bool = True,
+    target: DatasetTarget | None = None,
 ) -> tuple[Dataset, ScanReport | None]:
-    """Register a folder as a dataset and (by default) scan it.
+    """Register a folder as a dataset (with its `target`, when given) and (by default) scan it.
 
     Adding either succeeds or registers nothing: when the first scan fails the dataset is removed again and the
     error is raised. An *interrupted* scan (Ctrl-C, a cancelled TUI worker) keeps the dataset with the images
@@ -59,7 +61,7 @@ async def add_dataset(
         raise InputError("dataset name is empty")
     caption_ext = normalise_caption_ext(caption_ext)
     dataset = await store.run(dataset_repo.insert_dataset, name=name, path=folder, caption_ext=caption_ext,
-                              workspace=workspace)
+                              workspace=workspace, target=target)
     report = None
     if scan:
         try:
@@ -92,6 +94,20 @@ async def rescan_dataset(store: Store, name: str, *, workers: int = 0, progress:
     if not dataset.path.is_dir():
         raise DatasetError(f"the folder of dataset {name!r} is gone: {dataset.path}")
     return await scan_dataset(store, dataset.id, dataset.path, dataset.caption_ext, workers=workers, progress=progress)
+
+
+async def set_target(store: Store, name: str, target: DatasetTarget | None) -> tuple[Dataset, int]:
+    """Set (None: clear) a dataset's target; its images are re-bucketed at once. Returns the dataset as it is
+    now and how many images moved to another bucket. Open views refresh through the change log."""
+    dataset = await get_dataset(store, name)
+    moved = await store.run(dataset_repo.set_target, dataset.id, target)
+    return await get_dataset(store, name), moved
+
+
+async def orphan_captions(store: Store, name: str) -> list[dict]:
+    """The caption files of a dataset without an image, as its last scan found them."""
+    dataset = await get_dataset(store, name)
+    return await store.read(dataset_repo.orphan_captions, dataset.id)
 
 
 async def remove_dataset(store: Store, name: str) -> None:

@@ -43,6 +43,8 @@ class WalkResult:
     images: list[FileEntry] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     skipped_hidden: int = 0
+    orphan_captions: list[tuple[str, int, int]] = field(default_factory=list)
+    """(rel_path, size, mtime_ns) of files named like captions with no image of that name beside them."""
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,28 @@ def walk_dataset(root: Path, caption_ext: str) -> WalkResult:
             _add_caption(file_entry, named.get(caption_name), f"{rel_dir}/{caption_name}" if rel_dir else caption_name,
                          result)
             result.images.append(file_entry)
+        _find_orphans(rel_dir, named, images, caption_ext, result)
     result.images.sort(key=lambda e: e.rel_path)
+    result.orphan_captions.sort()
     return result
+
+
+def _find_orphans(rel_dir: str, named: dict[str, os.DirEntry], images: list[os.DirEntry], caption_ext: str,
+                  result: WalkResult) -> None:
+    """Caption files in one folder whose image is not there (sd-scripts pairs them by name: `a.png` - `a.txt`)."""
+    stems = {os.path.splitext(entry.name)[0] for entry in images}
+    for name, entry in named.items():
+        if len(name) <= len(caption_ext) or not name.endswith(caption_ext) or is_image_name(name):
+            continue
+        if name[:-len(caption_ext)] in stems:
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                continue
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        result.orphan_captions.append((f"{rel_dir}/{name}" if rel_dir else name, st.st_size, st.st_mtime_ns))
 
 
 def _add_caption(file_entry: FileEntry, caption: os.DirEntry | None, rel: str, result: WalkResult) -> None:

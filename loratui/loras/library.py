@@ -132,6 +132,12 @@ async def list_loras(store: Store) -> list[LoraRecord]:
     return await store.run(lora_repo.list_all)
 
 
+def on_disk(record: LoraRecord) -> bool:
+    """True when the indexed file is still there (a deleted or moved file leaves a stale entry until the next
+    scan of its folder)."""
+    return os.path.isfile(record.path)
+
+
 async def get_lora(store: Store, ref: str | int) -> LoraRecord | None:
     """A library entry by id or by path (None when the path is not indexed); NotFoundError for an unknown id."""
     text = str(ref)

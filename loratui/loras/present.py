@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import os
 from typing import Any
 
 from loratui.loras.inspect import LoraInfo
@@ -18,6 +19,38 @@ def human_size(size: int | None) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GB"
+
+
+def shorten_folder(folder: str, width: int, home: str | None = None) -> str:
+    """A folder in at most `width` cells: the home folder as `~`, then whole trailing components after `…/`
+    (the part nearest the file tells files apart best); a last component longer than that is cut from the left."""
+    home = os.path.expanduser("~") if home is None else home
+    if home and home != "/" and (folder == home or folder.startswith(home.rstrip("/") + "/")):
+        folder = "~" + folder[len(home.rstrip("/")):]
+    if len(folder) <= width:
+        return folder
+    parts = folder.split("/")
+    kept = ""
+    for part in reversed(parts):
+        candidate = f"{part}/{kept}" if kept else part
+        if len(candidate) + 2 > width:
+            break
+        kept = candidate
+    if kept:
+        return "…/" + kept
+    return "…" + folder[-(width - 1):] if width > 1 else "…"
+
+
+def folder_labels(paths: list[str], width: int, home: str | None = None) -> list[str]:
+    """The folder of each path, shortened to `width` (``shorten_folder``), except where two different folders
+    would read the same: those are shown whole (a table folds them), so two files of one name never look alike."""
+    folders = [os.path.dirname(path) for path in paths]
+    labels = [shorten_folder(folder, width, home) for folder in folders]
+    owners: dict[str, set[str]] = {}
+    for folder, label in zip(folders, labels):
+        owners.setdefault(label, set()).add(folder)
+    return [shorten_folder(folder, 10**6, home) if len(owners[label]) > 1 else label
+            for folder, label in zip(folders, labels)]
 
 
 def _fmt(value: Any) -> str:

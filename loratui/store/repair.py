@@ -47,6 +47,7 @@ AFTER_LOSS = {
     "subsets": "rescan the datasets: loratui dataset scan NAME",
     "images": "rescan the datasets: loratui dataset scan NAME; caption files on disk are untouched",
     "image_tags": "rescan the datasets: loratui dataset scan NAME",
+    "orphan_captions": "rescan the datasets: loratui dataset scan NAME",
     "thumbnails": "nothing to do: thumbnails are made again when shown",
     "operations": "those batch operations can no longer be undone",
     "changes": "those batch operations can no longer be undone",

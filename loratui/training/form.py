@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loratui.datasets.service import get_dataset
+from loratui.datasets.target import DatasetTarget
 from loratui.errors import InputError, NotFoundError
 from loratui.training.config import TrainConfig
+from loratui.training.dataset_target import compare_with_form, target_from_config
 from loratui.training.planner import DEFAULT_RESOLUTION
 from loratui.training.schema import Option, Schema, coerce_text
 from loratui.training.steps import (
@@ -46,10 +48,12 @@ class FormState:
     dataset_issues: list[Issue] = field(default_factory=list)
     input_errors: dict[str, str] = field(default_factory=dict)
     seconds_per_step: float | None = None
+    dataset_target: DatasetTarget | None = None
+    """The dataset's target: the buckets the image list and `dataset show` use."""
 
     async def load_dataset(self, store) -> None:
-        """Read the dataset's subsets, image sizes and dataset-level issues from the store."""
-        self.subsets, self.caption_ext = [], None
+        """Read the dataset's subsets, image sizes, target and dataset-level issues from the store."""
+        self.subsets, self.caption_ext, self.dataset_target = [], None, None
         self.dataset_issues = await check_dataset(store, self.config)
         try:
             dataset = await get_dataset(store, self.config.dataset)
@@ -57,6 +61,7 @@ class FormState:
             return
         self.subsets = await load_subsets(store, dataset.id)
         self.caption_ext = dataset.caption_ext
+        self.dataset_target = dataset.target
         measured = await measured_seconds_per_step(store, self.config.family)
         self.seconds_per_step = measured if measured is not None else self.config.seconds_per_step
 
@@ -115,6 +120,17 @@ class FormState:
             result.setdefault(issue.field, issue)
         return result
 
+    def target_line(self) -> str:
+        """Whether this form's buckets are the ones the dataset's views show (its target)."""
+        return compare_with_form(self.config, self.dataset_target, self.schema)
+
+    def as_target(self) -> DatasetTarget:
+        """This form's family, resolution and bucket options as a dataset target (InputError if out of range)."""
+        try:
+            return target_from_config(self.config, self.schema)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"the bucket options cannot be read: {exc}", hint="fix the errors in the form") from None
+
     def steps(self) -> StepReport:
         """The exact step count for the current values."""
         args = dict(self.config.args)
@@ -125,6 +141,10 @@ class FormState:
             report = compute_steps(self.subsets, params_from_args(args, self.config.launch, self.schema))
         except (TypeError, ValueError):
             report = StepReport(exact=False, notes=["fix the errors above to count steps"])
+        if self.config.backend == "musubi":
+            # The dataset's target (the image list) uses musubi-tuner's own rules; this count does not yet.
+            report.exact = False
+            report.notes.append("musubi-tuner buckets are estimated with sd-scripts' rules")
         report.seconds_per_step = self.seconds_per_step
         if self.seconds_per_step is not None:
             report.eta_seconds = self.seconds_per_step * report.total_steps

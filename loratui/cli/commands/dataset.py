@@ -13,8 +13,14 @@ from loratui.datasets import service
 from loratui.datasets.export import export_dataset
 from loratui.datasets.importers import ImportLimits, import_dataset, list_downloads, remove_downloads
 from loratui.datasets.journal import move_images
+from loratui.datasets.target import describe as describe_target
+from loratui.errors import InputError
 from loratui.http_download import human_bytes
 from loratui.store import Store
+from loratui.training.dataset_target import known_families, parse_target
+
+TARGET_HELP = ("the model family and base resolution the dataset is prepared for, FAMILY[:RES] (RES: 1024 or "
+               "WIDTHxHEIGHT; default the family's own): every view shows its buckets at it")
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +35,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--workspace", default=None, help="workspace to put it in (default: settings' default)")
     add.add_argument("--caption-ext", default=None, help="caption sidecar extension (default: .txt)")
     add.add_argument("--no-scan", action="store_true", help="register only; scan later")
+    add.add_argument("--target", metavar="FAMILY[:RES]", help=TARGET_HELP)
     add.add_argument("--workers", type=int, default=None, help="scan processes (default: one per core)")
     add.add_argument("--json", action="store_true", help="print the scan report as JSON")
     add.set_defaults(handler=cmd_add)
@@ -49,6 +56,23 @@ def register(parser: argparse.ArgumentParser) -> None:
     show.add_argument("--top", type=int, default=30, help="how many top tags (default 30)")
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=cmd_show)
+
+    target = sub.add_parser(
+        "target", help="show or set what a dataset is prepared for (family and resolution: its buckets)",
+        description="Without SPEC, print the dataset's target. With FAMILY[:RES] (e.g. sdxl, sd15:768, "
+                    "flux:1024x768), set it: the images are re-bucketed at once and the image list, the preview, "
+                    "`dataset show` and the training form all use it. --clear goes back to sd-scripts' default "
+                    "buckets at 1024x1024. Families: " + ", ".join(known_families()) + ".")
+    target.add_argument("name")
+    target.add_argument("spec", nargs="?", metavar="FAMILY[:RES]", help="the target to set")
+    target.add_argument("--clear", action="store_true", help="remove the target")
+    target.add_argument("--json", action="store_true")
+    target.set_defaults(handler=cmd_target)
+
+    orphans = sub.add_parser("orphans", help="list caption files that have no image (as the last scan found them)")
+    orphans.add_argument("name")
+    orphans.add_argument("--json", action="store_true")
+    orphans.set_defaults(handler=cmd_orphans)
 
     images = sub.add_parser("images", help="list every image of a dataset with its status")
     images.add_argument("name")
@@ -102,11 +126,15 @@ def register(parser: argparse.ArgumentParser) -> None:
     downloads.add_argument("--json", action="store_true")
     downloads.set_defaults(handler=cmd_downloads)
 
-    exp = sub.add_parser("export", help="export as a kohya folder, a Hugging Face imagefolder, or a zip")
+    exp = sub.add_parser("export", help="export as a kohya folder, a Hugging Face imagefolder, or a zip",
+                         description="The format follows OUT: a name ending in .zip writes a zip file, anything else "
+                                     "a folder. --format that contradicts the name is refused.")
     exp.add_argument("name")
-    exp.add_argument("out", help="a new (or empty) folder; a new .zip path for --format zip")
-    exp.add_argument("--format", choices=["kohya", "hf", "zip"], default="kohya")
-    exp.add_argument("--layout", choices=["kohya", "hf"], default="kohya", help="layout inside a zip")
+    exp.add_argument("out", help="a new .zip file, or a new (or empty) folder")
+    exp.add_argument("--format", choices=["kohya", "hf", "zip"], default=None,
+                     help="kohya or hf for a folder, zip for a .zip (default: from OUT's name; a folder is kohya)")
+    exp.add_argument("--layout", choices=["kohya", "hf"], default=None,
+                     help="layout inside a zip (default kohya)")
     exp.add_argument("--max-side", type=int, default=None, metavar="PX", help="downscale images larger than this")
     exp.add_argument("--where", metavar="QUERY", help="only images matching a query")
     exp.add_argument("--json", action="store_true")
@@ -117,7 +145,8 @@ def _report_dict(report) -> dict:
     return {
         "total": report.total, "added": report.added, "updated": report.updated, "removed": report.removed,
         "unchanged": report.unchanged, "broken": report.broken, "captions_changed": report.captions_changed,
-        "thumbnails_made": report.thumbnails_made, "warnings": report.warnings, "elapsed_s": round(report.elapsed_s, 3),
+        "thumbnails_made": report.thumbnails_made, "orphan_captions": report.orphan_captions,
+        "warnings": report.warnings, "elapsed_s": round(report.elapsed_s, 3),
     }
 
 
@@ -136,6 +165,7 @@ def _workers(ctx, args) -> int:
 
 async def cmd_add(ctx, args) -> int:
     caption_ext = service.normalise_caption_ext(args.caption_ext or ctx.settings.general.caption_ext)
+    target = parse_target(args.target) if args.target else None
     async with Store.open(ctx.paths.db) as store:
         try:
             with progress_bar("Scanning") as update:
@@ -143,6 +173,7 @@ async def cmd_add(ctx, args) -> int:
                     store, args.path, name=args.name,
                     workspace=args.workspace or ctx.settings.general.default_workspace,
                     caption_ext=caption_ext, scan=not args.no_scan, workers=_workers(ctx, args), progress=update,
+                    target=target,
                 )
         except (KeyboardInterrupt, asyncio.CancelledError):
             name = service.dataset_name_for(args.path, args.name)
@@ -153,6 +184,7 @@ async def cmd_add(ctx, args) -> int:
         _print_report(report, args.json)
     if not args.json:
         info(f"dataset {dataset.name!r} registered: {dataset.path}")
+        info(f"buckets: {describe_target(dataset.target)}")
     return 0
 
 
@@ -172,9 +204,9 @@ async def cmd_list(ctx, args) -> int:
     elif not datasets:
         info("no datasets yet: add one with `loratui dataset add PATH`")
     else:
-        print_table(["workspace", "name", "images", "broken", "captioned", "path"],
-                    [[d["workspace"], d["name"], d["images"], d["broken"], d["captioned"], d["path"]]
-                     for d in datasets])
+        print_table(["workspace", "name", "images", "broken", "captioned", "target", "path"],
+                    [[d["workspace"], d["name"], d["images"], d["broken"], d["captioned"],
+                      d["target"]["label"] if d["target"] else "", d["path"]] for d in datasets])
     return 0
 
 
@@ -190,9 +222,49 @@ async def cmd_show(ctx, args) -> int:
     print_table(["subset", "repeats", "class tokens", "reg", "images"],
                 [[s["path"] or ".", s["repeats"], s["class_tokens"], "yes" if s["is_reg"] else "", s["images"]]
                  for s in stats["subsets"]], title="Subsets")
-    print_table(["bucket (1024 base)", "images"], list(stats["buckets"].items()), title="Buckets")
+    out(f"target: {stats['buckets_follow']}")
+    print_table(["bucket", "images"], list(stats["buckets"].items()),
+                title=f"Buckets at {stats['target']['label'] if stats['target'] else 'the default 1024x1024'}")
     print_table(["resolution", "images"], list(stats["resolutions"].items())[:15], title="Resolutions (top 15)")
     print_table(["tag", "count"], [[t["tag"], t["count"]] for t in stats["top_tags"]], title="Top tags")
+    _print_orphans(stats["orphan_captions"], args.name)
+    return 0
+
+
+def _print_orphans(orphans: list[dict], name: str, *, empty_note: bool = False) -> None:
+    if orphans:
+        print_table(["caption file without an image", "bytes"], [[o["path"], o["size"]] for o in orphans],
+                    title=f"Orphan captions ({len(orphans)}: trainers ignore them)")
+    elif empty_note:
+        info(f"dataset {name!r} has no caption file without an image (as of its last scan)")
+
+
+async def cmd_orphans(ctx, args) -> int:
+    async with Store.open(ctx.paths.db) as store:
+        orphans = await service.orphan_captions(store, args.name)
+    if args.json:
+        print_json(orphans)
+    else:
+        _print_orphans(orphans, args.name, empty_note=True)
+    return 0
+
+
+async def cmd_target(ctx, args) -> int:
+    if args.clear and args.spec:
+        raise InputError("give FAMILY[:RES] or --clear, not both")
+    async with Store.open(ctx.paths.db) as store:
+        if args.spec or args.clear:
+            target = parse_target(args.spec) if args.spec else None
+            dataset, moved = await service.set_target(store, args.name, target)
+        else:
+            dataset, moved = await service.get_dataset(store, args.name), None
+    if args.json:
+        print_json({"name": dataset.name, "target": dataset.target.to_dict() if dataset.target else None,
+                    "buckets_follow": describe_target(dataset.target), "images_moved": moved})
+        return 0
+    out(f"{dataset.name}: {describe_target(dataset.target)}")
+    if moved is not None:
+        info(f"{moved} image(s) moved to another bucket")
     return 0
 
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 
-from loratui.cli.output import info, out, print_json, print_table, progress_bar, stderr
+from loratui.cli.output import info, out, print_json, print_table, progress_bar, stderr, stdout
 from loratui.errors import InputError, JobError
 from loratui.jobs.runner import Cancelled
 from loratui.loras import library
 from loratui.loras.compare import compare
 from loratui.loras.hub import token_from_env, upload_lora
 from loratui.loras.inspect import inspect_file
-from loratui.loras.present import human_size, info_rows
+from loratui.loras.present import folder_labels, human_size, info_rows
 from loratui.loras.resize import ResizeOptions, run_resize_job
 from loratui.loras.tasks import run_job
 from loratui.store import Store
@@ -39,7 +40,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     scan.add_argument("--json", action="store_true")
     scan.set_defaults(handler=cmd_scan)
 
-    lst = sub.add_parser("list", help="list the library")
+    lst = sub.add_parser("list", help="list the library (with each file's folder; files gone from disk are marked "
+                                      "missing)")
     lst.add_argument("--json", action="store_true")
     lst.set_defaults(handler=cmd_list)
 
@@ -105,15 +107,38 @@ async def cmd_scan(ctx, args) -> int:
 async def cmd_list(ctx, args) -> int:
     async with Store.open(ctx.paths.db) as store:
         records = await library.list_loras(store)
+    present = [library.on_disk(r) for r in records]
     if args.json:
-        print_json([r.as_dict() for r in records])
+        print_json([{**r.as_dict(), "name": r.name, "folder": os.path.dirname(r.path), "exists": exists}
+                    for r, exists in zip(records, present)])
         return 0
     if not records:
         info("the library is empty; add LoRAs with `loratui lora scan DIR`")
         return 0
-    rows = [[r.id, r.name, human_size(r.size), r.dim, "" if r.alpha is None else f"{r.alpha:g}", r.base_model,
-             ", ".join(r.trigger_words[:3]), r.job_id or ""] for r in records]
-    print_table(["id", "file", "size", "dim", "alpha", "base model", "trigger words", "job"], rows)
+    width = stdout.width
+    sizes = [human_size(r.size) if exists else "missing" for r, exists in zip(records, present)]
+    ranks = [f"{r.dim or ''}/{'' if r.alpha is None else f'{r.alpha:g}'}" for r in records]
+    if width >= 120:
+        folders = folder_labels([r.path for r in records], width // 4)
+        print_table(["id", "file", "folder", "size", "dim/alpha", "base model", "trigger words", "job"],
+                    [[r.id, r.name, folder, size, rank, r.base_model, ", ".join(r.trigger_words[:3]), r.job_id or ""]
+                     for r, folder, size, rank in zip(records, folders, sizes, ranks)])
+    else:
+        # One line per LoRA: the base model and job are left to `lora info` (and --json); what is left of the
+        # width after id, size and dim/alpha goes to the file name, its folder (which tells files of one name
+        # apart) and the trigger words, in that order of need.
+        fixed = sum(max(len(str(cell)) for cell in column)
+                    for column in (["id", *(r.id for r in records)], ["size", *sizes], ["dim/alpha", *ranks]))
+        spare = max(30, width - fixed - 3 * 6 - 1)  # a compact table spends 3 cells per column and 1 more
+        cut = {"file": spare * 3 // 8, "folder": spare * 3 // 8}
+        cut["trigger words"] = spare - cut["file"] - cut["folder"]
+        folders = folder_labels([r.path for r in records], cut["folder"])
+        print_table(["id", "file", "folder", "size", "dim/alpha", "trigger words"],
+                    [[r.id, r.name, folder, size, rank, ", ".join(r.trigger_words[:3])]
+                     for r, folder, size, rank in zip(records, folders, sizes, ranks)], compact=True, widths=cut)
+    missing = present.count(False)
+    if missing:
+        info(f"{missing} file(s) no longer on disk: `loratui lora scan DIR` on their folder drops them")
     return 0
 
 

@@ -148,7 +148,8 @@ async def cmd_operation(ctx, args) -> int:
     if args.json:
         data = {"dataset": dataset.name, "operation": spec, "selected": preview.selected,
                 "would_change": len(preview.changes), "dry_run": args.dry_run,
-                "sample": [_change_dict(c) for c in sample]}
+                "sample": [_change_dict(c) for c in sample],
+                "skipped": [{"path": p, "reason": r} for p, r in preview.skipped]}
         if result is not None:
             data.update({"operation_id": result.operation_id, "changed": result.changed,
                          "skipped": [{"path": p, "reason": r} for p, r in result.skipped]})
@@ -166,6 +167,9 @@ async def cmd_operation(ctx, args) -> int:
 def _print_preview(preview, sample, dry_run: bool) -> None:
     verb = "would change" if dry_run else "changing"
     info(f"{len(preview.changes)} of {preview.selected} selected captions {verb}")
+    if dry_run:  # an apply lists them with the other skipped files after writing
+        for path, reason in preview.skipped:
+            info(f"would skip {path}: {reason}")
     for change in sample:
         for line in _diff_lines(change):
             out(line)

@@ -95,7 +95,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     start.add_argument("--json", action="store_true", help="print {\"id\": N}")
     start.set_defaults(handler=cmd_start)
 
-    status = sub.add_parser("status", help="where a training is (default: the newest)")
+    status = sub.add_parser("status", help="where a training is (default: the newest; [] with --json when none "
+                                           "has run yet)")
     status.add_argument("job", type=int, nargs="?")
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=cmd_status)
@@ -297,22 +298,29 @@ async def cmd_start(ctx, args) -> int:
     return 0
 
 
-async def _job(store, ctx, job_id: int | None) -> Job:
+async def _job(store, ctx, job_id: int | None, *, none_ok: bool = False) -> Job | None:
     """A training job by id, or the newest one, after reconciling dead supervisors (and advancing the queue;
-    not in a read-only home, whose jobs are shown as recorded)."""
+    not in a read-only home, whose jobs are shown as recorded). Without any training: None with `none_ok`,
+    else NotFoundError."""
     if not store.readonly:
         await run_queue.advance(store, ctx)
     if job_id is not None:
         return await training_job(store, job_id)
     job = await store.run(repo.latest_job, "train")
-    if job is None:
-        raise NotFoundError("no training jobs yet")
+    if job is None and not none_ok:
+        raise NotFoundError("no training jobs yet", hint="start one with `loratui train start CONFIG`")
     return job
 
 
 async def cmd_status(ctx, args) -> int:
     async with Store.open(ctx.paths.db) as store:
-        job = await _job(store, ctx, args.job)
+        job = await _job(store, ctx, args.job, none_ok=True)
+    if job is None:  # nothing has been trained yet: an answer, not an error (a script polling it gets [])
+        if args.json:
+            print_json([])
+        else:
+            info("no training jobs yet: start one with `loratui train start CONFIG`")
+        return 0
     if args.json:
         print_json(status_dict(job))
         return 0

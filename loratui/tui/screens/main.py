@@ -36,6 +36,7 @@ from loratui.store.changes import ChangeSet
 from loratui.text import literal
 from loratui.tui.screens.add_dataset import AddDatasetScreen
 from loratui.tui.screens.confirm import ConfirmScreen
+from loratui.tui.screens.dataset_info import DatasetInfoScreen
 from loratui.tui.widgets.caption_editor import CaptionEditor
 from loratui.tui.widgets.dataset_tree import DatasetTree, TreeTarget
 from loratui.tui.widgets.image_list import ImageList
@@ -93,6 +94,7 @@ class MainScreen(Screen):
         Binding("d", "toggle_tree", "Datasets", id="main.toggle_tree"),
         Binding("a", "add_dataset", "Add dataset", id="main.add_dataset"),
         Binding("r", "rescan", "Rescan", id="main.rescan"),
+        Binding("i", "dataset_info", "Dataset info", id="main.dataset_info", show=False),
         Binding("tab", "app.focus_next", "Next panel", id="main.next_panel", show=False),
         Binding("shift+tab", "app.focus_previous", "Previous panel", id="main.previous_panel", show=False),
     ]
@@ -120,6 +122,8 @@ class MainScreen(Screen):
         self._asked_about: tuple[int, int | None] | None = None
         self._asking: UnsavedEdit | None = None
         """The edit the "changed on disk, overwrite?" dialog is about, while it is open."""
+        self.orphans: list[dict] = []
+        """The open dataset's caption files without an image (as its last scan found them)."""
 
     # -- layout -------------------------------------------------------------------------------------------
 
@@ -216,6 +220,7 @@ class MainScreen(Screen):
                 await self._list_drawn(head)
         rows = await self.store.read(image_repo.list_rows, target.dataset.id, target.subset_id)
         keep = await self._filter_ids(target.dataset.id, self.filter_text) if self.filter_text else None
+        self.orphans = await self.store.read(dataset_repo.orphan_captions, target.dataset.id)
         if not center:
             select_id = self.image_list.highlighted_id  # the user may have moved already
         self.image_list.empty_message = "No images" if not keep and self.filter_text == "" else "No matches"
@@ -256,6 +261,11 @@ class MainScreen(Screen):
         if self.target is not None:
             title.append(literal(self.target.label))
             title.append(" loading…" if loading else f" {len(image_list.rows)}", style="dim")
+            target = self.target.dataset.target
+            if target is not None:
+                title.append(f" · {target.label}", style="dim")
+            if self.orphans:
+                title.append(f" · {len(self.orphans)} orphan {self.target.dataset.caption_ext} (i)", style="yellow")
             if self.filter_text:
                 title.append(f"  /{literal(self.filter_text)} → {image_list.count}", style="bold")
         image_list.border_title = title
@@ -283,6 +293,8 @@ class MainScreen(Screen):
     @work(exclusive=True, group="tree")
     async def _tree_worker(self) -> None:
         datasets = await self.reload_tree()
+        if self.target is not None:
+            await self._dataset_changed(next((d for d in datasets if d.id == self.target.dataset.id), None))
         if self.target is not None and all(d.id != self.target.dataset.id for d in datasets):
             self.notify(f"Dataset {self.target.dataset.name!r} was removed", severity="warning", markup=False)
             self.target, self.loaded = None, None
@@ -292,6 +304,21 @@ class MainScreen(Screen):
         if self.target is None and datasets:
             await self.open_target(TreeTarget(datasets[0], None, datasets[0].name))
             self.query_one(DatasetTree).move_to_target(self.target)
+
+    async def _dataset_changed(self, fresh: dataset_repo.Dataset | None) -> None:
+        """The open dataset's row may have changed (its target, a rescan's orphan captions): take the new one,
+        and redraw the title and the open image's bucket line."""
+        target = self.target
+        if fresh is None or target is None:
+            return
+        retargeted = fresh.target != target.dataset.target
+        self.target = TreeTarget(fresh, target.subset_id, target.label)
+        self.orphans = await self.store.read(dataset_repo.orphan_captions, fresh.id)
+        self._update_list_title()
+        if retargeted and self.loaded is not None:
+            row = await self.store.run(image_repo.image_detail, self.loaded.image_id)
+            if row is not None:
+                self._show_info(row)
 
     def _queue_refresh(self, ids: set[int] | None) -> None:
         pending = self._pending_refresh
@@ -325,7 +352,8 @@ class MainScreen(Screen):
             partial = len(fresh) == len(ids)
             if partial:
                 for index, image_id in enumerate(fresh.ids):
-                    image_list.update_row(image_id, tag_count=fresh.tag_counts[index], flags=fresh.flags[index])
+                    image_list.update_row(image_id, tag_count=fresh.tag_counts[index], flags=fresh.flags[index],
+                                          bucket=fresh.buckets[index])
                 if self.filter_text:
                     image_list.set_filter(await self._filter_ids(target.dataset.id, self.filter_text))
         if not partial:
@@ -481,20 +509,28 @@ class MainScreen(Screen):
             editor.move_cursor(editor.document.end)
         notes = [w for w in (caption.warning if caption else None, row["caption_warning"]) if w]
         editor.border_subtitle = Text(notes[0]) if notes else Text("no caption file" if caption is None else "")
+        preview = self.query_one(ImagePreview)
+        if row["status"] == "broken":
+            preview.show(None, note=f"Broken: {row['reason'] or 'unreadable'}")
+        else:
+            # Already requested on highlight: a no-op unless something changed.
+            preview.show(image_path, row["mtime_ns"], image_id=row["id"])
+        self._show_info(row)
+        self._show_tags(text)
+
+    def _show_info(self, row) -> None:
+        """The line above the preview: name, size, format and the bucket at the dataset's target."""
         # Name and size live in their own line: retitling the preview would repaint all of its cells.
         info = Text(no_wrap=True, overflow="ellipsis")
         info.append(literal(row["rel_path"].rsplit("/", 1)[-1]), style="bold")  # the folder shows in the list
-        preview = self.query_one(ImagePreview)
         if row["status"] == "broken":
             info.append("  broken", style="red")
-            preview.show(None, note=f"Broken: {row['reason'] or 'unreadable'}")
         else:
             size = f"{row['width']}x{row['height']}" if row["width"] else "?"
-            info.append(f"  {size} {row['format'] or ''} → {row['bucket'] or '?'}", style="dim")
-            # Already requested on highlight: a no-op unless something changed.
-            preview.show(image_path, row["mtime_ns"], image_id=row["id"])
+            target = self.dataset.target if self.dataset is not None else None
+            at = target.label if target is not None else "1024 default"
+            info.append(f"  {size} {row['format'] or ''} → {row['bucket'] or '?'} @{at}", style="dim")
         self.query_one("#preview-info", Static).update(info, layout=False)
-        self._show_tags(text)
 
     def _show_nothing(self) -> None:
         self.loaded = None
@@ -730,6 +766,13 @@ class MainScreen(Screen):
         target = TreeTarget(dataset, None, dataset.name)
         await self.open_target(target)
         await self.reload_tree()
+
+    def action_dataset_info(self) -> None:
+        """What the open dataset is prepared for, and its caption files that have no image."""
+        if self.dataset is None:
+            self.notify("No dataset open", severity="warning")
+            return
+        self.app.push_screen(DatasetInfoScreen(self.dataset, self.orphans))
 
     def action_rescan(self) -> None:
         if self.dataset is None:

@@ -17,14 +17,16 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, Select, Static
 
-from loratui.datasets import dataset_repo
+from loratui.datasets import dataset_repo, service as dataset_service
 from loratui.errors import LoratuiError
 from loratui.training.config import FAMILIES, TrainConfig, load_config, save_config
+from loratui.training.dataset_target import starting_config
 from loratui.training.form import FormState, histogram_lines, value_text
 from loratui.training.presets import list_presets, load_preset, save_preset
 from loratui.training import schema as trainer_schema
 from loratui.training.schema import SECTIONS, Option
 from loratui.training.run.launch import start_training
+from loratui.store.changes import ChangeSet
 from loratui.tui.extensions import ScreenAction
 from loratui.tui.workers import report_error, work
 
@@ -72,6 +74,7 @@ class TrainingScreen(Screen[None]):
         Binding("ctrl+s", "save", "Save config", id="training.save"),
         Binding("ctrl+f", "search", "Search options", id="training.search"),
         Binding("ctrl+t", "start", "Start training", id="training.start"),
+        Binding("ctrl+g", "set_target", "Set dataset target", id="training.set_target"),
     ]
 
     def __init__(self, ctx, store, config: TrainConfig, path: Path) -> None:
@@ -160,7 +163,7 @@ class TrainingScreen(Screen[None]):
         if self.form is None:
             return
         report = self.form.steps()
-        lines = [f"dataset {self.form.config.dataset or '(none)'}",
+        lines = [f"dataset {self.form.config.dataset or '(none)'}", self.form.target_line(),
                  f"images {report.images} · with repeats {report.images_with_repeats}",
                  f"batches/epoch {report.batches_per_epoch} · steps/epoch {report.steps_per_epoch}",
                  f"epochs {report.epochs} · total steps {report.total_steps}"]
@@ -250,7 +253,45 @@ class TrainingScreen(Screen[None]):
         self.query_one("#family", Select).value = f"{config.backend}:{config.family}"
         self.notify(f"Loaded preset {event.value}")
 
+    # -- changes (see loratui.tui.refresh) ----------------------------------------------------------------
+
+    def apply_changes(self, changes: ChangeSet) -> None:
+        """A dataset's target may have changed (here, in the main screen or from the CLI): compare again."""
+        if self.form is not None and changes.touches_datasets():
+            self.reload_target()
+
+    @work(exclusive=True, group="target")
+    async def reload_target(self) -> None:
+        if self.form is None:
+            return
+        dataset = await self.store.run(dataset_repo.find_dataset, name=self.form.config.dataset)
+        self.form.dataset_target = dataset.target if dataset is not None else None
+        self.refresh_status()
+
     # -- actions ------------------------------------------------------------------------------------------
+
+    def action_set_target(self) -> None:
+        """Make this form's family, resolution and bucket options the dataset's target: the image list, the
+        preview and `dataset show` then show the buckets this config trains with."""
+        if self.form is None or not self.form.config.dataset:
+            return
+        try:
+            target = self.form.as_target()
+        except LoratuiError as exc:
+            report_error(self, exc)
+            return
+        self.set_target_job(target)
+
+    @work(exclusive=True, group="target")
+    async def set_target_job(self, target) -> None:
+        try:
+            dataset, moved = await dataset_service.set_target(self.store, self.form.config.dataset, target)
+        except LoratuiError as exc:
+            report_error(self, exc)
+            return
+        self.form.dataset_target = dataset.target
+        self.refresh_status()
+        self.notify(f"{dataset.name}: buckets now at {target.label} ({moved} image(s) moved)", markup=False)
 
     def action_close(self) -> None:
         self.app.pop_screen()
@@ -326,7 +367,8 @@ def open_training(app):
         return None
     path = config_path_for(app.ctx, dataset.name)
     try:
-        config = load_config(path) if path.exists() else load_preset(app.ctx, DEFAULT_PRESET)
+        # A new config starts from the preset of the family the dataset is prepared for (its target).
+        config = load_config(path) if path.exists() else starting_config(app.ctx, dataset.target, DEFAULT_PRESET)
     except LoratuiError as exc:
         app.notify(f"{exc.one_line()}; starting from preset {DEFAULT_PRESET}", severity="warning")
         config = load_preset(app.ctx, DEFAULT_PRESET)

@@ -131,8 +131,9 @@ class ImageList(ScrollView, can_focus=True):
         self.refresh()
         self.move_to(target, scroll_center=center)
 
-    def update_row(self, image_id: int, *, tag_count: int | None = None, flags: int | None = None) -> None:
-        """Change one row's tag count / flags after an edit and repaint it."""
+    def update_row(self, image_id: int, *, tag_count: int | None = None, flags: int | None = None,
+                   bucket: str | None = None) -> None:
+        """Change one row's tag count / flags / bucket after an edit (or a new dataset target) and repaint it."""
         row = self.rows.index_of(image_id)
         if row is None:
             return
@@ -140,6 +141,8 @@ class ImageList(ScrollView, can_focus=True):
             self.rows.tag_counts[row] = tag_count
         if flags is not None:
             self.rows.flags[row] = flags
+        if bucket is not None:
+            self.rows.buckets[row] = bucket
         try:
             self._refresh_index(self.view.index(row))
         except ValueError:
