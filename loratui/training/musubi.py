@@ -18,6 +18,9 @@ from loratui.training.plan import TrainPhase
 from loratui.training.schema import Schema
 
 TRAIN_ENV = {"OMP_NUM_THREADS": "1"}
+VARIANT_ARGS = ("model_version", "edit", "edit_plus")
+"""Options that pick the model variant: musubi-tuner needs them in the caching scripts too (Qwen-Image-Edit caches
+its latents as ``qie`` and encodes the control images with the prompt; without them it caches for Qwen-Image)."""
 
 
 def dataset_config(dataset_path: Path, caption_ext: str, subsets: list[dict], args: dict[str, Any],
@@ -70,9 +73,11 @@ def phases(trainer, family: str, args: dict[str, Any], launch: dict[str, Any], d
     """cache_latents, cache_text and train, each an argv list run from the checkout."""
     cwd = str(trainer.root)
     common = ["--dataset_config", str(dataset_toml)]
-    latents = [trainer.python, str(trainer.script(family, "cache_latents")), *common, "--vae", str(args["vae"])]
+    variant = args_to_flags({k: args[k] for k in VARIANT_ARGS if args.get(k) is not None}, schema)
+    latents = [trainer.python, str(trainer.script(family, "cache_latents")), *common, "--vae", str(args["vae"]),
+               *variant]
     text = [trainer.python, str(trainer.script(family, "cache_text")), *common,
-            "--text_encoder", str(args["text_encoder"]), "--batch_size", "1"]
+            "--text_encoder", str(args["text_encoder"]), "--batch_size", "1", *variant]
     train = launcher_argv(trainer.python, trainer.script(family, "train"), launch)
     train += [*common, *args_to_flags(args, schema, skip=("resolution", "caption_extension"))]
     return [TrainPhase("cache_latents", latents, cwd, dict(TRAIN_ENV)),
