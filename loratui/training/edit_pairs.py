@@ -217,8 +217,10 @@ def plan_pairs(rule: ControlRule, dataset_path, subsets: list[dict], folders: li
         stems = [name.rsplit(".", 1)[0] for name in subset_targets]
         if len(stems) != len(set(stems)):
             plan.inexact.append(f"{shown} has images that differ only in their extension (they share a cache file)")
+        area = options.resolution[0] * options.resolution[1] if options.resolution else 0
         if options.no_resize and options.resolution is not None and any(
-                w % rule.reso_step or h % rule.reso_step for item in entry.items for w, h in item.controls):
+                (w % rule.reso_step or h % rule.reso_step) and w * h <= area
+                for item in entry.items for w, h in item.controls):
             plan.inexact.append(f"controls of {shown} whose sides are not multiples of {rule.reso_step} are kept "
                                 "as they are (no_resize_control with control_resolution); their latent sizes are "
                                 "not counted exactly")
