@@ -227,13 +227,14 @@ def pair_summary(conn: sqlite3.Connection, dataset_id: int) -> list[dict]:
 
 
 def pair_problems(conn: sqlite3.Connection, dataset_id: int, limit: int | None = None) -> list[dict]:
-    """Targets with a pair problem and control files with one (extras, broken, mismatched), by path."""
-    rows = [{"path": r[0], "kind": "target", "problem": r[1], "detail": r[2]} for r in conn.execute(
+    """Targets with a pair problem and control files with one (extras, broken, mismatched), by path; 'target' is
+    the training image a row is about (None for a control no target takes)."""
+    rows = [{"path": r[0], "kind": "target", "problem": r[1], "detail": r[2], "target": r[0]} for r in conn.execute(
         "SELECT i.rel_path, p.status, p.detail FROM image_pairs p JOIN images i ON i.id = p.image_id "
         "WHERE p.dataset_id = ? AND p.status != 'ok' ORDER BY i.rel_path", (dataset_id,))]
-    rows += [{"path": r[0], "kind": "control", "problem": r[1], "detail": r[2]} for r in conn.execute(
-        "SELECT rel_path, problem, detail FROM control_images WHERE dataset_id = ? AND problem IS NOT NULL "
-        "ORDER BY rel_path", (dataset_id,))]
+    rows += [{"path": r[0], "kind": "control", "problem": r[1], "detail": r[2], "target": r[3]} for r in conn.execute(
+        "SELECT c.rel_path, c.problem, c.detail, i.rel_path FROM control_images c LEFT JOIN images i "
+        "ON i.id = c.target_id WHERE c.dataset_id = ? AND c.problem IS NOT NULL ORDER BY c.rel_path", (dataset_id,))]
     rows.sort(key=lambda r: (r["path"], r["kind"]))
     return rows[:limit] if limit is not None else rows
 
@@ -297,6 +298,19 @@ def pair_of(conn: sqlite3.Connection, image_id: int) -> tuple[int, str, str | No
     return (row[0], row[1], row[2]) if row else None
 
 
+def target_pair(conn: sqlite3.Connection, image_id: int) -> tuple[tuple[int, str, str | None] | None,
+                                                                   list[ControlImage]]:
+    """(``pair_of``, its control images in order) of one image: what the preview shows beside it."""
+    return pair_of(conn, image_id), target_controls(conn, [image_id]).get(image_id, [])
+
+
+def has_control_folders(conn: sqlite3.Connection, dataset_id: int) -> bool:
+    """True when some subset of the dataset has a control folder (an edit-model dataset: captions are
+    instructions)."""
+    return conn.execute("SELECT 1 FROM control_folders WHERE dataset_id = ? AND source != 'off' AND control_path "
+                        "IS NOT NULL LIMIT 1", (dataset_id,)).fetchone() is not None
+
+
 def read_control_thumbnail(conn: sqlite3.Connection, control_id: int) -> Thumbnail | None:
     """The stored preview thumbnail of a control image, or None."""
     row = conn.execute(
@@ -306,19 +320,16 @@ def read_control_thumbnail(conn: sqlite3.Connection, control_id: int) -> Thumbna
 
 
 class ControlReader:
-    """Reads a target's control images and their thumbnails from any thread (the preview's decoder), each thread on
-    its own read-only connection."""
+    """Reads control images' thumbnails from any thread (the preview's decoder), each thread on its own read-only
+    connection."""
 
     def __init__(self, db_path) -> None:
         self._connections = ThreadConnections(db_path)
 
-    def controls(self, image_id: int) -> tuple[tuple[int, str, str | None] | None, list[ControlImage]]:
-        """(pair row or None, control images) of an image; (None, []) when the database cannot be read now."""
-        try:
-            conn = self._connections.get()
-            return pair_of(conn, image_id), target_controls(conn, [image_id]).get(image_id, [])
-        except sqlite3.Error:
-            return None, []
+    def get(self, control_id: int) -> Thumbnail | None:
+        """The stored thumbnail of a control image, or None (the interface of ``image_repo.ThumbnailReader``, so the
+        preview widget draws controls from their thumbnails as it does images)."""
+        return self.thumbnail(control_id)
 
     def thumbnail(self, control_id: int) -> Thumbnail | None:
         """The stored thumbnail of a control image, or None."""
