@@ -11,7 +11,7 @@ target's bucket *and* the shape of every control latent (``prepare_for_training`
 ``latents_control_*`` keys go into the bucket key), so targets with a different number of controls, or controls
 of a different size, never share a batch. Control sizes follow the dataset's resize keys (``datasets.pairs``).
 ``edit_step_report`` counts batches that way and was checked against musubi-tuner's own printed totals
-(tests/training_config/test_musubi_real.py, docs/image-pairs.md).
+(tests/training_config/test_edit_pairs.py, docs/image-pairs.md).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 
 from tests.conftest import FIXTURES
-from tests.training_config.edit_layout import MUSUBI_PRINTED, TRAIN_ARGS, register_edit_dataset
+from tests.training_config.edit_layout import MUSUBI_PRINTED, TRAIN_ARGS, build_edit_dataset, register_edit_dataset
 
 RECORDED = FIXTURES / "musubi-edit"
 BUCKET_LINE = re.compile(r"bucket: \((\d+), (\d+)((?:, 'latents_control_\d+_\d+x\d+x\d+')*)\), count: (\d+)")
@@ -145,3 +145,22 @@ def test_control_rules_by_variant():
     assert control_rule("flux-kontext").per_image == 1
     assert not takes_control_images("qwen-image", {})
     assert not takes_control_images("sdxl")
+
+
+def test_train_steps_json_for_an_edit_model(musubi_ctx, tmp_path, cli, monkeypatch):
+    """`loratui train steps CONFIG --json`: the count musubi-tuner printed, exact (the dataset set up by the CLI)."""
+    build_edit_dataset(tmp_path / "ds")
+    assert cli("dataset", "add", str(tmp_path / "ds"), "--name", "ds", "--workers", "1").code == 0
+    assert cli("dataset", "control", "ds", "2_ref", "--no-resize-control", "--control-resolution", "96",
+               "--workers", "1").code == 0
+    assert cli("dataset", "control", "ds", "1_res", "--folder", "controls_res", "--control-resolution", "112,112",
+               "--workers", "1").code == 0
+    monkeypatch.setenv("LORATUI_MUSUBI_DIR", musubi_ctx.settings.trainers.musubi_dir)
+    monkeypatch.setenv("LORATUI_MUSUBI_PYTHON", musubi_ctx.settings.trainers.musubi_python)
+    config_path = tmp_path / "edit.toml"
+    config_path.write_text(edit_config(tmp_path).to_toml(), encoding="utf-8")
+    result = cli("train", "steps", str(config_path), "--json")
+    assert result.code == 0, result
+    data = result.json()
+    assert data["exact"] is True and data["total_steps"] == MUSUBI_PRINTED["total optimization steps"]
+    assert data["buckets"] == recorded_buckets()
