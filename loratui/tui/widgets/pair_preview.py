@@ -20,8 +20,9 @@ from loratui.datasets.pair_repo import ControlImage, ControlReader
 from loratui.text import literal
 from loratui.tui.widgets.preview import ImagePreview
 
-PROBLEM_STYLE = {"ok": "green", "mismatch": "yellow"}
-"""How a pair status is coloured (anything else is red: musubi-tuner stops on it, or the file is unreadable)."""
+PROBLEM_STYLE = {"ok": "green", "mismatch": "yellow", "extra": "yellow"}
+"""How a pair status (or problem) is coloured: green fine, yellow cropped or ignored, anything else red (musubi-tuner
+stops on it, or the file is unreadable)."""
 
 
 class ControlPreview(ImagePreview):
