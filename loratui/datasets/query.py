@@ -13,6 +13,8 @@ Terms::
     bucket:832x1216     kohya bucket at the default 1024 rules
     subset:10_mychar    images of one subset folder (``subset:.`` is the dataset root)
     path:closeup        relative path contains (``*`` wildcards allowed)
+    pair:missing        edit-model pairs: ok, missing, mismatch, broken, bad_name, ambiguous, or problem (any
+                        but ok); has:control / no:control: images with / without a paired control image
 
 Terms combine with ``AND`` (or just a space), ``OR``, ``NOT`` and parentheses; AND binds tighter than OR.
 A ``tag:`` value runs over following plain words (``tag:red hair -tag:solo`` is two terms); quote a value
@@ -41,7 +43,9 @@ from functools import lru_cache
 from loratui.errors import InputError
 
 KEYWORDS = {"AND", "OR", "NOT"}
-FIELDS = {"tag", "caption", "no", "has", "bucket", "subset", "path"}
+FIELDS = {"tag", "caption", "no", "has", "bucket", "subset", "path", "pair"}
+PAIR_VALUES = ("ok", "missing", "mismatch", "broken", "bad_name", "ambiguous", "problem")
+"""Values of ``pair:`` (the statuses of ``datasets.pairs.PAIR_STATUSES``, and ``problem`` for any but ok)."""
 BARE_TERMS = {"broken", "ok", "dupe"}
 NUMERIC = {"tags": "tag_count", "tokens": "clip_tokens(caption)", "w": "width", "width": "width",
            "h": "height", "height": "height"}
@@ -328,7 +332,17 @@ class _Parser:
                 return (f"NOT {_HAS_CAPTION}" if name == "no" else _HAS_CAPTION), []
             if what == "tags":
                 return ("tag_count = 0" if name == "no" else "tag_count > 0"), []
-            raise self.error(f"{name}: takes caption or tags, not {value!r}", pos)
+            if what == "control":
+                sql = "images.id IN (SELECT image_id FROM image_pairs WHERE controls > 0)"
+                return (f"NOT {sql}" if name == "no" else sql), []
+            raise self.error(f"{name}: takes caption, tags or control, not {value!r}", pos)
+        if name == "pair":
+            what = value.lower()
+            if what not in PAIR_VALUES:
+                raise self.error(f"pair: takes {', '.join(PAIR_VALUES)}, not {value!r}", pos)
+            if what == "problem":
+                return "images.id IN (SELECT image_id FROM image_pairs WHERE status != 'ok')", []
+            return "images.id IN (SELECT image_id FROM image_pairs WHERE status = ?)", [what]
         if name == "bucket":
             if not _BUCKET.match(value):
                 raise self.error(f"bucket: takes WIDTHxHEIGHT such as 832x1216, not {value!r}", pos)

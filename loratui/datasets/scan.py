@@ -7,7 +7,8 @@ pool (one worker per core) and written in batches, so an interrupted scan keeps 
 Every file is opened through ``fsutil.open_regular`` (by the probe and ``captions.read_caption``): a file that
 cannot or must not be read becomes a reason on its image (``status='broken'`` for the image, a
 ``caption_warning`` for its caption), never an aborted or hung scan. The workers die with the scanning process
-(``datasets.workers``).
+(``datasets.workers``). Control folders (edit-model image pairs) are indexed and paired by ``datasets.pair_scan``
+at the end of each scan.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import time
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import AsyncIterator, Callable
 
-from loratui.datasets import dataset_repo, image_repo
+from loratui.datasets import dataset_repo, image_repo, pair_repo
 from loratui.datasets.captions import caption_path_for, parse_tags, read_caption
 from loratui.datasets.filekinds import normalise_caption_ext
+from loratui.datasets.pair_scan import update_pairs
 from loratui.datasets.probe import probe_image
 from loratui.datasets.walk import FileEntry, walk_dataset
 from loratui.datasets.workers import process_pool
@@ -56,6 +58,10 @@ class ScanReport:
     """Unchanged images probed again because they had no preview thumbnail (indexed by an older loratui)."""
     orphan_captions: int = 0
     """Caption files without an image (listed by `dataset show`)."""
+    control_images: int = 0
+    """Image files in control folders (edit-model pairs; not counted in `total`)."""
+    pair_problems: int = 0
+    """Images with a pair problem plus control files with one (see `loratui dataset show`)."""
     warnings: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
 
@@ -66,6 +72,8 @@ class ScanReport:
             f"{self.unchanged} unchanged, {self.broken} broken, {self.captions_changed} captions changed"
             + (f", {self.thumbnails_made} probed again for preview thumbnails" if self.thumbnails_made else "")
             + (f", {self.orphan_captions} caption file(s) without an image" if self.orphan_captions else "")
+            + (f"; {self.control_images} control images, {self.pair_problems} pair problems"
+               if self.control_images or self.pair_problems else "")
             + f" ({self.elapsed_s:.2f}s)"
         )
 
@@ -78,6 +86,11 @@ def _probe_batch(root: str, caption_ext: str, batch: list[tuple[str, int, int]])
         result.update(_caption_fields(Path(root), rel_path, caption_ext))
         results.append(result)
     return results
+
+
+def _probe_plain(root: str, batch: list[tuple[str, int, int]]) -> list[dict]:
+    """Probe images without reading captions (control images), in a worker."""
+    return [probe_image(f"{root}/{rel}", rel, size, mtime_ns, root=root) for rel, size, mtime_ns in batch]
 
 
 def _worker_init() -> None:
@@ -125,7 +138,8 @@ async def scan_dataset(
                            hint="`loratui dataset remove NAME`, then add it again with --caption-ext .txt") from None
     report = ScanReport()
     root = Path(os.path.realpath(root))
-    walked = await asyncio.to_thread(walk_dataset, root, caption_ext)
+    chosen_controls = await store.run(pair_repo.chosen_controls, dataset_id)
+    walked = await asyncio.to_thread(walk_dataset, root, caption_ext, chosen_controls)
     report.warnings.extend(walked.warnings)
     report.total = len(walked.images)
 
@@ -168,9 +182,40 @@ async def scan_dataset(
     await _probe_all(store, dataset_id, root, caption_ext, to_probe, subset_ids, workers, progress)
 
     report.broken = await store.run(image_repo.count_broken, dataset_id)
+
+    pairs = await update_pairs(store, dataset_id, walked.control_folders,
+                               lambda entries: _probe_files(root, entries, workers))
+    report.control_images, report.pair_problems = pairs.controls, pairs.problems
     await store.run(dataset_repo.mark_scanned, dataset_id)
     report.elapsed_s = time.perf_counter() - started
     return report
+
+
+async def _probe_files(root: Path, entries: list[FileEntry], workers: int) -> AsyncIterator[list[dict]]:
+    """Probe files without captions (control images) in the scan's executor; yields each finished batch's results,
+    with a bounded number of batches in flight (as ``_probe_all``)."""
+    if not entries:
+        return
+    loop = asyncio.get_running_loop()
+    workers = workers or os.cpu_count() or 1
+    batches = iter([[(e.rel_path, e.size, e.mtime_ns) for e in entries[i:i + BATCH]]
+                    for i in range(0, len(entries), BATCH)])
+    window = IN_FLIGHT_PER_WORKER * workers
+    running: set[asyncio.Future] = set()
+    with _executor(len(entries), workers) as pool:
+        try:
+            while True:
+                for batch in itertools.islice(batches, window - len(running)):
+                    running.add(loop.run_in_executor(pool, _probe_plain, str(root), batch))
+                if not running:
+                    break
+                finished, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for future in finished:
+                    yield _batch_result(future)
+        except BaseException:
+            for future in running:
+                future.cancel()
+            raise
 
 
 def _batch_result(future: asyncio.Future) -> list[dict]:

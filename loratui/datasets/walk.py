@@ -6,6 +6,11 @@ outside is reported (and its target is never opened); linked folders are not des
 counts as absent. The walk only lists and ``lstat``s: it opens no file, so a FIFO or a device cannot block it;
 whatever is named like an image or a caption but is not a regular file is left to the scan's reads, which turn it
 into a reason on that image.
+
+Control folders (edit-model image pairs, ``datasets.pairs``) are not walked as training images: a folder set as a
+subset's control folder, or by convention a ``control`` folder inside a subset folder or a ``<subset>_control``
+sibling, is listed on its own (its files only, not its subfolders, as musubi-tuner reads it) in
+``WalkResult.control_folders``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from loratui.datasets.filekinds import is_image_name
+from loratui.datasets.pairs import conventional_owner
 
 SKIPPED_DIRS = frozenset({"__MACOSX", "_duplicates", "__pycache__"})
 
@@ -37,6 +43,19 @@ class FileEntry:
 
 
 @dataclass
+class ControlFolder:
+    """A subset's control folder and the image files directly in it."""
+
+    subset_rel: str
+    rel_path: str
+    source: str
+    """'found' (by convention) or 'set' (by the user)."""
+    files: list[FileEntry] = field(default_factory=list)
+    missing: bool = False
+    """True when a folder set by the user is not a folder inside the dataset (any more)."""
+
+
+@dataclass
 class WalkResult:
     """Everything a scan needs from the folder walk."""
 
@@ -45,6 +64,7 @@ class WalkResult:
     skipped_hidden: int = 0
     orphan_captions: list[tuple[str, int, int]] = field(default_factory=list)
     """(rel_path, size, mtime_ns) of files named like captions with no image of that name beside them."""
+    control_folders: list[ControlFolder] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -68,10 +88,16 @@ def subset_info(rel_dir: str) -> SubsetInfo:
     return SubsetInfo(rel_dir, 1, None, is_reg)
 
 
-def walk_dataset(root: Path, caption_ext: str) -> WalkResult:
-    """List the images under `root` with their caption sidecars' size and mtime."""
+def walk_dataset(root: Path, caption_ext: str, controls: dict[str, str | None] | None = None) -> WalkResult:
+    """List the images under `root` with their caption sidecars' size and mtime, and the control folders.
+
+    `controls` holds the subsets whose control folder the user chose: subset folder -> control folder (relative to
+    the dataset), or None for "no control folder" (the conventional ``control`` folder is then walked as images).
+    """
     result = WalkResult()
     real_root = os.path.realpath(root)
+    controls = controls or {}
+    chosen = {folder: subset for subset, folder in controls.items() if folder is not None}
     stack = [""]
     while stack:
         rel_dir = stack.pop()
@@ -83,6 +109,7 @@ def walk_dataset(root: Path, caption_ext: str) -> WalkResult:
             continue
         named: dict[str, os.DirEntry] = {}
         images: list[os.DirEntry] = []
+        folders = {e.name for e in entries if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)}
         for entry in entries:
             name = entry.name
             if name.startswith("."):
@@ -91,7 +118,11 @@ def walk_dataset(root: Path, caption_ext: str) -> WalkResult:
             named[name] = entry
             rel = f"{rel_dir}/{name}" if rel_dir else name
             if entry.is_dir(follow_symlinks=False):
-                if name not in SKIPPED_DIRS:
+                owner = _control_owner(rel_dir, name, rel, folders, controls, chosen)
+                if owner is not None:
+                    result.control_folders.append(_control_folder(owner, rel, entry.path, real_root,
+                                                                  "set" if rel in chosen else "found", result))
+                elif name not in SKIPPED_DIRS:
                     stack.append(rel)
             elif entry.is_symlink() and os.path.isdir(entry.path):
                 result.warnings.append(f"{rel}: symlinked folder not followed")
@@ -109,6 +140,12 @@ def walk_dataset(root: Path, caption_ext: str) -> WalkResult:
         _find_orphans(rel_dir, named, images, caption_ext, result)
     result.images.sort(key=lambda e: e.rel_path)
     result.orphan_captions.sort()
+    listed = {folder.rel_path for folder in result.control_folders}
+    for folder, subset in sorted(chosen.items()):
+        if folder not in listed:
+            result.warnings.append(f"{folder}: the control folder of {subset or '.'} is not a folder in the dataset")
+            result.control_folders.append(ControlFolder(subset, folder, "set", missing=True))
+    result.control_folders.sort(key=lambda f: f.subset_rel)
     return result
 
 
@@ -128,6 +165,42 @@ def _find_orphans(rel_dir: str, named: dict[str, os.DirEntry], images: list[os.D
         except OSError:
             continue
         result.orphan_captions.append((f"{rel_dir}/{name}" if rel_dir else name, st.st_size, st.st_mtime_ns))
+
+
+def _control_owner(rel_dir: str, name: str, rel: str, folders: set[str], controls: dict[str, str | None],
+                   chosen: dict[str, str]) -> str | None:
+    """The subset whose control folder `rel` is (chosen by the user, else by convention), or None."""
+    if rel in chosen:
+        return chosen[rel]
+    owner = conventional_owner(rel_dir, name, folders - {name})
+    if owner is None or owner in controls:  # the user chose that subset's control folder (or none)
+        return None
+    return owner
+
+
+def _control_folder(subset_rel: str, rel: str, path: str, real_root: str, source: str,
+                    result: WalkResult) -> ControlFolder:
+    """List a control folder's image files (not its subfolders: musubi-tuner does not read them)."""
+    folder = ControlFolder(subset_rel, rel, source)
+    try:
+        entries = list(os.scandir(path))
+    except OSError as exc:
+        result.warnings.append(f"{rel}: cannot list control folder: {exc.strerror or exc}")
+        return folder
+    subfolders = 0
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            subfolders += 1
+        elif is_image_name(entry.name):
+            file_entry = _file_entry(entry, f"{rel}/{entry.name}", real_root, result)
+            if file_entry is not None:
+                folder.files.append(file_entry)
+    if subfolders:
+        result.warnings.append(f"{rel}: {subfolders} folder(s) inside a control folder are not read")
+    folder.files.sort(key=lambda e: e.rel_path)
+    return folder
 
 
 def _add_caption(file_entry: FileEntry, caption: os.DirEntry | None, rel: str, result: WalkResult) -> None:

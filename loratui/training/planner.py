@@ -14,7 +14,7 @@ from loratui import tomlio
 from loratui.datasets import dataset_repo
 from loratui.datasets.service import get_dataset
 from loratui.errors import ConfigError, TrainingError
-from loratui.training import kohya, musubi
+from loratui.training import edit_pairs, kohya, musubi
 from loratui.training.config import TrainConfig, load_config
 from loratui.training.plan import TrainPhase, TrainPlan
 from loratui.training.schema import Schema, coerce_text, load_schema
@@ -87,8 +87,15 @@ async def step_report(store, config: TrainConfig, schema: Schema | None = None) 
     dataset = await get_dataset(store, config.dataset)
     subsets = await load_subsets(store, dataset.id)
     args = effective_args(config, dataset.caption_ext)
-    report = compute_steps(subsets, params_from_args(args, config.launch, schema))
+    pairs = None
     if config.backend == "musubi":
+        used = [{"rel_path": s.rel_path, "repeats": s.repeats} for s in subsets if s.sizes]
+        pairs = await edit_pairs.load_pair_plan(store, dataset, config.family, args, used)
+    if pairs is not None:  # an edit model: musubi-tuner's own buckets, split by control sizes
+        report = edit_pairs.edit_step_report(pairs, args, config.launch)
+    else:
+        report = compute_steps(subsets, params_from_args(args, config.launch, schema))
+    if config.backend == "musubi" and pairs is None:
         report.exact = False
         report.notes.append("musubi-tuner buckets are estimated with sd-scripts' rules")
     if args.get("validation_split"):
@@ -156,9 +163,10 @@ async def build_plan(store, ctx, config: TrainConfig, workdir: Path, *, schema: 
         argv += ["--config_file", str(config_path), "--dataset_config", str(dataset_path)]
         plan.phases.append(TrainPhase("train", argv, str(trainer.root), dict(TRAIN_ENV)))
     else:
+        pairs = await edit_pairs.load_pair_plan(store, dataset, config.family, args, subsets)
         plan.files[kohya.DATASET_FILE_NAME] = tomlio.dumps(
             musubi.dataset_config(dataset.path, dataset.caption_ext, subsets, args, resolution, batch,
-                                  workdir / "cache"))
+                                  workdir / "cache", controls=pairs.toml_keys() if pairs is not None else None))
         plan.phases.extend(musubi.phases(trainer, config.family, args, launch, dataset_path, schema))
     plan.files["loratui_config.toml"] = config.to_toml()
     return plan

@@ -16,6 +16,7 @@ from loratui.datasets import image_repo
 from loratui.datasets.service import get_dataset
 from loratui.errors import NotFoundError
 from loratui.training.config import TrainConfig
+from loratui.training.edit_pairs import load_pair_plan
 from loratui.training.schema import Schema, check_value
 from loratui.training.steps import is_kohya_image, load_subsets, parse_resolution
 
@@ -243,6 +244,12 @@ async def check_dataset(store, config: TrainConfig) -> list[Issue]:
         issues.append(Issue("dataset", f"{dataset.name} has no training images sd-scripts would read"
                                        + (" (scan it with `loratui dataset scan`)" if dataset.scanned_at is None
                                           else "")))
+    if config.backend == "musubi":  # edit models: the image pairs musubi-tuner will read (training.edit_pairs)
+        used = [{"rel_path": s.rel_path, "repeats": s.repeats} for s in subsets if s.sizes]
+        pairs = await load_pair_plan(store, dataset, config.family, config.resolved_args(), used)
+        if pairs is not None:
+            issues += [Issue("dataset", message) for message in pairs.errors]
+            issues += [Issue("dataset", message, "warning") for message in pairs.warnings]
     return issues
 
 

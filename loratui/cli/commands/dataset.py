@@ -9,7 +9,7 @@ from pathlib import Path
 
 from loratui.cli.output import info, out, print_json, print_table, progress_bar
 from loratui.cli.writing import add_no_wait, waiting
-from loratui.datasets import service
+from loratui.datasets import pair_service, service
 from loratui.datasets.export import export_dataset
 from loratui.datasets.importers import ImportLimits, import_dataset, list_downloads, remove_downloads
 from loratui.datasets.journal import move_images
@@ -74,11 +74,42 @@ def register(parser: argparse.ArgumentParser) -> None:
     orphans.add_argument("--json", action="store_true")
     orphans.set_defaults(handler=cmd_orphans)
 
-    images = sub.add_parser("images", help="list every image of a dataset with its status")
+    images = sub.add_parser("images", help="list every image of a dataset with its status (and its control "
+                                           "images, for edit-model pairs)")
     images.add_argument("name")
     images.add_argument("--broken", action="store_true", help="only broken images")
+    images.add_argument("--pair-problems", action="store_true",
+                        help="only images whose control image is missing, mismatched, broken or badly named")
     images.add_argument("--json", action="store_true")
     images.set_defaults(handler=cmd_images)
+
+    control = sub.add_parser(
+        "control", help="see or set the control folders of edit-model image pairs (Kontext, Qwen-Image-Edit)",
+        description="Edit models train on a target image, its caption (an instruction) and one or more control "
+                    "images, paired by file name: 10_shoes/a.png with 10_shoes/control/a.png (several: a_0.png, "
+                    "a_1.png). A subset's control folder is found by convention (a `control` folder inside it, or "
+                    "a sibling `<subset>_control`) or set here; control folders are not indexed as training "
+                    "images. The resize options are musubi-tuner's per-dataset no_resize_control and "
+                    "control_resolution (Qwen-Image-Edit's documentation strongly recommends "
+                    "--control-resolution 1024,1024). Changing anything rescans the dataset. Without SUBSET or "
+                    "options: list every subset's control folder and pair counts.")
+    control.add_argument("name")
+    control.add_argument("subset", nargs="?", help="the subset folder ('.' for the dataset folder itself)")
+    which = control.add_mutually_exclusive_group()
+    which.add_argument("--folder", metavar="DIR", help="the subset's control folder (relative to the dataset)")
+    which.add_argument("--none", dest="off", action="store_true",
+                       help="no control folder (a `control` folder inside it is then scanned as images)")
+    which.add_argument("--auto", action="store_true", help="forget the choice: use the conventional folder")
+    resize = control.add_mutually_exclusive_group()
+    resize.add_argument("--no-resize-control", dest="no_resize", action="store_const", const=True, default=None,
+                        help="keep each control's size (no_resize_control = true)")
+    resize.add_argument("--resize-control", dest="no_resize", action="store_const", const=False,
+                        help="resize controls again (no_resize_control unset)")
+    control.add_argument("--control-resolution", metavar="W,H",
+                         help="bucket controls to this area, e.g. 1024,1024 ('none' unsets it)")
+    control.add_argument("--workers", type=int, default=None, help="scan processes (default: one per core)")
+    control.add_argument("--json", action="store_true")
+    control.set_defaults(handler=cmd_control)
 
     remove = sub.add_parser("remove", help="forget a dataset (files on disk are left alone)")
     remove.add_argument("name")
@@ -146,6 +177,7 @@ def _report_dict(report) -> dict:
         "total": report.total, "added": report.added, "updated": report.updated, "removed": report.removed,
         "unchanged": report.unchanged, "broken": report.broken, "captions_changed": report.captions_changed,
         "thumbnails_made": report.thumbnails_made, "orphan_captions": report.orphan_captions,
+        "control_images": report.control_images, "pair_problems": report.pair_problems,
         "warnings": report.warnings, "elapsed_s": round(report.elapsed_s, 3),
     }
 
@@ -213,6 +245,8 @@ async def cmd_list(ctx, args) -> int:
 async def cmd_show(ctx, args) -> int:
     async with Store.open(ctx.paths.db) as store:
         stats = await service.dataset_stats(store, args.name, top=args.top)
+        stats["pairs"] = await pair_service.pair_overview(store, args.name, limit=None if args.json else
+                                                          pair_service.PROBLEMS_SHOWN)
     if args.json:
         print_json(stats)
         return 0
@@ -227,6 +261,7 @@ async def cmd_show(ctx, args) -> int:
                 title=f"Buckets at {stats['target']['label'] if stats['target'] else 'the default 1024x1024'}")
     print_table(["resolution", "images"], list(stats["resolutions"].items())[:15], title="Resolutions (top 15)")
     print_table(["tag", "count"], [[t["tag"], t["count"]] for t in stats["top_tags"]], title="Top tags")
+    _print_pairs(stats["pairs"])
     _print_orphans(stats["orphan_captions"], args.name)
     return 0
 
@@ -268,17 +303,95 @@ async def cmd_target(ctx, args) -> int:
     return 0
 
 
+def _options_text(folder: dict) -> str:
+    parts = ["no_resize_control"] if folder["no_resize_control"] else []
+    if folder["control_resolution"]:
+        parts.append("control_resolution {}x{}".format(*folder["control_resolution"]))
+    return ", ".join(parts) or "resize to target"
+
+
+def _problems_text(folder: dict) -> str:
+    counts = [(folder[key], label) for key, label in (
+        ("missing", "missing"), ("mismatch", "mismatched"), ("broken", "broken"), ("bad_name", "bad name"),
+        ("ambiguous", "ambiguous"), ("extra", "extra"))]
+    return ", ".join(f"{n} {label}" for n, label in counts if n) or "none"
+
+
+def _print_folders(folders: list[dict]) -> None:
+    print_table(["subset", "control folder", "paired", "problems", "controls resized"],
+                [[f["subset"] or ".", f"{f['control_folder'] or '(none)'} ({f['source']})",
+                  f"{f['paired']}/{f['targets']}", _problems_text(f), _options_text(f)] for f in folders],
+                title="Image pairs (edit models)")
+
+
+def _print_pairs(pairs: dict) -> None:
+    if not pairs["folders"]:
+        return
+    _print_folders(pairs["folders"])
+    if pairs["problems"]:
+        print_table(["path", "", "problem", "detail"],
+                    [[p["path"], p["kind"], p["problem"], p["detail"]] for p in pairs["problems"]],
+                    title=f"Pair problems ({len(pairs['problems'])} of {pairs['problem_count']})")
+
+
 async def cmd_images(ctx, args) -> int:
     async with Store.open(ctx.paths.db) as store:
-        images = await service.list_images(store, args.name)
+        images = await pair_service.images_with_pairs(store, args.name)
     if args.broken:
         images = [i for i in images if i["status"] == "broken"]
+    if args.pair_problems:
+        images = [i for i in images if i["pair"] is not None and i["pair"]["status"] != "ok"]
     if args.json:
         print_json(images)
+    elif any(i["pair"] is not None for i in images):
+        print_table(["path", "status", "size", "caption", "pair", "controls", "reason"],
+                    [[i["path"], i["status"], f"{i['width']}x{i['height']}" if i["width"] else "",
+                      "yes" if i["has_caption"] else "no", _pair_text(i["pair"]),
+                      ", ".join(c["path"].rsplit("/", 1)[-1] for c in i["pair"]["controls"]) if i["pair"] else "",
+                      i["reason"]] for i in images])
+        if any(i["pair"] is not None and i["pair"]["status"] != "ok" for i in images):
+            info(f"why: `loratui dataset show {args.name}` (or --json here)")
     else:
         print_table(["path", "status", "size", "format", "caption", "reason"],
                     [[i["path"], i["status"], f"{i['width']}x{i['height']}" if i["width"] else "",
                       i["format"], "yes" if i["has_caption"] else "no", i["reason"]] for i in images])
+    return 0
+
+
+def _pair_text(pair: dict | None) -> str:
+    return "" if pair is None else pair["status"] or "" 
+
+
+async def cmd_control(ctx, args) -> int:
+    from loratui.datasets.pairs import parse_resolution
+
+    resolution = parse_resolution(args.control_resolution) if args.control_resolution is not None else "keep"
+    change = pair_service.ControlChange(folder=args.folder, off=args.off, auto=args.auto, no_resize=args.no_resize,
+                                        resolution=resolution)
+    report = None
+    async with Store.open(ctx.paths.db) as store:
+        if args.subset is None or not (args.folder is not None or args.off or args.auto or change.changes_options):
+            if args.subset is None and (args.folder is not None or args.off or args.auto or change.changes_options):
+                raise InputError("name the subset to change ('.' for the dataset folder itself)")
+            _dataset, folders = await pair_service.control_folders(store, args.name)
+            if args.subset is not None:
+                key = pair_service.subset_key(args.subset)
+                folders = [f for f in folders if f["subset"] == key]
+        else:
+            with progress_bar("Scanning") as update:
+                folders, report = await pair_service.set_control(store, args.name, args.subset, change,
+                                                                 workers=_workers(ctx, args), progress=update)
+    if args.json:
+        print_json({"folders": folders, "scan": _report_dict(report) if report else None})
+        return 0
+    if report is not None:
+        _print_report(report, False)
+    if folders:
+        _print_folders(folders)
+    else:
+        info(f"no control folders in {args.name!r}: put the control images of a subset in its `control` folder "
+             f"(or a sibling `<subset>_control`), or set one with `loratui dataset control {args.name} SUBSET "
+             "--folder DIR`")
     return 0
 
 

@@ -25,7 +25,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
-from loratui.datasets import dataset_repo, image_repo, journal, writelock
+from loratui.datasets import dataset_repo, image_repo, journal, pair_repo, writelock
 from loratui.datasets.captions import caption_path_for, parse_tags, read_caption
 from loratui.datasets.image_repo import FLAG_BROKEN, FLAG_EDITED, FLAG_UNCAPTIONED, ThumbnailReader
 from loratui.datasets.kept_edits import UnsavedEdit
@@ -37,10 +37,12 @@ from loratui.text import literal
 from loratui.tui.screens.add_dataset import AddDatasetScreen
 from loratui.tui.screens.confirm import ConfirmScreen
 from loratui.tui.screens.dataset_info import DatasetInfoScreen
+from loratui.tui.screens.pairs import PairProblemsScreen
 from loratui.tui.widgets.caption_editor import CaptionEditor
 from loratui.tui.widgets.dataset_tree import DatasetTree, TreeTarget
 from loratui.tui.widgets.image_list import ImageList
 from loratui.tui.widgets.jobs_strip import JobsStrip
+from loratui.tui.widgets.pair_preview import PairPreview
 from loratui.tui.widgets.preview import ImagePreview
 from loratui.tui.widgets.tag_panel import TagPanel
 from loratui.tui.workers import report_error, work
@@ -95,6 +97,8 @@ class MainScreen(Screen):
         Binding("a", "add_dataset", "Add dataset", id="main.add_dataset"),
         Binding("r", "rescan", "Rescan", id="main.rescan"),
         Binding("i", "dataset_info", "Dataset info", id="main.dataset_info", show=False),
+        Binding("p", "pair_problems", "Pair problems", id="main.pair_problems", show=False),
+        Binding("c", "next_control", "Next control image", id="main.next_control", show=False),
         Binding("tab", "app.focus_next", "Next panel", id="main.next_panel", show=False),
         Binding("shift+tab", "app.focus_previous", "Previous panel", id="main.previous_panel", show=False),
     ]
@@ -121,6 +125,8 @@ class MainScreen(Screen):
         self._refreshing = False
         self._asked_about: tuple[int, int | None] | None = None
         self._asking: UnsavedEdit | None = None
+        self.edit_pairs = False
+        """The open dataset has control folders (edit-model pairs): its captions are instructions."""
         """The edit the "changed on disk, overwrite?" dialog is about, while it is open."""
         self.orphans: list[dict] = []
         """The open dataset's caption files without an image (as its last scan found them)."""
@@ -133,7 +139,7 @@ class MainScreen(Screen):
             yield ImageList(id="images")
             with Vertical(id="detail"):
                 yield Static("", id="preview-info")
-                yield ImagePreview(id="preview", enabled=self.preview_enabled)
+                yield PairPreview(id="pair", enabled=self.preview_enabled)
                 yield CaptionEditor(id="editor")
                 yield Static("", id="suggestions")
                 yield TagPanel(id="tags")
@@ -166,6 +172,7 @@ class MainScreen(Screen):
         self.editor.read_only = True
         self.image_list.on_cursor_moved = self._request_preview
         self.query_one(ImagePreview).thumbnails = ThumbnailReader(self.app.ctx.paths.db)
+        self.query_one(PairPreview).open(self.app.ctx.paths.db)
         self.image_list.focus()
         self._initial_load()
 
@@ -207,7 +214,8 @@ class MainScreen(Screen):
         await self.save_current()
         dataset_changed = self.target is None or self.target.dataset.id != target.dataset.id
         self.target = target
-        self.query_one(ImagePreview).root = target.dataset.path
+        self.query_one(PairPreview).set_root(target.dataset.path)
+        self.edit_pairs = await self.store.read(pair_repo.has_control_folders, target.dataset.id)
         self.loaded = None
         center = True
         if not self.filter_text and select_id is None:
@@ -295,6 +303,11 @@ class MainScreen(Screen):
         datasets = await self.reload_tree()
         if self.target is not None:
             await self._dataset_changed(next((d for d in datasets if d.id == self.target.dataset.id), None))
+        if self.target is not None:  # a control folder found, set or dropped: captions are instructions or not
+            edit_pairs = await self.store.read(pair_repo.has_control_folders, self.target.dataset.id)
+            if edit_pairs != self.edit_pairs:
+                self.edit_pairs = edit_pairs
+                self._title_editor()
         if self.target is not None and all(d.id != self.target.dataset.id for d in datasets):
             self.notify(f"Dataset {self.target.dataset.name!r} was removed", severity="warning", markup=False)
             self.target, self.loaded = None, None
@@ -367,6 +380,7 @@ class MainScreen(Screen):
         self._update_list_title()
         loaded = self.loaded
         if loaded is not None and (ids is None or loaded.image_id in ids):
+            await self._show_pair(loaded.image_id, same_image=True)  # its control images may have changed
             await self._caption_changed(loaded)
         if ids is None or not ids <= self._own_saves:
             self._schedule_vocabulary()
@@ -396,7 +410,7 @@ class MainScreen(Screen):
             if keep:
                 loaded.text, loaded.mtime_ns = disk_text, mtime
                 loaded.sha256 = caption.sha256 if caption is not None else None
-                self.editor.border_title = "Caption *" if self.dirty else "Caption"
+                self._title_editor()
             else:
                 await self.load_image(loaded.image_id)
 
@@ -458,6 +472,7 @@ class MainScreen(Screen):
         prefetch = [(self.dataset.path / rows.names[r], rows.mtimes[r], rows.ids[r]) for r in neighbours
                     if not rows.flags[r] & FLAG_BROKEN]
         preview.show(self.dataset.path / rows.names[row], rows.mtimes[row], prefetch=prefetch, image_id=rows.ids[row])
+        self.query_one(PairPreview).pending()
 
     @property
     def load_pending(self) -> bool:
@@ -517,6 +532,8 @@ class MainScreen(Screen):
             preview.show(image_path, row["mtime_ns"], image_id=row["id"])
         self._show_info(row)
         self._show_tags(text)
+        await self._show_pair(image_id)
+        self._title_editor()
 
     def _show_info(self, row) -> None:
         """The line above the preview: name, size, format and the bucket at the dataset's target."""
@@ -532,12 +549,53 @@ class MainScreen(Screen):
             info.append(f"  {size} {row['format'] or ''} → {row['bucket'] or '?'} @{at}", style="dim")
         self.query_one("#preview-info", Static).update(info, layout=False)
 
+    async def _show_pair(self, image_id: int, same_image: bool = False) -> None:
+        """Show the image's control images beside it when it is half of an edit-model pair."""
+        pair, controls = await self.store.read(pair_repo.target_pair, image_id)
+        if self.loaded is not None and self.loaded.image_id == image_id:
+            self.query_one(PairPreview).show_pair(pair, controls, same_image=same_image)
+
+    def _title_editor(self) -> None:
+        """'Caption' or, in an edit-model dataset, 'Instruction' (what the caption of a pair says to do); '*' while
+        edited."""
+        label = "Instruction" if self.edit_pairs else "Caption"
+        self.editor.border_title = f"{label} *" if self.loaded is not None and self.dirty else label
+
+    def action_next_control(self) -> None:
+        """Show the next control image of the shown pair."""
+        if not self.query_one(PairPreview).next_control():
+            self.notify("This image has no other control image", timeout=2)
+
+    def action_pair_problems(self) -> None:
+        """List the open dataset's pair problems; choosing one shows its image."""
+        if self.dataset is None:
+            return
+
+        def chosen(path: str | None) -> None:
+            if path:
+                self._select_path(path)
+
+        self.app.push_screen(PairProblemsScreen(self.dataset), chosen)
+
+    def _select_path(self, rel_path: str) -> None:
+        """Move the list's cursor to the image at `rel_path`, if the list shows it."""
+        image_list = self.image_list
+        try:
+            row = image_list.rows.names.index(rel_path)
+        except ValueError:
+            self.notify(f"{literal(rel_path)} is not in the list (open its dataset without a filter)", timeout=3,
+                        markup=False)
+            return
+        if row in image_list.view:
+            image_list.move_to(image_list.view.index(row), scroll_center=True)
+
     def _show_nothing(self) -> None:
         self.loaded = None
         self.editor.load_text("")
         self.editor.read_only = True
         self.query_one("#preview-info", Static).update("", layout=False)
         self.query_one(ImagePreview).show(None)
+        self.query_one(PairPreview).clear()
         self._show_tags("")
 
     def _show_tags(self, text: str) -> None:
@@ -546,8 +604,7 @@ class MainScreen(Screen):
     def on_text_area_changed(self, event) -> None:
         if self.loaded is not None:
             self._show_tags(self.editor.text)
-            dirty = self.editor.text != self.loaded.text
-            self.editor.border_title = "Caption *" if dirty else "Caption"
+            self._title_editor()
 
     def on_caption_editor_suggestions_changed(self, event: CaptionEditor.SuggestionsChanged) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -625,7 +682,7 @@ class MainScreen(Screen):
             flags = flags & ~FLAG_UNCAPTIONED if text.strip() else flags | FLAG_UNCAPTIONED
             self.image_list.update_row(loaded.image_id, tag_count=len(new_tags), flags=flags)
         if self.loaded is loaded:
-            self.editor.border_title = "Caption"
+            self._title_editor()
             self.editor.border_subtitle = Text(f"saved {time.strftime('%H:%M:%S')}")
         return True
 
