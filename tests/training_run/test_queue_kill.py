@@ -195,8 +195,12 @@ def _trainer_groups(home: Path, row: dict) -> set[int]:
 
 @pytest.mark.parametrize("state, queued, how", CASES, ids=[f"{c[0].__name__}-{c[1]}-{c[2]}" for c in CASES])
 def test_a_killed_supervisor_never_leaves_the_queue_stuck(state, queued, how, ctx, home, tmp_path, train_cli):
+    # With "start", a waiting training that finished before `train start` looked at the queue would free the slot
+    # (it raced on a loaded machine): those wait a few seconds before their first line.
+    hold = ("--start_delay", "5") if how == "start" else ()
     killed, waiting = state(ctx, home, tmp_path,
-                            lambda: [enqueue(ctx, make_plan(tmp_path, QUICK, name=f"waiting{i}")) for i in range(queued)])
+                            lambda: [enqueue(ctx, make_plan(tmp_path, QUICK, *hold, name=f"waiting{i}"))
+                                     for i in range(queued)])
     time.sleep(1.0)
     assert [job_row(home, i)["status"] for i in waiting] == ["queued"] * queued  # nobody moves it on its own
 
