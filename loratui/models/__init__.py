@@ -1,0 +1,6 @@
+"""Model files: what a checkpoint, DiT, VAE, text encoder or LoRA file is, read from its header alone.
+
+``identify`` reads a safetensors header (never a tensor, never a pickle) and names the model family, variant and
+kind of file from the key names and shapes the trainers' model classes use (``catalog``: the fingerprints, as
+data); LoRA files are matched against the module names of each family (``lora_target``).
+"""
