@@ -123,6 +123,8 @@ class RoleProblem:
     role: str
     message: str
     severity: str = "error"
+    unreadable: bool = False
+    """The file's header could not be read (a warning: what it is stays unknown)."""
 
     def __str__(self) -> str:
         return f"{self.role}: {self.message}"
@@ -204,7 +206,8 @@ def check_model_roles(family: str, roles: Mapping[str, str | os.PathLike | Model
             except LoratuiError as exc:
                 # A warning, not an error: loratui cannot tell what the file is, so it cannot say it is wrong;
                 # the trainer's own loader will give the final word.
-                problems.append(RoleProblem(role, f"cannot read its safetensors header: {exc.message}", "warning"))
+                problems.append(RoleProblem(role, f"cannot read its safetensors header: {exc.message}", "warning",
+                                            unreadable=True))
                 continue
         problems += _check_one(role, info, family, variant)
     return problems
