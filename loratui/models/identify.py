@@ -25,7 +25,7 @@ from loratui.models.catalog import (
 from loratui.models.lora_target import lora_target
 
 KINDS = {
-    "checkpoint": "full model (denoiser with its VAE and/or text encoders in one file)",
+    "checkpoint": "full model (U-Net/DiT with VAE and/or text encoders)",
     "unet": "U-Net only",
     "dit": "DiT only",
     "vae": "VAE",
@@ -238,6 +238,9 @@ def _split(header: Header) -> dict[tuple[str, str | None], dict[str, tuple[int, 
     return groups
 
 
+_PART_ORDER = {"unet": 0, "dit": 0, "vae": 1, "text_encoder": 2, "image_encoder": 3}
+
+
 def _identify_model(header: Header, info: ModelInfo) -> None:
     for (prefix, component_role), shapes in _split(header).items():
         roles = ROLE_OF_COMPONENT[component_role] if component_role else None
@@ -254,6 +257,7 @@ def _identify_model(header: Header, info: ModelInfo) -> None:
         also = tuple(dict.fromkeys(f.content for f in best if f.content != fp.content)) + fp.also
         info.parts.append(Part(CONTENTS[fp.content].role, fp.content, prefix, len(shapes), fp.layout, variants,
                                also, fp.note))
+    info.parts.sort(key=lambda p: _PART_ORDER.get(p.role, len(_PART_ORDER)))
     known = [p for p in info.parts if p.content]
     denoisers = [p for p in known if p.role in ("unet", "dit")]
     if denoisers:
