@@ -289,6 +289,8 @@ def _hint_variants(info: ModelInfo, header: Header) -> tuple[tuple[str, ...], st
         for hint in METADATA_HINTS:
             if hint.key == key and hint.pattern.search(value.split("/")[0] if key.startswith("modelspec") else value):
                 if family is None and not info.families:
+                    if info.kind not in ("lora", "unknown"):
+                        break  # a VAE or encoder: metadata never turns it into a family's model
                     info.families = (hint.family,)
                     info.notes.append(f"family from the metadata ({key} = {value!r}); the keys did not tell")
                     family = hint.family

@@ -130,6 +130,11 @@ class RoleProblem:
         return f"{self.role}: {self.message}"
 
 
+_SWITCH = {("sd1", "sd2"): "set v2 = true for SD 2.x", ("sd2", "sd1"): "v2 is set: remove it for SD 1.x",
+           ("flux1", "chroma"): 'set model_type = "chroma"', ("chroma", "flux1"): "remove model_type = \"chroma\""}
+"""Config changes that make the family match, where one option decides it."""
+
+
 def _label(family: str) -> str:
     return FAMILIES[family].label if family in FAMILIES else family
 
@@ -163,8 +168,10 @@ def _check_one(role: str, info: ModelInfo, family: str, variant: str | None) -> 
             parts = " + ".join(p.label for p in info.parts if p.content) or info.describe()
             return [RoleProblem(role, f"{name} holds no U-Net or DiT ({parts}); the model to train goes here")]
         if family not in info.families:
+            fix = next((_SWITCH[(family, f)] for f in info.families if (family, f) in _SWITCH), "")
             return [RoleProblem(role, f"{name} is a {' or '.join(map(_label, info.families))} model "
-                                      f"({info.describe()}), but the config trains {_label(family)}")]
+                                      f"({info.describe()}), but the config trains {_label(family)}"
+                                      + (f" ({fix})" if fix else ""))]
         problem = _variant_problem(role, info, family, variant)
         return [problem] if problem else []
     accepted = VARIANT_CONTENTS.get((family, variant or "", role)) or ROLE_CONTENTS.get(family, {}).get(role)

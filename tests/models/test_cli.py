@@ -103,3 +103,13 @@ def test_train_new_fills_roles_and_refuses_another_family(cli, dataset, tmp_path
     result = cli("train", "new", "--preset", "flux-24gb", "--dataset", "ds", "-o", tmp_path / "x.toml",
                  "--model", sdxl)
     assert result.code == 2 and "sdxl" in result.err and not (tmp_path / "x.toml").exists()
+
+
+def test_inspect_several_files_reports_each_and_fails_if_one_is_broken(cli, tmp_path):
+    good = write_standin(tmp_path / "clip_l.safetensors", load("clip_l"))
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"\xff" * 20)
+    result = cli("models", "inspect", good, broken)
+    assert result.code == 2 and "CLIP-L" in result.out and "error:" in result.err and "broken" in result.err
+    data = cli("models", "inspect", good, broken, "--json").json()
+    assert data[0]["kind"] == "text_encoder" and "header" in data[1]["error"]

@@ -159,3 +159,17 @@ def test_the_form_refuses_a_family_loratui_does_not_train(tmp_path):
         pytest.skip("Wan is trained now: nothing to refuse")
     with pytest.raises(ModelError, match="Wan"):
         config_from_model_files(config, [str(wan)])
+
+
+def test_the_message_says_which_option_switches_the_family(tmp_path):
+    sd2 = write_standin(tmp_path / "v2-1_768-ema-pruned.safetensors", load("sd2_checkpoint"))
+    problems = check_model_roles("sd15", {"pretrained_model_name_or_path": sd2})
+    assert len(problems) == 1 and "set v2 = true" in problems[0].message
+    assert check_model_roles(catalog_family("sd15", {"v2": True}), {"pretrained_model_name_or_path": sd2}) == []
+
+
+def test_metadata_never_makes_a_vae_a_model(tmp_path):
+    vae = write_standin(tmp_path / "vae.safetensors", load("sd_vae_ldm"),
+                        {"modelspec.architecture": "stable-diffusion-xl-v1-base"})
+    problems = check_model_roles("sdxl", {"pretrained_model_name_or_path": vae})
+    assert len(problems) == 1 and "holds no U-Net or DiT" in problems[0].message

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from loratui.cli.output import info, out, print_json, print_table, progress_bar
-from loratui.errors import InputError, JobError
+from loratui.errors import InputError, JobError, LoratuiError
 from loratui.jobs.runner import Cancelled
 from loratui.loras import civitai, download
 from loratui.loras.hub import token_from_env
@@ -122,11 +122,24 @@ async def cmd_list(ctx, args) -> int:
 
 
 def cmd_inspect(ctx, args) -> int:
-    results = [identify(Path(name).expanduser()) for name in args.files]
+    if len(args.files) == 1:
+        results: list = [identify(Path(args.files[0]).expanduser())]
+    else:
+        results = []
+        for name in args.files:
+            try:
+                results.append(identify(Path(name).expanduser()))
+            except LoratuiError as exc:
+                results.append((name, exc))
+    failed = [r for r in results if isinstance(r, tuple)]
     if args.json:
-        print_json([r.as_dict() for r in results])
-        return 0
+        print_json([{"path": r[0], "error": r[1].message} if isinstance(r, tuple) else r.as_dict()
+                    for r in results])
+        return 2 if failed else 0
     for result in results:
+        if isinstance(result, tuple):
+            info(f"error: {result[0]}: {result[1].message}")
+            continue
         out(f"{result.path}: {result.describe()}")
         if result.variants and result.variant_source:
             out(f"  variant from: {result.variant_source}")
@@ -142,4 +155,4 @@ def cmd_inspect(ctx, args) -> int:
             out(f"  metadata {key}: {value}")
         for note in result.notes:
             out(f"  note: {note}")
-    return 0
+    return 2 if failed else 0
