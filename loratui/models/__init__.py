@@ -2,5 +2,11 @@
 
 ``identify`` reads a safetensors header (never a tensor, never a pickle) and names the model family, variant and
 kind of file from the key names and shapes the trainers' model classes use (``catalog``: the fingerprints, as
-data); LoRA files are matched against the module names of each family (``lora_target``).
+data); LoRA files are matched against the module names of each family (``lora_target``). ``check_model_roles``
+says whether the files given to a training's options fit its family and variant (``roles``).
 """
+
+from loratui.models.identify import ModelInfo, identify
+from loratui.models.roles import RoleProblem, check_model_roles
+
+__all__ = ["ModelInfo", "RoleProblem", "check_model_roles", "identify"]

@@ -77,6 +77,9 @@ def test_train_check_refuses_an_sdxl_checkpoint_with_a_flux_config(cli, dataset,
     assert result.code == 2, result
     issues = [i for i in result.json()["issues"] if i["field"] == "pretrained_model_name_or_path"]
     assert issues and issues[0]["severity"] == "error" and "Stable Diffusion XL" in issues[0]["message"]
+    # the launch path validates the same way: the plan (built by `train start`) is refused before any file
+    plan = cli("train", "plan", config)
+    assert plan.code == 2 and "Stable Diffusion XL" in plan.err and "Traceback" not in plan.err
     flux = write_standin(tmp_path / "flux1-dev.safetensors", load("flux1_dev_dit"))
     assert cli("train", "check", _flux_config(tmp_path / "ok.toml", flux, tmp_path)).code == 0
 
