@@ -136,6 +136,18 @@ def _features(header, keys: ModuleKeys) -> tuple[int | None, int | None]:
     return in_features, up[0]
 
 
+def matching(paths: list[tuple[str, int | None, int | None]]) -> list[LoraFingerprint]:
+    """Every fingerprint that (layer path, in features, out features) triples satisfy."""
+    def matches(pattern: LoraPattern) -> bool:
+        return any(pattern.pattern.search(path)
+                   and (pattern.in_features is None or in_f == pattern.in_features)
+                   and (pattern.out_features is None or out_f == pattern.out_features)
+                   for path, in_f, out_f in paths)
+
+    return [fp for fp in LORA_FINGERPRINTS
+            if all(matches(p) for p in fp.has) and not any(r.search(p) for r in fp.lacks for p, _, _ in paths)]
+
+
 def lora_target(header, modules: list[ModuleKeys]) -> LoraTarget:
     """Match the modules of a LoRA against ``LORA_FINGERPRINTS``."""
     paths = []
@@ -144,15 +156,7 @@ def lora_target(header, modules: list[ModuleKeys]) -> LoraTarget:
         name = keys.name
         paths.append((name if _TEXT_ENCODER.match(name) else layer_path(name), in_f, out_f))
     text_encoder = any(_TEXT_ENCODER.match(keys.name) for keys in modules)
-
-    def matches(pattern: LoraPattern) -> bool:
-        return any(pattern.pattern.search(path)
-                   and (pattern.in_features is None or in_f == pattern.in_features)
-                   and (pattern.out_features is None or out_f == pattern.out_features)
-                   for path, in_f, out_f in paths)
-
-    found = [fp for fp in LORA_FINGERPRINTS
-             if all(matches(p) for p in fp.has) and not any(r.search(p) for r in fp.lacks for p, _, _ in paths)]
+    found = matching(paths)
     if not found:
         return LoraTarget((), (), len(modules), text_encoder)
     best = max(len(fp.has) + len(fp.lacks) for fp in found)

@@ -44,6 +44,20 @@ def load(name: str) -> Layout:
     return layout
 
 
+def sd2_text_encoder() -> Layout:
+    """The SD 2.x text encoder as transformers' CLIPTextModel saves it (diffusers `text_encoder/`): the CLIP-L
+    layout at sd-scripts' v2 config (width 1024, MLP 4096, 23 layers)."""
+    def grow(shape):
+        return tuple({768: 1024, 3072: 4096}.get(d, d) for d in shape)
+    clip = load("clip_l")
+    layout = {name: (grow(shape), dtype) for name, (shape, dtype) in clip.items() if ".layers." not in name}
+    for name, (shape, dtype) in clip.items():
+        if ".layers.0." in name:
+            for index in range(23):
+                layout[name.replace(".layers.0.", f".layers.{index}.")] = (grow(shape), dtype)
+    return layout
+
+
 def prefixed(layout: Layout, prefix: str) -> Layout:
     """The layout with `prefix` before every name (a component of a single-file checkpoint)."""
     return {prefix + name: spec for name, spec in layout.items()}

@@ -9,7 +9,7 @@ import pytest
 
 from loratui.errors import ModelError, NotFoundError
 from loratui.models.identify import identify
-from tests.models.layouts import load, prefixed, write_standin
+from tests.models.layouts import load, prefixed, sd2_text_encoder, write_standin
 
 # (fixture(s) under their component prefixes, kind, family or None, variants the keys leave, contents found)
 CASES = [
@@ -253,3 +253,55 @@ def test_json_form(tmp_path):
     data = identify(write_standin(tmp_path / "m.safetensors", load("sd35_large_dit"))).as_dict()
     assert json.loads(json.dumps(data))["family"] == "sd3"
     assert data["variant"] == "3.5-large" and data["kind"] == "dit" and data["lora"] is None
+
+
+# ---- layouts derived from the fixtures (the other naming of the same weights) -------------------------------
+
+def test_diffusers_flux_schnell(tmp_path):
+    # diffusers' FluxTransformer2DModel(guidance_embeds=False): the dev layout without the guidance embedder
+    layout = {k: v for k, v in load("flux1_dev_dit_diffusers").items()
+              if not k.startswith("time_text_embed.guidance_embedder.")}
+    info = identify(write_standin(tmp_path / "m.safetensors", layout))
+    assert (info.kind, info.family, info.variants) == ("dit", "flux1", ("schnell",))
+
+
+def test_sd2_text_encoder_in_transformers_layout(tmp_path):
+    info = identify(write_standin(tmp_path / "m.safetensors", sd2_text_encoder()))
+    assert info.kind == "text_encoder" and info.contents == ("openclip-h",)
+
+
+def test_qwen25vl_in_transformers_4_5x_layout(tmp_path):
+    # newer transformers save Qwen2.5-VL as model.language_model.* / model.visual.*
+    def rename(key):
+        if key.startswith("model."):
+            return "model.language_model." + key[len("model."):]
+        return "model." + key if key.startswith("visual.") else key
+    layout = {rename(k): v for k, v in load("qwen25vl_7b").items()}
+    info = identify(write_standin(tmp_path / "m.safetensors", layout))
+    assert info.kind == "text_encoder" and info.contents == ("qwen2.5-vl-7b",)
+    assert info.parts[0].layout == "HF"
+
+
+def test_every_fingerprint_is_exercised(tmp_path, monkeypatch):
+    """Each checkpoint fingerprint of the catalog matches at least one layout above (none is untested)."""
+    import loratui.models.identify as module
+    from loratui.models.catalog import FINGERPRINTS
+    from tests.models.layouts import KEYS
+
+    hit: set[int] = set()
+    best = module._best
+
+    def spy(shapes, roles):
+        found = best(shapes, roles)
+        hit.update(id(fp) for fp in found)
+        return found
+
+    monkeypatch.setattr(module, "_best", spy)
+    module._identify_cached.cache_clear()
+    for test in (test_diffusers_flux_schnell, test_sd2_text_encoder_in_transformers_layout,
+                 test_qwen25vl_in_transformers_4_5x_layout):
+        test(tmp_path)
+    for keys in KEYS.glob("*.keys"):
+        module.identify(write_standin(tmp_path / f"{keys.stem}.safetensors", load(keys.stem)))
+    missed = [(fp.content, fp.layout, fp.variants) for fp in FINGERPRINTS if id(fp) not in hit]
+    assert missed == []

@@ -35,8 +35,10 @@ CASES = [
     ("wan_t2v-1.3B_dit", {}, ("wan",), ("t2v-1.3B", "t2v-1.3B-FC")),
     ("wan_t2v-14B_dit", {}, ("wan",), ("t2v-14B", "t2i-14B", "t2v-A14B", "i2v-A14B", "t2v-14B-FC")),
     ("wan_i2v-14B_dit", {}, ("wan",), ("i2v-14B", "flf2v-14B", "i2v-14B-FC")),
+    ("wan_t2v-1.3B-FC_dit", {}, ("wan",), ("t2v-1.3B-FC",)),
     ("anima_dit", {}, ("anima",), ()),
     ("kandinsky5_lite_t2i_dit", {}, ("kandinsky5",), ("lite-t2i", "lite-i2i")),
+    ("kandinsky5_lite_video_dit", {}, ("kandinsky5",), ("lite-t2v", "lite-i2v")),
     ("kandinsky5_pro_video_dit", {}, ("kandinsky5",), ("pro-t2v", "pro-i2v")),
     ("hidream_o1_checkpoint", {"strip": "diffusion_model."}, ("hidream-o1",), ("full", "dev")),
 ]
@@ -77,6 +79,17 @@ def test_text_encoder_only_sd_lora(tmp_path):
     assert info.kind == "lora" and info.families == ("sd1",) and info.lora_text_encoder
 
 
+def test_text_encoder_only_sd2_and_sdxl_loras(tmp_path):
+    from tests.models.layouts import sd2_text_encoder
+
+    tensors = lora_layout(sd2_text_encoder(), match=r"layers\.[0-1]\.", rank=2, prefix="lora_te_")
+    assert identify(write_lora(tmp_path / "sd2.safetensors", tensors)).families == ("sd2",)
+    tensors = lora_layout(load("clip_l"), match=r"layers\.[0-1]\.", rank=2, prefix="lora_te1_")
+    tensors.update(lora_layout(load("clip_g"), match=r"layers\.[0-1]\.", rank=2, prefix="lora_te2_"))
+    info = identify(write_lora(tmp_path / "sdxl.safetensors", tensors))
+    assert info.families == ("sdxl",) and info.lora_text_encoder
+
+
 def test_lora_of_no_known_family(tmp_path):
     tensors = lora_layout({"my.blocks.0.proj.weight": ((32, 16), "F32")}, rank=2)
     info = identify(write_lora(tmp_path / "x.safetensors", tensors))
@@ -93,3 +106,28 @@ def test_real_sd_scripts_lora_fixture():
     info = identify(files[0])
     assert info.kind == "lora" and info.lora_modules == 204 and info.lora_text_encoder
     assert info.families == ("sd1",) and any("family from the metadata" in n for n in info.notes)
+
+
+def test_every_lora_fingerprint_is_exercised(tmp_path, monkeypatch):
+    """Each LoRA fingerprint matches at least one LoRA built above from a real layout (none is untested)."""
+    import loratui.models.identify as identify_module
+    import loratui.models.lora_target as module
+
+    hit: set[int] = set()
+    matching = module.matching
+
+    def spy(paths):
+        found = matching(paths)
+        hit.update(id(fp) for fp in found)
+        return found
+
+    monkeypatch.setattr(module, "matching", spy)
+    identify_module._identify_cached.cache_clear()
+    for index, (layout, options, families, variants) in enumerate(CASES):
+        folder = tmp_path / str(index)
+        folder.mkdir()
+        test_lora_family_from_its_modules(folder, layout, options, families, variants)
+    for test in (test_text_encoder_only_sd_lora, test_text_encoder_only_sd2_and_sdxl_loras):
+        test(tmp_path)
+    missed = [(fp.family, fp.variants) for fp in module.LORA_FINGERPRINTS if id(fp) not in hit]
+    assert missed == []
