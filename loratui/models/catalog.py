@@ -1,7 +1,7 @@
 """What model files look like: families, file contents and the key fingerprints that tell them apart (data only).
 
 Every fingerprint below was checked against the state-dict layouts the trainers' own model classes build
-(sd-scripts v0.10.1, musubi-tuner 30c658c; see tests/fixtures/model-keys/README.md): the keys named in ``has``
+(sd-scripts v0.10.1, musubi-tuner 30c658c; see "model-keys" in tests/fixtures/README.md): the keys named in ``has``
 exist with those shapes (``None`` = any size on that axis) and the keys in ``lacks`` do not. Keys are written
 without the component prefix a single-file checkpoint adds (``model.diffusion_model.``, ``first_stage_model.``,
 ``text_encoders.clip_l.transformer.``...): ``identify`` splits a file into components first.
@@ -161,8 +161,9 @@ FINGERPRINTS: tuple[Fingerprint, ...] = (
         lacks=("add_embedding.linear_1.weight",)),
     _fp("sd2-unet", ("512", "768-v"), "diffusers", {"conv_in.weight": (320, 4, 3, 3), _SD_ATTN_D: (320, 1024)},
         lacks=("add_embedding.linear_1.weight",), note="v-prediction (768-v) is not in the keys"),
-    _fp("sdxl-unet", (), "diffusers", {"conv_in.weight": (320, 4, 3, 3), "add_embedding.linear_1.weight": (1280, 2816),
-                                       "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.weight": (640, 2048)}),
+    _fp("sdxl-unet", (), "diffusers", {
+        "conv_in.weight": (320, 4, 3, 3), "add_embedding.linear_1.weight": (1280, 2816),
+        "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.weight": (640, 2048)}),
     # ---- SD3 / SD3.5 (sd-scripts sd3_utils.analyze_state_dict_state: qk norm, MMDiT-X attn2 layers, depth)
     _fp("sd3-dit", ("3-medium",), "SAI", {"joint_blocks.0.context_block.attn.qkv.weight": (None, None),
                                           "x_embedder.proj.weight": (1536, 16, 2, 2)},
@@ -174,7 +175,8 @@ FINGERPRINTS: tuple[Fingerprint, ...] = (
                                            "x_embedder.proj.weight": (2432, 16, 2, 2)},
         lacks=("joint_blocks.0.x_block.attn2.qkv.weight",), note="3.5 large turbo has the same layout"),
     # ---- FLUX.1 and Chroma (sd-scripts flux_utils.analyze_checkpoint_state)
-    _fp("flux1-dit", _FLUX_DEV, "BFL", {"double_blocks.0.img_attn.qkv.weight": (9216, 3072), "img_in.weight": (3072, 64),
+    _fp("flux1-dit", _FLUX_DEV, "BFL", {"double_blocks.0.img_attn.qkv.weight": (9216, 3072),
+                                        "img_in.weight": (3072, 64),
                                         "vector_in.in_layer.weight": (3072, 768),
                                         "guidance_in.in_layer.weight": (3072, 256)},
         note="FLUX.1 Kontext [dev] has exactly the FLUX.1 dev layout"),
@@ -282,9 +284,10 @@ FINGERPRINTS: tuple[Fingerprint, ...] = (
                                             "post_quant_conv.weight": (16, 16, 1, 1, 1)}),
     _fp("qwen-image-layered-vae", (), "diffusers", {"encoder.conv_in.weight": (96, 4, 3, 3, 3),
                                                     "post_quant_conv.weight": (16, 16, 1, 1, 1)}),
-    _fp("hunyuan-video-vae", (), "official", {"encoder.conv_in.conv.weight": (128, 3, 3, 3, 3),
-                                              "encoder.down_blocks.0.resnets.0.conv1.conv.weight": (None, None, 3, 3, 3),
-                                              "post_quant_conv.weight": (16, 16, 1, 1, 1)}),
+    _fp("hunyuan-video-vae", (), "official", {
+        "encoder.conv_in.conv.weight": (128, 3, 3, 3, 3),
+        "encoder.down_blocks.0.resnets.0.conv1.conv.weight": (None, None, 3, 3, 3),
+        "post_quant_conv.weight": (16, 16, 1, 1, 1)}),
     _fp("hunyuan-video-1.5-vae", (), "official", {"encoder.conv_in.conv.weight": (128, 3, 3, 3, 3),
                                                   "encoder.down.0.block.0.conv1.conv.weight": (None, None, 3, 3, 3)}),
     _fp("hunyuan-image-2.1-vae", (), "official", {"decoder.conv_in.weight": (1024, 64, 3, 3),
