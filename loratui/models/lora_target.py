@@ -52,9 +52,10 @@ LORA_FINGERPRINTS: tuple[LoraFingerprint, ...] = (
     _lora("sd2", (), _p(r"^down_blocks_\d+_attentions_\d+_transformer_blocks_\d+_attn2_to_k$", 1024)),
     _lora("sdxl", (), _p(r"^(input_blocks_\d+_1|down_blocks_\d+_attentions_\d+)_transformer_blocks_\d+_attn2_to_k$",
                          2048)),
+    # Text-encoder-only LoRAs (these count only when no denoiser layer matched: SD3's lora_te2 is CLIP-G too)
     _lora("sd1", (), _p(r"^lora_te_text_model_encoder_layers_\d+_self_attn_q_proj$", 768)),
     _lora("sd2", (), _p(r"^lora_te_text_model_encoder_layers_\d+_self_attn_q_proj$", 1024)),
-    _lora("sdxl", (), _p(r"^lora_te2_text_model_encoder_layers_\d+_self_attn_q_proj$", 1280)),
+    _lora("sdxl|sd3", (), _p(r"^lora_te2_text_model_encoder_layers_\d+_self_attn_q_proj$", 1280)),
     # SD3 / 3.5: MMDiT width 1536 (medium) or 2432 (large); 3.5 medium adds attn2 to the first x blocks.
     _lora("sd3", ("3-medium", "3.5-medium"), _p(r"^joint_blocks_\d+_x_block_attn_qkv$", 1536)),
     _lora("sd3", ("3.5-medium",), _p(r"^joint_blocks_\d+_x_block_attn_qkv$", 1536),
@@ -157,6 +158,8 @@ def lora_target(header, modules: list[ModuleKeys]) -> LoraTarget:
         paths.append((name if _TEXT_ENCODER.match(name) else layer_path(name), in_f, out_f))
     text_encoder = any(_TEXT_ENCODER.match(keys.name) for keys in modules)
     found = matching(paths)
+    on_denoiser = [fp for fp in found if not all(p.pattern.pattern.startswith("^lora_te") for p in fp.has)]
+    found = on_denoiser or found
     if not found:
         return LoraTarget((), (), len(modules), text_encoder)
     best = max(len(fp.has) + len(fp.lacks) for fp in found)

@@ -87,7 +87,12 @@ def test_text_encoder_only_sd2_and_sdxl_loras(tmp_path):
     tensors = lora_layout(load("clip_l"), match=r"layers\.[0-1]\.", rank=2, prefix="lora_te1_")
     tensors.update(lora_layout(load("clip_g"), match=r"layers\.[0-1]\.", rank=2, prefix="lora_te2_"))
     info = identify(write_lora(tmp_path / "sdxl.safetensors", tensors))
-    assert info.families == ("sdxl",) and info.lora_text_encoder
+    assert info.families == ("sdxl", "sd3") and info.lora_text_encoder  # SD3's lora_te1/te2 are CLIP-L/G too
+    info = identify(write_lora(tmp_path / "sdxl2.safetensors", tensors, {"ss_base_model_version": "sdxl_base_v1-0"}))
+    assert info.families == ("sdxl",)
+    # with its DiT layers, an SD3 LoRA that also trains CLIP-G is SD3 only
+    tensors.update(lora_layout(load("sd3_medium_dit"), match=r"blocks\.0\.", rank=2))
+    assert identify(write_lora(tmp_path / "sd3.safetensors", tensors)).families == ("sd3",)
 
 
 def test_lora_of_no_known_family(tmp_path):
