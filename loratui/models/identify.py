@@ -31,6 +31,7 @@ KINDS = {
     "vae": "VAE",
     "text_encoder": "text encoder",
     "image_encoder": "image encoder",
+    "components": "VAE and/or encoders without a U-Net or DiT",
     "lora": "LoRA",
     "unknown": "not a known model layout",
 }
@@ -108,7 +109,7 @@ class ModelInfo:
         text = KINDS[self.kind]
         if self.families:
             text += (" for " if self.kind == "lora" else ", ") + " or ".join(FAMILIES[f].label for f in self.families)
-        elif self.kind in ("vae", "text_encoder", "image_encoder"):
+        elif self.kind in ("vae", "text_encoder", "image_encoder", "components"):
             text += ", " + " + ".join(part.label for part in self.parts)
         if self.variants:
             text += f" ({' or '.join(self.variants)})"
@@ -271,7 +272,7 @@ def _identify_model(header: Header, info: ModelInfo) -> None:
             info.notes.append(main.note)
     elif known:
         roles = {p.role for p in known}
-        info.kind = roles.pop() if len(roles) == 1 else "checkpoint"
+        info.kind = roles.pop() if len(roles) == 1 else "components"
         info.notes += [p.note for p in known if p.note]
     unknown = [p for p in info.parts if not p.content]
     if unknown and known:

@@ -115,6 +115,14 @@ def test_comfyui_style_full_flux_checkpoint(tmp_path):
     assert {"flux1-dit", "flux1-ae", "clip-l", "t5-xxl"} <= set(info.contents)
 
 
+def test_encoders_and_vae_without_a_denoiser(tmp_path):
+    layout = {**prefixed(load("flux1_ae"), "vae."), **prefixed(load("clip_l"), "text_encoders.clip_l.transformer.")}
+    info = identify(write_standin(tmp_path / "m.safetensors", layout))
+    assert info.kind == "components" and info.families == ()
+    assert info.describe() == "VAE and/or encoders without a U-Net or DiT, FLUX.1 AE (16-channel) (or SD3 VAE " \
+                              "(16-channel)) + CLIP-L text encoder"
+
+
 def test_a_dit_under_a_checkpoint_prefix_is_still_a_dit(tmp_path):
     layout = prefixed(load("qwen_image_dit"), "model.diffusion_model.")
     info = identify(write_standin(tmp_path / "m.safetensors", layout))
