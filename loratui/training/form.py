@@ -158,6 +158,8 @@ def config_from_model_files(config: TrainConfig, paths: list[str]) -> tuple[Trai
     config = config.copy()
     notes: list[str] = []
     found = assign_roles(paths, config.backend)
+    if found.family is None:  # no model to train among the files: they are parts for the config's family
+        found = assign_roles(paths, config.backend, catalog_family(config.family, config.args))
     if found.family is not None and found.family != catalog_family(config.family, config.args):
         target = _config_family(found.family, config.backend)
         if target is None:

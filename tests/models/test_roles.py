@@ -151,6 +151,16 @@ def test_the_form_fills_family_and_roles_from_files(files):
     assert filled.args["dit"] == str(files["qwen"]) and filled.args["model_version"] == "original"
 
 
+def test_parts_without_a_model_go_to_the_roles_of_the_configs_family(files, tmp_path):
+    sd_vae = write_standin(tmp_path / "sdxl_vae.safetensors", load("sd_vae_ldm"))
+    config = TrainConfig(backend="kohya", family="sdxl", dataset="ds")
+    filled, notes = config_from_model_files(config, [str(sd_vae)])
+    assert filled.family == "sdxl" and filled.args == {"vae": str(sd_vae)} and notes == []
+    config = TrainConfig(backend="kohya", family="flux", dataset="ds")
+    filled, _ = config_from_model_files(config, [str(files["ae"]), str(files["t5"])])
+    assert filled.args == {"ae": str(files["ae"]), "t5xxl": str(files["t5"])}
+
+
 def test_the_form_refuses_a_family_loratui_does_not_train(tmp_path):
     wan = write_standin(tmp_path / "wan.safetensors", load("wan_t2v-1.3B_dit"))
     config = TrainConfig(backend="kohya", family="sdxl", dataset="ds")
