@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import AsyncIterator, Callable
 
 from loratui.datasets import pair_repo

@@ -14,6 +14,7 @@ import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -66,26 +67,35 @@ def read_header(path: str | os.PathLike) -> Header:
     try:
         size = path.stat().st_size
         with open(path, "rb") as handle:
-            prefix = handle.read(8)
-            if len(prefix) < 8:
-                raise LoraError(f"{path.name}: truncated header (file is {size} bytes, not a safetensors file)")
-            (length,) = struct.unpack("<Q", prefix)
-            if length > size - 8:
-                raise LoraError(f"{path.name}: header length {length} is larger than the file ({size} bytes); "
-                                "the file is truncated or not a safetensors file")
-            if length > MAX_HEADER_BYTES:
-                raise LoraError(f"{path.name}: header of {length} bytes is too large")
-            raw = handle.read(length)
+            return parse_header(handle, path, size)
     except FileNotFoundError:
         raise NotFoundError(f"no such file: {path}") from None
     except IsADirectoryError:
         raise LoraError(f"{path} is a folder, not a safetensors file") from None
     except PermissionError:
         raise LoraError(f"{path}: permission denied") from None
+
+
+def parse_header(handle: BinaryIO, path: Path, size: int) -> Header:
+    """Parse the header from `handle` (at offset 0) of the `size`-byte file `path`; LoraError if it is none."""
+    prefix = handle.read(8)
+    if len(prefix) < 8:
+        raise LoraError(f"{path.name}: truncated header (file is {size} bytes, not a safetensors file)")
+    (length,) = struct.unpack("<Q", prefix)
+    if length > size - 8:
+        raise LoraError(f"{path.name}: header length {length} is larger than the file ({size} bytes); "
+                        "the file is truncated or not a safetensors file")
+    if length > MAX_HEADER_BYTES:
+        raise LoraError(f"{path.name}: header of {length} bytes is too large")
+    raw = handle.read(length)
+    if len(raw) < length:
+        raise LoraError(f"{path.name}: the header is cut short (the file shrank while it was read?)")
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise LoraError(f"{path.name}: the header is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise LoraError(f"{path.name}: the header is nested too deeply to be a safetensors header") from None
     if not isinstance(data, dict):
         raise LoraError(f"{path.name}: the header is not a JSON object")
     metadata = data.pop("__metadata__", None) or {}

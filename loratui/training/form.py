@@ -12,8 +12,10 @@ from typing import Any
 
 from loratui.datasets.service import get_dataset
 from loratui.datasets.target import DatasetTarget
-from loratui.errors import InputError, NotFoundError
-from loratui.training.config import TrainConfig
+from loratui.errors import InputError, ModelError, NotFoundError
+from loratui.models.catalog import FAMILIES as FAMILY_CATALOG
+from loratui.models.roles import assign_roles, catalog_family
+from loratui.training.config import FAMILIES, TrainConfig
 from loratui.training.dataset_target import compare_with_form, target_from_config
 from loratui.training.planner import DEFAULT_RESOLUTION
 from loratui.training.schema import Option, Schema, coerce_text
@@ -149,6 +151,62 @@ class FormState:
         if self.seconds_per_step is not None:
             report.eta_seconds = self.seconds_per_step * report.total_steps
         return report
+
+
+FAMILY_LABELS = {f.id: f.label for f in FAMILY_CATALOG.values()}
+_FAMILY_ARGS = {"sd2": {"v2": True}, "chroma": {"model_type": "chroma"}}
+"""Args that make a config family train another catalog family (sd15 + --v2 = SD 2.x)."""
+
+
+def _config_family(catalog: str, backend: str) -> tuple[str, str] | None:
+    """(backend, config family) that trains a catalog family, the config's own backend first."""
+    extra = _FAMILY_ARGS.get(catalog, {})
+    for candidate in (backend, *(b for b in FAMILIES if b != backend)):
+        for name in FAMILIES[candidate]:
+            if catalog_family(name, extra) == catalog:
+                return candidate, name
+    return None
+
+
+def config_from_model_files(config: TrainConfig, paths: list[str]) -> tuple[TrainConfig, list[str]]:
+    """A copy of `config` with its family and model-file options filled from what `paths` are (their headers).
+
+    The model to train (a checkpoint, U-Net or DiT) sets the family (and backend, --v2, --model_type chroma,
+    --model_version/--task where the file tells); every other file goes to the option of its role. Returns the
+    new config and notes on what was changed or could not be placed. LoratuiError for unreadable files.
+    """
+    config = config.copy()
+    notes: list[str] = []
+    found = assign_roles(paths, config.backend)
+    if found.family is None:  # no model to train among the files: they are parts for the config's family
+        found = assign_roles(paths, config.backend, catalog_family(config.family, config.args))
+    if found.family is not None and found.family != catalog_family(config.family, config.args):
+        target = _config_family(found.family, config.backend)
+        if target is None:
+            raise ModelError(f"the model files are for {FAMILY_LABELS.get(found.family, found.family)}, which no "
+                             "training family of loratui trains yet")
+        if target != (config.backend, config.family):
+            notes.append(f"family set to {target[1]} ({target[0]}) from the model file")
+        config.backend, config.family = target
+        found = assign_roles(paths, config.backend, found.family)
+    if found.family == "sd2":
+        config.args["v2"] = True
+    elif found.family == "sd1":
+        config.args.pop("v2", None)
+    if found.family == "chroma":
+        config.args["model_type"] = "chroma"
+    if len(found.variants) == 1:
+        variant = found.variants[0]
+        option = {"qwen-image": "model_version", "flux2": "model_version", "wan": "task",
+                  "hunyuan-video-1.5": "task", "hidream-o1": "model_type"}.get(found.family or "")
+        if option:
+            config.args[option] = variant
+            notes.append(f"{option} set to {variant} from the model file")
+        elif found.family == "sd2" and variant == "768-v":
+            config.args["v_parameterization"] = True
+    for role, path in found.roles.items():
+        config.args[role] = path
+    return config, notes + found.unplaced
 
 
 def histogram_lines(buckets: dict[str, int], width: int = 24) -> list[str]:

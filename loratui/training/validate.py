@@ -15,6 +15,7 @@ from typing import Any
 from loratui.datasets import image_repo
 from loratui.datasets.service import get_dataset
 from loratui.errors import NotFoundError
+from loratui.models.roles import DENOISER_ROLES, ROLE_CONTENTS, catalog_family, check_model_roles, config_variant
 from loratui.training.config import TrainConfig
 from loratui.training.edit_pairs import load_pair_plan
 from loratui.training.schema import Schema, check_value
@@ -110,9 +111,35 @@ def check_args(config: TrainConfig, schema: Schema) -> list[Issue]:
             issues.append(Issue("output_dir", f"{output} is not writable"))
     issues += _check_numbers(args)
     issues += _check_combinations(config, schema)
+    issues += check_models(config)
     if not config.dataset:
         issues.append(Issue("dataset", "no dataset named; set `dataset = \"NAME\"` at the top of the config"))
     return issues
+
+
+MODEL_ROLES = tuple(dict.fromkeys(DENOISER_ROLES + tuple(r for roles in ROLE_CONTENTS.values() for r in roles)
+                                  + ("network_weights",)))
+"""Options whose files ``check_models`` identifies."""
+
+
+def _model_problems(config: TrainConfig) -> list:
+    args = config.resolved_args()
+    family = catalog_family(config.family, args)
+    if family is None:
+        return []
+    roles = {name: args[name] for name in MODEL_ROLES if isinstance(args.get(name), str) and args[name]}
+    return check_model_roles(family, roles, config_variant(config.family, args))
+
+
+def check_models(config: TrainConfig) -> list[Issue]:
+    """The model files fit the family and variant: read from their safetensors headers (see loratui.models)."""
+    return [Issue(p.role, p.message, p.severity) for p in _model_problems(config) if not p.unreadable]
+
+
+def unreadable_models(config: TrainConfig) -> list[Issue]:
+    """Model files whose safetensors header cannot be read (warnings; only `check_config` reports them, so the
+    form, which checks on every edit, stays quiet about a file that may still be downloading)."""
+    return [Issue(p.role, p.message, p.severity) for p in _model_problems(config) if p.unreadable]
 
 
 def _positive(args: dict, name: str, issues: list[Issue], allow_zero: bool = False) -> None:
@@ -255,4 +282,4 @@ async def check_dataset(store, config: TrainConfig) -> list[Issue]:
 
 async def check_config(store, config: TrainConfig, schema: Schema) -> list[Issue]:
     """Everything `loratui train check` reports."""
-    return check_args(config, schema) + await check_dataset(store, config)
+    return check_args(config, schema) + unreadable_models(config) + await check_dataset(store, config)

@@ -1,23 +1,24 @@
-"""`loratui models ...`: download base models from the Hugging Face Hub or Civitai, list what is on disk."""
+"""`loratui models ...`: download base models from the Hub or Civitai, list what is on disk, say what a file is."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from loratui.cli.output import info, print_json, print_table, progress_bar
-from loratui.errors import InputError, JobError
+from loratui.cli.output import info, out, print_json, print_table, progress_bar
+from loratui.errors import InputError, JobError, LoratuiError
 from loratui.jobs.runner import Cancelled
 from loratui.loras import civitai, download
 from loratui.loras.hub import token_from_env
 from loratui.loras.present import human_size
 from loratui.loras.tasks import run_job
+from loratui.models.identify import identify
 from loratui.store import Store
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Build the `models` command group."""
-    parser.description = "Download base models and list the ones on disk."
+    parser.description = "Download base models, list the ones on disk and say what a model file is."
     sub = parser.add_subparsers(dest="models_command", metavar="SUBCOMMAND", title="subcommands")
 
     download = sub.add_parser(
@@ -44,6 +45,21 @@ def register(parser: argparse.ArgumentParser) -> None:
     lst = sub.add_parser("list", help="downloaded models and model files in HOME/models")
     lst.add_argument("--json", action="store_true")
     lst.set_defaults(handler=cmd_list)
+
+    inspect = sub.add_parser(
+        "inspect", help="say which family, variant and kind of file a .safetensors model is (header only)",
+        description="Reads only the safetensors header of FILE (no tensor is loaded, nothing is unpickled; "
+                    "headers over 100 MB are refused) and says what it holds: a full model (U-Net/DiT with its "
+                    "VAE and/or text encoders), a U-Net or DiT alone, a VAE, a text or image encoder, or a LoRA; "
+                    "the family (SD 1.x/2.x, SDXL, SD3/3.5, FLUX.1, Chroma, Lumina 2, HunyuanImage-2.1, Anima, "
+                    "Qwen-Image, FLUX.2, Z-Image, Wan 2.1/2.2, HunyuanVideo, HunyuanVideo 1.5, FramePack, "
+                    "Kandinsky 5, HiDream-O1) and the variant as far as the key layout tells (where variants share "
+                    "a layout, the metadata and then the file name narrow them, and the output says which). A "
+                    "truncated or corrupt file is an error (exit 2); a layout loratui does not know is reported "
+                    "as such (exit 0).")
+    inspect.add_argument("files", nargs="+", metavar="FILE", help="one or more .safetensors files")
+    inspect.add_argument("--json", action="store_true", help="a JSON list, one object per file")
+    inspect.set_defaults(handler=cmd_inspect)
 
 
 async def cmd_download(ctx, args) -> int:
@@ -103,3 +119,40 @@ async def cmd_list(ctx, args) -> int:
                 [[r["source"], r["ref"], r["path"], human_size(r["size"]), "yes" if r["exists"] else "MISSING"]
                  for r in rows])
     return 0
+
+
+def cmd_inspect(ctx, args) -> int:
+    if len(args.files) == 1:
+        results: list = [identify(Path(args.files[0]).expanduser())]
+    else:
+        results = []
+        for name in args.files:
+            try:
+                results.append(identify(Path(name).expanduser()))
+            except LoratuiError as exc:
+                results.append((name, exc))
+    failed = [r for r in results if isinstance(r, tuple)]
+    if args.json:
+        print_json([{"path": r[0], "error": r[1].message} if isinstance(r, tuple) else r.as_dict()
+                    for r in results])
+        return 2 if failed else 0
+    for result in results:
+        if isinstance(result, tuple):
+            info(f"error: {result[0]}: {result[1].message}")
+            continue
+        out(f"{result.path}: {result.describe()}")
+        if result.variants and result.variant_source:
+            out(f"  variant from: {result.variant_source}")
+        for part in result.parts:
+            where = f" under {part.prefix}" if part.prefix else ""
+            variants = f" ({' or '.join(part.variants)})" if part.variants else ""
+            out(f"  {part.role}: {part.label}{variants}, {part.layout or '?'} layout, {part.keys} tensors{where}")
+        if result.kind == "lora":
+            out(f"  {result.lora_modules} modules" + (", trains the text encoder too" if result.lora_text_encoder
+                                                      else "")
+                + (f", {result.lora_network}" if result.lora_network else ""))
+        for key, value in result.metadata.items():
+            out(f"  metadata {key}: {value}")
+        for note in result.notes:
+            out(f"  note: {note}")
+    return 2 if failed else 0

@@ -10,11 +10,12 @@ from pathlib import Path
 
 from loratui.cli.output import StreamPrinter, info, out, print_json, print_table
 from loratui.datasets import service
-from loratui.errors import InputError, NotFoundError
+from loratui.errors import InputError, ModelError, NotFoundError
 from loratui.jobs import repo
 from loratui.jobs.model import Job
 from loratui.store import Store
 from loratui.training.config import FAMILIES, load_config, save_config
+from loratui.training.form import config_from_model_files
 from loratui.training.planner import apply_overrides, build_plan, step_report
 from loratui.training.presets import list_presets, load_preset, save_preset
 from loratui.training.run import queue as run_queue
@@ -71,6 +72,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     new.add_argument("--preset", required=True, help="preset name (see `loratui train presets`)")
     new.add_argument("--dataset", required=True, help="loratui dataset name")
     new.add_argument("-o", "--output", required=True, help="config file to write")
+    new.add_argument("--model", dest="models", action="append", default=[], metavar="FILE",
+                     help="a model file (checkpoint, DiT, VAE, text encoder; repeatable): each goes to its option "
+                          "by what its header says; a model of another family than the preset's is an error")
     _add_set(new)
     new.add_argument("--force", action="store_true", help="replace an existing file")
     new.set_defaults(handler=cmd_new)
@@ -257,6 +261,15 @@ async def cmd_new(ctx, args) -> int:
     async with Store.open(ctx.paths.db) as store:
         dataset = await service.get_dataset(store, args.dataset)
     config.dataset = dataset.name
+    if args.models:
+        filled, notes = config_from_model_files(config, args.models)
+        if (filled.backend, filled.family) != (config.backend, config.family):
+            raise ModelError(f"the model files are for {filled.family} ({filled.backend}), but preset "
+                             f"{args.preset} trains {config.family} ({config.backend})",
+                             hint=f"choose a {filled.family} preset (`loratui train presets`)")
+        config = filled
+        for note in notes:
+            info(note)
     overrides = parse_overrides(args.overrides)
     if overrides:
         config = apply_overrides(config, overrides, load_schema(ctx, config.backend, config.family))

@@ -21,10 +21,11 @@ from loratui.datasets import dataset_repo, service as dataset_service
 from loratui.errors import LoratuiError
 from loratui.training.config import FAMILIES, TrainConfig, load_config, save_config
 from loratui.training.dataset_target import starting_config
-from loratui.training.form import FormState, histogram_lines, value_text
+from loratui.training.form import FormState, config_from_model_files, histogram_lines, value_text
 from loratui.training.presets import list_presets, load_preset, save_preset
 from loratui.training import schema as trainer_schema
 from loratui.training.schema import SECTIONS, Option
+from loratui.training.validate import MODEL_ROLES
 from loratui.training.run.launch import start_training
 from loratui.store.changes import ChangeSet
 from loratui.tui.extensions import ScreenAction
@@ -196,6 +197,31 @@ class TrainingScreen(Screen[None]):
         if self.form is not None and event.checkbox.id:
             self.form.set_value(event.checkbox.id[4:], True if event.value else None)
             self.refresh_status()
+
+    @on(Input.Submitted, ".option-editor")
+    async def model_file_submitted(self, event: Input.Submitted) -> None:
+        """Enter in a model-file field: the file goes to the option its header says, and sets the family."""
+        name = (event.input.id or "")[4:]
+        path = Path(event.value.strip()).expanduser()
+        if self.form is None or name not in MODEL_ROLES or not path.is_file():
+            return
+        try:
+            config, notes = await asyncio.to_thread(config_from_model_files, self.form.config, [str(path)])
+        except LoratuiError as exc:
+            report_error(self, exc)
+            return
+        placed = [role for role in MODEL_ROLES if role != name and config.args.get(role) == str(path)]
+        if placed:
+            config.args.pop(name, None)  # the file belongs to another option
+            notes.append(f"{path.name} → {placed[0]}")
+        for note in notes:
+            self.notify(note)
+        if (config.backend, config.family) != self.target:
+            self.reload(config)
+            self.query_one("#family", Select).value = f"{config.backend}:{config.family}"
+            return
+        self.form.config = config
+        await self.show_options()
 
     @on(Select.Changed, ".option-editor")
     def select_changed(self, event: Select.Changed) -> None:
