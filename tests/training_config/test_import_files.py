@@ -219,3 +219,127 @@ def test_cli_export_writes_files_a_user_runs_without_loratui(cli, kohya_ctx, tmp
     again = cli("train", "export", out, folder, "--set", f"pretrained_model_name_or_path={model}",
                 "--set", f"output_dir={tmp_path / 'lora'}")
     assert again.code == 2 and "--force" in again.err
+
+
+# ---- OneTrainer and ai-toolkit -----------------------------------------------------------------------------
+
+ONETRAINER = {
+    "__version": 6, "training_method": "LORA", "model_type": "STABLE_DIFFUSION_XL_10_BASE",
+    "base_model_name": "/models/sdxl.safetensors", "output_model_destination": "/loras/mychar.safetensors",
+    "workspace_dir": "workspace/run", "learning_rate_scheduler": "COSINE", "learning_rate": 0.0003,
+    "learning_rate_warmup_steps": 100.0, "learning_rate_cycles": 1.0, "epochs": 20, "batch_size": 2,
+    "gradient_accumulation_steps": 1, "train_dtype": "BFLOAT_16", "output_dtype": "FLOAT_16", "resolution": "1024",
+    "text_encoder": {"train": False, "learning_rate": None}, "unet": {"train": True, "learning_rate": 0.0002},
+    "lora_rank": 32, "lora_alpha": 16.0, "peft_type": "LORA", "gradient_checkpointing": "ON",
+    "optimizer": {"optimizer": "ADAMW_8BIT", "weight_decay": 0.01, "beta1": 0.9, "beta2": 0.999},
+    "save_every": 2, "save_every_unit": "EPOCH", "seed": 42, "ema": "OFF", "masked_training": False,
+    "concepts": [{"name": "mychar", "path": "/data/mychar/img", "repeats": 3.0, "enabled": True},
+                 {"name": "off", "path": "/data/other", "enabled": False}],
+    "secrets": {"huggingface_token": "hf_secret"},
+}
+
+AI_TOOLKIT = """
+job: extension
+config:
+  name: my_flux_lora
+  process:
+    - type: sd_trainer
+      training_folder: output
+      device: cuda:0
+      network:
+        type: lora
+        linear: 16
+        linear_alpha: 16
+      save:
+        dtype: float16
+        save_every: 250
+        max_step_saves_to_keep: 4
+      datasets:
+        - folder_path: /data/flux/images
+          caption_ext: txt
+          caption_dropout_rate: 0.05
+          shuffle_tokens: false
+          cache_latents_to_disk: true
+          resolution: [512, 768, 1024]
+      train:
+        batch_size: 1
+        steps: 2000
+        gradient_accumulation_steps: 1
+        train_unet: true
+        train_text_encoder: false
+        gradient_checkpointing: true
+        noise_scheduler: flowmatch
+        optimizer: adamw8bit
+        lr: 1e-4
+        dtype: bf16
+      model:
+        name_or_path: black-forest-labs/FLUX.1-dev
+        is_flux: true
+        quantize: true
+      sample:
+        sampler: flowmatch
+        sample_every: 250
+        width: 1024
+        height: 1024
+        prompts:
+          - woman with red hair, playing chess at the park
+          - a bear building a log cabin in the snow
+        seed: 42
+        sample_steps: 20
+meta:
+  name: "[name]"
+  version: '1.0'
+"""
+
+
+def test_onetrainer_config(tmp_path):
+    path = write(tmp_path / "onetrainer.json", json.dumps(ONETRAINER))
+    imported = import_files([path], builtin_schema, datasets={"/data/mychar": "mychar"})
+    config = imported.config
+    assert (config.backend, config.family, config.dataset) == ("kohya", "sdxl", "mychar")
+    args = config.args
+    assert args["pretrained_model_name_or_path"] == "/models/sdxl.safetensors"
+    assert (args["output_dir"], args["output_name"]) == ("/loras", "mychar")
+    assert args["lr_scheduler"] == "cosine" and args["lr_warmup_steps"] == 100
+    assert args["max_train_epochs"] == 20 and args["train_batch_size"] == 2
+    assert args["unet_lr"] == 0.0002 and args["network_train_unet_only"] is True
+    assert (args["network_dim"], args["network_alpha"]) == (32, 16.0)
+    assert args["optimizer_type"] == "AdamW8bit"
+    assert args["optimizer_args"] == ["weight_decay=0.01", "betas=0.9,0.999"]
+    assert args["mixed_precision"] == "bf16" and args["save_precision"] == "fp16"
+    assert args["resolution"] == "1024,1024" and args["save_every_n_epochs"] == 2
+    assert "hf_secret" not in json.dumps(imported.to_dict())
+    dropped = {e.key: e.why for e in imported.report.by_status("dropped")}
+    assert dropped["secrets"] == "secret" and dropped["workspace_dir"] == "gui-only"
+    assert dropped["concepts[1]"] == "empty"
+
+
+def test_onetrainer_fine_tune_is_refused(tmp_path):
+    path = write(tmp_path / "ft.json", json.dumps({**ONETRAINER, "training_method": "FINE_TUNE"}))
+    with pytest.raises(ConfigError, match="LoRA"):
+        import_files([path], builtin_schema)
+
+
+def test_ai_toolkit_config(tmp_path):
+    path = write(tmp_path / "flux.yaml", AI_TOOLKIT)
+    imported = import_files([path], builtin_schema)
+    config = imported.config
+    assert (config.backend, config.family) == ("kohya", "flux")
+    args = config.args
+    assert args["pretrained_model_name_or_path"] == "black-forest-labs/FLUX.1-dev" and args["fp8_base"] is True
+    assert args["network_module"] == "networks.lora_flux" and args["network_dim"] == 16
+    assert args["max_train_steps"] == 2000 and args["learning_rate"] == 1e-4
+    assert args["optimizer_type"] == "AdamW8bit" and args["mixed_precision"] == "bf16"
+    assert args["resolution"] == "1024,1024" and args["save_every_n_steps"] == 250
+    assert args["output_name"] == "my_flux_lora" and args["output_dir"] == str(tmp_path / "output")
+    assert imported.prompts[0] == "woman with red hair, playing chess at the park --w 1024 --h 1024 --s 20"
+    assert imported.dataset_folders == ["/data/flux/images"]
+    dropped = {e.key: e.why for e in imported.report.by_status("dropped")}
+    assert dropped["train.noise_scheduler"] == "unsupported" and dropped["job"] == "gui-only"
+
+
+def test_not_an_ai_toolkit_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="ai-toolkit"):
+        import_files([write(tmp_path / "x.yaml", "a: 1\n")], builtin_schema)
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        import_files([write(tmp_path / "y.yml", "a: [\n")], builtin_schema)

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from loratui.errors import ConfigError
 from loratui.training.config import LAUNCH_KEYS, TrainConfig
-from loratui.training.imports import cmdline, kohya_gui, sdscripts
+from loratui.training.imports import aitoolkit, cmdline, kohya_gui, onetrainer, sdscripts
 from loratui.training.imports.draft import DROP, KEEP, Draft
 from loratui.training.imports.models import NETWORK_MODULES, require_trained
 from loratui.training.imports.report import DROPPED, Report
@@ -84,6 +84,8 @@ def detect(path: Path, text: str) -> tuple[str, Any]:
             raise ConfigError(f"{path}: expected a JSON object (a kohya_ss or OneTrainer config)")
         if kohya_gui.looks_like(data):
             return "kohya_ss", data
+        if onetrainer.looks_like(data):
+            return "onetrainer", data
         raise ConfigError(f"{path}: a JSON file that is neither a kohya_ss GUI config nor a OneTrainer config")
     if suffix == ".toml":
         data = load_toml(path)
@@ -91,7 +93,7 @@ def detect(path: Path, text: str) -> tuple[str, Any]:
             return "dataset", data
         return "sd-scripts-config", data
     if suffix in (".yaml", ".yml"):
-        raise ConfigError(f"{path}: YAML configs are not read yet")
+        return "ai-toolkit", aitoolkit.parse(text, path)
     return "command", text
 
 
@@ -126,12 +128,8 @@ def import_files(paths: list[str | os.PathLike], schema_for: Callable[[str, str]
         elif kind == "command":
             cmdline.read_text(data, path.name, draft, base)
         elif kind == "onetrainer":
-            from loratui.training.imports import onetrainer  # noqa: PLC0415
-
             onetrainer.read(data, path.name, draft, base)
         else:
-            from loratui.training.imports import aitoolkit  # noqa: PLC0415
-
             aitoolkit.read(data, path.name, draft, base)
     if draft.family is None:
         only = {k for k in kinds.values()}

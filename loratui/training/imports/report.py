@@ -30,7 +30,7 @@ WHY = {
 }
 """Reason codes of dropped entries and what each means."""
 
-SECRET_KEYS = frozenset({"wandb_api_key", "huggingface_token", "hf_token", "api_key", "token"})
+SECRET_KEYS = frozenset({"wandb_api_key", "huggingface_token", "hf_token", "api_key", "token", "secrets"})
 
 
 @dataclass
