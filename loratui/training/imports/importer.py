@@ -27,6 +27,7 @@ from loratui.training.imports.report import DROPPED, Report
 from loratui.training.imports.values import BadValue, convert, load_toml
 from loratui.training.kohya import MANAGED_ARGS
 from loratui.training.schema import Schema
+from loratui.training.validate import BUCKET_STEP_DIVISOR
 
 KINDS = ("kohya_ss", "sd-scripts-config", "dataset", "command", "onetrainer", "ai-toolkit")
 ORDER = {"sd-scripts-config": 0, "dataset": 1, "kohya_ss": 2, "onetrainer": 2, "ai-toolkit": 2, "command": 3}
@@ -158,6 +159,17 @@ def _checked_args(draft: Draft, schema: Schema) -> dict[str, Any]:
         entry = draft.arg_entries.get(name)
         if name in MANAGED_ARGS:
             draft.unset(name, "computed", "loratui writes the dataset files itself")
+            continue
+        if name == "caption_extension":
+            if str(value) not in (".txt", "txt"):
+                draft.warn(f"the source reads captions from {value!r} files; loratui trains the dataset's own caption "
+                           "files (.txt unless the dataset was added with another extension)")
+            draft.unset(name, "dataset", "loratui uses the dataset's caption extension")
+            continue
+        divisor = BUCKET_STEP_DIVISOR.get(draft.family or "")
+        if name == "bucket_reso_steps" and divisor and isinstance(value, (int, float)) and value % divisor:
+            draft.unset(name, "invalid", f"sd-scripts refuses {value} for {draft.family} (it must be a multiple of "
+                                         f"{divisor}): its default 64 applies")
             continue
         option = schema.get(name)
         policy = draft.verify.get(name, KEEP)

@@ -213,6 +213,8 @@ class _Reader:
         self.data = {k: v for k, v in data.items()}
         self.source, self.draft, self.base = source, draft, base
         self.used: set[str] = set()
+        self.text_numbers: list[str] = []
+        """Fields holding a number as text (kohya_ss parses them on load)."""
         self.family = "sd15"
         self.backend = "kohya"
 
@@ -237,8 +239,8 @@ class _Reader:
                 return 0
             if parsed is None:
                 return LOAD_FALLBACK.get(key, 0)
-            if value.strip():
-                self.draft.warn(f"{self.source}: {key} = {value!r} is a number stored as text; read as {parsed}")
+            if value.strip() and key not in self.text_numbers:
+                self.text_numbers.append(key)
             return parsed
         return value
 
@@ -278,6 +280,9 @@ class _Reader:
         self.passthrough()
         self.additional_parameters()
         self.rest()
+        if self.text_numbers:
+            self.draft.warn(f"{self.source}: {len(self.text_numbers)} number(s) stored as text, read as numbers as "
+                            f"kohya_ss reads them: {', '.join(self.text_numbers)}")
 
     def legacy(self) -> None:
         """Old field names the GUI renames on load (update_my_data)."""
