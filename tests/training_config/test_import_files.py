@@ -343,3 +343,21 @@ def test_not_an_ai_toolkit_yaml(tmp_path):
         import_files([write(tmp_path / "x.yaml", "a: 1\n")], builtin_schema)
     with pytest.raises(ConfigError, match="not valid YAML"):
         import_files([write(tmp_path / "y.yml", "a: [\n")], builtin_schema)
+
+
+def test_relative_paths_follow_the_cd_of_the_run_script(sd_scripts_files, tmp_path):
+    imported = import_files([sd_scripts_files], builtin_schema)
+    # `cd ~/sd-scripts && ... --output_dir out`: the trainer wrote into ~/sd-scripts/out
+    assert imported.config.args["output_dir"] == str(Path.home() / "sd-scripts" / "out")
+    entry = next(e for e in imported.report.entries if e.key == "--output_dir")
+    assert entry.value == "out" and "relative to" in entry.note
+    # the config files named relative to the script's own folder were still found there
+    assert imported.config.args["learning_rate"] == 1e-4
+
+
+def test_a_hub_model_id_stays_as_it_is(tmp_path):
+    write(tmp_path / "run.sh", "python flux_train_network.py --pretrained_model_name_or_path black-forest-labs/"
+                               "FLUX.1-dev --vae ./ae.safetensors\n")
+    args = import_files([tmp_path / "run.sh"], builtin_schema).config.args
+    assert args["pretrained_model_name_or_path"] == "black-forest-labs/FLUX.1-dev"
+    assert args["vae"] == str(tmp_path / "ae.safetensors")

@@ -126,23 +126,36 @@ def flag_value(values: list[str]) -> Any:
 
 def read_text(text: str, source: str, draft: Draft, base: Path) -> None:
     """Every trainer command in `text` into `draft` (caching phases first, training last)."""
-    commands = [c for c in (parse_command(argv) for argv in split_commands(text)) if c is not None]
+    commands: list[tuple[Command, Path]] = []
+    cwd = base
+    for argv in split_commands(text):
+        if argv and argv[0] in ("cd", "pushd"):
+            cwd = resolve(argv[1], cwd) if len(argv) > 1 else Path.home()
+            continue
+        command = parse_command(argv)
+        if command is not None:
+            commands.append((command, cwd))
     if not commands:
         raise ConfigError(f"{source}: no sd-scripts or musubi-tuner command found (expected a line running "
                           "e.g. sdxl_train_network.py or qwen_image_train_network.py)")
-    commands.sort(key=lambda c: c.phase == "train")
-    for command in commands:
-        read_command(command, source, draft, base)
+    commands.sort(key=lambda item: item[0].phase == "train")
+    for command, cwd in commands:
+        read_command(command, source, draft, cwd, fallback=base)
 
 
-def read_command(command: Command, source: str, draft: Draft, base: Path) -> None:
-    """One parsed command into `draft`."""
+def read_command(command: Command, source: str, draft: Draft, base: Path, fallback: Path | None = None) -> None:
+    """One parsed command into `draft`; relative paths are taken from `base` (the folder it ran in, as far as
+    the text says: a preceding `cd`), files that are not there from `fallback` (the run script's folder)."""
     label = f"{source} ({Path(command.script).name})"
     if command.phase == "train":
         draft.set_family(label, "script", command.script, command.backend, command.family)
         _launcher(command.launcher, label, draft)
     elif draft.family is None:
         draft.set_family(label, "script", command.script, command.backend, command.family)
+    for name, values in command.flags:
+        if name in ("config_file", "dataset_config") and values and fallback is not None \
+                and not resolve(values[0], base).exists() and resolve(values[0], fallback).exists():
+            values[0] = str(resolve(values[0], fallback))  # the run script's own folder holds it
     follow = {name: values for name, values in command.flags if name in ("config_file", "dataset_config")}
     if "config_file" in follow and follow["config_file"]:
         path = resolve(follow["config_file"][0], base)

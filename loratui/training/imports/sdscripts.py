@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from loratui.errors import ConfigError
+from loratui.training.config import PATH_ARGS
 from loratui.training.imports import musubi
 from loratui.training.imports.draft import KEEP, DatasetPart, DatasetRoot, Draft, SourceSubset
 from loratui.training.imports.values import BadValue, flag, load_toml, number, resolve
@@ -93,8 +94,18 @@ def read_option(name: str, key: str, value: Any, source: str, draft: Draft, base
     elif name == "caption_extension":
         part.caption_extension = str(value)
         draft.arg(source, key, value, name, value, verify=KEEP)
+    elif name in PATH_ARGS and isinstance(value, str) and value and not Path(value).expanduser().is_absolute() \
+            and not _remote(name, value, base):
+        path = resolve(value, base)
+        draft.arg(source, key, value, name, str(path), f"relative to {base}", verify=KEEP)
     else:
         draft.arg(source, key, value, name, value, verify=KEEP)
+
+
+def _remote(name: str, value: str, base: Path) -> bool:
+    """A Hugging Face repo id ('org/model') for the base model, not a relative path."""
+    return (name == "pretrained_model_name_or_path" and value.count("/") == 1 and not value.startswith((".", "~"))
+            and not value.endswith((".safetensors", ".ckpt", ".pt", ".bin", ".sft")) and not (base / value).exists())
 
 
 def read_dataset_file(path: Path, draft: Draft, backend: str | None = None) -> None:
