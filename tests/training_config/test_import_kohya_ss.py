@@ -183,3 +183,18 @@ def test_secrets_never_reach_the_config(tmp_path):
     imported = import_files([path], builtin_schema)
     assert "sk-very-secret" not in imported.config.to_toml()
     assert "sk-very-secret" not in json.dumps(imported.to_dict())
+
+
+@pytest.mark.parametrize("weird", ["abc", None, [], {}, -1, 1.5, True])
+def test_a_field_of_the_wrong_type_is_a_config_error_not_a_crash(weird, tmp_path):
+    """Every field of a preset set to a value of the wrong type: the import succeeds or names the file."""
+    from loratui.errors import LoratuiError
+
+    data = json.loads((FIXTURES / "sdxl-lokr-v1.0.json").read_text())
+    for key in data:
+        path = tmp_path / "weird.json"
+        path.write_text(json.dumps({**data, key: weird}))
+        try:
+            import_files([path], builtin_schema)
+        except LoratuiError as exc:
+            assert str(path) in str(exc) or "LoRA_type" in str(exc) or key in str(exc), (key, exc)

@@ -119,19 +119,11 @@ def import_files(paths: list[str | os.PathLike], schema_for: Callable[[str, str]
     for _, _, path, kind, data in sources:
         kinds[str(path)] = kind
         draft.sources.append(path.name)
-        base = path.resolve().parent
-        if kind == "kohya_ss":
-            kohya_gui.read(data, path.name, draft, base)
-        elif kind == "sd-scripts-config":
-            sdscripts.read_config_file(path, draft)
-        elif kind == "dataset":
-            sdscripts.read_dataset_file(path, draft, backend=draft.backend)
-        elif kind == "command":
-            cmdline.read_text(data, path.name, draft, base)
-        elif kind == "onetrainer":
-            onetrainer.read(data, path.name, draft, base)
-        else:
-            aitoolkit.read(data, path.name, draft, base)
+        try:
+            _read(path, kind, data, draft)
+        except (BadValue, TypeError, ValueError) as exc:
+            # a field of the wrong type (a list where a number belongs, ...): the file is not what its tool writes
+            raise ConfigError(f"{path}: a value has the wrong type: {exc}") from None
     if draft.family is None:
         only = {k for k in kinds.values()}
         if only <= {"dataset", "sd-scripts-config"}:
@@ -148,6 +140,22 @@ def import_files(paths: list[str | os.PathLike], schema_for: Callable[[str, str]
                          source="import")
     TrainConfig.from_dict(config.to_dict(), source="import")  # the shape loratui reads back
     return Imported(config, draft.report, draft.prompts, kinds, [str(f) for f in folders])
+
+
+def _read(path: Path, kind: str, data: Any, draft: Draft) -> None:
+    base = path.resolve().parent
+    if kind == "kohya_ss":
+        kohya_gui.read(data, path.name, draft, base)
+    elif kind == "sd-scripts-config":
+        sdscripts.read_config_file(path, draft)
+    elif kind == "dataset":
+        sdscripts.read_dataset_file(path, draft, backend=draft.backend)
+    elif kind == "command":
+        cmdline.read_text(data, path.name, draft, base)
+    elif kind == "onetrainer":
+        onetrainer.read(data, path.name, draft, base)
+    else:
+        aitoolkit.read(data, path.name, draft, base)
 
 
 def _checked_args(draft: Draft, schema: Schema) -> dict[str, Any]:
