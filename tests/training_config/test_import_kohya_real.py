@@ -4,7 +4,8 @@ Every fixture preset is imported with the installed trainer's options, completed
 (the presets hold placeholders) and checked with `train check` (no errors). Then the SD1.5/SDXL ones are exported
 with `train export` and one Python process of the trainer's venv reads each exported pair the way the training
 script does (its own setup_parser(), read_config_from_file(), verify_training_args(), prepare_dataset_args() and
-the dataset config through sd-scripts' ConfigSanitizer/BlueprintGenerator, in train_network.py's order): what it reads must be what the preset meant.
+the dataset config through sd-scripts' ConfigSanitizer/BlueprintGenerator, in train_network.py's order): what
+it reads must be what the preset meant.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import stat
 from pathlib import Path
 
 from loratui import tomlio
-from loratui.datasets.service import list_datasets
+from loratui.datasets.service import get_dataset, list_datasets
 from loratui.errors import InputError
 from loratui.fsutil import atomic_write_text
 from loratui.training.imports.importer import Imported, import_files
@@ -29,8 +29,6 @@ ARGV_FILE = "argv.json"
 async def import_config(store, ctx, paths: list[str], dataset: str | None = None) -> Imported:
     """Read `paths` into a loratui config; `dataset` names the loratui dataset (else found from the folders)."""
     if dataset:
-        from loratui.datasets.service import get_dataset  # noqa: PLC0415 - only to check the name
-
         dataset = (await get_dataset(store, dataset)).name
     known = {row["path"]: row["name"] for row in await list_datasets(store)}
     return import_files(paths, lambda backend, family: load_schema(ctx, backend, family), known, dataset)
