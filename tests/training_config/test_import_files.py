@@ -361,3 +361,40 @@ def test_a_hub_model_id_stays_as_it_is(tmp_path):
     args = import_files([tmp_path / "run.sh"], builtin_schema).config.args
     assert args["pretrained_model_name_or_path"] == "black-forest-labs/FLUX.1-dev"
     assert args["vae"] == str(tmp_path / "ae.safetensors")
+
+
+def test_cli_musubi_import_and_export_three_phases(cli, musubi_ctx, tmp_path, make_dataset, monkeypatch):
+    monkeypatch.setenv("LORATUI_MUSUBI_DIR", musubi_ctx.settings.trainers.musubi_dir)
+    monkeypatch.setenv("LORATUI_MUSUBI_PYTHON", musubi_ctx.settings.trainers.musubi_python)
+    root = make_dataset({"2_q": [(512, 512), (512, 768)]}, name="qwen")
+    assert cli("dataset", "add", root, "--name", "qwen", "--workers", "1").code == 0
+    models = {}
+    for name in ("dit", "vae", "te"):
+        models[name] = tmp_path / f"{name}.safetensors"
+        models[name].write_bytes(b"x")
+    write(tmp_path / "musubi.toml", f"""
+[general]
+resolution = [512, 512]
+batch_size = 1
+[[datasets]]
+image_directory = "{root / '2_q'}"
+cache_directory = "{tmp_path / 'cache'}"
+num_repeats = 2
+""")
+    script = write(tmp_path / "train.sh", f"""
+python src/musubi_tuner/qwen_image_cache_latents.py --dataset_config musubi.toml --vae {models['vae']}
+accelerate launch src/musubi_tuner/qwen_image_train_network.py --dit {models['dit']} --vae {models['vae']} \\
+  --text_encoder {models['te']} --dataset_config musubi.toml --network_module networks.lora_qwen_image \\
+  --network_dim 8 --max_train_epochs 2 --output_dir {tmp_path / 'out'} --output_name q
+""")
+    out = tmp_path / "qwen.toml"
+    result = cli("train", "import", script, "-o", out, "--json")
+    assert result.code == 0, result
+    assert result.json()["config"]["dataset"] == "qwen"  # found from the image folder
+    exported = cli("train", "export", out, tmp_path / "export", "--json")
+    assert exported.code == 0, exported
+    phases = [p["name"] for p in exported.json()["phases"]]
+    assert phases == ["cache_latents", "cache_text", "train"]
+    run = (tmp_path / "export" / "run.sh").read_text()
+    assert run.count("# phase ") == 3 and "qwen_image_train_network.py" in run
+    assert (tmp_path / "export" / "dataset.toml").exists() and not (tmp_path / "export" / "train_config.toml").exists()

@@ -27,7 +27,7 @@ from loratui.training.imports.report import DROPPED, Report
 from loratui.training.imports.values import BadValue, convert, load_toml
 from loratui.training.kohya import MANAGED_ARGS
 from loratui.training.schema import Schema
-from loratui.training.validate import BUCKET_STEP_DIVISOR
+from loratui.training.validate import BUCKET_STEP_DIVISOR, FAMILY_REQUIRED, REQUIRED
 
 KINDS = ("kohya_ss", "sd-scripts-config", "dataset", "command", "onetrainer", "ai-toolkit")
 ORDER = {"sd-scripts-config": 0, "dataset": 1, "kohya_ss": 2, "onetrainer": 2, "ai-toolkit": 2, "command": 3}
@@ -163,6 +163,7 @@ def _checked_args(draft: Draft, schema: Schema) -> dict[str, Any]:
     checked = schema.source.startswith("trainer")
     where = "the installed trainer" if checked else "loratui's built-in option list (no trainer configured)"
     args: dict[str, Any] = {}
+    needed = set(REQUIRED.get(draft.backend or "", ())) | set(FAMILY_REQUIRED.get(draft.family or "", ()))
     for name, value in list(draft.args.items()):
         entry = draft.arg_entries.get(name)
         if name in MANAGED_ARGS:
@@ -181,6 +182,9 @@ def _checked_args(draft: Draft, schema: Schema) -> dict[str, Any]:
             continue
         option = schema.get(name)
         policy = draft.verify.get(name, KEEP)
+        if option is None and name in needed:
+            args[name] = value  # loratui itself needs it (the musubi caching phases read vae / text_encoder)
+            continue
         if option is None:
             if policy == DROP or (policy == KEEP and checked):
                 draft.unset(name, "unknown", f"not an option of {where}")
