@@ -198,3 +198,32 @@ def test_a_field_of_the_wrong_type_is_a_config_error_not_a_crash(weird, tmp_path
             import_files([path], builtin_schema)
         except LoratuiError as exc:
             assert str(path) in str(exc) or "LoRA_type" in str(exc) or key in str(exc), (key, exc)
+
+
+def test_a_saved_gui_config_finds_its_dataset_and_reports_the_reg_folder(tmp_path):
+    data = json.loads((FIXTURES / "sdxl-lora-ai_now-adamw-v1.0.json").read_text())
+    (tmp_path / "img" / "10_me").mkdir(parents=True)
+    (tmp_path / "reg" / "1_person").mkdir(parents=True)
+    data.update({"train_data_dir": str(tmp_path / "img"), "reg_data_dir": str(tmp_path / "reg"),
+                 "output_dir": str(tmp_path / "out"), "pretrained_model_name_or_path": "/models/sdxl.safetensors"})
+    path = tmp_path / "saved.json"
+    path.write_text(json.dumps(data))
+    imported = import_files([path], builtin_schema, datasets={str(tmp_path / "img"): "me"})
+    assert imported.config.dataset == "me"
+    assert imported.config.args["output_dir"] == str(tmp_path / "out")
+    assert set(imported.dataset_folders) == {str(tmp_path / "img"), str(tmp_path / "reg")}
+    assert any("outside dataset 'me'" in w for w in imported.report.warnings)
+    assert "train_data_dir" not in imported.config.args and "reg_data_dir" not in imported.config.args
+
+
+def test_a_gui_config_with_a_dataset_config(tmp_path):
+    data = json.loads((FIXTURES / "loha-sd15.json").read_text())
+    (tmp_path / "ds.toml").write_text('[[datasets]]\nresolution = 768\n[[datasets.subsets]]\nimage_dir = "img/5_x"\n'
+                                      'num_repeats = 5\n')
+    data["dataset_config"] = str(tmp_path / "ds.toml")
+    path = tmp_path / "gui.json"
+    path.write_text(json.dumps(data))
+    imported = import_files([path], builtin_schema)
+    # the dataset TOML is read after the GUI fields: its resolution is what sd-scripts would use
+    assert imported.config.args["resolution"] == "768,768"
+    assert imported.dataset_folders == [str(tmp_path / "img" / "5_x")]
