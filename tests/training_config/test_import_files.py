@@ -96,7 +96,17 @@ def test_sd_scripts_config_dataset_and_command_line(sd_scripts_files, tmp_path):
 def test_unregistered_images_are_named_in_a_warning(sd_scripts_files, tmp_path):
     imported = import_files([sd_scripts_files], builtin_schema)
     assert imported.config.dataset == ""
-    assert any(f"loratui dataset add {tmp_path / 'img'}" in w for w in imported.report.warnings)
+    assert any(f"loratui dataset add {tmp_path / 'img'}`" in w for w in imported.report.warnings)
+
+
+def test_relative_image_dirs_are_the_trainers_cwd_s(tmp_path):
+    (tmp_path / "img" / "10_cat").mkdir(parents=True)
+    write(tmp_path / "cfg" / "dataset.toml", '[[datasets]]\n[[datasets.subsets]]\nimage_dir = "img/10_cat"\n')
+    write(tmp_path / "run.sh", "python sdxl_train_network.py --dataset_config cfg/dataset.toml\n")
+    imported = import_files([tmp_path / "run.sh", tmp_path / "cfg" / "dataset.toml"], builtin_schema)
+    # sd-scripts opens image_dir from the folder it runs in, not the dataset file's; read once though named twice
+    assert imported.dataset_folders == [str(tmp_path / "img" / "10_cat")]
+    assert any(f"loratui dataset add {tmp_path / 'img'}`" in w for w in imported.report.warnings)
 
 
 def test_dataset_toml_alone_does_not_say_the_model(tmp_path, sd_scripts_files):

@@ -79,6 +79,8 @@ class Draft:
     verify: dict[str, str] = field(default_factory=dict)
     """args name -> KEEP, DROP or TRUSTED (see the module constants)."""
     sources: list[str] = field(default_factory=list)
+    dataset_files: dict[Path, list[DatasetPart]] = field(default_factory=dict)
+    """Dataset TOMLs read so far -> the parts they gave (a later reading of the same file replaces them)."""
 
     def arg(self, source: str, key: str, value: Any, name: str, result: Any, note: str = "",
             verify: str = TRUSTED) -> Entry:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -239,6 +240,7 @@ def _dataset(draft: Draft, datasets: dict[str, str], named: str | None) -> tuple
         for subset in part.subsets:
             folders.append(subset.folder)
             _report_subset(draft, subset)
+    folders = list(dict.fromkeys(folders))  # a dataset file named on its own and by a command line
     if named:
         draft.report.mapped("--dataset", "dataset", named, "dataset", named, "named on the command line")
         return folders, named
@@ -258,6 +260,8 @@ def _dataset(draft: Draft, datasets: dict[str, str], named: str | None) -> tuple
                                "subsets are trained")
                 return folders, name
     target = Path(os.path.commonpath([str(f) for f in resolved]))
+    if re.match(r"\d+_", target.name):
+        target = target.parent  # an `N_name` subset: the dataset is the folder holding it
     draft.warn(f"the images ({', '.join(str(f) for f in folders[:3])}) are not a loratui dataset yet: run "
                f"`loratui dataset add {target}` and set `dataset = \"NAME\"` in the config")
     return folders, ""

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from loratui.training.imports.draft import KEEP, DatasetPart, Draft, SourceSubset
-from loratui.training.imports.values import BadValue, number, resolve
+from loratui.training.imports.values import BadValue, number, resolve_in
 
 GENERAL_ARGS = {"batch_size": "train_batch_size", "enable_bucket": "enable_bucket",
                 "bucket_no_upscale": "bucket_no_upscale"}
@@ -28,8 +28,9 @@ UNSUPPORTED = {
 CACHE_NOTE = "loratui keeps each subset's cache in the job folder"
 
 
-def read_dataset(data: dict, path: Path, draft: Draft) -> None:
-    """A musubi dataset TOML (already parsed) into `draft`."""
+def read_dataset(data: dict, path: Path, draft: Draft, cwd: Path | None = None) -> None:
+    """A musubi dataset TOML (already parsed) into `draft`; relative folders are `cwd`'s (the folder the trainer
+    ran in), else the file's."""
     source = path.name
     part = DatasetPart(source)
     general = data.get("general") or {}
@@ -74,7 +75,8 @@ def read_dataset(data: dict, path: Path, draft: Draft) -> None:
                 draft.drop(source, where, value, "unknown", "not a key loratui can carry over")
         if not folder:
             continue
-        subset = SourceSubset(resolve(folder, path.parent), source, f"{prefix}.image_directory")
+        subset = SourceSubset(resolve_in(folder, cwd or path.parent, path.parent), source,
+                              f"{prefix}.image_directory")
         try:
             subset.num_repeats = number(dataset.get("num_repeats", repeats_default), integer=True)
         except BadValue as exc:

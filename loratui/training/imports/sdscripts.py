@@ -19,7 +19,7 @@ from loratui.errors import ConfigError
 from loratui.training.config import PATH_ARGS
 from loratui.training.imports import musubi
 from loratui.training.imports.draft import KEEP, DatasetPart, DatasetRoot, Draft, SourceSubset
-from loratui.training.imports.values import BadValue, flag, load_toml, number, resolve
+from loratui.training.imports.values import BadValue, flag, load_toml, number, resolve, resolve_in
 from loratui.training.kohya import SUBSET_OPTION_TYPES
 
 DATASET_ARGS = {"batch_size": "train_batch_size", "enable_bucket": "enable_bucket",
@@ -84,7 +84,7 @@ def read_option(name: str, key: str, value: Any, source: str, draft: Draft, base
     elif name == "dataset_config":
         path = resolve(value, base)
         draft.report.mapped(source, key, value, "dataset", str(path), "read as the dataset config")
-        read_dataset_file(path, draft, backend=draft.backend)
+        read_dataset_file(path, draft, backend=draft.backend, cwd=base)
     elif name == "config_file":
         draft.drop(source, key, value, "gui-only", "a config file naming another config file: read it with "
                                                    "`train import` directly")
@@ -108,18 +108,28 @@ def _remote(name: str, value: str, base: Path) -> bool:
             and not value.endswith((".safetensors", ".ckpt", ".pt", ".bin", ".sft")) and not (base / value).exists())
 
 
-def read_dataset_file(path: Path, draft: Draft, backend: str | None = None) -> None:
-    """A dataset TOML (sd-scripts or musubi dialect, told apart by its keys) into `draft`."""
+def read_dataset_file(path: Path, draft: Draft, backend: str | None = None, cwd: Path | None = None) -> None:
+    """A dataset TOML (sd-scripts or musubi dialect, told apart by its keys) into `draft`.
+
+    Read again (named on its own, then by a command line that says the folder the trainer ran in), the later
+    reading's image folders replace the earlier ones.
+    """
     data = load_toml(path)
     if not is_dataset_config(data):
         raise ConfigError(f"{path} is not a dataset config ([general] and [[datasets]] only)")
+    key = path.resolve()
+    for earlier in draft.dataset_files.pop(key, []):
+        if earlier in draft.datasets:
+            draft.datasets.remove(earlier)
+    before = len(draft.datasets)
     if is_musubi_dataset(data) or (backend == "musubi" and not any("subsets" in d for d in data["datasets"])):
-        musubi.read_dataset(data, path, draft)
-        return
-    read_sd_scripts_dataset(data, path, draft)
+        musubi.read_dataset(data, path, draft, cwd)
+    else:
+        read_sd_scripts_dataset(data, path, draft, cwd)
+    draft.dataset_files[key] = draft.datasets[before:]
 
 
-def read_sd_scripts_dataset(data: dict, path: Path, draft: Draft) -> None:
+def read_sd_scripts_dataset(data: dict, path: Path, draft: Draft, cwd: Path | None = None) -> None:
     """sd-scripts' --dataset_config dialect."""
     source = path.name
     general = data.get("general") or {}
@@ -147,12 +157,12 @@ def read_sd_scripts_dataset(data: dict, path: Path, draft: Draft) -> None:
         else:
             draft.drop(source, where, value, "unknown", "not a key of sd-scripts' dataset config")
     for index, dataset in enumerate(data.get("datasets", [])):
-        _dataset(index, dataset, dict(inherited), part, source, path.parent, draft)
+        _dataset(index, dataset, dict(inherited), part, source, (cwd or path.parent, path.parent), draft)
     if part.subsets:
         draft.datasets.append(part)
 
 
-def _dataset(index: int, dataset: dict, inherited: dict, part: DatasetPart, source: str, base: Path,
+def _dataset(index: int, dataset: dict, inherited: dict, part: DatasetPart, source: str, base: tuple[Path, Path],
              draft: Draft) -> None:
     prefix = f"datasets[{index}]"
     for key, value in dataset.items():
@@ -188,9 +198,10 @@ def _dataset(index: int, dataset: dict, inherited: dict, part: DatasetPart, sour
         part.subsets.append(source_subset(values, source, where, base))
 
 
-def source_subset(values: dict, source: str, where: str, base: Path) -> SourceSubset:
-    """A SourceSubset from one subset's effective keys (own + inherited)."""
-    subset = SourceSubset(resolve(values["image_dir"], base), source, where)
+def source_subset(values: dict, source: str, where: str, base: tuple[Path, Path]) -> SourceSubset:
+    """A SourceSubset from one subset's effective keys (own + inherited); `base`: the folder the trainer ran in
+    and the dataset file's own folder (relative image_dir are the trainer's cwd's, else the file's)."""
+    subset = SourceSubset(resolve_in(values["image_dir"], *base), source, where)
     try:
         if "num_repeats" in values:
             subset.num_repeats = number(values["num_repeats"], integer=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import shlex
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,15 @@ def load_toml(path: Path) -> dict[str, Any]:
 
 
 def resolve(value: Any, base: Path) -> Path:
-    """A path from a config, relative ones taken from the config's folder."""
+    """A path from a config, relative ones taken from `base`; '..' folded away (as the trainer's open() would)."""
     path = Path(str(value)).expanduser()
-    return path if path.is_absolute() else base / path
+    return Path(os.path.normpath(path if path.is_absolute() else base / path))
+
+
+def resolve_in(value, base: Path, fallback: Path) -> Path:
+    """`value` relative to `base` (the folder the trainer ran in), or to `fallback` (the file's own folder) when
+    only that holds it."""
+    path = resolve(value, base)
+    if not path.exists() and resolve(value, fallback).exists():
+        return resolve(value, fallback)
+    return path
