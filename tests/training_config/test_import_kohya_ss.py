@@ -227,3 +227,17 @@ def test_a_gui_config_with_a_dataset_config(tmp_path):
     # the dataset TOML is read after the GUI fields: its resolution is what sd-scripts would use
     assert imported.config.args["resolution"] == "768,768"
     assert imported.dataset_folders == [str(tmp_path / "img" / "5_x")]
+
+
+def test_block_weights_and_loraplus_go_into_network_args(tmp_path):
+    data = json.loads((FIXTURES / "sdxl-lora-ai_now-adamw-v1.0.json").read_text())
+    data.update({"LoRA_type": "Kohya LoCon", "conv_dim": 8, "conv_alpha": 4, "down_lr_weight": "1,1,0.5",
+                 "block_dims": "4,8,16", "mid_lr_weight": "", "loraplus_lr_ratio": 16})
+    path = tmp_path / "blocks.json"
+    path.write_text(json.dumps(data))
+    args = import_files([path], builtin_schema).config.args
+    assert args["network_module"] == "networks.lora"
+    assert args["network_args"][:2] == ["conv_dim=8", "conv_alpha=4"]
+    assert "down_lr_weight=1,1,0.5" in args["network_args"] and "block_dims=4,8,16" in args["network_args"]
+    assert "loraplus_lr_ratio=16" in args["network_args"]
+    assert not any(a.startswith("mid_lr_weight") for a in args["network_args"])

@@ -30,7 +30,6 @@ from loratui.training.kohya import MANAGED_ARGS
 from loratui.training.schema import Schema
 from loratui.training.validate import BUCKET_STEP_DIVISOR, FAMILY_REQUIRED, REQUIRED
 
-KINDS = ("kohya_ss", "sd-scripts-config", "dataset", "command", "onetrainer", "ai-toolkit")
 ORDER = {"sd-scripts-config": 0, "dataset": 1, "kohya_ss": 2, "onetrainer": 2, "ai-toolkit": 2, "command": 3}
 """Read order (lowest precedence first)."""
 MAX_BYTES = 4 << 20
