@@ -408,3 +408,13 @@ accelerate launch src/musubi_tuner/qwen_image_train_network.py --dit {models['di
     run = (tmp_path / "export" / "run.sh").read_text()
     assert run.count("# phase ") == 3 and "qwen_image_train_network.py" in run
     assert (tmp_path / "export" / "dataset.toml").exists() and not (tmp_path / "export" / "train_config.toml").exists()
+
+
+def test_ai_toolkit_defaults_are_reported(tmp_path):
+    path = write(tmp_path / "min.yaml", "config:\n  name: x\n  process:\n    - type: sd_trainer\n      model:\n"
+                                        "        arch: sdxl\n        name_or_path: /m/sdxl.safetensors\n")
+    imported = import_files([path], builtin_schema)
+    args = imported.config.args
+    assert (imported.config.family, args["learning_rate"], args["max_train_steps"]) == ("sdxl", 1e-6, 1000)
+    defaults = {e.key for e in imported.report.by_status("default")}
+    assert {"train.lr", "train.steps", "train.lr_scheduler"} <= defaults

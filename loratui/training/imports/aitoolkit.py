@@ -150,7 +150,9 @@ def _train(train: dict, source: str, draft: Draft, family: str) -> None:
             continue
         draft.arg(source, f"train.{key}", train[key], name, float(value) if not integer else value)
     if "steps" not in train:
-        draft.arg_default(source, "train.steps", 1000, "max_train_steps", 1000, "not in the file: ai-toolkit's default")
+        draft.arg_default(source, "train.steps", 1000, "max_train_steps", 1000, "ai-toolkit's default")
+    if "lr" not in train:
+        draft.arg_default(source, "train.lr", 1e-6, "learning_rate", 1e-6, "ai-toolkit's default")
     te = flag(train.get("train_text_encoder", False))
     done.update(("train_text_encoder", "text_encoder_lr", "train_unet"))
     if not te or family not in ("sd15", "sdxl"):
@@ -181,7 +183,7 @@ def _train(train: dict, source: str, draft: Draft, family: str) -> None:
             draft.drop(source, "train.lr_scheduler", train["lr_scheduler"], "unsupported", "no sd-scripts scheduler")
     else:
         draft.arg_default(source, "train.lr_scheduler", "constant", "lr_scheduler", "constant",
-                          "not in the file: ai-toolkit's default")
+                          "ai-toolkit's default")
     if "dtype" in train:
         done.add("dtype")
         precision = PRECISION.get(str(train["dtype"]).lower())
