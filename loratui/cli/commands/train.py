@@ -16,6 +16,7 @@ from loratui.jobs.model import Job
 from loratui.store import Store
 from loratui.training.config import FAMILIES, load_config, save_config
 from loratui.training.form import config_from_model_files
+from loratui.training.imports.service import export_files, import_config, write_imported
 from loratui.training.planner import apply_overrides, build_plan, step_report
 from loratui.training.presets import list_presets, load_preset, save_preset
 from loratui.training.run import queue as run_queue
@@ -78,6 +79,33 @@ def register(parser: argparse.ArgumentParser) -> None:
     _add_set(new)
     new.add_argument("--force", action="store_true", help="replace an existing file")
     new.set_defaults(handler=cmd_new)
+
+    imp = sub.add_parser(
+        "import", help="make a loratui config from kohya_ss, sd-scripts, musubi-tuner, OneTrainer or ai-toolkit files",
+        description="Read the files another tool trains from and write a loratui training config, with a report of "
+        "what was mapped, what took the source tool's default and what was dropped and why. FILE may be a kohya_ss "
+        "GUI config or preset (.json), an sd-scripts --config_file or --dataset_config (.toml), a musubi-tuner "
+        "dataset TOML, a command line or run script (.sh/.txt/.bat: the script names the model), a OneTrainer "
+        "config (.json) or an ai-toolkit config (.yaml). Later files win: config_file < dataset < GUI/tool "
+        "config < command line. Without -o the config is printed.")
+    imp.add_argument("files", nargs="+", metavar="FILE", help="files to read")
+    imp.add_argument("-o", "--output", help="config file to write (.toml); sample prompts go beside it")
+    imp.add_argument("--dataset", help="the loratui dataset to train (default: the one holding the source's images)")
+    imp.add_argument("--force", action="store_true", help="replace existing files")
+    imp.add_argument("--json", action="store_true", help="print the config and every report entry as JSON")
+    imp.set_defaults(handler=cmd_import)
+
+    export = sub.add_parser(
+        "export", help="write the sd-scripts/musubi-tuner files to run a config without loratui",
+        description="Validate CONFIG and write into DIR what the trainer reads: train_config.toml (--config_file) "
+        "and dataset.toml (--dataset_config) for sd-scripts, dataset.toml for musubi-tuner, run.sh running every "
+        "phase in order, argv.json with each phase's argv, and loratui_config.toml.")
+    export.add_argument("config", help="training config TOML")
+    export.add_argument("dir", help="folder to write into")
+    _add_set(export)
+    export.add_argument("--force", action="store_true", help="replace files written by an earlier export")
+    export.add_argument("--json", action="store_true")
+    export.set_defaults(handler=cmd_export)
 
     presets = sub.add_parser("presets", help="list built-in and user presets")
     presets.add_argument("--json", action="store_true")
@@ -276,6 +304,47 @@ async def cmd_new(ctx, args) -> int:
     save_config(config, output)
     empty = [k for k, v in config.args.items() if v == ""]
     info(f"wrote {output} from preset {args.preset}" + (f"; fill in: {', '.join(empty)}" if empty else ""))
+    return 0
+
+
+async def cmd_import(ctx, args) -> int:
+    async with Store.open(ctx.paths.db) as store:
+        imported = await import_config(store, ctx, args.files, args.dataset)
+    written = write_imported(imported, args.output, force=args.force) if args.output else []
+    if args.json:
+        data = imported.to_dict()
+        data["written"] = [str(p) for p in written]
+        print_json(data)
+        return 0
+    if not written:
+        out(imported.config.to_toml().rstrip())
+    for entry in imported.report.entries:
+        info(f"{entry.source}: {entry.line()}")
+    for warning in imported.report.warnings:
+        info(f"warning: {warning}")
+    counts = {s: len(imported.report.by_status(s)) for s in ("mapped", "default", "dropped")}
+    where = f"wrote {', '.join(str(p) for p in written)}" if written else "config printed (use -o FILE to save it)"
+    info(f"{counts['mapped']} mapped, {counts['default']} from the source tool's defaults, {counts['dropped']} "
+         f"dropped; {imported.config.backend} {imported.config.family}; {where}")
+    if not imported.config.dataset:
+        info("next: register the images with `loratui dataset add DIR` and set `dataset = \"NAME\"`")
+    return 0
+
+
+async def cmd_export(ctx, args) -> int:
+    config, schema = _load(ctx, args)
+    async with Store.open(ctx.paths.db) as store:
+        plan = await build_plan(store, ctx, config, Path(args.dir), schema=schema)
+    written = export_files(plan, force=args.force)
+    if args.json:
+        print_json({"dir": str(plan.workdir), "written": [str(p) for p in written],
+                    "phases": [{"name": p.name, "argv": p.argv, "cwd": p.cwd, "env": p.env} for p in plan.phases],
+                    "total_steps": plan.total_steps, "epochs": plan.epochs})
+        return 0
+    for path in written:
+        out(path)
+    info(f"run it without loratui: sh {plan.workdir / 'run.sh'} ({plan.total_steps} steps over {plan.epochs} "
+         "epoch(s))")
     return 0
 
 

@@ -19,9 +19,12 @@ from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, 
 
 from loratui.datasets import dataset_repo, service as dataset_service
 from loratui.errors import LoratuiError
+from loratui.fsutil import atomic_write_text
 from loratui.training.config import FAMILIES, TrainConfig, load_config, save_config
 from loratui.training.dataset_target import starting_config
 from loratui.training.form import FormState, config_from_model_files, histogram_lines, value_text
+from loratui.training.imports.importer import Imported
+from loratui.training.imports.service import prompts_path
 from loratui.training.presets import list_presets, load_preset, save_preset
 from loratui.training import schema as trainer_schema
 from loratui.training.schema import SECTIONS, Option
@@ -29,6 +32,7 @@ from loratui.training.validate import MODEL_ROLES
 from loratui.training.run.launch import start_training
 from loratui.store.changes import ChangeSet
 from loratui.tui.extensions import ScreenAction
+from loratui.tui.screens.training_import import ImportConfigScreen
 from loratui.tui.workers import report_error, work
 
 DEFAULT_PRESET = "sd15-12gb"
@@ -76,6 +80,7 @@ class TrainingScreen(Screen[None]):
         Binding("ctrl+f", "search", "Search options", id="training.search"),
         Binding("ctrl+t", "start", "Start training", id="training.start"),
         Binding("ctrl+g", "set_target", "Set dataset target", id="training.set_target"),
+        Binding("ctrl+o", "import_config", "Import config", id="training.import"),
     ]
 
     def __init__(self, ctx, store, config: TrainConfig, path: Path) -> None:
@@ -324,6 +329,32 @@ class TrainingScreen(Screen[None]):
 
     def action_search(self) -> None:
         self.query_one("#option-search", Input).focus()
+
+    def action_import_config(self) -> None:
+        """Read another tool's config (kohya_ss, sd-scripts, musubi-tuner, ...) into the form."""
+        dataset = self.form.config.dataset if self.form is not None else self.initial.dataset
+        self.app.push_screen(ImportConfigScreen(self.ctx, self.store, dataset), self.imported)
+
+    def imported(self, result: Imported | None) -> None:
+        """Show an imported config in the form, for the form's dataset; its sample prompts go beside the config."""
+        if result is None:
+            return
+        config = result.config.copy()
+        config.dataset = self.form.config.dataset if self.form is not None else self.initial.dataset
+        if result.prompts:
+            path = prompts_path(Path(self.query_one("#config-path", Input).value.strip() or self.path).expanduser())
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(path, "\n".join(result.prompts) + "\n")
+            except OSError as exc:
+                report_error(self, exc)
+            else:
+                config.args["sample_prompts"] = str(path)
+        self.reload(config)
+        self.query_one("#family", Select).value = f"{config.backend}:{config.family}"
+        dropped = len(result.report.by_status("dropped"))
+        self.notify(f"Imported {', '.join(sorted(set(result.kinds.values())))}: {dropped} key(s) dropped (see the report); "
+                    "Ctrl+S saves it")
 
     def action_save(self) -> Path | None:
         """Write the config file; returns its path (None when it could not be written)."""

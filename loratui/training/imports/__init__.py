@@ -1,0 +1,1 @@
+"""Importing other tools' training files into loratui configs (`loratui train import`); see ``importer``."""
