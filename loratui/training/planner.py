@@ -19,7 +19,8 @@ from loratui.training.config import TrainConfig, load_config
 from loratui.training.plan import TrainPhase, TrainPlan
 from loratui.training.schema import Schema, coerce_text, load_schema
 from loratui.training.steps import (
-    StepReport, compute_steps, load_subsets, measured_seconds_per_step, params_from_args, parse_resolution,
+    MusubiStepParams, StepReport, compute_musubi_steps, compute_steps, load_musubi_sources, load_subsets,
+    measured_seconds_per_step, musubi_reso_step, params_from_args, parse_resolution,
 )
 from loratui.training.trainer import find_trainer
 from loratui.training.validate import Issue, check_config, errors
@@ -85,12 +86,12 @@ async def dataset_subset_rows(store, dataset_id: int) -> list[dict]:
 async def step_report(store, config: TrainConfig, schema: Schema | None = None) -> StepReport:
     """The exact step count for a config (dataset read from the store) with an ETA when one is known."""
     dataset = await get_dataset(store, config.dataset)
-    subsets = await load_subsets(store, dataset.id)
     args = effective_args(config, dataset.caption_ext)
-    report = compute_steps(subsets, params_from_args(args, config.launch, schema))
     if config.backend == "musubi":
-        report.exact = False
-        report.notes.append("musubi-tuner buckets are estimated with sd-scripts' rules")
+        report = await musubi_step_report(store, config, dataset.id, args)
+    else:
+        subsets = await load_subsets(store, dataset.id)
+        report = compute_steps(subsets, params_from_args(args, config.launch, schema))
     if args.get("validation_split"):
         report.exact = False
         report.notes.append("validation_split moves some images out of training; not counted")
@@ -101,11 +102,39 @@ async def step_report(store, config: TrainConfig, schema: Schema | None = None) 
     return report
 
 
+async def musubi_step_report(store, config: TrainConfig, dataset_id: int, args: dict,
+                             controls: dict[str, list[tuple[int, int]]] | None = None) -> StepReport:
+    """musubi-tuner's exact count for an image dataset: the datasets loratui writes, bucketed with the family's
+    step; `controls` (target path -> control image sizes in musubi's order) for edit models."""
+    sources = await load_musubi_sources(store, dataset_id)
+    if controls:
+        from loratui.training.steps import attach_controls
+
+        attach_controls(sources, controls)
+    datasets = musubi.training_datasets(sources, musubi.dataset_settings(args))
+    epochs = args.get("max_train_epochs")
+    params = MusubiStepParams(
+        reso_step=musubi_reso_step(config.family),
+        gradient_accumulation_steps=int(args.get("gradient_accumulation_steps") or 1),
+        num_processes=int(config.launch.get("num_processes") or 1),
+        max_train_epochs=None if epochs is None else int(epochs),
+        max_train_steps=int(args.get("max_train_steps") or 1600),
+    )
+    report = compute_musubi_steps(datasets, params)
+    regs = [s.rel_path or "." for s in sources if s.is_reg and s.items]
+    if regs:
+        report.notes.append(f"musubi-tuner has no regularisation images: {', '.join(regs)} not trained")
+    skipped = sum(s.uncaptioned for s in musubi.trained_sources(sources))
+    if skipped:
+        report.notes.append(f"{skipped} image(s) without a caption file are skipped by musubi-tuner")
+    return report
+
+
 def unbucketable_issue(report: StepReport) -> Issue:
     """The error for images sd-scripts cannot put into a bucket."""
     shown = ", ".join(report.unbucketable[:3]) + (" ..." if len(report.unbucketable) > 3 else "")
     return Issue("bucket_no_upscale", f"{len(report.unbucketable)} image(s) are too elongated for this resolution "
-                                      f"with bucket_no_upscale (sd-scripts would fail on a zero-size bucket): {shown}")
+                                      f"with bucket_no_upscale (the trainer would fail on a zero-size bucket): {shown}")
 
 
 def _raise_for(issues: list[Issue], source: str) -> None:
@@ -156,9 +185,10 @@ async def build_plan(store, ctx, config: TrainConfig, workdir: Path, *, schema: 
         argv += ["--config_file", str(config_path), "--dataset_config", str(dataset_path)]
         plan.phases.append(TrainPhase("train", argv, str(trainer.root), dict(TRAIN_ENV)))
     else:
+        sources = await load_musubi_sources(store, dataset.id)
         plan.files[kohya.DATASET_FILE_NAME] = tomlio.dumps(
-            musubi.dataset_config(dataset.path, dataset.caption_ext, subsets, args, resolution, batch,
-                                  workdir / "cache"))
+            musubi.dataset_config(dataset.path, dataset.caption_ext, sources,
+                                  musubi.dataset_settings(args, resolution), workdir / "cache"))
         plan.phases.extend(musubi.phases(trainer, config.family, args, launch, dataset_path, schema))
     plan.files["loratui_config.toml"] = config.to_toml()
     return plan
