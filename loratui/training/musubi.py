@@ -1,4 +1,5 @@
-"""musubi-tuner (Qwen-Image): its own dataset TOML and three phases (cache latents, cache text, train).
+"""musubi-tuner (Qwen-Image, Qwen-Image-Edit, Z-Image): its dataset TOML and three phases (cache latents, cache
+text, train).
 
 musubi's dataset config has no subsets: each loratui subset becomes one ``[[datasets]]`` entry with
 ``image_directory``, ``cache_directory`` (inside the job folder) and ``num_repeats``; subsets without an image
@@ -7,6 +8,10 @@ dataset options (resolution, batch size, buckets, control-image handling) are wr
 never passed as flags: musubi's parsers do not know them and would stop at an unrecognised argument. Its
 scripts take plain command-line flags, so [args] become ``--name value`` pairs (lists as several values,
 true flags bare).
+
+Per-family knowledge lives in the small tables below (``FAMILY_ARGS``) and in ``trainer.MUSUBI_SCRIPTS``; for edit
+models a subset's ``control_keys`` (``control_directory`` and its resize options, from the control-image index)
+are written into its ``[[datasets]]`` entry.
 """
 
 from __future__ import annotations
@@ -28,6 +33,18 @@ DATASET_ARGS = ("resolution", "caption_extension", "train_batch_size", "enable_b
 
 CACHE_ARGS = ("model_version",)
 """[args] that all three scripts need alike (a Qwen-Image variant is given to the caching scripts too)."""
+
+FAMILY_ARGS: dict[str, dict[str, Any]] = {
+    "qwen-image-edit": {"model_version": "edit"},
+}
+"""Variant options a family implies, given to every phase unless [args] sets them (Qwen-Image-Edit caches its
+latents as ``qie`` and encodes the control images with the prompt only with ``--model_version edit``)."""
+
+
+def family_args(family: str, args: dict[str, Any]) -> dict[str, Any]:
+    """[args] with the family's implied variant options filled in where [args] leaves them unset."""
+    implied = {k: v for k, v in FAMILY_ARGS.get(family, {}).items() if args.get(k) in (None, "")}
+    return {**args, **implied} if implied else args
 
 
 @dataclass(frozen=True)
@@ -96,6 +113,7 @@ def dataset_config(dataset_path: Path, caption_ext: str, sources: list[MusubiSou
             entry["no_resize_control"] = True
         if settings.control_resolution is not None:
             entry["control_resolution"] = list(settings.control_resolution)
+        entry.update(source.control_keys)
         datasets.append(entry)
     return {"general": general, "datasets": datasets}
 
@@ -124,6 +142,7 @@ def phases(trainer, family: str, args: dict[str, Any], launch: dict[str, Any], d
            schema: Schema) -> list[TrainPhase]:
     """cache_latents, cache_text and train, each an argv list run from the checkout."""
     cwd = str(trainer.root)
+    args = family_args(family, args)
     common = ["--dataset_config", str(dataset_toml)]
     shared = [arg for name in CACHE_ARGS if args.get(name) not in (None, "") for arg in (f"--{name}", str(args[name]))]
     latents = [trainer.python, str(trainer.script(family, "cache_latents")), *common, "--vae", str(args["vae"]),

@@ -25,7 +25,8 @@ from loratui.training.steps import (
 from loratui.training.trainer import find_trainer
 from loratui.training.validate import Issue, check_config, errors
 
-DEFAULT_RESOLUTION = {"sd15": 512, "sdxl": 1024, "flux": 1024, "sd3": 1024, "qwen-image": 1024}
+DEFAULT_RESOLUTION = {"sd15": 512, "sdxl": 1024, "flux": 1024, "sd3": 1024, "qwen-image": 1024,
+                      "qwen-image-edit": 1024, "z-image": 1024}
 TRAIN_ENV = {"OMP_NUM_THREADS": "1"}
 """Without it plain-python sd-scripts on CPU ran 2-5x slower per step (see DESIGN.md)."""
 

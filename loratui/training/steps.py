@@ -466,6 +466,9 @@ class MusubiSource:
     items: list[MusubiItem] = field(default_factory=list)
     uncaptioned: int = 0
     """Images musubi skips because no caption file is next to them."""
+    control_keys: dict[str, Any] = field(default_factory=dict)
+    """For edit models: this subset's control keys in its ``[[datasets]]`` table (``control_directory`` and the
+    control resize options), as the control-image index provides them; empty otherwise."""
 
 
 async def load_musubi_sources(store, dataset_id: int) -> list[MusubiSource]:
@@ -499,9 +502,13 @@ async def load_musubi_sources(store, dataset_id: int) -> list[MusubiSource]:
     return result
 
 
-def attach_controls(sources: list[MusubiSource], controls: dict[str, list[tuple[int, int]]]) -> None:
+def attach_controls(sources: list[MusubiSource], controls: dict[str, list[tuple[int, int]]],
+                    keys: dict[str, dict[str, Any]] | None = None) -> None:
     """Give each item its control images' raw sizes (`controls`: the target's dataset-relative path -> sizes in
-    musubi's order), as the control-image index provides them. Items without an entry keep none."""
+    musubi's order) and each subset its dataset-TOML control keys (`keys`: subset folder -> keys), as the
+    control-image index provides them. Items without an entry keep none."""
     for source in sources:
+        if keys is not None:
+            source.control_keys = dict(keys.get(source.rel_path, {}))
         for item in source.items:
             item.controls = list(controls.get(item.name, []))

@@ -135,3 +135,25 @@ def test_streams_glued_in_one_file():
     assert [e.total for e in _of(events, logparse.TotalSteps)] == [20]
     assert _of(events, logparse.Progress)[-1].step == 20
     assert len(_of(events, logparse.Checkpoint)) == 5
+
+
+def test_loratui_job_log_all_three_phases():
+    """The log of a real `loratui train start` job (both streams of all three phases in one file): the per-item
+    cache lines follow tqdm's total-less bars on the same line (``3it [00:00, 3.30it/s]Saving cache ...``)."""
+    data = (LOGS / "loratui-job" / "train.log").read_bytes()
+    events = coalesce(parse_bytes(data))
+    cached = _of(events, logparse.CachedItem)
+    assert len(cached) == 2 * 9  # 9 captioned images, once per caching phase
+    assert {c.path.rsplit("/", 1)[1] for c in cached} >= {"a0.png", "b2.png"}
+    assert [e.total for e in _of(events, logparse.TotalSteps)] == [14]
+    assert _of(events, logparse.Progress)[-1].step == 14
+    assert len(_of(events, logparse.Checkpoint)) == 8  # every 2 steps and the final file
+    assert logparse.Saved() in events and not _of(events, logparse.Error)
+    for piece in (b"0it [00:00, ?it/s]", b"it/s]Saving cache"):
+        assert piece in data
+
+
+def test_counter_bar_without_total_is_dropped_whole():
+    events = parse_bytes(b"\r0it [00:00, ?it/s]Saving cache for item /d/a b.png at /c/a.safetensors, x\n"
+                         b"\r12it [01:02:03, 1.20s/it]\n7it [not a bar]\n")
+    assert events == [logparse.CachedItem("/d/a b.png")]

@@ -202,6 +202,9 @@ _RATE = re.compile(r"(?P<value>[\d.]+)\s*(?P<unit>s/it|it/s)")
 _RICH_HEAD = re.compile(
     r"(?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL) +(?P<body>.*?)(?P<path>[\w.\-]+\.py:\d+)?\s*$"
 )
+_COUNT_BAR = re.compile(r"(?:[^\r\n\[\]|]*?: )?\d+it \[\d+:\d\d(?::\d\d)?(?:, [^\]\r\n]*)?\]")
+"""A tqdm bar without a total (``3it [00:01,  2.10it/s]``): musubi's caching scripts count batches that way, and
+their per-item lines are printed right after it on the same line."""
 _LOGGING_PREFIX = re.compile(r"(?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL):(?P<logger>[\w.\-]+):(?P<body>.*)$")
 """Python logging's default ``basicConfig`` format (musubi-tuner): ``INFO:musubi_tuner.x:message``."""
 _LINE_ENDS = re.compile(r"[\r\n]")
@@ -436,7 +439,11 @@ class LogParser:
         while True:
             match = _BAR.match(seg)
             if match is None:
-                return seg
+                counter = _COUNT_BAR.match(seg)
+                if counter is None:
+                    return seg
+                seg = seg[counter.end():]  # a bar without a total (musubi's caching): nothing to report
+                continue
             self._bar(match)
             seg = seg[match.end():]
 
