@@ -120,7 +120,11 @@ def _train(cli, home, config: Path) -> tuple[int, dict]:
     job_id = started.json()["id"]
     row = wait_status(home, job_id, TERMINAL, timeout=RUN_TIMEOUT)
     assert row["status"] == "completed", (row, Path(row["log_path"]).read_bytes()[-3000:])
-    print(f"job {job_id} phases (s): {_phase_seconds(home, job_id)}")
+    log = Path(row["log_path"]).read_bytes()
+    printed = re.findall(rb"(?:bucket: .*|total batches: \d+|num batches per epoch[^\n]*|total optimization steps[^\n]*)",
+                         log)
+    print(f"\njob {job_id} {config.stem}: phases (s) {_phase_seconds(home, job_id)}; loratui "
+          f"{report['total_steps']} steps; musubi printed: {[p.decode() for p in printed]}")
     return job_id, report
 
 
