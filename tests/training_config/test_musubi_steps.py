@@ -1,10 +1,14 @@
 """musubi-tuner's step count (commit 30c658c semantics), against hand-computed cases.
 
-The recorded real runs in tests/fixtures/musubi-logs are checked against the same calculator in
-tests/training_run/test_musubi_logs.py.
+The first case is the layout of a recorded real run (tests/fixtures/musubi-logs/steps): the test reads the
+buckets and the total musubi printed there. tests/training_run/test_musubi_real.py (marker `musubi`) compares
+the count with the real trainer's through `loratui train start`.
 """
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 from loratui.training.steps import (
     MusubiDataset, MusubiItem, MusubiStepParams, compute_musubi_steps, musubi_bucket_resolutions,
@@ -39,6 +43,26 @@ def test_two_datasets_each_bucketed_and_batched_on_its_own():
     # without max_train_epochs the printed total is max_train_steps
     report = compute_musubi_steps([first, second], MusubiStepParams(max_train_steps=7))
     assert report.total_steps == 7 and report.epochs == 1
+
+
+def test_the_recorded_run_printed_the_same_buckets_and_total():
+    logs = Path(__file__).resolve().parents[1] / "fixtures" / "musubi-logs" / "steps"
+    err, out = (logs / "train.err").read_text(), (logs / "train.out").read_text()
+    printed, dataset = {}, 0
+    for line in err.splitlines():
+        bucket = re.match(r"INFO:musubi_tuner\.dataset\.bucket:bucket: \((\d+), (\d+)\), count: (\d+)", line)
+        if bucket:
+            printed[f"{'ab'[dataset]}: {bucket[1]}x{bucket[2]}"] = int(bucket[3])
+        elif "dataset.bucket:total batches" in line:
+            dataset += 1
+    assert dataset == 2
+    first = MusubiDataset("a", 3, items((128, 128), (128, 128), (128, 128), (192, 128), (192, 128), (128, 192),
+                                        (100, 150), (256, 64)), (128, 128), 2, True, False)
+    second = MusubiDataset("b", 2, items((64, 48), (200, 100), (96, 96)), (96, 96), 1, True, True)
+    report = compute_musubi_steps([first, second], MusubiStepParams(gradient_accumulation_steps=2,
+                                                                     max_train_epochs=2))
+    assert report.buckets == printed
+    assert f"total optimization steps / 学習ステップ数: {report.total_steps}" in out
 
 
 def test_no_upscale_keeps_small_images_and_shrinks_big_ones_by_aspect():
