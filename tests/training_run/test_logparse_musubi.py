@@ -114,7 +114,8 @@ def test_resumed_run_counts_from_zero():
 
 def test_sample_generation_and_state_saving():
     err = coalesce(parse_bytes(_read("sample", "train.err")))
-    assert [e.step for e in _of(err, logparse.SampleStarted)] == [2, 4, 4]  # every 2 steps, and once more at the end of the epoch
+    # every 2 steps, and once more at the end of the epoch
+    assert [e.step for e in _of(err, logparse.SampleStarted)] == [2, 4, 4]
     assert logparse.Phase("saving") in err  # "saving state at step N"
     out = parse_bytes(_read("sample", "train.out"))
     assert [e.total for e in _of(out, logparse.TotalSteps)] == [4]

@@ -27,7 +27,8 @@ from trhelpers import alive, job_row, kill_job_processes, wait_for, wait_status
 MUSUBI_DIR = os.environ.get("LORATUI_MUSUBI_DIR", "")
 MUSUBI_PYTHON = os.environ.get("LORATUI_MUSUBI_PYTHON", "")  # read now: the `home` fixture clears them
 STANDINS = Path(__file__).resolve().parents[2] / "tools" / "standins" / "musubi"
-pytestmark = [pytest.mark.musubi, pytest.mark.skipif(not MUSUBI_DIR, reason="LORATUI_MUSUBI_DIR not set")]
+pytestmark = [pytest.mark.musubi, pytest.mark.skipif(not MUSUBI_DIR, reason="LORATUI_MUSUBI_DIR not set"),
+              pytest.mark.timeout(1800)]  # four real runs in a row on a busy 2-core machine
 TERMINAL = {"completed", "failed", "cancelled", "interrupted"}
 RUN_TIMEOUT = 600
 
@@ -121,8 +122,8 @@ def _train(cli, home, config: Path) -> tuple[int, dict]:
     row = wait_status(home, job_id, TERMINAL, timeout=RUN_TIMEOUT)
     assert row["status"] == "completed", (row, Path(row["log_path"]).read_bytes()[-3000:])
     log = Path(row["log_path"]).read_bytes()
-    printed = re.findall(rb"(?:bucket: .*|total batches: \d+|num batches per epoch[^\n]*|total optimization steps[^\n]*)",
-                         log)
+    printed = re.findall(
+        rb"(?:bucket: \(.*|total batches: \d+|num batches per epoch[^\n]*|total optimization steps[^\n]*)", log)
     print(f"\njob {job_id} {config.stem}: phases (s) {_phase_seconds(home, job_id)}; loratui "
           f"{report['total_steps']} steps; musubi printed: {[p.decode() for p in printed]}")
     return job_id, report
