@@ -40,6 +40,10 @@ FAMILY_ARGS: dict[str, dict[str, Any]] = {
 """Variant options a family implies, given to every phase unless [args] sets them (Qwen-Image-Edit caches its
 latents as ``qie`` and encodes the control images with the prompt only with ``--model_version edit``)."""
 
+ITEM_LINES = {"qwen-image", "qwen-image-edit"}
+"""Families whose caching scripts print one line per item on stdout (``Saving cache for item``, ``Item N:``), so
+a caching phase's progress has a total; Z-Image logs its items at DEBUG (not shown)."""
+
 
 def family_args(family: str, args: dict[str, Any]) -> dict[str, Any]:
     """[args] with the family's implied variant options filled in where [args] leaves them unset."""
@@ -139,8 +143,9 @@ def args_to_flags(args: dict[str, Any], schema: Schema, skip: tuple[str, ...] = 
 
 
 def phases(trainer, family: str, args: dict[str, Any], launch: dict[str, Any], dataset_toml: Path,
-           schema: Schema) -> list[TrainPhase]:
-    """cache_latents, cache_text and train, each an argv list run from the checkout."""
+           schema: Schema, items: int | None = None) -> list[TrainPhase]:
+    """cache_latents, cache_text and train, each an argv list run from the checkout; `items` (the items the
+    caching scripts go through) becomes the caching phases' progress total where the family prints them."""
     cwd = str(trainer.root)
     args = family_args(family, args)
     common = ["--dataset_config", str(dataset_toml)]
@@ -151,6 +156,7 @@ def phases(trainer, family: str, args: dict[str, Any], launch: dict[str, Any], d
             "--text_encoder", str(args["text_encoder"]), "--batch_size", "1", *shared]
     train = launcher_argv(trainer.python, trainer.script(family, "train"), launch)
     train += [*common, *args_to_flags(args, schema, skip=DATASET_ARGS)]
-    return [TrainPhase("cache_latents", latents, cwd, dict(TRAIN_ENV)),
-            TrainPhase("cache_text", text, cwd, dict(TRAIN_ENV)),
+    counted = items if family in ITEM_LINES else None
+    return [TrainPhase("cache_latents", latents, cwd, dict(TRAIN_ENV), counted),
+            TrainPhase("cache_text", text, cwd, dict(TRAIN_ENV), counted),
             TrainPhase("train", train, cwd, dict(TRAIN_ENV))]

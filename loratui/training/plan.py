@@ -22,6 +22,8 @@ class TrainPhase:
     cwd: str
     env: dict[str, str] = field(default_factory=dict)
     """Extra environment on top of the supervisor's (PYTHONUNBUFFERED=1 is always added)."""
+    items: int | None = None
+    """A caching phase's item count where the trainer prints one line per item (the progress total)."""
 
 
 @dataclass

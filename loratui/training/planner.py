@@ -190,7 +190,8 @@ async def build_plan(store, ctx, config: TrainConfig, workdir: Path, *, schema: 
         plan.files[kohya.DATASET_FILE_NAME] = tomlio.dumps(
             musubi.dataset_config(dataset.path, dataset.caption_ext, sources,
                                   musubi.dataset_settings(args, resolution), workdir / "cache"))
-        plan.phases.extend(musubi.phases(trainer, config.family, args, launch, dataset_path, schema))
+        items = sum(len(s.items) for s in musubi.trained_sources(sources))
+        plan.phases.extend(musubi.phases(trainer, config.family, args, launch, dataset_path, schema, items))
     plan.files["loratui_config.toml"] = config.to_toml()
     return plan
 

@@ -174,6 +174,7 @@ async def test_musubi_edit_and_zimage_families(store, musubi_ctx, make_dataset, 
         assert phase.argv[phase.argv.index("--model_version") + 1] == "edit"
         assert "qwen_image_" in " ".join(phase.argv)
     assert toml_reader.loads(plan.files["dataset.toml"])["datasets"][0]["control_directory"] == str(control)
+    assert [p.items for p in plan.phases] == [2, 2, None]  # Qwen-Image's caching prints one line per item
     # a model_version set in [args] wins over the family's
     plan = await build_plan(store, ctx, TrainConfig(backend="musubi", family="qwen-image-edit", dataset="ds",
                                                     args=dict(args, model_version="edit-2511")), tmp_path / "job2")
@@ -186,3 +187,4 @@ async def test_musubi_edit_and_zimage_families(store, musubi_ctx, make_dataset, 
     latents, text, train = (p.argv for p in plan.phases)
     assert latents[1].endswith("zimage_cache_latents.py") and text[1].endswith("zimage_cache_text_encoder_outputs.py")
     assert any(a.endswith("zimage_train_network.py") for a in train) and "--model_version" not in train
+    assert [p.items for p in plan.phases] == [None, None, None]  # Z-Image logs its items at DEBUG
