@@ -119,8 +119,18 @@ def _train(cli, home, config: Path) -> tuple[int, dict]:
     started = cli("train", "start", config, "--json")
     assert started.code == 0, started
     job_id = started.json()["id"]
-    row = wait_status(home, job_id, TERMINAL, timeout=RUN_TIMEOUT)
+    seen: set[tuple] = set()  # (status, progress_done, progress_total) while it runs
+
+    def finished():
+        now = job_row(home, job_id)
+        seen.add((now["status"], now["progress_done"], now["progress_total"]))
+        return now if now["status"] in TERMINAL else None
+
+    row = wait_for(finished, RUN_TIMEOUT, interval=0.2, what=f"job {job_id} to end")
     assert row["status"] == "completed", (row, Path(row["log_path"]).read_bytes()[-3000:])
+    caching = {(done, total) for status, done, total in seen if status == "caching_latents"}
+    if config.stem != "zimage":  # Qwen-Image prints one line per cached item: a progress with a total
+        assert any(total == report["images"] and 0 < done <= total for done, total in caching), caching
     log = Path(row["log_path"]).read_bytes()
     printed = re.findall(
         rb"(?:bucket: \(.*|total batches: \d+|num batches per epoch[^\n]*|total optimization steps[^\n]*)", log)
