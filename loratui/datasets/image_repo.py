@@ -245,9 +245,11 @@ def tagging_rows(conn: sqlite3.Connection, dataset_id: int) -> list[dict]:
 
 
 def training_rows(conn: sqlite3.Connection, dataset_id: int) -> list[sqlite3.Row]:
-    """subset_id, rel_path, width, height, orientation of the readable images with a size, by path."""
+    """subset_id, rel_path, width, height, orientation of the readable images with a size, by path; caption_file
+    is 1 when a caption file is there (blank or not: musubi-tuner skips images without one)."""
     return conn.execute(
-        "SELECT subset_id, rel_path, width, height, orientation FROM images "
+        "SELECT subset_id, rel_path, width, height, orientation, caption_size IS NOT NULL AS caption_file "
+        "FROM images "
         "WHERE dataset_id = ? AND status = 'ok' AND width IS NOT NULL ORDER BY rel_path", (dataset_id,)).fetchall()
 
 

@@ -3,7 +3,7 @@
 Shape::
 
     backend = "kohya"            # or "musubi"
-    family = "sdxl"              # sd15, sdxl, flux, sd3 (kohya); qwen-image (musubi)
+    family = "sdxl"              # sd15, sdxl, flux, sd3 (kohya); qwen-image, qwen-image-edit, z-image (musubi)
     dataset = "mychar"           # a loratui dataset: subsets, repeats, caption extension come from the store
     seconds_per_step = 1.2       # optional: ETA when there are no previous runs of this family
 
@@ -29,7 +29,7 @@ from loratui.config import tomllib
 from loratui.errors import ConfigError, NotFoundError
 
 BACKENDS = ("kohya", "musubi")
-FAMILIES = {"kohya": ("sd15", "sdxl", "flux", "sd3"), "musubi": ("qwen-image",)}
+FAMILIES = {"kohya": ("sd15", "sdxl", "flux", "sd3"), "musubi": ("qwen-image", "qwen-image-edit", "z-image")}
 
 LAUNCH_KEYS = {
     "launcher": str,

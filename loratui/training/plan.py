@@ -22,6 +22,8 @@ class TrainPhase:
     cwd: str
     env: dict[str, str] = field(default_factory=dict)
     """Extra environment on top of the supervisor's (PYTHONUNBUFFERED=1 is always added)."""
+    items: int | None = None
+    """A caching phase's item count where the trainer prints one line per item (the progress total)."""
 
 
 @dataclass
@@ -31,7 +33,7 @@ class TrainPlan:
     backend: str
     """'kohya' or 'musubi'."""
     family: str
-    """'sd15', 'sdxl', 'flux', 'sd3' or 'qwen-image'."""
+    """'sd15', 'sdxl', 'flux', 'sd3', or a musubi-tuner family ('qwen-image', 'qwen-image-edit', 'z-image')."""
     workdir: Path
     """The job folder; `files` are written here and argv refers to them by absolute path."""
     files: dict[str, str] = field(default_factory=dict)

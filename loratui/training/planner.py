@@ -19,12 +19,14 @@ from loratui.training.config import TrainConfig, load_config
 from loratui.training.plan import TrainPhase, TrainPlan
 from loratui.training.schema import Schema, coerce_text, load_schema
 from loratui.training.steps import (
-    StepReport, compute_steps, load_subsets, measured_seconds_per_step, params_from_args, parse_resolution,
+    MusubiStepParams, StepReport, compute_musubi_steps, compute_steps, attach_controls, load_musubi_sources, load_subsets,
+    measured_seconds_per_step, musubi_reso_step, params_from_args, parse_resolution,
 )
 from loratui.training.trainer import find_trainer
 from loratui.training.validate import Issue, check_config, errors
 
-DEFAULT_RESOLUTION = {"sd15": 512, "sdxl": 1024, "flux": 1024, "sd3": 1024, "qwen-image": 1024}
+DEFAULT_RESOLUTION = {"sd15": 512, "sdxl": 1024, "flux": 1024, "sd3": 1024, "qwen-image": 1024,
+                      "qwen-image-edit": 1024, "z-image": 1024}
 TRAIN_ENV = {"OMP_NUM_THREADS": "1"}
 """Without it plain-python sd-scripts on CPU ran 2-5x slower per step (see DESIGN.md)."""
 
@@ -85,19 +87,19 @@ async def dataset_subset_rows(store, dataset_id: int) -> list[dict]:
 async def step_report(store, config: TrainConfig, schema: Schema | None = None) -> StepReport:
     """The exact step count for a config (dataset read from the store) with an ETA when one is known."""
     dataset = await get_dataset(store, config.dataset)
-    subsets = await load_subsets(store, dataset.id)
     args = effective_args(config, dataset.caption_ext)
     pairs = None
     if config.backend == "musubi":
+        subsets = await load_subsets(store, dataset.id)
         used = [{"rel_path": s.rel_path, "repeats": s.repeats} for s in subsets if s.sizes]
         pairs = await edit_pairs.load_pair_plan(store, dataset, config.family, args, used)
     if pairs is not None:  # an edit model: musubi-tuner's own buckets, split by control sizes
         report = edit_pairs.edit_step_report(pairs, args, config.launch)
+    elif config.backend == "musubi":
+        report = await musubi_step_report(store, config, dataset.id, args)
     else:
+        subsets = await load_subsets(store, dataset.id)
         report = compute_steps(subsets, params_from_args(args, config.launch, schema))
-    if config.backend == "musubi" and pairs is None:
-        report.exact = False
-        report.notes.append("musubi-tuner buckets are estimated with sd-scripts' rules")
     if args.get("validation_split"):
         report.exact = False
         report.notes.append("validation_split moves some images out of training; not counted")
@@ -108,11 +110,39 @@ async def step_report(store, config: TrainConfig, schema: Schema | None = None) 
     return report
 
 
+async def musubi_step_report(store, config: TrainConfig, dataset_id: int, args: dict,
+                             controls: dict[str, list[tuple[int, int]]] | None = None) -> StepReport:
+    """musubi-tuner's exact count for an image dataset: the datasets loratui writes, bucketed with the family's
+    step; `controls` (target path -> control image sizes in musubi's order) for edit models."""
+    sources = await load_musubi_sources(store, dataset_id)
+    if controls:
+        from loratui.training.steps import attach_controls
+
+        attach_controls(sources, controls)
+    datasets = musubi.training_datasets(sources, musubi.dataset_settings(args))
+    epochs = args.get("max_train_epochs")
+    params = MusubiStepParams(
+        reso_step=musubi_reso_step(config.family),
+        gradient_accumulation_steps=int(args.get("gradient_accumulation_steps") or 1),
+        num_processes=int(config.launch.get("num_processes") or 1),
+        max_train_epochs=None if epochs is None else int(epochs),
+        max_train_steps=int(args.get("max_train_steps") or 1600),
+    )
+    report = compute_musubi_steps(datasets, params)
+    regs = [s.rel_path or "." for s in sources if s.is_reg and s.items]
+    if regs:
+        report.notes.append(f"musubi-tuner has no regularisation images: {', '.join(regs)} not trained")
+    skipped = sum(s.uncaptioned for s in musubi.trained_sources(sources))
+    if skipped:
+        report.notes.append(f"{skipped} image(s) without a caption file are skipped by musubi-tuner")
+    return report
+
+
 def unbucketable_issue(report: StepReport) -> Issue:
     """The error for images sd-scripts cannot put into a bucket."""
     shown = ", ".join(report.unbucketable[:3]) + (" ..." if len(report.unbucketable) > 3 else "")
     return Issue("bucket_no_upscale", f"{len(report.unbucketable)} image(s) are too elongated for this resolution "
-                                      f"with bucket_no_upscale (sd-scripts would fail on a zero-size bucket): {shown}")
+                                      f"with bucket_no_upscale (the trainer would fail on a zero-size bucket): {shown}")
 
 
 def _raise_for(issues: list[Issue], source: str) -> None:
@@ -163,11 +193,16 @@ async def build_plan(store, ctx, config: TrainConfig, workdir: Path, *, schema: 
         argv += ["--config_file", str(config_path), "--dataset_config", str(dataset_path)]
         plan.phases.append(TrainPhase("train", argv, str(trainer.root), dict(TRAIN_ENV)))
     else:
-        pairs = await edit_pairs.load_pair_plan(store, dataset, config.family, args, subsets)
+        sources = await load_musubi_sources(store, dataset.id)
+        used = [{"rel_path": s.rel_path, "repeats": s.repeats} for s in musubi.trained_sources(sources)]
+        pairs = await edit_pairs.load_pair_plan(store, dataset, config.family, args, used)
+        if pairs is not None:  # an edit model: each subset's control folder and its options
+            attach_controls(sources, {}, pairs.toml_keys())
         plan.files[kohya.DATASET_FILE_NAME] = tomlio.dumps(
-            musubi.dataset_config(dataset.path, dataset.caption_ext, subsets, args, resolution, batch,
-                                  workdir / "cache", controls=pairs.toml_keys() if pairs is not None else None))
-        plan.phases.extend(musubi.phases(trainer, config.family, args, launch, dataset_path, schema))
+            musubi.dataset_config(dataset.path, dataset.caption_ext, sources,
+                                  musubi.dataset_settings(args, resolution), workdir / "cache"))
+        items = sum(len(s.items) for s in musubi.trained_sources(sources))
+        plan.phases.extend(musubi.phases(trainer, config.family, args, launch, dataset_path, schema, items))
     plan.files["loratui_config.toml"] = config.to_toml()
     return plan
 

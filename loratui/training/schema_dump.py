@@ -1,4 +1,9 @@
-"""Run in the *trainer's* Python: import a training script, call its ``setup_parser()``, dump every option.
+"""Run in the *trainer's* Python: import a training script, build its parser, dump every option.
+
+sd-scripts' scripts have a ``setup_parser()``: it is called. musubi-tuner's have none (``main()`` builds the
+parser from a common and a family part and parses at once), so the script runs as ``__main__`` with
+``ArgumentParser.parse_args`` replaced: the first call dumps the parser it is called on and stops the script
+with a ``BaseException`` (an ``except Exception`` in the script cannot swallow it) before any model code runs.
 
 Usage: ``python schema_dump.py SCRIPT OUT_JSON``. Standalone on purpose (stdlib only, no loratui imports):
 it runs inside the trainer's venv, where loratui is not installed. The JSON goes to a file because importing
@@ -9,7 +14,16 @@ import argparse
 import importlib.util
 import json
 import os
+import runpy
 import sys
+
+
+class _ParserBuilt(BaseException):
+    """Raised from the replaced parse_args with the finished parser."""
+
+    def __init__(self, parser):
+        super().__init__("parser built")
+        self.parser = parser
 
 
 def _plain(value):
@@ -33,6 +47,50 @@ def _kind(action):
     return getattr(kind, "__name__", str(kind))
 
 
+def _cpu_only_torch():
+    """musubi-tuner's Wan modules call ``torch.cuda.current_device()`` in a default argument at import time,
+    which fails on a CPU-only torch: reading options must not need a GPU."""
+    try:
+        import torch
+    except ImportError:
+        return
+    if not torch.cuda.is_available():
+        torch.cuda.current_device = lambda: 0
+
+
+def _setup_parser(script):
+    """The parser of a script with a ``setup_parser()`` (sd-scripts), or None."""
+    spec = importlib.util.spec_from_file_location("_loratui_trainer_script", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    setup = getattr(module, "setup_parser", None)
+    return setup() if setup is not None else None
+
+
+def _parser_of_main(script):
+    """The parser a script without ``setup_parser()`` parses its arguments with (musubi-tuner), caught at its
+    first direct ``parse_args``/``parse_known_args`` call when run as ``__main__`` with no arguments."""
+    real_args, real_known = argparse.ArgumentParser.parse_args, argparse.ArgumentParser.parse_known_args
+
+    def parse_args(self, args=None, namespace=None):
+        raise _ParserBuilt(self)
+
+    def parse_known_args(self, args=None, namespace=None):
+        raise _ParserBuilt(self)
+
+    argparse.ArgumentParser.parse_args, argparse.ArgumentParser.parse_known_args = parse_args, parse_known_args
+    saved_argv = sys.argv
+    sys.argv = [script]
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except _ParserBuilt as built:
+        return built.parser
+    finally:
+        argparse.ArgumentParser.parse_args, argparse.ArgumentParser.parse_known_args = real_args, real_known
+        sys.argv = saved_argv
+    raise SystemExit(f"{script} has no setup_parser() and parsed no arguments when run")
+
+
 def dump(script, out_path):
     """Import `script`, build its parser and write the options as JSON to `out_path`."""
     script = os.path.abspath(script)
@@ -43,13 +101,8 @@ def dump(script, out_path):
         if path and os.path.isdir(path) and path not in sys.path:
             sys.path.insert(0, path)
     os.chdir(folder)
-    spec = importlib.util.spec_from_file_location("_loratui_trainer_script", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    setup = getattr(module, "setup_parser", None)
-    if setup is None:
-        raise SystemExit(f"{script} has no setup_parser()")
-    parser = setup()
+    _cpu_only_torch()
+    parser = _setup_parser(script) or _parser_of_main(script)
     options = []
     for action in parser._actions:
         if isinstance(action, argparse._HelpAction) or not action.option_strings:

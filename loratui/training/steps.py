@@ -13,6 +13,20 @@ make_buckets``) and ``train_network.py``:
 * with ``max_train_epochs``: total = epochs * ceil(batches / processes / grad_accum) (float divisions, as
   upstream); otherwise total = ``max_train_steps`` and epochs = ceil(total / ceil(ceil(batches / processes) /
   grad_accum)).
+
+musubi-tuner counts differently (``compute_musubi_steps``, read from musubi-tuner 30c658c
+``dataset/bucket.py``, ``dataset/image_video_dataset.py`` and ``training/trainer_base.py``):
+
+* each ``[[datasets]]`` entry is bucketed and batched on its own, with its own resolution and batch size;
+* its images are globbed non-recursively with musubi's extensions, and with a caption extension set an image
+  without a caption *file* is skipped silently (an empty caption file counts);
+* buckets step by the architecture's resolution step (16 for every image family but HiDream-O1's 32); the
+  bucket list is built from the area, and the nearest aspect ratio wins (the first of equals, as numpy's
+  argmin); with ``bucket_no_upscale`` an image not larger than the area keeps its own size cut to the step;
+* for edit models the resized control images' sizes are part of the bucket key, so items with another number
+  of controls or other control sizes never share a batch;
+* the printed total is ``max_train_steps`` unless ``max_train_epochs`` is set, then ``epochs *
+  ceil(batches / processes / grad_accum)`` (as sd-scripts).
 """
 
 from __future__ import annotations
@@ -256,3 +270,245 @@ async def measured_seconds_per_step(store, family: str, recent: int = 5) -> floa
         if len(rates) >= recent:
             break
     return statistics.median(rates) if rates else None
+
+
+# ------------------------------------------------------------------------------------------------ musubi-tuner
+MUSUBI_IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".avif",
+                           ".PNG", ".JPG", ".JPEG", ".WEBP", ".BMP", ".AVIF")
+"""The extensions musubi-tuner globs for (case-sensitive; `.jxl` only with a JPEG-XL plugin installed)."""
+
+MUSUBI_RESO_STEPS = {"hidream-o1": 32}
+"""Bucket resolution step per family where it is not musubi's usual 16 (``BucketSelector.ARCHITECTURE_STEPS_MAP``)."""
+
+
+def musubi_reso_step(family: str) -> int:
+    """musubi-tuner's bucket resolution step for a family (16, or 32 for HiDream-O1's pixel patches)."""
+    return MUSUBI_RESO_STEPS.get(family, 16)
+
+
+@dataclass
+class MusubiItem:
+    """One training image of a musubi dataset: its raw size and, for edit models, its control images' raw sizes
+    in musubi's order (the exact-stem control first, then ``_0``, ``_1`` ...)."""
+
+    name: str
+    size: tuple[int, int]
+    controls: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass
+class MusubiDataset:
+    """One ``[[datasets]]`` entry of musubi-tuner's dataset TOML and the items its cache will hold."""
+
+    name: str
+    repeats: int
+    items: list[MusubiItem] = field(default_factory=list)
+    resolution: tuple[int, int] = (960, 544)
+    batch_size: int = 1
+    enable_bucket: bool = False
+    bucket_no_upscale: bool = False
+    no_resize_control: bool = False
+    control_resolution: tuple[int, int] | None = None
+
+
+@dataclass
+class MusubiStepParams:
+    """The trainer options that decide musubi-tuner's step count (the dataset options live in MusubiDataset)."""
+
+    reso_step: int = 16
+    gradient_accumulation_steps: int = 1
+    num_processes: int = 1
+    max_train_epochs: int | None = None
+    max_train_steps: int = 1600
+
+
+def musubi_bucket_resolutions(resolution: tuple[int, int], step: int) -> list[tuple[int, int]]:
+    """musubi-tuner's bucket list for a resolution: widths from half the side up to the side of the area's
+    square, each with the height that keeps the area (both cut to `step`), and the transposes; sorted."""
+    area = resolution[0] * resolution[1]
+    side = int(math.sqrt(area))
+    smallest = (side // 2) - (side // 2) % step
+    found = set()
+    for width in range(smallest, side + step, step):
+        height = (area // width) - (area // width) % step
+        found.add((width, height))
+        found.add((height, width))
+    return sorted(found)
+
+
+def musubi_control_bucket(size: tuple[int, int], resolution: tuple[int, int], step: int) -> tuple[int, int]:
+    """``BucketSelector.calculate_bucket_resolution``: the size a control image is resized to under
+    ``control_resolution`` (the area of `resolution`, the nearest aspect among five candidate widths)."""
+    area = resolution[0] * resolution[1]
+    width, height = size
+    aspect = width / height
+    base_w = int(math.sqrt(area * aspect))
+    base_w -= base_w % step
+    best, best_diff = None, float("inf")
+    for shift in range(-2, 3):
+        w = base_w + shift * step
+        if w <= 0:
+            continue  # musubi would divide by zero here; such a control is reported as unbucketable
+        h = (area // w) - (area // w) % step
+        if h <= 0:
+            continue
+        diff = abs(w / h - aspect)
+        if diff < best_diff:
+            best, best_diff = (w, h), diff
+    if best is None:
+        base_h = int(math.sqrt(area / aspect))
+        return (base_w, base_h - base_h % step)
+    return best
+
+
+def _musubi_target_buckets(dataset: MusubiDataset, step: int) -> list[tuple[int, int]]:
+    """The bucket of each item's raw size, as ``BucketSelector.get_bucket_resolution`` picks it."""
+    if not dataset.enable_bucket:
+        return [tuple(dataset.resolution)] * len(dataset.items)
+    area = dataset.resolution[0] * dataset.resolution[1]
+    resos = musubi_bucket_resolutions(dataset.resolution, step)
+    unique = list(dict.fromkeys(item.size for item in dataset.items))
+    found: dict[tuple[int, int], tuple[int, int]] = {}
+    rest = []
+    for size in unique:
+        if dataset.bucket_no_upscale and size[0] * size[1] <= area:
+            found[size] = (size[0] - size[0] % step, size[1] - size[1] % step)
+        else:
+            rest.append(size)
+    if rest:
+        import numpy as np
+
+        ratios = np.array([w / h for w, h in resos], dtype=np.float64)
+        aspects = np.array([w / h for w, h in rest], dtype=np.float64)
+        nearest = np.abs(ratios[None, :] - aspects[:, None]).argmin(axis=1)
+        for size, index in zip(rest, nearest.tolist()):
+            found[size] = resos[index]
+    return [found[item.size] for item in dataset.items]
+
+
+def musubi_control_size(control: tuple[int, int], bucket: tuple[int, int], dataset: MusubiDataset,
+                        step: int) -> tuple[int, int]:
+    """The size a control image is cached at: the target's bucket by default; with ``no_resize_control`` its
+    own size cut to the step (or, above ``control_resolution``'s area, that area's bucket); with only
+    ``control_resolution``, that area's bucket."""
+    if dataset.no_resize_control:
+        limit = dataset.control_resolution
+        if limit is not None:
+            if control[0] * control[1] > limit[0] * limit[1]:
+                return musubi_control_bucket(control, limit, step)
+            return control  # within the limit: kept as it is (musubi cuts nothing here)
+        return (control[0] - control[0] % step, control[1] - control[1] % step)
+    if dataset.control_resolution is not None:
+        return musubi_control_bucket(control, dataset.control_resolution, step)
+    return bucket
+
+
+def musubi_bucket_label(key: tuple) -> str:
+    """'1024x1024' for a target bucket; edit buckets add their controls: '1024x1024 +control 1024x1024,512x512'."""
+    label = bucket_label(key[0])
+    if len(key) > 1:
+        label += " +control " + ",".join(bucket_label(size) for size in key[1:])
+    return label
+
+
+def compute_musubi_steps(datasets: list[MusubiDataset], params: MusubiStepParams) -> StepReport:
+    """Count steps exactly as musubi-tuner's image datasets and trainer do (see the module docstring)."""
+    report = StepReport()
+    step = params.reso_step
+    batches = 0
+    several = len([d for d in datasets if d.repeats >= 1 and d.items]) > 1
+    for dataset in datasets:
+        if dataset.repeats < 1 or not dataset.items:
+            continue
+        report.images += len(dataset.items)
+        counts: dict[tuple, int] = {}
+        for item, bucket in zip(dataset.items, _musubi_target_buckets(dataset, step)):
+            controls = tuple(musubi_control_size(c, bucket, dataset, step) for c in item.controls)
+            if min(bucket) <= 0 or any(min(c) <= 0 for c in controls):
+                report.unbucketable.append(item.name)
+                continue
+            key = (bucket, *controls)
+            counts[key] = counts.get(key, 0) + dataset.repeats
+        batch = max(dataset.batch_size, 1)
+        batches += sum(math.ceil(count / batch) for count in counts.values())
+        with_repeats = sum(counts.values())
+        report.train_images_with_repeats += with_repeats
+        report.images_with_repeats += with_repeats
+        for key in sorted(counts):
+            label = musubi_bucket_label(key)
+            report.buckets[f"{dataset.name}: {label}" if several else label] = counts[key]
+    report.batches_per_epoch = batches
+    processes = max(params.num_processes, 1)
+    accumulation = max(params.gradient_accumulation_steps, 1)
+    report.steps_per_epoch = math.ceil(batches / processes / accumulation)
+    if params.max_train_epochs is not None:
+        report.total_steps = params.max_train_epochs * report.steps_per_epoch
+    else:
+        report.total_steps = params.max_train_steps
+    updates_per_epoch = math.ceil(math.ceil(batches / processes) / accumulation)
+    report.epochs = math.ceil(report.total_steps / updates_per_epoch) if updates_per_epoch else 0
+    return report
+
+
+def is_musubi_image(rel_path: str) -> bool:
+    """True when musubi-tuner's glob picks this file up."""
+    name = rel_path.rsplit("/", 1)[-1]
+    return name.endswith(MUSUBI_IMAGE_EXTENSIONS)
+
+
+@dataclass
+class MusubiSource:
+    """A loratui subset as musubi-tuner will read it: the captioned images its non-recursive glob finds."""
+
+    rel_path: str
+    repeats: int
+    is_reg: bool
+    items: list[MusubiItem] = field(default_factory=list)
+    uncaptioned: int = 0
+    """Images musubi skips because no caption file is next to them."""
+    control_keys: dict[str, Any] = field(default_factory=dict)
+    """For edit models: this subset's control keys in its ``[[datasets]]`` table (``control_directory`` and the
+    control resize options), as the control-image index provides them; empty otherwise."""
+
+
+async def load_musubi_sources(store, dataset_id: int) -> list[MusubiSource]:
+    """The dataset's subsets with the raw sizes of the images musubi-tuner will train on, by path."""
+    subsets = await store.run(dataset_repo.list_subsets, dataset_id)
+    rows = await store.run(image_repo.training_rows, dataset_id)
+    by_subset: dict[int, list] = {}
+    for row in rows:
+        by_subset.setdefault(row["subset_id"], []).append(row)
+    result = []
+    for subset in subsets:
+        source = MusubiSource(subset.rel_path, subset.repeats, subset.is_reg)
+        prefix = subset.rel_path + "/" if subset.rel_path else ""
+        seen: set[tuple[str, tuple[int, int]]] = set()
+        for row in by_subset.get(subset.id, []):
+            rel = row["rel_path"]
+            if not rel.startswith(prefix) or "/" in rel[len(prefix):] or not is_musubi_image(rel):
+                continue
+            if not row["caption_file"]:
+                source.uncaptioned += 1
+                continue
+            size = raw_size(row["width"], row["height"], row["orientation"])
+            # Two images with one stem share a cache file when their sizes match (musubi names caches
+            # <stem>_<W>x<H>_<arch>): such a pair trains as one item.
+            stem = rel.rsplit(".", 1)[0]
+            if (stem, size) in seen:
+                continue
+            seen.add((stem, size))
+            source.items.append(MusubiItem(rel, size))
+        result.append(source)
+    return result
+
+
+def attach_controls(sources: list[MusubiSource], controls: dict[str, list[tuple[int, int]]],
+                    keys: dict[str, dict[str, Any]] | None = None) -> None:
+    """Give each item its control images' raw sizes (`controls`: the target's dataset-relative path -> sizes in
+    musubi's order) and each subset its dataset-TOML control keys (`keys`: subset folder -> keys), as the
+    control-image index provides them. Items without an entry keep none."""
+    for source in sources:
+        if keys is not None:
+            source.control_keys = dict(keys.get(source.rel_path, {}))
+        for item in source.items:
+            item.controls = list(controls.get(item.name, []))

@@ -22,12 +22,15 @@ KOHYA_SCRIPTS = {
 }
 """sd-scripts' LoRA training script per model family."""
 
+def _musubi_scripts(prefix: str) -> dict[str, str]:
+    return {"train": f"{prefix}_train_network.py", "cache_latents": f"{prefix}_cache_latents.py",
+            "cache_text": f"{prefix}_cache_text_encoder_outputs.py"}
+
+
 MUSUBI_SCRIPTS = {
-    "qwen-image": {
-        "train": "qwen_image_train_network.py",
-        "cache_latents": "qwen_image_cache_latents.py",
-        "cache_text": "qwen_image_cache_text_encoder_outputs.py",
-    }
+    "qwen-image": _musubi_scripts("qwen_image"),
+    "qwen-image-edit": _musubi_scripts("qwen_image"),  # the same scripts, with --model_version edit
+    "z-image": _musubi_scripts("zimage"),
 }
 """musubi-tuner's scripts per family: it caches latents and text outputs in separate runs before training."""
 

@@ -18,6 +18,7 @@ from loratui.errors import NotFoundError
 from loratui.models.roles import DENOISER_ROLES, ROLE_CONTENTS, catalog_family, check_model_roles, config_variant
 from loratui.training.config import TrainConfig
 from loratui.training.edit_pairs import load_pair_plan
+from loratui.training.musubi import DATASET_ARGS as MUSUBI_DATASET_ARGS
 from loratui.training.schema import Schema, check_value
 from loratui.training.steps import is_kohya_image, load_subsets, parse_resolution
 
@@ -75,10 +76,16 @@ def check_args(config: TrainConfig, schema: Schema) -> list[Issue]:
         if value is None:
             continue  # unset (only possible from code: TOML has no null)
         option = schema.get(name)
+        if option is None and config.backend == "musubi" and name in MUSUBI_DATASET_ARGS:
+            continue  # written into the dataset TOML, not onto the command line
         if option is None:
             close = difflib.get_close_matches(name, list(schema.options), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
-            if from_trainer:
+            if from_trainer and config.backend == "musubi":
+                # musubi-tuner takes its options on the command line: argparse stops at an unknown one
+                issues.append(Issue(name, f"is not an option of the installed musubi-tuner script (it would "
+                                          f"stop with 'unrecognized arguments'){hint}"))
+            elif from_trainer:
                 issues.append(Issue(name, f"is not an option of the installed trainer: passed through, but the "
                                           f"trainer will ignore it{hint}", "warning"))
             else:

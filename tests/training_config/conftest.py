@@ -64,6 +64,51 @@ STAND_IN = textwrap.dedent('''
 ''')
 
 
+MUSUBI_STAND_IN = textwrap.dedent('''
+    """A stand-in for a musubi-tuner training script: like upstream, no setup_parser(); main() builds the parser
+    from a common part and a family part and parses at once (loratui reads it by intercepting parse_args)."""
+    import argparse
+
+
+    def setup_parser_common():
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--dataset_config", type=str, default=None, help="dataset config")
+        parser.add_argument("--max_train_steps", type=int, default=1600, help="training steps")
+        parser.add_argument("--max_train_epochs", type=int, default=None, help="training epochs")
+        parser.add_argument("--gradient_accumulation_steps", type=int, default=1, help="accumulation")
+        parser.add_argument("--mixed_precision", type=str, default="no", choices=["no", "fp16", "bf16"], help="mp")
+        parser.add_argument("--learning_rate", type=float, default=2.0e-6, help="learning rate")
+        parser.add_argument("--network_module", type=str, default=None, help="network module")
+        parser.add_argument("--network_dim", type=int, default=None, help="network rank")
+        parser.add_argument("--network_args", type=str, default=None, nargs="*", help="network args")
+        parser.add_argument("--output_dir", type=str, default=None, help="output folder")
+        parser.add_argument("--output_name", type=str, default=None, help="output name")
+        parser.add_argument("--save_state", action="store_true", help="save state")
+        parser.add_argument("--save_every_n_steps", type=int, default=None, help="save every N steps")
+        parser.add_argument("--resume", type=str, default=None, help="state to resume from")
+        return parser
+
+
+    def family_setup_parser(parser):
+        parser.add_argument("--dit", type=str, default=None, help="DiT")
+        parser.add_argument("--vae", type=str, default=None, help="VAE")
+        parser.add_argument("--text_encoder", type=str, default=None, help="text encoder")
+        parser.add_argument("--model_version", type=str, default="original", help="variant")
+        return parser
+
+
+    def main():
+        parser = setup_parser_common()
+        parser = family_setup_parser(parser)
+        args = parser.parse_args()
+        print(vars(args))
+
+
+    if __name__ == "__main__":
+        main()
+''')
+
+
 @pytest.fixture
 def trainer_dir(tmp_path) -> Path:
     """A fake sd-scripts checkout whose scripts define setup_parser() (sd15 and sdxl)."""
@@ -92,14 +137,14 @@ def kohya_ctx(ctx, trainer_dir):
 
 @pytest.fixture
 def musubi_ctx(ctx, trainer_dir, tmp_path):
-    """A Context whose musubi-tuner is a stand-in checkout (qwen-image scripts; the model flag is --dit)."""
+    """A Context whose musubi-tuner is a stand-in checkout (qwen-image scripts shaped like musubi's: no
+    setup_parser(), the model flags are --dit, --vae, --text_encoder)."""
     root = tmp_path / "musubi"
     scripts = root / "src" / "musubi_tuner"
     scripts.mkdir(parents=True)
-    stand_in = (trainer_dir / "train_network.py").read_text()
     for name in ("qwen_image_train_network.py", "qwen_image_cache_latents.py",
                  "qwen_image_cache_text_encoder_outputs.py"):
-        (scripts / name).write_text(stand_in.replace('"--pretrained_model_name_or_path"', '"--dit"'))
+        (scripts / name).write_text(MUSUBI_STAND_IN)
     ctx.settings.trainers.musubi_dir, ctx.settings.trainers.musubi_python = str(root), sys.executable
     return ctx
 

@@ -137,3 +137,46 @@ async def test_relative_and_home_paths_become_absolute(store, kohya_ctx, make_da
         await plan_from_file(store, kohya_ctx, path, tmp_path / "job")
     hub = TrainConfig(dataset="ds", args={"pretrained_model_name_or_path": "runwayml/stable-diffusion-v1-5"})
     assert hub.resolved_args()["pretrained_model_name_or_path"] == "runwayml/stable-diffusion-v1-5"
+
+
+async def test_musubi_edit_and_zimage_families(store, musubi_ctx, make_dataset, register, image_factory, tmp_path):
+    """qwen-image-edit: musubi's Qwen-Image scripts with --model_version edit in every phase and each subset's
+    control keys in its [[datasets]] entry; z-image: the zimage_* scripts."""
+    from loratui.config import tomllib as toml_reader
+
+    ctx = musubi_ctx
+    scripts = tmp_path / "musubi" / "src" / "musubi_tuner"
+    for name in ("zimage_train_network.py", "zimage_cache_latents.py", "zimage_cache_text_encoder_outputs.py"):
+        (scripts / name).write_text((scripts / "qwen_image_train_network.py").read_text())
+    root = make_dataset({"1_target": [(512, 512), (768, 512)]})
+    control = root / "1_target" / "control"  # the control folder by convention, paired by stem
+    for index, size in enumerate([(512, 512), (768, 512)]):
+        image_factory(control / f"img_{index:03d}.png", size=size, color=(10, 200, 30))
+    await register(root)
+    files = {}
+    for name in ("dit", "vae", "text_encoder"):
+        files[name] = tmp_path / f"{name}.safetensors"
+        files[name].write_bytes(b"x")
+    args = {"dit": str(files["dit"]), "vae": str(files["vae"]), "text_encoder": str(files["text_encoder"]),
+            "output_dir": str(tmp_path / "out"), "network_module": "networks.lora_qwen_image",
+            "max_train_epochs": 1, "resolution": "512,512"}
+    plan = await build_plan(store, ctx, TrainConfig(backend="musubi", family="qwen-image-edit", dataset="ds",
+                                                    args=dict(args)), tmp_path / "job1")
+    for phase in plan.phases:
+        assert phase.argv[phase.argv.index("--model_version") + 1] == "edit"
+        assert "qwen_image_" in " ".join(phase.argv)
+    assert toml_reader.loads(plan.files["dataset.toml"])["datasets"][0]["control_directory"] == str(control)
+    assert [p.items for p in plan.phases] == [2, 2, None]  # Qwen-Image's caching prints one line per item
+    # a model_version set in [args] wins over the family's
+    plan = await build_plan(store, ctx, TrainConfig(backend="musubi", family="qwen-image-edit", dataset="ds",
+                                                    args=dict(args, model_version="edit-2511")), tmp_path / "job2")
+    assert all(p.argv[p.argv.index("--model_version") + 1] == "edit-2511" for p in plan.phases)
+    assert "control_directory" in plan.files["dataset.toml"]
+
+    plan = await build_plan(store, ctx, TrainConfig(backend="musubi", family="z-image", dataset="ds",
+                                                    args=dict(args, network_module="networks.lora_zimage")),
+                            tmp_path / "job3")
+    latents, text, train = (p.argv for p in plan.phases)
+    assert latents[1].endswith("zimage_cache_latents.py") and text[1].endswith("zimage_cache_text_encoder_outputs.py")
+    assert any(a.endswith("zimage_train_network.py") for a in train) and "--model_version" not in train
+    assert [p.items for p in plan.phases] == [None, None, None]  # Z-Image logs its items at DEBUG

@@ -89,3 +89,23 @@ async def test_a_job_being_created_is_not_taken_from_the_queue(ctx, home, tmp_pa
         await store.run(repo.create_job, "train", title="being created")
         assert await run_queue.list_queue(store) == []
         assert await store.run(repo.claim_next, 1) is None
+
+
+async def test_musubi_caching_progress_counts_the_items_it_prints(ctx, home, tmp_path):
+    """A caching phase replaying musubi's real per-item output (tests/fixtures/musubi-logs/steps) with the plan's
+    item count as its total: the job's progress ends at 11/11 (it starts at 0/11; only the item lines count)."""
+    import sys
+
+    from loratui.training.plan import TrainPhase
+    from trhelpers import FIXTURES
+
+    logs = FIXTURES / "musubi-logs" / "steps"
+    script = (f"import sys\nsys.stderr.buffer.write(open({str(logs / 'cache_lat.err')!r}, 'rb').read())\n"
+              f"sys.stdout.buffer.write(open({str(logs / 'cache_lat.out')!r}, 'rb').read())\n")
+    plan = musubi_plan(tmp_path)
+    plan.phases = [TrainPhase("cache_latents", [sys.executable, "-c", script], "", items=11)]
+    job_id = await _start(ctx, plan)
+    row = wait_status(home, job_id, TERMINAL)
+    assert (row["progress_done"], row["progress_total"]) == (11, 11)
+    events = job_events(home, job_id, "phase_done")
+    assert [e["exit_code"] for e in events] == [0]

@@ -42,7 +42,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     options = sub.add_parser("options", help="list the trainer's options (from the installed trainer)")
     options.add_argument("--backend", default="kohya", choices=["kohya", "musubi"])
-    options.add_argument("--family", default=None, help="sd15, sdxl, flux, sd3 (kohya); qwen-image (musubi)")
+    options.add_argument("--family", default=None, help="sd15, sdxl, flux, sd3 (kohya); qwen-image, qwen-image-edit, z-image (musubi)")
     options.add_argument("--search", metavar="WORD", help="only options whose name or help contains WORD")
     options.add_argument("--section", help="only one form section (basic, network, optimizer, ...)")
     options.add_argument("--refresh", action="store_true", help="re-read the trainer instead of the cache")

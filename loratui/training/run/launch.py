@@ -200,7 +200,7 @@ async def resume_training(store: Store, ctx: Context, job_id: int, *, queue: boo
         raise JobError(f"job {job_id}'s newest state ({state.path.name}) is at step {state.step} of "
                        f"{total}: nothing is left to train")
     phases = [TrainPhase(p.name, resume_argv(p.argv, plan.backend, str(state.path) if state else None)
-                         if p.name == "train" else list(p.argv), p.cwd, dict(p.env)) for p in plan.phases]
+                         if p.name == "train" else list(p.argv), p.cwd, dict(p.env), p.items) for p in plan.phases]
     new_plan = TrainPlan(plan.backend, plan.family, plan.workdir, {}, phases, plan.output_dir, plan.output_name,
                          plan.total_steps, plan.epochs, plan.save_state)
     params = dict(job.params, resumed_from=job_id, resume_state=str(state.path) if state else None)

@@ -12,6 +12,13 @@ What sd-scripts and musubi-tuner really print (see the recorded logs in the shar
   exception comes first and is the one worth showing.
 - with ``--skip_until_initial_step`` a resumed run logs ``skipping N steps`` and its bar counts from 0 to
   ``max_train_steps - N``: the parser adds N back.
+- musubi-tuner logs with Python's plain ``logging`` (``LEVEL:logger.name:message`` on stderr, no wrapping; a
+  message may span several lines, the later ones unprefixed), prints the same summary block, ``epoch``
+  and ``saving checkpoint`` lines as sd-scripts on stdout (``num train items`` instead of ``num train images *
+  repeats``; one batch size per dataset, ``2, 1``), and its ``steps`` bar carries only ``avr_loss``. Its caching
+  scripts print no totals: their tqdm bars count batches without one (``3it [...]``, not parsed as a bar), and
+  Qwen-Image / FLUX / Kontext print one ``Saving cache for item PATH`` (latents) or ``Item N: PATH, prompt:``
+  (text encoder) line per item on stdout, which become ``CachedItem`` events.
 
 The parser is incremental and deterministic: feeding the same bytes in any chunking (byte by byte, random
 sizes) yields the same events once redraws are coalesced (``coalesce``). Its only decisions are made on complete
@@ -157,6 +164,14 @@ class SampleStarted(Event):
 
 
 @dataclass(frozen=True)
+class CachedItem(Event):
+    """A caching script finished one item (musubi-tuner's per-item lines; `path` is the image)."""
+
+    kind = "cached_item"
+    path: str
+
+
+@dataclass(frozen=True)
 class Saved(Event):
     """``model saved.``: the final save finished."""
 
@@ -187,6 +202,11 @@ _RATE = re.compile(r"(?P<value>[\d.]+)\s*(?P<unit>s/it|it/s)")
 _RICH_HEAD = re.compile(
     r"(?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL) +(?P<body>.*?)(?P<path>[\w.\-]+\.py:\d+)?\s*$"
 )
+_COUNT_BAR = re.compile(r"(?:[^\r\n\[\]|]*?: )?\d+it \[\d+:\d\d(?::\d\d)?(?:, [^\]\r\n]*)?\]")
+"""A tqdm bar without a total (``3it [00:01,  2.10it/s]``): musubi's caching scripts count batches that way, and
+their per-item lines are printed right after it on the same line."""
+_LOGGING_PREFIX = re.compile(r"(?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL):(?P<logger>[\w.\-]+):(?P<body>.*)$")
+"""Python logging's default ``basicConfig`` format (musubi-tuner): ``INFO:musubi_tuner.x:message``."""
 _LINE_ENDS = re.compile(r"[\r\n]")
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d $")
 ESCAPE_SEQUENCE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
@@ -205,13 +225,16 @@ _MESSAGES: list[tuple[re.Pattern, str]] = [
     (re.compile(r"^skipping (\d+) steps\b"), "skip"),
     (re.compile(r"^generating sample images at step\b[^:]*:\s*(\d+)"), "sample"),
     (re.compile(r"^model saved\.\s*$"), "saved"),
+    (re.compile(r"^Saving cache for item (.+?) at \S"), "cached"),
+    (re.compile(r"^Item \d+: (.+?), prompt: "), "cached"),
 ]
 _SUMMARY_KEYS: list[tuple[re.Pattern, str]] = [
     (re.compile(r"^num train images \* repeats\b[^:]*:\s*(\d+)"), "images_with_repeats"),
+    (re.compile(r"^num train items\b[^:]*:\s*(\d+)"), "images_with_repeats"),
     (re.compile(r"^num reg images\b[^:]*:\s*(\d+)"), "reg_images"),
     (re.compile(r"^num batches per epoch\b[^:]*:\s*(\d+)"), "batches_per_epoch"),
     (re.compile(r"^num epochs\b[^:]*:\s*(\d+)"), "epochs"),
-    (re.compile(r"^batch size per device\b[^:]*:\s*(\d+)"), "batch_size"),
+    (re.compile(r"^batch size per device\b[^:]*:\s*(\d+(?:,\s*\d+)*)"), "batch_size"),
     (re.compile(r"^gradient accumulation steps\b[^=:]*[=:]\s*(\d+)"), "gradient_accumulation_steps"),
     (re.compile(r"^total optimization steps\b[^:]*:\s*(\d+)"), "total_steps"),
 ]
@@ -416,7 +439,11 @@ class LogParser:
         while True:
             match = _BAR.match(seg)
             if match is None:
-                return seg
+                counter = _COUNT_BAR.match(seg)
+                if counter is None:
+                    return seg
+                seg = seg[counter.end():]  # a bar without a total (musubi's caching): nothing to report
+                continue
             self._bar(match)
             seg = seg[match.end():]
 
@@ -503,6 +530,10 @@ class LogParser:
                 return
             self._end_traceback(line)
             return
+        logged = _LOGGING_PREFIX.match(line)
+        if logged is not None:
+            self._message(logged.group("body").strip(), logged.group("level"))
+            return
         self._message(line.strip(), None)
 
     def _end_traceback(self, last: str | None) -> None:
@@ -521,7 +552,10 @@ class LogParser:
             for pattern, key in _SUMMARY_KEYS:
                 match = pattern.match(text)
                 if match:
-                    self._summary[key] = int(match.group(1))
+                    values = [int(v) for v in match.group(1).split(",")]
+                    self._summary[key] = values[0]
+                    if len(values) > 1:  # musubi-tuner: one batch size per dataset
+                        self._summary["batch_sizes"] = values
                     break
         for pattern, what in _MESSAGES:
             match = pattern.match(text)
@@ -564,6 +598,8 @@ class LogParser:
             events.append(SampleStarted(int(match.group(1))))
         elif what == "saved":
             events.append(Saved())
+        elif what == "cached":
+            events.append(CachedItem(match.group(1)))
 
 
 def parse_bytes(data: bytes, step_offset: int = 0) -> list[Event]:

@@ -66,6 +66,10 @@ class RunState:
         """The errors worth keeping (``logparse.notable_errors``: a few, however many the trainer printed)."""
         self.states: list[dict] = []
         self.bar: str | None = None
+        self.cached = 0
+        """Items a caching phase has finished (musubi-tuner prints no total there)."""
+        self.cache_total: int | None = None
+        """The plan's item count for the current caching phase, when known."""
 
     def set(self, urgent: bool = False, **fields: Any) -> None:
         """Queue column updates (urgent ones are written with the next flush, whatever the interval)."""
@@ -134,6 +138,15 @@ class RunState:
                 data = {"path": ev.path, "step": ev.step, "epoch": ev.epoch}
                 self.states.append(data)
                 self.event("state_saved", data)
+            elif isinstance(ev, logparse.CachedItem):
+                self.cached += 1
+                label = {"cache_latents": "caching latents", "cache_text": "caching text encoder outputs"}.get(
+                    phase, "caching")
+                if self.cache_total:
+                    self.set(progress_done=min(self.cached, self.cache_total), progress_total=self.cache_total,
+                             message=f"{label} {min(self.cached, self.cache_total)}/{self.cache_total}")
+                else:
+                    self.set(message=f"{label}: {self.cached} item(s) done")
             elif isinstance(ev, logparse.SampleStarted):
                 self.event("sample_started", {"step": ev.step})
             elif isinstance(ev, logparse.Error):
@@ -207,6 +220,9 @@ class Supervisor:
     def run_phase(self, phase, job_plan: jobfiles.JobPlan) -> int:
         """Start one trainer process and follow it until it exits."""
         self.state.set_status(PHASE_STATUS.get(phase.name, JobStatus.PREPARING))
+        self.state.cached = 0
+        self.state.cache_total = phase.items
+        self.state.set(progress_done=0, progress_total=phase.items or None)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         env = dict(os.environ)
