@@ -14,6 +14,7 @@ import io
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from PIL import Image, ImageOps
 
@@ -97,7 +98,8 @@ class VisionClient:
 
     def __init__(self, base_url: str, model: str, api_key: str | None, *, timeout_s: float = 120.0,
                  retries: int = 5, backoff_s: float = 1.0, max_tokens: int = 400,
-                 temperature: float | None = None, key_source: str = DEFAULT_KEY_ENV) -> None:
+                 temperature: float | None = None, key_source: str = DEFAULT_KEY_ENV,
+                 on_retry: Callable[[str], None] | None = None) -> None:
         from openai import AsyncOpenAI
 
         if not base_url.startswith(("http://", "https://")):
@@ -111,6 +113,8 @@ class VisionClient:
         self.max_tokens, self.temperature = max_tokens, temperature
         self.usage = Usage()
         self.key_source = key_source
+        self.on_retry = on_retry
+        """Hears a line before each back-off sleep ("cannot reach URL (connection failed); retry 2/5 in 4 s")."""
         # Local servers (Ollama, vLLM without --api-key) accept any key; the client insists on one.
         self._client = AsyncOpenAI(base_url=self.base_url, api_key=api_key or "no-key", max_retries=0,
                                    timeout=timeout_s)
@@ -156,7 +160,10 @@ class VisionClient:
                         why = "timed out" if isinstance(exc, openai.APITimeoutError) else "connection failed"
                         raise RemoteError(f"cannot reach {self.shown_url} ({why} {tries})") from None
                     raise ImageFailed(f"{_status(exc)} {tries}: {self.scrub(_message(exc))}") from None
-                await asyncio.sleep(self._delay(exc, attempt))
+                delay = self._delay(exc, attempt)
+                if self.on_retry is not None:
+                    self.on_retry(self._retry_line(exc, attempt + 1, delay))
+                await asyncio.sleep(delay)
                 attempt += 1
                 self.usage.retries += 1
                 continue
@@ -168,6 +175,16 @@ class VisionClient:
             if not text:
                 raise ImageFailed("the model returned an empty caption")
             return text
+
+    def _retry_line(self, exc, retry: int, delay: float) -> str:
+        import openai
+
+        if isinstance(exc, openai.APIConnectionError):
+            why = "timed out" if isinstance(exc, openai.APITimeoutError) else "connection failed"
+            what = f"cannot reach {self.shown_url} ({why})"
+        else:
+            what = f"{self.shown_url} answered {_status(exc)}"
+        return f"{what}; retry {retry}/{self.retries} in {delay:.0f} s"
 
     def _delay(self, exc, attempt: int) -> float:
         response = getattr(exc, "response", None)
