@@ -246,3 +246,46 @@ async def test_a_failed_add_reopens_the_dialog_with_the_text(demo_ctx, tmp_path)
         assert await _wait_for(pilot, lambda: isinstance(app.screen, AddDatasetScreen))
         assert app.screen.query_one(PathInput).value == str(gone)
         assert "does not exist" in str(app.screen.query_one("#add-error", Static).render())
+
+
+async def test_tagging_started_offline_shows_a_preparing_job_at_once_and_x_cancels_it(demo_ctx, monkeypatch, tmp_path):
+    """The reported run: tagging started while the Hub does not answer showed no job for ~25 s, and `x` on the
+    image list did nothing. Now the job is in the strip as `preparing` (waiting for the model) right away, and
+    `x`, `y` from the image list ends it as cancelled."""
+    import huggingface_hub.constants as hub_constants
+    from textual.widgets import Input
+
+    from loratui.jobs import repo
+    from loratui.jobs.model import JobStatus
+    from loratui.tui.screens.confirm import ConfirmScreen
+    from loratui.tui.screens.tagging import TaggingScreen
+    from loratui.tui.widgets.jobs_strip import JobsStrip, job_line
+    from tests.slowserver import slow_server
+
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    app = LoratuiApp(demo_ctx, "demo")
+    notes: list[str] = []
+    with slow_server(hold=True) as (hub, url):
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot, app)
+            original_notify = app.notify
+            app.notify = lambda message, **kw: (notes.append(message), original_notify(message, **kw))[1]
+            strip = app.main_screen.query_one(JobsStrip)
+            await pilot.press("T")
+            assert await _wait_for(pilot, lambda: isinstance(app.screen, TaggingScreen))
+            app.screen.query_one("#wd14-model", Input).value = "acme/slow-tagger"
+            await pilot.press("ctrl+s")
+            assert await _wait_for(pilot, lambda: bool(strip.jobs), timeout=3.0)  # before the Hub answered
+            job = strip.jobs[0]
+            assert job.status == JobStatus.PREPARING and not hub.release.is_set()
+            assert "preparing" in job_line(job).plain and "fetching model acme/slow-tagger" in job_line(job).plain
+            app.main_screen.image_list.focus()
+            await pilot.press("x")
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("y")
+            assert await _wait_for(pilot, lambda: any("cancelled" in note for note in notes))
+            assert (await app.store.read(repo.get_job, job.id)).status == JobStatus.CANCELLED
+            assert await _wait_for(pilot, lambda: not strip.jobs)
