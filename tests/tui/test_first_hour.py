@@ -81,7 +81,7 @@ async def test_tab_away_while_editing_saves_and_tab_back_views(demo_ctx):
         assert main.editor.text.endswith(", bluee!")
 
 
-async def _wait_for(pilot, predicate, timeout: float = 5.0) -> bool:
+async def _wait_for(pilot, predicate, timeout: float = 10.0) -> bool:
     for _ in range(int(timeout / 0.05)):
         if predicate():
             return True
@@ -244,8 +244,10 @@ async def test_a_failed_add_reopens_the_dialog_with_the_text(demo_ctx, tmp_path)
         gone = tmp_path / "gone"  # checked by the dialog, then removed before the scan started
         app.main_screen._add_worker(str(gone))
         assert await _wait_for(pilot, lambda: isinstance(app.screen, AddDatasetScreen))
+        error = app.screen.query_one("#add-error", Static)
+        # Shown once the dialog is mounted.
+        assert await _wait_for(pilot, lambda: error.display and "does not exist" in str(error.render()))
         assert app.screen.query_one(PathInput).value == str(gone)
-        assert "does not exist" in str(app.screen.query_one("#add-error", Static).render())
 
 
 async def test_tagging_started_offline_shows_a_preparing_job_at_once_and_x_cancels_it(demo_ctx, monkeypatch, tmp_path):

@@ -157,6 +157,8 @@ class AddDatasetScreen(ModalScreen[str | None]):
         self.initial_error = error
         self.caption_ext = caption_ext
         self._summary_timer: Timer | None = None
+        self._error_for: str | None = None
+        """The text the error shown is about."""
         self.summary: FolderSummary | None = None
         """What the folder named by the text holds, once counted (None otherwise)."""
 
@@ -210,18 +212,21 @@ class AddDatasetScreen(ModalScreen[str | None]):
         widget.update(text)
 
     def show_error(self, message: str) -> None:
-        """Say why the folder was refused (the text stays as typed)."""
+        """Say why the folder was refused (the text stays as typed, and the message until the text changes)."""
+        self._error_for = self.query_one(PathInput).value
         widget = self.query_one("#add-error", Static)
         widget.update(Text(literal(message), style="bold red"))
         widget.display = True
 
-    def _clear_error(self) -> None:
-        self.query_one("#add-error", Static).display = False
+    def _clear_error(self, value: str) -> None:
+        # Input posts Changed for its initial value too, after the dialog showed the error it reopened with.
+        if value != self._error_for:
+            self.query_one("#add-error", Static).display = False
 
     # -- events -------------------------------------------------------------------------------------------
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        self._clear_error()
+        self._clear_error(event.value)
         self.show_candidates([])
         self._schedule_summary(event.value)
 

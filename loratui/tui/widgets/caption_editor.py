@@ -132,7 +132,10 @@ class CaptionEditor(FixedBoxTextArea):
         self._apply_mode()
 
     def _apply_mode(self) -> None:
-        self.read_only = not (self.editing and self.editable)
+        read_only = not (self.editing and self.editable)
+        if read_only == self.read_only and self.has_class("-editing") == self.editing:
+            return  # every image load passes here: the footer is rebuilt only when the mode changes
+        self.read_only = read_only
         self.set_class(self.editing, "-editing")
         self.refresh_bindings()
 
