@@ -151,3 +151,39 @@ def test_tag_offline_or_unreachable_hub_is_one_line_and_no_retry_storm(cli, home
     jobs = cli("jobs", "--json").json()  # one job, run again by each attempt (same model and options)
     assert jobs and all((j["kind"], j["status"]) == ("tag", "failed") for j in jobs)
     assert "HTTP 503" in jobs[0]["message"]
+
+
+async def test_tag_job_shows_the_download_and_a_cancel_stops_it_mid_transfer(home, colour_dataset, hub_env,
+                                                                             monkeypatch, tmp_path):
+    import os
+
+    from loratui.tagging.wd14 import TagRequest, tag_dataset
+    from tests import fakehub
+
+    # huggingface_hub reads the body 10 MiB at a time and reports after each read: a cancel stops the transfer
+    # at the next report, so the file is larger than two reads.
+    size = 24 * 1024 * 1024
+    with fakehub.serve() as hub:
+        hub.add_file("acme/big-tagger", "model.onnx", os.urandom(size))
+        hub.add_file("acme/big-tagger", "selected_tags.csv", b"tag_id,name,category,count\n", lfs=False)
+        hub.chunk_delay_s = 0.03  # 96 chunks of 256 KiB: about 3 s for the whole file
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        async with Store.open(Context.load(home).paths.db) as store:
+            dataset, _report = await _dataset(store, colour_dataset)
+            task = asyncio.create_task(tag_dataset(store, dataset, TagRequest(model="acme/big-tagger")))
+            job = await _wait_for_job(store, lambda j: (j.message or "").startswith("downloading ")
+                                      and not j.message.startswith("downloading acme/big-tagger/model.onnx: 0.0/"))
+            assert job.status == JobStatus.PREPARING
+            assert re.fullmatch(r"downloading acme/big-tagger/model\.onnx: 1\d\.\d/25\.2 MB", job.message), job.message
+            asked = time.monotonic()
+            await store.run(repo.request_cancel, job.id)
+            with pytest.raises(Cancelled):
+                await asyncio.wait_for(task, 10)
+            assert time.monotonic() - asked < 2.0
+            assert (await store.read(repo.get_job, job.id)).status == JobStatus.CANCELLED
+            # The transfer itself stopped (its progress callback raised), well before the file was complete.
+            await asyncio.sleep(1.0)
+            sent = hub.chunks_sent
+            await asyncio.sleep(0.5)
+            assert hub.chunks_sent == sent < size // (256 * 1024)
+    assert not list((tmp_path / "hf-cache").glob("models--acme--big-tagger/snapshots/*/model.onnx"))
