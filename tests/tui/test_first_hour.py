@@ -41,7 +41,7 @@ async def test_ctrl_r_discards_an_edit_and_escape_saves(demo_ctx):
         # The footer says what Escape does, and offers the discard key.
         footer = {(b.key, b.description) for b in app.screen.query_one(Footer).screen.active_bindings.values()
                   for b in [b.binding]}
-        assert ("escape", "Save, back to list") in footer and ("ctrl+r", "Discard edit") in footer
+        assert ("escape", "Back to list (saves)") in footer and ("ctrl+r", "Discard edit") in footer
         await pilot.press(*", typo")
         assert main.dirty
         await pilot.press("ctrl+r")

@@ -54,7 +54,7 @@ class CaptionEditor(FixedBoxTextArea):
     """
 
     BINDINGS = [
-        Binding("escape", "leave", "Save, back to list", id="editor.leave"),
+        Binding("escape", "leave", "Back to list (saves)", id="editor.leave"),
         Binding("ctrl+s", "save", "Save caption", id="editor.save"),
         Binding("ctrl+r", "revert", "Discard edit", id="editor.revert"),
         Binding("enter,e", "edit", "Edit caption", id="editor.edit"),
