@@ -10,7 +10,9 @@ What this module adds around it:
 
 - progress through loratui's callback ``(file name, bytes done, total or None)``: huggingface_hub is handed a
   progress-bar class that draws nothing and calls the callback. A callback that raises (a cancel request) stops
-  a plain HTTP transfer at once; a Xet transfer (Rust threads) stops when the file is done at the latest.
+  a plain HTTP transfer at its next report (huggingface_hub reads the body 10 MiB at a time); a Xet transfer
+  (Rust threads) stops when the file is done at the latest. A job waiting for a download does not wait for that:
+  ``JobRunner.until_cancelled`` lets it go at once.
 - ``HF_HUB_OFFLINE`` read at each call (huggingface_hub reads it once, at import): the answer comes from disk, or
   is one clear error.
 - one ``LoratuiError`` instead of huggingface_hub's exceptions. A file not on disk yet is first asked for with a

@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
@@ -46,6 +47,8 @@ class HubState:
         self.civitai_token = "civitai_secret_456"
         self.break_after: dict[str, int] = {}  # file path -> bytes sent before the connection drops (once)
         self.cdn_bytes: dict[str, bytes] = {}  # file path -> what the CDN sends instead (a corrupted copy)
+        self.chunk_delay_s = 0.0  # > 0: file bodies go out 256 KiB at a time with this pause between (a slow link)
+        self.chunks_sent = 0  # chunks sent that way
         self.port = 0
 
     @property
@@ -179,7 +182,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             return
-        self.wfile.write(data[start:])
+        if not self.state.chunk_delay_s:
+            self.wfile.write(data[start:])
+            return
+        for offset in range(start, len(data), 256 * 1024):
+            try:
+                self.wfile.write(data[offset:offset + 256 * 1024])
+                self.wfile.flush()
+                self.state.chunks_sent += 1
+            except OSError:
+                return  # the client hung up (a cancelled download)
+            time.sleep(self.state.chunk_delay_s)
 
     def _resolve(self, parts: list[str]) -> None:
         repo, revision, name = f"{parts[0]}/{parts[1]}", parts[3], "/".join(parts[4:])

@@ -30,7 +30,7 @@ class JobTracker:
         return 1
 
     def download(self, name: str, done: int, total: int | None) -> None:
-        """A model download's progress (before the job starts): the same bar, in bytes."""
+        """A model download's progress (while the job is preparing): the same bar, in bytes."""
         if total:
             self._update_bar(done, total)
 

@@ -50,15 +50,7 @@ async def add_dataset(
     indexed so far, because a long first scan of a big folder is worth keeping: `loratui dataset scan NAME`
     finishes it. Pass ``keep_if_interrupted=False`` where the folder itself goes away on interruption (an import).
     """
-    folder = Path(path).expanduser()
-    if not folder.exists():
-        raise NotFoundError(f"{folder} does not exist")
-    if not folder.is_dir():
-        raise DatasetError(f"{folder} is not a folder")
-    folder = folder.resolve()
-    name = dataset_name_for(folder, name)
-    if not name:
-        raise InputError("dataset name is empty")
+    folder, name = _checked_folder(path, name)
     caption_ext = normalise_caption_ext(caption_ext)
     dataset = await store.run(dataset_repo.insert_dataset, name=name, path=folder, caption_ext=caption_ext,
                               workspace=workspace, target=target)
@@ -76,6 +68,37 @@ async def add_dataset(
             raise
         dataset = await get_dataset(store, name)
     return dataset, report
+
+
+def _checked_folder(path: str | os.PathLike, name: str | None) -> tuple[Path, str]:
+    """The resolved folder and the dataset name `add_dataset` would use; the errors it raises before touching
+    the database."""
+    folder = Path(path).expanduser()
+    if not folder.exists():
+        raise NotFoundError(f"{folder} does not exist")
+    if not folder.is_dir():
+        raise DatasetError(f"{folder} is not a folder")
+    folder = folder.resolve()
+    name = dataset_name_for(folder, name)
+    if not name:
+        raise InputError("dataset name is empty")
+    return folder, name
+
+
+async def check_new_dataset(store: Store, path: str | os.PathLike, name: str | None = None) -> tuple[Path, str]:
+    """Raise the error `add_dataset(path, name=name)` would raise before scanning (no folder, not a folder, the
+    name or the folder already registered); else return the resolved folder and the name it would get.
+
+    Lets a dialog refuse a path while the user can still correct it."""
+    folder, name = await asyncio.to_thread(_checked_folder, path, name)
+    taken = await store.read(dataset_repo.find_dataset, name=name)
+    if taken is not None:
+        raise InputError(f"a dataset named {name!r} already exists ({taken.path})",
+                         hint="rename the folder, or add it with `loratui dataset add PATH --name OTHER`")
+    other = await store.read(dataset_repo.find_dataset, path=folder)
+    if other is not None:
+        raise InputError(f"{folder} is already registered as dataset {other.name!r}")
+    return folder, name
 
 
 async def _forget_after_failure(store: Store, dataset: Dataset, cause: BaseException) -> None:

@@ -25,8 +25,11 @@ records its owner, so only rows written by an older loratui (which recorded the 
 
 
 def unstarted(job: Job) -> bool:
-    """True for a training still held by the process that claimed it (no supervisor handed it yet)."""
-    return job.status == JobStatus.PREPARING and job.supervisor_pid is None and job.pid is not None
+    """True for a training still held by the process that claimed it (no supervisor handed it yet). An
+    in-process job (tagging, captioning) that is preparing belongs to the process that runs it, like a running
+    one: it is never put into the training queue."""
+    return (job.kind == "train" and job.status == JobStatus.PREPARING and job.supervisor_pid is None
+            and job.pid is not None)
 
 
 def dead_jobs(jobs: list[Job]) -> list[tuple[Job, str]]:

@@ -171,12 +171,15 @@ def delete_job(conn: sqlite3.Connection, job_id: int) -> None:
         changes.job_changed(conn, job_id, "removed")
 
 
-def claim_job(conn: sqlite3.Connection, job_id: int, status: JobStatus = JobStatus.RUNNING) -> Job:
-    """Record that this process now runs the job."""
+def claim_job(conn: sqlite3.Connection, job_id: int, status: JobStatus = JobStatus.RUNNING,
+              message: str | None = None) -> Job:
+    """Record that this process now runs the job (in `status`: running, or preparing while it waits for what
+    `message` says); the message of an earlier run is replaced."""
     pid = os.getpid()
     now = time.time()
     update_job(conn, job_id, status=status, pid=pid, host=hostname(), proc_key=proc_key(pid), started_at=now,
-               heartbeat_at=now, cancel_requested=False, error=None, exit_code=None, finished_at=None)
+               heartbeat_at=now, cancel_requested=False, error=None, exit_code=None, finished_at=None,
+               message=message)
     return get_job(conn, job_id)
 
 

@@ -13,12 +13,21 @@ Usage::
 
 ``JobRunner.start`` reuses the newest interrupted/failed/cancelled job with the same kind, dataset and
 parameters, so a re-run skips the items it finished (``runner.done``).
+
+A job that must wait before its first item (a model download, an endpoint to answer) starts as ``preparing``
+with a message saying what it waits for (``start(..., status=JobStatus.PREPARING, message=...)``), so it shows
+from the moment the user starts it; ``set_state`` moves it on. ``until_cancelled(awaitable)`` waits for such
+work and stops waiting as soon as a cancel is requested (from this process or another), raising ``Cancelled``:
+a network call or its back-off sleeps never hold a cancel up. Work running in a thread cannot be interrupted
+from outside; it is left to end by itself, and ``stop_flag`` tells it to stop at its next check.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
 from loratui.errors import LoratuiError
 from loratui.jobs import repo
@@ -27,6 +36,8 @@ from loratui.store import Store
 
 PROGRESS_INTERVAL_S = 0.5
 CANCEL_POLL_S = 0.5
+
+T = TypeVar("T")
 
 
 class Cancelled(Exception):
@@ -51,6 +62,10 @@ class JobRunner:
         self._started = time.monotonic()
         self._done_at_start = len(done)
         self.listeners: list[Callable[[Job], None]] = []
+        self.stop_flag = threading.Event()
+        """Set once a cancel is known: work in threads checks it (a download's progress callback, for one)."""
+        self._cancel_event: asyncio.Event | None = None
+        self._watch_task: asyncio.Task | None = None
 
     @classmethod
     async def start(
@@ -62,8 +77,11 @@ class JobRunner:
         dataset_id: int | None = None,
         params: dict[str, Any] | None = None,
         resume: bool = True,
+        status: JobStatus = JobStatus.RUNNING,
+        message: str | None = None,
     ) -> "JobRunner":
-        """Create (or resume) a job and claim it for this process."""
+        """Create (or resume) a job and claim it for this process, in `status` (running, or preparing while it
+        waits for something `message` names)."""
         params = params or {}
         previous = await store.run(repo.find_resumable, kind, dataset_id, params) if resume else None
         if previous is not None:
@@ -71,7 +89,9 @@ class JobRunner:
         else:
             job = await store.run(repo.create_job, kind, title=title, dataset_id=dataset_id, params=params)
             done = set()
-        return cls(store, await store.run(repo.claim_job, job.id), done)
+        runner = cls(store, await store.run(repo.claim_job, job.id, status, message), done)
+        runner._message = message
+        return runner
 
     @property
     def id(self) -> int:
@@ -80,7 +100,13 @@ class JobRunner:
 
     def cancel(self) -> None:
         """Ask this job to stop at the next check (same process)."""
+        self._cancelled()
+
+    def _cancelled(self) -> None:
         self._cancel = True
+        self.stop_flag.set()
+        if self._cancel_event is not None:
+            self._cancel_event.set()
 
     async def check_cancelled(self) -> None:
         """Raise Cancelled if a cancel was requested here or from another process."""
@@ -90,8 +116,57 @@ class JobRunner:
         if now - self._last_poll >= CANCEL_POLL_S:
             self._last_poll = now
             if await self.store.run(repo.cancel_requested, self.id):
-                self._cancel = True
+                self._cancelled()
                 raise Cancelled()
+
+    async def until_cancelled(self, awaitable: Awaitable[T], *, status: Callable[[], str | None] | None = None
+                              ) -> T:
+        """The result of `awaitable`, unless a cancel is requested first: then it is cancelled and Cancelled is
+        raised at once (within CANCEL_POLL_S of the request). `status()` is asked every CANCEL_POLL_S for the
+        job's message (None: unchanged) while waiting."""
+        task = asyncio.ensure_future(awaitable)
+        self._watch_cancel()
+        assert self._cancel_event is not None
+        waiter = asyncio.ensure_future(self._cancel_event.wait())
+        try:
+            while not task.done() and not waiter.done():
+                await asyncio.wait({task, waiter}, timeout=CANCEL_POLL_S, return_when=asyncio.FIRST_COMPLETED)
+                message = status() if status is not None and not task.done() else None
+                if message is not None and message != self._message:
+                    self._message = message
+                    await self._write(force=True)
+        except BaseException:
+            task.cancel()
+            raise
+        finally:
+            waiter.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        # Work in a thread goes on until it ends by itself; its outcome no longer matters.
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        raise Cancelled()
+
+    def _watch_cancel(self) -> None:
+        """Start (once) the task that turns a cancel request in the database into ``_cancel_event``."""
+        if self._cancel_event is None:
+            self._cancel_event = asyncio.Event()
+            if self._cancel:
+                self._cancel_event.set()
+        if self._watch_task is None and not self._cancel:
+            self._watch_task = asyncio.ensure_future(self._poll_cancel())
+
+    async def _poll_cancel(self) -> None:
+        while not self._cancel:
+            await asyncio.sleep(CANCEL_POLL_S)
+            if await self.store.run(repo.cancel_requested, self.id):
+                self._cancelled()
+
+    async def set_state(self, status: JobStatus, message: str | None = None) -> None:
+        """Move the job to `status` (preparing -> running), saying what it does now."""
+        if message is not None:
+            self._message = message
+        await self._write(force=True, status=status)
 
     async def set_total(self, total: int) -> None:
         """Set how many items the job has in all (finished ones included)."""
@@ -110,7 +185,7 @@ class JobRunner:
             self._message = message
         await self._write(force=force)
 
-    async def _write(self, force: bool = False) -> None:
+    async def _write(self, force: bool = False, status: JobStatus | None = None) -> None:
         now = time.monotonic()
         if not force and now - self._last_write < PROGRESS_INTERVAL_S:
             return
@@ -126,6 +201,8 @@ class JobRunner:
             fields["progress_total"] = self._total
         if self._message is not None:
             fields["message"] = self._message
+        if status is not None:
+            fields["status"] = status
         await self.store.run(repo.record_progress, self.id, fields, items=items)
         self.job = await self.store.run(repo.get_job, self.id)
         for listener in self.listeners:
@@ -137,6 +214,9 @@ class JobRunner:
 
     async def finish(self, status: JobStatus, message: str | None = None, error: str | None = None) -> None:
         """Write the final state."""
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            self._watch_task = None
         await self._write(force=True)
         fields: dict[str, Any] = {"status": status, "finished_at": time.time(), "eta_s": None}
         if message is not None:

@@ -107,13 +107,16 @@ async def caption_dataset(
     if request.max_side < 64:
         raise InputError("max side must be at least 64 pixels")
     started = time.monotonic()
+    retries = _RetryNote()
     client = VisionClient(request.base_url, request.model, request.api_key, timeout_s=request.timeout_s,
                           retries=request.retries, backoff_s=request.backoff_s, max_tokens=request.max_tokens,
-                          temperature=request.temperature, key_source=request.api_key_env)
+                          temperature=request.temperature, key_source=request.api_key_env, on_retry=retries.heard)
     report = CaptionReport()
     try:
+        # 'preparing' until the endpoint answers for the first time: its message says what the job waits for.
         runner = await JobRunner.start(store, "caption", title=f"Caption {dataset.name} with {request.model}",
-                                       dataset_id=dataset.id, params=request.params(), resume=request.resume)
+                                       dataset_id=dataset.id, params=request.params(), resume=request.resume,
+                                       status=JobStatus.PREPARING, message=f"connecting to {client.shown_url}")
         if on_update:
             runner.listeners.append(on_update)
         if on_runner:
@@ -132,9 +135,8 @@ async def caption_dataset(
                 else:
                     todo.append(row)
             await runner.set_total(len(rows))
-            await runner.progress(advance=report.skipped_existing,
-                                  message=f"captioning {len(todo)} images with {request.model}", force=True)
-            await _CaptionRun(store, dataset, request, client, runner, report).run(todo)
+            await runner.progress(advance=report.skipped_existing, force=True)
+            await _CaptionRun(store, dataset, request, client, runner, report, retries).run(todo)
             _fill_usage(report, client)
             report.elapsed_s = time.monotonic() - started
             if report.failed:
@@ -148,6 +150,20 @@ async def caption_dataset(
     return report
 
 
+class _RetryNote:
+    """The client's latest retry line, shown as the job's message while requests wait."""
+
+    def __init__(self) -> None:
+        self.line: str | None = None
+
+    def heard(self, line: str) -> None:
+        self.line = line
+
+    def take(self) -> str | None:
+        line, self.line = self.line, None
+        return line
+
+
 def _fill_usage(report: CaptionReport, client: VisionClient) -> None:
     usage = client.usage
     report.prompt_tokens, report.completion_tokens = usage.prompt_tokens, usage.completion_tokens
@@ -158,9 +174,12 @@ class _CaptionRun:
     """`concurrency` workers take images from a queue; answers are written every WRITE_EVERY captions."""
 
     def __init__(self, store: Store, dataset: Dataset, request: CaptionRequest, client: VisionClient,
-                 runner: JobRunner, report: CaptionReport) -> None:
+                 runner: JobRunner, report: CaptionReport, retries: _RetryNote) -> None:
         self.store, self.dataset, self.request = store, dataset, request
         self.client, self.runner, self.report = client, runner, report
+        self.retries = retries
+        self.answered = False
+        """The endpoint answered once (the job left 'preparing')."""
         self.queue: asyncio.Queue = asyncio.Queue()
         self.pending: list[tuple[dict, str | None]] = []
         self.lock = asyncio.Lock()
@@ -201,15 +220,26 @@ class _CaptionRun:
                 report.failed.append((row["rel_path"], f"cannot read image: {type(exc).__name__}: {exc}"))
                 continue
             try:
-                caption = await self.client.caption(self._prompt(row, existing), data_url)
+                # A cancel request ends the wait at once, in the middle of a request or of its retries.
+                caption = await self.runner.until_cancelled(self.client.caption(self._prompt(row, existing), data_url),
+                                                            status=self.retries.take)
             except ImageFailed as exc:
+                await self._answered()
                 report.failed.append((row["rel_path"], str(exc)))
                 continue
+            await self._answered()
             text = merge_caption(existing, caption, request.mode, request.separator)
             self.pending.append((row, None if text is None or text == row["caption"] else text))
             await self.runner.progress(advance=1)
             if len(self.pending) >= WRITE_EVERY:
                 await self._flush()
+
+    async def _answered(self) -> None:
+        """The endpoint answered: the job is running from now on."""
+        if not self.answered:
+            self.answered = True
+            await self.runner.set_state(JobStatus.RUNNING, f"captioning with {self.request.model} at "
+                                                           f"{self.client.shown_url}")
 
     async def _flush(self) -> None:
         async with self.lock:

@@ -72,17 +72,46 @@ def hub_model(repo_id: str, *, revision: str | None = None, progress: HubProgres
     return ModelFiles(repo_id, paths[0], paths[1])
 
 
-def resolve_model(spec: str | None, progress: HubProgress | None = None) -> ModelFiles:
-    """Short name, `owner/repo` or a local folder -> files on disk (downloading when needed)."""
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model comes from, known without the network: a Hub repo or a checked local folder."""
+
+    key: str
+    """The name its scores and jobs are stored under (``ModelFiles.key`` once fetched)."""
+    repo_id: str | None = None
+    local: ModelFiles | None = None
+
+    @property
+    def name(self) -> str:
+        """A short name for messages."""
+        return self.key.rstrip("/").rsplit("/", 1)[-1]
+
+    def fetch(self, progress: HubProgress | None = None) -> ModelFiles:
+        """The files on disk: a local folder as it is, a Hub model from the cache or downloaded."""
+        if self.local is not None:
+            return self.local
+        return hub_model(self.repo_id, progress=progress)
+
+
+def model_source(spec: str | None) -> ModelSource:
+    """Short name, `owner/repo` or a local folder -> where the model comes from, without touching the network.
+
+    ModelError for an unknown name, a missing folder or one that lacks the model's files."""
     spec = (spec or DEFAULT_MODEL).strip()
     path = Path(spec).expanduser()
     if path.exists() or spec.startswith((".", "/", "~")):
         if not path.exists():
             raise ModelError(f"model folder {path} does not exist")
-        return local_folder(path)
+        files = local_folder(path)
+        return ModelSource(files.key, local=files)
     if spec in KNOWN_MODELS:
-        return hub_model(KNOWN_MODELS[spec], progress=progress)
+        return ModelSource(KNOWN_MODELS[spec], repo_id=KNOWN_MODELS[spec])
     if spec.count("/") == 1 and all(spec.split("/")):
-        return hub_model(spec, progress=progress)
+        return ModelSource(spec, repo_id=spec)
     known = ", ".join(KNOWN_MODELS)
     raise ModelError(f"unknown model {spec!r}", hint=f"use one of {known}, a Hub repo id or a local folder")
+
+
+def resolve_model(spec: str | None, progress: HubProgress | None = None) -> ModelFiles:
+    """Short name, `owner/repo` or a local folder -> files on disk (downloading when needed)."""
+    return model_source(spec).fetch(progress)

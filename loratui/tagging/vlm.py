@@ -2,7 +2,9 @@
 
 Images are downscaled to `max_side` and sent inline as JPEG data URLs. Rate limits (429), server errors (5xx),
 timeouts and dropped connections are retried with exponential backoff (a server's Retry-After is honoured); a
-rejected key (401/403) or an unknown model stops the job with a clear message. The API key is read from an
+rejected key (401/403) or an unknown model stops the job with a clear message. An endpoint that has never answered
+and refuses the connection (no server there, a name that does not resolve, no network) stops it at once: retrying
+would only make the user wait for the same message. The API key is read from an
 environment variable, never stored in job parameters, and scrubbed from every message.
 """
 
@@ -14,6 +16,7 @@ import io
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from PIL import Image, ImageOps
 
@@ -97,7 +100,8 @@ class VisionClient:
 
     def __init__(self, base_url: str, model: str, api_key: str | None, *, timeout_s: float = 120.0,
                  retries: int = 5, backoff_s: float = 1.0, max_tokens: int = 400,
-                 temperature: float | None = None, key_source: str = DEFAULT_KEY_ENV) -> None:
+                 temperature: float | None = None, key_source: str = DEFAULT_KEY_ENV,
+                 on_retry: Callable[[str], None] | None = None) -> None:
         from openai import AsyncOpenAI
 
         if not base_url.startswith(("http://", "https://")):
@@ -111,6 +115,10 @@ class VisionClient:
         self.max_tokens, self.temperature = max_tokens, temperature
         self.usage = Usage()
         self.key_source = key_source
+        self.on_retry = on_retry
+        """Hears a line before each back-off sleep ("cannot reach URL (connection failed); retry 2/5 in 4 s")."""
+        self.reached = False
+        """The endpoint answered once (with anything): from then on a failed connection is retried."""
         # Local servers (Ollama, vLLM without --api-key) accept any key; the client insists on one.
         self._client = AsyncOpenAI(base_url=self.base_url, api_key=api_key or "no-key", max_retries=0,
                                    timeout=timeout_s)
@@ -145,29 +153,51 @@ class VisionClient:
             except openai.NotFoundError as exc:
                 raise await self._model_error(exc) from None
             except openai.BadRequestError as exc:
+                self.reached = True
                 text = self.scrub(_message(exc))
                 if "model" in text.lower() and ("not found" in text.lower() or "exist" in text.lower()):
                     raise await self._model_error(exc) from None
                 raise ImageFailed(f"HTTP 400: {text}") from None
             except (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError) as exc:
+                if isinstance(exc, openai.APIStatusError):
+                    self.reached = True
+                elif not self.reached and not isinstance(exc, openai.APITimeoutError):
+                    raise RemoteError(f"cannot reach {self.shown_url} ({_connect_reason(exc)})",
+                                      hint="check --base-url and that the server runs; this machine may have no "
+                                           "network") from None
                 if attempt >= self.retries:
                     tries = f"after {attempt + 1} tries"
                     if isinstance(exc, openai.APIConnectionError):
                         why = "timed out" if isinstance(exc, openai.APITimeoutError) else "connection failed"
                         raise RemoteError(f"cannot reach {self.shown_url} ({why} {tries})") from None
                     raise ImageFailed(f"{_status(exc)} {tries}: {self.scrub(_message(exc))}") from None
-                await asyncio.sleep(self._delay(exc, attempt))
+                delay = self._delay(exc, attempt)
+                if self.on_retry is not None:
+                    self.on_retry(self._retry_line(exc, attempt + 1, delay))
+                await asyncio.sleep(delay)
                 attempt += 1
                 self.usage.retries += 1
                 continue
             except openai.APIStatusError as exc:
+                self.reached = True
                 raise ImageFailed(f"{_status(exc)}: {self.scrub(_message(exc))}") from None
+            self.reached = True
             self.usage.add(getattr(response, "usage", None))
             choices = getattr(response, "choices", None) or []
             text = (choices[0].message.content or "").strip() if choices else ""
             if not text:
                 raise ImageFailed("the model returned an empty caption")
             return text
+
+    def _retry_line(self, exc, retry: int, delay: float) -> str:
+        import openai
+
+        if isinstance(exc, openai.APIConnectionError):
+            why = "timed out" if isinstance(exc, openai.APITimeoutError) else "connection failed"
+            what = f"cannot reach {self.shown_url} ({why})"
+        else:
+            what = f"{self.shown_url} answered {_status(exc)}"
+        return f"{what}; retry {retry}/{self.retries} in {delay:.0f} s"
 
     def _delay(self, exc, attempt: int) -> float:
         response = getattr(exc, "response", None)
@@ -192,6 +222,15 @@ class VisionClient:
             return sorted(m.id for m in page.data)
         except Exception:
             return []
+
+
+def _connect_reason(exc) -> str:
+    """Why a connection failed, from the transport's exception ("[Errno 111] Connection refused")."""
+    cause = exc.__cause__
+    while cause is not None and cause.__cause__ is not None and not str(cause):
+        cause = cause.__cause__
+    text = str(cause).splitlines()[0] if cause is not None and str(cause) else ""
+    return f"connection failed: {redact_text(text)}" if text else "connection failed"
 
 
 def _status(exc) -> str:

@@ -20,15 +20,15 @@ from loratui.datasets.caption_state import Basis
 from loratui.datasets.journal import CaptionChange, apply_caption_changes
 from loratui.datasets.dataset_repo import Dataset
 from loratui.errors import ModelError
-from loratui.hf_download import HubProgress
-from loratui.jobs.model import Job
-from loratui.jobs.runner import JobRunner
+from loratui.hf_download import HubProgress, endpoint
+from loratui.jobs.model import Job, JobStatus
+from loratui.jobs.runner import Cancelled, JobRunner
 from loratui.store import Store
 from loratui.tagging.labels import Labels, read_labels
 from loratui.tagging.modes import Mode, has_caption, merge_tags
 from loratui.tagging.options import TagCounter, TagNamer, TagOptions
 from loratui.tagging.pipeline import InferenceThread
-from loratui.tagging.registry import ModelFiles, resolve_model
+from loratui.tagging.registry import ModelFiles, model_source
 from loratui.tagging.scores import SCORE_FLOOR, kept_scores, rating_indices, write_scores
 from loratui.tagging.session import open_session
 
@@ -176,25 +176,33 @@ async def tag_dataset(
 ) -> TagReport:
     """Run (or resume) a tagging job over a dataset; returns what it did. Model errors raise ModelError.
 
+    The job row exists from the start: ``preparing`` while the model is fetched from the Hub (or found in its
+    cache), with what it waits for as its message; a cancel request stops that wait at once (Cancelled).
     `on_download(file name, bytes done, total)` hears a Hub model's download (from a worker thread).
     """
     started = time.monotonic()
-    files: ModelFiles = await asyncio.to_thread(resolve_model, request.model, on_download)
-    labels = read_labels(files.tags_path)
+    source = model_source(request.model)
     options, mode = request.options, request.mode
-    params = {"model": files.key, "options": options.as_params(), "mode": mode.value,
+    params = {"model": source.key, "options": options.as_params(), "mode": mode.value,
               "selection": selection_key(request.image_ids)}
     if request.fast_decode:
         params["fast_decode"] = True
-    model_name = files.key.rstrip("/").rsplit("/", 1)[-1]
-    runner = await JobRunner.start(store, "tag", title=f"Tag {dataset.name} ({model_name})", dataset_id=dataset.id,
-                                   params=params, resume=request.resume)
+    waiting = (f"fetching model {source.key} (Hugging Face cache, else {endpoint()})" if source.repo_id
+               else "loading the model")
+    runner = await JobRunner.start(store, "tag", title=f"Tag {dataset.name} ({source.name})", dataset_id=dataset.id,
+                                   params=params, resume=request.resume, status=JobStatus.PREPARING,
+                                   message=waiting)
     if on_update:
         runner.listeners.append(on_update)
     if on_runner:
         on_runner(runner)
-    report = TagReport(job_id=runner.id, model=files.key)
+    report = TagReport(job_id=runner.id, model=source.key)
     async with runner:
+        download = _DownloadWatch(runner, source.key, on_download)
+        files: ModelFiles = await runner.until_cancelled(asyncio.to_thread(source.fetch, download.progress),
+                                                         status=download.message)
+        labels = read_labels(files.tags_path)
+        await runner.set_state(JobStatus.RUNNING, "loading the model")
         images = await select_images(store, dataset, request.image_ids)
         report.images = len(images)
         todo = []
@@ -212,6 +220,32 @@ async def tag_dataset(
         report.elapsed_s = time.monotonic() - started
         await runner.progress(advance=0, message=report.summary(), force=True)
     return report
+
+
+class _DownloadWatch:
+    """A Hub download's progress, for the job's message and the caller's callback; stops it on a cancel."""
+
+    def __init__(self, runner: JobRunner, model: str, on_download: HubProgress | None) -> None:
+        self.runner = runner
+        self.model = model
+        self.on_download = on_download
+        self.latest: tuple[str, int, int | None] | None = None
+
+    def progress(self, name: str, done: int, total: int | None) -> None:
+        """huggingface_hub's progress (a worker thread); raising stops the transfer."""
+        if self.runner.stop_flag.is_set():
+            raise Cancelled()
+        self.latest = (name, done, total)
+        if self.on_download is not None:
+            self.on_download(name, done, total)
+
+    def message(self) -> str | None:
+        """The job's message while the model is fetched (None: unchanged)."""
+        if self.latest is None:
+            return None
+        name, done, total = self.latest
+        size = f"{done / 1e6:.1f}/{total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
+        return f"downloading {self.model}/{name}: {size}"
 
 
 class _ModelRun:

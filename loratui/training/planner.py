@@ -19,8 +19,8 @@ from loratui.training.config import TrainConfig, load_config
 from loratui.training.plan import TrainPhase, TrainPlan
 from loratui.training.schema import Schema, coerce_text, load_schema
 from loratui.training.steps import (
-    MusubiStepParams, StepReport, compute_musubi_steps, compute_steps, attach_controls, load_musubi_sources, load_subsets,
-    measured_seconds_per_step, musubi_reso_step, params_from_args, parse_resolution,
+    MusubiStepParams, StepReport, attach_controls, compute_musubi_steps, compute_steps, load_musubi_sources,
+    load_subsets, measured_seconds_per_step, musubi_reso_step, params_from_args, parse_resolution,
 )
 from loratui.training.trainer import find_trainer
 from loratui.training.validate import Issue, check_config, errors

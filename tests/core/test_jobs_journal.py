@@ -155,3 +155,49 @@ def test_zombie_counts_as_dead():
     assert not is_alive(proc.pid, key)
     assert not is_alive(proc.pid)
     proc.wait()
+
+
+async def test_preparing_job_waits_cancellably_and_a_dead_one_is_interrupted_not_queued(tmp_path):
+    """A tag/caption job starts as 'preparing' (issue 14); `until_cancelled` ends its wait on a cancel from
+    another process, and a preparing job whose process died is interrupted (it is no training to requeue)."""
+    import asyncio
+    import time
+
+    from loratui.jobs.procinfo import hostname, proc_key
+
+    async with Store.open(tmp_path / "db") as store:
+        runner = await JobRunner.start(store, "tag", status=JobStatus.PREPARING, message="fetching model m")
+        job = await store.run(repo.get_job, runner.id)
+        assert job.status == JobStatus.PREPARING and job.message == "fetching model m"
+        notes = iter(["downloading m: 1 MB"])
+        assert await runner.until_cancelled(asyncio.sleep(0.7, "files"), status=lambda: next(notes, None)) \
+            == "files"
+        assert (await store.run(repo.get_job, runner.id)).message == "downloading m: 1 MB"
+        await runner.set_state(JobStatus.RUNNING, "tagging")
+        assert (await store.run(repo.get_job, runner.id)).status == JobStatus.RUNNING
+
+        waited = asyncio.Event()
+        with pytest.raises(Cancelled):
+            async with runner:
+                async def stuck():
+                    waited.set()
+                    await asyncio.sleep(60)
+
+                async def cancel_later():
+                    await waited.wait()
+                    await store.run(repo.request_cancel, runner.id)  # as another process would
+
+                asked = time.monotonic()
+                asyncio.ensure_future(cancel_later())
+                await runner.until_cancelled(stuck())
+        assert time.monotonic() - asked < 2.0
+        assert (await store.run(repo.get_job, runner.id)).status == JobStatus.CANCELLED
+
+        job = await store.run(repo.create_job, "caption")
+        proc = subprocess.Popen([sys.executable, "-c", "pass"])
+        proc.wait()
+        await store.run(repo.update_job, job.id, status=JobStatus.PREPARING, pid=proc.pid, host=hostname(),
+                        proc_key=proc_key(proc.pid))
+        assert [j.id for j in await reconcile(store)] == [job.id]
+        job = await store.run(repo.get_job, job.id)
+        assert job.status == JobStatus.INTERRUPTED and "the process running this job is gone" in job.message

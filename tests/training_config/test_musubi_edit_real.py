@@ -97,6 +97,7 @@ async def test_what_train_check_stops_on_musubi_stops_on(store, ctx, tmp_path, i
     from loratui.datasets.service import add_dataset
     from loratui.errors import TrainingError
     from loratui.training import edit_pairs, musubi
+    from loratui.training.steps import attach_controls, load_musubi_sources
 
     root = tmp_path / "ds"
     for name in ("a", "b"):
@@ -107,11 +108,14 @@ async def test_what_train_check_stops_on_musubi_stops_on(store, ctx, tmp_path, i
     with pytest.raises(TrainingError, match="have no control image"):
         await write_plan(store, ctx, tmp_path, config)
     # the TOML loratui would have written, given to musubi-tuner anyway
-    subsets = [{"rel_path": "1_x", "repeats": 1}]
-    pairs = await edit_pairs.load_pair_plan(store, dataset, "qwen-image", config.args, subsets)
+    sources = await load_musubi_sources(store, dataset.id)
+    used = [{"rel_path": s.rel_path, "repeats": s.repeats} for s in musubi.trained_sources(sources)]
+    pairs = await edit_pairs.load_pair_plan(store, dataset, "qwen-image", config.args, used)
+    attach_controls(sources, {}, pairs.toml_keys())
     toml = tmp_path / "dataset.toml"
-    toml.write_text(tomlio.dumps(musubi.dataset_config(root, ".txt", subsets, config.args, (64, 64), 1,
-                                                       tmp_path / "cache", controls=pairs.toml_keys())))
+    toml.write_text(tomlio.dumps(musubi.dataset_config(root, ".txt", sources,
+                                                       musubi.dataset_settings(config.args, (64, 64)),
+                                                       tmp_path / "cache")))
     code, result = musubi_reads(toml)
     assert code == 1 and "Could not find matching control images" in result["error"]
 

@@ -289,7 +289,7 @@ async def test_jobs_strip_shows_active_jobs_and_cancels(demo_ctx):
                 break
         assert f"#{job.id}" in line and "25%" in line and "30/120" in line
         strip.focus()
-        await pilot.press("x")
+        await pilot.press("x", "y")  # y: the confirmation
         await pilot.pause(0.1)
         assert (await app.store.run(repo.get_job, job.id)).cancel_requested
 

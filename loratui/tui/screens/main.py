@@ -32,6 +32,8 @@ from loratui.datasets.kept_edits import UnsavedEdit
 from loratui.datasets.query import QueryError
 from loratui.datasets.service import add_dataset, rescan_dataset
 from loratui.errors import ConflictError, LoratuiError
+from loratui.jobs import repo as jobs_repo
+from loratui.jobs.model import Job, JobStatus
 from loratui.store.changes import ChangeSet
 from loratui.text import literal
 from loratui.tui.screens.add_dataset import AddDatasetScreen
@@ -99,6 +101,7 @@ class MainScreen(Screen):
         Binding("i", "dataset_info", "Dataset info", id="main.dataset_info", show=False),
         Binding("p", "pair_problems", "Pair problems", id="main.pair_problems", show=False),
         Binding("c", "next_control", "Next control image", id="main.next_control", show=False),
+        Binding("x", "cancel_job", "Cancel job", id="main.cancel_job", show=False),
         Binding("tab", "app.focus_next", "Next panel", id="main.next_panel", show=False),
         Binding("shift+tab", "app.focus_previous", "Previous panel", id="main.previous_panel", show=False),
     ]
@@ -169,7 +172,6 @@ class MainScreen(Screen):
         self.image_list.border_title = "Images"
         self.query_one("#tags").border_title = "Tags"
         self.editor.border_title = "Caption"
-        self.editor.read_only = True
         self.image_list.on_cursor_moved = self._request_preview
         self.query_one(ImagePreview).thumbnails = ThumbnailReader(self.app.ctx.paths.db)
         self.query_one(PairPreview).open(self.app.ctx.paths.db)
@@ -519,7 +521,7 @@ class MainScreen(Screen):
                                     caption.mtime_ns if caption else None, editable, caption.sha256 if caption else None)
         editor = self.editor
         editor.load_text(text)
-        editor.read_only = not editable
+        editor.set_editable(editable)
         if editor.has_focus:
             editor.move_cursor(editor.document.end)
         notes = [w for w in (caption.warning if caption else None, row["caption_warning"]) if w]
@@ -592,7 +594,7 @@ class MainScreen(Screen):
     def _show_nothing(self) -> None:
         self.loaded = None
         self.editor.load_text("")
-        self.editor.read_only = True
+        self.editor.set_editable(False)
         self.query_one("#preview-info", Static).update("", layout=False)
         self.query_one(ImagePreview).show(None)
         self.query_one(PairPreview).clear()
@@ -720,14 +722,34 @@ class MainScreen(Screen):
         self.image_list.focus()
         self._save_worker()
 
+    def on_caption_editor_editing_stopped(self, _event: CaptionEditor.EditingStopped) -> None:
+        self._save_worker()
+
+    def on_caption_editor_revert_requested(self, _event: CaptionEditor.RevertRequested) -> None:
+        """Drop the changes since the caption was loaded or saved; the editor keeps them in its undo (Ctrl+Z)."""
+        loaded, editor = self.loaded, self.editor
+        if loaded is None or not self.dirty:
+            self.notify("Nothing to discard: the caption is as saved")
+            return
+        editor.replace(loaded.text, editor.document.start, editor.document.end)
+        editor.move_cursor(editor.document.end)
+        self.notify("Edit discarded (Ctrl+Z brings it back)")
+
+    async def on_caption_editor_edit_requested(self, _event: CaptionEditor.EditRequested) -> None:
+        await self._start_editing()
+
     async def on_image_list_edit_requested(self, _event: ImageList.EditRequested) -> None:
+        await self._start_editing()
+
+    async def _start_editing(self) -> None:
+        """Put the highlighted image's caption (reloaded when it changed on disk) into editing, with the focus."""
         await self.flush_pending_load()
         loaded = self.loaded
         if loaded is not None and not self.dirty:
             caption = read_caption(loaded.path)
             if (caption.mtime_ns if caption is not None else None) != loaded.mtime_ns:
                 await self.load_image(loaded.image_id)  # edited outside loratui since it was shown
-        if self.loaded is not None and self.loaded.editable:
+        if self.loaded is not None and self.loaded.editable and self.editor.start_editing():
             self.editor.move_cursor(self.editor.document.end)  # appending a tag is the common edit
             self.editor.focus()
 
@@ -806,19 +828,25 @@ class MainScreen(Screen):
         elif self.focused is self.query_one(DatasetTree) or self.focused is None:
             self.image_list.focus()
 
-    def action_add_dataset(self) -> None:
+    def action_add_dataset(self, value: str = "", error: str | None = None) -> None:
+        """Ask for a folder (the dialog checks it), then add and scan it; a failure asks again with the text."""
         def added(path: str | None) -> None:
             if path:
                 self._add_worker(path)
 
-        self.app.push_screen(AddDatasetScreen(), added)
+        caption_ext = self.app.ctx.settings.general.caption_ext
+        self.app.push_screen(AddDatasetScreen(value, error, caption_ext=caption_ext), added)
 
     @work(exclusive=True, group="dataset")
     async def _add_worker(self, path: str) -> None:
         settings = self.app.ctx.settings.general
         self.notify(f"Scanning {path}…")
-        dataset, report = await add_dataset(self.store, path, workspace=settings.default_workspace,
-                                            caption_ext=settings.caption_ext, workers=settings.scan_workers)
+        try:
+            dataset, report = await add_dataset(self.store, path, workspace=settings.default_workspace,
+                                                caption_ext=settings.caption_ext, workers=settings.scan_workers)
+        except LoratuiError as exc:
+            self.action_add_dataset(path, exc.one_line())  # nothing was registered: correct it and try again
+            return
         self.notify(f"Added {dataset.name}: {report.summary() if report else ''}", markup=False)
         target = TreeTarget(dataset, None, dataset.name)
         await self.open_target(target)
@@ -830,6 +858,35 @@ class MainScreen(Screen):
             self.notify("No dataset open", severity="warning")
             return
         self.app.push_screen(DatasetInfoScreen(self.dataset, self.orphans))
+
+    def action_cancel_job(self) -> None:
+        """Cancel the only running job, or pick one in the jobs strip (the strip asks before cancelling)."""
+        self.query_one(JobsStrip).cancel_from_anywhere()
+
+    def on_jobs_strip_cancel_requested(self, event: JobsStrip.CancelRequested) -> None:
+        job = event.job
+        what = f"#{job.id} {job.kind}" + (f" {job.title}" if job.title else "")
+        kept = ("captions written so far are kept; running it again resumes" if job.kind in ("tag", "caption")
+                else "what it finished is kept")
+        question = f"Cancel job {what} ({job.status.value})?\n{kept.capitalize()}."
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._cancel_job_worker(job)
+
+        self.app.push_screen(ConfirmScreen("Cancel job", question, yes="Cancel job", no="Keep running"), answered)
+
+    @work(group="cancel-job")
+    async def _cancel_job_worker(self, job: Job) -> None:
+        if job.kind == "train" and job.status != JobStatus.QUEUED:
+            # Imported here: launch loads the planner (~130 ms), which the app's start does without.
+            from loratui.training.run.launch import cancel_training
+
+            self.notify(f"Stopping job #{job.id}…")
+            job = await cancel_training(self.store, self.app.ctx, job.id)
+        else:
+            job = await self.store.run(jobs_repo.request_cancel, job.id)
+        self.notify(f"Job #{job.id} cancelled" if job.terminal else f"Asked job #{job.id} to stop")
 
     def action_rescan(self) -> None:
         if self.dataset is None:

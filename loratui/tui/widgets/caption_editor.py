@@ -1,4 +1,9 @@
-"""The caption editor: a TextArea that knows the dataset's tag vocabulary and asks its screen to save or move."""
+"""The caption editor: a TextArea that knows the dataset's tag vocabulary and asks its screen to save or move.
+
+It is either *viewing* (read-only: letters reach the screen's keys, so `r` after Tab rescans) or *editing*. Only
+an explicit request starts editing (`e`/Enter on the image list or on the editor); Tab moves the focus in and out
+without it. Leaving an edit saves it (Escape, Tab away, moving to another image); Ctrl+R discards it instead.
+"""
 
 from __future__ import annotations
 
@@ -49,8 +54,10 @@ class CaptionEditor(FixedBoxTextArea):
     """
 
     BINDINGS = [
-        Binding("escape", "leave", "Back to list", id="editor.leave"),
+        Binding("escape", "leave", "Back to list (saves)", id="editor.leave"),
         Binding("ctrl+s", "save", "Save caption", id="editor.save"),
+        Binding("ctrl+r", "revert", "Discard edit", id="editor.revert"),
+        Binding("enter,e", "edit", "Edit caption", id="editor.edit"),
         Binding("alt+down,ctrl+n", "step(1)", "Save, next image", id="editor.next"),
         Binding("alt+up,ctrl+b", "step(-1)", "Save, previous image", id="editor.previous"),
         Binding("ctrl+t", "complete", "Complete tag", id="editor.complete"),
@@ -76,7 +83,16 @@ class CaptionEditor(FixedBoxTextArea):
             self.delta = delta
 
     class Left(Message):
-        """Escape: the user left the editor."""
+        """Escape: the user left the editor (back to the list; the edit is saved)."""
+
+    class EditRequested(Message):
+        """Enter or `e` while viewing: the user wants to edit the caption shown."""
+
+    class EditingStopped(Message):
+        """The focus moved away while editing (Tab): the edit is to be saved."""
+
+    class RevertRequested(Message):
+        """Ctrl+R: drop the changes made since the caption was loaded or last saved."""
 
     class SuggestionsChanged(Message):
         """The tag completions for the fragment at the cursor changed."""
@@ -86,13 +102,59 @@ class CaptionEditor(FixedBoxTextArea):
             self.suggestions = suggestions
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__("", id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
+        super().__init__("", id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus", read_only=True)
         self.vocabulary: list[tuple[str, int]] = []
         """(tag, images carrying it), most used first; set by the screen."""
         self.suggestions: list[tuple[str, int]] = []
+        self.editing = False
+        """True while the user edits; False while viewing (read-only, keys go to the screen)."""
+        self.editable = False
+        """Whether the caption shown may be edited at all (set by the screen for each caption)."""
+
+    def set_editable(self, editable: bool) -> None:
+        """Say whether the caption now shown may be edited (a caption too large to load may not)."""
+        self.editable = editable
+        if not editable:
+            self.editing = False
+        self._apply_mode()
+
+    def start_editing(self) -> bool:
+        """Enter editing; False when the caption shown cannot be edited."""
+        if not self.editable:
+            return False
+        self.editing = True
+        self._apply_mode()
+        return True
+
+    def stop_editing(self) -> None:
+        """Back to viewing."""
+        self.editing = False
+        self._apply_mode()
+
+    def _apply_mode(self) -> None:
+        read_only = not (self.editing and self.editable)
+        if read_only == self.read_only and self.has_class("-editing") == self.editing:
+            return  # every image load passes here: the footer is rebuilt only when the mode changes
+        self.read_only = read_only
+        self.set_class(self.editing, "-editing")
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "edit":
+            return not self.editing  # while editing, Enter and `e` are text
+        if action in ("revert", "complete"):
+            return self.editing
+        return True
 
     def action_leave(self) -> None:
+        self.stop_editing()
         self.post_message(self.Left())
+
+    def action_edit(self) -> None:
+        self.post_message(self.EditRequested())
+
+    def action_revert(self) -> None:
+        self.post_message(self.RevertRequested())
 
     def action_save(self) -> None:
         self.post_message(self.SaveRequested())
@@ -135,4 +197,8 @@ class CaptionEditor(FixedBoxTextArea):
         self.update_suggestions()
 
     def on_blur(self) -> None:
+        if self.editing and self.is_attached and self.screen.focused is not self:
+            # The focus moved to another panel (not: a dialog covering the screen, the terminal losing focus).
+            self.stop_editing()
+            self.post_message(self.EditingStopped())
         self.update_suggestions()

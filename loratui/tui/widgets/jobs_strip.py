@@ -1,18 +1,22 @@
-"""The jobs strip: jobs not yet ended, with progress; read again whenever a job changes (``reload``)."""
+"""The jobs strip: jobs not yet ended, with progress; read again whenever a job changes (``reload``).
+
+Cancelling: `x` on the strip (the selected job) or on any panel of the main screen (the only job, else the strip
+takes the focus to pick one) posts ``CancelRequested``; the screen asks before it cancels.
+"""
 
 from __future__ import annotations
 
 from rich.segment import Segment
 from rich.text import Text
 from textual.binding import Binding
+from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from loratui.errors import LoratuiError
 from loratui.jobs import repo
 from loratui.jobs.model import Job
 from loratui.text import literal
-from loratui.tui.workers import report_error, work
+from loratui.tui.workers import work
 
 MAX_LINES = 4
 BAR_W = 16
@@ -60,6 +64,13 @@ class JobsStrip(Widget, can_focus=True):
 
     COMPONENT_CLASSES = {"jobs-strip--selected", "jobs-strip--empty"}
 
+    class CancelRequested(Message):
+        """The user asked to cancel `job` (not confirmed yet)."""
+
+        def __init__(self, job: Job) -> None:
+            super().__init__()
+            self.job = job
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.jobs: list[Job] = []
@@ -92,17 +103,31 @@ class JobsStrip(Widget, can_focus=True):
             self.selected = (self.selected + delta) % len(self.jobs)
             self.refresh()
 
-    async def action_cancel_job(self) -> None:
+    def action_cancel_job(self) -> None:
         job = self.selected_job
         if job is None:
-            self.notify("No job selected", severity="warning")
+            self.notify("No job is running", severity="warning")
             return
-        try:
-            await self.app.store.run(repo.request_cancel, job.id)
-        except LoratuiError as exc:
-            report_error(self, exc)
+        self.confirm_cancel(job)
+
+    def cancel_from_anywhere(self) -> None:
+        """`x` on another panel: cancel the only job (after asking), or take the focus to pick one."""
+        if not self.jobs:
+            self.notify("No job is running", severity="warning")
+        elif self.has_focus:
+            self.action_cancel_job()
+        elif len(self.jobs) == 1:
+            self.confirm_cancel(self.jobs[0])
+        else:
+            self.focus()
+            self.notify(f"{len(self.jobs)} jobs: pick one with j/k, then press x")
+
+    def confirm_cancel(self, job: Job) -> None:
+        """Ask the screen to confirm and cancel job `job` (it owns dialogs)."""
+        if job.cancel_requested:
+            self.notify(f"Job #{job.id} is stopping already")
             return
-        self.notify(f"Asked job #{job.id} to stop")
+        self.post_message(self.CancelRequested(job))
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
