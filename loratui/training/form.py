@@ -13,7 +13,7 @@ from typing import Any
 from loratui.datasets.service import get_dataset
 from loratui.errors import InputError, NotFoundError
 from loratui.training.config import TrainConfig
-from loratui.training.planner import DEFAULT_RESOLUTION
+from loratui.training.families import get_family
 from loratui.training.schema import Option, Schema, coerce_text
 from loratui.training.steps import (
     StepReport, SubsetImages, compute_steps, load_subsets, measured_seconds_per_step, params_from_args,
@@ -119,7 +119,7 @@ class FormState:
         """The exact step count for the current values."""
         args = dict(self.config.args)
         if args.get("resolution") is None:
-            size = DEFAULT_RESOLUTION.get(self.config.family, 1024)
+            size = get_family(self.config.family).default_resolution
             args["resolution"] = f"{size},{size}"
         try:
             report = compute_steps(self.subsets, params_from_args(args, self.config.launch, self.schema))

@@ -66,22 +66,13 @@ def args_to_flags(args: dict[str, Any], schema: Schema | None, skip: tuple[str, 
     return argv
 
 
-def variant_args(family: Family, args: dict[str, Any], phase: str) -> dict[str, Any]:
-    """The family's variant flags for `phase` (a variant with choices takes the user's pick from [args])."""
-    values: dict[str, Any] = {}
-    for fixed in family.fixed_args:
-        if phase in fixed.phases:
-            values[fixed.option] = args.get(fixed.option, fixed.value) if fixed.choices else fixed.value
-    return values
-
-
 def phase_argv(family: Family, phase: str, args: dict[str, Any], dataset_toml: Path) -> list[str]:
     """The flags of a caching phase: dataset config, its model files, variant flags, forwarded options."""
     values: dict[str, Any] = {"dataset_config": str(dataset_toml)}
     for role in family.roles:
         if phase in role.phases and args.get(role.option) not in (None, ""):
             values[role.option] = args[role.option]
-    values.update(variant_args(family, args, phase))
+    values.update(family.variant_values(args, phase))
     for name in family.cache_forward.get(phase, ()):
         if args.get(name) is not None:
             values[name] = args[name]
@@ -103,7 +94,7 @@ def phases(trainer, family: str, args: dict[str, Any], launch: dict[str, Any], d
             continue
         argv = [trainer.python, str(trainer.script(family, phase)), *phase_argv(record, phase, args, dataset_toml)]
         result.append(TrainPhase(phase, argv, cwd, dict(TRAIN_ENV)))
-    train_args = {**args, **variant_args(record, args, "train")}
+    train_args = {**args, **record.variant_values(args, "train")}
     train = launcher_argv(trainer.python, trainer.script(family, "train"), launch)
     train += ["--dataset_config", str(dataset_toml),
               *args_to_flags(train_args, schema, skip=("resolution", "caption_extension"))]

@@ -217,7 +217,7 @@ def introspect(python: str, script: Path, *, backend: str = "kohya", family: str
         try:
             proc = subprocess.run([python, str(dumper), str(script), str(out)], capture_output=True,
                                   text=True, timeout=timeout, cwd=str(cwd or script.parent), check=False,
-                                  env=_quiet_env())
+                                  env=trainer_env())
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise TrainingError(f"could not read the options of {script.name}: {exc}") from None
         if proc.returncode != 0 or not out.exists():
@@ -234,7 +234,8 @@ def last_line(text: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def _quiet_env() -> dict[str, str]:
+def trainer_env() -> dict[str, str]:
+    """The environment trainer subprocesses that only read options run with (quiet, one thread)."""
     import os
 
     env = dict(os.environ)

@@ -104,7 +104,30 @@ def test_options_search(cli):
     assert {"enable_bucket", "bucket_no_upscale"} <= names and "network_dim" not in names
     flux = cli("train", "options", "--family", "flux", "--section", "basic", "--json").json()
     assert "t5xxl" in {o["name"] for o in flux["options"]}
-    assert cli("train", "options", "--family", "qwen-image").code == 2
+    assert cli("train", "options", "--backend", "kohya", "--family", "qwen-image").code == 2
+    assert cli("train", "options", "--family", "no-such-family").code == 2
+
+
+def test_options_search_finds_descriptions_and_initials(cli):
+    names = [o["name"] for o in cli("train", "options", "--search", "lr", "--json").json()["options"]]
+    assert names[0] == "learning_rate" and "lr_scheduler" in names
+    # a word found only in the description counts too
+    found = cli("train", "options", "--search", "warm up", "--json").json()["options"]
+    assert "lr_warmup_steps" in {o["name"] for o in found}
+    # every word must match: "text encoder lr" narrows to the text encoder's learning rate
+    found = [o["name"] for o in cli("train", "options", "--search", "text encoder lr", "--json").json()["options"]]
+    assert found and found[0] == "text_encoder_lr"
+
+
+def test_options_family_comes_from_context(cli, dataset_cli, config_file):
+    default = cli("train", "options", "--search", "lr", "--json").json()
+    assert default["family"] == "sd15" and default["family_from"].startswith("default")
+    from_config = cli("train", "options", "--config", config_file, "--json").json()
+    assert from_config["family"] == "sd15" and from_config["family_from"].startswith("config")
+    qwen = cli("train", "options", "--family", "qwen-image-edit-2509", "--search", "dit", "--json").json()
+    assert qwen["backend"] == "musubi" and "dit" in {o["name"] for o in qwen["options"]}
+    untrained = cli("train", "options", "--dataset", "ds")
+    assert untrained.code == 2 and "--family" in untrained.err
 
 
 def test_presets_new_and_save(cli, dataset_cli, tmp_path, home):

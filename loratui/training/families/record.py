@@ -156,6 +156,11 @@ class Family:
         """The fixed/variant arg for `option`, or None."""
         return next((f for f in self.fixed_args if f.option == option), None)
 
+    def variant_values(self, args: dict[str, Any], phase: str) -> dict[str, Any]:
+        """The variant flags passed to `phase`'s script (a variant with choices takes the pick in `args`)."""
+        return {fixed.option: args.get(fixed.option, fixed.value) if fixed.choices else fixed.value
+                for fixed in self.fixed_args if phase in fixed.phases}
+
     def phase_names(self) -> list[str]:
         """The phases a training runs, in order (``inference`` excluded)."""
         return [p for p in PHASES[:3] if p in self.scripts]
