@@ -148,6 +148,15 @@ def build_parser(script):
     return _setup_parser(script) or _parser_of_main(script)
 
 
+def _strict(parser):
+    """Make `parser` raise _ArgvError with argparse's message instead of printing usage and exiting."""
+    def error(message):
+        raise _ArgvError(message)
+
+    parser.error = error
+    return parser
+
+
 def dump(script, out_path):
     """Build `script`'s parser and write its options as JSON to `out_path`."""
     parser = build_parser(script)
@@ -266,10 +275,12 @@ def _error_text(exc):
     return f"{type(exc).__name__}: {text}" if not isinstance(exc, (_ArgvError, SystemExit)) else text
 
 
-def check(job_path, out_path):
-    """Run every check `job_path` asks for; write what each found to `out_path`."""
-    with open(job_path, encoding="utf-8") as handle:
-        job = json.load(handle)
+_PARSERS = {}
+"""Finished parsers by script path: a batch of checks builds each script's parser once."""
+
+
+def check_one(job):
+    """Run the checks of one plan (`job`: its phases, --config_file and dataset TOML); returns what they found."""
     result = {"phases": [], "config_file": None, "dataset": None}
     namespaces = {}
     for phase in job["phases"]:
@@ -277,7 +288,9 @@ def check(job_path, out_path):
         result["phases"].append(entry)
         saved_argv = sys.argv
         try:
-            parser = _strict(build_parser(phase["script"]))
+            if phase["script"] not in _PARSERS:
+                _PARSERS[phase["script"]] = _strict(build_parser(phase["script"]))
+            parser = _PARSERS[phase["script"]]
             entry["options"] = len(options_of(parser))
             sys.argv = [phase["script"], *phase["argv"]]  # the trainer's config reader parses sys.argv again
             namespace = parser.parse_args()
@@ -300,6 +313,15 @@ def check(job_path, out_path):
                 result["dataset"]["summary"] = check_dataset(spec, namespaces.get(spec["phase"]))
             except (Exception, SystemExit) as exc:
                 result["dataset"]["error"] = _error_text(exc)
+    return result
+
+
+def check(job_path, out_path):
+    """Run the checks `job_path` asks for (one plan, or ``{"jobs": [...]}`` for several in one process); write
+    what they found to `out_path` (``{"results": [...]}`` for several)."""
+    with open(job_path, encoding="utf-8") as handle:
+        job = json.load(handle)
+    result = {"results": [check_one(one) for one in job["jobs"]]} if "jobs" in job else check_one(job)
     with open(out_path, "w", encoding="utf-8") as handle:
         json.dump(result, handle, ensure_ascii=False, indent=1)
 

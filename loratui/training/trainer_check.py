@@ -77,12 +77,21 @@ def check_plan(plan: TrainPlan, trainer: Trainer, *, timeout: float = 600) -> tu
 
     The plan's files are written into a scratch copy of its workdir, so nothing of a real job is touched.
     """
+    return check_plans([plan], trainer, timeout=timeout)[0]
+
+
+def check_plans(plans: list[TrainPlan], trainer: Trainer, *,
+                timeout: float = 900) -> list[tuple[list[Issue], dict]]:
+    """`check_plan` for several plans of one trainer in one process (the trainer's imports are paid once)."""
     with tempfile.TemporaryDirectory(prefix="loratui-check-") as tmp:
         scratch = Path(tmp)
-        local = _relocated(plan, scratch / "job")
-        local.write_files()
+        jobs = []
+        for index, plan in enumerate(plans):
+            local = _relocated(plan, scratch / f"job{index}")
+            local.write_files()
+            jobs.append(check_job(local))
         job_path, out_path = scratch / "job.json", scratch / "result.json"
-        job_path.write_text(json.dumps(check_job(local)), encoding="utf-8")
+        job_path.write_text(json.dumps({"jobs": jobs}), encoding="utf-8")
         try:
             proc = subprocess.run([trainer.python, str(DUMPER), "check", str(job_path), str(out_path)],
                                   capture_output=True, text=True, timeout=timeout, cwd=str(trainer.root),
@@ -91,8 +100,8 @@ def check_plan(plan: TrainPlan, trainer: Trainer, *, timeout: float = 600) -> tu
             raise TrainingError(f"could not run the trainer's checks with {trainer.python}: {exc}") from None
         if proc.returncode != 0 or not out_path.exists():
             raise TrainingError(f"the trainer's checks did not run: {last_line(proc.stderr or proc.stdout)}")
-        result = json.loads(out_path.read_text(encoding="utf-8"))
-    return issues_from_result(result), result
+        results = json.loads(out_path.read_text(encoding="utf-8"))["results"]
+    return [(issues_from_result(result), result) for result in results]
 
 
 def _relocated(plan: TrainPlan, workdir: Path) -> TrainPlan:

@@ -15,6 +15,18 @@ SAMPLE_OPTIONS = ("--w", "--h", "--f", "--d", "--s", "--g", "--l", "--n", "--fs"
                   "--of")
 """Options after a sample prompt (``training/sampling_prompts.py``); ``--ci`` (a control image) repeats."""
 
+PRESET_DEFAULTS = {
+    "network_dim": 32, "network_alpha": 16.0, "optimizer_type": "adamw8bit", "learning_rate": 1e-4,
+    "mixed_precision": "bf16", "gradient_checkpointing": True, "sdpa": True, "max_train_epochs": 16,
+    "save_every_n_epochs": 2, "seed": 42, "max_data_loader_n_workers": 2, "persistent_data_loader_workers": True,
+    "weighting_scheme": "none", "output_dir": "", "output_name": "",
+}
+"""musubi-tuner options every generated preset sets (as its docs' example commands; the family's
+``preset_args`` and tier come on top). musubi always caches latents and text-encoder outputs to disk."""
+
+FP8 = {"fp8_base": True, "fp8_scaled": True}
+"""The DiT in fp8, scaled from the bf16 file at load time (about half the memory of bf16)."""
+
 ALL = ("cache_latents", "cache_text", "train")
 LATENT_TRAIN = ("cache_latents", "train")
 TEXT_TRAIN = ("cache_text", "train")
@@ -62,7 +74,12 @@ def _qwen(id_: str, name: str, version: str, architecture: str, dit_file: str, d
         roles=(_dit("qwen-image-dit", f"{name} DiT (bf16)"),) + _QWEN_ROLES,
         fixed_args=(FixedArg("model_version", version, ALL),),
         network_module="networks.lora_qwen_image", default_resolution=1024, bucket_step=16,
-        presets=("12gb", "16gb", "24gb", "48gb"), dataset_dialect="musubi", architecture=architecture,
+        preset_args={"timestep_sampling": "shift", "discrete_flow_shift": 2.2, "learning_rate": 5e-5,
+                     "network_dim": 16, "network_alpha": 16.0},
+        presets={"12gb": {**FP8, "blocks_to_swap": 45, "fp8_vl": True},
+                 "16gb": {**FP8, "blocks_to_swap": 30, "fp8_vl": True},
+                 "24gb": {**FP8, "blocks_to_swap": 16},
+                 "48gb": {}}, dataset_dialect="musubi", architecture=architecture,
         controls=controls, cache_forward=_QWEN_FORWARD, sample_options=SAMPLE_OPTIONS,
         downloads=(Download("dit", dit_repo, f"split_files/diffusion_models/{dit_file}"),) + _QWEN_DOWNLOADS,
         doc="docs/qwen_image.md", notes=_QWEN_NOTES + notes, verified=verified,
@@ -103,7 +120,11 @@ KONTEXT = Family(
         _text("clip_l", "text_encoder2", "clip-l", "CLIP-L text encoder"),
     ),
     network_module="networks.lora_flux", default_resolution=1024, bucket_step=16,
-    presets=("12gb", "16gb", "24gb", "48gb"), dataset_dialect="musubi", architecture="fk",
+    preset_args={"timestep_sampling": "flux_shift"},
+    presets={"12gb": {**FP8, "blocks_to_swap": 28, "fp8_t5": True},
+             "16gb": {**FP8, "blocks_to_swap": 16, "fp8_t5": True},
+             "24gb": {**FP8},
+             "48gb": {}}, dataset_dialect="musubi", architecture="fk",
     controls=Controls(True, 1, ("control_directory", "control_resolution", "no_resize_control"),
                       note="one control image per target (extra ones are ignored)"),
     cache_forward={"cache_latents": ("vae_dtype",), "cache_text": ("fp8_t5",)}, sample_options=SAMPLE_OPTIONS,
@@ -118,7 +139,7 @@ KONTEXT = Family(
 )
 
 
-def _flux2(id_: str, name: str, version: str, architecture: str, te_content: str, presets: tuple[str, ...],
+def _flux2(id_: str, name: str, version: str, architecture: str, te_content: str, presets: dict[str, dict],
            dit: Download | None, notes: tuple[str, ...]) -> Family:
     return Family(
         id=id_, name=name, trainer="musubi",
@@ -132,6 +153,7 @@ def _flux2(id_: str, name: str, version: str, architecture: str, te_content: str
         ),
         fixed_args=(FixedArg("model_version", version, ALL),),
         network_module="networks.lora_flux_2", default_resolution=1024, bucket_step=16, presets=presets,
+        preset_args={"timestep_sampling": "flux2_shift"},
         dataset_dialect="musubi", architecture={"dev": "f2d"}.get(version, "f2k4b" if "4b" in version else "f2k9b"),
         controls=Controls(False, None, ("control_directory", "control_resolution", "no_resize_control"),
                           note="optional; upstream recommends no_resize_control with control_resolution "
@@ -144,26 +166,29 @@ def _flux2(id_: str, name: str, version: str, architecture: str, te_content: str
     )
 
 
+_KLEIN_4B = {"8gb": {**FP8, "blocks_to_swap": 13, "fp8_text_encoder": True},
+             "12gb": {**FP8, "fp8_text_encoder": True}, "24gb": {}}
+_KLEIN_9B = {"12gb": {**FP8, "blocks_to_swap": 16, "fp8_text_encoder": True},
+             "16gb": {**FP8, "blocks_to_swap": 8, "fp8_text_encoder": True}, "24gb": {**FP8}}
 _KLEIN_NOTE = "distilled (4 steps, guidance 1.0): upstream recommends training on the base model"
 FLUX2 = (
-    _flux2("flux2-dev", "FLUX.2 [dev]", "dev", "f2d", "mistral-small-3.1-24b", ("24gb", "48gb", "80gb"),
+    _flux2("flux2-dev", "FLUX.2 [dev]", "dev", "f2d", "mistral-small-3.1-24b",
+           {"24gb": {**FP8, "blocks_to_swap": 29}, "48gb": {**FP8}, "80gb": {}},
            Download("dit", "black-forest-labs/FLUX.2-dev", "flux2-dev.safetensors", "gated: accept the licence"),
            ("text encoder: all Mistral 3 split files of black-forest-labs/FLUX.2-dev; --fp8_text_encoder does "
             "not work with it", "guidance-distilled: upstream recommends training klein base models")),
-    _flux2("flux2-klein-4b", "FLUX.2 [klein] 4B", "klein-4b", "f2k4b", "qwen3-4b", ("8gb", "12gb", "24gb"),
+    _flux2("flux2-klein-4b", "FLUX.2 [klein] 4B", "klein-4b", "f2k4b", "qwen3-4b", _KLEIN_4B,
            Download("dit", "black-forest-labs/FLUX.2-klein-4B", "flux2-klein-4b.safetensors"),
            (_KLEIN_NOTE, "text encoder: Qwen3 4B split files of black-forest-labs/FLUX.2-klein-4B (Z-Image's "
                          "Qwen3 4B works too)")),
-    _flux2("flux2-klein-base-4b", "FLUX.2 [klein] base 4B", "klein-base-4b", "f2k4b", "qwen3-4b",
-           ("8gb", "12gb", "24gb"),
+    _flux2("flux2-klein-base-4b", "FLUX.2 [klein] base 4B", "klein-base-4b", "f2k4b", "qwen3-4b", _KLEIN_4B,
            Download("dit", "black-forest-labs/FLUX.2-klein-base-4B", "flux2-klein-base-4b.safetensors"),
            ("text encoder: Qwen3 4B split files of black-forest-labs/FLUX.2-klein-4B",
             "shares the cache suffix f2k4b with klein-4b")),
-    _flux2("flux2-klein-9b", "FLUX.2 [klein] 9B", "klein-9b", "f2k9b", "qwen3-8b", ("12gb", "16gb", "24gb"),
+    _flux2("flux2-klein-9b", "FLUX.2 [klein] 9B", "klein-9b", "f2k9b", "qwen3-8b", _KLEIN_9B,
            Download("dit", "black-forest-labs/FLUX.2-klein-9B", "flux2-klein-9b.safetensors"),
            (_KLEIN_NOTE, "text encoder: Qwen3 8B split files of black-forest-labs/FLUX.2-klein-9B")),
-    _flux2("flux2-klein-base-9b", "FLUX.2 [klein] base 9B", "klein-base-9b", "f2k9b", "qwen3-8b",
-           ("12gb", "16gb", "24gb"),
+    _flux2("flux2-klein-base-9b", "FLUX.2 [klein] base 9B", "klein-base-9b", "f2k9b", "qwen3-8b", _KLEIN_9B,
            Download("dit", "black-forest-labs/FLUX.2-klein-base-9B", "flux2-klein-base-9b.safetensors"),
            ("text encoder: Qwen3 8B split files of black-forest-labs/FLUX.2-klein-9B",
             "shares the cache suffix f2k9b with klein-9b")),
@@ -181,7 +206,10 @@ ZIMAGE = Family(
         _text("text_encoder", "text_encoder", "qwen3-4b", "Qwen3 4B text encoder"),
     ),
     network_module="networks.lora_zimage", default_resolution=1024, bucket_step=16,
-    presets=("8gb", "12gb", "16gb", "24gb"), dataset_dialect="musubi", architecture="zi",
+    preset_args={"timestep_sampling": "shift", "discrete_flow_shift": 2.0},
+    presets={"8gb": {**FP8, "blocks_to_swap": 28, "fp8_llm": True},
+             "12gb": {**FP8, "blocks_to_swap": 14, "fp8_llm": True},
+             "16gb": {**FP8}, "24gb": {}}, dataset_dialect="musubi", architecture="zi",
     cache_forward={"cache_latents": ("vae_dtype",), "cache_text": ("fp8_llm",)}, sample_options=SAMPLE_OPTIONS,
     doc="docs/zimage.md",
     notes=("models: Tongyi-MAI/Z-Image (split files) or Comfy-Org/z_image",
@@ -207,7 +235,7 @@ _WAN_CLIP_DOWNLOAD = Download("clip_vision", "Wan-AI/Wan2.1-I2V-14B-720P",
                               "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth")
 
 
-def _wan(id_: str, name: str, task: str, dit_content: str, presets: tuple[str, ...], *, i2v: bool = False,
+def _wan(id_: str, name: str, task: str, dit_content: str, presets: dict[str, dict], *, i2v: bool = False,
          clip: bool = False, two_dits: bool = False, resolution: int = 640, notes: tuple[str, ...] = ()) -> Family:
     roles = [_dit(dit_content, "DiT" + (" (low-noise one when both are given)" if two_dits else "")), _WAN_VAE,
              _WAN_T5]
@@ -223,6 +251,7 @@ def _wan(id_: str, name: str, task: str, dit_content: str, presets: tuple[str, .
         id=id_, name=name, trainer="musubi",
         scripts=_scripts("wan", "wan_generate_video.py"), roles=tuple(roles), fixed_args=tuple(fixed),
         network_module="networks.lora_wan", default_resolution=resolution, bucket_step=16, presets=presets,
+        preset_args={"timestep_sampling": "shift", "discrete_flow_shift": 3.0, "learning_rate": 2e-4},
         dataset_dialect="musubi", architecture="wan", video=True,
         cache_forward={"cache_latents": ("vae_dtype", "vae_cache_cpu"), "cache_text": ("fp8_t5",)},
         sample_options=SAMPLE_OPTIONS, downloads=_WAN_DOWNLOADS + ((_WAN_CLIP_DOWNLOAD,) if clip else ()),
@@ -231,19 +260,25 @@ def _wan(id_: str, name: str, task: str, dit_content: str, presets: tuple[str, .
     )
 
 
+_WAN_14B = {"16gb": {**FP8, "blocks_to_swap": 30, "fp8_t5": True}, "24gb": {**FP8, "blocks_to_swap": 10},
+            "48gb": {}}
+_WAN_A14B = {"24gb": {**FP8, "blocks_to_swap": 10}, "48gb": {**FP8, "offload_inactive_dit": True},
+             "80gb": {"offload_inactive_dit": True}}
+"""Wan 2.2 A14B trains two DiTs, one active at a time: the idle one waits in CPU memory (not with block swap)."""
 _WAN22_NOTE = ("timestep_boundary is an integer in the training parser (875 = 0.875)",
                "one DiT alone: pass it as dit and limit min_timestep/max_timestep (high noise 875-1000 T2V, "
                "900-1000 I2V) with preserve_distribution_shape")
 WAN = (
-    _wan("wan2.1-t2v-1.3b", "Wan 2.1 T2V 1.3B", "t2v-1.3B", "wan2.1-1.3b-dit", ("8gb", "12gb", "24gb")),
-    _wan("wan2.1-t2v-14b", "Wan 2.1 T2V 14B", "t2v-14B", "wan2.1-14b-dit", ("16gb", "24gb", "48gb"),
+    _wan("wan2.1-t2v-1.3b", "Wan 2.1 T2V 1.3B", "t2v-1.3B", "wan2.1-1.3b-dit",
+         {"8gb": {"fp8_base": True, "fp8_t5": True}, "12gb": {"fp8_t5": True}, "24gb": {}}),
+    _wan("wan2.1-t2v-14b", "Wan 2.1 T2V 14B", "t2v-14B", "wan2.1-14b-dit", _WAN_14B,
          resolution=768),
-    _wan("wan2.1-i2v-14b", "Wan 2.1 I2V 14B", "i2v-14B", "wan2.1-14b-i2v-dit", ("16gb", "24gb", "48gb"),
+    _wan("wan2.1-i2v-14b", "Wan 2.1 I2V 14B", "i2v-14B", "wan2.1-14b-i2v-dit", _WAN_14B,
          i2v=True, clip=True, notes=("I2V trained from images conditions each image on itself; video datasets "
                                      "come with video support",)),
-    _wan("wan2.2-t2v-a14b", "Wan 2.2 T2V A14B", "t2v-A14B", "wan2.2-a14b-dit", ("24gb", "48gb", "80gb"),
+    _wan("wan2.2-t2v-a14b", "Wan 2.2 T2V A14B", "t2v-A14B", "wan2.2-a14b-dit", _WAN_A14B,
          two_dits=True, resolution=768, notes=_WAN22_NOTE),
-    _wan("wan2.2-i2v-a14b", "Wan 2.2 I2V A14B", "i2v-A14B", "wan2.2-a14b-i2v-dit", ("24gb", "48gb", "80gb"),
+    _wan("wan2.2-i2v-a14b", "Wan 2.2 I2V A14B", "i2v-A14B", "wan2.2-a14b-i2v-dit", _WAN_A14B,
          i2v=True, two_dits=True, notes=_WAN22_NOTE),
 )
 
@@ -260,7 +295,10 @@ HUNYUAN_VIDEO = Family(
         _text("text_encoder", "text_encoder1", "llava-llama3-8b", "LLaVA-LLaMA3 text encoder"),
         _text("clip_l", "text_encoder2", "clip-l", "CLIP-L text encoder"),
     ),
-    network_module="networks.lora", default_resolution=720, bucket_step=16, presets=("16gb", "24gb", "48gb"),
+    network_module="networks.lora", default_resolution=720, bucket_step=16,
+    preset_args={"timestep_sampling": "shift", "discrete_flow_shift": 7.0, "learning_rate": 2e-4},
+    presets={"16gb": {"fp8_base": True, "blocks_to_swap": 30, "fp8_llm": True},
+             "24gb": {"fp8_base": True, "blocks_to_swap": 16}, "48gb": {}},
     dataset_dialect="musubi", architecture="hv", video=True,
     cache_forward={"cache_latents": ("vae_dtype", "vae_tiling", "vae_chunk_size", "vae_spatial_tile_sample_min_size"),
                    "cache_text": ("fp8_llm", "text_encoder_dtype")},
@@ -276,7 +314,7 @@ HUNYUAN_VIDEO = Family(
 )
 
 
-def _hv15(id_: str, name: str, task: str, presets: tuple[str, ...]) -> Family:
+def _hv15(id_: str, name: str, task: str, presets: dict[str, dict]) -> Family:
     i2v = task == "i2v"
     roles = [
         _dit("hunyuan-video-1.5-dit", f"{name} DiT (bf16; the ComfyUI fp16 file does not suit bf16 training)"),
@@ -303,6 +341,7 @@ def _hv15(id_: str, name: str, task: str, presets: tuple[str, ...]) -> Family:
         id=id_, name=name, trainer="musubi", scripts=_scripts("hv_1_5", "hv_1_5_generate_video.py"),
         roles=tuple(roles), fixed_args=tuple(fixed), network_module="networks.lora_hv_1_5",
         default_resolution=720, bucket_step=16, presets=presets, dataset_dialect="musubi", architecture="hv15",
+        preset_args={"timestep_sampling": "shift", "discrete_flow_shift": 2.0},
         video=True,
         cache_forward={"cache_latents": ("vae_dtype", "vae_sample_size", "vae_enable_patch_conv"),
                        "cache_text": ("fp8_vl",)},
@@ -310,8 +349,10 @@ def _hv15(id_: str, name: str, task: str, presets: tuple[str, ...]) -> Family:
     )
 
 
-HV15 = (_hv15("hunyuan-video-1.5-t2v", "HunyuanVideo 1.5 T2V", "t2v", ("12gb", "16gb", "24gb")),
-        _hv15("hunyuan-video-1.5-i2v", "HunyuanVideo 1.5 I2V", "i2v", ("12gb", "16gb", "24gb")))
+_HV15_TIERS = {"12gb": {**FP8, "blocks_to_swap": 40, "fp8_vl": True},
+               "16gb": {**FP8, "blocks_to_swap": 20, "fp8_vl": True}, "24gb": {**FP8}}
+HV15 = (_hv15("hunyuan-video-1.5-t2v", "HunyuanVideo 1.5 T2V", "t2v", _HV15_TIERS),
+        _hv15("hunyuan-video-1.5-i2v", "HunyuanVideo 1.5 I2V", "i2v", _HV15_TIERS))
 
 FRAMEPACK = Family(
     id="framepack", name="FramePack (one-frame training)", trainer="musubi",
@@ -325,7 +366,9 @@ FRAMEPACK = Family(
     ),
     fixed_args=(FixedArg("one_frame", True, LATENT_TRAIN),),
     network_module="networks.lora_framepack", default_resolution=640, bucket_step=16,
-    presets=("16gb", "24gb", "48gb"), dataset_dialect="musubi", architecture="fp", video=True,
+    preset_args={"timestep_sampling": "shift", "discrete_flow_shift": 3.0, "learning_rate": 2e-4},
+    presets={"16gb": {**FP8, "blocks_to_swap": 30, "fp8_llm": True}, "24gb": {**FP8, "blocks_to_swap": 10},
+             "48gb": {}}, dataset_dialect="musubi", architecture="fp", video=True,
     controls=Controls(True, 1, ("control_directory", "fp_1f_clean_indices", "fp_1f_target_index", "fp_1f_no_post"),
                       note="one-frame training: the control images are the start images, the targets the "
                            "images after the change (same file names)"),
@@ -366,7 +409,9 @@ def _k5(id_: str, name: str, tasks: tuple[str, ...]) -> Family:
         ),
         fixed_args=(FixedArg("task", tasks[0], choices=tasks),),
         network_module="networks.lora_kandinsky", default_resolution=512, bucket_step=16,
-        presets=("24gb", "48gb", "80gb"), dataset_dialect="musubi", architecture="k5", video=True,
+        preset_args={"timestep_sampling": "shift", "discrete_flow_shift": 5.0, "network_alpha": 32.0},
+        presets={"24gb": {**FP8, "blocks_to_swap": 20}, "48gb": {**FP8}, "80gb": {}},
+        dataset_dialect="musubi", architecture="k5", video=True,
         cache_forward={"cache_latents": ("vae_dtype",)}, sample_options=SAMPLE_OPTIONS,
         downloads=(Download("vae", "hunyuanvideo-community/HunyuanVideo", "vae/diffusion_pytorch_model.safetensors"),),
         doc="docs/kandinsky5.md",
@@ -386,7 +431,10 @@ def _hidream(id_: str, name: str, model_type: str, file: str, noise: tuple[float
         fixed_args=(FixedArg("model_type", model_type, ("cache_text", "train")),
                     FixedArg("task", "t2i", choices=("t2i", "i2i"))),
         network_module="networks.lora_hidream_o1", default_resolution=1024, bucket_step=32,
-        presets=("16gb", "24gb", "48gb"), dataset_dialect="musubi", architecture="ho1",
+        preset_args={"timestep_sampling": "uniform", "learning_rate": 4e-5, "noise_scale_start": noise[0],
+                     "noise_scale_end": noise[1], "noise_clip_std": noise[2]},
+        presets={"16gb": {**FP8, "blocks_to_swap": 20}, "24gb": {**FP8}, "48gb": {}},
+        dataset_dialect="musubi", architecture="ho1",
         controls=Controls(False, None, ("control_directory",),
                           note="with control images train task = \"i2i\"; without, \"t2i\""),
         sample_options=SAMPLE_OPTIONS,

@@ -119,9 +119,13 @@ class Family:
     """Training resolution when the config gives none (square)."""
     bucket_step: int
     """sd-scripts: ``bucket_reso_steps`` must be a multiple of this; musubi: the fixed bucket step."""
-    presets: tuple[str, ...]
-    """VRAM tiers of the built-in presets (``"8gb"``, ``"24gb"``...): preset ``<id>-<tier>`` exists for each."""
+    presets: dict[str, dict[str, Any]]
+    """VRAM tier (``"8gb"``, ``"24gb"``...) -> that tier's memory settings (block swap, fp8, text encoder in fp8):
+    built-in preset ``<id>-<tier>`` is the trainer's preset defaults, then ``preset_args``, then these."""
     fixed_args: tuple[FixedArg, ...] = ()
+    preset_args: dict[str, Any] = field(default_factory=dict)
+    """The family's training defaults in its presets (timestep sampling, flow shift, learning rate, rank...), as
+    the trainer's docs give them for this family."""
     dataset_dialect: str = "sd-scripts"
     """``sd-scripts`` (``[[datasets]]`` with ``[[datasets.subsets]]``) or ``musubi`` (one ``[[datasets]]`` per
     folder, ``image_directory`` + ``cache_directory``)."""

@@ -26,6 +26,26 @@ def _dit(content: str, text: str) -> ModelRole:
 
 _SD_NOTE = "download source not named by sd-scripts' docs"
 
+PRESET_DEFAULTS = {
+    "network_dim": 16, "network_alpha": 8.0, "optimizer_type": "AdamW8bit", "learning_rate": 1e-4,
+    "save_model_as": "safetensors", "save_precision": "bf16", "mixed_precision": "bf16", "enable_bucket": True,
+    "min_bucket_reso": 256, "bucket_reso_steps": 64, "bucket_no_upscale": True, "max_train_epochs": 10,
+    "save_every_n_epochs": 2, "lr_scheduler": "cosine_with_restarts", "lr_scheduler_num_cycles": 3,
+    "lr_warmup_steps": 0.05, "seed": 42, "max_data_loader_n_workers": 2, "persistent_data_loader_workers": True,
+    "sdpa": True, "train_batch_size": 1, "gradient_checkpointing": True, "cache_latents": True,
+    "cache_latents_to_disk": True, "output_dir": "", "output_name": "",
+}
+"""sd-scripts options every generated preset sets (the family's ``preset_args`` and tier come on top)."""
+
+_DIT_DEFAULTS = {"network_train_unet_only": True, "cache_text_encoder_outputs": True,
+                 "cache_text_encoder_outputs_to_disk": True}
+"""DiT families: only the DiT is trained, so the text-encoder outputs are cached to disk once."""
+
+
+def _hand_tuned(*tiers: str) -> dict[str, dict]:
+    """Tiers whose preset is a hand-tuned file in loratui/training/presets/ (it replaces the generated one)."""
+    return {tier: {} for tier in tiers}
+
 FAMILIES = (
     Family(
         id="sd15", name="Stable Diffusion 1.x", trainer="kohya",
@@ -33,7 +53,7 @@ FAMILIES = (
         roles=(_checkpoint("sd1-checkpoint", "SD 1.x checkpoint (.safetensors/.ckpt) or Diffusers folder/repo"),
                _VAE_OPTIONAL),
         network_module="networks.lora", default_resolution=512, bucket_step=64,
-        presets=("8gb", "12gb", "16gb", "24gb"), sample_options=SAMPLE_OPTIONS,
+        presets=_hand_tuned("8gb", "12gb", "16gb", "24gb"), sample_options=SAMPLE_OPTIONS,
         downloads=(Download("checkpoint", "stable-diffusion-v1-5/stable-diffusion-v1-5",
                             "v1-5-pruned-emaonly.safetensors", _SD_NOTE),),
         doc="docs/train_network.md", verified="run",
@@ -44,7 +64,12 @@ FAMILIES = (
         roles=(_checkpoint("sd2-checkpoint", "SD 2.x base checkpoint (OpenCLIP text encoder)"), _VAE_OPTIONAL),
         fixed_args=(FixedArg("v2", True),),
         network_module="networks.lora", default_resolution=512, bucket_step=64,
-        presets=("8gb", "16gb", "24gb"), sample_options=SAMPLE_OPTIONS,
+        preset_args={"save_precision": "fp16", "shuffle_caption": True, "keep_tokens": 1, "max_bucket_reso": 1024},
+        presets={"8gb": {"network_dim": 8, "network_alpha": 4.0},
+                 "16gb": {"train_batch_size": 2, "network_dim": 16},
+                 "24gb": {"train_batch_size": 4, "network_dim": 32, "network_alpha": 16.0,
+                          "gradient_checkpointing": False}},
+        sample_options=SAMPLE_OPTIONS,
         doc="docs/train_network.md",
         notes=("sd-scripts does not detect SD 2.x: the family passes --v2",),
     ),
@@ -54,7 +79,11 @@ FAMILIES = (
         roles=(_checkpoint("sd2-checkpoint", "SD 2.x 768-v checkpoint"), _VAE_OPTIONAL),
         fixed_args=(FixedArg("v2", True), FixedArg("v_parameterization", True)),
         network_module="networks.lora", default_resolution=768, bucket_step=64,
-        presets=("8gb", "16gb", "24gb"), sample_options=SAMPLE_OPTIONS,
+        preset_args={"save_precision": "fp16", "shuffle_caption": True, "keep_tokens": 1, "max_bucket_reso": 1536},
+        presets={"8gb": {"network_dim": 8, "network_alpha": 4.0},
+                 "16gb": {"train_batch_size": 2, "network_dim": 16},
+                 "24gb": {"train_batch_size": 4, "network_dim": 32, "network_alpha": 16.0}},
+        sample_options=SAMPLE_OPTIONS,
         doc="docs/train_network.md",
         notes=("v-prediction models need --v2 --v_parameterization; the family passes both",),
     ),
@@ -64,7 +93,7 @@ FAMILIES = (
         roles=(_checkpoint("sdxl-checkpoint", "SDXL checkpoint (U-Net, both text encoders and VAE)"),
                _VAE_OPTIONAL),
         network_module="networks.lora", default_resolution=1024, bucket_step=32,
-        presets=("8gb", "12gb", "16gb", "24gb"), sample_options=SAMPLE_OPTIONS,
+        presets=_hand_tuned("8gb", "12gb", "16gb", "24gb"), sample_options=SAMPLE_OPTIONS,
         downloads=(Download("checkpoint", "stabilityai/stable-diffusion-xl-base-1.0", "sd_xl_base_1.0.safetensors",
                             _SD_NOTE),),
         doc="docs/sdxl_train_network.md",
@@ -84,7 +113,11 @@ FAMILIES = (
             ModelRole("vae", "vae", "sd3-vae", "VAE (when not inside the checkpoint)", required=False),
         ),
         network_module="networks.lora_sd3", default_resolution=1024, bucket_step=32,
-        presets=("12gb", "16gb", "24gb"), sample_options=SAMPLE_OPTIONS,
+        preset_args={**_DIT_DEFAULTS, "max_bucket_reso": 2048},
+        presets={"12gb": {"fp8_base": True, "blocks_to_swap": 32},
+                 "16gb": {"fp8_base": True, "blocks_to_swap": 16},
+                 "24gb": {"fp8_base": True}},
+        sample_options=SAMPLE_OPTIONS,
         downloads=(
             Download("checkpoint", "stabilityai/stable-diffusion-3.5-large", "sd3.5_large.safetensors", _SD_NOTE),
             Download("clip_l", "stabilityai/stable-diffusion-3.5-large", "text_encoders/clip_l.safetensors"),
@@ -106,7 +139,7 @@ FAMILIES = (
         ),
         fixed_args=(FixedArg("model_type", "flux"),),
         network_module="networks.lora_flux", default_resolution=1024, bucket_step=32,
-        presets=("8gb", "12gb", "16gb", "24gb"), sample_options=SAMPLE_OPTIONS,
+        presets=_hand_tuned("8gb", "12gb", "16gb", "24gb"), sample_options=SAMPLE_OPTIONS,
         downloads=(
             Download("dit", "black-forest-labs/FLUX.1-dev", "flux1-dev.safetensors", "gated: accept the licence"),
             Download("ae", "black-forest-labs/FLUX.1-dev", "ae.safetensors", "gated: accept the licence"),
@@ -125,7 +158,12 @@ FAMILIES = (
         ),
         fixed_args=(FixedArg("model_type", "chroma"), FixedArg("apply_t5_attn_mask", True)),
         network_module="networks.lora_flux", default_resolution=1024, bucket_step=32,
-        presets=("12gb", "16gb", "24gb"), sample_options=SAMPLE_OPTIONS,
+        preset_args={**_DIT_DEFAULTS, "max_bucket_reso": 2048, "timestep_sampling": "sigmoid",
+                     "model_prediction_type": "raw", "guidance_scale": 0.0},
+        presets={"12gb": {"fp8_base": True, "blocks_to_swap": 22},
+                 "16gb": {"fp8_base": True, "blocks_to_swap": 16},
+                 "24gb": {"fp8_base": True}},
+        sample_options=SAMPLE_OPTIONS,
         downloads=(
             Download("dit", "lodestones/Chroma1-Base", "Chroma.safetensors"),
             Download("ae", "black-forest-labs/FLUX.1-dev", "ae.safetensors", "gated: accept the licence"),
@@ -144,7 +182,12 @@ FAMILIES = (
             ModelRole("ae", "ae", "flux1-ae", "FLUX.1 autoencoder (ae.safetensors)"),
         ),
         network_module="networks.lora_lumina", default_resolution=1024, bucket_step=32,
-        presets=("12gb", "16gb", "24gb"), sample_options=SAMPLE_OPTIONS,
+        preset_args={**_DIT_DEFAULTS, "max_bucket_reso": 2048, "timestep_sampling": "nextdit_shift",
+                     "discrete_flow_shift": 6.0, "network_dim": 8, "network_alpha": 8.0},
+        presets={"12gb": {"fp8_base": True, "blocks_to_swap": 12},
+                 "16gb": {"fp8_base": True},
+                 "24gb": {}},
+        sample_options=SAMPLE_OPTIONS,
         downloads=(
             Download("dit", "Comfy-Org/Lumina_Image_2.0_Repackaged",
                      "split_files/diffusion_models/lumina_2_model_bf16.safetensors"),
@@ -165,7 +208,14 @@ FAMILIES = (
         ),
         fixed_args=(FixedArg("network_train_unet_only", True),),
         network_module="networks.lora_hunyuan_image", default_resolution=1024, bucket_step=32,
-        presets=("8gb", "12gb", "24gb", "48gb"), sample_options=SAMPLE_OPTIONS,
+        preset_args={**_DIT_DEFAULTS, "max_bucket_reso": 2048, "discrete_flow_shift": 5.0,
+                     "model_prediction_type": "raw"},
+        presets={"8gb": {"fp8_base": True, "fp8_scaled": True, "fp8_vl": True, "text_encoder_cpu": True,
+                         "blocks_to_swap": 37},
+                 "12gb": {"fp8_base": True, "fp8_scaled": True, "fp8_vl": True, "blocks_to_swap": 32},
+                 "24gb": {"fp8_base": True, "fp8_scaled": True, "blocks_to_swap": 9},
+                 "48gb": {}},
+        sample_options=SAMPLE_OPTIONS,
         downloads=(
             Download("dit", "tencent/HunyuanImage-2.1", "dit/hunyuanimage2.1.safetensors"),
             Download("text_encoder", "Comfy-Org/HunyuanImage_2.1_ComfyUI",
@@ -189,7 +239,10 @@ FAMILIES = (
                       "LLM adapter weights (taken from the DiT when it holds them)", required=False),
         ),
         network_module="networks.lora_anima", default_resolution=1024, bucket_step=16,
-        presets=("8gb", "12gb", "24gb"), sample_options=SAMPLE_OPTIONS,
+        preset_args={**_DIT_DEFAULTS, "max_bucket_reso": 2048, "discrete_flow_shift": 1.0, "network_dim": 8,
+                     "network_alpha": 8.0},
+        presets={"8gb": {"blocks_to_swap": 18}, "12gb": {"blocks_to_swap": 8}, "24gb": {}},
+        sample_options=SAMPLE_OPTIONS,
         doc="docs/anima_train_network.md",
         notes=("model files: https://huggingface.co/circlestone-labs/Anima (the docs name no file names)",
                "sd-scripts disables fp8 options for Anima"),
