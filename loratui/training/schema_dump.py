@@ -254,7 +254,11 @@ def check_dataset(spec, namespace):
     """Validate the dataset TOML with the trainer's own code; returns a short summary."""
     path, dialect = spec["path"], spec["dialect"]
     if dialect == "sd-scripts":
-        from library import config_util
+        from library import config_util, train_util
+
+        # what train_network.py's train() does first: its own argument checks, then "W,H" -> (W, H)
+        train_util.verify_training_args(namespace)
+        train_util.prepare_dataset_args(namespace, True)
 
         sanitizer = config_util.ConfigSanitizer(True, True, bool(getattr(namespace, "masked_loss", False)), True)
         user_config = config_util.load_user_config(path)
