@@ -82,8 +82,11 @@ class TrainConfig:
         return Path.cwd()
 
     def resolved_args(self) -> dict[str, Any]:
-        """[args] with every path option absolute (a Hugging Face repo id for the base model is left alone)."""
+        """[args] with every path option absolute (a Hugging Face repo id is left alone where the family's trainer
+        takes one: the SD checkpoints, Kandinsky 5's text encoders)."""
         args = dict(self.args)
+        record = find_family(self.family)
+        hub_ok = {role.option for role in record.roles if role.repo_id_ok} if record else set()
         for name in PATH_ARGS:
             value = args.get(name)
             if not isinstance(value, str) or not value:
@@ -91,7 +94,7 @@ class TrainConfig:
             path = Path(value).expanduser()
             if not path.is_absolute():
                 candidate = self.base_dir / path
-                if name == "pretrained_model_name_or_path" and not candidate.exists() \
+                if name in hub_ok and not candidate.exists() \
                         and not value.startswith((".", "~")) and value.count("/") == 1:
                     continue  # "org/model" on the Hugging Face Hub
                 path = candidate

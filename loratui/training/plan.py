@@ -31,7 +31,7 @@ class TrainPlan:
     backend: str
     """'kohya' or 'musubi'."""
     family: str
-    """'sd15', 'sdxl', 'flux', 'sd3' or 'qwen-image'."""
+    """A model family id (`loratui.training.families`)."""
     workdir: Path
     """The job folder; `files` are written here and argv refers to them by absolute path."""
     files: dict[str, str] = field(default_factory=dict)

@@ -101,8 +101,8 @@ def check_args(config: TrainConfig, schema: Schema) -> list[Issue]:
         if not isinstance(value, str) or not value:
             continue
         role = family.role_for_option(name)
-        if (role is None or role.repo_id_ok) and name in _REPO_OK and not _looks_local(value):
-            continue  # a Hugging Face repo id
+        if role is not None and role.repo_id_ok and not _looks_local(value):
+            continue  # a Hugging Face repo id, which this role's trainer option also takes
         if not Path(value).expanduser().exists():
             issues.append(Issue(name, f"{value} does not exist"))
     output = args.get("output_dir")
@@ -117,9 +117,6 @@ def check_args(config: TrainConfig, schema: Schema) -> list[Issue]:
     if not config.dataset:
         issues.append(Issue("dataset", "no dataset named; set `dataset = \"NAME\"` at the top of the config"))
     return issues
-
-
-_REPO_OK = ("pretrained_model_name_or_path", "text_encoder_qwen", "text_encoder_clip")
 
 
 def _check_variants(family: Family, args: dict) -> list[Issue]:

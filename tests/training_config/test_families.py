@@ -108,3 +108,38 @@ def test_docs_table_names_every_family():
     text = DOCS.read_text(encoding="utf-8")
     for family in ALL:
         assert f"`{family.id}`" in text, family.id
+
+
+def _errors(family_id: str, **args) -> dict[str, str]:
+    from loratui.training.schema import builtin_schema
+    from loratui.training.validate import check_args
+
+    family = get_family(family_id)
+    config = TrainConfig(backend=family.trainer, family=family.id, dataset="ds", args=args)
+    return {i.field: i.message for i in check_args(config, builtin_schema(family.trainer, family.id))
+            if i.severity == "error"}
+
+
+def test_validation_reads_required_files_and_variants_from_the_record(tmp_path):
+    missing = _errors("flux2-klein-base-4b", output_dir=str(tmp_path), network_module="networks.lora_flux_2")
+    assert {"dit", "vae", "text_encoder"} <= set(missing) and "pretrained_model_name_or_path" not in missing
+    wrong = _errors("qwen-image-edit-2509", model_version="edit")
+    assert "pick the family" in wrong["model_version"]
+    assert "model_version" not in _errors("qwen-image-edit-2509", model_version="edit-2509")
+    assert "not a Kandinsky 5 T2V variant" in _errors("kandinsky5-t2v", task="k5-pro-i2v-5s-sd")["task"]
+    assert "task" not in _errors("kandinsky5-t2v", task="k5-lite-t2v-5s-sd")
+    # a Hub id is fine where the trainer takes one (Kandinsky's text encoders), not for a DiT file
+    hub = _errors("kandinsky5-t2v", text_encoder_qwen="Qwen/Qwen2.5-VL-7B-Instruct", dit="org/dit")
+    assert "text_encoder_qwen" not in hub and "does not exist" in hub["dit"]
+
+
+def test_variant_flags_reach_the_trainer():
+    from loratui.training.planner import effective_args
+
+    sd2v = effective_args(TrainConfig(backend="kohya", family="sd2-v", dataset="ds", args={}), ".txt")
+    assert sd2v["v2"] is True and sd2v["v_parameterization"] is True and sd2v["resolution"] == "768,768"
+    wan = get_family("wan2.2-i2v-a14b")
+    assert wan.variant_values({}, "train") == {"task": "i2v-A14B"}
+    assert wan.variant_values({}, "cache_latents") == {"i2v": True}
+    k5 = get_family("kandinsky5-i2v")
+    assert k5.variant_values({"task": "k5-lite-i2v-5s-sd"}, "train") == {"task": "k5-lite-i2v-5s-sd"}
