@@ -161,3 +161,15 @@ def test_builtin_presets_only_lack_paths(ctx, preset, tmp_path):
     config.dataset = "ds"
     problems = {i.field for i in errors(check_args(config, builtin_schema(config.backend, config.family)))}
     assert problems <= {"pretrained_model_name_or_path", "output_dir", "clip_l", "t5xxl", "ae"}, problems
+
+
+def test_families_lists_the_registry(cli):
+    listed = cli("train", "families", "--json").json()
+    assert {f["id"] for f in listed} >= {"sd15", "qwen-image", "wan2.2-i2v-a14b"}
+    one = cli("train", "families", "flux-kontext", "--json").json()
+    assert one["backend"] == "musubi" and one["scripts"]["train"] == "flux_kontext_train_network.py"
+    assert {r["flag"] for r in one["roles"]} == {"--dit", "--vae", "--text_encoder1", "--text_encoder2"}
+    assert one["controls"]["max_count"] == 1 and "flux-kontext-12gb" in one["presets"]
+    shown = cli("train", "families", "qwen-image-edit-2509")
+    assert shown.code == 0 and "--model_version edit-2509" in shown.out and "resume:" in shown.out
+    assert cli("train", "families", "nope").code == 2

@@ -196,6 +196,7 @@ def _family_dict(family) -> dict:
             "dataset_fields": list(family.controls.dataset_fields), "note": family.controls.note},
         "video": family.video, "presets": family.preset_names,
         "downloads": [{"role": d.role, "repo": d.repo, "file": d.file, "note": d.note} for d in family.downloads],
+        "sample_options": list(family.sample_options), "resume": family.resume,
         "doc": family.doc, "notes": list(family.notes), "verified": family.verified,
     }
 
@@ -230,6 +231,8 @@ def cmd_families(ctx, args) -> int:
         out(f"  download {download.role}: {download.repo} {download.file}" + (f" ({download.note})"
                                                                               if download.note else ""))
     out(f"  presets: {', '.join(family.preset_names)}")
+    out(f"  sample prompt options: {' '.join(family.sample_options)}")
+    out(f"  resume: {family.resume}")
     for note in family.notes:
         out(f"  note: {note}")
     return 0

@@ -27,6 +27,11 @@ PRESET_DEFAULTS = {
 FP8 = {"fp8_base": True, "fp8_scaled": True}
 """The DiT in fp8, scaled from the bf16 file at load time (about half the memory of bf16)."""
 
+RESUME = ("--save_state writes <output_name>-step<N>-state / -<epoch>-state folders holding only the accelerate "
+          "state (weights, optimizer, scheduler); --resume DIR restores them but counts steps from 0 again up to "
+          "max_train_steps and re-saves the same file names: to continue, lower max_train_steps/max_train_epochs "
+          "to what is left and use a new output_name (or start a new run from the LoRA with network_weights)")
+
 ALL = ("cache_latents", "cache_text", "train")
 LATENT_TRAIN = ("cache_latents", "train")
 TEXT_TRAIN = ("cache_text", "train")
@@ -80,7 +85,7 @@ def _qwen(id_: str, name: str, version: str, architecture: str, dit_file: str, d
                  "16gb": {**FP8, "blocks_to_swap": 30, "fp8_vl": True},
                  "24gb": {**FP8, "blocks_to_swap": 16},
                  "48gb": {}}, dataset_dialect="musubi", architecture=architecture,
-        controls=controls, cache_forward=_QWEN_FORWARD, sample_options=SAMPLE_OPTIONS,
+        controls=controls, cache_forward=_QWEN_FORWARD, sample_options=SAMPLE_OPTIONS, resume=RESUME,
         downloads=(Download("dit", dit_repo, f"split_files/diffusion_models/{dit_file}"),) + _QWEN_DOWNLOADS,
         doc="docs/qwen_image.md", notes=_QWEN_NOTES + notes, verified=verified,
     )
@@ -127,7 +132,7 @@ KONTEXT = Family(
              "48gb": {}}, dataset_dialect="musubi", architecture="fk",
     controls=Controls(True, 1, ("control_directory", "control_resolution", "no_resize_control"),
                       note="one control image per target (extra ones are ignored)"),
-    cache_forward={"cache_latents": ("vae_dtype",), "cache_text": ("fp8_t5",)}, sample_options=SAMPLE_OPTIONS,
+    cache_forward={"cache_latents": ("vae_dtype",), "cache_text": ("fp8_t5",)}, sample_options=SAMPLE_OPTIONS, resume=RESUME,
     downloads=(
         Download("dit", "black-forest-labs/FLUX.1-Kontext-dev", "flux1-kontext-dev.safetensors",
                  "gated: accept the licence"),
@@ -159,7 +164,7 @@ def _flux2(id_: str, name: str, version: str, architecture: str, te_content: str
                           note="optional; upstream recommends no_resize_control with control_resolution "
                                "[2024, 2024] for one control image, [1024, 1024] for several"),
         cache_forward={"cache_latents": ("vae_dtype",), "cache_text": ("fp8_text_encoder",)},
-        sample_options=SAMPLE_OPTIONS,
+        sample_options=SAMPLE_OPTIONS, resume=RESUME,
         downloads=((dit,) if dit else ()) + (
             Download("ae", "black-forest-labs/FLUX.2-dev", "ae.safetensors", "gated: accept the licence"),),
         doc="docs/flux_2.md", notes=notes,
@@ -210,7 +215,7 @@ ZIMAGE = Family(
     presets={"8gb": {**FP8, "blocks_to_swap": 28, "fp8_llm": True},
              "12gb": {**FP8, "blocks_to_swap": 14, "fp8_llm": True},
              "16gb": {**FP8}, "24gb": {}}, dataset_dialect="musubi", architecture="zi",
-    cache_forward={"cache_latents": ("vae_dtype",), "cache_text": ("fp8_llm",)}, sample_options=SAMPLE_OPTIONS,
+    cache_forward={"cache_latents": ("vae_dtype",), "cache_text": ("fp8_llm",)}, sample_options=SAMPLE_OPTIONS, resume=RESUME,
     doc="docs/zimage.md",
     notes=("models: Tongyi-MAI/Z-Image (split files) or Comfy-Org/z_image",
            "Turbo: train on ostris/Z-Image-De-Turbo (z_image_de_turbo_v1_bf16.safetensors), or add "
@@ -254,7 +259,7 @@ def _wan(id_: str, name: str, task: str, dit_content: str, presets: dict[str, di
         preset_args={"timestep_sampling": "shift", "discrete_flow_shift": 3.0, "learning_rate": 2e-4},
         dataset_dialect="musubi", architecture="wan", video=True,
         cache_forward={"cache_latents": ("vae_dtype", "vae_cache_cpu"), "cache_text": ("fp8_t5",)},
-        sample_options=SAMPLE_OPTIONS, downloads=_WAN_DOWNLOADS + ((_WAN_CLIP_DOWNLOAD,) if clip else ()),
+        sample_options=SAMPLE_OPTIONS, resume=RESUME, downloads=_WAN_DOWNLOADS + ((_WAN_CLIP_DOWNLOAD,) if clip else ()),
         doc="docs/wan.md", notes=(f"DiT files: {repo}, folder split_files/diffusion_models/ (bf16/fp16; fp8 files "
                                   "only with fp8_base and without fp8_scaled)",) + notes,
     )
@@ -302,7 +307,7 @@ HUNYUAN_VIDEO = Family(
     dataset_dialect="musubi", architecture="hv", video=True,
     cache_forward={"cache_latents": ("vae_dtype", "vae_tiling", "vae_chunk_size", "vae_spatial_tile_sample_min_size"),
                    "cache_text": ("fp8_llm", "text_encoder_dtype")},
-    sample_options=SAMPLE_OPTIONS,
+    sample_options=SAMPLE_OPTIONS, resume=RESUME,
     downloads=(
         Download("dit", "tencent/HunyuanVideo", "hunyuan-video-t2v-720p/transformers/mp_rank_00_model_states.pt"),
         Download("vae", "tencent/HunyuanVideo", "hunyuan-video-t2v-720p/vae/pytorch_model.pt"),
@@ -345,7 +350,7 @@ def _hv15(id_: str, name: str, task: str, presets: dict[str, dict]) -> Family:
         video=True,
         cache_forward={"cache_latents": ("vae_dtype", "vae_sample_size", "vae_enable_patch_conv"),
                        "cache_text": ("fp8_vl",)},
-        sample_options=SAMPLE_OPTIONS, downloads=tuple(downloads), doc="docs/hunyuan_video_1_5.md",
+        sample_options=SAMPLE_OPTIONS, resume=RESUME, downloads=tuple(downloads), doc="docs/hunyuan_video_1_5.md",
     )
 
 
@@ -374,7 +379,7 @@ FRAMEPACK = Family(
                            "images after the change (same file names)"),
     cache_forward={"cache_latents": ("vae_dtype", "vae_tiling", "vae_chunk_size", "vae_spatial_tile_sample_min_size"),
                    "cache_text": ("fp8_llm",)},
-    sample_options=SAMPLE_OPTIONS,
+    sample_options=SAMPLE_OPTIONS, resume=RESUME,
     downloads=(
         Download("dit", "Kijai/HunyuanVideo_comfy", "FramePackI2V_HY_bf16.safetensors"),
         Download("vae", "hunyuanvideo-community/HunyuanVideo", "vae/diffusion_pytorch_model.safetensors"),
@@ -412,7 +417,7 @@ def _k5(id_: str, name: str, tasks: tuple[str, ...]) -> Family:
         preset_args={"timestep_sampling": "shift", "discrete_flow_shift": 5.0, "network_alpha": 32.0},
         presets={"24gb": {**FP8, "blocks_to_swap": 20}, "48gb": {**FP8}, "80gb": {}},
         dataset_dialect="musubi", architecture="k5", video=True,
-        cache_forward={"cache_latents": ("vae_dtype",)}, sample_options=SAMPLE_OPTIONS,
+        cache_forward={"cache_latents": ("vae_dtype",)}, sample_options=SAMPLE_OPTIONS, resume=RESUME,
         downloads=(Download("vae", "hunyuanvideo-community/HunyuanVideo", "vae/diffusion_pytorch_model.safetensors"),),
         doc="docs/kandinsky5.md",
         notes=("task is a variant: the parser accepts any text, loratui checks it against the family's tasks",
@@ -437,7 +442,7 @@ def _hidream(id_: str, name: str, model_type: str, file: str, noise: tuple[float
         dataset_dialect="musubi", architecture="ho1",
         controls=Controls(False, None, ("control_directory",),
                           note="with control images train task = \"i2i\"; without, \"t2i\""),
-        sample_options=SAMPLE_OPTIONS,
+        sample_options=SAMPLE_OPTIONS, resume=RESUME,
         downloads=(Download("dit", "Comfy-Org/HiDream-O1-Image", f"checkpoints/{file}"),),
         doc="docs/hidream_o1.md",
         notes=(f"noise_scale_start/end {noise[0]}/{noise[1]} and noise_clip_std {noise[2]} must match model_type "

@@ -139,6 +139,8 @@ class Family:
     sample_options: tuple[str, ...] = ()
     """Per-prompt options the trainer reads after a sample prompt (``--w``, ``--h``, ``--ci``...)."""
     downloads: tuple[Download, ...] = ()
+    resume: str = ""
+    """How a stopped training continues with this trainer (what its saved state holds and what it does not)."""
     doc: str = ""
     """The trainer's documentation page for this family (path in its checkout)."""
     notes: tuple[str, ...] = ()

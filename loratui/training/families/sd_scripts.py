@@ -24,6 +24,10 @@ def _dit(content: str, text: str) -> ModelRole:
     return ModelRole("dit", "pretrained_model_name_or_path", content, text)
 
 
+RESUME = ("--save_state writes <output_name>-<step or epoch>-state folders (accelerate state plus train_state.json "
+          "with the epoch and step); --resume DIR restores weights, optimizer, scheduler and the step count, and "
+          "--skip_until_initial_step skips the batches already seen")
+
 _SD_NOTE = "download source not named by sd-scripts' docs"
 
 PRESET_DEFAULTS = {
@@ -53,7 +57,7 @@ FAMILIES = (
         roles=(_checkpoint("sd1-checkpoint", "SD 1.x checkpoint (.safetensors/.ckpt) or Diffusers folder/repo"),
                _VAE_OPTIONAL),
         network_module="networks.lora", default_resolution=512, bucket_step=64,
-        presets=_hand_tuned("8gb", "12gb", "16gb", "24gb"), sample_options=SAMPLE_OPTIONS,
+        presets=_hand_tuned("8gb", "12gb", "16gb", "24gb"), sample_options=SAMPLE_OPTIONS, resume=RESUME,
         downloads=(Download("checkpoint", "stable-diffusion-v1-5/stable-diffusion-v1-5",
                             "v1-5-pruned-emaonly.safetensors", _SD_NOTE),),
         doc="docs/train_network.md", verified="run",
@@ -69,7 +73,7 @@ FAMILIES = (
                  "16gb": {"train_batch_size": 2, "network_dim": 16},
                  "24gb": {"train_batch_size": 4, "network_dim": 32, "network_alpha": 16.0,
                           "gradient_checkpointing": False}},
-        sample_options=SAMPLE_OPTIONS,
+        sample_options=SAMPLE_OPTIONS, resume=RESUME,
         doc="docs/train_network.md",
         notes=("sd-scripts does not detect SD 2.x: the family passes --v2",),
     ),
@@ -83,7 +87,7 @@ FAMILIES = (
         presets={"8gb": {"network_dim": 8, "network_alpha": 4.0},
                  "16gb": {"train_batch_size": 2, "network_dim": 16},
                  "24gb": {"train_batch_size": 4, "network_dim": 32, "network_alpha": 16.0}},
-        sample_options=SAMPLE_OPTIONS,
+        sample_options=SAMPLE_OPTIONS, resume=RESUME,
         doc="docs/train_network.md",
         notes=("v-prediction models need --v2 --v_parameterization; the family passes both",),
     ),
@@ -93,7 +97,7 @@ FAMILIES = (
         roles=(_checkpoint("sdxl-checkpoint", "SDXL checkpoint (U-Net, both text encoders and VAE)"),
                _VAE_OPTIONAL),
         network_module="networks.lora", default_resolution=1024, bucket_step=32,
-        presets=_hand_tuned("8gb", "12gb", "16gb", "24gb"), sample_options=SAMPLE_OPTIONS,
+        presets=_hand_tuned("8gb", "12gb", "16gb", "24gb"), sample_options=SAMPLE_OPTIONS, resume=RESUME,
         downloads=(Download("checkpoint", "stabilityai/stable-diffusion-xl-base-1.0", "sd_xl_base_1.0.safetensors",
                             _SD_NOTE),),
         doc="docs/sdxl_train_network.md",
@@ -117,7 +121,7 @@ FAMILIES = (
         presets={"12gb": {"fp8_base": True, "blocks_to_swap": 32},
                  "16gb": {"fp8_base": True, "blocks_to_swap": 16},
                  "24gb": {"fp8_base": True}},
-        sample_options=SAMPLE_OPTIONS,
+        sample_options=SAMPLE_OPTIONS, resume=RESUME,
         downloads=(
             Download("checkpoint", "stabilityai/stable-diffusion-3.5-large", "sd3.5_large.safetensors", _SD_NOTE),
             Download("clip_l", "stabilityai/stable-diffusion-3.5-large", "text_encoders/clip_l.safetensors"),
@@ -139,7 +143,7 @@ FAMILIES = (
         ),
         fixed_args=(FixedArg("model_type", "flux"),),
         network_module="networks.lora_flux", default_resolution=1024, bucket_step=32,
-        presets=_hand_tuned("8gb", "12gb", "16gb", "24gb"), sample_options=SAMPLE_OPTIONS,
+        presets=_hand_tuned("8gb", "12gb", "16gb", "24gb"), sample_options=SAMPLE_OPTIONS, resume=RESUME,
         downloads=(
             Download("dit", "black-forest-labs/FLUX.1-dev", "flux1-dev.safetensors", "gated: accept the licence"),
             Download("ae", "black-forest-labs/FLUX.1-dev", "ae.safetensors", "gated: accept the licence"),
@@ -163,7 +167,7 @@ FAMILIES = (
         presets={"12gb": {"fp8_base": True, "blocks_to_swap": 22},
                  "16gb": {"fp8_base": True, "blocks_to_swap": 16},
                  "24gb": {"fp8_base": True}},
-        sample_options=SAMPLE_OPTIONS,
+        sample_options=SAMPLE_OPTIONS, resume=RESUME,
         downloads=(
             Download("dit", "lodestones/Chroma1-Base", "Chroma.safetensors"),
             Download("ae", "black-forest-labs/FLUX.1-dev", "ae.safetensors", "gated: accept the licence"),
@@ -187,7 +191,7 @@ FAMILIES = (
         presets={"12gb": {"fp8_base": True, "blocks_to_swap": 12},
                  "16gb": {"fp8_base": True},
                  "24gb": {}},
-        sample_options=SAMPLE_OPTIONS,
+        sample_options=SAMPLE_OPTIONS, resume=RESUME,
         downloads=(
             Download("dit", "Comfy-Org/Lumina_Image_2.0_Repackaged",
                      "split_files/diffusion_models/lumina_2_model_bf16.safetensors"),
@@ -215,7 +219,7 @@ FAMILIES = (
                  "12gb": {"fp8_base": True, "fp8_scaled": True, "fp8_vl": True, "blocks_to_swap": 32},
                  "24gb": {"fp8_base": True, "fp8_scaled": True, "blocks_to_swap": 9},
                  "48gb": {}},
-        sample_options=SAMPLE_OPTIONS,
+        sample_options=SAMPLE_OPTIONS, resume=RESUME,
         downloads=(
             Download("dit", "tencent/HunyuanImage-2.1", "dit/hunyuanimage2.1.safetensors"),
             Download("text_encoder", "Comfy-Org/HunyuanImage_2.1_ComfyUI",
@@ -242,7 +246,7 @@ FAMILIES = (
         preset_args={**_DIT_DEFAULTS, "max_bucket_reso": 2048, "discrete_flow_shift": 1.0, "network_dim": 8,
                      "network_alpha": 8.0},
         presets={"8gb": {"blocks_to_swap": 18}, "12gb": {"blocks_to_swap": 8}, "24gb": {}},
-        sample_options=SAMPLE_OPTIONS,
+        sample_options=SAMPLE_OPTIONS, resume=RESUME,
         doc="docs/anima_train_network.md",
         notes=("model files: https://huggingface.co/circlestone-labs/Anima (the docs name no file names)",
                "sd-scripts disables fp8 options for Anima"),
