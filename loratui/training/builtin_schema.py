@@ -162,16 +162,18 @@ _MUSUBI = [
     ("persistent_data_loader_workers", "bool", False, None, None, "keep data loader workers between epochs"),
 ]
 
-_FAMILY_EXTRA = {"sd15": [], "sd2": [], "sd2-v": [], "sdxl": _SDXL, "flux": _TE_CACHE + _FLUX,
-                 "chroma": _TE_CACHE + _FLUX, "sd3": _TE_CACHE + _SD3}
+_SCRIPT_EXTRA = {"train_network.py": [], "sdxl_train_network.py": _SDXL,
+                 "flux_train_network.py": _TE_CACHE + _FLUX, "sd3_train_network.py": _TE_CACHE + _SD3}
+"""Options of sd-scripts' training scripts beyond train_network.py's (keyed by script: options belong to scripts,
+and families share them); other DiT scripts get the text-encoder caching and block-swap rows."""
 _DIT_EXTRA = _TE_CACHE + [("blocks_to_swap", "int", None, None, None, "blocks to swap to CPU to save VRAM")]
 
 
-def builtin_rows(backend: str, family: str) -> list[tuple]:
-    """The built-in option rows for a backend and family."""
+def builtin_rows(backend: str, script: str) -> list[tuple]:
+    """The built-in option rows for a backend and its training script (the family record names the script)."""
     if backend == "musubi":
         return list(_MUSUBI)
     rows = {row[0]: row for row in _COMMON}
-    for row in _FAMILY_EXTRA.get(family, _DIT_EXTRA):
+    for row in _SCRIPT_EXTRA.get(script, _DIT_EXTRA):
         rows[row[0]] = row
     return list(rows.values())

@@ -180,15 +180,15 @@ def match_score(option: Option, query: str) -> int | None:
 def builtin_schema(backend: str, family: str) -> Schema:
     """The built-in schema (used when no trainer is installed): common options, plus the family's model-file
     options and variant flags from its record."""
+    record = get_family(family)
     options = {}
-    for name, kind, default, choices, nargs, text in builtin_rows(backend, family):
+    for name, kind, default, choices, nargs, text in builtin_rows(backend, record.scripts["train"]):
         options[name] = Option(name, kind, default, choices, nargs, text, "--" + name,
                                "store_true" if kind == "bool" else "store")
-    record = get_family(family)
     for role in record.roles:
         options.setdefault(role.option, Option(role.option, "str", None, None, None, role.description, role.flag))
     for fixed in record.fixed_args:
-        if fixed.option in options:
+        if fixed.option in options or "train" not in fixed.phases:
             continue
         if isinstance(fixed.value, bool):
             options[fixed.option] = Option(fixed.option, "bool", False, None, None, f"set by the {family} family",

@@ -143,3 +143,15 @@ def test_variant_flags_reach_the_trainer():
     assert wan.variant_values({}, "cache_latents") == {"i2v": True}
     k5 = get_family("kandinsky5-i2v")
     assert k5.variant_values({"task": "k5-lite-i2v-5s-sd"}, "train") == {"task": "k5-lite-i2v-5s-sd"}
+
+
+@pytest.mark.parametrize("family", ALL, ids=IDS)
+def test_builtin_schema_options_exist_in_the_family_script(family):
+    """The fallback schema (no trainer installed) offers only options the family's real script has, typed alike."""
+    from loratui.training.schema import builtin_schema
+
+    real = parser_of(family.trainer, family.scripts["train"])
+    for name, option in builtin_schema(family.trainer, family.id).options.items():
+        other = real.get(name)
+        assert other is not None, f"{family.scripts['train']} has no {name}"
+        assert option.type == other.type or {option.type, other.type} <= {"str", "Path"}, (name, other.type)
