@@ -289,6 +289,14 @@ def step_spans(conn: sqlite3.Connection, family: str, limit: int = 50) -> list[t
     return [tuple(r) for r in rows]
 
 
+def latest_training_family(conn: sqlite3.Connection, dataset_id: int) -> str | None:
+    """The model family of the newest training of a dataset, or None."""
+    row = conn.execute(
+        "SELECT json_extract(params, '$.family') FROM jobs WHERE kind = 'train' AND dataset_id = ? "
+        "AND json_extract(params, '$.family') IS NOT NULL ORDER BY id DESC LIMIT 1", (dataset_id,)).fetchone()
+    return row[0] if row else None
+
+
 # -- the training queue ----------------------------------------------------------------------------------------
 
 

@@ -69,8 +69,18 @@ CONFIG_FAMILIES = {"sd15": "sd1", "sd1": "sd1", "sd2": "sd2", "sdxl": "sdxl", "s
                    "flux2": "flux2", "flux-2": "flux2", "z-image": "z-image", "zimage": "z-image", "wan": "wan",
                    "hunyuan-video": "hunyuan-video", "hv": "hunyuan-video", "hunyuan-video-1.5": "hunyuan-video-1.5",
                    "hv15": "hunyuan-video-1.5", "framepack": "framepack", "fpack": "framepack",
-                   "kandinsky5": "kandinsky5", "hidream-o1": "hidream-o1"}
-"""Training-config family names (and the catalog's own ids) to catalog families."""
+                   "kandinsky5": "kandinsky5", "hidream-o1": "hidream-o1",
+                   # the training family registry's ids (loratui.training.families): one per variant
+                   "sd2-v": "sd2", "qwen-image-edit": "qwen-image", "qwen-image-edit-2509": "qwen-image",
+                   "qwen-image-edit-2511": "qwen-image", "flux2-dev": "flux2", "flux2-klein-4b": "flux2",
+                   "flux2-klein-base-4b": "flux2", "flux2-klein-9b": "flux2", "flux2-klein-base-9b": "flux2",
+                   "wan2.1-t2v-1.3b": "wan", "wan2.1-t2v-14b": "wan", "wan2.1-i2v-14b": "wan",
+                   "wan2.2-t2v-a14b": "wan", "wan2.2-i2v-a14b": "wan", "hunyuan-video-1.5-t2v": "hunyuan-video-1.5",
+                   "hunyuan-video-1.5-i2v": "hunyuan-video-1.5", "kandinsky5-t2v": "kandinsky5",
+                   "kandinsky5-i2v": "kandinsky5", "hidream-o1-dev": "hidream-o1"}
+"""Training-config family names (the registry's ids, older aliases and the catalog's own ids) to catalog
+families. A variant the registry fixes (``--model_version``, ``--task``...) reaches ``config_variant`` through the
+args the training layer passes (it adds the family's fixed variant flags)."""
 
 
 def catalog_family(family: str, args: Mapping | None = None) -> str | None:

@@ -1,7 +1,9 @@
-"""The common sd-scripts options, for when no trainer is installed (names, types and defaults as in v0.10.1).
+"""The common sd-scripts and musubi-tuner options, for when no trainer is installed (names, types and defaults as
+in sd-scripts v0.10.1 and musubi-tuner 30c658c).
 
 The real schema comes from the installed trainer (``schema.introspect``); this list only keeps the form, the
 validation and ``train options`` useful on a machine without one. Rows: name, type, default, choices, nargs, help.
+A family's model-file options and variant flags come from its record (``schema.builtin_schema`` adds them).
 """
 
 from __future__ import annotations
@@ -129,13 +131,11 @@ _TE_CACHE = [
 ]
 _SDXL = list(_TE_CACHE)
 
-_QWEN = [
-    ("dit", "str", None, None, None, "DiT weights"),
-    ("vae", "str", None, None, None, "VAE weights"),
-    ("text_encoder", "str", None, None, None, "Qwen2.5-VL text encoder weights"),
+_MUSUBI = [
     ("output_dir", "str", None, None, None, "folder the LoRA files are written to"),
     ("output_name", "str", None, None, None, "base name of the LoRA files"),
     ("network_module", "str", None, None, None, "network module, e.g. networks.lora_qwen_image"),
+    ("network_args", "str", None, None, "*", "extra network arguments, e.g. loraplus_lr_ratio=4"),
     ("network_dim", "int", None, None, None, "network rank"),
     ("network_alpha", "float", 1, None, None, "alpha for LoRA weight scaling"),
     ("learning_rate", "float", 2e-06, None, None, "learning rate"),
@@ -143,10 +143,14 @@ _QWEN = [
     ("max_train_steps", "int", 1600, None, None, "training steps"),
     ("max_train_epochs", "int", None, None, None, "training epochs (overrides max_train_steps)"),
     ("gradient_accumulation_steps", "int", 1, None, None, "steps to accumulate gradients over"),
-    ("mixed_precision", "str", "no", ["no", "fp16", "bf16"], None, "mixed precision"),
+    ("mixed_precision", "str", None, ["no", "fp16", "bf16"], None, "mixed precision"),
     ("fp8_base", "bool", False, None, None, "keep the base model in fp8"),
     ("blocks_to_swap", "int", None, None, None, "blocks to swap to CPU to save VRAM"),
-    ("timestep_sampling", "str", "sigma", None, None, "how timesteps are sampled"),
+    ("timestep_sampling", "str", "sigma", ["sigma", "uniform", "sigmoid", "shift", "flux_shift", "flux2_shift",
+                                            "ideogram4_shift", "qwen_shift", "krea2_shift", "logsnr", "qinglong_flux",
+                                            "qinglong_qwen"], None, "how timesteps are sampled"),
+    ("weighting_scheme", "str", "none", ["logit_normal", "mode", "cosmap", "sigma_sqrt", "none"], None,
+     "loss weighting over timesteps"),
     ("discrete_flow_shift", "float", 1.0, None, None, "discrete flow shift"),
     ("save_every_n_epochs", "int", None, None, None, "save a checkpoint every N epochs"),
     ("save_every_n_steps", "int", None, None, None, "save a checkpoint every N steps"),
@@ -158,14 +162,18 @@ _QWEN = [
     ("persistent_data_loader_workers", "bool", False, None, None, "keep data loader workers between epochs"),
 ]
 
-_FAMILY_EXTRA = {"sd15": [], "sdxl": _SDXL, "flux": _TE_CACHE + _FLUX, "sd3": _TE_CACHE + _SD3}
+_SCRIPT_EXTRA = {"train_network.py": [], "sdxl_train_network.py": _SDXL,
+                 "flux_train_network.py": _TE_CACHE + _FLUX, "sd3_train_network.py": _TE_CACHE + _SD3}
+"""Options of sd-scripts' training scripts beyond train_network.py's (keyed by script: options belong to scripts,
+and families share them); other DiT scripts get the text-encoder caching and block-swap rows."""
+_DIT_EXTRA = _TE_CACHE + [("blocks_to_swap", "int", None, None, None, "blocks to swap to CPU to save VRAM")]
 
 
-def builtin_rows(backend: str, family: str) -> list[tuple]:
-    """The built-in option rows for a backend and family."""
+def builtin_rows(backend: str, script: str) -> list[tuple]:
+    """The built-in option rows for a backend and its training script (the family record names the script)."""
     if backend == "musubi":
-        return list(_QWEN)
+        return list(_MUSUBI)
     rows = {row[0]: row for row in _COMMON}
-    for row in _FAMILY_EXTRA.get(family, []):
+    for row in _SCRIPT_EXTRA.get(script, _DIT_EXTRA):
         rows[row[0]] = row
     return list(rows.values())

@@ -2,8 +2,8 @@
 
 Shape::
 
-    backend = "kohya"            # or "musubi"
-    family = "sdxl"              # sd15, sdxl, flux, sd3 (kohya); qwen-image, qwen-image-edit, z-image (musubi)
+    backend = "kohya"            # the trainer: "kohya" (sd-scripts) or "musubi" (musubi-tuner); optional
+    family = "sdxl"              # a model family id (`loratui train families`); it implies the backend
     dataset = "mychar"           # a loratui dataset: subsets, repeats, caption extension come from the store
     seconds_per_step = 1.2       # optional: ETA when there are no previous runs of this family
 
@@ -27,9 +27,11 @@ from typing import Any
 from loratui import tomlio
 from loratui.config import tomllib
 from loratui.errors import ConfigError, NotFoundError
+from loratui.training.families import DEFAULT_FAMILY, TRAINERS, family_ids, find_family, role_options
 
-BACKENDS = ("kohya", "musubi")
-FAMILIES = {"kohya": ("sd15", "sdxl", "flux", "sd3"), "musubi": ("qwen-image", "qwen-image-edit", "z-image")}
+BACKENDS = TRAINERS
+FAMILIES = {backend: tuple(family_ids(backend)) for backend in BACKENDS}
+"""Family ids per backend (from the family registry, ``loratui.training.families``)."""
 
 LAUNCH_KEYS = {
     "launcher": str,
@@ -45,9 +47,10 @@ LAUNCH_KEYS = {
 """The [launch] table: names and types (accelerate's own flag names)."""
 
 LAUNCHERS = ("accelerate", "python")
-PATH_ARGS = ("pretrained_model_name_or_path", "vae", "clip_l", "clip_g", "t5xxl", "ae", "network_weights", "dit",
-             "text_encoder", "sample_prompts", "resume", "output_dir", "logging_dir", "tokenizer_cache_dir")
-"""Options holding one path. The trainer runs from its own checkout and does not expand `~`, so loratui
+PATH_ARGS = tuple(dict.fromkeys(role_options() + (
+    "network_weights", "base_weights", "sample_prompts", "resume", "output_dir", "logging_dir",
+    "tokenizer_cache_dir")))
+"""Options holding one path (every family's model-file options, and the rest). The trainer runs from its own checkout and does not expand `~`, so loratui
 makes them absolute: `~` expanded, relative paths taken from the config file's folder."""
 TOP_KEYS = ("backend", "family", "dataset", "seconds_per_step", "launch", "args")
 
@@ -79,8 +82,11 @@ class TrainConfig:
         return Path.cwd()
 
     def resolved_args(self) -> dict[str, Any]:
-        """[args] with every path option absolute (a Hugging Face repo id for the base model is left alone)."""
+        """[args] with every path option absolute (a Hugging Face repo id is left alone where the family's trainer
+        takes one: the SD checkpoints, Kandinsky 5's text encoders)."""
         args = dict(self.args)
+        record = find_family(self.family)
+        hub_ok = {role.option for role in record.roles if role.repo_id_ok} if record else set()
         for name in PATH_ARGS:
             value = args.get(name)
             if not isinstance(value, str) or not value:
@@ -88,7 +94,7 @@ class TrainConfig:
             path = Path(value).expanduser()
             if not path.is_absolute():
                 candidate = self.base_dir / path
-                if name == "pretrained_model_name_or_path" and not candidate.exists() \
+                if name in hub_ok and not candidate.exists() \
                         and not value.startswith((".", "~")) and value.count("/") == 1:
                     continue  # "org/model" on the Hugging Face Hub
                 path = candidate
@@ -119,14 +125,20 @@ class TrainConfig:
         unknown = [k for k in data if k not in TOP_KEYS]
         if unknown:
             raise ConfigError(f"{source}: unknown top-level key {unknown[0]!r} (trainer options go under [args])")
-        backend = data.get("backend", "kohya")
-        if backend not in BACKENDS:
+        backend = data.get("backend")
+        if backend is not None and backend not in BACKENDS:
             raise ConfigError(f"{source}: backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-        family = data.get("family", FAMILIES[backend][0])
-        if family not in FAMILIES[backend]:
-            raise ConfigError(
-                f"{source}: family {family!r} is not trained by {backend} (choose {', '.join(FAMILIES[backend])})"
-            )
+        family = data.get("family")
+        if family is None:
+            family = DEFAULT_FAMILY if backend in (None, "kohya") else FAMILIES[backend][0]
+        record = find_family(family) if isinstance(family, str) else None
+        if record is None:
+            raise ConfigError(f"{source}: unknown family {family!r}",
+                              hint="`loratui train families` lists them")
+        if backend is not None and record.trainer != backend:
+            raise ConfigError(f"{source}: family {family!r} is not trained by {backend} (it is a "
+                              f"{record.trainer_name} family: backend = \"{record.trainer}\")")
+        backend, family = record.trainer, record.id
         dataset = data.get("dataset", "")
         if not isinstance(dataset, str):
             raise ConfigError(f"{source}: dataset must be a dataset name (a string)")

@@ -13,19 +13,24 @@ from typing import Any
 from loratui.datasets.target import DatasetTarget
 from loratui.errors import InputError, NotFoundError
 from loratui.training.config import FAMILIES, TrainConfig
-from loratui.training.planner import DEFAULT_RESOLUTION
+from loratui.training.families import find_family
 from loratui.training.presets import load_preset
 from loratui.training.steps import params_from_args, parse_resolution
 
-MUSUBI_BUCKET_STEP = {"qwen-image": 16}
-"""musubi-tuner's fixed bucket step per architecture (``BucketSelector.ARCHITECTURE_STEPS_MAP``)."""
+def _bucket_step(family: str) -> int:
+    """musubi-tuner's fixed bucket step of a family's architecture (``BucketSelector.ARCHITECTURE_STEPS_MAP``)."""
+    record = find_family(family)
+    return record.bucket_step if record is not None else 16
+
+
+def _default_side(family: str) -> int:
+    record = find_family(family)
+    return record.default_resolution if record is not None else 1024
 
 
 def known_families() -> dict[str, str]:
-    """Every family id a dataset target accepts, with the backend ("kohya" or "musubi") that trains it.
-
-    The one place that lists them: the families registry replaces this body when it lands.
-    """
+    """Every family id a dataset target accepts, with the backend ("kohya" or "musubi") that trains it (from the
+    family registry, ``loratui.training.families``)."""
     return {family: backend for backend, families in FAMILIES.items() for family in families}
 
 
@@ -44,10 +49,10 @@ def target_for(family: str, resolution: tuple[int, int] | None = None) -> Datase
     if backend is None:
         raise InputError(f"unknown model family {family!r}", hint=f"one of: {', '.join(known_families())}")
     if resolution is None:
-        side = DEFAULT_RESOLUTION.get(family, 1024)
+        side = _default_side(family)
         resolution = (side, side)
     if backend == "musubi":
-        return DatasetTarget(family, resolution, trainer="musubi", bucket_reso_steps=MUSUBI_BUCKET_STEP.get(family, 16))
+        return DatasetTarget(family, resolution, trainer="musubi", bucket_reso_steps=_bucket_step(family))
     return DatasetTarget(family, resolution, min_bucket_reso=256, max_bucket_reso=max(1024, 2 * max(resolution)),
                          bucket_reso_steps=64, bucket_no_upscale=True)
 
@@ -62,12 +67,12 @@ def target_from_config(config: TrainConfig, schema=None) -> DatasetTarget:
     """The target a training config trains at: its family, resolution and bucket options (trainer defaults
     where unset, as ``loratui.training.steps`` reads them)."""
     args: dict[str, Any] = dict(config.args)
-    size = DEFAULT_RESOLUTION.get(config.family, 1024)
+    size = _default_side(config.family)
     resolution = parse_resolution(args.get("resolution")) or (size, size)
     if config.backend == "musubi":
         return DatasetTarget(config.family, resolution, trainer="musubi",
                              enable_bucket=bool(args.get("enable_bucket", True)),
-                             bucket_reso_steps=MUSUBI_BUCKET_STEP.get(config.family, 16),
+                             bucket_reso_steps=_bucket_step(config.family),
                              bucket_no_upscale=bool(args.get("bucket_no_upscale", False)))
     args["resolution"] = f"{resolution[0]},{resolution[1]}"
     rules = params_from_args(args, {}, schema).rules

@@ -23,6 +23,7 @@ from typing import Any
 from loratui.datasets import pair_repo
 from loratui.datasets.buckets import raw_size
 from loratui.datasets.pairs import ControlOptions, musubi_reads, pair_by_stem, size_note
+from loratui.training.families import find_family
 from loratui.training.steps import StepReport, parse_resolution
 
 
@@ -62,8 +63,12 @@ FAMILY_ARCHITECTURES = {
 
 
 def musubi_architecture(family: str, args: dict[str, Any] | None = None) -> str | None:
-    """musubi-tuner's architecture name for a family and its variant options (None when not known here)."""
+    """musubi-tuner's architecture name for a family and its variant options (None when not known here); a
+    registry family's own variant flags win (``qwen-image`` trains the original whatever [args] says)."""
     args = args or {}
+    record = find_family(family)
+    if record is not None:
+        args = {**args, **record.variant_values(args, "train")}
     if family == "qwen-image":
         version = str(args.get("model_version") or "").lower()
         if args.get("edit_plus"):

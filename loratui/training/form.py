@@ -17,7 +17,7 @@ from loratui.models.catalog import FAMILIES as FAMILY_CATALOG
 from loratui.models.roles import assign_roles, catalog_family
 from loratui.training.config import FAMILIES, TrainConfig
 from loratui.training.dataset_target import compare_with_form, target_from_config
-from loratui.training.planner import DEFAULT_RESOLUTION
+from loratui.training.families import find_family, get_family
 from loratui.training.schema import Option, Schema, coerce_text
 from loratui.training.steps import (
     StepReport, SubsetImages, compute_steps, load_subsets, measured_seconds_per_step, params_from_args,
@@ -137,7 +137,7 @@ class FormState:
         """The exact step count for the current values."""
         args = dict(self.config.args)
         if args.get("resolution") is None:
-            size = DEFAULT_RESOLUTION.get(self.config.family, 1024)
+            size = get_family(self.config.family).default_resolution
             args["resolution"] = f"{size},{size}"
         try:
             report = compute_steps(self.subsets, params_from_args(args, self.config.launch, self.schema))
@@ -158,14 +158,33 @@ _FAMILY_ARGS = {"sd2": {"v2": True}, "chroma": {"model_type": "chroma"}}
 """Args that make a config family train another catalog family (sd15 + --v2 = SD 2.x)."""
 
 
-def _config_family(catalog: str, backend: str) -> tuple[str, str] | None:
-    """(backend, config family) that trains a catalog family, the config's own backend first."""
+def _variant_matches(name: str, variant: str) -> bool:
+    """True when registry family `name` fixes the variant flag a model file's `variant` names."""
+    record = find_family(name)
+    if record is None:
+        return False
+    fixed = [f for f in record.fixed_args if not f.choices]
+    if variant == "768-v":
+        return any(f.option == "v_parameterization" for f in fixed)
+    return variant.lower() in {str(f.value).lower() for f in fixed}
+
+
+def _config_family(catalog: str, backend: str, variant: str | None = None) -> tuple[str, str] | None:
+    """(backend, config family) that trains a catalog family (and `variant`, where the registry has a family for
+    it), the config's own backend first."""
     extra = _FAMILY_ARGS.get(catalog, {})
+    found = []
     for candidate in (backend, *(b for b in FAMILIES if b != backend)):
         for name in FAMILIES[candidate]:
             if catalog_family(name, extra) == catalog:
+                found.append((candidate, name))
+    if variant is not None:
+        for candidate, name in found:
+            if _variant_matches(name, variant):
                 return candidate, name
-    return None
+    plain = [(b, n) for b, n in found if not any(f.option == "v_parameterization"
+                                                 for f in get_family(n).fixed_args)]
+    return (plain or found or [None])[0]
 
 
 def config_from_model_files(config: TrainConfig, paths: list[str]) -> tuple[TrainConfig, list[str]]:
@@ -180,14 +199,17 @@ def config_from_model_files(config: TrainConfig, paths: list[str]) -> tuple[Trai
     found = assign_roles(paths, config.backend)
     if found.family is None:  # no model to train among the files: they are parts for the config's family
         found = assign_roles(paths, config.backend, catalog_family(config.family, config.args))
-    if found.family is not None and found.family != catalog_family(config.family, config.args):
-        target = _config_family(found.family, config.backend)
+    variant = found.variants[0] if len(found.variants) == 1 else None
+    other_family = found.family is not None and found.family != catalog_family(config.family, config.args)
+    other_variant = found.family is not None and variant is not None and not _variant_matches(config.family, variant)
+    if other_family or other_variant:
+        target = _config_family(found.family, config.backend, variant if other_variant else None)
         if target is None:
             raise ModelError(f"the model files are for {FAMILY_LABELS.get(found.family, found.family)}, which no "
                              "training family of loratui trains yet")
-        if target != (config.backend, config.family):
+        if target != (config.backend, config.family) and (other_family or _variant_matches(target[1], variant)):
             notes.append(f"family set to {target[1]} ({target[0]}) from the model file")
-        config.backend, config.family = target
+            config.backend, config.family = target
         found = assign_roles(paths, config.backend, found.family)
     if found.family == "sd2":
         config.args["v2"] = True
@@ -195,14 +217,16 @@ def config_from_model_files(config: TrainConfig, paths: list[str]) -> tuple[Trai
         config.args.pop("v2", None)
     if found.family == "chroma":
         config.args["model_type"] = "chroma"
-    if len(found.variants) == 1:
-        variant = found.variants[0]
+    if variant is not None and not _variant_matches(config.family, variant):
+        # No registry family fixes this variant: set the flag where the family lets [args] choose it.
         option = {"qwen-image": "model_version", "flux2": "model_version", "wan": "task",
                   "hunyuan-video-1.5": "task", "hidream-o1": "model_type"}.get(found.family or "")
-        if option:
+        record = find_family(config.family)
+        choosable = record is None or any(f.option == option and f.choices for f in record.fixed_args)
+        if option and choosable:
             config.args[option] = variant
             notes.append(f"{option} set to {variant} from the model file")
-        elif found.family == "sd2" and variant == "768-v":
+        elif found.family == "sd2" and variant == "768-v" and record is None:
             config.args["v_parameterization"] = True
     for role, path in found.roles.items():
         config.args[role] = path

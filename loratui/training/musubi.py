@@ -1,18 +1,19 @@
-"""musubi-tuner (Qwen-Image, Qwen-Image-Edit, Z-Image): its dataset TOML and three phases (cache latents, cache
-text, train).
+"""musubi-tuner: its own dataset TOML and three phases (cache latents, cache text, train), per family record.
 
 musubi's dataset config has no subsets: each loratui subset becomes one ``[[datasets]]`` entry with
-``image_directory``, ``cache_directory`` (inside the job folder) and ``num_repeats``; subsets without an image
-musubi would read, and regularisation subsets (musubi has no regularisation images), are left out. The
-dataset options (resolution, batch size, buckets, control-image handling) are written into the dataset TOML,
-never passed as flags: musubi's parsers do not know them and would stop at an unrecognised argument. Its
-scripts take plain command-line flags, so [args] become ``--name value`` pairs (lists as several values,
-true flags bare).
+``image_directory``, ``cache_directory`` (inside the job folder) and ``num_repeats``. Its scripts take plain
+command-line flags, so [args] become ``--name value`` pairs (lists as several values, true flags bare).
 
-Per-family knowledge lives in the small tables below (``FAMILY_ARGS``) and in ``trainer.MUSUBI_SCRIPTS``; for edit
-models (see ``training.edit_pairs``) a subset's ``control_keys`` (``control_directory`` and the control resize
-keys of its control folder, from the control-image index) are written into its ``[[datasets]]`` entry, as
-musubi-tuner's ``dataset/config_utils.py`` reads them.
+What each phase gets comes from the family record (``loratui.training.families``): the caching scripts get the
+dataset config, the model files of their roles, the family's variant flags for that phase and the [args] options
+the record forwards (``cache_forward``); training gets every [args] option plus the variant flags.
+
+Subsets without an image musubi would read, and regularisation subsets (musubi has no regularisation images),
+are left out. The dataset options (resolution, batch size, buckets, control-image handling) are written into the
+dataset TOML, never passed as flags: musubi's parsers do not know them and would stop at an unrecognised
+argument. For edit models (see ``training.edit_pairs``) a subset's ``control_keys`` (``control_directory`` and the
+control resize keys of its control folder, from the control-image index) are written into its ``[[datasets]]``
+entry, as musubi-tuner's ``dataset/config_utils.py`` reads them.
 """
 
 from __future__ import annotations
@@ -21,35 +22,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loratui.training.families import Family, get_family
 from loratui.training.kohya import MANAGED_ARGS, launcher_argv
 from loratui.training.plan import TrainPhase
 from loratui.training.schema import Schema
 from loratui.training.steps import MusubiDataset, MusubiSource, parse_resolution
 
 TRAIN_ENV = {"OMP_NUM_THREADS": "1"}
-VARIANT_ARGS = ("model_version", "edit", "edit_plus")
-"""Options that pick the model variant: musubi-tuner needs them in the caching scripts too (Qwen-Image-Edit caches
-its latents as ``qie`` and encodes the control images with the prompt; without them it caches for Qwen-Image)."""
-
 DATASET_ARGS = ("resolution", "caption_extension", "train_batch_size", "enable_bucket", "bucket_no_upscale",
                 "no_resize_control", "control_resolution")
 """[args] that go into the dataset TOML (train_batch_size as each dataset's batch_size), not onto a command line."""
 
-FAMILY_ARGS: dict[str, dict[str, Any]] = {
-    "qwen-image-edit": {"model_version": "edit"},
-}
-"""Variant options a family implies, given to every phase unless [args] sets them (Qwen-Image-Edit caches its
-latents as ``qie`` and encodes the control images with the prompt only with ``--model_version edit``)."""
-
-ITEM_LINES = {"qwen-image", "qwen-image-edit"}
+ITEM_LINES = {"qwen-image", "qwen-image-edit", "qwen-image-edit-2509", "qwen-image-edit-2511"}
 """Families whose caching scripts print one line per item on stdout (``Saving cache for item``, ``Item N:``), so
 a caching phase's progress has a total; Z-Image logs its items at DEBUG (not shown)."""
 
-
-def family_args(family: str, args: dict[str, Any]) -> dict[str, Any]:
-    """[args] with the family's implied variant options filled in where [args] leaves them unset."""
-    implied = {k: v for k, v in FAMILY_ARGS.get(family, {}).items() if args.get(k) in (None, "")}
-    return {**args, **implied} if implied else args
+TEXT_CACHE_BATCH = "1"
+"""Text-encoder caching batch size: 1 keeps its VRAM lowest (the text encoders are the largest models here)."""
 
 
 @dataclass(frozen=True)
@@ -123,13 +112,13 @@ def dataset_config(dataset_path: Path, caption_ext: str, sources: list[MusubiSou
     return {"general": general, "datasets": datasets}
 
 
-def args_to_flags(args: dict[str, Any], schema: Schema, skip: tuple[str, ...] = ()) -> list[str]:
+def args_to_flags(args: dict[str, Any], schema: Schema | None, skip: tuple[str, ...] = ()) -> list[str]:
     """[args] as command-line flags: `--name value`, bare `--name` for true flags, lists as several values."""
     argv: list[str] = []
     for name, value in args.items():
         if value is None or name in MANAGED_ARGS or name in skip:
             continue
-        option = schema.get(name)
+        option = schema.get(name) if schema is not None else None
         flag = option.flag if option is not None and option.flag else f"--{name}"
         if isinstance(value, bool):
             if value:
@@ -143,21 +132,39 @@ def args_to_flags(args: dict[str, Any], schema: Schema, skip: tuple[str, ...] = 
     return argv
 
 
+def phase_argv(family: Family, phase: str, args: dict[str, Any], dataset_toml: Path) -> list[str]:
+    """The flags of a caching phase: dataset config, its model files, variant flags, forwarded options."""
+    values: dict[str, Any] = {"dataset_config": str(dataset_toml)}
+    for role in family.roles:
+        if phase in role.phases and args.get(role.option) not in (None, ""):
+            values[role.option] = args[role.option]
+    values.update(family.variant_values(args, phase))
+    for name in family.cache_forward.get(phase, ()):
+        if args.get(name) is not None:
+            values[name] = args[name]
+    if phase == "cache_text":
+        values["batch_size"] = TEXT_CACHE_BATCH
+    argv = ["--dataset_config", str(dataset_toml)]
+    del values["dataset_config"]
+    return argv + args_to_flags(values, None)
+
+
 def phases(trainer, family: str, args: dict[str, Any], launch: dict[str, Any], dataset_toml: Path,
            schema: Schema, items: int | None = None) -> list[TrainPhase]:
-    """cache_latents, cache_text and train, each an argv list run from the checkout; `items` (the items the
-    caching scripts go through) becomes the caching phases' progress total where the family prints them."""
+    """The family's phases (cache_latents, cache_text, train), each an argv list run from the checkout; `items`
+    (the items the caching scripts go through) becomes the caching phases' progress total where the family prints
+    them."""
+    record = get_family(family)
     cwd = str(trainer.root)
-    args = family_args(family, args)
-    common = ["--dataset_config", str(dataset_toml)]
-    variant = args_to_flags({k: args[k] for k in VARIANT_ARGS if args.get(k) is not None}, schema)
-    latents = [trainer.python, str(trainer.script(family, "cache_latents")), *common, "--vae", str(args["vae"]),
-               *variant]
-    text = [trainer.python, str(trainer.script(family, "cache_text")), *common,
-            "--text_encoder", str(args["text_encoder"]), "--batch_size", "1", *variant]
-    train = launcher_argv(trainer.python, trainer.script(family, "train"), launch)
-    train += [*common, *args_to_flags(args, schema, skip=DATASET_ARGS)]
     counted = items if family in ITEM_LINES else None
-    return [TrainPhase("cache_latents", latents, cwd, dict(TRAIN_ENV), counted),
-            TrainPhase("cache_text", text, cwd, dict(TRAIN_ENV), counted),
-            TrainPhase("train", train, cwd, dict(TRAIN_ENV))]
+    result = []
+    for phase in record.phase_names():
+        if phase == "train":
+            continue
+        argv = [trainer.python, str(trainer.script(family, phase)), *phase_argv(record, phase, args, dataset_toml)]
+        result.append(TrainPhase(phase, argv, cwd, dict(TRAIN_ENV), counted))
+    train_args = {**args, **record.variant_values(args, "train")}
+    train = launcher_argv(trainer.python, trainer.script(family, "train"), launch)
+    train += ["--dataset_config", str(dataset_toml), *args_to_flags(train_args, schema, skip=DATASET_ARGS)]
+    result.append(TrainPhase("train", train, cwd, dict(TRAIN_ENV)))
+    return result

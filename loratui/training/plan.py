@@ -33,7 +33,7 @@ class TrainPlan:
     backend: str
     """'kohya' or 'musubi'."""
     family: str
-    """'sd15', 'sdxl', 'flux', 'sd3', or a musubi-tuner family ('qwen-image', 'qwen-image-edit', 'z-image')."""
+    """A model family id (`loratui.training.families`)."""
     workdir: Path
     """The job folder; `files` are written here and argv refers to them by absolute path."""
     files: dict[str, str] = field(default_factory=dict)

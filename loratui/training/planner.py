@@ -15,6 +15,7 @@ from loratui.datasets import dataset_repo
 from loratui.datasets.service import get_dataset
 from loratui.errors import ConfigError, TrainingError
 from loratui.training import edit_pairs, kohya, musubi
+from loratui.training.families import get_family
 from loratui.training.config import TrainConfig, load_config
 from loratui.training.plan import TrainPhase, TrainPlan
 from loratui.training.schema import Schema, coerce_text, load_schema
@@ -25,8 +26,6 @@ from loratui.training.steps import (
 from loratui.training.trainer import find_trainer
 from loratui.training.validate import Issue, check_config, errors
 
-DEFAULT_RESOLUTION = {"sd15": 512, "sdxl": 1024, "flux": 1024, "sd3": 1024, "qwen-image": 1024,
-                      "qwen-image-edit": 1024, "z-image": 1024}
 TRAIN_ENV = {"OMP_NUM_THREADS": "1"}
 """Without it plain-python sd-scripts on CPU ran 2-5x slower per step (see DESIGN.md)."""
 
@@ -65,10 +64,11 @@ def apply_overrides(config: TrainConfig, overrides: dict[str, str] | None, schem
 
 
 def effective_args(config: TrainConfig, caption_ext: str | None) -> dict:
-    """[args] plus what loratui fills in: resolution and caption extension when unset."""
-    args = config.resolved_args()
+    """[args] plus what loratui fills in: the family's variant flags, resolution and caption extension when unset."""
+    family = get_family(config.family)
+    args = {**config.resolved_args(), **family.variant_values(config.args, "train")}
     if args.get("resolution") is None:
-        size = DEFAULT_RESOLUTION.get(config.family, 1024)
+        size = family.default_resolution
         args["resolution"] = f"{size},{size}"
     if caption_ext and args.get("caption_extension") is None:
         args["caption_extension"] = caption_ext

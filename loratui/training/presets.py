@@ -1,7 +1,11 @@
 """Training presets: training config files without a dataset.
 
-Built-in presets (package data in ``loratui/training/presets/``: SD1.5, SDXL and Flux at 8/12/16/24 GB VRAM)
-and user presets in ``<home>/presets/NAME.toml``. A user preset may not take a built-in name.
+Built-in presets: one per model family and VRAM tier, ``<family>-<tier>`` (``qwen-image-24gb``), made from the
+family record (``loratui.training.families``): the trainer's preset defaults, the family's ``preset_args`` (its
+docs' timestep sampling, flow shift, learning rate), its network module and empty model-file options, then the
+tier's memory settings (block swap, fp8, text encoder in fp8, gradient checkpointing; caches always on disk).
+Hand-tuned files in ``loratui/training/presets/`` (SD1.5, SDXL and FLUX.1 at 8/12/16/24 GB) replace the generated
+preset of the same name. User presets live in ``<home>/presets/NAME.toml``; they may not take a built-in name.
 """
 
 from __future__ import annotations
@@ -11,8 +15,13 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from loratui import tomlio
 from loratui.errors import InputError, NotFoundError
 from loratui.training.config import TrainConfig, loads_toml, save_config
+from loratui.training.families import Family, families
+from loratui.training.families import musubi_tuner, sd_scripts
+
+TRAINER_DEFAULTS = {"kohya": sd_scripts.PRESET_DEFAULTS, "musubi": musubi_tuner.PRESET_DEFAULTS}
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -29,10 +38,35 @@ class Preset:
     path: str
 
 
+def preset_args(family: Family, tier: str) -> dict:
+    """The [args] of built-in preset ``<family>-<tier>`` as generated from the family record."""
+    args = dict(TRAINER_DEFAULTS[family.trainer])
+    args["network_module"] = family.network_module
+    size = family.default_resolution
+    args["resolution"] = f"{size},{size}"
+    args.update(family.preset_args)
+    args.update(family.presets[tier])
+    for role in family.roles:
+        if role.required:
+            args.setdefault(role.option, "")
+    return args
+
+
+def generated_preset(family: Family, tier: str) -> str:
+    """The TOML text of built-in preset ``<family>-<tier>``, with a first comment line that describes it."""
+    head = (f"# {family.name} LoRA for {tier[:-2]} GB VRAM ({family.trainer_name}). Fill in the empty model paths "
+            f"and output_dir before training.\n")
+    return head + tomlio.dumps({"backend": family.trainer, "family": family.id, "dataset": "",
+                                "args": preset_args(family, tier)})
+
+
 def _builtin_files() -> dict[str, str]:
+    texts = {f"{family.id}-{tier}": generated_preset(family, tier) for family in families()
+             for tier in family.presets}
     folder = resources.files("loratui.training") / "presets"
-    return {entry.name[:-5]: entry.read_text(encoding="utf-8")
-            for entry in folder.iterdir() if entry.name.endswith(".toml")}
+    texts.update({entry.name[:-5]: entry.read_text(encoding="utf-8")
+                  for entry in folder.iterdir() if entry.name.endswith(".toml")})
+    return texts
 
 
 def _describe(name: str, source: str, text: str, path: str) -> Preset:

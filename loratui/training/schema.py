@@ -1,8 +1,8 @@
 """Trainer option schemas: read from the installed trainer (cached per trainer version), or built in.
 
-``introspect`` runs ``schema_dump.py`` in the trainer's own Python (argv list, small subprocess), which imports
-the training script and dumps every argparse action of its ``setup_parser()``. The schema drives validation,
-``--set`` conversion, ``train options`` and the TUI form.
+``introspect`` runs ``schema_dump.py`` in the trainer's own Python (argv list, small subprocess): the training
+script runs as ``__main__`` until it parses its arguments, and every argparse action of that finished parser is
+dumped. The schema drives validation, ``--set`` conversion, ``train options`` and the TUI form.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from loratui.errors import InputError, TrainingError
 from loratui.fsutil import atomic_write_text
 from loratui.tomlio import tomllib
 from loratui.training.builtin_schema import builtin_rows
+from loratui.training.families import families, get_family, role_options
 from loratui.training.trainer import find_trainer
 
 SECTIONS = ("basic", "network", "optimizer", "learning rate", "dataset", "saving", "sampling", "advanced")
@@ -26,8 +27,10 @@ _BASIC = {
     "pretrained_model_name_or_path", "output_dir", "output_name", "max_train_epochs", "max_train_steps",
     "train_batch_size", "mixed_precision", "seed", "vae", "tokenizer_cache_dir", "gradient_checkpointing",
     "gradient_accumulation_steps", "dit", "text_encoder", "clip_l", "clip_g", "t5xxl", "ae", "v2",
-    "v_parameterization", "xformers", "sdpa", "cache_latents", "cache_latents_to_disk",
-}
+    "v_parameterization", "xformers", "sdpa", "cache_latents", "cache_latents_to_disk", "blocks_to_swap",
+    "fp8_base", "fp8_scaled",
+} | set(role_options()) | {fixed.option for family in families() for fixed in family.fixed_args}
+"""Model files, variant flags and the memory switches every preset sets come first."""
 _DATASET_WORDS = ("bucket", "caption", "resolution", "shuffle", "keep_tokens", "flip_aug", "color_aug",
                   "random_crop", "data_dir", "dataset", "token_warmup", "face_crop", "prior_loss", "alpha_mask",
                   "data_loader", "max_token_length")
@@ -67,6 +70,7 @@ class Option:
     help: str = ""
     flag: str = ""
     action: str = "store"
+    required: bool = False
 
     @property
     def is_list(self) -> bool:
@@ -102,16 +106,17 @@ class Schema:
         return self.options.get(name)
 
     def search(self, word: str | None = None, section: str | None = None) -> list[Option]:
-        """Options whose name or help contains `word` (case-insensitive), optionally in one section."""
-        word = (word or "").lower()
+        """Options matching every word of `word` in their name or help (best matches first; see
+        ``match_score``), optionally in one section; all options in schema order without a word."""
         found = []
-        for option in self.options.values():
+        for index, option in enumerate(self.options.values()):
             if section and option.section != section:
                 continue
-            if word and word not in option.name.lower() and word not in option.help.lower():
+            score = match_score(option, word) if word and word.strip() else 0
+            if score is None:
                 continue
-            found.append(option)
-        return found
+            found.append((-score, index, option))
+        return [option for _score, _index, option in sorted(found, key=lambda item: item[:2])]
 
     def to_json(self) -> str:
         """The schema as JSON (the cache format)."""
@@ -126,44 +131,111 @@ class Schema:
         return cls(data["backend"], data["family"], options, data.get("source", "builtin"))
 
 
+ABBREVIATIONS = {
+    "lr": ("learning rate",), "bs": ("batch size",), "te": ("text encoder",), "tenc": ("text encoder",),
+    "unet": ("dit", "u-net"), "dit": ("unet", "u-net"), "ckpt": ("checkpoint",), "rank": ("network_dim",),
+    "dim": ("network_dim",), "epochs": ("epoch",), "vram": ("blocks_to_swap", "fp8", "gradient_checkpointing"),
+    "memory": ("blocks_to_swap", "fp8", "gradient_checkpointing"), "swap": ("blocks_to_swap",),
+    "grad": ("gradient",), "accum": ("accumulation",), "ema": ("exponential moving average",),
+    "res": ("resolution",), "warmup": ("warm up", "warmup"),
+}
+"""Words people type for options spelled otherwise (each expansion is matched like the word itself)."""
+
+
+def _initials(name: str) -> str:
+    return "".join(part[0] for part in name.split("_") if part)
+
+
+def match_score(option: Option, query: str) -> int | None:
+    """How well `option` matches every word of `query` (None: some word does not match).
+
+    A word matches the name (``learning_rate`` also as "learning rate"), the name's initials (``lr`` for
+    ``learning_rate``), an expansion in ``ABBREVIATIONS``, or the help text; name matches weigh more, and an
+    exact name or initials match most.
+    """
+    name = option.name.lower()
+    spaced = name.replace("_", " ")
+    text = option.help.lower()
+    total = 0
+    for word in query.lower().replace("-", "_").split():
+        spelled = word.replace("_", " ")
+        best = None
+        if word == name or word == _initials(name):
+            best = 6
+        elif word in name or spelled in spaced:
+            best = 4 if name.startswith(word) else 3
+        else:
+            for expansion in ABBREVIATIONS.get(word, ()):
+                if expansion in spaced or expansion.replace(" ", "_") in name:
+                    best = 4
+                    break
+            if best is None and (spelled in text or any(e in text for e in ABBREVIATIONS.get(word, ()))):
+                best = 1
+        if best is None:
+            return None
+        total += best
+    return total
+
+
 def builtin_schema(backend: str, family: str) -> Schema:
-    """The built-in schema of common options (used when no trainer is installed)."""
+    """The built-in schema (used when no trainer is installed): common options, plus the family's model-file
+    options and variant flags from its record."""
+    record = get_family(family)
     options = {}
-    for name, kind, default, choices, nargs, text in builtin_rows(backend, family):
+    for name, kind, default, choices, nargs, text in builtin_rows(backend, record.scripts["train"]):
         options[name] = Option(name, kind, default, choices, nargs, text, "--" + name,
                                "store_true" if kind == "bool" else "store")
+    for role in record.roles:
+        options.setdefault(role.option, Option(role.option, "str", None, None, None, role.description, role.flag))
+    for fixed in record.fixed_args:
+        if fixed.option in options or "train" not in fixed.phases:
+            continue
+        if isinstance(fixed.value, bool):
+            options[fixed.option] = Option(fixed.option, "bool", False, None, None, f"set by the {family} family",
+                                           "--" + fixed.option, "store_true")
+        else:
+            kind = "int" if isinstance(fixed.value, int) else "str"
+            options[fixed.option] = Option(fixed.option, kind, None, list(fixed.choices) or None, None,
+                                           f"variant of the {family} family", "--" + fixed.option)
     return Schema(backend, family, options, "builtin")
 
 
 def _option_from_dump(row: dict) -> Option:
     return Option(name=row["name"], type=row["type"], default=row.get("default"), choices=row.get("choices"),
                   nargs=row.get("nargs"), help=row.get("help", ""), flag=row.get("flag", ""),
-                  action=row.get("action", "store"))
+                  action=row.get("action", "store"), required=bool(row.get("required", False)))
 
 
 def introspect(python: str, script: Path, *, backend: str = "kohya", family: str = "sd15",
-               version: str = "", timeout: float = 180) -> Schema:
-    """Run `script`'s setup_parser() in `python` and return every option it defines."""
+               version: str = "", timeout: float = 180, cwd: Path | None = None) -> Schema:
+    """Run `script` in `python` up to its argument parsing and return every option of that parser."""
     dumper = Path(__file__).with_name("schema_dump.py")
     if not script.is_file():
         raise TrainingError(f"trainer script {script} does not exist")
     with tempfile.TemporaryDirectory(prefix="loratui-schema-") as tmp:
         out = Path(tmp) / "schema.json"
         try:
-            proc = subprocess.run([python, str(dumper), str(script), str(out)], capture_output=True, text=True,
-                                  timeout=timeout, cwd=str(script.parent), check=False,
-                                  env=_quiet_env())
+            proc = subprocess.run([python, str(dumper), str(script), str(out)], capture_output=True,
+                                  text=True, timeout=timeout, cwd=str(cwd or script.parent), check=False,
+                                  env=trainer_env())
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise TrainingError(f"could not read the options of {script.name}: {exc}") from None
         if proc.returncode != 0 or not out.exists():
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise TrainingError(f"could not read the options of {script.name} with {python}: {tail[0]}")
+            raise TrainingError(f"could not read the options of {script.name} with {python}: "
+                                f"{last_line(proc.stderr or proc.stdout)}")
         data = json.loads(out.read_text(encoding="utf-8"))
     options = {row["name"]: _option_from_dump(row) for row in data["options"]}
     return Schema(backend, family, options, f"trainer:{version}" if version else "trainer")
 
 
-def _quiet_env() -> dict[str, str]:
+def last_line(text: str) -> str:
+    """The last non-empty line of a process's output (its error, usually)."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
+
+
+def trainer_env() -> dict[str, str]:
+    """The environment trainer subprocesses that only read options run with (quiet, one thread)."""
     import os
 
     env = dict(os.environ)
@@ -172,8 +244,9 @@ def _quiet_env() -> dict[str, str]:
     return env
 
 
-def load_schema(ctx, backend: str, family: str, *, refresh: bool = False) -> Schema:
-    """The schema of the configured trainer (cached per trainer version), or the built-in one without a trainer.
+def load_schema(ctx, backend: str, family: str, *, refresh: bool = False, phase: str = "train") -> Schema:
+    """The options of `family`'s `phase` script in the configured trainer (cached per trainer version and
+    script), or the built-in schema when no trainer is configured.
 
     A trainer that is configured but cannot be introspected raises TrainingError: silently falling back would
     validate against the wrong options.
@@ -181,15 +254,17 @@ def load_schema(ctx, backend: str, family: str, *, refresh: bool = False) -> Sch
     trainer = find_trainer(ctx, backend, required=False)
     if trainer is None:
         return builtin_schema(backend, family)
-    script = trainer.script(family)
+    script = trainer.script(family, phase)
     version = trainer.version_key()
-    cache = ctx.paths.cache / "schemas" / f"{backend}-{family}-{version}.json"
+    cache = ctx.paths.cache / "schemas" / f"{backend}-{script.stem}-{version}.json"
     if cache.exists() and not refresh:
         try:
-            return Schema.from_json(cache.read_text(encoding="utf-8"))
+            schema = Schema.from_json(cache.read_text(encoding="utf-8"))
+            schema.family = family
+            return schema
         except (ValueError, KeyError, TypeError):
             pass  # a damaged cache is rebuilt
-    schema = introspect(trainer.python, script, backend=backend, family=family, version=version)
+    schema = introspect(trainer.python, script, backend=backend, family=family, version=version, cwd=trainer.root)
     cache.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(cache, schema.to_json())
     return schema

@@ -1,4 +1,4 @@
-"""Where the trainer lives: the checkout, its Python, the script per family, and a version key for caches.
+"""Where the trainer lives: the checkout, its Python, a family's script per phase, and a version key for caches.
 
 Settings ``[trainers]`` in config.toml, overridden by ``LORATUI_KOHYA_DIR`` / ``LORATUI_KOHYA_PYTHON`` and
 ``LORATUI_MUSUBI_DIR`` / ``LORATUI_MUSUBI_PYTHON``. Without a configured Python, the checkout's own ``venv`` or
@@ -13,28 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loratui.errors import TrainingError
-
-KOHYA_SCRIPTS = {
-    "sd15": "train_network.py",
-    "sdxl": "sdxl_train_network.py",
-    "flux": "flux_train_network.py",
-    "sd3": "sd3_train_network.py",
-}
-"""sd-scripts' LoRA training script per model family."""
-
-def _musubi_scripts(prefix: str) -> dict[str, str]:
-    return {"train": f"{prefix}_train_network.py", "cache_latents": f"{prefix}_cache_latents.py",
-            "cache_text": f"{prefix}_cache_text_encoder_outputs.py"}
-
-
-MUSUBI_SCRIPTS = {
-    "qwen-image": _musubi_scripts("qwen_image"),
-    "qwen-image-edit": _musubi_scripts("qwen_image"),  # the same scripts, with --model_version edit
-    "z-image": _musubi_scripts("zimage"),
-}
-"""musubi-tuner's scripts per family: it caches latents and text outputs in separate runs before training."""
+from loratui.training.families import find_family
 
 MUSUBI_SCRIPT_DIRS = ("src/musubi_tuner", ".")
+"""Where musubi-tuner's scripts are, in order: the package folder, then the root's wrappers (older checkouts)."""
 
 
 @dataclass(frozen=True)
@@ -46,20 +28,20 @@ class Trainer:
     python: str
 
     def script(self, family: str, phase: str = "train") -> Path:
-        """Absolute path of the script for `family` (and musubi `phase`)."""
+        """Absolute path of the script `family` runs in `phase` (the family record names it)."""
+        record = find_family(family)
+        if record is None or record.trainer != self.backend:
+            raise TrainingError(f"{self.backend} has no scripts for family {family!r}")
+        name = record.scripts.get(phase)
+        if name is None:
+            raise TrainingError(f"family {family!r} has no {phase} phase")
         if self.backend == "kohya":
-            name = KOHYA_SCRIPTS.get(family)
-            if name is None:
-                raise TrainingError(f"sd-scripts has no LoRA script for family {family!r}")
             return self.root / name
-        names = MUSUBI_SCRIPTS.get(family)
-        if names is None:
-            raise TrainingError(f"musubi-tuner has no scripts for family {family!r}")
         for folder in MUSUBI_SCRIPT_DIRS:
-            candidate = self.root / folder / names[phase]
+            candidate = self.root / folder / name
             if candidate.is_file():
                 return candidate
-        return self.root / MUSUBI_SCRIPT_DIRS[0] / names[phase]
+        return self.root / MUSUBI_SCRIPT_DIRS[0] / name
 
     def version_key(self) -> str:
         """The checkout's git commit, or (without .git) a hash of its training sources: the schema cache key."""

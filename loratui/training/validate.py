@@ -19,20 +19,22 @@ from loratui.models.roles import DENOISER_ROLES, ROLE_CONTENTS, catalog_family, 
 from loratui.training.config import TrainConfig
 from loratui.training.edit_pairs import load_pair_plan
 from loratui.training.musubi import DATASET_ARGS as MUSUBI_DATASET_ARGS
+from loratui.training.families import Family, find_family, get_family, role_options
 from loratui.training.schema import Schema, check_value
 from loratui.training.steps import is_kohya_image, load_subsets, parse_resolution
 
-PATH_OPTIONS = ("pretrained_model_name_or_path", "vae", "clip_l", "clip_g", "t5xxl", "ae", "network_weights",
-                "dit", "text_encoder", "sample_prompts", "resume", "base_weights", "dataset_config_file")
-"""Options naming files or folders that must exist (a Hugging Face repo id is allowed for the base model)."""
+PATH_OPTIONS = tuple(dict.fromkeys(role_options() + ("network_weights", "sample_prompts", "resume", "base_weights",
+                                                     "dataset_config_file")))
+"""Options naming files or folders that must exist: every family's model-file options (from the family registry;
+a role with ``repo_id_ok`` also takes a Hugging Face repo id) and the rest."""
 
-REQUIRED = {
-    "kohya": ("pretrained_model_name_or_path", "output_dir", "network_module"),
-    "musubi": ("dit", "vae", "text_encoder", "output_dir", "network_module"),
-}
-FAMILY_REQUIRED = {"flux": ("clip_l", "t5xxl", "ae"), "sd3": ()}
-BUCKET_STEP_DIVISOR = {"sd15": 64, "sdxl": 32, "flux": 32, "sd3": 32}
-"""sd-scripts' verify_bucket_reso_steps per family."""
+BASE_REQUIRED = ("output_dir", "network_module")
+"""Required in every family, after the family's required model files."""
+
+
+def required_options(family: Family) -> tuple[str, ...]:
+    """The options a config of `family` must set: its required model files, then BASE_REQUIRED."""
+    return tuple(role.option for role in family.roles if role.required) + BASE_REQUIRED
 
 
 @dataclass
@@ -98,15 +100,18 @@ def check_args(config: TrainConfig, schema: Schema) -> list[Issue]:
         problem = check_value(option, value)
         if problem:
             issues.append(Issue(name, problem))
-    for name in REQUIRED[config.backend] + FAMILY_REQUIRED.get(config.family, ()):
+    family = get_family(config.family)
+    for name in required_options(family):
         if args.get(name) in (None, ""):
             issues.append(Issue(name, "is required"))
+    issues += _check_variants(family, args)
     for name in PATH_OPTIONS:
         value = args.get(name)
         if not isinstance(value, str) or not value:
             continue
-        if name == "pretrained_model_name_or_path" and not _looks_local(value):
-            continue  # a Hugging Face repo id
+        role = family.role_for_option(name)
+        if role is not None and role.repo_id_ok and not _looks_local(value):
+            continue  # a Hugging Face repo id, which this role's trainer option also takes
         if not Path(value).expanduser().exists():
             issues.append(Issue(name, f"{value} does not exist"))
     output = args.get("output_dir")
@@ -131,6 +136,9 @@ MODEL_ROLES = tuple(dict.fromkeys(DENOISER_ROLES + tuple(r for roles in ROLE_CON
 
 def _model_problems(config: TrainConfig) -> list:
     args = config.resolved_args()
+    record = find_family(config.family)
+    if record is not None:  # the variant flags loratui passes for the family (its --model_version, --task...)
+        args = {**args, **record.variant_values(args, "train")}
     family = catalog_family(config.family, args)
     if family is None:
         return []
@@ -147,6 +155,22 @@ def unreadable_models(config: TrainConfig) -> list[Issue]:
     """Model files whose safetensors header cannot be read (warnings; only `check_config` reports them, so the
     form, which checks on every edit, stays quiet about a file that may still be downloading)."""
     return [Issue(p.role, p.message, p.severity) for p in _model_problems(config) if p.unreadable]
+
+
+def _check_variants(family: Family, args: dict) -> list[Issue]:
+    """The family's variant flags: fixed ones may only be set to their value, others only to a listed choice."""
+    issues = []
+    for fixed in family.fixed_args:
+        value = args.get(fixed.option)
+        if value is None:
+            continue
+        if fixed.choices and value not in fixed.choices:
+            issues.append(Issue(fixed.option, f"{value!r} is not a {family.name} variant (choose "
+                                              f"{', '.join(map(str, fixed.choices))})"))
+        elif not fixed.choices and value != fixed.value:
+            issues.append(Issue(fixed.option, f"is {fixed.value!r} for family {family.id} (loratui passes it); "
+                                              f"pick the family that has {value!r} instead"))
+    return issues
 
 
 def _positive(args: dict, name: str, issues: list[Issue], allow_zero: bool = False) -> None:
@@ -210,7 +234,7 @@ def _check_combinations(config: TrainConfig, schema: Schema) -> list[Issue]:
     if isinstance(low, int) and isinstance(high, int) and low > high:
         issues.append(Issue("min_bucket_reso", f"{low} is larger than max_bucket_reso {high}"))
     steps = args.get("bucket_reso_steps")
-    divisor = BUCKET_STEP_DIVISOR.get(config.family)
+    divisor = get_family(config.family).bucket_step
     if config.backend == "kohya" and isinstance(steps, int) and divisor and steps > 0 and steps % divisor:
         issues.append(Issue("bucket_reso_steps", f"must be divisible by {divisor} for {config.family}"))
     if _on(args, "skip_until_initial_step") and not args.get("resume"):

@@ -125,3 +125,19 @@ def test_info_names_the_job_whose_outputs_hold_the_file(cli, tmp_path, lora_fact
     data = cli("lora", "info", path, "--json").json()
     assert data["job"]["id"] == job_id and data["job"]["title"] == "my run"
     assert f"#{job_id} train my run (completed)" in cli("lora", "info", path).out
+
+
+def test_models_download_family_fetches_every_file_its_record_names(cli, hub_server, home):
+    from loratui.training.families import get_family
+
+    family = get_family("qwen-image-edit-2509")
+    for item in family.downloads:
+        hub_server.add_file(item.repo, item.file, f"{item.repo}/{item.file}".encode() * 100)
+    result = cli("models", "download", "--family", family.id)
+    assert result.code == 0, result
+    for item in family.downloads:
+        path = home / "models" / item.repo / item.file
+        assert path.read_bytes() == f"{item.repo}/{item.file}".encode() * 100
+        assert f"--set {family.role(item.role).option}={path}" in result.err
+    assert cli("models", "download", "--family", "anima").code == 2  # its record names no Hub files
+    assert cli("models", "download", "org/x", "--family", "flux").code == 2

@@ -119,12 +119,16 @@ def test_validation_before_launch_reports_the_mismatch(files, tmp_path):
 
 
 def test_validation_of_a_musubi_qwen_config(files, tmp_path):
-    config = TrainConfig(backend="musubi", family="qwen-image", dataset="ds", args={
+    # the family qwen-image-edit passes --model_version edit: a Qwen-Image DiT (named so) does not fit it
+    config = TrainConfig(backend="musubi", family="qwen-image-edit", dataset="ds", args={
         "dit": str(files["qwen"]), "vae": str(files["qwen_vae"]), "text_encoder": str(files["qwen_te"]),
-        "output_dir": str(tmp_path / "out"), "network_module": "networks.lora_qwen_image",
-        "model_version": "edit"})
-    found = errors(check_args(config, builtin_schema("musubi", "qwen-image")))
+        "output_dir": str(tmp_path / "out"), "network_module": "networks.lora_qwen_image"})
+    found = errors(check_args(config, builtin_schema("musubi", "qwen-image-edit")))
     assert [i.field for i in found] == ["dit"]
+    # a model_version that contradicts the family is refused by the family's own check
+    config.family = "qwen-image"
+    config.args["model_version"] = "edit"
+    assert "model_version" in [i.field for i in errors(check_args(config, builtin_schema("musubi", "qwen-image")))]
 
 
 def test_assign_roles_puts_each_file_in_its_option(files):
@@ -148,7 +152,8 @@ def test_the_form_fills_family_and_roles_from_files(files):
     assert config.family == "sdxl"  # the original is untouched
     filled, notes = config_from_model_files(config, [str(files["qwen"]), str(files["qwen_vae"])])
     assert (filled.backend, filled.family) == ("musubi", "qwen-image")
-    assert filled.args["dit"] == str(files["qwen"]) and filled.args["model_version"] == "original"
+    # the family passes --model_version original itself
+    assert filled.args["dit"] == str(files["qwen"]) and "model_version" not in filled.args
 
 
 def test_parts_without_a_model_go_to_the_roles_of_the_configs_family(files, tmp_path):
@@ -183,3 +188,17 @@ def test_metadata_never_makes_a_vae_a_model(tmp_path):
                         {"modelspec.architecture": "stable-diffusion-xl-v1-base"})
     problems = check_model_roles("sdxl", {"pretrained_model_name_or_path": vae})
     assert len(problems) == 1 and "holds no U-Net or DiT" in problems[0].message
+
+
+def test_every_training_family_maps_to_a_catalog_family():
+    """Each id of the training family registry is checked against model files (none silently skipped)."""
+    from loratui.training.families import families
+
+    assert [f.id for f in families() if catalog_family(f.id) is None] == []
+
+
+def test_the_form_picks_the_registry_family_of_a_files_variant(tmp_path):
+    dit = write_standin(tmp_path / "qwen_image_edit_2511_bf16.safetensors", load("qwen_image_dit"))
+    config = TrainConfig(backend="musubi", family="qwen-image", dataset="ds", args={})
+    filled, notes = config_from_model_files(config, [str(dit)])
+    assert filled.family == "qwen-image-edit-2511" and "model_version" not in filled.args, notes

@@ -104,7 +104,30 @@ def test_options_search(cli):
     assert {"enable_bucket", "bucket_no_upscale"} <= names and "network_dim" not in names
     flux = cli("train", "options", "--family", "flux", "--section", "basic", "--json").json()
     assert "t5xxl" in {o["name"] for o in flux["options"]}
-    assert cli("train", "options", "--family", "qwen-image").code == 2
+    assert cli("train", "options", "--backend", "kohya", "--family", "qwen-image").code == 2
+    assert cli("train", "options", "--family", "no-such-family").code == 2
+
+
+def test_options_search_finds_descriptions_and_initials(cli):
+    names = [o["name"] for o in cli("train", "options", "--search", "lr", "--json").json()["options"]]
+    assert names[0] == "learning_rate" and "lr_scheduler" in names
+    # a word found only in the description counts too
+    found = cli("train", "options", "--search", "warm up", "--json").json()["options"]
+    assert "lr_warmup_steps" in {o["name"] for o in found}
+    # every word must match: "text encoder lr" narrows to the text encoder's learning rate
+    found = [o["name"] for o in cli("train", "options", "--search", "text encoder lr", "--json").json()["options"]]
+    assert found and found[0] == "text_encoder_lr"
+
+
+def test_options_family_comes_from_context(cli, dataset_cli, config_file):
+    default = cli("train", "options", "--search", "lr", "--json").json()
+    assert default["family"] == "sd15" and default["family_from"].startswith("default")
+    from_config = cli("train", "options", "--config", config_file, "--json").json()
+    assert from_config["family"] == "sd15" and from_config["family_from"].startswith("config")
+    qwen = cli("train", "options", "--family", "qwen-image-edit-2509", "--search", "dit", "--json").json()
+    assert qwen["backend"] == "musubi" and "dit" in {o["name"] for o in qwen["options"]}
+    untrained = cli("train", "options", "--dataset", "ds")
+    assert untrained.code == 2 and "--family" in untrained.err
 
 
 def test_presets_new_and_save(cli, dataset_cli, tmp_path, home):
@@ -138,3 +161,15 @@ def test_builtin_presets_only_lack_paths(ctx, preset, tmp_path):
     config.dataset = "ds"
     problems = {i.field for i in errors(check_args(config, builtin_schema(config.backend, config.family)))}
     assert problems <= {"pretrained_model_name_or_path", "output_dir", "clip_l", "t5xxl", "ae"}, problems
+
+
+def test_families_lists_the_registry(cli):
+    listed = cli("train", "families", "--json").json()
+    assert {f["id"] for f in listed} >= {"sd15", "qwen-image", "wan2.2-i2v-a14b"}
+    one = cli("train", "families", "flux-kontext", "--json").json()
+    assert one["backend"] == "musubi" and one["scripts"]["train"] == "flux_kontext_train_network.py"
+    assert {r["flag"] for r in one["roles"]} == {"--dit", "--vae", "--text_encoder1", "--text_encoder2"}
+    assert one["controls"]["max_count"] == 1 and "flux-kontext-12gb" in one["presets"]
+    shown = cli("train", "families", "qwen-image-edit-2509")
+    assert shown.code == 0 and "--model_version edit-2509" in shown.out and "resume:" in shown.out
+    assert cli("train", "families", "nope").code == 2

@@ -16,7 +16,7 @@ BUCKET_LINE = re.compile(r"bucket: \((\d+), (\d+)((?:, 'latents_control_\d+_\d+x
 CONTROL_LATENT = re.compile(r"latents_control_\d+_\d+x(\d+)x(\d+)")
 
 
-def edit_config(tmp_path: Path, **args):
+def edit_config(tmp_path: Path, family: str = "qwen-image-edit-2511", **args):
     from loratui.training.config import TrainConfig
 
     files = {}
@@ -26,7 +26,8 @@ def edit_config(tmp_path: Path, **args):
     values = {**{k: str(v) for k, v in files.items()}, "output_dir": str(tmp_path / "out"),
               "network_module": "networks.lora_qwen_image", **TRAIN_ARGS}
     values.update(args)
-    return TrainConfig(backend="musubi", family="qwen-image", dataset="ds", args=values)
+    values.pop("model_version")  # the family passes it (edit-2511, as in the recorded run)
+    return TrainConfig(backend="musubi", family=family, dataset="ds", args=values)
 
 
 def recorded_buckets() -> dict[str, int]:
@@ -97,8 +98,7 @@ async def test_plain_qwen_image_writes_no_control_keys(store, musubi_ctx, tmp_pa
     from loratui.training.planner import build_plan
 
     await register_edit_dataset(store, tmp_path / "ds")
-    config = edit_config(tmp_path)
-    del config.args["model_version"]
+    config = edit_config(tmp_path, family="qwen-image")
     plan = await build_plan(store, musubi_ctx, config, tmp_path / "job")
     assert "control_directory" not in plan.files["dataset.toml"]
 
@@ -132,18 +132,19 @@ async def test_check_requires_a_control_folder_for_edit_models_only(store, tmp_p
     await add_dataset(store, root, name="ds", workers=1)
     edit = [i.message for i in await check_dataset(store, edit_config(tmp_path)) if i.severity == "error"]
     assert any("has no control folder" in m for m in edit), edit
-    plain = edit_config(tmp_path)
-    del plain.args["model_version"]
+    plain = edit_config(tmp_path, family="qwen-image")
     assert not any("control" in i.message for i in await check_dataset(store, plain))
 
 
 def test_control_rules_by_variant():
     from loratui.training.edit_pairs import control_rule, takes_control_images
 
-    assert control_rule("qwen-image", {"model_version": "edit-2509"}).per_image is None
-    assert control_rule("qwen-image", {"edit": True}).architecture == "qie"
+    assert control_rule("qwen-image-edit-2509").per_image is None
+    assert control_rule("qwen-image-edit").architecture == "qie"
     assert control_rule("flux-kontext").per_image == 1
     assert not takes_control_images("qwen-image", {})
+    # a registry family's variant wins over [args] (validation reports the contradiction)
+    assert not takes_control_images("qwen-image", {"model_version": "edit"})
     assert not takes_control_images("sdxl")
 
 

@@ -66,7 +66,7 @@ async def write_plan(store, ctx, tmp_path: Path, config) -> Path:
     from loratui.training.schema import builtin_schema
 
     ctx.settings.trainers.musubi_dir, ctx.settings.trainers.musubi_python = MUSUBI_DIR, musubi_python()
-    plan = await build_plan(store, ctx, config, tmp_path / "job", schema=builtin_schema("musubi", "qwen-image"))
+    plan = await build_plan(store, ctx, config, tmp_path / "job", schema=builtin_schema("musubi", config.family))
     plan.write_files()
     return tmp_path / "job" / "dataset.toml"
 
@@ -110,7 +110,7 @@ async def test_what_train_check_stops_on_musubi_stops_on(store, ctx, tmp_path, i
     # the TOML loratui would have written, given to musubi-tuner anyway
     sources = await load_musubi_sources(store, dataset.id)
     used = [{"rel_path": s.rel_path, "repeats": s.repeats} for s in musubi.trained_sources(sources)]
-    pairs = await edit_pairs.load_pair_plan(store, dataset, "qwen-image", config.args, used)
+    pairs = await edit_pairs.load_pair_plan(store, dataset, config.family, config.args, used)
     attach_controls(sources, {}, pairs.toml_keys())
     toml = tmp_path / "dataset.toml"
     toml.write_text(tomlio.dumps(musubi.dataset_config(root, ".txt", sources,

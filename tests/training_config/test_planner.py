@@ -167,9 +167,9 @@ async def test_musubi_edit_and_zimage_families(store, musubi_ctx, make_dataset, 
         assert "qwen_image_" in " ".join(phase.argv)
     assert toml_reader.loads(plan.files["dataset.toml"])["datasets"][0]["control_directory"] == str(control)
     assert [p.items for p in plan.phases] == [2, 2, None]  # Qwen-Image's caching prints one line per item
-    # a model_version set in [args] wins over the family's
-    plan = await build_plan(store, ctx, TrainConfig(backend="musubi", family="qwen-image-edit", dataset="ds",
-                                                    args=dict(args, model_version="edit-2511")), tmp_path / "job2")
+    # each edit version is its own family (a model_version in [args] that contradicts it is refused)
+    plan = await build_plan(store, ctx, TrainConfig(backend="musubi", family="qwen-image-edit-2511", dataset="ds",
+                                                    args=dict(args)), tmp_path / "job2")
     assert all(p.argv[p.argv.index("--model_version") + 1] == "edit-2511" for p in plan.phases)
     assert "control_directory" in plan.files["dataset.toml"]
 

@@ -35,7 +35,7 @@ def test_introspect_without_setup_parser_fails_clearly(tmp_path):
 def test_load_schema_caches_per_trainer_version(kohya_ctx, trainer_dir):
     schema = load_schema(kohya_ctx, "kohya", "sd15")
     assert schema.source.startswith("trainer:src-")
-    cached = list((kohya_ctx.paths.cache / "schemas").glob("kohya-sd15-*.json"))
+    cached = list((kohya_ctx.paths.cache / "schemas").glob("kohya-train_network-*.json"))
     assert len(cached) == 1
     # The cache is used as long as the trainer is unchanged: poison it and see it come back.
     cached[0].write_text(cached[0].read_text().replace('"learning rate"', '"from the cache"'))
@@ -44,7 +44,7 @@ def test_load_schema_caches_per_trainer_version(kohya_ctx, trainer_dir):
     script = trainer_dir / "train_network.py"
     script.write_text(script.read_text() + "\n# updated\n")
     assert load_schema(kohya_ctx, "kohya", "sd15").get("learning_rate").help == "learning rate"
-    assert len(list((kohya_ctx.paths.cache / "schemas").glob("kohya-sd15-*.json"))) == 2
+    assert len(list((kohya_ctx.paths.cache / "schemas").glob("kohya-train_network-*.json"))) == 2
 
 
 def test_fallback_without_trainer_is_builtin(ctx):

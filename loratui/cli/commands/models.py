@@ -34,6 +34,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     download.add_argument("--file", help="one file of the repo")
     download.add_argument("--revision", default="main", help="branch, tag or commit (default main)")
     download.add_argument("--civitai", metavar="URL|ID", help="a Civitai model URL or model version id")
+    download.add_argument("--family", metavar="ID",
+                          help="every model file a training family needs, from the Hub repos its record names, "
+                               "each into DIR/<repo>/ (`loratui train families ID` lists them)")
     download.add_argument("--to", metavar="DIR", help="target folder (default: HOME/models)")
     download.add_argument("--token-env", metavar="VAR",
                           help="environment variable with the token (default HF_TOKEN, or CIVITAI_API_TOKEN)")
@@ -62,9 +65,22 @@ def register(parser: argparse.ArgumentParser) -> None:
     inspect.set_defaults(handler=cmd_inspect)
 
 
+def _family_downloads(family_id: str) -> list:
+    from loratui.training.families import get_family
+
+    family = get_family(family_id)
+    if not family.downloads:
+        raise InputError(f"the {family.name} record names no Hub files to download",
+                         hint=f"`loratui train families {family.id}` says where its models come from")
+    return [(item, family.role(item.role)) for item in family.downloads]
+
+
 async def cmd_download(ctx, args) -> int:
-    if bool(args.repo) == bool(args.civitai):
-        raise InputError("give either a Hub REPO or --civitai URL|ID")
+    if args.family and (args.repo or args.civitai or args.file):
+        raise InputError("--family downloads the family's own files; give no REPO, --file or --civitai with it")
+    wanted = _family_downloads(args.family) if args.family else []
+    if not wanted and bool(args.repo) == bool(args.civitai):
+        raise InputError("give either a Hub REPO, --family ID or --civitai URL|ID")
     if args.refetch and not args.civitai:
         raise InputError("--refetch is for Civitai downloads (Hub downloads check and resume on their own)")
     if args.civitai and args.file:
@@ -74,6 +90,8 @@ async def cmd_download(ctx, args) -> int:
     token = token_from_env(var)
     if args.civitai:
         title, params = f"Download Civitai {args.civitai}", {"civitai": args.civitai, "to": str(folder)}
+    elif wanted:
+        title, params = f"Download {args.family} model files", {"family": args.family, "to": str(folder)}
     else:
         title, params = f"Download {args.repo}", {"repo": args.repo, "file": args.file, "to": str(folder)}
 
@@ -84,6 +102,10 @@ async def cmd_download(ctx, args) -> int:
                 if args.civitai:
                     return [civitai.download_civitai(args.civitai, folder, token=token, progress=report,
                                                      refetch=args.refetch)]
+                if wanted:  # one repo folder each: FLUX.1's and FLUX.2's ae.safetensors must not collide
+                    return [got for item, _role in wanted
+                            for got in download.download_hf(item.repo, folder / item.repo, item.file,
+                                                            revision=args.revision, token=token, progress=report)]
                 return download.download_hf(args.repo, folder, args.file, revision=args.revision, token=token,
                                             progress=report)
 
@@ -103,6 +125,9 @@ async def cmd_download(ctx, args) -> int:
         state = "already complete" if item.skipped else (
             f"resumed at {item.resumed_from} bytes" if item.resumed_from else "downloaded")
         info(f"{item.path} ({item.size} bytes, sha256 {item.sha256[:12]}…): {state}")
+    if wanted:
+        sets = [f"--set {role.option}={got.path}" for (_item, role), got in zip(wanted, results) if role]
+        info("for `loratui train new`: " + " ".join(sets))
     return 0
 
 

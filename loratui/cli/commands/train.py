@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import tempfile
 import time
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from loratui.errors import InputError, ModelError, NotFoundError
 from loratui.jobs import repo
 from loratui.jobs.model import Job
 from loratui.store import Store
-from loratui.training.config import FAMILIES, load_config, save_config
+from loratui.training.config import BACKENDS, load_config, save_config
+from loratui.training.families import DEFAULT_FAMILY, families, find_family, get_family
 from loratui.training.form import config_from_model_files
 from loratui.training.imports.service import export_files, import_config, write_imported
 from loratui.training.planner import apply_overrides, build_plan, step_report
@@ -26,6 +28,8 @@ from loratui.training.run.procgroup import group_members
 from loratui.training.run.reconcile import reconcile
 from loratui.training.run.status import status_dict, status_line
 from loratui.training.schema import load_schema
+from loratui.training.trainer import find_trainer
+from loratui.training.trainer_check import check_plan
 from loratui.training.validate import check_config
 
 
@@ -40,19 +44,44 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.description = "Configure, check, plan, start and follow LoRA trainings (kohya sd-scripts, musubi-tuner)."
     sub = parser.add_subparsers(dest="train_command", metavar="SUBCOMMAND", title="subcommands")
 
-    options = sub.add_parser("options", help="list the trainer's options (from the installed trainer)")
-    options.add_argument("--backend", default="kohya", choices=["kohya", "musubi"])
-    options.add_argument("--family", default=None, help="sd15, sdxl, flux, sd3 (kohya); qwen-image, qwen-image-edit, z-image (musubi)")
-    options.add_argument("--search", metavar="WORD", help="only options whose name or help contains WORD")
+    options = sub.add_parser(
+        "options", help="list or search the trainer's options (from the installed trainer)",
+        description="List or search a family's trainer options. The family comes from --family, else from the "
+                    "training config (--config), else from the dataset (--dataset: its target, else its newest "
+                    "training); with none "
+                    "of them the default family is used and the output says so.")
+    options.add_argument("--backend", default=None, choices=list(BACKENDS),
+                         help="only to check that the family is trained by this trainer")
+    options.add_argument("--family", default=None, help="a family id (`loratui train families`)")
+    options.add_argument("--config", metavar="FILE", help="take the family from this training config")
+    options.add_argument("--dataset", metavar="NAME",
+                         help="take the family from this dataset's target, else its newest training")
+    options.add_argument("--phase", default="train", choices=["cache_latents", "cache_text", "train"],
+                         help="musubi-tuner: the options of this phase's script (default train)")
+    options.add_argument("--search", metavar="TEXT",
+                         help="options matching every word of TEXT in their name or description; initials and "
+                              "common abbreviations count (lr finds learning_rate, te text encoder options)")
     options.add_argument("--section", help="only one form section (basic, network, optimizer, ...)")
     options.add_argument("--refresh", action="store_true", help="re-read the trainer instead of the cache")
     options.add_argument("--json", action="store_true")
     options.set_defaults(handler=cmd_options)
 
-    check = sub.add_parser("check", help="validate a training config before launch")
+    fams = sub.add_parser("families", help="list the model families loratui trains (trainer, scripts, model files)")
+    fams.add_argument("family", nargs="?", help="show one family in full")
+    fams.add_argument("--json", action="store_true")
+    fams.set_defaults(handler=cmd_families)
+
+    check = sub.add_parser(
+        "check", help="validate a training config before launch",
+        description="Validate CONFIG: loratui's checks (types, required model files, paths, dataset), then, when "
+                    "a trainer is configured, the trainer's own: every phase's argv through that script's parser, "
+                    "the --config_file keys against it (sd-scripts ignores unknown ones silently) and the dataset "
+                    "TOML through the trainer's dataset-config validator. Nothing is trained or loaded.")
     check.add_argument("config", help="training config TOML")
     _add_set(check)
     check.add_argument("--strict", action="store_true", help="fail on warnings too")
+    check.add_argument("--no-trainer", action="store_true",
+                       help="skip the installed trainer's own checks (its parsers and dataset validator)")
     check.add_argument("--json", action="store_true")
     check.set_defaults(handler=cmd_check)
 
@@ -187,14 +216,94 @@ def _load(ctx, args):
     return config, schema
 
 
-def cmd_options(ctx, args) -> int:
-    family = args.family or FAMILIES[args.backend][0]
-    if family not in FAMILIES[args.backend]:
-        raise InputError(f"{args.backend} trains {', '.join(FAMILIES[args.backend])}, not {family!r}")
-    schema = load_schema(ctx, args.backend, family, refresh=args.refresh)
+def _family_dict(family) -> dict:
+    return {
+        "id": family.id, "name": family.name, "trainer": family.trainer_name, "backend": family.trainer,
+        "scripts": dict(family.scripts), "network_module": family.network_module,
+        "roles": [{"role": r.name, "flag": r.flag, "content": r.content, "required": r.required,
+                   "phases": list(r.phases), "description": r.description} for r in family.roles],
+        "variant_flags": [{"flag": f"--{f.option}", "value": f.value, "phases": list(f.phases),
+                           "choices": list(f.choices)} for f in family.fixed_args],
+        "dataset_dialect": family.dataset_dialect, "architecture": family.architecture,
+        "default_resolution": family.default_resolution, "bucket_step": family.bucket_step,
+        "controls": None if family.controls is None else {
+            "required": family.controls.required, "max_count": family.controls.max_count,
+            "dataset_fields": list(family.controls.dataset_fields), "note": family.controls.note},
+        "video": family.video, "presets": family.preset_names,
+        "downloads": [{"role": d.role, "repo": d.repo, "file": d.file, "note": d.note} for d in family.downloads],
+        "sample_options": list(family.sample_options), "resume": family.resume,
+        "doc": family.doc, "notes": list(family.notes), "verified": family.verified,
+    }
+
+
+def cmd_families(ctx, args) -> int:
+    chosen = [get_family(args.family)] if args.family else families()
+    if args.json:
+        print_json([_family_dict(f) for f in chosen] if not args.family else _family_dict(chosen[0]))
+        return 0
+    if not args.family:
+        print_table(["family", "trainer", "name", "presets"],
+                    [(f.id, f.trainer_name, f.name, " ".join(f.presets)) for f in chosen],
+                    title="model families (`loratui train families ID` for scripts and model files)")
+        return 0
+    family = chosen[0]
+    data = _family_dict(family)
+    out(f"{family.id}: {family.name} ({family.trainer_name}; verified: {family.verified})")
+    for phase, script in family.scripts.items():
+        out(f"  {phase}: {script}")
+    for role in data["roles"]:
+        need = "required" if role["required"] else "optional"
+        out(f"  {role['flag']} ({need}; {', '.join(role['phases'])}): {role['description']}")
+    for fixed in data["variant_flags"]:
+        extra = f" (or {', '.join(map(str, fixed['choices']))})" if fixed["choices"] else ""
+        out(f"  {fixed['flag']} {fixed['value']}{extra} -> {', '.join(fixed['phases'])}")
+    out(f"  network module: {family.network_module}; dataset TOML: {family.dataset_dialect}"
+        + (f" (architecture {family.architecture})" if family.architecture else "")
+        + f"; resolution {family.default_resolution}, bucket step {family.bucket_step}")
+    if family.controls:
+        out(f"  control images: {', '.join(family.controls.dataset_fields)}; {family.controls.note}")
+    for download in family.downloads:
+        out(f"  download {download.role}: {download.repo} {download.file}" + (f" ({download.note})"
+                                                                              if download.note else ""))
+    out(f"  presets: {', '.join(family.preset_names)}")
+    out(f"  sample prompt options: {' '.join(family.sample_options)}")
+    out(f"  resume: {family.resume}")
+    for note in family.notes:
+        out(f"  note: {note}")
+    return 0
+
+
+async def _options_family(ctx, args) -> tuple[str, str]:
+    """(family id, where it came from): --family, --config, --dataset's newest training, or the default."""
+    if args.family:
+        return get_family(args.family).id, "--family"
+    if args.config:
+        return load_config(args.config).family, f"config {args.config}"
+    if args.dataset:
+        async with Store.open(ctx.paths.db) as store:
+            dataset = await service.get_dataset(store, args.dataset)
+            if dataset.target is not None and find_family(dataset.target.family) is not None:
+                return dataset.target.family, f"dataset {args.dataset}'s target"
+            family = await store.read(repo.latest_training_family, dataset.id)
+        if family is None or find_family(family) is None:
+            raise InputError(f"dataset {args.dataset!r} has no target and has not been trained yet, so its family "
+                             "is unknown", hint="pass --family, or set one: `loratui dataset target NAME FAMILY`")
+        return family, f"dataset {args.dataset}'s newest training"
+    return DEFAULT_FAMILY, "default (pass --family, --config or --dataset)"
+
+
+async def cmd_options(ctx, args) -> int:
+    family_id, origin = await _options_family(ctx, args)
+    family = get_family(family_id)
+    if args.backend and family.trainer != args.backend:
+        raise InputError(f"family {family.id!r} is trained by {family.trainer}, not {args.backend}")
+    if args.phase not in family.scripts:
+        raise InputError(f"family {family.id!r} has no {args.phase} phase")
+    schema = load_schema(ctx, family.trainer, family.id, refresh=args.refresh, phase=args.phase)
     found = schema.search(args.search, args.section)
     if args.json:
-        print_json({"source": schema.source, "options": [
+        print_json({"family": family.id, "family_from": origin, "backend": family.trainer, "phase": args.phase,
+                    "source": schema.source, "options": [
             {"name": o.name, "type": o.type, "default": o.default, "choices": o.choices, "nargs": o.nargs,
              "section": o.section, "help": o.help} for o in found]})
         return 0
@@ -202,23 +311,33 @@ def cmd_options(ctx, args) -> int:
              o.section, (o.short_help + (f" (choices: {', '.join(str(c) for c in o.choices if c is not None)})"
                                    if o.choices else ""))) for o in found]
     print_table(["option", "type", "default", "section", "help"], rows,
-                title=f"{args.backend} {family}: {len(found)} options ({schema.source})")
+                title=f"{family.trainer_name} {family.id} ({origin}): {len(found)} options ({schema.source})")
     return 0
 
 
 async def cmd_check(ctx, args) -> int:
     config, schema = _load(ctx, args)
+    trainer_result = None
     async with Store.open(ctx.paths.db) as store:
         issues = await check_config(store, config, schema)
+        trainer = None if args.no_trainer else find_trainer(ctx, config.backend, required=False)
+        if trainer is not None and not [i for i in issues if i.severity == "error"]:
+            with tempfile.TemporaryDirectory(prefix="loratui-plan-") as tmp:
+                plan = await build_plan(store, ctx, config, Path(tmp), schema=schema)
+                found, trainer_result = await asyncio.to_thread(check_plan, plan, trainer)
+            issues += found
     errors = [i for i in issues if i.severity == "error"]
     if args.json:
-        print_json({"ok": not errors, "schema": schema.source,
+        print_json({"ok": not errors, "schema": schema.source, "trainer": trainer_result,
                     "issues": [{"field": i.field, "message": i.message, "severity": i.severity} for i in issues]})
     else:
         for issue in issues:
             out(f"{issue.severity}: {issue.field}: {issue.message}")
         warnings = len(issues) - len(errors)
-        info(f"{args.config}: {len(errors)} error(s), {warnings} warning(s) (options from {schema.source})")
+        checked = (f"; checked by {len(trainer_result['phases'])} trainer script(s) and its dataset validator"
+                   if trainer_result else "; the trainer's own checks did not run" if not args.no_trainer else "")
+        info(f"{args.config}: {len(errors)} error(s), {warnings} warning(s) (options from {schema.source}"
+             f"{checked})")
     if errors or (args.strict and issues):
         return 2
     return 0

@@ -28,7 +28,8 @@ from loratui.training.imports.report import DROPPED, Report
 from loratui.training.imports.values import BadValue, convert, load_toml
 from loratui.training.kohya import MANAGED_ARGS
 from loratui.training.schema import Schema
-from loratui.training.validate import BUCKET_STEP_DIVISOR, FAMILY_REQUIRED, REQUIRED
+from loratui.training.families import find_family
+from loratui.training.validate import BASE_REQUIRED, required_options
 
 ORDER = {"sd-scripts-config": 0, "dataset": 1, "kohya_ss": 2, "onetrainer": 2, "ai-toolkit": 2, "command": 3}
 """Read order (lowest precedence first)."""
@@ -163,7 +164,8 @@ def _checked_args(draft: Draft, schema: Schema) -> dict[str, Any]:
     checked = schema.source.startswith("trainer")
     where = "the installed trainer" if checked else "loratui's built-in option list (no trainer configured)"
     args: dict[str, Any] = {}
-    needed = set(REQUIRED.get(draft.backend or "", ())) | set(FAMILY_REQUIRED.get(draft.family or "", ()))
+    record = find_family(draft.family or "")
+    needed = set(required_options(record) if record is not None else BASE_REQUIRED)
     for name, value in list(draft.args.items()):
         entry = draft.arg_entries.get(name)
         if name in MANAGED_ARGS:
@@ -175,7 +177,7 @@ def _checked_args(draft: Draft, schema: Schema) -> dict[str, Any]:
                            "files (.txt unless the dataset was added with another extension)")
             draft.unset(name, "dataset", "loratui uses the dataset's caption extension")
             continue
-        divisor = BUCKET_STEP_DIVISOR.get(draft.family or "")
+        divisor = record.bucket_step if record is not None and record.trainer == "kohya" else None
         if name == "bucket_reso_steps" and divisor and isinstance(value, (int, float)) and value % divisor:
             draft.unset(name, "invalid", f"sd-scripts refuses {value} for {draft.family} (it must be a multiple of "
                                          f"{divisor}): its default 64 applies")
