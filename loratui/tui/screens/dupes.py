@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from loratui.datasets import history
@@ -28,6 +28,7 @@ from loratui.text import literal
 from loratui.tui.extensions import ScreenAction
 from loratui.tui.screens.tagops_dialogs import TCSS, ConfirmDialog, offer_recovery
 from loratui.tui.widgets.halfblock import HalfBlockImage
+from loratui.tui.widgets.key_footer import KeyFooter
 from loratui.tui.workers import work
 
 
@@ -47,7 +48,8 @@ class DupesScreen(Screen):
     CSS_PATH = TCSS
     BINDINGS = [
         Binding("escape", "back", "Back", id="dupes.back"),
-        *[Binding(str(n), f"choose({n})", f"Choose {n}", id=f"dupes.choose_{n}", show=n == 1) for n in range(1, 10)],
+        *[Binding(str(n), f"choose({n})", f"Choose image {n}" if n > 1 else "Choose", id=f"dupes.choose_{n}",
+                  show=n == 1, key_display="1-9" if n == 1 else None) for n in range(1, 10)],
         Binding("a", "choose_rest", "All but first", id="dupes.choose_rest"),
         Binding("m", "move", "Move chosen", id="dupes.move"),
         Binding("u", "undo", "Undo", id="dupes.undo"),
@@ -71,7 +73,7 @@ class DupesScreen(Screen):
             with VerticalScroll(id="dupes-members"):
                 yield Horizontal(id="dupes-cards")
         yield Static(id="dupes-status")
-        yield Footer()
+        yield KeyFooter()
 
     async def on_mount(self) -> None:
         self.sub_title = self.dataset.name
