@@ -163,7 +163,7 @@ class DupesScreen(Screen):
         shown = group.images[:9]
         columns = self._columns(len(shown))
         cards.styles.grid_size_columns = columns
-        text_width = max(8, self.query_one("#dupes-members").size.width // columns - 4)
+        text_width = max(8, self.query_one("#dupes-members").size.width // columns - 6)  # border, padding, scrollbar
         widgets = []
         for number, image in enumerate(shown, 1):
             card = Vertical(classes=f"dupe-card card-{number}" + (" -chosen" if image.id in self.chosen else ""))
