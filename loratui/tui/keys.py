@@ -93,9 +93,16 @@ def class_entries(cls: type, keymap: dict[str, str], node: Any = None, section: 
 
 
 def screen_entries(screen: DOMNode, keymap: dict[str, str]) -> list[KeyEntry]:
-    """The keys of `screen` itself, then of each kind of widget on it (hidden ones too), in screen order."""
-    entries = class_entries(type(screen), keymap, screen)
-    seen: set[type] = {type(screen)}
+    """The keys of the focused widget (what a key press reaches first), of `screen` itself, then of each other
+    kind of widget on it (hidden ones too), in screen order."""
+    focused = getattr(screen, "focused", None)
+    entries: list[KeyEntry] = []
+    seen: set[type] = set()
+    if focused is not None and (class_bindings(type(focused)) or _class_attr(type(focused), "HELP_KEYS")):
+        entries += class_entries(type(focused), keymap, focused)
+        seen.add(type(focused))
+    entries += class_entries(type(screen), keymap, screen)
+    seen.add(type(screen))
     for widget in screen.walk_children(with_self=False):
         cls = type(widget)
         if cls in seen:
