@@ -1,8 +1,8 @@
 """The `?` help screen: the keys of the screen it was opened from and the global ones, with ids and descriptions.
 
-The entries come from ``loratui.tui.keys`` (``LoratuiApp.keys_for``): the screen's own bindings, its widgets',
-keys documented by ``HELP_KEYS`` and notes from ``HELP_NOTES``, then the keys that work everywhere and the keys
-that open the feature screens. The table scrolls (j/k, arrows, PgUp/PgDn) and fits 80x24.
+The entries come from ``loratui.tui.keys`` (``LoratuiApp.keys_for``): the focused widget's keys, the screen's
+own, its other widgets', keys documented by ``HELP_KEYS`` and notes from ``HELP_NOTES``, then the keys that work
+everywhere and the keys that open the feature screens. The table scrolls (j/k, arrows, PgUp/PgDn) and fits 80x24.
 """
 
 from __future__ import annotations
