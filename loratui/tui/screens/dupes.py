@@ -66,7 +66,13 @@ def card_text(number: int, image, chosen: bool, width: int) -> Group:
 class DupesScreen(Screen):
     """Review duplicate groups and move the chosen images to _duplicates/ (journaled, undoable)."""
 
+    HELP_SECTION = "duplicates"
+
     CSS_PATH = TCSS
+    HELP_NOTES = ["Left: the groups (exact: the same file content; near: perceptual hashes that differ in at most "
+                  "the distance's number of bits). Right: the group's images, numbered for 1-9, with their "
+                  "size, file size and distance to the first."]
+    HELP_KEYS = [("↑, ↓", "Choose a group (in the group list)")]
     BINDINGS = [
         Binding("escape", "back", "Back", id="dupes.back"),
         *[Binding(str(n), f"choose({n})", f"Choose image {n}" if n > 1 else "Choose", id=f"dupes.choose_{n}",

@@ -7,6 +7,7 @@ everywhere and the keys that open the feature screens. The table scrolls (j/k, a
 
 from __future__ import annotations
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -18,21 +19,33 @@ from textual.widgets import Static
 from loratui.tui.keys import KeyEntry
 
 
-def bindings_table(entries: list[KeyEntry]) -> Table:
-    """A table of entries grouped under their section headings (a note spans the row)."""
-    table = Table(expand=True, box=None, header_style="bold", pad_edge=False, show_edge=False)
-    table.add_column("Keys", style="bold", ratio=2)
-    table.add_column("Action", ratio=4)
-    table.add_column(Text("Id for [ui.keys]"), style="dim", no_wrap=True, ratio=3)
+def bindings_table(entries: list[KeyEntry]) -> Group:
+    """The entries grouped under their section headings; a section's notes read across the full width above
+    its keys."""
+    parts: list = []
+    table = None
     section_shown = None
     for entry in entries:
         if entry.section != section_shown:
-            table.add_row(Text(entry.section, style="bold cyan"), "", "")
+            parts.append(Text(entry.section, style="bold cyan"))
             section_shown = entry.section
+            table = None
         if not entry.id and not entry.keys:
-            table.add_row("", Text(entry.description, style="italic"), "")
-        else:
-            table.add_row(Text(entry.keys), Text(entry.description), Text(entry.id or "—"))
+            parts.append(Text(entry.description, style="italic"))
+            continue
+        if table is None:
+            table = _keys_table(header=not any(isinstance(part, Table) for part in parts))
+            parts.append(table)
+        table.add_row(Text(entry.keys), Text(entry.description), Text(entry.id or "—"))
+    return Group(*parts)
+
+
+def _keys_table(header: bool) -> Table:
+    """One section's keys: the same column ratios in every section, so the columns line up."""
+    table = Table(expand=True, box=None, header_style="bold", pad_edge=False, show_edge=False, show_header=header)
+    table.add_column("Keys", style="bold", ratio=2)
+    table.add_column("Action", ratio=4)
+    table.add_column(Text("Id for [ui.keys]"), style="dim", no_wrap=True, ratio=3)
     return table
 
 

@@ -34,6 +34,8 @@ from loratui.tui.workers import work
 class LorasScreen(Screen):
     """Browse the library and act on the highlighted LoRA."""
 
+    HELP_SECTION = "LoRA library"
+
     CSS_PATH = "loras.tcss"
     BINDINGS = [
         Binding("escape", "back", "Back", id="loras.back"),

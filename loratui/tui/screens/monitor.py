@@ -50,6 +50,8 @@ def describe(job: Job) -> str:
 class MonitorScreen(Screen):
     """Training jobs on the left; the selected job's progress, loss plot, samples and log on the right."""
 
+    HELP_SECTION = "training monitor"
+
     CSS_PATH = str(Path(__file__).with_name("monitor.tcss"))
     BINDINGS = [
         Binding("escape", "close", "Back", id="monitor.close"),

@@ -70,6 +70,8 @@ class OptionRow(Vertical):
 class TrainingScreen(Screen[None]):
     """Edit a training config with live validation and step count."""
 
+    HELP_SECTION = "training form"
+
     CSS_PATH = "training.tcss"
     AUTO_FOCUS = "#sections"
     """Open on the section list, not on a text field: keys typed first (a vim user's `j j`) change nothing."""
