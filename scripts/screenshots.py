@@ -84,7 +84,10 @@ async def main_async(out: Path) -> list[Path]:
             await shoot(ctx, "main-80x24", (80, 24), ["j", "j"], out),
             await shoot(ctx, "editing-120x36", (120, 36), ["j", "j", "j", "e"], out, type_text=", hor"),
             await shoot(ctx, "filter-120x36", (120, 36), ["slash", *"night", "enter"], out),
-            await shoot(ctx, "help-120x36", (120, 36), ["question_mark"], out),
+            await shoot(ctx, "help-80x24", (80, 24), ["question_mark"], out),
+            await shoot(ctx, "training-80x24", (80, 24), ["C"], out),
+            await shoot(ctx, "duplicates-80x24", (80, 24), ["D", "down"], out),
+            await shoot(ctx, "tagfreq-80x24", (80, 24), ["F"], out),
         ]
     return shots
 

@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Iterable
 
@@ -21,19 +22,14 @@ from loratui.store import Store
 from loratui.text import literal
 from loratui.tui.extensions import ScreenAction
 from loratui.tui.gc_pacer import CHECK_S, GcPacer
+from loratui.tui.keys import KeyEntry, class_entries, display_keys, known_binding_ids, screen_entries, section_name
 from loratui.tui.refresh import ChangeFeed
 from loratui.tui.screens import discover_actions
-from loratui.tui.screens.add_dataset import AddDatasetScreen, PathInput
-from loratui.tui.screens.confirm import ConfirmScreen
 from loratui.tui.screens.help import HelpScreen
-from loratui.tui.screens.main import FilterInput, MainScreen
+from loratui.tui.screens.main import MainScreen
 from loratui.tui.shutdown import ExitGuard, announce_kept_edits
 from loratui.tui.terminal import GuardedStream, ensure_truecolor, stderr_to_file, terminal_alive, terminal_driver
 from loratui.tui.textual_compat import add_binding
-from loratui.tui.widgets.caption_editor import CaptionEditor
-from loratui.tui.widgets.dataset_tree import DatasetTree
-from loratui.tui.widgets.image_list import ImageList
-from loratui.tui.widgets.jobs_strip import JobsStrip
 
 STDERR_LOG = "tui-stderr.log"
 
@@ -111,7 +107,8 @@ class LoratuiApp(App):
                                       show=False))
         self.refresh_bindings()
         self.screen_actions_ready = True
-        unknown = sorted(set(self.ctx.settings.ui.keys) - {entry[1] for entry in self.binding_catalogue()})
+        known = known_binding_ids() | {action.id for action in self.screen_actions}
+        unknown = sorted(set(self.ctx.settings.ui.keys) - known)
         if unknown:
             self.notify(f"config.toml [ui.keys]: unknown binding ids {', '.join(unknown)} (see ? for ids)",
                         severity="warning")
@@ -159,8 +156,10 @@ class LoratuiApp(App):
         self.exit(0)
 
     def action_help(self) -> None:
+        """Show the keys of the screen on top (and the global ones)."""
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(self.binding_catalogue()))
+            screen = self.screen
+            self.push_screen(HelpScreen(self.keys_for(screen), section_name(type(screen))))
 
     def action_open_screen(self, action_id: str) -> None:
         """Push the screen a ScreenAction's factory builds (it may return None after saying why)."""
@@ -171,65 +170,62 @@ class LoratuiApp(App):
         if isinstance(screen, Screen):
             self.push_screen(screen)
 
-    # -- bindings catalogue (help screen and command palette) ---------------------------------------------
+    # -- keys: help screen, command palette (see loratui.tui.keys) -----------------------------------------
 
-    def binding_catalogue(self) -> list[tuple[str, str, str, str]]:
-        """Every binding with an id: (where, id, keys after remapping, description)."""
-        sections = [
-            ("everywhere", LoratuiApp.BINDINGS),
-            ("main", MainScreen.BINDINGS),
-            ("image list", ImageList.BINDINGS),
-            ("dataset tree", DatasetTree.BINDINGS),
-            ("caption editor", CaptionEditor.BINDINGS),
-            ("filter", FilterInput.BINDINGS),
-            ("jobs strip", JobsStrip.BINDINGS),
-            ("add dataset", AddDatasetScreen.BINDINGS + PathInput.BINDINGS),
-            ("confirm", ConfirmScreen.BINDINGS),
-            ("help", HelpScreen.BINDINGS),
-        ]
+    def global_keys(self) -> list[KeyEntry]:
+        """The keys that work on every screen: the app's own, the command palette and the feature screens'."""
         keymap = self.user_keymap
-        entries = []
-        for section, bindings in sections:
-            for binding in bindings:
-                if isinstance(binding, Binding) and binding.id:
-                    keys = keymap.get(binding.id, binding.key)
-                    entries.append((section, binding.id, self._display_keys(keys), binding.description))
-        entries.append(("everywhere", "command_palette", "ctrl+p", "Command palette: every action"))
+        entries = class_entries(type(self), keymap, self, "everywhere")
+        entries.append(KeyEntry("everywhere", "", display_keys(self.COMMAND_PALETTE_BINDING),
+                                "Command palette: every action of this screen", "command_palette", self,
+                                self.COMMAND_PALETTE_BINDING))
         for action in self.screen_actions:
             keys = keymap.get(action.id, action.key)
-            entries.append(("screens", action.id, self._display_keys(keys), action.description))
+            entries.append(KeyEntry("screens", action.id, display_keys(keys), action.description,
+                                    f"open_screen({action.id!r})", self, keys))
         return entries
 
-    @staticmethod
-    def _display_keys(keys: str) -> str:
-        names = {"question_mark": "?", "slash": "/", "pagedown": "PgDn", "pageup": "PgUp"}
-        return ", ".join(names.get(k.strip(), k.strip()) for k in keys.split(","))
+    def keys_for(self, screen: Screen) -> list[KeyEntry]:
+        """What the help screen lists for `screen`: its keys, its widgets' keys, then the global ones."""
+        return screen_entries(screen, self.user_keymap) + self.global_keys()
+
+    def binding_catalogue(self) -> list[KeyEntry]:
+        """The keys of the main screen and the global ones (what `?` shows there)."""
+        return self.keys_for(self.main_screen) if self.main_screen is not None else self.global_keys()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        """The palette: every key the screen answers to now (its focused widget's, its own, the app's), the
+        feature screens, a few actions of other panels, and Textual's theme / screenshot / maximize commands."""
+        titles: set[str] = set()
+        for entry in self.palette_entries(screen):
+            if entry.description in titles:
+                continue
+            titles.add(entry.description)
+            yield SystemCommand(entry.description, f"{entry.keys} · {entry.id}" if entry.id else entry.keys,
+                                partial(self.run_action, entry.action, entry.node))
         main = self.main_screen
-        commands = [
-            ("Help: keys", "Every binding, with its id for remapping", self.action_help),
-            ("Add dataset", "Register a folder as a dataset and scan it", "add_dataset"),
-            ("Rescan dataset", "Re-read changed images and captions of the open dataset", "rescan"),
-            ("Filter images", "Show images whose name, caption or tags match", "filter"),
-            ("Toggle datasets panel", "Show or hide the dataset tree", "toggle_tree"),
-        ]
-        for title, help_text, target in commands:
-            if isinstance(target, str):
-                if main is None:
-                    continue
-                yield SystemCommand(title, help_text, lambda name=target: main.run_action(name))
-            else:
-                yield SystemCommand(title, help_text, target)
-        if main is not None:
+        if main is not None and screen is main:
             yield SystemCommand("Save caption", "Save the caption being edited",
                                 lambda: main.run_worker(main.save_current(), group="save", exit_on_error=False))
             yield SystemCommand("Cancel selected job", "Ask the job selected in the jobs strip to stop",
                                 lambda: main.query_one("#jobs").run_action("cancel_job"))
-        for action in self.screen_actions:
-            yield SystemCommand(action.description, f"Open ({action.key})",
-                                lambda action_id=action.id: self.action_open_screen(action_id))
+        for command in super().get_system_commands(screen):
+            # Textual's "Keys" panel duplicates `?`; its "Quit" is ours (app.quit, listed above).
+            if command.title not in titles and command.title != "Keys":
+                yield command
+
+    def palette_entries(self, screen: Screen) -> list[KeyEntry]:
+        """The bindings with an id active on `screen` (as a key press would find them), then the feature screens."""
+        keymap = self.user_keymap
+        entries = []
+        for node, binding, _enabled, _tooltip in screen.active_bindings.values():
+            if binding.id and not any(e.id == binding.id for e in entries):
+                keys = keymap.get(binding.id, binding.key)
+                section = "everywhere" if node is self else section_name(type(node))
+                entries.append(KeyEntry(section, binding.id, display_keys(keys), binding.description,
+                                        binding.action, node, keys))
+        entries += [e for e in self.global_keys() if e.section == "screens"]
+        return entries
 
 
 def run_app(ctx: Context, dataset: str | None = None) -> int:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 
+from rich.console import Group
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from loratui.datasets import history
@@ -28,6 +29,8 @@ from loratui.text import literal
 from loratui.tui.extensions import ScreenAction
 from loratui.tui.screens.tagops_dialogs import TCSS, ConfirmDialog, offer_recovery
 from loratui.tui.widgets.halfblock import HalfBlockImage
+from loratui.tui.widgets.image_list import shorten_path
+from loratui.tui.widgets.key_footer import KeyFooter
 from loratui.tui.workers import work
 
 
@@ -41,13 +44,39 @@ def human_bytes(size: int) -> str:
     return f"{size} B"  # pragma: no cover
 
 
+CARD_MIN_WIDTH = 19
+"""Narrowest card (columns): three fit beside the group list at 80 columns; caption lines are cut with …,
+never broken mid-word."""
+
+
+def card_text(number: int, image, chosen: bool, width: int) -> Group:
+    """A card's caption, one fact a line, each cut to `width` with … (a narrow card never breaks a word)."""
+    name = Text(f"{number} ", style="bold reverse")
+    name.append(shorten_path(literal(image.rel_path), max(4, width - 2)), style="bold")
+    lines = [name, Text(f"{image.width}x{image.height}"), Text(human_bytes(image.size)),
+             Text(f"distance {image.distance}")]
+    if chosen:
+        lines.append(Text("will move to _duplicates/", style="bold red"))
+    for line in lines:
+        line.no_wrap = True
+        line.overflow = "ellipsis"
+    return Group(*lines)
+
+
 class DupesScreen(Screen):
     """Review duplicate groups and move the chosen images to _duplicates/ (journaled, undoable)."""
 
+    HELP_SECTION = "duplicates"
+
     CSS_PATH = TCSS
+    HELP_NOTES = ["Left: the groups (exact: the same file content; near: perceptual hashes that differ in at most "
+                  "the distance's number of bits). Right: the group's images, numbered for 1-9, with their "
+                  "size, file size and distance to the first."]
+    HELP_KEYS = [("↑, ↓", "Choose a group (in the group list)")]
     BINDINGS = [
         Binding("escape", "back", "Back", id="dupes.back"),
-        *[Binding(str(n), f"choose({n})", f"Choose {n}", id=f"dupes.choose_{n}", show=n == 1) for n in range(1, 10)],
+        *[Binding(str(n), f"choose({n})", f"Choose image {n}" if n > 1 else "Choose", id=f"dupes.choose_{n}",
+                  show=n == 1, key_display="1-9" if n == 1 else None) for n in range(1, 10)],
         Binding("a", "choose_rest", "All but first", id="dupes.choose_rest"),
         Binding("m", "move", "Move chosen", id="dupes.move"),
         Binding("u", "undo", "Undo", id="dupes.undo"),
@@ -71,7 +100,7 @@ class DupesScreen(Screen):
             with VerticalScroll(id="dupes-members"):
                 yield Horizontal(id="dupes-cards")
         yield Static(id="dupes-status")
-        yield Footer()
+        yield KeyFooter()
 
     async def on_mount(self) -> None:
         self.sub_title = self.dataset.name
@@ -113,7 +142,7 @@ class DupesScreen(Screen):
 
     def _group_label(self, number: int, group: DupeGroup) -> Text:
         chosen = sum(1 for i in group.images if i.id in self.chosen)
-        label = Text(f"{number + 1:>3} {group.kind:<5} {len(group.images)} images")
+        label = Text(f"{number + 1:>2} {group.kind:<5} {len(group.images)} images")
         if chosen:
             label.append(f"  {chosen} chosen", style="bold red")
         return label
@@ -137,21 +166,29 @@ class DupesScreen(Screen):
             return
         self.current = index
         group = self.groups[index]
+        shown = group.images[:9]
+        columns = self._columns(len(shown))
+        cards.styles.grid_size_columns = columns
+        text_width = max(8, self.query_one("#dupes-members").size.width // columns - 6)  # border, padding, scrollbar
         widgets = []
-        for number, image in enumerate(group.images[:9], 1):
+        for number, image in enumerate(shown, 1):
             card = Vertical(classes=f"dupe-card card-{number}" + (" -chosen" if image.id in self.chosen else ""))
-            info = Text()
-            info.append(f"{number} ", style="bold reverse")
-            info.append(f"{literal(image.rel_path)}\n", style="bold")
-            info.append(f"{image.width}x{image.height}  {human_bytes(image.size)}  distance {image.distance}")
-            if image.id in self.chosen:
-                info.append("\nwill move to _duplicates/", style="bold red")
             preview = HalfBlockImage(self.dataset.path / image.rel_path, image_id=image.id,
                                      thumbnails=self.thumbnails, root=self.dataset.path, classes="dupe-preview")
-            widgets.append((card, [preview, Static(info, classes="dupe-caption")]))
+            widgets.append((card, [preview, Static(card_text(number, image, image.id in self.chosen, text_width),
+                                                   classes="dupe-caption")]))
         for card, children in widgets:
             await cards.mount(card)
             await card.mount(*children)
+
+    def _columns(self, count: int) -> int:
+        """Cards side by side: as many as fit CARD_MIN_WIDTH columns each (the rest wrap to a new row)."""
+        width = self.query_one("#dupes-members").size.width or self.app.size.width
+        return max(1, min(count, width // CARD_MIN_WIDTH))
+
+    async def on_resize(self) -> None:
+        if self.groups and self.query(".dupe-card"):
+            await self.show_group(self.current)
 
     async def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         if event.option_index != self.current or not self.query(".card-1"):

@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from loratui.errors import LoratuiError
 from loratui.jobs import repo as job_repo
@@ -27,11 +27,14 @@ from loratui.loras.present import human_size, info_rows
 from loratui.store.changes import ChangeSet
 from loratui.tui.extensions import ScreenAction
 from loratui.tui.screens.lora_dialogs import FolderDialog, ResizeDialog, TableDialog, UploadDialog, UploadRequest
+from loratui.tui.widgets.key_footer import KeyFooter
 from loratui.tui.workers import work
 
 
 class LorasScreen(Screen):
     """Browse the library and act on the highlighted LoRA."""
+
+    HELP_SECTION = "LoRA library"
 
     CSS_PATH = "loras.tcss"
     BINDINGS = [
@@ -60,7 +63,7 @@ class LorasScreen(Screen):
                 yield Static("", id="loras-meta")
                 yield Static("", id="loras-tags")
         yield Static("", id="loras-status")
-        yield Footer()
+        yield KeyFooter()
 
     async def on_mount(self) -> None:
         table = self.query_one(DataTable)

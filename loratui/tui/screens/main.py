@@ -23,7 +23,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from loratui.datasets import dataset_repo, image_repo, journal, pair_repo, writelock
 from loratui.datasets.captions import caption_path_for, parse_tags, read_caption
@@ -45,6 +45,7 @@ from loratui.tui.widgets.dataset_tree import DatasetTree, TreeTarget
 from loratui.tui.widgets.image_list import ImageList
 from loratui.tui.widgets.jobs_strip import JobsStrip
 from loratui.tui.widgets.pair_preview import PairPreview
+from loratui.tui.widgets.key_footer import KeyFooter
 from loratui.tui.widgets.preview import ImagePreview
 from loratui.tui.widgets.tag_panel import TagPanel
 from loratui.tui.workers import report_error, work
@@ -148,7 +149,7 @@ class MainScreen(Screen):
                 yield TagPanel(id="tags")
         yield FilterInput(placeholder="filter: name, caption text or tag", id="filter")
         yield JobsStrip(id="jobs")
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def image_list(self) -> ImageList:

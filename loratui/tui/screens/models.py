@@ -13,13 +13,14 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from loratui.loras import civitai, download
 from loratui.loras.present import human_size
 from loratui.store.changes import ChangeSet
 from loratui.tui.extensions import ScreenAction
 from loratui.tui.screens.lora_dialogs import DownloadDialog, DownloadRequest
+from loratui.tui.widgets.key_footer import KeyFooter
 from loratui.tui.workers import work
 
 
@@ -37,7 +38,7 @@ class ModelsScreen(Screen):
         yield Static("Models", id="models-title")
         yield DataTable(id="models-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="models-status")
-        yield Footer()
+        yield KeyFooter()
 
     async def on_mount(self) -> None:
         table = self.query_one(DataTable)

@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, ProgressBar, Static
+from textual.widgets import DataTable, Input, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from loratui.jobs import repo
@@ -29,6 +29,7 @@ from loratui.training.run.launch import cancel_training, resume_training
 from loratui.training.run.procgroup import group_members
 from loratui.training.run.status import status_line
 from loratui.tui.extensions import ScreenAction
+from loratui.tui.widgets.key_footer import KeyFooter
 from loratui.tui.widgets.logview import LogView
 from loratui.tui.widgets.lossplot import LossPlot
 from loratui.tui.widgets.samplestrip import SampleStrip
@@ -48,6 +49,8 @@ def describe(job: Job) -> str:
 
 class MonitorScreen(Screen):
     """Training jobs on the left; the selected job's progress, loss plot, samples and log on the right."""
+
+    HELP_SECTION = "training monitor"
 
     CSS_PATH = str(Path(__file__).with_name("monitor.tcss"))
     BINDINGS = [
@@ -86,7 +89,7 @@ class MonitorScreen(Screen):
                     yield SampleStrip(id="monitor-samples")
                 yield Input(placeholder="search the log (Enter: find, n/N: next/previous)", id="monitor-search")
                 yield LogView(id="monitor-log")
-        yield Footer()
+        yield KeyFooter()
 
     async def on_mount(self) -> None:
         table = self.query_one("#monitor-jobs", DataTable)

@@ -17,13 +17,14 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from loratui.datasets import batch, dataset_repo, history
 from loratui.store.changes import ChangeSet
 from loratui.text import literal
 from loratui.tui.extensions import ScreenAction
 from loratui.tui.screens.tagops_dialogs import TCSS, OperationPreviewDialog, TagPromptDialog, offer_recovery
+from loratui.tui.widgets.key_footer import KeyFooter
 from loratui.tui.workers import work
 
 PickFn = Callable[[str], Awaitable[Any] | Any]
@@ -63,7 +64,7 @@ class TagFrequencyScreen(Screen):
         table.add_column("%", key="share")
         yield table
         yield Static(id="tagfreq-status")
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def table(self) -> DataTable:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from rich.console import Group
+from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, Static
 
 from loratui.datasets import dataset_repo, service as dataset_service
 from loratui.errors import LoratuiError
@@ -33,6 +35,8 @@ from loratui.training.run.launch import start_training
 from loratui.store.changes import ChangeSet
 from loratui.tui.extensions import ScreenAction
 from loratui.tui.screens.training_import import ImportConfigScreen
+from loratui.tui.screens.confirm import ConfirmScreen
+from loratui.tui.widgets.key_footer import KeyFooter
 from loratui.tui.workers import report_error, work
 
 DEFAULT_PRESET = "sd15-12gb"
@@ -73,7 +77,12 @@ class OptionRow(Vertical):
 class TrainingScreen(Screen[None]):
     """Edit a training config with live validation and step count."""
 
+    HELP_SECTION = "training form"
+
     CSS_PATH = "training.tcss"
+    AUTO_FOCUS = "#sections"
+    """Open on the section list, not on a text field: keys typed first (a vim user's `j j`) change nothing."""
+    HELP_KEYS = [("↑, ↓", "Choose a section (in the section list)"), ("Tab, Shift+Tab", "Next / previous field")]
     BINDINGS = [
         Binding("escape", "close", "Back", id="training.close"),
         Binding("ctrl+s", "save", "Save config", id="training.save"),
@@ -98,7 +107,7 @@ class TrainingScreen(Screen[None]):
         presets = [(p.name, p.name) for p in list_presets(self.ctx)]
         with Horizontal(id="training-top"):
             yield Label("Config")
-            yield Input(str(self.path), id="config-path")
+            yield Input(str(self.path), id="config-path", select_on_focus=False)
             yield Select(FAMILY_CHOICES, value=f"{self.initial.backend}:{self.initial.family}", allow_blank=False,
                          id="family")
             yield Select(presets, prompt="Load preset", id="preset")
@@ -108,21 +117,25 @@ class TrainingScreen(Screen[None]):
                 yield OptionList(*SECTIONS, id="sections")
             yield VerticalScroll(id="option-form")
             with Vertical(id="training-side"):
-                yield Static("", id="steps-panel", markup=False)
-                yield Static("", id="issues-panel", markup=False)
+                # In scrolling boxes: at 80x24 they are short, and Tab + arrows scroll them.
+                with VerticalScroll(id="steps-box"):
+                    yield Static("", id="steps-panel", markup=False)
+                with VerticalScroll(id="issues-box"):
+                    yield Static("", id="issues-panel", markup=False)
                 with Horizontal(id="preset-save"):
                     yield Input(placeholder="preset name", id="preset-name")
                     yield Button("Save preset", id="save-preset")
                 with Horizontal(id="training-buttons"):
                     yield Button("Save", id="save", variant="primary")
                     yield Button("Start", id="start", variant="success")
-        yield Footer()
+        yield KeyFooter()
 
     NARROW_BELOW = 120
     """Terminal width (columns) under which the form switches to its narrow layout."""
 
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < self.NARROW_BELOW, "-narrow")
+        self.call_after_refresh(self.refresh_status)  # the histogram's bars follow the panel's width
 
     def on_mount(self) -> None:
         self.reload(self.initial)
@@ -169,14 +182,21 @@ class TrainingScreen(Screen[None]):
         if self.form is None:
             return
         report = self.form.steps()
-        lines = [f"dataset {self.form.config.dataset or '(none)'}", self.form.target_line(),
-                 f"images {report.images} · with repeats {report.images_with_repeats}",
-                 f"batches/epoch {report.batches_per_epoch} · steps/epoch {report.steps_per_epoch}",
-                 f"epochs {report.epochs} · total steps {report.total_steps}"]
+        # One fact a line, the total first: the panel is 24 columns wide at 80x24 and shows its first lines.
+        lines = [f"total steps {report.total_steps}",
+                 f"dataset {self.form.config.dataset or '(none)'}",
+                 self.form.target_line(),
+                 f"epochs {report.epochs}",
+                 f"steps/epoch {report.steps_per_epoch}",
+                 f"batches/epoch {report.batches_per_epoch}",
+                 f"images {report.images}",
+                 f"with repeats {report.images_with_repeats}"]
         if report.eta_seconds is not None:
-            lines.append(f"ETA {int(report.eta_seconds // 60)} min ({report.seconds_per_step:.2f} s/step)")
-        lines += ["", "buckets:"] + histogram_lines(report.buckets) + [f"note: {n}" for n in report.notes]
-        self.query_one("#steps-panel", Static).update("\n".join(lines))
+            lines.append(f"ETA {int(report.eta_seconds // 60)} min, {report.seconds_per_step:.2f} s/step")
+        panel = self.query_one("#steps-panel", Static)
+        lines += ["", "buckets:"] + histogram_lines(report.buckets, self._bar_width(panel, report.buckets))
+        lines += [f"note: {n}" for n in report.notes]
+        panel.update("\n".join(lines))
         by_field = self.form.issues_by_field()
         for widget in self.query(".option-error").results(Static):
             name = (widget.id or "")[4:]
@@ -185,9 +205,24 @@ class TrainingScreen(Screen[None]):
             widget.set_class(issue is not None and issue.severity == "error", "-error")
         issues = self.form.issues()
         errors = [i for i in issues if i.severity == "error"]
-        summary = [f"{len(errors)} error(s), {len(issues) - len(errors)} warning(s)"]
-        summary += [f"{'✗' if i.severity == 'error' else '!'} {i.field}: {i.message}" for i in issues[:8]]
-        self.query_one("#issues-panel", Static).update("\n".join(summary))
+        # The option's name on a line of its own (cut with … if the panel is narrower), the message below it.
+        warnings = len(issues) - len(errors)
+        summary = [Text(f"{len(errors)} error{'' if len(errors) == 1 else 's'}, "
+                        f"{warnings} warning{'' if warnings == 1 else 's'}")]
+        for issue in issues[:8]:
+            summary.append(Text(f"{'✗' if issue.severity == 'error' else '!'} {issue.field}", no_wrap=True,
+                                overflow="ellipsis", style="bold"))
+            summary.append(Text(f"  {issue.message}"))
+        self.query_one("#issues-panel", Static).update(Group(*summary))
+
+    @staticmethod
+    def _bar_width(panel: Static, buckets: dict[str, int]) -> int:
+        """The histogram bar length that keeps each line ('640x384 ████ 20') inside the panel."""
+        if not buckets or not panel.content_size.width:
+            return 24
+        label = max(len(name) for name in buckets)
+        count = max(len(str(n)) for n in buckets.values())
+        return max(4, min(24, panel.content_size.width - label - count - 2))
 
     # -- edits --------------------------------------------------------------------------------------------
 
@@ -356,11 +391,43 @@ class TrainingScreen(Screen[None]):
         self.notify(f"Imported {', '.join(sorted(set(result.kinds.values())))}: {dropped} key(s) dropped (see the report); "
                     "Ctrl+S saves it")
 
-    def action_save(self) -> Path | None:
-        """Write the config file; returns its path (None when it could not be written)."""
+    def action_save(self) -> None:
+        """Write the config file (asks first about a missing .toml or an existing file)."""
+        self._save_worker()
+
+    @work(exclusive=True, group="save")
+    async def _save_worker(self) -> None:
+        await self.save_config_file()
+
+    async def save_config_file(self) -> Path | None:
+        """Write the config to the path in the Config field; returns it (None when not written).
+
+        A path that does not end in ``.toml`` is offered with ``.toml`` added (the trainers and ``loratui train``
+        read TOML files); an existing file other than the one this form opened or last saved is overwritten only
+        after asking.
+        """
         if self.form is None:
             return None
-        path = Path(self.query_one("#config-path", Input).value.strip() or self.path).expanduser()
+        field = self.query_one("#config-path", Input)
+        path = Path(field.value.strip() or str(self.path)).expanduser()
+        if path.suffix.lower() != ".toml":
+            fixed = path.with_name(path.name + ".toml")
+            if not await self.app.push_screen_wait(ConfirmScreen(
+                    "Save as a .toml file?", f"A training config is a TOML file. Save it as\n{fixed.absolute()}?",
+                    yes="Add .toml", no="Cancel")):
+                self.notify("Not saved: the config path must end in .toml", severity="warning")
+                return None
+            path = fixed
+            field.value = str(path)
+        if path.is_dir():
+            self.notify(f"Not saved: {path} is a folder", severity="error")
+            return None
+        if path.exists() and not _same_file(path, self.path):
+            if not await self.app.push_screen_wait(ConfirmScreen(
+                    "Overwrite?", f"{path.absolute()} exists. Replace it with this config?",
+                    yes="Overwrite", no="Cancel")):
+                self.notify("Not saved", severity="warning")
+                return None
         try:
             save_config(self.form.config, path)
         except (OSError, LoratuiError) as exc:
@@ -392,6 +459,10 @@ class TrainingScreen(Screen[None]):
 
     def action_start(self) -> None:
         """Save, refuse while there are errors, then hand the config to the training runner."""
+        self._start_worker()
+
+    @work(exclusive=True, group="save")
+    async def _start_worker(self) -> None:
         if self.form is None:
             return
         errors = [i for i in self.form.issues() if i.severity == "error"]
@@ -399,7 +470,7 @@ class TrainingScreen(Screen[None]):
             self.notify(f"Fix {len(errors)} error(s) first: {errors[0].field}: {errors[0].message}",
                         severity="error")
             return
-        path = self.action_save()
+        path = await self.save_config_file()
         if path is not None:
             self.start_job(path)
 
@@ -408,6 +479,14 @@ class TrainingScreen(Screen[None]):
         dataset = await self.store.run(dataset_repo.find_dataset, name=self.form.config.dataset)
         job_id = await start_training(self.store, self.ctx, path, dataset_id=dataset.id if dataset else None)
         self.notify(f"Training job {job_id} started")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """True when `a` and `b` name the same file (`b` may not exist)."""
+    try:
+        return a.resolve() == b.expanduser().resolve()
+    except OSError:
+        return False
 
 
 def config_path_for(ctx, dataset_name: str) -> Path:

@@ -39,8 +39,26 @@ def shorten_path(path: str, width: int) -> str:
     return folder[: width - len(base) - 2] + "…/" + base
 
 
+COLUMN_LEGENDS = (
+    "flags: B broken · U uncaptioned · D duplicate · E edited │ last column: tags",
+    "B broken · U uncaptioned · D duplicate · E edited │ tags →",
+    "B broken U uncaptioned D dup E edited │ tags",
+    "B broken U uncapt. D dup E edited",
+    "B/U/D/E flags: see ?",
+)
+"""What the list's columns mean, longest first: the list's bottom border shows the longest that fits."""
+
+
+def column_legend(width: int) -> str:
+    """The longest legend that fits in `width` cells ("" when none does)."""
+    return next((legend for legend in COLUMN_LEGENDS if len(legend) <= width), "")
+
+
 class ImageList(ScrollView, can_focus=True):
     """Rows of (flags, name, WxH, bucket, tags); posts Highlighted when the cursor lands on an image."""
+
+    HELP_NOTES = ["Columns: flags (B broken image, U uncaptioned, D duplicate, E edited here), file name, "
+                  "width x height, training bucket (on wide panels), number of tags."]
 
     BINDINGS = [
         Binding("down,j", "cursor_down", "Next image", id="list.down", show=False),
@@ -217,6 +235,7 @@ class ImageList(ScrollView, can_focus=True):
 
     def on_resize(self, event: events.Resize) -> None:
         self.virtual_size = Size(event.size.width, len(self.view))
+        self.border_subtitle = column_legend(self.outer_size.width - 4)
 
     # -- drawing ------------------------------------------------------------------------------------------
 
