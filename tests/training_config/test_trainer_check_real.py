@@ -37,8 +37,14 @@ def trainers_env(home, monkeypatch):
 
 
 @pytest.fixture
-def dataset(cli, make_dataset, trainers_env):
-    root = make_dataset({"2_cat": [(512, 512), (640, 512), (512, 640)], "1_dog": [(768, 512)]})
+def dataset(cli, make_dataset, image_factory, trainers_env):
+    layout = {"2_cat": [(512, 512), (640, 512), (512, 640)], "1_dog": [(768, 512)]}
+    root = make_dataset(layout)
+    # control images by convention (each subset's control/ folder, same stems): the edit families train on
+    # pairs, the others never read that folder
+    for folder, sizes in layout.items():
+        for index, size in enumerate(sizes):
+            image_factory(root / folder / "control" / f"img_{index:03d}.png", size=size)
     assert cli("dataset", "add", root, "--name", "ds", "--workers", "1").code == 0
     return root
 
