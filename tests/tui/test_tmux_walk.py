@@ -41,6 +41,10 @@ WALK = [
     (["M"], "No models yet", ["F5"], "No models yet", ["Escape"], "No models yet"),
     (["a"], "Add a dataset folder", ["-l", "/tm"], "/tm", ["Escape"], "Add a dataset folder"),
     (["T"], "Tag or caption", ["Tab"], "Tag or caption", ["Escape"], "Tag or caption"),
+    (["i"], "Buckets:", ["j"], "Buckets:", ["Escape"], "Buckets:"),
+    (["p"], "No control folders", ["j"], "No control folders", ["Escape"], "No control folders"),
+    (["C", "C-o"], "Import a training config", ["-l", "/nonexistent.json", "Enter"], "nonexistent",
+     ["Escape", "Escape"], "total steps"),
 ]
 
 

@@ -16,12 +16,13 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from loratui.datasets import pair_service
 from loratui.errors import LoratuiError
 from loratui.store.changes import ChangeSet
 from loratui.text import literal
+from loratui.tui.widgets.key_footer import KeyFooter
 from loratui.tui.widgets.pair_preview import PROBLEM_STYLE
 from loratui.tui.workers import report_error, work
 
@@ -66,7 +67,7 @@ class PairProblemsScreen(Screen[str | None]):
         table.add_column("file", key="path")
         table.add_column("detail", key="detail")
         yield table
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def table(self) -> DataTable:
