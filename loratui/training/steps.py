@@ -240,8 +240,8 @@ def is_kohya_image(rel_path: str) -> bool:
     return not name.startswith(".") and name.endswith(KOHYA_IMAGE_EXTENSIONS)
 
 
-async def load_subsets(store, dataset_id: int) -> list[SubsetImages]:
-    """The dataset's subsets with the raw sizes of the images sd-scripts will read, in sd-scripts' order."""
+async def _subset_rows(store, dataset_id: int) -> list[tuple[Any, list]]:
+    """Each subset with the image rows directly in its folder (both trainers glob a folder non-recursively)."""
     subsets = await store.run(dataset_repo.list_subsets, dataset_id)
     rows = await store.run(image_repo.training_rows, dataset_id)
     by_subset: dict[int, list] = {}
@@ -249,11 +249,20 @@ async def load_subsets(store, dataset_id: int) -> list[SubsetImages]:
         by_subset.setdefault(row["subset_id"], []).append(row)
     result = []
     for subset in subsets:
-        item = SubsetImages(subset.rel_path, subset.repeats, subset.is_reg)
         prefix = subset.rel_path + "/" if subset.rel_path else ""
-        for row in by_subset.get(subset.id, []):
+        result.append((subset, [row for row in by_subset.get(subset.id, [])
+                                if row["rel_path"].startswith(prefix) and "/" not in row["rel_path"][len(prefix):]]))
+    return result
+
+
+async def load_subsets(store, dataset_id: int) -> list[SubsetImages]:
+    """The dataset's subsets with the raw sizes of the images sd-scripts will read, in sd-scripts' order."""
+    result = []
+    for subset, rows in await _subset_rows(store, dataset_id):
+        item = SubsetImages(subset.rel_path, subset.repeats, subset.is_reg)
+        for row in rows:
             rel = row["rel_path"]
-            if not rel.startswith(prefix) or "/" in rel[len(prefix):] or not is_kohya_image(rel):
+            if not is_kohya_image(rel):
                 continue
             item.sizes.append(raw_size(row["width"], row["height"], row["orientation"]))
             item.names.append(rel)
@@ -473,19 +482,13 @@ class MusubiSource:
 
 async def load_musubi_sources(store, dataset_id: int) -> list[MusubiSource]:
     """The dataset's subsets with the raw sizes of the images musubi-tuner will train on, by path."""
-    subsets = await store.run(dataset_repo.list_subsets, dataset_id)
-    rows = await store.run(image_repo.training_rows, dataset_id)
-    by_subset: dict[int, list] = {}
-    for row in rows:
-        by_subset.setdefault(row["subset_id"], []).append(row)
     result = []
-    for subset in subsets:
+    for subset, rows in await _subset_rows(store, dataset_id):
         source = MusubiSource(subset.rel_path, subset.repeats, subset.is_reg)
-        prefix = subset.rel_path + "/" if subset.rel_path else ""
         seen: set[tuple[str, tuple[int, int]]] = set()
-        for row in by_subset.get(subset.id, []):
+        for row in rows:
             rel = row["rel_path"]
-            if not rel.startswith(prefix) or "/" in rel[len(prefix):] or not is_musubi_image(rel):
+            if not is_musubi_image(rel):
                 continue
             if not row["caption_file"]:
                 source.uncaptioned += 1

@@ -38,7 +38,7 @@ def read_dataset(data: dict, path: Path, draft: Draft, cwd: Path | None = None) 
     for key, value in general.items():
         where = f"general.{key}"
         if key == "resolution":
-            _resolution(value, source, where, draft)
+            read_resolution(value, source, where, draft)
         elif key in GENERAL_ARGS:
             draft.arg(source, where, value, GENERAL_ARGS[key], value, verify=KEEP)
         elif key == "caption_extension":
@@ -63,7 +63,7 @@ def read_dataset(data: dict, path: Path, draft: Draft, cwd: Path | None = None) 
             elif key in ("resolution",) + tuple(GENERAL_ARGS):
                 if index == 0:
                     if key == "resolution":
-                        _resolution(value, source, where, draft)
+                        read_resolution(value, source, where, draft)
                     else:
                         draft.arg(source, where, value, GENERAL_ARGS[key], value, verify=KEEP)
                 else:
@@ -88,7 +88,8 @@ def read_dataset(data: dict, path: Path, draft: Draft, cwd: Path | None = None) 
         draft.datasets.append(part)
 
 
-def _resolution(value: Any, source: str, where: str, draft: Draft) -> None:
+def read_resolution(value: Any, source: str, where: str, draft: Draft) -> None:
+    """A dataset TOML's `resolution` (a size or [width, height]) as the config's `resolution` arg."""
     if isinstance(value, list) and len(value) == 2:
         draft.arg(source, where, value, "resolution", f"{int(value[0])},{int(value[1])}", verify=KEEP)
     elif isinstance(value, int) and not isinstance(value, bool):

@@ -138,7 +138,7 @@ def read_sd_scripts_dataset(data: dict, path: Path, draft: Draft, cwd: Path | No
     for key, value in general.items():
         where = f"general.{key}"
         if key == "resolution":
-            _resolution(value, source, where, draft)
+            musubi.read_resolution(value, source, where, draft)
         elif key in DATASET_ARGS:
             draft.arg(source, where, value, DATASET_ARGS[key], value, verify=KEEP)
         elif key in GENERAL_ONLY_SKIP:
@@ -173,7 +173,7 @@ def _dataset(index: int, dataset: dict, inherited: dict, part: DatasetPart, sour
             draft.drop(source, where, value, "unsupported",
                        "loratui writes one dataset block; the first dataset's value applies to all subsets")
         elif key == "resolution":
-            _resolution(value, source, where, draft)
+            musubi.read_resolution(value, source, where, draft)
         elif key in DATASET_ARGS:
             draft.arg(source, where, value, DATASET_ARGS[key], value, verify=KEEP)
         elif key in GENERAL_ONLY_SKIP:
@@ -225,12 +225,3 @@ def source_subset(values: dict, source: str, where: str, base: tuple[Path, Path]
         else:
             subset.dropped[key] = "not a subset key of sd-scripts' dataset config"
     return subset
-
-
-def _resolution(value: Any, source: str, where: str, draft: Draft) -> None:
-    if isinstance(value, list) and len(value) == 2:
-        draft.arg(source, where, value, "resolution", f"{int(value[0])},{int(value[1])}", verify=KEEP)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        draft.arg(source, where, value, "resolution", f"{value},{value}", verify=KEEP)
-    else:
-        draft.drop(source, where, value, "invalid", "resolution must be a size or [width, height]")
