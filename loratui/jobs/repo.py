@@ -183,6 +183,16 @@ def claim_job(conn: sqlite3.Connection, job_id: int, status: JobStatus = JobStat
     return get_job(conn, job_id)
 
 
+def create_claimed_job(conn: sqlite3.Connection, kind: str, *, title: str = "", dataset_id: int | None = None,
+                       params: dict[str, Any] | None = None, status: JobStatus = JobStatus.RUNNING,
+                       message: str | None = None) -> Job:
+    """Insert a job already claimed by this process, in one transaction: no reader ever sees it queued without
+    an owner (another process's reconcile would take it for a dead one)."""
+    with transaction(conn):
+        job = create_job(conn, kind, title=title, dataset_id=dataset_id, params=params)
+        return claim_job(conn, job.id, status, message)
+
+
 def claim_supervisor(conn: sqlite3.Connection, job_id: int, log_path: str) -> bool:
     """Record this process as the supervisor of a job that waits to start ('preparing', handed to no other
     supervisor); False if it was taken or ended meanwhile. A job cancelled before this ends as cancelled."""

@@ -85,11 +85,13 @@ class JobRunner:
         params = params or {}
         previous = await store.run(repo.find_resumable, kind, dataset_id, params) if resume else None
         if previous is not None:
-            job, done = previous, await store.run(repo.finished_items, previous.id)
+            done = await store.run(repo.finished_items, previous.id)
+            job = await store.run(repo.claim_job, previous.id, status, message)
         else:
-            job = await store.run(repo.create_job, kind, title=title, dataset_id=dataset_id, params=params)
             done = set()
-        runner = cls(store, await store.run(repo.claim_job, job.id, status, message), done)
+            job = await store.run(repo.create_claimed_job, kind, title=title, dataset_id=dataset_id, params=params,
+                                  status=status, message=message)
+        runner = cls(store, job, done)
         runner._message = message
         return runner
 
