@@ -16,11 +16,15 @@ from loratui.errors import InputError, ModelError, NotFoundError
 from loratui.models.catalog import FAMILIES as FAMILY_CATALOG
 from loratui.models.roles import assign_roles, catalog_family
 from loratui.training.config import FAMILIES, TrainConfig
+from loratui.training.edit_pairs import PairPlan, edit_step_report, load_pair_plan
 from loratui.training.dataset_target import compare_with_form, target_from_config
 from loratui.training.families import find_family, get_family
+from loratui.training.musubi import trained_sources
+from loratui.training.planner import musubi_report
 from loratui.training.schema import Option, Schema, coerce_text
 from loratui.training.steps import (
-    StepReport, SubsetImages, compute_steps, load_subsets, measured_seconds_per_step, params_from_args,
+    MusubiSource, StepReport, SubsetImages, compute_steps, load_musubi_sources, load_subsets,
+    measured_seconds_per_step, params_from_args,
 )
 from loratui.training.validate import Issue, check_args, check_dataset
 
@@ -52,6 +56,10 @@ class FormState:
     seconds_per_step: float | None = None
     dataset_target: DatasetTarget | None = None
     """The dataset's target: the buckets the image list and `dataset show` use."""
+    musubi_sources: list[MusubiSource] = field(default_factory=list)
+    """For musubi-tuner: the images each subset folder gives it (its own glob and caption rule)."""
+    pair_plan: PairPlan | None = None
+    """For edit models: the image pairs of the dataset (musubi counts its buckets with the control sizes)."""
 
     async def load_dataset(self, store) -> None:
         """Read the dataset's subsets, image sizes, target and dataset-level issues from the store."""
@@ -62,6 +70,12 @@ class FormState:
         except NotFoundError:
             return
         self.subsets = await load_subsets(store, dataset.id)
+        self.musubi_sources, self.pair_plan = [], None
+        if self.config.backend == "musubi":
+            self.musubi_sources = await load_musubi_sources(store, dataset.id)
+            used = [{"rel_path": s.rel_path, "repeats": s.repeats} for s in trained_sources(self.musubi_sources)]
+            self.pair_plan = await load_pair_plan(store, dataset, self.config.family, self.config.resolved_args(),
+                                                  used)
         self.caption_ext = dataset.caption_ext
         self.dataset_target = dataset.target
         measured = await measured_seconds_per_step(store, self.config.family)
@@ -140,13 +154,14 @@ class FormState:
             size = get_family(self.config.family).default_resolution
             args["resolution"] = f"{size},{size}"
         try:
-            report = compute_steps(self.subsets, params_from_args(args, self.config.launch, self.schema))
+            if self.pair_plan is not None:  # an edit model: musubi's buckets split by control sizes
+                report = edit_step_report(self.pair_plan, args, self.config.launch)
+            elif self.config.backend == "musubi":
+                report = musubi_report(self.musubi_sources, self.config.family, args, self.config.launch)
+            else:
+                report = compute_steps(self.subsets, params_from_args(args, self.config.launch, self.schema))
         except (TypeError, ValueError):
             report = StepReport(exact=False, notes=["fix the errors above to count steps"])
-        if self.config.backend == "musubi":
-            # The dataset's target (the image list) uses musubi-tuner's own rules; this count does not yet.
-            report.exact = False
-            report.notes.append("musubi-tuner buckets are estimated with sd-scripts' rules")
         report.seconds_per_step = self.seconds_per_step
         if self.seconds_per_step is not None:
             report.eta_seconds = self.seconds_per_step * report.total_steps

@@ -20,7 +20,7 @@ from loratui.training.config import TrainConfig, load_config
 from loratui.training.plan import TrainPhase, TrainPlan
 from loratui.training.schema import Schema, coerce_text, load_schema
 from loratui.training.steps import (
-    MusubiStepParams, StepReport, attach_controls, compute_musubi_steps, compute_steps, load_musubi_sources,
+    MusubiSource, MusubiStepParams, StepReport, attach_controls, compute_musubi_steps, compute_steps, load_musubi_sources,
     load_subsets, measured_seconds_per_step, musubi_reso_step, params_from_args, parse_resolution,
 )
 from loratui.training.trainer import find_trainer
@@ -110,21 +110,20 @@ async def step_report(store, config: TrainConfig, schema: Schema | None = None) 
     return report
 
 
-async def musubi_step_report(store, config: TrainConfig, dataset_id: int, args: dict,
-                             controls: dict[str, list[tuple[int, int]]] | None = None) -> StepReport:
+async def musubi_step_report(store, config: TrainConfig, dataset_id: int, args: dict) -> StepReport:
     """musubi-tuner's exact count for an image dataset: the datasets loratui writes, bucketed with the family's
-    step; `controls` (target path -> control image sizes in musubi's order) for edit models."""
-    sources = await load_musubi_sources(store, dataset_id)
-    if controls:
-        from loratui.training.steps import attach_controls
+    step (edit models trained on pairs count through ``edit_pairs``)."""
+    return musubi_report(await load_musubi_sources(store, dataset_id), config.family, args, config.launch)
 
-        attach_controls(sources, controls)
+
+def musubi_report(sources: list[MusubiSource], family: str, args: dict, launch: dict) -> StepReport:
+    """musubi-tuner's count for the subsets `sources` with these [args] and [launch] values."""
     datasets = musubi.training_datasets(sources, musubi.dataset_settings(args))
     epochs = args.get("max_train_epochs")
     params = MusubiStepParams(
-        reso_step=musubi_reso_step(config.family),
+        reso_step=musubi_reso_step(family),
         gradient_accumulation_steps=int(args.get("gradient_accumulation_steps") or 1),
-        num_processes=int(config.launch.get("num_processes") or 1),
+        num_processes=int(launch.get("num_processes") or 1),
         max_train_epochs=None if epochs is None else int(epochs),
         max_train_steps=int(args.get("max_train_steps") or 1600),
     )

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from loratui.training.steps import (
     MusubiDataset, MusubiItem, MusubiStepParams, compute_musubi_steps, musubi_bucket_resolutions,
     musubi_control_bucket,
@@ -126,3 +128,27 @@ def test_control_resolution_and_no_resize_control():
     # a maximum: only the 512x512 control is larger than 256x256's area and shrinks; the others stay as they are
     assert report.buckets == {"128x128 +control 100x90": 1, "128x128 +control 256x128": 1,
                               "128x128 +control 256x256": 1}
+
+
+@pytest.mark.parametrize("family", ["qwen-image", "qwen-image-edit-2511"])
+async def test_the_form_counts_as_train_steps_does(family, store, make_dataset, register, image_factory):
+    """The training form's step panel shows musubi-tuner's own count (edit models: with the control sizes)."""
+    from loratui.training.config import TrainConfig
+    from loratui.training.form import FormState
+    from loratui.training.planner import step_report
+    from loratui.training.schema import builtin_schema
+
+    layout = {"3_a": [(512, 512), (768, 512), (300, 900)], "1_b": [(1024, 640)]}
+    root = make_dataset(layout)
+    for folder, sizes in layout.items():
+        for index, (w, h) in enumerate(sizes):
+            image_factory(root / folder / "control" / f"img_{index:03d}.png", size=(h, w) if index else (w, h))
+    await register(root)
+    config = TrainConfig(backend="musubi", family=family, dataset="ds",
+                         args={"resolution": "512,512", "train_batch_size": 2, "max_train_epochs": 3})
+    form = FormState(config, builtin_schema("musubi", family))
+    await form.load_dataset(store)
+    shown, expected = form.steps(), await step_report(store, config)
+    assert shown.exact and expected.exact
+    assert (shown.total_steps, shown.buckets) == (expected.total_steps, expected.buckets)
+    assert any("+" in label for label in shown.buckets) == (family != "qwen-image")  # control sizes in the key
