@@ -61,6 +61,12 @@ LOAD_SETTLE_S = 0.045
 """Highlights closer together than this (a held key) defer loading the caption until the cursor rests."""
 
 
+def _same_view(a: TreeTarget | None, b: TreeTarget | None) -> bool:
+    """True when `a` and `b` open the same dataset and subset (a dataset row re-read after a change, with a
+    new target or orphan count, is still the same view)."""
+    return a is not None and b is not None and (a.dataset.id, a.subset_id) == (b.dataset.id, b.subset_id)
+
+
 @dataclass
 class LoadedCaption:
     """The caption in the editor as it was read from disk: what 'unchanged' and 'changed on disk' compare to."""
@@ -375,8 +381,8 @@ class MainScreen(Screen):
         if not partial:
             rows = await self.store.read(image_repo.list_rows, target.dataset.id, target.subset_id)
             keep = await self._filter_ids(target.dataset.id, self.filter_text) if self.filter_text else None
-            if self.target is not target:
-                return
+            if not _same_view(self.target, target):
+                return  # another dataset or subset was opened meanwhile (it loaded its own rows)
             image_list.set_rows(rows, keep, image_list.highlighted_id, center=False)
             if not image_list.count:
                 self._show_nothing()
