@@ -135,7 +135,8 @@ async def test_batch_op_duplicate_move_and_tagging_reach_the_main_screen(hero_ct
         await until(pilot, lambda: isinstance(app.screen, DupesScreen)
                     and not any(g.kind == "exact" for g in app.screen.groups), what="the duplicates screen to follow")
         await pilot.press("escape")
-        await until(pilot, lambda: len(main.image_list.rows) == 3, what=f"the list (shows {list(main.image_list.rows.names)})")
+        await until(pilot, lambda: len(main.image_list.rows) == 3,
+                    what=f"the list (shows {list(main.image_list.rows.names)})")
         assert "10_hero/c_blue_copy.png" not in main.image_list.rows.names
         await until(pilot, lambda: main.vocabulary.get("blue shirt") == 1, what="the vocabulary")
         tree = main.query_one(DatasetTree)
