@@ -8,6 +8,8 @@ Update after an intended visual change with
 
 from __future__ import annotations
 
+from importlib.metadata import version
+
 import pytest
 
 from textual.widgets import Input
@@ -55,7 +57,16 @@ def _visit(keys: list[str]):
     return run_before
 
 
+def _textual_version() -> tuple[int, int]:
+    major, minor = version("textual").split(".")[:2]
+    return int(major), int(minor)
+
+
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("name", list(SCREENS))
 def test_screen(name, size, tour_ctx, snap_compare):
+    if name == "palette" and _textual_version() < (8, 2):
+        # Textual 8.0/8.1 (the minimum-versions run) dim the screen behind the palette in two slightly other
+        # colours; the palette's text is the same, and tests/tui/test_footers.py checks its commands.
+        pytest.skip("the palette's backdrop colours differ before Textual 8.2")
     assert snap_compare(LoratuiApp(tour_ctx, "demo"), terminal_size=size, run_before=_visit(SCREENS[name]))
