@@ -65,6 +65,10 @@ def _textual_version() -> tuple[int, int]:
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("name", list(SCREENS))
 def test_screen(name, size, tour_ctx, snap_compare):
+    if name == "training" and size == (80, 24):
+        # The steps panel's scrollbar thumb is drawn one eighth of a cell apart from run to run (about one run in
+        # five); test_tui_form_safety.py checks this screen's 80x24 layout by geometry instead.
+        pytest.skip("the 80x24 training form's scrollbar thumb is not drawn the same in every run")
     if name in ("palette", "training") and _textual_version() < (8, 2):
         # Textual 8.0/8.1 (the minimum-versions run) dim the screen behind the palette in two slightly other
         # colours and round the training form's scrollbar thumbs differently; the text is the same, and

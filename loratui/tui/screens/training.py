@@ -161,6 +161,8 @@ class TrainingScreen(Screen[None]):
         self.form = form
         await self.show_options()
         self.refresh_status()
+        # Once more when the panels have their size: the histogram's bars are cut to the steps panel's width.
+        self.call_after_refresh(self.refresh_status)
 
     async def show_options(self) -> None:
         """Rebuild the form for the current section or search."""
