@@ -7,7 +7,6 @@ Skipped when tmux is not installed (.ci/run installs it).
 from __future__ import annotations
 
 import sqlite3
-import subprocess
 import sys
 import time
 import uuid
@@ -15,7 +14,7 @@ import uuid
 from tests.conftest import python_subprocess_env
 
 from .conftest import make_demo_home
-from .tmux import TMUX_MARKS, kill_session, start_session, tmux, wait_for
+from .tmux import TMUX_MARKS, kill_session, quit_with_q, start_session, tmux, wait_for
 
 pytestmark = TMUX_MARKS
 
@@ -54,14 +53,7 @@ def test_tmux_edit_caption(tmp_path):
         wait_for(session, "list.down")
         tmux("send-keys", "-t", session, "Escape")
         time.sleep(0.3)
-        tmux("send-keys", "-t", session, "q")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode != 0:
-                break
-            time.sleep(0.2)
-        else:
-            raise AssertionError("loratui did not quit on q")
+        quit_with_q(session)
     finally:
         kill_session(session)
     with sqlite3.connect(ctx.paths.db) as conn:

@@ -9,7 +9,6 @@ must end with the whole `? Help` and the palette key).
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 import time
 import uuid
@@ -17,7 +16,7 @@ import uuid
 from tests.conftest import python_subprocess_env
 
 from .conftest import make_demo_home
-from .tmux import TMUX_MARKS, kill_session, start_session, tmux
+from .tmux import TMUX_MARKS, kill_session, quit_with_q, start_session, tmux
 
 pytestmark = TMUX_MARKS
 
@@ -136,14 +135,7 @@ def test_walk_every_screen_at_80x24_by_keyboard(tmp_path):
             screen = _wait(session, lambda s: gone not in s and MAIN_FOOTER in s, f"{leave} did not leave {where}")
             _check_footer(screen, f"main, after {where}")
             _check_log(home, where)
-        tmux("send-keys", "-t", session, "q")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode != 0:
-                break
-            time.sleep(0.2)
-        else:
-            raise AssertionError("loratui did not quit on q:\n" + _screen(session))
+        quit_with_q(session)
     finally:
         kill_session(session)
     _check_log(home, "quitting")

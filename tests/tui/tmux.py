@@ -52,6 +52,17 @@ def wait_for(session: str, needle: str, timeout: float = 20.0) -> str:
     raise AssertionError(f"{needle!r} did not appear on the tmux screen:\n{screen}")
 
 
+def quit_with_q(session: str, timeout: float = 10.0) -> None:
+    """Press q and wait for the session to end (raises with the screen if loratui is still running)."""
+    tmux("send-keys", "-t", session, "q")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode != 0:
+            return
+        time.sleep(0.2)
+    raise AssertionError("loratui did not quit on q:\n" + tmux("capture-pane", "-p", "-t", session))
+
+
 def pane_value(session: str, name: str) -> str:
     """A pane format variable (pane_pid, pane_dead, alternate_on, ...) as tmux prints it."""
     return tmux("display-message", "-p", "-t", session, f"#{{{name}}}").strip()
