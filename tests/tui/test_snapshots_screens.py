@@ -18,14 +18,14 @@ from loratui.tui.app import LoratuiApp
 from loratui.tui.widgets.image_list import ImageList
 
 from .conftest import settle
-from .tour import SCREENS, TOUR_HOME, make_tour_home
+from .tour import SCREENS, TOUR_HOME, make_tour_home, tour_lock
 
 SIZES = [(80, 24), (160, 48)]
 
 
 @pytest.fixture(scope="module")
 def tour_ctx():
-    with pytest.MonkeyPatch.context() as patch:
+    with tour_lock(), pytest.MonkeyPatch.context() as patch:
         patch.setenv("LORATUI_HOME", str(TOUR_HOME))
         yield make_tour_home()
 

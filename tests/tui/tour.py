@@ -13,6 +13,8 @@ folder) are the same on every machine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import os
 import shutil
 from pathlib import Path
@@ -27,6 +29,19 @@ from loratui.store import Store
 from tests.conftest import FIXTURES
 
 TOUR_HOME = Path("/tmp/loratui-tour/home")
+_LOCK = Path("/tmp/loratui-tour.lock")
+
+
+@contextlib.contextmanager
+def tour_lock():
+    """Hold the tour home for this process: it sits at a fixed path (it is shown in the snapshots), so two test
+    sessions on one machine (two checkouts) would otherwise rebuild it under each other."""
+    with open(_LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 """Fixed, so that snapshots show the same paths everywhere (the folder is emptied first)."""
 
 RUNNING_LOG = FIXTURES / "kohya-logs" / "01_cli_python.stderr.log"
