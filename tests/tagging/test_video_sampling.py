@@ -1,0 +1,48 @@
+"""Frame sampling from video clips (PyAV): even spacing, short clips, broken and truncated files."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("av")
+
+from loratui.tagging.video_sampling import VideoUnreadable, sample_frames, sample_times  # noqa: E402
+from tests.tagging.test_video_caption import make_clip  # noqa: E402
+
+
+def level(image) -> int:
+    return image.getpixel((image.width // 2, image.height // 2))[0]
+
+
+def test_sample_times_are_the_middles_of_equal_parts():
+    assert sample_times(2.0, 4) == [0.25, 0.75, 1.25, 1.75]
+    assert sample_times(1.0, 1, start_s=0.5) == [1.0]
+
+
+def test_frames_are_spread_over_the_clip_and_shrunk(tmp_path):
+    clip = tmp_path / "c.mkv"
+    make_clip(clip, frames=48, size=(320, 160))
+    frames = sample_frames(clip, 4, max_side=64, root=tmp_path)
+    assert [f.size for f in frames] == [(64, 32)] * 4 and all(f.mode == "RGB" for f in frames)
+    # 2 s at 24 fps: the middles of the quarters are frames 6, 18, 30 and 42 (grey level 5 k).
+    assert all(abs(level(f) - 5 * k) <= 2 for f, k in zip(frames, (6, 18, 30, 42))), [level(f) for f in frames]
+
+
+def test_broken_truncated_and_outside_files_are_unreadable(tmp_path):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"this is not a video" * 50)
+    with pytest.raises(VideoUnreadable, match="cannot decode the video"):
+        sample_frames(junk, 4)
+    whole = tmp_path / "whole.mkv"
+    make_clip(whole, frames=48)
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
+    with pytest.raises(VideoUnreadable, match="truncated file"):
+        sample_frames(cut, 8)
+    inside = tmp_path / "dataset"
+    inside.mkdir()
+    (inside / "link.mkv").symlink_to(whole)
+    with pytest.raises(VideoUnreadable, match="cannot open"):
+        sample_frames(inside / "link.mkv", 2, root=inside)
+    with pytest.raises(ValueError):
+        sample_frames(whole, 0)
