@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("av")
+av = pytest.importorskip("av")
 
 from loratui.tagging.video_sampling import VideoUnreadable, sample_frames, sample_times  # noqa: E402
 from tests.tagging.test_video_caption import make_clip  # noqa: E402
@@ -46,3 +46,24 @@ def test_broken_truncated_and_outside_files_are_unreadable(tmp_path):
         sample_frames(inside / "link.mkv", 2, root=inside)
     with pytest.raises(ValueError):
         sample_frames(whole, 0)
+
+
+def test_a_stream_without_a_duration_is_sampled_by_frame_position(tmp_path):
+    """A raw MPEG-4 elementary stream (.m4v) states no duration (and a wrong frame rate): frames are counted."""
+    import numpy as np
+
+    clip = tmp_path / "raw.m4v"
+    with av.open(str(clip), "w", format="m4v") as out:
+        stream = out.add_stream("mpeg4", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.bit_rate, stream.codec_context.gop_size = 8_000_000, 1
+        for k in range(48):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), 5 * k, np.uint8),
+                                                                   format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    with av.open(str(clip)) as container:
+        assert container.duration is None and container.streams.video[0].duration is None
+    frames = sample_frames(clip, 4)
+    assert all(abs(level(f) - 5 * k) <= 2 for f, k in zip(frames, (6, 18, 30, 42))), [level(f) for f in frames]
