@@ -12,8 +12,8 @@ normalisation, which output holds the scores, and the tag list format.
 - ``pixai``: pixai-labs/pixai-tagger-v0.9 as exported to ONNX by deepghs (``deepghs/pixai-tagger-v0.9-onnx``;
   PixAI publishes no ONNX file itself). ``model.onnx`` + ``selected_tags.csv`` (``id,tag_id,name,category,count,
   ips``; categories 0 general and 4 character, no rating tags); input ``input`` float32 NCHW RGB 448x448, the
-  image on white, resized to the square (bicubic) and scaled to -1..1 (mean = std = 0.5); outputs
-  ``embedding``, ``logits`` and ``prediction`` (sigmoid scores, used).
+  image on white, resized to the square (bilinear, as PixAI's own handler) and scaled to -1..1 (mean = std =
+  0.5); outputs ``embedding``, ``logits`` and ``prediction`` (sigmoid scores, used).
 """
 
 from __future__ import annotations

@@ -95,8 +95,10 @@ def preprocess_camie(image: Image.Image, size: int = 512) -> np.ndarray:
 
 def preprocess_pixai(image: Image.Image, size: int = 448) -> np.ndarray:
     """A PIL image -> float32 [3, size, size] RGB in -1..1 for PixAI: transparency on white, resized to the square
-    (bicubic, no padding), (x / 255 - 0.5) / 0.5."""
-    square = to_rgb_on_white(image).resize((size, size), Image.BICUBIC)
+    (no padding) with Pillow's bilinear filter, (x / 255 - 0.5) / 0.5: PixAI's own inference handler
+    (``transforms.Resize((448, 448))``, ``Normalize(0.5, 0.5)``; torchvision resizes a PIL image with Pillow's
+    bilinear), which deepghs' ``preprocess.json`` records."""
+    square = to_rgb_on_white(image).resize((size, size), Image.BILINEAR)
     pixels = np.asarray(square, dtype=np.float32) / 255.0
     return np.ascontiguousarray(((pixels - 0.5) / 0.5).transpose(2, 0, 1), dtype=np.float32)
 

@@ -123,6 +123,12 @@ def test_pixai_preprocessing_squashes_onto_white_and_scales_to_minus_one_one():
     np.testing.assert_allclose(array[:, 200, 50], [1.0, 1.0, 1.0], atol=1e-5)  # transparent -> white
     np.testing.assert_allclose(array[:, 200, 400], [1.0, -1.0, -1.0], atol=1e-5)  # red, full height: no padding
     np.testing.assert_allclose(array[:, 2, 400], [1.0, -1.0, -1.0], atol=1e-5)
+    # PixAI's handler resizes with torchvision's Resize((448, 448)): Pillow's bilinear filter on a PIL image.
+    ramp = Image.fromarray(np.tile(np.arange(0, 250, 2, dtype=np.uint8), (70, 1))).convert("RGB")
+    expected = np.asarray(ramp.resize((448, 448), Image.BILINEAR), dtype=np.float32) / 127.5 - 1
+    np.testing.assert_allclose(preprocess_pixai(ramp, 448), expected.transpose(2, 0, 1), atol=1e-6)
+    assert not np.allclose(preprocess_pixai(ramp, 448), np.asarray(ramp.resize((448, 448), Image.BICUBIC),
+                                                                     dtype=np.float32).transpose(2, 0, 1) / 127.5 - 1)
 
 
 def test_tag_lists_in_the_real_formats():
