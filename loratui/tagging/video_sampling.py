@@ -3,9 +3,11 @@
     frames = sample_frames(dataset.path / "clips/a.mp4", 8, max_side=768, root=dataset.path)
 
 Frame i is the first frame shown at or after the middle of the i-th of N equal parts of the clip, so a clip of
-N frames or fewer gives each of its frames once, in order. The clip is decoded once, front to back (training clips
-are seconds long; decoding them through is cheaper than seeking N times and never lands on the wrong frame of an
-open GOP). The file is opened by ``fsutil.open_regular`` (inside `root` when given) and decoded by PyAV.
+N frames or fewer gives each of its frames once, in order. A clip up to SEEK_ABOVE_S long is decoded once, front
+to back (training clips are seconds long: decoding them through is cheaper than seeking N times); a longer one is
+sought to the key frame before each sample point and decoded from there (a minute of 1080p H.264 would take tens
+of seconds to decode through). The file is opened by ``fsutil.open_regular`` (inside `root` when given) and
+decoded by PyAV.
 
 A clip that cannot be opened or decoded, or that ends well before its stated duration (a truncated download),
 raises ``VideoUnreadable`` with the reason: the captioning job reports that item as failed and goes on.
@@ -23,6 +25,7 @@ from loratui.fsutil import open_regular
 DEFAULT_FRAMES = 8
 MAX_FRAMES = 64
 _LATE_S = 0.5
+SEEK_ABOVE_S = 20.0
 """A clip whose frames stop more than this before the last sample point is called truncated."""
 
 
@@ -60,7 +63,10 @@ def sample_frames(path: Path | str, count: int = DEFAULT_FRAMES, *, max_side: in
             duration, start = _duration(container, stream)
             if duration is None:
                 return _by_index(container, stream, count, max_side)
-            return _by_time(container, stream, sample_times(duration, count, start), start + duration, max_side)
+            times = sample_times(duration, count, start)
+            if duration > SEEK_ABOVE_S:
+                return _by_seeking(container, stream, times, start + duration, max_side)
+            return _by_time(container, stream, times, start + duration, max_side)
     except VideoUnreadable:
         raise
     except (av.FFmpegError, OSError, ValueError, MemoryError) as exc:
@@ -113,6 +119,25 @@ def _by_time(container, stream, times: list[float], end_s: float, max_side: int)
     # The stated duration runs a little past the last frame: the last sample points take the last frame.
     tail = _shrunk(last, max_side)
     return picked + [tail] * (len(times) - len(picked))
+
+
+def _by_seeking(container, stream, times: list[float], end_s: float, max_side: int) -> list[Image.Image]:
+    """A long clip: for each sample point, seek to the key frame before it and decode up to it."""
+    rate = float(stream.average_rate) if stream.average_rate else 25.0
+    picked: list[Image.Image] = []
+    for target in times:
+        container.seek(int(target / stream.time_base), stream=stream, backward=True, any_frame=False)
+        chosen = None
+        for frame in container.decode(stream):
+            chosen = frame
+            if frame.time is None or frame.time + 0.5 / rate >= target:
+                break
+        if chosen is None:
+            raise VideoUnreadable(f"no frame could be decoded near {target:.2f} s")
+        if chosen.time is not None and target - chosen.time > _LATE_S + 1 / rate:
+            raise VideoUnreadable(f"frames stop at {chosen.time:.2f} s of a {end_s:.2f} s clip (truncated file?)")
+        picked.append(_shrunk(chosen, max_side))
+    return picked
 
 
 def _by_index(container, stream, count: int, max_side: int) -> list[Image.Image]:

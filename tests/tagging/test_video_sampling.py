@@ -67,3 +67,46 @@ def test_a_stream_without_a_duration_is_sampled_by_frame_position(tmp_path):
         assert container.duration is None and container.streams.video[0].duration is None
     frames = sample_frames(clip, 4)
     assert all(abs(level(f) - 5 * k) <= 2 for f, k in zip(frames, (6, 18, 30, 42))), [level(f) for f in frames]
+
+
+def test_long_clips_are_sampled_by_seeking_with_the_same_frames(tmp_path, monkeypatch):
+    """Seeking to the key frame before each point (clips longer than SEEK_ABOVE_S) picks the frames that decoding
+    the clip through picks, with key frames only every 12 frames."""
+    import numpy as np
+
+    from loratui.tagging import video_sampling
+
+    clip = tmp_path / "gop.mp4"
+    with av.open(str(clip), "w") as out:
+        stream = out.add_stream("mpeg4", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.bit_rate, stream.codec_context.gop_size = 8_000_000, 12
+        for k in range(96):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), 2 * k, np.uint8),
+                                                                   format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    through = [level(f) for f in sample_frames(clip, 7)]
+    monkeypatch.setattr(video_sampling, "SEEK_ABOVE_S", 1.0)
+    seeks = []
+    real_seek = av.container.InputContainer.seek
+    monkeypatch.setattr(av.container.InputContainer, "seek",
+                        lambda self, *a, **k: (seeks.append(a), real_seek(self, *a, **k))[1])
+    sought = [level(f) for f in sample_frames(clip, 7)]
+    assert len(seeks) == 7
+    assert sought == through
+    # 4 s, 7 parts: the first frames shown at the middles are 7, 21, 34, 48, 62, 75, 89 (level 2 k).
+    assert all(abs(got - 2 * k) <= 2 for got, k in zip(sought, (7, 21, 34, 48, 62, 75, 89))), sought
+
+
+def test_a_truncated_long_clip_is_unreadable_when_seeking(tmp_path, monkeypatch):
+    from loratui.tagging import video_sampling
+
+    whole = tmp_path / "whole.mkv"
+    make_clip(whole, frames=48)
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
+    monkeypatch.setattr(video_sampling, "SEEK_ABOVE_S", 1.0)
+    with pytest.raises(VideoUnreadable, match="truncated file"):
+        sample_frames(cut, 6)
