@@ -68,3 +68,17 @@ def test_lengths():
     for bad in ("0", "huge", "-3"):
         with pytest.raises(InputError):
             parse_length(bad)
+
+
+def test_list_templates_command(cli, tmp_path):
+    mine = tmp_path / "mine.toml"
+    mine.write_text('[templates.mine]\nprompt = "Describe {media}."\nmedia = "image"\n', encoding="utf-8")
+    listed = cli("caption", "--list-templates", "--template-file", mine)
+    assert listed.code == 0
+    names = [line.split()[0] for line in listed.out.splitlines()]
+    assert names[:2] == ["default", "wan-video"] and names[-1] == "mine" and str(mine) in listed.out
+    as_json = cli("caption", "--list-templates", "--json").json()
+    assert {t["name"] for t in as_json} >= {"wan-video", "hunyuan-video", "joycaption-booru", "qwen-vl"}
+    assert all(t["source"] == "built-in" and t["prompt"] for t in as_json)
+    assert "needs --template NAME" in cli("caption", "ds", "--base-url", "http://x/v1", "--model", "m",
+                                          "--template-file", mine).err
