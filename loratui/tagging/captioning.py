@@ -1,4 +1,9 @@
-"""The captioning job: a vision LLM writes captions, N requests at a time, resumable, journaled in batches."""
+"""The captioning job: a vision LLM writes captions, N requests at a time, resumable, journaled in batches.
+
+Images go as one JPEG data URL each. Video clips (told apart by their extension until the video index lands) go
+as `frames` JPEGs sampled evenly over the clip (``video_sampling``), in one message: as image parts, or as one vLLM
+``video_url`` part. A clip or image that cannot be read fails alone; the job goes on.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +15,21 @@ from typing import Callable
 
 from loratui.datasets.journal import CaptionChange, apply_caption_changes
 from loratui.datasets.dataset_repo import Dataset
+from loratui.datasets.filekinds import normalise_caption_ext
 from loratui.errors import InputError
 from loratui.jobs.model import Job, JobStatus
 from loratui.jobs.runner import JobRunner
 from loratui.redact import redact_url
 from loratui.store import Store
 from loratui.tagging.modes import Mode, has_caption, merge_caption
-from loratui.tagging.vlm import DEFAULT_PROMPT, ImageFailed, VisionClient, image_data_url, render_prompt
+from loratui.tagging.video_sampling import DEFAULT_FRAMES, MAX_FRAMES, VideoUnreadable, is_video, sample_frames
+from loratui.tagging.vlm import (DEFAULT_PROMPT, ImageFailed, VisionClient, image_data_url, jpeg_data_url,
+                                 render_prompt)
 from loratui.tagging.wd14 import caption_basis, existing_caption, select_images, selection_key
 
 WRITE_EVERY = 16
+VIDEO_INPUTS = ("frames", "video_url")
+ITEM_KINDS = ("all", "images", "videos")
 
 
 @dataclass
@@ -46,14 +56,33 @@ class CaptionRequest:
     backoff_s: float = 1.0
     image_ids: list[int] | None = None
     resume: bool = True
+    frames: int = DEFAULT_FRAMES
+    """Frames sampled evenly over each video clip."""
+    video_input: str = "frames"
+    """How a clip's frames are sent: 'frames' (one image_url part each, any vision endpoint) or 'video_url' (one
+    vLLM video part: data:video/jpeg;base64,<frame>,<frame>...)."""
+    items: str = "all"
+    """Which items: 'all', 'images' or 'videos' (video clips are told apart by their extension)."""
+    length: str = "long"
+    """{length} in the prompt (JoyCaption's caption length)."""
+    caption_ext: str | None = None
+    """The caption file the answers go to (None: the dataset's caption extension, normally .txt). Caption sets
+    (several caption files per item) are wired in by the lead at merge; until then only the dataset's own
+    extension is accepted."""
 
     def params(self) -> dict:
         """Job parameters (what identifies the job for resume): neither the key nor credentials inside the URL
-        (``user:token@``, ``?key=``) are among them."""
-        return {"base_url": redact_url(self.base_url), "model": self.model, "prompt": self.prompt,
-                "mode": self.mode.value, "max_side": self.max_side, "trigger": self.trigger, "separator": self.separator,
-                "max_tokens": self.max_tokens, "temperature": self.temperature,
-                "selection": selection_key(self.image_ids)}
+        (``user:token@``, ``?key=``) are among them. Video and template options appear only when they differ
+        from their defaults, so jobs started before they existed still resume."""
+        params = {"base_url": redact_url(self.base_url), "model": self.model, "prompt": self.prompt,
+                  "mode": self.mode.value, "max_side": self.max_side, "trigger": self.trigger,
+                  "separator": self.separator, "max_tokens": self.max_tokens, "temperature": self.temperature,
+                  "selection": selection_key(self.image_ids)}
+        extra = {"frames": (self.frames, DEFAULT_FRAMES), "video_input": (self.video_input, "frames"),
+                 "items": (self.items, "all"), "length": (self.length, "long"),
+                 "caption_ext": (self.caption_ext, None)}
+        params.update({key: value for key, (value, default) in extra.items() if value != default})
+        return params
 
 
 @dataclass
@@ -106,6 +135,18 @@ async def caption_dataset(
         raise InputError("retries and backoff must not be negative, and the timeout must be positive")
     if request.max_side < 64:
         raise InputError("max side must be at least 64 pixels")
+    if not 1 <= request.frames <= MAX_FRAMES:
+        raise InputError(f"frames per clip must be 1 to {MAX_FRAMES}, got {request.frames}")
+    if request.video_input not in VIDEO_INPUTS:
+        raise InputError(f"video input must be one of {', '.join(VIDEO_INPUTS)}, got {request.video_input!r}")
+    if request.items not in ITEM_KINDS:
+        raise InputError(f"items must be one of {', '.join(ITEM_KINDS)}, got {request.items!r}")
+    if request.caption_ext is not None:
+        wanted = normalise_caption_ext(request.caption_ext)
+        if wanted != dataset.caption_ext:
+            raise InputError(f"{dataset.name} keeps its captions in {dataset.caption_ext} files; writing "
+                             f"{wanted} files needs caption sets",
+                             hint=f"leave the caption extension out (captions go to {dataset.caption_ext})")
     started = time.monotonic()
     retries = _RetryNote()
     client = VisionClient(request.base_url, request.model, request.api_key, timeout_s=request.timeout_s,
@@ -123,7 +164,8 @@ async def caption_dataset(
             on_runner(runner)
         report.job_id = runner.id
         async with runner:
-            rows = await select_images(store, dataset, request.image_ids)
+            rows = [row for row in await select_images(store, dataset, request.image_ids)
+                    if request.items == "all" or is_video(row["rel_path"]) == (request.items == "videos")]
             report.images = len(rows)
             todo = []
             for row in rows:
@@ -198,11 +240,21 @@ class _CaptionRun:
             # Keep every caption received before a failure, a cancel or an interrupt.
             await asyncio.shield(self._flush())
 
-    def _prompt(self, row: dict, existing: str | None) -> str:
+    def _prompt(self, row: dict, existing: str | None, frames: int | None) -> str:
         request = self.request
         trigger = request.trigger if request.trigger is not None else (row["class_tokens"] or "")
         tags = "" if existing in (None, "\0") else existing.strip()
-        return render_prompt(request.prompt, tags=tags, trigger=trigger, filename=Path(row["rel_path"]).name)
+        return render_prompt(request.prompt, tags=tags, trigger=trigger, filename=Path(row["rel_path"]).name,
+                             frames=frames, media="image" if frames is None else "video clip",
+                             length=request.length)
+
+    def _media(self, row: dict) -> str | list[str]:
+        """The item as data URLs: one for an image, `frames` JPEGs sampled over a clip (worker thread)."""
+        path, max_side = self.dataset.path / row["rel_path"], self.request.max_side
+        if is_video(row["rel_path"]):
+            frames = sample_frames(path, self.request.frames, max_side=max_side, root=self.dataset.path)
+            return [jpeg_data_url(frame, max_side) for frame in frames]
+        return image_data_url(path, max_side, root=self.dataset.path)
 
     async def _worker(self) -> None:
         request, report = self.request, self.report
@@ -214,15 +266,20 @@ class _CaptionRun:
             await self.runner.check_cancelled()
             existing = existing_caption(row)
             try:
-                data_url = await asyncio.to_thread(image_data_url, self.dataset.path / row["rel_path"],
-                                                   request.max_side, root=self.dataset.path)
+                media = await asyncio.to_thread(self._media, row)
+            except VideoUnreadable as exc:  # a broken clip fails alone
+                report.failed.append((row["rel_path"], f"cannot read video: {exc}"))
+                continue
             except Exception as exc:  # an unreadable image fails alone
                 report.failed.append((row["rel_path"], f"cannot read image: {type(exc).__name__}: {exc}"))
                 continue
+            frames = len(media) if isinstance(media, list) else None
+            as_video = frames is not None and request.video_input == "video_url"
             try:
                 # A cancel request ends the wait at once, in the middle of a request or of its retries.
-                caption = await self.runner.until_cancelled(self.client.caption(self._prompt(row, existing), data_url),
-                                                            status=self.retries.take)
+                caption = await self.runner.until_cancelled(
+                    self.client.caption(self._prompt(row, existing, frames), media, as_video=as_video),
+                    status=self.retries.take)
             except ImageFailed as exc:
                 await self._answered()
                 report.failed.append((row["rel_path"], str(exc)))

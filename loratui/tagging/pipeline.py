@@ -44,8 +44,10 @@ def preprocessed_batches(
     stop: threading.Event | None = None,
     fast: bool = False,
     root: str | None = None,
+    fmt: str = "wd14",
 ) -> Iterator[tuple[list, np.ndarray, list[tuple[object, str]]]]:
-    """(keys, float32 [n, size, size, 3] batch, failures) for (key, path) items, in order, decoded in parallel.
+    """(keys, float32 batch, failures) for (key, path) items, in order, decoded in parallel. A batch is
+    [n, size, size, 3] for WD14 models, [n, 3, size, size] for the NCHW formats (`fmt`: camie, pixai).
 
     With `root` (the dataset folder) no file outside it is opened."""
     import cv2
@@ -64,7 +66,7 @@ def preprocessed_batches(
                     key, path = next(source)
                 except StopIteration:
                     return
-                waiting.append((key, pool.submit(load_and_preprocess, path, size, fast, root)))
+                waiting.append((key, pool.submit(load_and_preprocess, path, size, fast, root, fmt)))
 
         fill()
         try:
@@ -73,7 +75,8 @@ def preprocessed_batches(
                     return
                 keys: list = []
                 failed: list[tuple[object, str]] = []
-                batch = np.empty((batch_size, size, size, 3), dtype=np.float32)
+                shape = (size, size, 3) if fmt == "wd14" else (3, size, size)
+                batch = np.empty((batch_size, *shape), dtype=np.float32)
                 while waiting and len(keys) < batch_size:
                     key, future = waiting.popleft()
                     fill()
@@ -108,8 +111,10 @@ class InferenceThread:
         depth: int = 2,
         fast: bool = False,
         root: str | None = None,
+        fmt: str = "wd14",
     ) -> None:
         self._items = list(items)
+        self._fmt = fmt
         self._root = root
         self._infer = infer
         self._batch_size = batch_size
@@ -137,7 +142,7 @@ class InferenceThread:
         try:
             for keys, batch, failed in preprocessed_batches(
                 self._items, self._batch_size, self._size, workers=self._workers, stop=self._stop,
-                fast=self._fast, root=self._root,
+                fast=self._fast, root=self._root, fmt=self._fmt,
             ):
                 scores = self._infer(batch) if keys else np.zeros((0, 0), dtype=np.float32)
                 if not self._put(ScoredBatch(keys, scores, failed)):

@@ -1,4 +1,6 @@
-"""WD14 input preprocessing, identical to kohya sd-scripts' ``tag_images_by_wd14_tagger.preprocess_image``.
+"""Tagger input preprocessing: WD14 (below), Camie v2 and PixAI (``preprocess_camie``, ``preprocess_pixai``).
+
+WD14 preprocessing is identical to kohya sd-scripts' ``tag_images_by_wd14_tagger.preprocess_image``.
 
 Upstream: transparency (RGBA, LA, or a ``transparency`` entry in the image info) is composited on white,
 other modes become RGB; RGB->BGR; centred pad to a square with 255 (the left/top pad gets the smaller half);
@@ -68,13 +70,50 @@ def preprocess_image(image: Image.Image, size: int = 448) -> np.ndarray:
     return np.ascontiguousarray(square[:, :, ::-1], dtype=np.float32)
 
 
-def load_and_preprocess(path: Path | str, size: int = 448, fast: bool = False, root: Path | str | None = None
-                        ) -> np.ndarray:
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+CAMIE_PAD = (124, 116, 104)
+"""The ImageNet mean as 8-bit RGB: Camie pads with it, so the padding normalises to about zero."""
+
+
+def preprocess_camie(image: Image.Image, size: int = 512) -> np.ndarray:
+    """A PIL image -> float32 [3, size, size] RGB for Camie v2: the long side shrunk (or grown) to `size` with
+    Lanczos, centred on a square of the ImageNet mean colour, then ImageNet mean/std normalised (as Camie's
+    reference inference: ``convert('RGB')``, no compositing)."""
+    image = image.convert("RGB")
+    width, height = image.size
+    if width >= height:
+        new_size = (size, max(1, round(size * height / width)))
+    else:
+        new_size = (max(1, round(size * width / height)), size)
+    resized = image.resize(new_size, Image.LANCZOS)
+    canvas = Image.new("RGB", (size, size), CAMIE_PAD)
+    canvas.paste(resized, ((size - new_size[0]) // 2, (size - new_size[1]) // 2))
+    pixels = np.asarray(canvas, dtype=np.float32) / 255.0
+    return np.ascontiguousarray(((pixels - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1), dtype=np.float32)
+
+
+def preprocess_pixai(image: Image.Image, size: int = 448) -> np.ndarray:
+    """A PIL image -> float32 [3, size, size] RGB in -1..1 for PixAI: transparency on white, resized to the square
+    (no padding) with Pillow's bilinear filter, (x / 255 - 0.5) / 0.5: PixAI's own inference handler
+    (``transforms.Resize((448, 448))``, ``Normalize(0.5, 0.5)``; torchvision resizes a PIL image with Pillow's
+    bilinear), which deepghs' ``preprocess.json`` records."""
+    square = to_rgb_on_white(image).resize((size, size), Image.BILINEAR)
+    pixels = np.asarray(square, dtype=np.float32) / 255.0
+    return np.ascontiguousarray(((pixels - 0.5) / 0.5).transpose(2, 0, 1), dtype=np.float32)
+
+
+PREPROCESSORS = {"wd14": preprocess_image, "camie": preprocess_camie, "pixai": preprocess_pixai}
+
+
+def load_and_preprocess(path: Path | str, size: int = 448, fast: bool = False, root: Path | str | None = None,
+                        fmt: str = "wd14") -> np.ndarray:
     """Open an image file and preprocess it (exceptions from broken files propagate).
 
     `fast` lets the JPEG decoder downscale by 1/2, 1/4 or 1/8 while decoding (never below `size` on the long
     side): several times cheaper for large photos, but the pixels, hence the scores, differ slightly from
     sd-scripts' tagger. The file is opened by ``fsutil.open_regular``, inside `root` (the dataset) when given.
+    `fmt` picks the tagger format's preprocessing ('wd14', 'camie', 'pixai').
     """
     handle, _ = open_regular(path, root=root, follow_links_inside=root is not None)
     with handle, Image.open(handle) as image:
@@ -83,4 +122,4 @@ def load_and_preprocess(path: Path | str, size: int = 448, fast: bool = False, r
             longest = max(width, height)
             if longest > 2 * size:
                 image.draft("RGB", (-(-width * size // longest), -(-height * size // longest)))
-        return preprocess_image(image, size)
+        return PREPROCESSORS[fmt](image, size)

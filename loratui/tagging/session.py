@@ -1,4 +1,5 @@
-"""An onnxruntime session for a WD14 model, with a deliberate choice of execution provider.
+"""An onnxruntime session for a tagger (WD14, Camie, PixAI: ``formats``), with a deliberate choice of execution
+provider.
 
 onnxruntime's native logger writes straight to file descriptor 2 (a red error when the CUDA provider cannot load
 its libraries), which would corrupt a TUI. We raise its severity to fatal-only and instead inspect which
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from loratui.errors import InputError, ModelError
+from loratui.tagging.formats import WD14, TaggerFormat, tagger_format
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -38,6 +40,10 @@ class TaggerSession:
     provider: str
     note: str = ""
     """Why the provider differs from what was asked (e.g. CUDA libraries missing)."""
+    output_name: str | None = None
+    """The output holding the scores (None: the first)."""
+    sigmoid: bool = False
+    """The output holds logits (Camie)."""
 
     @property
     def device(self) -> str:
@@ -51,14 +57,18 @@ class TaggerSession:
         return 32 if self.device == "cuda" else 4
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        """Scores [n, tags] for a float32 [n, size, size, 3] batch (padded to a fixed batch size if needed)."""
+        """Scores [n, tags] in 0..1 for a float32 batch in the model's layout (padded to a fixed batch size if
+        needed)."""
         count = batch.shape[0]
         if self.fixed_batch and count != self.fixed_batch:
             padded = np.zeros((self.fixed_batch, *batch.shape[1:]), dtype=np.float32)
             padded[:count] = batch
             batch = padded
-        output = self.session.run(None, {self.input_name: batch})[0]
-        return np.asarray(output[:count], dtype=np.float32)
+        names = [self.output_name] if self.output_name else None
+        output = np.asarray(self.session.run(names, {self.input_name: batch})[0][:count], dtype=np.float32)
+        if self.sigmoid:
+            output = 1.0 / (1.0 + np.exp(-np.clip(output, -60.0, 60.0)))
+        return output
 
 
 def available_providers() -> list[str]:
@@ -66,8 +76,9 @@ def available_providers() -> list[str]:
     return list(quiet_onnxruntime().get_available_providers())
 
 
-def open_session(model_path: Path, device: str = "auto", threads: int = 0) -> TaggerSession:
-    """Load `model_path` on `device` ('auto': CUDA when it really starts, else CPU; 'cuda'; 'cpu')."""
+def open_session(model_path: Path, device: str = "auto", threads: int = 0, fmt: str = "wd14") -> TaggerSession:
+    """Load `model_path` on `device` ('auto': CUDA when it really starts, else CPU; 'cuda'; 'cpu'), checking its
+    input against the tagger format `fmt`."""
     if device not in ("auto", "cuda", "cpu"):
         raise InputError(f"device must be auto, cuda or cpu, got {device!r}")
     ort = quiet_onnxruntime()
@@ -94,11 +105,33 @@ def open_session(model_path: Path, device: str = "auto", threads: int = 0) -> Ta
                 "`pip install 'onnxruntime-gpu[cuda,cudnn]'` brings them")
         if device == "cuda":
             raise ModelError(note)
+    spec = tagger_format(fmt)
     inputs = session.get_inputs()
     if len(inputs) != 1:
-        raise ModelError(f"{model_path} has {len(inputs)} inputs; a WD14 tagger has one")
+        raise ModelError(f"{model_path} has {len(inputs)} inputs; a {spec.label} has one")
+    size = _input_size(inputs[0].shape, spec)
+    if size is None:
+        wanted = "[batch, size, size, 3]" if spec.layout == "NHWC" else "[batch, 3, size, size]"
+        raise ModelError(f"{model_path} takes input {inputs[0].shape}; a {spec.label} takes {wanted}")
     shape = inputs[0].shape
-    if len(shape) != 4 or shape[3] != 3 or not isinstance(shape[1], int) or shape[1] != shape[2]:
-        raise ModelError(f"{model_path} takes input {shape}; a WD14 tagger takes [batch, size, size, 3]")
     fixed = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
-    return TaggerSession(session, inputs[0].name, int(shape[1]), fixed, provider, note)
+    outputs = [o.name for o in session.get_outputs()]
+    if spec.output is not None and spec.output not in outputs:
+        raise ModelError(f"{model_path} has no output {spec.output!r} (it has {', '.join(outputs)}); is it a "
+                         f"{spec.label}?")
+    return TaggerSession(session, inputs[0].name, size, fixed, provider, note, spec.output, spec.sigmoid)
+
+
+def _input_size(shape: list, spec: TaggerFormat) -> int | None:
+    """The square input size of a [batch, H, W, 3] (NHWC) or [batch, 3, H, W] (NCHW) input; the format's size
+    when H and W are symbolic; None for any other shape."""
+    if len(shape) != 4:
+        return None
+    channels, height, width = (shape[3], shape[1], shape[2]) if spec.layout == "NHWC" else shape[1:]
+    if channels != 3:
+        return None
+    if isinstance(height, int) and isinstance(width, int):
+        return height if height == width and height > 0 else None
+    if spec is WD14:  # sd-scripts reads the size from the model: a WD14 model always states it
+        return None
+    return spec.default_size

@@ -29,12 +29,29 @@ DEFAULT_PROMPT = (
     "setting, lighting and style in one paragraph of plain prose. Do not start with 'The image shows'."
 )
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
-PLACEHOLDERS = ("{tags}", "{trigger}", "{filename}")
+PLACEHOLDERS = ("{tags}", "{trigger}", "{filename}", "{frames}", "{media}", "{length}")
+JPEG_PREFIX = "data:image/jpeg;base64,"
 
 
-def render_prompt(template: str, *, tags: str, trigger: str, filename: str) -> str:
-    """Fill {tags}, {trigger} and {filename}; other braces are left as written."""
-    return template.replace("{tags}", tags).replace("{trigger}", trigger).replace("{filename}", filename)
+def render_prompt(template: str, *, tags: str, trigger: str, filename: str, frames: int | None = None,
+                  media: str = "image", length: str = "long") -> str:
+    """Fill {tags}, {trigger}, {filename}, {frames} (frames sent of a clip), {media} ('image' or 'video clip') and
+    {length}; other braces are left as written."""
+    values = {"{tags}": tags, "{trigger}": trigger, "{filename}": filename,
+              "{frames}": "" if frames is None else str(frames), "{media}": media, "{length}": length}
+    for placeholder, value in values.items():
+        template = template.replace(placeholder, value)
+    return template
+
+
+def jpeg_data_url(image: Image.Image, max_side: int, quality: int = 90) -> str:
+    """An RGB image shrunk to fit `max_side`, as a JPEG data URL."""
+    if max(image.size) > max_side:
+        image = image.copy()
+        image.thumbnail((max_side, max_side), Image.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return JPEG_PREFIX + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def image_data_url(path: Path, max_side: int, quality: int = 90, root: Path | None = None) -> str:
@@ -53,11 +70,18 @@ def image_data_url(path: Path, max_side: int, quality: int = 90, root: Path | No
             image = background
         elif image.mode != "RGB":
             image = image.convert("RGB")
-        if max(image.size) > max_side:
-            image.thumbnail((max_side, max_side), Image.LANCZOS)
-        buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=quality)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+        return jpeg_data_url(image, max_side, quality)
+
+
+def video_frames_url(frame_urls: list[str]) -> str:
+    """JPEG frame data URLs as one vLLM video data URL: ``data:video/jpeg;base64,<frame 1>,<frame 2>,...``
+    (vLLM's ``VideoMediaIO`` splits it on commas and decodes each part as a JPEG)."""
+    parts = []
+    for url in frame_urls:
+        if not url.startswith(JPEG_PREFIX):
+            raise ValueError("video frames must be JPEG data URLs")
+        parts.append(url[len(JPEG_PREFIX):])
+    return "data:video/jpeg;base64," + ",".join(parts)
 
 
 @dataclass
@@ -131,14 +155,21 @@ class VisionClient:
     async def close(self) -> None:
         await self._client.close()
 
-    async def caption(self, prompt: str, data_url: str) -> str:
-        """The model's caption for one image; RemoteError (fatal) or ImageFailed (this image only)."""
+    async def caption(self, prompt: str, data_url: str | list[str], *, as_video: bool = False) -> str:
+        """The model's caption for one image, or for the frames of one clip (several data URLs, in order);
+        RemoteError (fatal) or ImageFailed (this item only).
+
+        Frames go as one ``image_url`` part each, after the prompt (any vision endpoint takes that); `as_video`
+        sends them as one vLLM ``video_url`` part instead (vLLM treats them as a video: Qwen-VL's temporal
+        encoding)."""
         import openai
 
-        messages = [{"role": "user", "content": [
-            {"type": "text", "text": prompt},
-            {"type": "image_url", "image_url": {"url": data_url}},
-        ]}]
+        urls = [data_url] if isinstance(data_url, str) else list(data_url)
+        if as_video:
+            media = [{"type": "video_url", "video_url": {"url": video_frames_url(urls)}}]
+        else:
+            media = [{"type": "image_url", "image_url": {"url": url}} for url in urls]
+        messages = [{"role": "user", "content": [{"type": "text", "text": prompt}, *media]}]
         extra = {} if self.temperature is None else {"temperature": self.temperature}
         attempt = 0
         while True:

@@ -24,7 +24,7 @@ from loratui.hf_download import HubProgress, endpoint
 from loratui.jobs.model import Job, JobStatus
 from loratui.jobs.runner import Cancelled, JobRunner
 from loratui.store import Store
-from loratui.tagging.labels import Labels, read_labels
+from loratui.tagging.labels import Labels, read_model_labels
 from loratui.tagging.modes import Mode, has_caption, merge_tags
 from loratui.tagging.options import TagCounter, TagNamer, TagOptions
 from loratui.tagging.pipeline import InferenceThread
@@ -201,7 +201,7 @@ async def tag_dataset(
         download = _DownloadWatch(runner, source.key, on_download)
         files: ModelFiles = await runner.until_cancelled(asyncio.to_thread(source.fetch, download.progress),
                                                          status=download.message)
-        labels = read_labels(files.tags_path)
+        labels = read_model_labels(files.tags_path, files.format)
         await runner.set_state(JobStatus.RUNNING, "loading the model")
         images = await select_images(store, dataset, request.image_ids)
         report.images = len(images)
@@ -262,7 +262,8 @@ class _ModelRun:
         self.writer = _Writer(store, dataset, runner, files.key, labels, params, report)
 
     async def run(self, todo: list[dict]) -> None:
-        session = await asyncio.to_thread(open_session, self.files.model_path, self.request.device)
+        session = await asyncio.to_thread(open_session, self.files.model_path, self.request.device,
+                                          fmt=self.files.format)
         report, runner = self.report, self.runner
         report.provider, report.note = session.provider, session.note
         batch_size = session.fixed_batch or self.request.batch_size or session.default_batch()
@@ -275,7 +276,8 @@ class _ModelRun:
         # keeps running while a batch of captions is being written.
         depth = max(4, 2 * WRITE_EVERY // batch_size)
         pipeline = InferenceThread(items, session.run, batch_size, session.size, workers=self.request.workers,
-                                   depth=depth, fast=self.request.fast_decode, root=str(self.dataset.path)).start()
+                                   depth=depth, fast=self.request.fast_decode, root=str(self.dataset.path),
+                                   fmt=self.files.format).start()
         writing: asyncio.Task | None = None
         try:
             while True:

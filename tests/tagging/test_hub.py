@@ -75,7 +75,10 @@ def test_short_names_map_to_smilingwolf_repos_and_offline_error_names_them(monke
     from loratui.tagging.registry import KNOWN_MODELS, resolve_model
 
     assert KNOWN_MODELS["wd-vit-tagger-v3"] == "SmilingWolf/wd-vit-tagger-v3"
-    assert len(KNOWN_MODELS) == 10 and all(v.startswith("SmilingWolf/") for v in KNOWN_MODELS.values())
+    others = {"camie-tagger-v2": "Camais03/camie-tagger-v2", "pixai-tagger-v0.9": "deepghs/pixai-tagger-v0.9-onnx"}
+    assert len(KNOWN_MODELS) == 12 and all(v.startswith("SmilingWolf/") for k, v in KNOWN_MODELS.items()
+                                           if k not in others)
+    assert {k: KNOWN_MODELS[k] for k in others} == others
     import huggingface_hub.constants as hub_constants  # imported before HF_HUB_OFFLINE is set: it reads it once
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

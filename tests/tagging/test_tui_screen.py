@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from textual.app import App
 from textual.widgets import Input, Select, Static, TabbedContent
 
 from loratui.config import Context
+from loratui.errors import InputError
 from loratui.datasets import service
 from loratui.store import Store
 from loratui.tagging.modes import Mode
@@ -101,6 +103,17 @@ async def test_caption_tab_builds_the_request(cli, colour_dataset, home, monkeyp
             request = screen.caption_request()
             assert (request.base_url, request.model, request.api_key, request.mode) == (
                 "http://127.0.0.1:1/v1", "llava", "sk-abc", Mode.PREPEND)
+            assert (request.frames, request.max_tokens) == (8, 400)
+            screen.query_one("#vlm-template", Select).value = "wan-video"
+            screen.query_one("#vlm-frames", Input).value = "12"
+            request = screen.caption_request()
+            assert request.prompt.startswith("You see {frames} frames") and request.max_tokens == 500
+            assert request.frames == 12
+            screen.query_one("#vlm-prompt", Input).value = "my prompt"
+            with pytest.raises(InputError, match="not both"):
+                screen.caption_request()
+            screen.query_one("#vlm-template", Select).value = ""
+            assert screen.caption_request().prompt == "my prompt"
             screen.query_one("#vlm-model", Input).value = ""
             await pilot.press("ctrl+s")
             await pilot.pause()

@@ -22,12 +22,14 @@ from loratui.tagging.wd14 import TagRequest, tag_dataset
 def register(parser: argparse.ArgumentParser) -> None:
     """Build the `tag` command."""
     parser.description = (
-        "Tag a dataset's images with a WD14 tagger. By default images that already have a caption "
-        "are left alone (--mode skip-existing). Scores are stored, so --rethreshold can change thresholds "
-        "later without the model. An interrupted run resumes when started again with the same options.")
+        "Tag a dataset's images with an ONNX tagger (WD14 v2/v3, Camie v2, PixAI v0.9). By default images that "
+        "already have a caption are left alone (--mode skip-existing). Scores are stored, so --rethreshold can "
+        "change thresholds later without the model. An interrupted run resumes when started again with the same "
+        "options.")
     parser.add_argument("name", nargs="?", help="dataset name")
     parser.add_argument("--model", default=None,
-                        help=f"short name, Hub repo id or folder with model.onnx + selected_tags.csv "
+                        help="short name (--list-models), Hub repo id, or a folder with model.onnx + "
+                        "selected_tags.csv (WD14, PixAI) or camie-tagger-v2.onnx + camie-tagger-v2-metadata.json "
                         f"(default: settings' tagging.model, else {DEFAULT_MODEL})")
     parser.add_argument("--list-models", action="store_true", help="list the known short model names and exit")
     parser.add_argument("--mode", default=None, choices=[m.value for m in TAG_MODES],

@@ -21,6 +21,7 @@ from loratui.config import TaggingSettings
 from loratui.errors import InputError, LoratuiError
 from loratui.jobs.runner import Cancelled
 from loratui.store import Store
+from loratui.tagging.caption_templates import BUILT_IN
 from loratui.tagging.modes import CAPTION_MODES, TAG_MODES, Mode, parse_mode
 from loratui.tagging.options import DEFAULT_THRESHOLD, TagOptions, parse_replacements, parse_tag_list
 from loratui.tagging.registry import DEFAULT_MODEL, KNOWN_MODELS
@@ -94,7 +95,10 @@ class TaggingScreen(ModalScreen[int | None]):
                         yield Input(defaults.vlm_base_url, placeholder="base URL, e.g. http://127.0.0.1:11434/v1",
                                     id="vlm-url")
                         yield Input(defaults.vlm_model, placeholder="model name", id="vlm-model")
-                        yield Input(placeholder="prompt ({tags} {trigger} {filename}); empty: default",
+                        yield Select([("Prompt below (empty: default)", "")]
+                                     + [(f"{t.name} ({t.media})", t.name) for t in BUILT_IN if t.name != "default"],
+                                     value="", allow_blank=False, id="vlm-template")
+                        yield Input(placeholder="prompt ({tags} {trigger} {filename} {frames}); empty: default",
                                     id="vlm-prompt")
                         yield Input(defaults.vlm_api_key_env, placeholder="API key variable (default OPENAI_API_KEY)",
                                     id="vlm-key-env")
@@ -103,6 +107,8 @@ class TaggingScreen(ModalScreen[int | None]):
                             yield Input("4", id="vlm-concurrency", classes="short")
                             yield Label("Max side")
                             yield Input("1024", id="vlm-max-side", classes="short")
+                            yield Label("Clip frames")
+                            yield Input("8", id="vlm-frames", classes="short")
                         yield Label("Captioned images")
                         yield Select([(m.value, m.value) for m in CAPTION_MODES], value=Mode.SKIP_EXISTING.value,
                                      allow_blank=False, id="vlm-mode")
@@ -154,11 +160,19 @@ class TaggingScreen(ModalScreen[int | None]):
         if not url or not model:
             raise InputError("captioning needs a base URL and a model name")
         key_env = self._value("vlm-key-env") or None
+        prompt, max_tokens = self._value("vlm-prompt"), 400
+        template = str(self.query_one("#vlm-template", Select).value)
+        if template:
+            if prompt:
+                raise InputError("choose a template or write a prompt, not both")
+            chosen = next(t for t in BUILT_IN if t.name == template)
+            prompt, max_tokens = chosen.prompt, chosen.max_tokens or max_tokens
         return CaptionRequest(
-            base_url=url, model=model, prompt=self._value("vlm-prompt") or DEFAULT_PROMPT,
+            base_url=url, model=model, prompt=prompt or DEFAULT_PROMPT,
             api_key=read_api_key(key_env), api_key_env=key_env or DEFAULT_KEY_ENV,
             concurrency=_int(self._value("vlm-concurrency"), "concurrency"),
             max_side=_int(self._value("vlm-max-side"), "max side"),
+            frames=_int(self._value("vlm-frames"), "clip frames"), max_tokens=max_tokens,
             mode=parse_mode(str(self.query_one("#vlm-mode", Select).value), CAPTION_MODES),
             image_ids=self._selection(),
         )
