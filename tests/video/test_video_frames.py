@@ -1,0 +1,84 @@
+"""Frame access: frame N is exactly frame N (seeking and stepping), iteration, and bad files refused clearly."""
+
+from __future__ import annotations
+
+import pytest
+
+from loratui.datasets.video_frames import VideoError, VideoReader, probe, time_text
+from loratui.datasets.video_scenes import detect_scenes
+
+from tests.video.conftest import grey, level, make_video, ramp_frames, scene_frames
+
+
+@pytest.fixture
+def ramp(tmp_path):
+    return make_video(tmp_path / "ramp.mp4", ramp_frames(30), fps=10)
+
+
+def test_probe_reports_size_fps_and_frames(ramp):
+    info = probe(ramp)
+    assert (info.width, info.height, info.frames) == (32, 32, 30)
+    assert info.fps == pytest.approx(10.0)
+    assert info.duration_s == pytest.approx(3.0)
+
+
+def test_frame_n_is_exact_in_any_order(ramp):
+    with VideoReader(ramp) as reader:
+        for n in (0, 29, 7, 8, 6, 15, 1, 28, 0):
+            assert abs(grey(reader.frame(n)) - level(n)) < 4, n
+
+
+def test_frames_iterates_in_order_from_a_start(ramp):
+    with VideoReader(ramp) as reader:
+        got = [(n, round(grey(rgb))) for n, rgb in reader.frames(12, 18, size=(8, 8))]
+    assert [n for n, _ in got] == list(range(12, 18))
+    assert all(abs(g - level(n)) < 4 for n, g in got)
+
+
+def test_frame_scaled_and_cached(ramp):
+    with VideoReader(ramp) as reader:
+        small = reader.frame(3, (8, 6))
+        assert small.shape == (6, 8, 3)
+        assert reader.frame(3, (8, 6)) is small
+
+
+def test_frame_out_of_range_is_a_clear_error(ramp):
+    with VideoReader(ramp) as reader, pytest.raises(VideoError, match="no frame 30"):
+        reader.frame(30)
+
+
+def test_not_a_video_is_refused(tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"this is not a video at all" * 50)
+    with pytest.raises(VideoError, match="not a readable video"):
+        VideoReader(bad)
+
+
+def test_truncated_video_is_refused_or_ends_early(tmp_path, ramp):
+    data = ramp.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(VideoError):
+        with VideoReader(cut) as reader:
+            for _ in reader.frames():
+                pass
+
+
+def test_fifo_is_never_opened(tmp_path):
+    import os
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)
+    with pytest.raises(VideoError, match="FIFO"):
+        VideoReader(fifo)
+
+
+def test_scene_detection_finds_the_colour_change(tmp_path):
+    video = make_video(tmp_path / "s.mp4", scene_frames(20, 16))
+    with VideoReader(video) as reader:
+        scenes = detect_scenes(reader)
+    assert [(s.start, s.length) for s in scenes] == [(0, 20), (20, 16)]
+
+
+def test_time_text():
+    assert time_text(125, 10) == "0:12.500"
+    assert time_text(900, 12) == "1:15.000"
