@@ -41,6 +41,7 @@ from loratui.datasets.journal import CaptionWrite, ensure_no_interrupted, refres
 from loratui.datasets.video_encode import even_size, write_video
 from loratui.datasets.video_frames import VideoInfo, VideoReader
 from loratui.datasets.video_scenes import DEFAULT_MIN_FRAMES, DEFAULT_THRESHOLD, detect_scenes
+from loratui.datasets.walk import SKIPPED_DIRS
 from loratui.errors import ConflictError, InputError, NotFoundError
 from loratui.fsutil import is_within
 from loratui.store import Store
@@ -144,6 +145,32 @@ def source_path(dataset: Dataset, item: str) -> str:
     if not os.path.lexists(dataset.path / rel):
         raise NotFoundError(f"{item} is not in dataset {dataset.name!r}")
     return rel
+
+
+def list_videos(root: Path) -> list[str]:
+    """Video files in a dataset folder (relative paths, sorted), skipping hidden folders (the trash) and
+    ``_duplicates``; links are not followed (file listing: a worker thread)."""
+    found = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIPPED_DIRS)
+        rel = os.path.relpath(folder, root)
+        for name in names:
+            if is_video_name(name) and not name.startswith(".") and os.path.isfile(os.path.join(folder, name)) \
+                    and not os.path.islink(os.path.join(folder, name)):
+                found.append(name if rel == "." else f"{rel}/{name}".replace(os.sep, "/"))
+    return sorted(found)
+
+
+def frames_of(text: str, fps: float, what: str = "position") -> int:
+    """'48' (frames) or '2s' / '1.5s' (seconds, rounded to a frame at `fps`) as a frame count; InputError else."""
+    value = text.strip().lower()
+    try:
+        number = round(float(value[:-1]) * fps) if value.endswith("s") else int(value)
+    except ValueError:
+        raise InputError(f"{what} {text!r}: give frames (48) or seconds (2s)") from None
+    if number < 0:
+        raise InputError(f"{what} {text!r} is negative")
+    return number
 
 
 def _caption_rel(dataset: Dataset, rel: str) -> str:
