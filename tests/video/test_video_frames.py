@@ -82,3 +82,28 @@ def test_scene_detection_finds_the_colour_change(tmp_path):
 def test_time_text():
     assert time_text(125, 10) == "0:12.500"
     assert time_text(900, 12) == "1:15.000"
+
+
+def test_still_previews_show_a_videos_first_frame(tmp_path):
+    """The main screen's preview (and every still image view) draws a video item as its first frame."""
+    from loratui.tui.preview_render import render_preview
+
+    video = make_video(tmp_path / "v" / "ramp.mp4", ramp_frames(10, size=(32, 16)), fps=10)
+    preview = render_preview(video, 20, 10, root=tmp_path / "v")
+    assert (preview.width, preview.height, preview.cells_w) == (32, 16, 20)
+    first = next(iter(preview.strips[2])).style.color.triplet
+    assert abs(first.red - level(0)) < 4
+
+
+def test_encoding_is_atomic_when_interrupted(tmp_path):
+    """A failure mid-encode (here: the frames' source fails) leaves no file under the name and no temp file."""
+    from loratui.datasets.video_encode import write_video
+
+    def frames():
+        yield from ramp_frames(5)
+        raise KeyboardInterrupt
+
+    target = tmp_path / "out.mp4"
+    with pytest.raises(KeyboardInterrupt):
+        write_video(target, frames(), fps=10, size=(32, 32))
+    assert list(tmp_path.iterdir()) == []
