@@ -88,7 +88,7 @@ def test_still_previews_show_a_videos_first_frame(tmp_path):
     """The main screen's preview (and every still image view) draws a video item as its first frame."""
     from loratui.tui.preview_render import render_preview
 
-    video = make_video(tmp_path / "v" / "ramp.mp4", ramp_frames(10, size=(32, 16)), fps=10)
+    video = make_video(tmp_path / "v" / "ramp.mp4", ramp_frames(10, size=(32, 16)), fps=10, size=(32, 16))
     preview = render_preview(video, 20, 10, root=tmp_path / "v")
     assert (preview.width, preview.height, preview.cells_w) == (32, 16, 20)
     first = next(iter(preview.strips[2])).style.color.triplet
