@@ -22,16 +22,12 @@ never replacing a file; the original's name is freed, never reused, so undo cann
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import secrets
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
-
-import numpy as np
 
 from loratui.datasets import journal_repo, video_edit_repo, writelock
 from loratui.datasets.caption_state import FILE, Basis, read_snapshot
@@ -39,7 +35,7 @@ from loratui.datasets.dataset_repo import Dataset
 from loratui.datasets.filekinds import is_video_name
 from loratui.datasets.journal import CaptionWrite, ensure_no_interrupted, refresh_index, rename_file, write_journaled
 from loratui.datasets.video_encode import even_size, write_video
-from loratui.datasets.video_frames import VideoInfo, VideoReader
+from loratui.datasets.video_frames import VideoInfo, VideoReader, sample_count
 from loratui.datasets.video_scenes import DEFAULT_MIN_FRAMES, DEFAULT_THRESHOLD, detect_scenes
 from loratui.datasets.walk import SKIPPED_DIRS
 from loratui.errors import ConflictError, InputError, NotFoundError
@@ -66,13 +62,6 @@ class OutputPlan:
     width: int
     height: int
     caption_rel: str | None
-
-    def source_indices(self, source_fps: float) -> list[int]:
-        """The source frame shown as each output frame (sample and hold when the frame rate changes)."""
-        if abs(self.fps - source_fps) < 1e-6:
-            return list(range(self.start, self.stop))
-        step = source_fps / self.fps
-        return [min(self.stop - 1, self.start + math.floor(i * step + 1e-9)) for i in range(self.frames)]
 
     def to_dict(self, source_fps: float) -> dict:
         """The output as plain values (for --json and the dialog)."""
@@ -208,7 +197,7 @@ def _plan(dataset: Dataset, rel: str, reader: VideoReader, st: os.stat_result, k
     taken: set[str] = set()
     outputs = []
     for start, stop, stem in ranges:
-        frames = stop - start if abs(fps - info.fps) < 1e-6 else max(1, round((stop - start) * fps / info.fps))
+        frames = sample_count(stop - start, info.fps, fps)
         out = free_name(dataset, stem, taken)
         outputs.append(OutputPlan(out, start, stop, frames, fps, size[0], size[1],
                                   _caption_rel(dataset, out) if has_caption else None))
@@ -312,18 +301,6 @@ def plan_edit(dataset: Dataset, kind: str, item: str, **params) -> EditPlan:
 # --- applying --------------------------------------------------------------------------------------------------
 
 
-def _output_frames(reader: VideoReader, output: OutputPlan) -> Iterator[np.ndarray]:
-    """The RGB frames of one output, decoded once from the source in order."""
-    wanted = output.source_indices(reader.info.fps)
-    position = 0
-    for n, rgb in reader.frames(output.start, output.stop, size=(output.width, output.height)):
-        while position < len(wanted) and wanted[position] == n:
-            yield rgb
-            position += 1
-        if position >= len(wanted):
-            return
-
-
 def _edit_folder(plan: EditPlan) -> str:
     name = os.path.basename(_stem(plan.source_rel))[:40]
     return f"{VIDEO_TRASH}/{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}-{name}"
@@ -351,7 +328,9 @@ def _encode_all(dataset: Dataset, plan: EditPlan, folder: str) -> tuple[list[tup
         for output in plan.outputs:
             staged = f"{folder}/new/{output.rel_path}"
             (dataset.path / staged).parent.mkdir(parents=True, exist_ok=True)
-            write_video(dataset.path / staged, _output_frames(reader, output), fps=output.fps,
+            write_video(dataset.path / staged,
+                        reader.frames_at(output.fps, output.start, output.stop, size=(output.width, output.height)),
+                        fps=output.fps,
                         size=(output.width, output.height))
             moves.append((staged, output.rel_path))
     return moves, caption_bytes, caption_text

@@ -247,6 +247,20 @@ class VideoReader:
                 wanted += 1
             previous = frame
 
+    def frames_at(self, fps: float, start: int = 0, stop: int | None = None, *,
+                  size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+        """The RGB frames of [start, stop) as a video at `fps` would show them (a clip's or a trainer's frame
+        rate): source frames dropped or repeated (``sample_indices``), decoded once in order."""
+        stop = self.info.frames if stop is None else min(stop, self.info.frames)
+        wanted = sample_indices(start, stop, self.info.fps, fps)
+        position = 0
+        for n, rgb in self.frames(start, stop, size=size):
+            while position < len(wanted) and wanted[position] == n:
+                yield rgb
+                position += 1
+            if position >= len(wanted):
+                return
+
     def close(self) -> None:
         """Release FFmpeg's resources and the file."""
         container = getattr(self, "_container", None)
@@ -265,6 +279,21 @@ class VideoReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def sample_count(frames: int, source_fps: float, fps: float) -> int:
+    """How many frames `frames` source frames make at `fps` (the duration kept)."""
+    return frames if abs(fps - source_fps) < 1e-6 else max(1, round(frames * fps / source_fps))
+
+
+def sample_indices(start: int, stop: int, source_fps: float, fps: float) -> list[int]:
+    """The source frame shown as each frame of [start, stop) played at `fps`: the one on screen at that moment
+    (sample and hold: frames dropped when slowing down the rate, repeated when raising it)."""
+    if abs(fps - source_fps) < 1e-6:
+        return list(range(start, stop))
+    step = source_fps / fps
+    count = sample_count(stop - start, source_fps, fps)
+    return [min(stop - 1, start + math.floor(i * step + 1e-9)) for i in range(count)]
 
 
 def probe(path: str | os.PathLike, *, root: str | os.PathLike | None = None) -> VideoInfo:

@@ -107,3 +107,14 @@ def test_encoding_is_atomic_when_interrupted(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         write_video(target, frames(), fps=10, size=(32, 32))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_frames_at_another_fps_drop_or_repeat_source_frames(ramp):
+    from loratui.datasets.video_frames import sample_indices
+
+    assert sample_indices(0, 10, 10, 5) == [0, 2, 4, 6, 8]
+    assert sample_indices(4, 8, 10, 20) == [4, 4, 5, 5, 6, 6, 7, 7]
+    with VideoReader(ramp) as reader:
+        levels = [round(grey(rgb)) for rgb in reader.frames_at(5, 10, 20, size=(8, 8))]
+    assert len(levels) == 5
+    assert all(abs(g - level(n)) < 4 for g, n in zip(levels, [10, 12, 14, 16, 18]))

@@ -90,6 +90,11 @@ async def test_keys_step_jump_and_play(video_ctx):
         await idle(pilot, player)
         assert screen.current == "10_clips/scenes.mp4" and player.info.frames == 36
 
+        # `?` lists the player's and the view's keys with their ids
+        ids = {entry.id for entry in app.keys_for(screen)}
+        assert {"video.play", "video.previous_frame", "video.next_frame", "video.back_second", "video.first_frame",
+                "video.last_frame", "video.mark_in", "video.edit", "video.next_video", "video.undo"} <= ids
+
 
 def test_timeline_marks_clips_and_cursor():
     timeline = Timeline()
