@@ -273,13 +273,13 @@ class VideoScreen(Screen):
             return
         self.notify(f"Writing {len(plan.outputs)} file(s)...", markup=False)
         result = await video_edit.apply_edit(self.store, self.dataset, plan)
-        self.notify(f"{result.description} (u undoes)", markup=False)
+        self.notify(literal(f"{result.description} (u undoes)"), markup=False)
         await self.reload(result.outputs[0] if result.outputs else None)
 
     @work(exclusive=True, group="video-op")
     async def action_undo(self) -> None:
         result = await history.undo(self.store, self.dataset)
-        self.notify(f"Undid {result.description}", markup=False)
+        self.notify(literal(f"Undid {result.description}"), markup=False)
         await self.reload(self.current if self.current and (self.dataset.path / self.current).exists() else None)
 
 
