@@ -125,7 +125,6 @@ class Timeline(Widget):
 
     COMPONENT_CLASSES = {"timeline--clip", "timeline--clip-alt", "timeline--gap", "timeline--cursor",
                          "timeline--mark"}
-    DEFAULT_CSS = "Timeline { height: 1; }"
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
