@@ -204,3 +204,22 @@ def test_edit_dialog_snapshot_80x24(video_ctx, snap_compare, monkeypatch):
         await pilot.pause(0.3)
 
     assert snap_compare(LoratuiApp(video_ctx, "vds"), terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_playback_sampled_at_a_trainer_fps(video_ctx):
+    """`f` samples playback as a video resampled to 8 fps would show it: real time, frames 0, 1, 3, 4, 6 ..."""
+    app = LoratuiApp(video_ctx, "vds")
+    async with app.run_test(size=(80, 24)) as pilot:
+        _screen, player = await open_view(pilot)
+        await pilot.press("f")
+        assert player.play_fps == 8 and "12 fps shown at 8" in player.status_text()
+        seen = set()
+        await pilot.press("space")
+        for _ in range(25):
+            await pilot.pause(0.04)
+            seen.add(player.frame)
+        await pilot.press("space")
+        assert max(seen) >= 3
+        assert all(n % 3 != 2 for n in seen), seen  # 12 -> 8 fps keeps floor(k * 1.5): never 2, 5, 8 ...
+        await pilot.press("f")
+        assert player.play_fps is None  # 12 fps video: 8 is the only lower rate

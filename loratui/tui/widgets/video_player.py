@@ -13,6 +13,7 @@ half-blocks: ``FrameDecoder.render`` is the one place that turns decoded pixels 
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from pathlib import Path
@@ -32,6 +33,8 @@ from loratui.text import literal
 from loratui.tui.preview_render import Preview, fit_cells, strips_from_rgb
 from loratui.tui.widgets.halfblock import HalfBlockView
 
+SAMPLE_RATES = (8.0, 12.0, 16.0, 24.0)
+"""Playback sampling rates `f` cycles through (those below the video's fps): what trainers resample clips to."""
 MAX_PLAY_HZ = 30.0
 """Playback ticks at the video's fps, at most this often (a terminal redraws no faster usefully)."""
 
@@ -191,6 +194,7 @@ class VideoPlayer(Vertical, can_focus=True):
                 key_display="]", show=False),
         Binding("home", "jump(0)", "First frame", id="video.first_frame", show=False),
         Binding("end", "jump(-1)", "Last frame", id="video.last_frame", show=False),
+        Binding("f", "cycle_fps", "Sample fps", id="video.sample_fps", show=False),
         Binding("i", "mark('in')", "Mark in", id="video.mark_in", show=False),
         Binding("o", "mark('out')", "Mark out", id="video.mark_out", show=False),
     ]
@@ -206,7 +210,8 @@ class VideoPlayer(Vertical, can_focus=True):
         self.shown: int | None = None
         """The frame on screen."""
         self.play_fps: float | None = None
-        """Playback rate (None: the video's own fps; set to a clip's fps to play it as a trainer would)."""
+        """Sampling rate of playback (None: every frame). At a clip's or trainer's fps (16 for Wan), playback runs
+        in real time but shows only the frames a video resampled to that rate keeps (`f` cycles it)."""
         self.dropped = 0
         """Frames skipped by playback to keep to the clock."""
         self._decoder: FrameDecoder | None = None
@@ -373,12 +378,31 @@ class VideoPlayer(Vertical, can_focus=True):
             self.pause()
             return
         started, first = self._clock
-        target = first + int((time.monotonic() - started) * (self.play_fps or info.fps))
+        elapsed = time.monotonic() - started
+        if self.play_fps:
+            # The frame a video resampled to play_fps shows now (sample and hold, as `video resample` writes).
+            target = first + math.floor(int(elapsed * self.play_fps) * info.fps / self.play_fps + 1e-9)
+        else:
+            target = first + int(elapsed * info.fps)
         if target >= info.frames - 1:
             self.seek(info.frames - 1)
             self.pause()
             return
         self.seek(target)
+
+    def action_cycle_fps(self) -> None:
+        """Sample playback at the next rate of SAMPLE_RATES below the video's fps (then every frame again)."""
+        info = self.info
+        if info is None:
+            return
+        rates = [None] + [r for r in SAMPLE_RATES if r < info.fps - 1e-6]
+        position = rates.index(self.play_fps) if self.play_fps in rates else 0
+        was_playing = self.playing
+        self.pause()
+        self.play_fps = rates[(position + 1) % len(rates)]
+        if was_playing:
+            self.action_toggle_play()
+        self._status()
 
     # -- status ------------------------------------------------------------------------------------------
 
@@ -389,10 +413,10 @@ class VideoPlayer(Vertical, can_focus=True):
         info = self.info
         if info is None:
             return literal(self.path.name) if self.path is not None else ""
-        fps = self.play_fps or info.fps
+        rate = f"{info.fps:g} fps" + (f" shown at {self.play_fps:g}" if self.play_fps else "")
         parts = [("▶" if self.playing else "❚❚") + f" frame {self.frame}/{info.frames - 1}",
                  f"{time_text(self.frame, info.fps)} / {time_text(info.frames, info.fps)}",
-                 f"{fps:g} fps", f"{info.width}x{info.height}"]
+                 rate, f"{info.width}x{info.height}"]
         if self.marks[0] is not None or self.marks[1] is not None:
             parts.append(f"in {self.marks[0] if self.marks[0] is not None else '-'} "
                          f"out {self.marks[1] if self.marks[1] is not None else '-'}")
