@@ -223,3 +223,33 @@ async def test_playback_sampled_at_a_trainer_fps(video_ctx):
         assert all(n % 3 != 2 for n in seen), seen  # 12 -> 8 fps keeps floor(k * 1.5): never 2, 5, 8 ...
         await pilot.press("f")
         assert player.play_fps is None  # 12 fps video: 8 is the only lower rate
+
+
+async def test_slow_drawing_skips_frames_instead_of_lagging(video_ctx, monkeypatch):
+    """Each frame taking 150 ms to render (a slow terminal) at 12 fps: playback keeps to the clock and skips."""
+    import time as _time
+
+    from loratui.tui.widgets.video_player import FrameDecoder
+
+    real_render = FrameDecoder.render
+
+    def slow_render(reader, key):
+        _time.sleep(0.15)
+        return real_render(reader, key)
+
+    app = LoratuiApp(video_ctx, "vds")
+    async with app.run_test(size=(80, 24)) as pilot:
+        _screen, player = await open_view(pilot)
+        monkeypatch.setattr(FrameDecoder, "render", staticmethod(slow_render))
+        shown = []
+        started = _time.monotonic()
+        await pilot.press("space")
+        while _time.monotonic() - started < 1.5:
+            await pilot.pause(0.03)
+            if player.shown is not None and (not shown or shown[-1] != player.shown):
+                shown.append(player.shown)
+        elapsed = _time.monotonic() - started
+        await pilot.press("space")
+        assert player.frame >= int(elapsed * 12) - 6  # on time (within half a second), not behind
+        assert len(shown) < player.frame  # fewer frames drawn than played: the rest were skipped
+        assert player.dropped > 0
