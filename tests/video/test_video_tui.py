@@ -253,3 +253,19 @@ async def test_slow_drawing_skips_frames_instead_of_lagging(video_ctx, monkeypat
         assert player.frame >= int(elapsed * 12) - 6  # on time (within half a second), not behind
         assert len(shown) < player.frame  # fewer frames drawn than played: the rest were skipped
         assert player.dropped > 0
+
+
+async def test_view_follows_edits_made_elsewhere(video_ctx, video_dir, cli):
+    """A `loratui video` command in another shell: the open view lists the new videos within a second or two."""
+    app = LoratuiApp(video_ctx, "vds")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen, player = await open_view(pilot)
+        assert screen.videos == ["10_clips/ramp.mp4", "10_clips/scenes.mp4"]
+        result = await asyncio.to_thread(cli, "video", "trim", "vds", "10_clips/scenes.mp4", "--start", "4")
+        assert result.code == 0, result
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if "10_clips/scenes_trim.mp4" in screen.videos:
+                break
+        assert screen.videos == ["10_clips/ramp.mp4", "10_clips/scenes_trim.mp4"]
+        assert screen.current == "10_clips/ramp.mp4"  # still on the video that was shown

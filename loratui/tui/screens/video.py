@@ -23,6 +23,7 @@ from loratui.datasets import history, video_edit
 from loratui.datasets.filekinds import is_video_name
 from loratui.datasets.video_frames import time_text
 from loratui.errors import InputError
+from loratui.store.changes import ChangeSet
 from loratui.text import literal
 from loratui.tui.extensions import ScreenAction
 from loratui.tui.widgets.key_footer import KeyFooter
@@ -244,7 +245,21 @@ class VideoScreen(Screen):
             player.open(None)
             return
         title.update(literal(f"{rel}  ({self.index + 1} of {len(self.videos)})"))
-        player.open(self.dataset.path / rel, self.dataset.path, self.clips.get(rel))
+        if player.path != self.dataset.path / rel:
+            player.open(self.dataset.path / rel, self.dataset.path, self.clips.get(rel))
+
+    def apply_changes(self, changes: ChangeSet) -> None:
+        """Another screen or process changed this dataset (an edit, an undo, a rescan): list its videos again,
+        staying on the video shown while it is there."""
+        if changes.full or self.dataset.id in changes.datasets or self.dataset.id in changes.images:
+            self._reload_after_change()
+
+    @work(exclusive=True, group="video-reload")
+    async def _reload_after_change(self) -> None:
+        current = self.current
+        videos = await asyncio.to_thread(video_edit.list_videos, self.dataset.path)
+        if videos != self.videos:
+            await self.reload(current)
 
     def action_back(self) -> None:
         self.app.pop_screen()
