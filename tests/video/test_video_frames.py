@@ -118,3 +118,33 @@ def test_frames_at_another_fps_drop_or_repeat_source_frames(ramp):
         levels = [round(grey(rgb)) for rgb in reader.frames_at(5, 10, 20, size=(8, 8))]
     assert len(levels) == 5
     assert all(abs(g - level(n)) < 4 for g, n in zip(levels, [10, 12, 14, 16, 18]))
+
+
+@pytest.mark.parametrize("name, fmt, codec", [("a.mkv", "matroska", "mpeg4"), ("a.webm", "webm", "libvpx-vp9"),
+                                              ("a.avi", "avi", "mpeg4")])
+def test_other_containers_and_ntsc_rate(tmp_path, name, fmt, codec):
+    """Containers that record no frame count (MKV, WebM: counted from packets), 30000/1001 fps, odd codecs."""
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    if codec not in av.codecs_available:
+        pytest.skip(f"this PyAV build has no {codec}")
+    path = tmp_path / name
+    container = av.open(str(path), "w", format=fmt)
+    stream = container.add_stream(codec, rate=Fraction(30000, 1001))
+    stream.width, stream.height, stream.pix_fmt = 34, 18, "yuv420p"
+    for n in range(30):
+        frame = av.VideoFrame.from_ndarray(np.full((18, 34, 3), level(n), np.uint8), format="rgb24")
+        frame.pts = n
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+    with VideoReader(path) as reader:
+        assert (reader.info.frames, reader.info.width, reader.info.height) == (30, 34, 18)
+        assert reader.info.fps == pytest.approx(29.97, abs=0.01)
+        for n in (0, 13, 29, 5):
+            assert abs(grey(reader.frame(n)) - level(n)) < 5, n
