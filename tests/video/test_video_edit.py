@@ -163,3 +163,17 @@ async def test_items_outside_the_dataset_or_not_videos_are_refused(vopened):
         plan_trim(dataset, "../x.mp4", start=1)
     with pytest.raises(InputError, match="not a video"):
         plan_trim(dataset, "10_clips/still.png", start=1)
+
+
+async def test_odd_sizes_are_written_even(vopened):
+    from tests.video.conftest import make_video, ramp_frames
+
+    store, dataset = vopened
+    make_video(dataset.path / "10_clips/odd.mp4", ramp_frames(10, size=(34, 18)), size=(34, 18))
+    plan = plan_resize(dataset, "10_clips/odd.mp4", width=17)
+    assert (plan.outputs[0].width, plan.outputs[0].height) == (16, 8)  # 17x9 rounded down to even
+    await apply_edit(store, dataset, plan)
+    info = probe(dataset.path / plan.outputs[0].rel_path)
+    assert (info.width, info.height, info.frames) == (16, 8, 10)
+    assert plan.outputs[0].caption_rel is None  # no caption to copy
+    assert not (dataset.path / "10_clips/odd_16x8.txt").exists()
