@@ -28,6 +28,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterator
 
 from loratui.datasets import journal_repo, video_edit_repo, writelock
 from loratui.datasets.caption_state import FILE, Basis, read_snapshot
@@ -47,6 +48,8 @@ VIDEO_TRASH = f"{TRASH_DIR}/video"
 OUTPUT_EXT = ".mp4"
 KINDS = ("cut", "trim", "resample", "resize")
 MAX_OUTPUTS = 500
+
+ProgressFn = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -306,9 +309,19 @@ def _edit_folder(plan: EditPlan) -> str:
     return f"{VIDEO_TRASH}/{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}-{name}"
 
 
-def _encode_all(dataset: Dataset, plan: EditPlan, folder: str) -> tuple[list[tuple[str, str]], bytes | None, str | None]:
+def _counted(frames: Iterator, done: list[int], total: int, progress: ProgressFn | None) -> Iterator:
+    for frame in frames:
+        yield frame
+        done[0] += 1
+        if progress is not None:
+            progress(done[0], total)
+
+
+def _encode_all(dataset: Dataset, plan: EditPlan, folder: str, progress: ProgressFn | None = None
+                ) -> tuple[list[tuple[str, str]], bytes | None, str | None]:
     """Check the source is still what was planned, encode every output into the trash's staging folder; returns
-    the (staging, final) moves of the outputs and the original caption's bytes and text (file work: a thread)."""
+    the (staging, final) moves of the outputs and the original caption's bytes and text (file work: a thread;
+    `progress(frames written, frames in all)` is called from it)."""
     st = os.lstat(dataset.path / plan.source_rel)
     if (st.st_size, st.st_mtime_ns) != (plan.source_size, plan.source_mtime_ns):
         raise ConflictError(f"{plan.source_rel} changed since the edit was planned", hint="plan it again")
@@ -324,13 +337,13 @@ def _encode_all(dataset: Dataset, plan: EditPlan, folder: str) -> tuple[list[tup
         if snapshot.state == FILE:
             caption_bytes, caption_text = snapshot.data, snapshot.text
     moves = []
+    done, total = [0], sum(o.frames for o in plan.outputs)
     with VideoReader(dataset.path / plan.source_rel, root=dataset.path) as reader:
         for output in plan.outputs:
             staged = f"{folder}/new/{output.rel_path}"
             (dataset.path / staged).parent.mkdir(parents=True, exist_ok=True)
-            write_video(dataset.path / staged,
-                        reader.frames_at(output.fps, output.start, output.stop, size=(output.width, output.height)),
-                        fps=output.fps,
+            frames = reader.frames_at(output.fps, output.start, output.stop, size=(output.width, output.height))
+            write_video(dataset.path / staged, _counted(frames, done, total, progress), fps=output.fps,
                         size=(output.width, output.height))
             moves.append((staged, output.rel_path))
     return moves, caption_bytes, caption_text
@@ -361,13 +374,16 @@ def _move_back(root: Path, rows, updates) -> None:
             rename_file(root, row["path_after"], row["path_before"])
 
 
-async def apply_edit(store: Store, dataset: Dataset, plan: EditPlan) -> EditResult:
-    """Apply a planned edit (see the module doc), journaled and undoable, under the dataset's writer lock."""
+async def apply_edit(store: Store, dataset: Dataset, plan: EditPlan, *,
+                     progress: ProgressFn | None = None) -> EditResult:
+    """Apply a planned edit (see the module doc), journaled and undoable, under the dataset's writer lock;
+    `progress(frames written, frames in all)` follows the encoding (called from a worker thread)."""
     async with writelock.writer(store, dataset, f"video {plan.kind}"):
         await ensure_no_interrupted(store, dataset)
         folder = _edit_folder(plan)
         try:
-            output_moves, caption_bytes, caption_text = await asyncio.to_thread(_encode_all, dataset, plan, folder)
+            output_moves, caption_bytes, caption_text = await asyncio.to_thread(
+                _encode_all, dataset, plan, folder, progress)
         except BaseException:
             await asyncio.to_thread(shutil.rmtree, dataset.path / folder, True)
             raise

@@ -177,3 +177,11 @@ async def test_odd_sizes_are_written_even(vopened):
     assert (info.width, info.height, info.frames) == (16, 8, 10)
     assert plan.outputs[0].caption_rel is None  # no caption to copy
     assert not (dataset.path / "10_clips/odd_16x8.txt").exists()
+
+
+async def test_progress_counts_every_frame_written(vopened):
+    store, dataset = vopened
+    seen = []
+    await apply_edit(store, dataset, plan_cut(dataset, "10_clips/ramp.mp4", length=16),
+                     progress=lambda done, total: seen.append((done, total)))
+    assert seen[0] == (1, 40) and seen[-1] == (40, 40) and len(seen) == 40

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from loratui.cli.output import info, out, print_json, print_table
+from loratui.cli.output import info, out, print_json, print_table, progress_bar
 from loratui.cli.writing import add_no_wait, waiting
 from loratui.datasets import video_edit
 from loratui.datasets.service import get_dataset
@@ -139,7 +139,8 @@ async def cmd_edit(ctx, args) -> int:
         results = []
         with waiting(args):
             for plan in plans:
-                results.append(await video_edit.apply_edit(store, dataset, plan))
+                with progress_bar(f"Encoding {plan.source_rel}") as update:
+                    results.append(await video_edit.apply_edit(store, dataset, plan, progress=update))
                 if not args.json:
                     info(f"{plan.description}: wrote {len(plan.outputs)} file(s) "
                          f"(operation {results[-1].operation_id}; undo: loratui tags {dataset.name} undo)")
