@@ -400,6 +400,7 @@ async def apply_edit(store: Store, dataset: Dataset, plan: EditPlan, *,
         updates, failures = await asyncio.to_thread(_move_all, dataset.path, move_rows)
         if failures:
             await asyncio.to_thread(_move_back, dataset.path, move_rows, updates)
+            await asyncio.to_thread(shutil.rmtree, dataset.path / folder, True)  # only the unused new files
             await store.run(journal_repo.mark_changes, [("failed", reason or "rolled back: a move failed", cid)
                                                         for _state, reason, cid in updates]
                             + [("failed", "not attempted: a move failed", cid) for cid in caption_ids])

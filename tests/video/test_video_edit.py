@@ -185,3 +185,24 @@ async def test_progress_counts_every_frame_written(vopened):
     await apply_edit(store, dataset, plan_cut(dataset, "10_clips/ramp.mp4", length=16),
                      progress=lambda done, total: seen.append((done, total)))
     assert seen[0] == (1, 40) and seen[-1] == (40, 40) and len(seen) == 40
+
+
+async def test_a_failed_move_leaves_the_dataset_as_it_was(vopened, monkeypatch):
+    from loratui.datasets import video_edit
+
+    store, dataset = vopened
+    before = files(dataset.path)
+    real, calls = video_edit.rename_file, []
+
+    def fail_third(root, src, dst):
+        calls.append(src)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        real(root, src, dst)
+
+    monkeypatch.setattr(video_edit, "rename_file", fail_third)
+    with pytest.raises(InputError, match="No space left"):
+        await apply_edit(store, dataset, plan_cut(dataset, "10_clips/ramp.mp4", length=16))
+    assert files(dataset.path) == before
+    assert (await history.history(store, dataset))[0]["state"] == "failed"
+    assert not any((dataset.path / VIDEO_TRASH).rglob("*.mp4"))
