@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 
 import pytest
 
 from loratui.datasets import history
-from loratui.datasets.video_edit import VIDEO_TRASH, apply_edit, plan_cut, plan_edit, plan_resample, plan_resize, plan_trim
-from loratui.datasets.video_frames import VideoError, probe, VideoReader
+from loratui.datasets.video_edit import (
+    VIDEO_TRASH, apply_edit, plan_cut, plan_edit, plan_resample, plan_resize, plan_trim,
+)
+from loratui.datasets.video_frames import VideoError, VideoReader, probe
 from loratui.errors import InputError
 
 from tests.video.conftest import grey, level
@@ -26,7 +29,7 @@ def files(root) -> dict[str, str]:
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for name in names:
             path = os.path.join(dirpath, name)
-            found[os.path.relpath(path, root)] = sha(__import__("pathlib").Path(path))
+            found[os.path.relpath(path, root)] = sha(Path(path))
     return found
 
 

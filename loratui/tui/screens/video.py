@@ -286,8 +286,18 @@ class VideoScreen(Screen):
         if plan is None:
             player.set_clips(before)
             return
-        self.notify(f"Writing {len(plan.outputs)} file(s)...", markup=False)
-        result = await video_edit.apply_edit(self.store, self.dataset, plan)
+        title = self.query_one("#video-title", Static)
+        loop = asyncio.get_running_loop()
+
+        def progress(done: int, total: int) -> None:  # from the encoding thread
+            if done == total or done % 10 == 0:
+                line = f"Encoding {len(plan.outputs)} file(s): frame {done} of {total}"
+                loop.call_soon_threadsafe(title.update, line)
+
+        try:
+            result = await video_edit.apply_edit(self.store, self.dataset, plan, progress=progress)
+        finally:
+            self._show()  # the title again (the player stays on its video)
         self.notify(literal(f"{result.description} (u undoes)"), markup=False)
         await self.reload(result.outputs[0] if result.outputs else None)
 
