@@ -52,8 +52,7 @@ async def test_cut_fixed_length_writes_clips_with_captions_and_undo_restores(vop
             assert abs(grey(reader.frame(0)) - level(start)) < 4
             assert abs(grey(reader.frame(count - 1)) - level(start + count - 1)) < 4
         # the caption is a byte-for-byte copy (CRLF and UTF-8 kept)
-        assert \
-            sha(root / f"10_clips/ramp_{i:03d}.txt") == before["10_clips/ramp.txt"]
+        assert sha(root / f"10_clips/ramp_{i:03d}.txt") == before["10_clips/ramp.txt"]
     trashed = [root / t for t in result.trashed]
     assert [sha(p) for p in trashed] == [before["10_clips/ramp.mp4"], before["10_clips/ramp.txt"]]
     assert all(str(t).startswith(str(root / VIDEO_TRASH)) for t in trashed)
