@@ -317,11 +317,21 @@ def _counted(frames: Iterator, done: list[int], total: int, progress: ProgressFn
             progress(done[0], total)
 
 
+def check_trash(dataset: Dataset) -> None:
+    """Refuse a trash that is a link or a file (it would lead edits, and cleaning, outside the dataset)."""
+    for rel in (TRASH_DIR, VIDEO_TRASH):
+        path = dataset.path / rel
+        if os.path.islink(path) or (os.path.lexists(path) and not path.is_dir()):
+            raise InputError(f"{rel} in dataset {dataset.name!r} is a link or a file, not loratui's trash folder",
+                             hint="move it away; loratui keeps edited videos' originals there")
+
+
 def _encode_all(dataset: Dataset, plan: EditPlan, folder: str, progress: ProgressFn | None = None
                 ) -> tuple[list[tuple[str, str]], bytes | None, str | None]:
     """Check the source is still what was planned, encode every output into the trash's staging folder; returns
     the (staging, final) moves of the outputs and the original caption's bytes and text (file work: a thread;
     `progress(frames written, frames in all)` is called from it)."""
+    check_trash(dataset)
     st = os.lstat(dataset.path / plan.source_rel)
     if (st.st_size, st.st_mtime_ns) != (plan.source_size, plan.source_mtime_ns):
         raise ConflictError(f"{plan.source_rel} changed since the edit was planned", hint="plan it again")
@@ -416,3 +426,73 @@ async def apply_edit(store: Store, dataset: Dataset, plan: EditPlan, *,
         await store.run(journal_repo.finish_operation, dataset.id, op_id, "applied")
         await refresh_index(store, dataset)
     return EditResult(op_id, plan.description, [o.rel_path for o in plan.outputs], [dst for _src, dst in trash_moves])
+
+
+# --- the trash --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrashEntry:
+    """One edit's folder in the trash: its size and whether an undo or redo still needs it."""
+
+    folder: str
+    size: int
+    operation_id: int | None
+    needed_for: str | None
+    """'undo' (the edit is applied: its original is here), 'redo' (undone: its new files are here), 'running'
+    (pending), or None: no undo or redo can use it (failed, rolled back, redo chain ended, or never journaled)."""
+
+    def to_dict(self) -> dict:
+        """The entry as plain values (for --json)."""
+        return {"folder": self.folder, "size": self.size, "operation_id": self.operation_id,
+                "needed_for": self.needed_for}
+
+
+def _folder_size(path: Path) -> int:
+    total = 0
+    for folder, _dirs, names in os.walk(path):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _needed_for(op: dict | None) -> str | None:
+    if op is None:
+        return None
+    if op["state"] == "applied":
+        return "undo"
+    if op["state"] == "undone" and not op["discarded"]:
+        return "redo"
+    if op["state"] == "pending":
+        return "running"
+    return None
+
+
+async def trash_entries(store: Store, dataset: Dataset) -> list[TrashEntry]:
+    """The video edits' folders in the dataset's trash, in the order of their edits (folders of no edit last)."""
+    ops = {op["folder"]: op for op in await store.run(video_edit_repo.video_operations, dataset.id) if op["folder"]}
+
+    def scan() -> list[TrashEntry]:
+        check_trash(dataset)
+        root = dataset.path / VIDEO_TRASH
+        names = sorted(e.name for e in os.scandir(root) if e.is_dir(follow_symlinks=False)) if root.is_dir() else []
+        entries = []
+        for name in names:
+            folder = f"{VIDEO_TRASH}/{name}"
+            op = ops.get(folder)
+            entries.append(TrashEntry(folder, _folder_size(root / name), op["id"] if op else None, _needed_for(op)))
+        return sorted(entries, key=lambda e: (e.operation_id is None, e.operation_id or 0, e.folder))
+
+    return await asyncio.to_thread(scan)
+
+
+async def clean_trash(store: Store, dataset: Dataset) -> list[TrashEntry]:
+    """Delete the trash folders no undo or redo needs (under the dataset's writer lock); returns them."""
+    async with writelock.writer(store, dataset, "video trash clean"):
+        removable = [e for e in await trash_entries(store, dataset) if e.needed_for is None]
+        for entry in removable:
+            await asyncio.to_thread(shutil.rmtree, dataset.path / entry.folder)
+    return removable

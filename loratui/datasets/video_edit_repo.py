@@ -43,3 +43,17 @@ def start_video_operation(conn: sqlite3.Connection, dataset_id: int, kind: str, 
                                                   "ORDER BY id", (op_id,))]
     return op_id, move_rows, caption_ids
 
+
+
+def video_operations(conn: sqlite3.Connection, dataset_id: int) -> list[dict]:
+    """A dataset's video edits: id, kind, description, state, discarded and the trash folder (from params)."""
+    found = []
+    for row in conn.execute("SELECT id, kind, description, state, discarded, params FROM operations "
+                            "WHERE dataset_id = ? AND kind LIKE 'video-%' ORDER BY id", (dataset_id,)):
+        try:
+            folder = json.loads(row["params"]).get("folder")
+        except (ValueError, AttributeError):
+            folder = None
+        found.append({"id": row["id"], "kind": row["kind"], "description": row["description"],
+                      "state": row["state"], "discarded": bool(row["discarded"]), "folder": folder})
+    return found

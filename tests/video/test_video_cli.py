@@ -59,3 +59,36 @@ def test_several_items_are_planned_before_any_is_written(cli, video_dir):
     result = cli("video", "trim", "vds", "10_clips/ramp.mp4", "10_clips/short.mp4", "--start", "10")
     assert result.code == 2 and "short.mp4" in result.err
     assert (video_dir / "10_clips/ramp.mp4").exists() and not (video_dir / "10_clips/ramp_trim.mp4").exists()
+
+
+def test_trash_lists_what_undo_and_redo_need_and_cleans_the_rest(cli, video_dir):
+    _ds(cli, video_dir)
+    assert cli("video", "trim", "vds", "10_clips/ramp.mp4", "--start", "2").code == 0
+    assert cli("video", "trim", "vds", "10_clips/scenes.mp4", "--start", "2").code == 0
+    assert cli("tags", "vds", "undo").code == 0  # the scenes trim: undone, redoable
+    (video_dir / ".loratui-trash/video/stray-from-a-crash").mkdir()
+    listed = cli("video", "trash", "vds", "--json").json()["entries"]
+    assert [e["needed_for"] for e in listed] == ["undo", "redo", None]
+    cleaned = cli("video", "trash", "vds", "--clean", "--json").json()
+    assert [e["folder"] for e in cleaned["removed"]] == [".loratui-trash/video/stray-from-a-crash"]
+    assert [e["needed_for"] for e in cleaned["entries"]] == ["undo", "redo"]
+    # a new operation ends the redo chain: the undone edit's new files are no longer needed
+    assert cli("tags", "vds", "add", "x").code == 0
+    cleaned = cli("video", "trash", "vds", "--clean", "--json").json()
+    assert len(cleaned["removed"]) == 1 and [e["needed_for"] for e in cleaned["entries"]] == ["undo"]
+    assert cli("tags", "vds", "undo").code == 0 and cli("tags", "vds", "undo").code == 0  # the ramp trim still undoes
+    assert (video_dir / "10_clips/ramp.mp4").exists() and (video_dir / "10_clips/scenes.mp4").exists()
+    text = cli("video", "trash", "vds")
+    assert text.code == 0 and "redo" in text.out
+    assert [e["needed_for"] for e in cli("video", "trash", "vds", "--json").json()["entries"]] == ["redo"]
+
+
+def test_a_linked_trash_is_refused(cli, video_dir, tmp_path):
+    _ds(cli, video_dir)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (video_dir / ".loratui-trash").symlink_to(outside)
+    result = cli("video", "trim", "vds", "10_clips/ramp.mp4", "--start", "2")
+    assert result.code == 2 and "link" in result.err
+    assert (video_dir / "10_clips/ramp.mp4").exists() and list(outside.iterdir()) == []
+    assert cli("video", "trash", "vds", "--clean").code == 2

@@ -90,6 +90,42 @@ def register(parser: argparse.ArgumentParser) -> None:
     resize.add_argument("--height", type=int, default=None)
     resize.set_defaults(handler=cmd_edit, kind="resize")
 
+    trash = sub.add_parser("trash", help="list the trash of video edits; --clean removes what no undo needs",
+                           description="List the dataset's .loratui-trash/video/ folders (one per edit) with their "
+                           "size and whether an undo (the original of an applied edit) or a redo (the new files "
+                           "of an undone edit) still needs them. --clean deletes the others. To free the "
+                           "originals of applied edits too, delete their folders yourself: those edits can then "
+                           "no longer be undone.")
+    trash.add_argument("name", help="dataset name")
+    trash.add_argument("--clean", action="store_true", help="delete the folders no undo or redo needs")
+    trash.add_argument("--json", action="store_true", help="print the folders as JSON")
+    add_no_wait(trash)
+    trash.set_defaults(handler=cmd_trash)
+
+
+async def cmd_trash(ctx, args) -> int:
+    async with Store.open(ctx.paths.db) as store:
+        dataset = await get_dataset(store, args.name)
+        if args.clean:
+            with waiting(args):
+                removed = await video_edit.clean_trash(store, dataset)
+        entries = await video_edit.trash_entries(store, dataset)
+    if args.json:
+        print_json({"removed": [e.to_dict() for e in removed] if args.clean else [],
+                    "entries": [e.to_dict() for e in entries]})
+        return 0
+    if args.clean:
+        info(f"removed {len(removed)} folder(s), {_mib(sum(e.size for e in removed))}")
+    rows = [(e.folder.removeprefix(video_edit.VIDEO_TRASH + "/"), _mib(e.size), e.operation_id or "-",
+             e.needed_for or "-") for e in entries]
+    print_table(["folder", "size", "operation", "needed to"], rows, compact=True,
+                title=f"{video_edit.VIDEO_TRASH}/ (--clean removes the folders no undo or redo needs)")
+    return 0
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"
+
 
 def _params(args, dataset, item: str) -> dict:
     if args.kind == "cut":
