@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tag": ("loratui.cli.commands.tag", "auto-tag a dataset with a WD14 ONNX tagger (resumable job)"),
     "tags": ("loratui.cli.commands.tags", "batch tag operations with preview and undo"),
     "train": ("loratui.cli.commands.train", "configure, check, start and follow LoRA trainings"),
+    "video": ("loratui.cli.commands.video", "cut, trim, resample and resize a dataset's videos (undoable)"),
 }
 """Command name -> (module defining ``register(parser)``, help line shown by ``loratui --help``)."""
 

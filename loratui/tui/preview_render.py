@@ -28,6 +28,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
 
+from loratui.datasets.filekinds import is_video_name
 from loratui.datasets.thumbnails import Thumbnail, decode_thumbnail, rgb_on_black
 from loratui.fsutil import read_regular
 from loratui.tui.textual_compat import preset_ansi_codes
@@ -62,6 +63,8 @@ def decode_for_preview(path: Path, max_cols: int, max_rows: int, root: Path | No
     """
     from PIL import Image, ImageOps
 
+    if is_video_name(path.name):
+        return _video_still(path, max_cols, max_rows, root)
     data, _ = read_regular(path, root=root, follow_links_inside=root is not None)
     with Image.open(io.BytesIO(data)) as image:  # reads the header only; refuses decompression bombs
         real = image.size
@@ -79,6 +82,18 @@ def decode_for_preview(path: Path, max_cols: int, max_rows: int, root: Path | No
         image = ImageOps.exif_transpose(image) if orientation != 1 else image
         image = rgb_on_black(image).resize((cols, px_h), Image.Resampling.BOX)
     return image, real
+
+
+def _video_still(path: Path, max_cols: int, max_rows: int, root: Path | None):
+    """A video's first frame at the preview's pixel size (the video view, `V`, plays it)."""
+    from PIL import Image
+
+    from loratui.datasets.video_frames import VideoReader
+
+    with VideoReader(path, root=root) as reader:
+        real = (reader.info.width, reader.info.height)
+        cols, px_h = fit_cells(real[0], real[1], max_cols, max_rows)
+        return Image.fromarray(reader.frame(0, (cols, px_h)), "RGB"), real
 
 
 def _decode_png(data: bytes, size: tuple[int, int]) -> np.ndarray | None:
