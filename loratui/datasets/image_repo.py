@@ -13,7 +13,7 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from loratui.datasets import dataset_repo, query
+from loratui.datasets import dataset_repo, query, video_repo
 from loratui.datasets.captions import parse_tags
 from loratui.datasets.dataset_repo import HAS_CAPTION_SQL, Dataset
 from loratui.datasets.target import bucket_labeler, describe
@@ -280,7 +280,7 @@ def scan_state(conn: sqlite3.Connection, dataset_id: int) -> dict[str, sqlite3.R
 _IMAGE_COLUMNS = (
     "dataset_id", "subset_id", "rel_path", "size", "mtime_ns", "sha256", "phash", "width", "height", "format",
     "mode", "has_alpha", "orientation", "frames", "bucket", "status", "reason", "caption", "caption_mtime_ns",
-    "caption_size", "caption_encoding", "caption_warning", "caption_sha256", "tag_count", "scanned_at",
+    "caption_size", "caption_encoding", "caption_warning", "caption_sha256", "tag_count", "scanned_at", "media_kind",
 )
 _UPSERT_IMAGE = (
     f"INSERT INTO images ({', '.join(_IMAGE_COLUMNS)}) VALUES ({', '.join('?' for _ in _IMAGE_COLUMNS)}) "
@@ -301,9 +301,11 @@ def write_probed(conn: sqlite3.Connection, dataset_id: int, rows: list[dict]) ->
             width, height = row.get("width"), row.get("height")
             bucket = bucket_of(width, height, row["orientation"]) if row["status"] == "ok" and width else None
             values = {**row, "dataset_id": dataset_id, "bucket": bucket, "tag_count": len(row["tags"]),
-                      "scanned_at": now, "has_alpha": None if row["has_alpha"] is None else int(row["has_alpha"])}
+                      "scanned_at": now, "has_alpha": None if row["has_alpha"] is None else int(row["has_alpha"]),
+                      "media_kind": row.get("media_kind", "image")}
             image_id = conn.execute(_UPSERT_IMAGE, [values[c] for c in _IMAGE_COLUMNS]).fetchone()[0]
             _replace_tags(conn, image_id, row["tags"])
+            video_repo.store_video_meta(conn, image_id, row.get("video"))
             _store_thumbnail(conn, image_id, row)
             written.append(image_id)
         changes.images_changed(conn, dataset_id, written, "scanned")
