@@ -234,7 +234,7 @@ def _musubi(info: VideoInfo, settings: ClipSettings) -> ClipPlan:
         if rate is not None and abs(rate - settings.source_fps) > 0.01 * settings.source_fps:
             plan.flags.append("fps mismatch")
             plan.notes.append(f"the video is {rate:.3f} fps, source_fps says {settings.source_fps:g}: "
-                              f"its motion trains at {rate * min(ratio, 1) / settings.target_fps:.2f}x speed")
+                              f"its motion trains at {settings.target_fps / (rate * min(ratio, 1)):.2f}x speed")
         if rate is not None:
             rate = rate * min(ratio, 1.0)
     positions: list[tuple[int, int]] = []

@@ -160,14 +160,29 @@ def _count_frames(container, stream, size: int, facts: VideoFacts) -> str | None
     if reason is None and stated and count < stated:
         reason = f"truncated: the container states {stated} frames, {count} are in the file"
     rate = stream.average_rate
-    if reason is None and count and rate and container.duration:
+    announced = _announced_duration(container, stream)
+    if reason is None and count and rate and announced:
         # Matroska/WebM state their duration up front: a file cut short holds fewer frames than it announces.
-        announced = container.duration / 1_000_000
         if announced - count / rate > 2 / rate + 0.05:
             reason = (f"truncated: the container announces {announced:.2f}s, its {count} frames last "
                       f"{float(count / rate):.2f}s")
     container.seek(0)
     return reason
+
+
+def _announced_duration(container, stream) -> float | None:
+    """The video stream's duration as the container states it before any packet is read, in seconds: Matroska's
+    per-track DURATION tag, else the container's duration when the video is its only stream."""
+    tag = stream.metadata.get("DURATION") or stream.metadata.get("duration")
+    if tag:
+        try:
+            hours, minutes, seconds = tag.split(":")
+            return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+        except ValueError:
+            pass
+    if container.duration and len(container.streams) == 1:
+        return container.duration / 1_000_000
+    return None
 
 
 def _duration(container, stream, facts: VideoFacts) -> float | None:

@@ -176,7 +176,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def _report_dict(report) -> dict:
     return {
-        "total": report.total, "added": report.added, "updated": report.updated, "removed": report.removed,
+        "total": report.total, "videos": report.videos, "broken_videos": report.broken_videos, "added": report.added, "updated": report.updated, "removed": report.removed,
         "unchanged": report.unchanged, "broken": report.broken, "captions_changed": report.captions_changed,
         "thumbnails_made": report.thumbnails_made, "orphan_captions": report.orphan_captions,
         "control_images": report.control_images, "pair_problems": report.pair_problems,
