@@ -114,3 +114,16 @@ def test_video_thumbnail_is_stored_for_the_preview(cli, tmp_path, home):
         reader.close()
     assert thumb is not None and (thumb.width, thumb.height) == (32, 16) and (thumb.image_width, thumb.image_height) == (32, 16)
     assert thumb.matches(root / "clip.mp4")
+
+
+def test_dupes_groups_videos_by_keyframes(cli, tmp_path):
+    root = tmp_path / "data"
+    make_video(root / "a.mp4", 12, 24, size=(64, 64), pattern=1)
+    make_video(root / "a_again.mkv", 12, 24, size=(64, 64), pattern=1)  # same pictures, another container
+    make_video(root / "other.mp4", 12, 24, size=(64, 64), pattern=2)
+    make_image(root / "still.png", size=(64, 64))
+    (root / "copy.mp4").write_bytes((root / "other.mp4").read_bytes())
+    assert cli("dataset", "add", root, "--name", "d").code == 0
+    groups = cli("dataset", "dupes", "d", "--json").json()["groups"]
+    kinds = sorted((g["kind"], sorted(i["rel_path"] for i in g["images"])) for g in groups)
+    assert kinds == [("exact", ["copy.mp4", "other.mp4"]), ("near", ["a.mp4", "a_again.mkv"])]
