@@ -27,7 +27,7 @@ from loratui.training.kohya import MANAGED_ARGS, launcher_argv
 from loratui.training.plan import TrainPhase
 from loratui.training.schema import Schema
 from loratui.training.steps import MusubiDataset, MusubiSource, parse_resolution
-from loratui.training.video_dataset import VIDEO_DATASET_ARGS, video_entry_keys
+from loratui.training.video_dataset import VIDEO_DATASET_ARGS, musubi_clip_settings, video_architecture, video_entry_keys
 
 TRAIN_ENV = {"OMP_NUM_THREADS": "1"}
 DATASET_ARGS = ("resolution", "caption_extension", "train_batch_size", "enable_bucket", "bucket_no_upscale",
@@ -67,6 +67,11 @@ def dataset_settings(args: dict[str, Any], resolution: tuple[int, int] | None = 
         no_resize_control=bool(args.get("no_resize_control", False)),
         control_resolution=control,
     )
+
+
+def video_clip_settings(family: str, args: dict[str, Any]):
+    """The clip settings of a video family's video datasets from [args] (None for image families)."""
+    return musubi_clip_settings(family, args) if video_architecture(family) else None
 
 
 def trained_sources(sources: list[MusubiSource]) -> list[MusubiSource]:

@@ -227,7 +227,7 @@ async def build_plan(store, ctx, config: TrainConfig, workdir: Path, *, schema: 
         pairs = await edit_pairs.load_pair_plan(store, dataset, config.family, args, used)
         if pairs is not None:  # an edit model: each subset's control folder and its options
             attach_controls(sources, {}, pairs.toml_keys())
-        clip_settings = musubi_clip_settings(config.family, args) if video_architecture(config.family) else None
+        clip_settings = musubi.video_clip_settings(config.family, args)
         plan.files[kohya.DATASET_FILE_NAME] = tomlio.dumps(
             musubi.dataset_config(dataset.path, dataset.caption_ext, sources,
                                   musubi.dataset_settings(args, resolution), workdir / "cache", clip_settings))
