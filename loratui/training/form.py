@@ -19,12 +19,12 @@ from loratui.training.config import FAMILIES, TrainConfig
 from loratui.training.edit_pairs import PairPlan, edit_step_report, load_pair_plan
 from loratui.training.dataset_target import compare_with_form, target_from_config
 from loratui.training.families import find_family, get_family
-from loratui.training.musubi import trained_sources
+from loratui.training.musubi import dataset_settings, trained_sources
 from loratui.training.planner import musubi_report
 from loratui.training.schema import Option, Schema, coerce_text
 from loratui.training.steps import (
     MusubiSource, StepReport, SubsetImages, VideoRows, assign_video_clips, compute_steps, load_musubi_sources,
-    load_subsets, load_video_rows, measured_seconds_per_step, params_from_args,
+    load_subsets, load_video_rows, measured_seconds_per_step, musubi_reso_step, params_from_args,
 )
 from loratui.training.validate import Issue, check_args, check_dataset
 from loratui.training.video_dataset import musubi_clip_settings, video_architecture
@@ -163,7 +163,8 @@ class FormState:
             elif self.config.backend == "musubi":
                 if video_architecture(self.config.family) is not None:  # clips follow the form's clip options
                     assign_video_clips(self.musubi_sources, self.video_rows,
-                                       musubi_clip_settings(self.config.family, args))
+                                       musubi_clip_settings(self.config.family, args),
+                                       dataset_settings(args).resolution, musubi_reso_step(self.config.family))
                 report = musubi_report(self.musubi_sources, self.config.family, args, self.config.launch)
             else:
                 report = compute_steps(self.subsets, params_from_args(args, self.config.launch, self.schema))

@@ -116,7 +116,8 @@ async def musubi_sources_for(store, family: str, dataset_id: int, args: dict) ->
     [args])."""
     sources = await load_musubi_sources(store, dataset_id)
     if video_architecture(family) is not None:
-        assign_video_clips(sources, await load_video_rows(store, dataset_id), musubi_clip_settings(family, args))
+        assign_video_clips(sources, await load_video_rows(store, dataset_id), musubi_clip_settings(family, args),
+                           musubi.dataset_settings(args).resolution, musubi_reso_step(family))
     return sources
 
 

@@ -29,8 +29,9 @@ musubi-tuner counts differently (``compute_musubi_steps``, read from musubi-tune
   ceil(batches / processes / grad_accum)`` (as sd-scripts).
 
 musubi-tuner's video datasets (``VideoDataset.prepare_for_training``): every cached clip (``datasets.video_clips``:
-one per distinct start and length of each video) is an item, counted ``num_repeats`` times in the bucket of its
-video's original (coded) frame size and its length: clips of other lengths never share a batch.
+one per distinct start and length of each video) is an item, counted ``num_repeats`` times in the bucket of the
+frame size it was cached at (the nearest-aspect bucket of its video's coded size, whatever ``bucket_no_upscale``
+says: ``musubi_cache_size``) and its length: clips of other lengths never share a batch.
 """
 
 from __future__ import annotations
@@ -559,10 +560,23 @@ async def load_video_rows(store, dataset_id: int) -> VideoRows:
     return result
 
 
-def assign_video_clips(sources: list[MusubiSource], videos: VideoRows, settings) -> None:
+def musubi_cache_size(size: tuple[int, int], resolution: tuple[int, int], step: int) -> tuple[int, int]:
+    """The frame size a video clip is cached at, and recorded in its cache file name as its "original" size:
+    musubi-tuner's latent caching decodes videos through a ``BucketSelector`` with bucketing on and no
+    ``bucket_no_upscale``, whatever the dataset says (the training buckets are then chosen from this size)."""
+    import numpy as np
+
+    resos = musubi_bucket_resolutions(resolution, step)
+    ratios = np.array([w / h for w, h in resos], dtype=np.float64)
+    return resos[int(np.abs(ratios - size[0] / size[1]).argmin())]
+
+
+def assign_video_clips(sources: list[MusubiSource], videos: VideoRows, settings, resolution: tuple[int, int],
+                       step: int) -> None:
     """Give each source the clips of its folder's videos, as ``video_clips.plan_clips`` computes them with
-    `settings` (replacing earlier ones); two clips with one cache file name (same stem, start, length and frame
-    size) are one item, as musubi-tuner's cache holds them."""
+    `settings` (replacing earlier ones). Each clip's size is the one musubi-tuner caches it at
+    (``musubi_cache_size`` at `resolution`, bucket step `step`); two clips with one cache file name (same stem,
+    start, length and that size) are one item, as musubi-tuner's cache holds them."""
     from loratui.datasets.video_clips import plan_clips
     from loratui.datasets.video_service import video_info
 
@@ -576,7 +590,7 @@ def assign_video_clips(sources: list[MusubiSource], videos: VideoRows, settings)
             source.videos += 1
             if not row.has_caption_file:
                 source.uncaptioned_videos.append(row.rel_path)
-            size = (row.coded_width or 0, row.coded_height or 0)
+            size = musubi_cache_size((row.coded_width or 1, row.coded_height or 1), resolution, step)
             plan = plan_clips(info, settings)
             if not plan.clips:
                 source.too_short.append(row.rel_path)

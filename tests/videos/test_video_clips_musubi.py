@@ -66,6 +66,7 @@ VIDEOS = {  # stem: (frames, fps, size)
     "ntsc": (33, Fraction(30000, 1001), (32, 32)),
     "slow": (10, 12, (32, 48)),
     "tiny": (5, 8, (32, 32)),
+    "sq48": (20, 24, (48, 48)),  # same aspect as the 32x32 ones: one cached size, so one bucket even without upscale
 }
 
 CASES = [
@@ -77,7 +78,38 @@ CASES = [
     {"target_frames": [1, 9, 25], "frame_extraction": "head", "source_fps": 30.0},
     {"target_frames": [5], "frame_extraction": "chunk", "source_fps": 24.0},
     {"target_frames": [5, 9], "frame_extraction": "slide", "frame_stride": 3, "source_fps": 12.0},
+    {"target_frames": [1, 9], "frame_extraction": "head", "bucket_no_upscale": True},  # buckets of cached sizes
+    {"target_frames": [9], "frame_extraction": "chunk", "enable_bucket": False},
 ]
+
+
+WAN_CACHE = """
+import os, runpy, sys
+import torch
+from safetensors.torch import save_file
+
+# musubi's wan/modules/t5.py evaluates torch.cuda.current_device() as a default argument when it is imported (by
+# wan/modules/__init__.py): a CPU-only torch raises there. Latent caching never builds the T5, so any device
+# index does; nothing else is changed.
+if not torch.cuda.is_available():
+    torch.cuda.current_device = lambda: 0
+import musubi_tuner.wan.modules.vae as wan_vae
+
+# A tiny stand-in for the Wan 2.1 VAE: musubi-tuner's own WanVAE_ with 8 base channels and one residual block
+# (the real one: 96 and 2); z_dim 16, the 8x spatial and 4x temporal compression are kept, so latent shapes and
+# every code path of wan_cache_latents.py (dataset, frame extraction, bucketing, encode, cache names) are real.
+TINY = {"dim": 8, "num_res_blocks": 1}
+real_video_vae = wan_vae._video_vae
+wan_vae._video_vae = lambda *args, **kwargs: real_video_vae(*args, **{**kwargs, **TINY})
+weights = sys.argv[1]
+torch.manual_seed(0)
+model = wan_vae.WanVAE_(z_dim=16, dim_mult=[1, 2, 4, 4], attn_scales=[], temperal_downsample=[False, True, True],
+                        dropout=0.0, **TINY)
+save_file({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
+sys.argv = ["wan_cache_latents.py", "--dataset_config", sys.argv[2], "--vae", weights, "--device", "cpu",
+            "--vae_dtype", "float32", "--num_workers", "1"]
+runpy.run_module("musubi_tuner.wan_cache_latents", run_name="__main__")
+"""
 
 
 def musubi_python() -> str:
@@ -120,3 +152,38 @@ async def test_clips_match_musubi(video_dataset, tmp_path, case):
     report = musubi_report(sources, family, args, {})
     videos_only = report.batches_per_epoch  # the folder holds only videos
     assert videos_only == theirs["batches"]
+
+
+async def test_wan_latent_caching_on_a_stand_in_vae(video_dataset, tmp_path):
+    """musubi-tuner's wan_cache_latents.py on loratui's dataset TOML (a tiny stand-in VAE built from musubi's own
+    model class): it writes exactly one cache file per clip loratui computed, named by start, length and size,
+    with the latent's temporal size (length - 1) / 4 + 1."""
+    from safetensors import safe_open
+
+    store, dataset = video_dataset
+    family = "wan2.1-t2v-1.3b"
+    args = {"resolution": "64,64", "target_frames": [1, 5, 9], "frame_extraction": "chunk", "source_fps": 24.0}
+    sources = await musubi_sources_for(store, family, dataset.id, args)
+    config = musubi.dataset_config(dataset.path, dataset.caption_ext, sources, musubi.dataset_settings(args),
+                                   tmp_path / "cache", musubi.video_clip_settings(family, args))
+    toml_path = tmp_path / "dataset.toml"
+    toml_path.write_text(tomlio.dumps(config))
+    env = dict(os.environ, PYTHONPATH=str(Path(MUSUBI_DIR) / "src"), OMP_NUM_THREADS="1")
+    done = subprocess.run([musubi_python(), "-c", WAN_CACHE, str(tmp_path / "vae_tiny.safetensors"), str(toml_path)],
+                          cwd=MUSUBI_DIR, env=env, capture_output=True, text=True, timeout=480)
+    assert done.returncode == 0, done.stderr[-3000:]
+    cache = Path(config["datasets"][0]["cache_directory"])
+    expected = {}
+    for source in sources:
+        for item in source.clips:
+            stem = item.name.rsplit("/", 1)[-1].split(".")[0]
+            start, length = map(int, item.name.rsplit("@", 1)[1].split("+"))
+            width, height = item.size
+            expected[f"{stem}_{start:05d}-{length:03d}_{width:04d}x{height:04d}_wan.safetensors"] = length
+    assert len(expected) > 20 and {name.split("_")[-2] for name in expected} == {
+        "0064x0064", "0080x0048", "0048x0080"}  # the sizes musubi caches 32x32, 48x32 and 32x48 frames at
+    assert {p.name for p in cache.glob("*_wan.safetensors")} == set(expected)
+    for name, length in expected.items():
+        with safe_open(str(cache / name), "np") as handle:
+            shapes = [handle.get_slice(key).get_shape() for key in handle.keys() if key.startswith("latents_")]
+        assert shapes and all(shape[1] == (length - 1) // 4 + 1 for shape in shapes), (name, shapes)
