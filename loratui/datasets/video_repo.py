@@ -65,23 +65,34 @@ def store_video_meta(conn: sqlite3.Connection, image_id: int, facts: dict | None
                  f"VALUES (?, {', '.join('?' for _ in _META_COLUMNS)})", [image_id, *values])
 
 
-def video_rows(conn: sqlite3.Connection, dataset_id: int) -> list[VideoRow]:
-    """Every video of a dataset (broken ones too), by path."""
-    rows = conn.execute(
-        """SELECT i.id, i.rel_path, i.subset_id, i.status, i.reason, i.width, i.height, i.size, i.sha256,
+_ROW_SQL = """SELECT i.id, i.rel_path, i.subset_id, i.status, i.reason, i.width, i.height, i.size, i.sha256,
                   i.caption_size IS NOT NULL AS has_caption_file, m.frame_count, m.fps_num, m.fps_den, m.duration_s,
                   m.codec, m.coded_width, m.coded_height, m.rotation, m.has_audio, m.frame_count_source,
                   m.keyframe_hashes
            FROM images i LEFT JOIN video_meta m ON m.image_id = i.id
-           WHERE i.dataset_id = ? AND i.media_kind = 'video' ORDER BY i.rel_path""", (dataset_id,)).fetchall()
-    return [VideoRow(
+           WHERE i.media_kind = 'video' AND """
+
+
+def video_rows(conn: sqlite3.Connection, dataset_id: int) -> list[VideoRow]:
+    """Every video of a dataset (broken ones too), by path."""
+    return [_video_row(r) for r in conn.execute(_ROW_SQL + "i.dataset_id = ? ORDER BY i.rel_path", (dataset_id,))]
+
+
+def video_row(conn: sqlite3.Connection, image_id: int) -> VideoRow | None:
+    """One indexed video by its id (None when there is none, or the id is an image's)."""
+    row = conn.execute(_ROW_SQL + "i.id = ?", (image_id,)).fetchone()
+    return None if row is None else _video_row(row)
+
+
+def _video_row(r: sqlite3.Row) -> VideoRow:
+    return VideoRow(
         id=r["id"], rel_path=r["rel_path"], subset_id=r["subset_id"], status=r["status"], reason=r["reason"],
         width=r["width"], height=r["height"], frame_count=r["frame_count"],
         fps=Fraction(r["fps_num"], r["fps_den"]) if r["fps_num"] and r["fps_den"] else None,
         duration_s=r["duration_s"], codec=r["codec"], coded_width=r["coded_width"], coded_height=r["coded_height"],
         rotation=r["rotation"] or 0, has_audio=bool(r["has_audio"]), frame_count_source=r["frame_count_source"],
         keyframe_hashes=tuple(h for h in (r["keyframe_hashes"] or "").split(",") if h), size=r["size"],
-        sha256=r["sha256"], has_caption_file=bool(r["has_caption_file"])) for r in rows]
+        sha256=r["sha256"], has_caption_file=bool(r["has_caption_file"]))
 
 
 def count_videos(conn: sqlite3.Connection, dataset_id: int) -> tuple[int, int]:

@@ -55,3 +55,11 @@ async def dataset_clip_tables(store: Store, name: str, settings: ClipSettings) -
     dataset = await get_dataset(store, name)
     rows = await store.read(video_repo.video_rows, dataset.id)
     return clip_tables(rows, settings)
+
+
+async def clip_ranges_for(store: Store, image_id: int, settings: ClipSettings) -> list[tuple[int, int]]:
+    """The clips a trainer takes from one indexed video as ``(first, end)`` frames of the file (end exclusive),
+    for a timeline; empty for a broken video or an image."""
+    row = await store.read(video_repo.video_row, image_id)
+    plan = None if row is None else clip_plan(row, settings)
+    return [] if plan is None else [(clip.source_start, clip.source_end) for clip in plan.clips]

@@ -114,6 +114,10 @@ def test_video_thumbnail_is_stored_for_the_preview(cli, tmp_path, home):
         reader.close()
     assert thumb is not None and (thumb.width, thumb.height) == (32, 16) and (thumb.image_width, thumb.image_height) == (32, 16)
     assert thumb.matches(root / "clip.mp4")
+    from loratui.tui.preview_render import decode_pixels
+
+    pixels = decode_pixels(root / "clip.mp4", 160, 80, thumb, root)  # a box larger than the thumbnail
+    assert (pixels.width, pixels.height) == (32, 16) and pixels.cols > 32  # the thumbnail, scaled up
 
 
 def test_dupes_groups_videos_by_keyframes(cli, tmp_path):
@@ -127,3 +131,30 @@ def test_dupes_groups_videos_by_keyframes(cli, tmp_path):
     groups = cli("dataset", "dupes", "d", "--json").json()["groups"]
     kinds = sorted((g["kind"], sorted(i["rel_path"] for i in g["images"])) for g in groups)
     assert kinds == [("exact", ["copy.mp4", "other.mp4"]), ("near", ["a.mp4", "a_again.mkv"])]
+
+
+def test_clip_ranges_for_the_timeline(cli, tmp_path, home):
+    import asyncio
+
+    from loratui.config import Paths
+    from loratui.datasets import image_repo, service, video_service
+    from loratui.datasets.video_clips import ClipSettings
+    from loratui.store import Store
+
+    root = tmp_path / "data"
+    make_video(root / "a.mp4", 30, 30)
+    make_image(root / "b.png")
+    assert cli("dataset", "add", root, "--name", "t").code == 0
+    images = {i["path"]: i for i in cli("dataset", "images", "t", "--json").json()}
+    assert (images["a.mp4"]["kind"], images["b.png"]["kind"]) == ("video", "image")
+    settings = ClipSettings(target_frames=(9,), frame_extraction="chunk", source_fps=30.0, target_fps=16.0)
+
+    async def ranges_of():
+        async with Store.open(Paths(home).db) as store:
+            dataset = await service.get_dataset(store, "t")
+            video_id, image_id = await store.run(image_repo.select_ids, dataset.id)
+            return (await video_service.clip_ranges_for(store, video_id, settings),
+                    await video_service.clip_ranges_for(store, image_id, settings))
+
+    # 30 -> 16 fps keeps 16 of the 30 frames (0, 2, 4, ... 16, 17, 19, ...): one chunk of 9, file frames 0 to 16
+    assert asyncio.run(ranges_of()) == ([(0, 17)], [])
