@@ -254,16 +254,20 @@ def training_rows(conn: sqlite3.Connection, dataset_id: int) -> list[sqlite3.Row
 
 
 def problem_rows(conn: sqlite3.Connection, dataset_id: int) -> dict[str, list[tuple[str, str | None]]]:
-    """Paths for a training check: 'broken' (with reasons), 'uncaptioned' and 'ok' (every readable image)."""
-    broken = [(r[0], r[1]) for r in conn.execute(
-        "SELECT rel_path, reason FROM images WHERE dataset_id = ? AND status = 'broken' ORDER BY rel_path",
-        (dataset_id,))]
-    uncaptioned = [(r[0], None) for r in conn.execute(
-        f"SELECT rel_path FROM images WHERE dataset_id = ? AND status = 'ok' AND NOT {HAS_CAPTION_SQL} "
-        "ORDER BY rel_path", (dataset_id,))]
-    readable = [(r[0], None) for r in conn.execute(
-        "SELECT rel_path FROM images WHERE dataset_id = ? AND status = 'ok' ORDER BY rel_path", (dataset_id,))]
-    return {"broken": broken, "uncaptioned": uncaptioned, "ok": readable}
+    """Paths for a training check: 'broken' (with reasons), 'uncaptioned' and 'ok' (every readable image), and the
+    same of the videos as 'broken_videos', 'uncaptioned_videos' and 'ok_videos'."""
+    result: dict[str, list[tuple[str, str | None]]] = {}
+    for kind, suffix in (("image", ""), ("video", "_videos")):
+        result["broken" + suffix] = [(r[0], r[1]) for r in conn.execute(
+            "SELECT rel_path, reason FROM images WHERE dataset_id = ? AND media_kind = ? AND status = 'broken' "
+            "ORDER BY rel_path", (dataset_id, kind))]
+        result["uncaptioned" + suffix] = [(r[0], None) for r in conn.execute(
+            f"SELECT rel_path FROM images WHERE dataset_id = ? AND media_kind = ? AND status = 'ok' "
+            f"AND NOT {HAS_CAPTION_SQL} ORDER BY rel_path", (dataset_id, kind))]
+        result["ok" + suffix] = [(r[0], None) for r in conn.execute(
+            "SELECT rel_path FROM images WHERE dataset_id = ? AND media_kind = ? AND status = 'ok' ORDER BY rel_path",
+            (dataset_id, kind))]
+    return result
 
 
 # -- scanning -------------------------------------------------------------------------------------------------

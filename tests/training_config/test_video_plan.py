@@ -77,3 +77,20 @@ async def test_video_dataset_toml_and_steps(store, wan_ctx, register, image_fact
     await rescan_dataset(store, "ds", workers=1)
     with pytest.raises(TrainingError, match="without a caption file"):
         await build_plan(store, wan_ctx, config, tmp_path / "job2")
+
+
+async def test_check_dataset_knows_videos(store, register, make_config, tmp_path):
+    from loratui.training.validate import check_dataset
+
+    root = tmp_path / "ds"
+    make_video(root / "2_clips" / "a.mp4", 12, 24)
+    (root / "2_clips" / "a.txt").write_text("a caption")
+    (root / "2_clips" / "bad.mp4").write_text("not a video")
+    await register(root)
+    wan = [(i.message, i.severity) for i in await check_dataset(store, _config(tmp_path))]
+    assert not any("no training images" in m for m, _ in wan)  # the clips are the training items
+    assert any("1 broken video(s) would stop musubi-tuner" in m and s == "error" for m, s in wan)
+    sd15 = [(i.message, i.severity) for i in await check_dataset(store, make_config())]
+    assert any("broken video(s), not read" in m and s == "warning" for m, s in sd15)
+    assert any("1 video(s) are not read by this family" in m for m, _ in sd15)
+    assert any("no training images sd-scripts would read" in m and s == "error" for m, s in sd15)
