@@ -30,7 +30,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="dataset_command", metavar="SUBCOMMAND", title="subcommands")
 
     add = sub.add_parser("add", help="register a folder as a dataset and scan it",
-                         description="Register a folder (kohya `N_concept` subfolders or plain images) and index it.")
+                         description="Register a folder (kohya `N_concept` subfolders or plain images and videos) "
+                                     "and index it.")
     add.add_argument("path", help="dataset folder")
     add.add_argument("--name", help="dataset name (default: the folder name)")
     add.add_argument("--workspace", default=None, help="workspace to put it in (default: settings' default)")
