@@ -236,12 +236,13 @@ def readable_rows(conn: sqlite3.Connection, dataset_id: int, columns: str = "id,
 
 
 def tagging_rows(conn: sqlite3.Connection, dataset_id: int) -> list[dict]:
-    """id, rel_path, caption, caption_size, caption_sha256 and the subset's class_tokens of the readable images,
-    by path."""
+    """id, rel_path, caption, caption_size, caption_sha256 and the subset's class_tokens of the readable images
+    (not videos: the image taggers cannot read them), by path."""
     return [dict(r) for r in conn.execute(
         """SELECT i.id, i.rel_path, i.caption, i.caption_size, i.caption_sha256, s.class_tokens FROM images i
            LEFT JOIN subsets s ON s.id = i.subset_id
-           WHERE i.dataset_id = ? AND i.status = 'ok' ORDER BY i.rel_path""", (dataset_id,))]
+           WHERE i.dataset_id = ? AND i.status = 'ok' AND i.media_kind = 'image' ORDER BY i.rel_path""",
+        (dataset_id,))]
 
 
 def training_rows(conn: sqlite3.Connection, dataset_id: int) -> list[sqlite3.Row]:

@@ -158,3 +158,28 @@ def test_clip_ranges_for_the_timeline(cli, tmp_path, home):
 
     # 30 -> 16 fps keeps 16 of the 30 frames (0, 2, 4, ... 16, 17, 19, ...): one chunk of 9, file frames 0 to 16
     assert asyncio.run(ranges_of()) == ([(0, 17)], [])
+
+
+def test_export_copies_videos_and_taggers_skip_them(cli, tmp_path, home):
+    import asyncio
+
+    from loratui.config import Paths
+    from loratui.datasets import image_repo, service
+    from loratui.store import Store
+
+    root = tmp_path / "data"
+    make_video(root / "1_x" / "a.mp4", 6, 24)
+    (root / "1_x" / "a.txt").write_text("a clip")
+    make_image(root / "1_x" / "b.png", size=(300, 200))
+    assert cli("dataset", "add", root, "--name", "e").code == 0
+    out = tmp_path / "out"
+    report = cli("dataset", "export", "e", str(out), "--max-side", "100", "--json").json()
+    assert (report["images"], report["resized"], report["skipped"]) == (2, 1, [])
+    assert (out / "1_x" / "a.mp4").read_bytes() == (root / "1_x" / "a.mp4").read_bytes()
+
+    async def tagged():
+        async with Store.open(Paths(home).db) as store:
+            dataset = await service.get_dataset(store, "e")
+            return [row["rel_path"] for row in await store.run(image_repo.tagging_rows, dataset.id)]
+
+    assert asyncio.run(tagged()) == ["1_x/b.png"]
