@@ -183,3 +183,30 @@ def test_export_copies_videos_and_taggers_skip_them(cli, tmp_path, home):
             return [row["rel_path"] for row in await store.run(image_repo.tagging_rows, dataset.id)]
 
     assert asyncio.run(tagged()) == ["1_x/b.png"]
+
+
+def test_query_terms_for_videos(cli, tmp_path, home):
+    import asyncio
+
+    from loratui.config import Paths
+    from loratui.datasets import image_repo, service
+    from loratui.store import Store
+
+    root = tmp_path / "data"
+    make_video(root / "long.mp4", 30, 24)
+    make_video(root / "short.webm", 6, 24, pattern=2)
+    make_image(root / "still.png")
+    assert cli("dataset", "add", root, "--name", "q").code == 0
+
+    async def paths(*queries):
+        async with Store.open(Paths(home).db) as store:
+            dataset = await service.get_dataset(store, "q")
+            found = []
+            for query in queries:
+                ids = await store.run(image_repo.select_ids, dataset.id, query)
+                rows = await store.run(image_repo.list_rows, dataset.id, None, None, ids)
+                found.append(sorted(rows.names))
+            return found
+
+    assert asyncio.run(paths("video", "image", "video frames>=10", "-video")) == [
+        ["long.mp4", "short.webm"], ["still.png"], ["long.mp4"], ["still.png"]]
