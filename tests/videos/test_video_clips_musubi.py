@@ -3,7 +3,8 @@
 LORATUI_MUSUBI_DIR is the musubi-tuner checkout, LORATUI_MUSUBI_PYTHON the python of its venv (default
 `$LORATUI_MUSUBI_DIR/../venv/bin/python`). No model is needed: for a table of clip settings, the dataset TOML
 loratui writes for a folder of generated videos (several frame rates and lengths) is validated and read by
-musubi-tuner's own dataset code (``config_utils``: schema, blueprint, datasets) for the Wan architecture, and its
+musubi-tuner's own dataset code (``config_utils``: schema, blueprint, datasets) for the Wan architecture (and
+HunyuanVideo and FramePack, whose frame rates differ), and its
 ``VideoDataset.retrieve_latent_cache_batches`` (the latent caching's frame extraction: it decodes every video
 with its PyAV) lists the clips it would cache (one per cache file: ``uniform`` on a short video yields one start
 several times, written to one file). Every clip (video, start, length) must be one loratui computed, and
@@ -24,6 +25,7 @@ import pytest
 from loratui import tomlio
 from loratui.training import musubi
 from loratui.training.planner import musubi_report, musubi_sources_for
+from loratui.training.video_dataset import video_architecture
 from tests.videos.videofiles import make_video
 
 MUSUBI_DIR = os.environ.get("LORATUI_MUSUBI_DIR", "")
@@ -37,7 +39,7 @@ from musubi_tuner.dataset.image_video_dataset import BucketSelector, VideoDatase
 
 user_config = config_utils.load_user_config(sys.argv[1])
 blueprint = config_utils.BlueprintGenerator(config_utils.ConfigSanitizer()).generate(
-    user_config, argparse.Namespace(debug_dataset=False), architecture="wan")
+    user_config, argparse.Namespace(debug_dataset=False), architecture=sys.argv[2])
 group = config_utils.generate_dataset_group_by_blueprint(blueprint.dataset_group, training=False)
 clips, batches = [], 0
 for dataset in group.datasets:
@@ -80,6 +82,8 @@ CASES = [
     {"target_frames": [5, 9], "frame_extraction": "slide", "frame_stride": 3, "source_fps": 12.0},
     {"target_frames": [1, 9], "frame_extraction": "head", "bucket_no_upscale": True},  # buckets of cached sizes
     {"target_frames": [9], "frame_extraction": "chunk", "enable_bucket": False},
+    {"family": "hunyuan-video", "target_frames": [5, 9], "frame_extraction": "chunk", "source_fps": 30.0},  # to 24
+    {"family": "framepack", "target_frames": [9], "frame_extraction": "slide", "frame_stride": 2, "source_fps": 24.0},
 ]
 
 
@@ -130,10 +134,11 @@ async def video_dataset(home, tmp_path):
         yield store, dataset
 
 
-@pytest.mark.parametrize("case", CASES, ids=[f"{c['frame_extraction']}-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.get('family', 'wan')}-{c['frame_extraction']}-{i}" for i, c in enumerate(CASES)])
 async def test_clips_match_musubi(video_dataset, tmp_path, case):
     store, dataset = video_dataset
-    family = "wan2.1-t2v-1.3b"
+    case = dict(case)
+    family = case.pop("family", "wan2.1-t2v-1.3b")
     args = {"resolution": "64,64", "train_batch_size": 2, "max_train_epochs": 1, **case}
     sources = await musubi_sources_for(store, family, dataset.id, args)
     ours = sorted([item.name.rsplit("/", 1)[-1].split(".")[0], *map(int, item.name.rsplit("@", 1)[1].split("+"))]
@@ -143,7 +148,8 @@ async def test_clips_match_musubi(video_dataset, tmp_path, case):
     toml_path = tmp_path / "dataset.toml"
     toml_path.write_text(tomlio.dumps(config))
     env = dict(os.environ, PYTHONPATH=str(Path(MUSUBI_DIR) / "src"))
-    done = subprocess.run([musubi_python(), "-c", READER, str(toml_path)], cwd=MUSUBI_DIR, env=env,
+    architecture = video_architecture(family)
+    done = subprocess.run([musubi_python(), "-c", READER, str(toml_path), architecture], cwd=MUSUBI_DIR, env=env,
                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     theirs = json.loads(done.stdout.strip().splitlines()[-1])
