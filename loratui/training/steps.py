@@ -540,6 +540,8 @@ class VideoRows:
     ``assign_video_clips`` for whatever clip settings the form holds."""
 
     by_folder: dict[str, list] = field(default_factory=dict)
+    computed: dict[tuple, dict[str, tuple]] = field(default_factory=dict)
+    """Clips already computed, by (settings, resolution, step): the form recounts on every keystroke."""
 
 
 async def load_video_rows(store, dataset_id: int) -> VideoRows:
@@ -580,6 +582,13 @@ def assign_video_clips(sources: list[MusubiSource], videos: VideoRows, settings,
     from loratui.datasets.video_clips import plan_clips
     from loratui.datasets.video_service import video_info
 
+    known = videos.computed.get((settings, resolution, step))
+    if known is not None and set(known) == {s.rel_path for s in sources}:
+        for source in sources:
+            clips, count, uncaptioned, short = known[source.rel_path]
+            source.clips, source.videos = list(clips), count
+            source.uncaptioned_videos, source.too_short = list(uncaptioned), list(short)
+        return
     for source in sources:
         source.clips, source.videos, source.uncaptioned_videos, source.too_short = [], 0, [], []
         seen: set[tuple] = set()
@@ -601,3 +610,7 @@ def assign_video_clips(sources: list[MusubiSource], videos: VideoRows, settings,
                     seen.add(key)
                     source.clips.append(MusubiItem(f"{row.rel_path}@{clip.start}+{clip.length}", size,
                                                    frames=clip.length))
+    if len(videos.computed) > 32:
+        videos.computed.clear()
+    videos.computed[(settings, resolution, step)] = {
+        s.rel_path: (tuple(s.clips), s.videos, tuple(s.uncaptioned_videos), tuple(s.too_short)) for s in sources}

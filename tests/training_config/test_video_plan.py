@@ -94,3 +94,24 @@ async def test_check_dataset_knows_videos(store, register, make_config, tmp_path
     assert any("broken video(s), not read" in m and s == "warning" for m, s in sd15)
     assert any("1 video(s) are not read by this family" in m for m, _ in sd15)
     assert any("no training images sd-scripts would read" in m and s == "error" for m, s in sd15)
+
+
+async def test_form_recounts_clips_when_clip_options_change(store, register, tmp_path):
+    from loratui.training.form import FormState
+    from loratui.training.schema import builtin_schema
+
+    root = tmp_path / "ds"
+    make_video(root / "1_clips" / "a.mp4", 30, 24)
+    (root / "1_clips" / "a.txt").write_text("a caption")
+    await register(root)
+    config = _config(tmp_path, train_batch_size=1)
+    form = FormState(config, builtin_schema("musubi", config.family))
+    await form.load_dataset(store)
+    head = form.steps()
+    assert head.total_steps == (await step_report(store, config)).total_steps == 3  # 1, 9 and 25 frames
+    form.config.args.update(target_frames=[5], frame_extraction="chunk")
+    assert form.steps().total_steps == 6  # 30 frames: six chunks of 5
+    form.config.args.update(target_frames=[1, 9, 25], frame_extraction="head")
+    assert form.steps().total_steps == 3  # the earlier clips, from the form's cache
+    form.config.args.update(frame_extraction="middle")
+    assert not form.steps().exact  # a bad option: no count, no crash
