@@ -109,7 +109,8 @@ def image_listing(conn: sqlite3.Connection, dataset_id: int) -> list[dict]:
         f"""SELECT rel_path, status, reason, width, height, format, mode, has_alpha, orientation, frames, size,
                    sha256, phash, bucket, tag_count, caption_warning, {HAS_CAPTION_SQL} AS has_caption, media_kind
             FROM images WHERE dataset_id = ? ORDER BY rel_path""", (dataset_id,))
-    return [{"path": r["rel_path"], "kind": r["media_kind"], "status": r["status"], "reason": r["reason"], "width": r["width"],
+    return [{"path": r["rel_path"], "kind": r["media_kind"],
+             "status": r["status"], "reason": r["reason"], "width": r["width"],
              "height": r["height"], "format": r["format"], "mode": r["mode"],
              "has_alpha": None if r["has_alpha"] is None else bool(r["has_alpha"]),
              "orientation": r["orientation"], "frames": r["frames"], "size": r["size"], "sha256": r["sha256"],

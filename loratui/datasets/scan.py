@@ -1,8 +1,8 @@
 """Index a dataset folder into the store, incrementally and in parallel.
 
 Videos (``filekinds.VIDEO_EXTENSIONS``) are indexed with the images, probed by ``datasets.video_probe`` in the
-same workers. Unchanged images (same size and mtime) are not re-read; caption sidecars are re-read when their size or mtime
-changed, which is how edits made outside loratui are noticed. New and changed images are probed in a process
+same workers. Unchanged images (same size and mtime) are not re-read; caption sidecars are re-read when their size
+or mtime changed, which is how edits made outside loratui are noticed. New and changed images are probed in a process
 pool (one worker per core) and written in batches, so an interrupted scan keeps what it finished.
 
 Every file is opened through ``fsutil.open_regular`` (by the probe and ``captions.read_caption``): a file that

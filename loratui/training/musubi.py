@@ -27,7 +27,9 @@ from loratui.training.kohya import MANAGED_ARGS, launcher_argv
 from loratui.training.plan import TrainPhase
 from loratui.training.schema import Schema
 from loratui.training.steps import MusubiDataset, MusubiSource, parse_resolution
-from loratui.training.video_dataset import VIDEO_DATASET_ARGS, musubi_clip_settings, video_architecture, video_entry_keys
+from loratui.training.video_dataset import (
+    VIDEO_DATASET_ARGS, musubi_clip_settings, video_architecture, video_entry_keys,
+)
 
 TRAIN_ENV = {"OMP_NUM_THREADS": "1"}
 DATASET_ARGS = ("resolution", "caption_extension", "train_batch_size", "enable_bucket", "bucket_no_upscale",

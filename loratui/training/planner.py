@@ -20,8 +20,9 @@ from loratui.training.config import TrainConfig, load_config
 from loratui.training.plan import TrainPhase, TrainPlan
 from loratui.training.schema import Schema, coerce_text, load_schema
 from loratui.training.steps import (
-    MusubiSource, MusubiStepParams, StepReport, assign_video_clips, attach_controls, compute_musubi_steps, compute_steps,
-    load_musubi_sources, load_subsets, load_video_rows, measured_seconds_per_step, musubi_reso_step, params_from_args, parse_resolution,
+    MusubiSource, MusubiStepParams, StepReport, assign_video_clips, attach_controls, compute_musubi_steps,
+    compute_steps, load_musubi_sources, load_subsets, load_video_rows, measured_seconds_per_step, musubi_reso_step,
+    params_from_args, parse_resolution,
 )
 from loratui.training.video_dataset import musubi_clip_settings, video_architecture
 from loratui.training.trainer import find_trainer

@@ -134,7 +134,8 @@ async def video_dataset(home, tmp_path):
         yield store, dataset
 
 
-@pytest.mark.parametrize("case", CASES, ids=[f"{c.get('family', 'wan')}-{c['frame_extraction']}-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize("case", CASES,
+                         ids=[f"{c.get('family', 'wan')}-{c['frame_extraction']}-{i}" for i, c in enumerate(CASES)])
 async def test_clips_match_musubi(video_dataset, tmp_path, case):
     store, dataset = video_dataset
     case = dict(case)

@@ -112,7 +112,8 @@ def test_video_thumbnail_is_stored_for_the_preview(cli, tmp_path, home):
         thumb = reader.get(1)
     finally:
         reader.close()
-    assert thumb is not None and (thumb.width, thumb.height) == (32, 16) and (thumb.image_width, thumb.image_height) == (32, 16)
+    assert thumb is not None and (thumb.width, thumb.height) == (32, 16)
+    assert (thumb.image_width, thumb.image_height) == (32, 16)
     assert thumb.matches(root / "clip.mp4")
     from loratui.tui.preview_render import decode_pixels
 

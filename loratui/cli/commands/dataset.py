@@ -177,7 +177,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def _report_dict(report) -> dict:
     return {
-        "total": report.total, "videos": report.videos, "broken_videos": report.broken_videos, "added": report.added, "updated": report.updated, "removed": report.removed,
+        "total": report.total, "videos": report.videos, "broken_videos": report.broken_videos,
+        "added": report.added, "updated": report.updated, "removed": report.removed,
         "unchanged": report.unchanged, "broken": report.broken, "captions_changed": report.captions_changed,
         "thumbnails_made": report.thumbnails_made, "orphan_captions": report.orphan_captions,
         "control_images": report.control_images, "pair_problems": report.pair_problems,
@@ -254,14 +255,17 @@ def _clip_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--family", help="musubi video family whose frame rate source_fps resamples to (default: "
                                         "the dataset's target family, else Wan's 16 fps)")
     group.add_argument("--target-frames", metavar="N,N", help="musubi target_frames, e.g. 1,25,45 (default 1)")
-    group.add_argument("--frame-extraction", metavar="MODE", help="musubi frame_extraction: head, chunk, slide, uniform, full")
-    group.add_argument("--frame-stride", type=int, metavar="N", default=1, help="musubi frame_stride (slide; default 1)")
-    group.add_argument("--frame-sample", type=int, metavar="N", default=1, help="musubi frame_sample (uniform; default 1)")
+    group.add_argument("--frame-extraction", metavar="MODE",
+                       help="musubi frame_extraction: head, chunk, slide, uniform, full")
+    group.add_argument("--frame-stride", type=int, metavar="N", default=1,
+                       help="musubi frame_stride (slide; default 1)")
+    group.add_argument("--frame-sample", type=int, metavar="N", default=1,
+                       help="musubi frame_sample (uniform; default 1)")
     group.add_argument("--max-frames", type=int, metavar="N", default=129, help="musubi max_frames (full; default 129)")
     group.add_argument("--source-fps", type=float, metavar="FPS", help="musubi source_fps: resample from this rate")
     group.add_argument("--frame-buckets", metavar="N,N", help="diffusion-pipe frame_buckets, e.g. 1,33,65 (default 1)")
-    group.add_argument("--clip-mode", metavar="MODE", help="diffusion-pipe video_clip_mode: single_beginning (default), "
-                                           "single_middle")
+    group.add_argument("--clip-mode", metavar="MODE",
+                       help="diffusion-pipe video_clip_mode: single_beginning (default), single_middle")
     group.add_argument("--fps", type=float, default=16.0, metavar="FPS",
                        help="diffusion-pipe: the model's frame rate (Wan 16, HunyuanVideo 24; default 16)")
 
