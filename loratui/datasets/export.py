@@ -34,6 +34,7 @@ from typing import BinaryIO, Callable, Iterator
 from loratui.datasets import image_repo
 from loratui.datasets.captions import caption_path_for
 from loratui.datasets.dataset_repo import Dataset
+from loratui.datasets.filekinds import is_video_name
 from loratui.errors import DatasetError, InputError
 from loratui.fsutil import FileRefused, fsync_dir, open_regular
 from loratui.store import Store
@@ -266,7 +267,8 @@ def _export_sync(dataset: Dataset, rows, out: Path, fmt: str, layout: str, max_s
                 continue
             with handle:
                 try:
-                    data, resized = _image_bytes(handle, max_side)
+                    # videos are copied as they are (--max-side shrinks images only)
+                    data, resized = (None, False) if is_video_name(rel) else _image_bytes(handle, max_side)
                 except (OSError, SyntaxError, ValueError, EOFError) as exc:  # changed since the scan
                     report.skipped.append((rel, f"not exported: cannot be decoded any more ({exc})"))
                     continue

@@ -13,7 +13,7 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from loratui.datasets import dataset_repo, query
+from loratui.datasets import dataset_repo, query, video_repo
 from loratui.datasets.captions import parse_tags
 from loratui.datasets.dataset_repo import HAS_CAPTION_SQL, Dataset
 from loratui.datasets.target import bucket_labeler, describe
@@ -107,9 +107,10 @@ def image_listing(conn: sqlite3.Connection, dataset_id: int) -> list[dict]:
     """Every image of a dataset, for `dataset images`."""
     rows = conn.execute(
         f"""SELECT rel_path, status, reason, width, height, format, mode, has_alpha, orientation, frames, size,
-                   sha256, phash, bucket, tag_count, caption_warning, {HAS_CAPTION_SQL} AS has_caption
+                   sha256, phash, bucket, tag_count, caption_warning, {HAS_CAPTION_SQL} AS has_caption, media_kind
             FROM images WHERE dataset_id = ? ORDER BY rel_path""", (dataset_id,))
-    return [{"path": r["rel_path"], "status": r["status"], "reason": r["reason"], "width": r["width"],
+    return [{"path": r["rel_path"], "kind": r["media_kind"],
+             "status": r["status"], "reason": r["reason"], "width": r["width"],
              "height": r["height"], "format": r["format"], "mode": r["mode"],
              "has_alpha": None if r["has_alpha"] is None else bool(r["has_alpha"]),
              "orientation": r["orientation"], "frames": r["frames"], "size": r["size"], "sha256": r["sha256"],
@@ -235,13 +236,15 @@ def readable_rows(conn: sqlite3.Connection, dataset_id: int, columns: str = "id,
                         "ORDER BY rel_path", (dataset_id,)).fetchall()
 
 
-def tagging_rows(conn: sqlite3.Connection, dataset_id: int) -> list[dict]:
-    """id, rel_path, caption, caption_size, caption_sha256 and the subset's class_tokens of the readable images,
-    by path."""
+def tagging_rows(conn: sqlite3.Connection, dataset_id: int, include_videos: bool = False) -> list[dict]:
+    """id, rel_path, media_kind, caption, caption_size, caption_sha256 and the subset's class_tokens of the
+    readable images (videos only with `include_videos`: the image taggers cannot read them), by path."""
+    kinds = "('image', 'video')" if include_videos else "('image')"
     return [dict(r) for r in conn.execute(
-        """SELECT i.id, i.rel_path, i.caption, i.caption_size, i.caption_sha256, s.class_tokens FROM images i
-           LEFT JOIN subsets s ON s.id = i.subset_id
-           WHERE i.dataset_id = ? AND i.status = 'ok' ORDER BY i.rel_path""", (dataset_id,))]
+        f"""SELECT i.id, i.rel_path, i.media_kind, i.caption, i.caption_size, i.caption_sha256, s.class_tokens
+           FROM images i LEFT JOIN subsets s ON s.id = i.subset_id
+           WHERE i.dataset_id = ? AND i.status = 'ok' AND i.media_kind IN {kinds} ORDER BY i.rel_path""",
+        (dataset_id,))]
 
 
 def training_rows(conn: sqlite3.Connection, dataset_id: int) -> list[sqlite3.Row]:
@@ -254,16 +257,20 @@ def training_rows(conn: sqlite3.Connection, dataset_id: int) -> list[sqlite3.Row
 
 
 def problem_rows(conn: sqlite3.Connection, dataset_id: int) -> dict[str, list[tuple[str, str | None]]]:
-    """Paths for a training check: 'broken' (with reasons), 'uncaptioned' and 'ok' (every readable image)."""
-    broken = [(r[0], r[1]) for r in conn.execute(
-        "SELECT rel_path, reason FROM images WHERE dataset_id = ? AND status = 'broken' ORDER BY rel_path",
-        (dataset_id,))]
-    uncaptioned = [(r[0], None) for r in conn.execute(
-        f"SELECT rel_path FROM images WHERE dataset_id = ? AND status = 'ok' AND NOT {HAS_CAPTION_SQL} "
-        "ORDER BY rel_path", (dataset_id,))]
-    readable = [(r[0], None) for r in conn.execute(
-        "SELECT rel_path FROM images WHERE dataset_id = ? AND status = 'ok' ORDER BY rel_path", (dataset_id,))]
-    return {"broken": broken, "uncaptioned": uncaptioned, "ok": readable}
+    """Paths for a training check: 'broken' (with reasons), 'uncaptioned' and 'ok' (every readable image), and the
+    same of the videos as 'broken_videos', 'uncaptioned_videos' and 'ok_videos'."""
+    result: dict[str, list[tuple[str, str | None]]] = {}
+    for kind, suffix in (("image", ""), ("video", "_videos")):
+        result["broken" + suffix] = [(r[0], r[1]) for r in conn.execute(
+            "SELECT rel_path, reason FROM images WHERE dataset_id = ? AND media_kind = ? AND status = 'broken' "
+            "ORDER BY rel_path", (dataset_id, kind))]
+        result["uncaptioned" + suffix] = [(r[0], None) for r in conn.execute(
+            f"SELECT rel_path FROM images WHERE dataset_id = ? AND media_kind = ? AND status = 'ok' "
+            f"AND NOT {HAS_CAPTION_SQL} ORDER BY rel_path", (dataset_id, kind))]
+        result["ok" + suffix] = [(r[0], None) for r in conn.execute(
+            "SELECT rel_path FROM images WHERE dataset_id = ? AND media_kind = ? AND status = 'ok' ORDER BY rel_path",
+            (dataset_id, kind))]
+    return result
 
 
 # -- scanning -------------------------------------------------------------------------------------------------
@@ -280,7 +287,7 @@ def scan_state(conn: sqlite3.Connection, dataset_id: int) -> dict[str, sqlite3.R
 _IMAGE_COLUMNS = (
     "dataset_id", "subset_id", "rel_path", "size", "mtime_ns", "sha256", "phash", "width", "height", "format",
     "mode", "has_alpha", "orientation", "frames", "bucket", "status", "reason", "caption", "caption_mtime_ns",
-    "caption_size", "caption_encoding", "caption_warning", "caption_sha256", "tag_count", "scanned_at",
+    "caption_size", "caption_encoding", "caption_warning", "caption_sha256", "tag_count", "scanned_at", "media_kind",
 )
 _UPSERT_IMAGE = (
     f"INSERT INTO images ({', '.join(_IMAGE_COLUMNS)}) VALUES ({', '.join('?' for _ in _IMAGE_COLUMNS)}) "
@@ -301,9 +308,11 @@ def write_probed(conn: sqlite3.Connection, dataset_id: int, rows: list[dict]) ->
             width, height = row.get("width"), row.get("height")
             bucket = bucket_of(width, height, row["orientation"]) if row["status"] == "ok" and width else None
             values = {**row, "dataset_id": dataset_id, "bucket": bucket, "tag_count": len(row["tags"]),
-                      "scanned_at": now, "has_alpha": None if row["has_alpha"] is None else int(row["has_alpha"])}
+                      "scanned_at": now, "has_alpha": None if row["has_alpha"] is None else int(row["has_alpha"]),
+                      "media_kind": row.get("media_kind", "image")}
             image_id = conn.execute(_UPSERT_IMAGE, [values[c] for c in _IMAGE_COLUMNS]).fetchone()[0]
             _replace_tags(conn, image_id, row["tags"])
+            video_repo.store_video_meta(conn, image_id, row.get("video"))
             _store_thumbnail(conn, image_id, row)
             written.append(image_id)
         changes.images_changed(conn, dataset_id, written, "scanned")

@@ -10,6 +10,8 @@ Terms::
     caption:"blue sky"  caption text contains (case-insensitive for ASCII)
     no:caption  has:caption  no:tags
     broken  ok  dupe    status broken / ok; exact duplicate (same sha256 as another image)
+    video  image        videos / images only
+    frames>=81          frame count (videos; 1 for a still image)
     bucket:832x1216     kohya bucket at the default 1024 rules
     subset:10_mychar    images of one subset folder (``subset:.`` is the dataset root)
     path:closeup        relative path contains (``*`` wildcards allowed)
@@ -46,9 +48,9 @@ KEYWORDS = {"AND", "OR", "NOT"}
 FIELDS = {"tag", "caption", "no", "has", "bucket", "subset", "path", "pair"}
 PAIR_VALUES = ("ok", "missing", "mismatch", "broken", "bad_name", "ambiguous", "problem")
 """Values of ``pair:`` (the statuses of ``datasets.pairs.PAIR_STATUSES``, and ``problem`` for any but ok)."""
-BARE_TERMS = {"broken", "ok", "dupe"}
+BARE_TERMS = {"broken", "ok", "dupe", "video", "image"}
 NUMERIC = {"tags": "tag_count", "tokens": "clip_tokens(caption)", "w": "width", "width": "width",
-           "h": "height", "height": "height"}
+           "h": "height", "height": "height", "frames": "frames"}
 _COMPARE = re.compile(r"^([a-z]+)(<=|>=|!=|<|>|=)(.*)$", re.IGNORECASE)
 _FIELD = re.compile(r"^([a-z]+):", re.IGNORECASE)
 _BUCKET = re.compile(r"^\d+x\d+$")
@@ -305,6 +307,8 @@ class _Parser:
             return "status = 'broken'", []
         if not token.quoted and word == "ok":
             return "status = 'ok'", []
+        if not token.quoted and word in ("video", "image"):
+            return "media_kind = ?", [word]
         if not token.quoted and word == "dupe":
             # Not correlated: SQLite computes the duplicated (dataset, sha256) pairs once per query.
             return ("(dataset_id, sha256) IN (SELECT dataset_id, sha256 FROM images WHERE sha256 IS NOT NULL "

@@ -1,7 +1,8 @@
 """Index a dataset folder into the store, incrementally and in parallel.
 
-Unchanged images (same size and mtime) are not re-read; caption sidecars are re-read when their size or mtime
-changed, which is how edits made outside loratui are noticed. New and changed images are probed in a process
+Videos (``filekinds.VIDEO_EXTENSIONS``) are indexed with the images, probed by ``datasets.video_probe`` in the
+same workers. Unchanged images (same size and mtime) are not re-read; caption sidecars are re-read when their size
+or mtime changed, which is how edits made outside loratui are noticed. New and changed images are probed in a process
 pool (one worker per core) and written in batches, so an interrupted scan keeps what it finished.
 
 Every file is opened through ``fsutil.open_regular`` (by the probe and ``captions.read_caption``): a file that
@@ -23,11 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import AsyncIterator, Callable
 
-from loratui.datasets import dataset_repo, image_repo, pair_repo
+from loratui.datasets import dataset_repo, image_repo, pair_repo, video_repo
 from loratui.datasets.captions import caption_path_for, parse_tags, read_caption
-from loratui.datasets.filekinds import normalise_caption_ext
+from loratui.datasets.filekinds import is_video_name, normalise_caption_ext
 from loratui.datasets.pair_scan import update_pairs
 from loratui.datasets.probe import probe_image
+from loratui.datasets.video_probe import probe_video
 from loratui.datasets.walk import FileEntry, walk_dataset
 from loratui.datasets.workers import process_pool
 from loratui.errors import DatasetError, InputError
@@ -48,6 +50,9 @@ class ScanReport:
     """What a scan did."""
 
     total: int = 0
+    """Images and videos."""
+    videos: int = 0
+    broken_videos: int = 0
     added: int = 0
     updated: int = 0
     removed: int = 0
@@ -68,7 +73,9 @@ class ScanReport:
     def summary(self) -> str:
         """One line for the CLI."""
         return (
-            f"{self.total} images: {self.added} added, {self.updated} updated, {self.removed} removed, "
+            f"{self.total} images"
+            + (f" (of them {self.videos} videos, {self.broken_videos} broken)" if self.videos else "")
+            + f": {self.added} added, {self.updated} updated, {self.removed} removed, "
             f"{self.unchanged} unchanged, {self.broken} broken, {self.captions_changed} captions changed"
             + (f", {self.thumbnails_made} probed again for preview thumbnails" if self.thumbnails_made else "")
             + (f", {self.orphan_captions} caption file(s) without an image" if self.orphan_captions else "")
@@ -79,10 +86,14 @@ class ScanReport:
 
 
 def _probe_batch(root: str, caption_ext: str, batch: list[tuple[str, int, int]]) -> list[dict]:
-    """Probe images and read their captions (in a worker: none of this file I/O runs on the event loop)."""
+    """Probe images and videos and read their captions (in a worker: none of this file I/O runs on the event
+    loop)."""
     results = []
     for rel_path, size, mtime_ns in batch:
-        result = probe_image(f"{root}/{rel_path}", rel_path, size, mtime_ns, root=root)
+        if is_video_name(rel_path):
+            result = probe_video(rel_path, size, mtime_ns, root=root)
+        else:
+            result = probe_image(f"{root}/{rel_path}", rel_path, size, mtime_ns, root=root)
         result.update(_caption_fields(Path(root), rel_path, caption_ext))
         results.append(result)
     return results
@@ -182,6 +193,7 @@ async def scan_dataset(
     await _probe_all(store, dataset_id, root, caption_ext, to_probe, subset_ids, workers, progress)
 
     report.broken = await store.run(image_repo.count_broken, dataset_id)
+    report.videos, report.broken_videos = await store.run(video_repo.count_videos, dataset_id)
 
     pairs = await update_pairs(store, dataset_id, walked.control_folders,
                                lambda entries: _probe_files(root, entries, workers))

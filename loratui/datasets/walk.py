@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loratui.datasets.filekinds import is_image_name
+from loratui.datasets.filekinds import is_image_name, is_video_name
 from loratui.datasets.pairs import conventional_owner
 
 SKIPPED_DIRS = frozenset({"__MACOSX", "_duplicates", "__pycache__"})
@@ -31,7 +31,7 @@ REG_ROOTS = frozenset({"reg", "regularization", "regularisation"})
 
 @dataclass
 class FileEntry:
-    """An image found on disk, with its caption sidecar if there is one."""
+    """An image or video found on disk, with its caption sidecar if there is one."""
 
     rel_path: str
     size: int
@@ -60,6 +60,7 @@ class WalkResult:
     """Everything a scan needs from the folder walk."""
 
     images: list[FileEntry] = field(default_factory=list)
+    """Images and videos (``filekinds.is_video_name``): both are dataset items with a caption sidecar."""
     warnings: list[str] = field(default_factory=list)
     skipped_hidden: int = 0
     orphan_captions: list[tuple[str, int, int]] = field(default_factory=list)
@@ -89,7 +90,7 @@ def subset_info(rel_dir: str) -> SubsetInfo:
 
 
 def walk_dataset(root: Path, caption_ext: str, controls: dict[str, str | None] | None = None) -> WalkResult:
-    """List the images under `root` with their caption sidecars' size and mtime, and the control folders.
+    """List the images and videos under `root` with their caption sidecars' size and mtime, and the control folders.
 
     `controls` holds the subsets whose control folder the user chose: subset folder -> control folder (relative to
     the dataset), or None for "no control folder" (the conventional ``control`` folder is then walked as images).
@@ -126,7 +127,7 @@ def walk_dataset(root: Path, caption_ext: str, controls: dict[str, str | None] |
                     stack.append(rel)
             elif entry.is_symlink() and os.path.isdir(entry.path):
                 result.warnings.append(f"{rel}: symlinked folder not followed")
-            elif is_image_name(name):
+            elif is_image_name(name) or is_video_name(name):
                 images.append(entry)
         for entry in images:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name

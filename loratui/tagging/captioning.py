@@ -164,8 +164,8 @@ async def caption_dataset(
             on_runner(runner)
         report.job_id = runner.id
         async with runner:
-            rows = [row for row in await select_images(store, dataset, request.image_ids)
-                    if request.items == "all" or is_video(row["rel_path"]) == (request.items == "videos")]
+            rows = [row for row in await select_images(store, dataset, request.image_ids, include_videos=True)
+                    if request.items == "all" or _is_video(row) == (request.items == "videos")]
             report.images = len(rows)
             todo = []
             for row in rows:
@@ -204,6 +204,11 @@ class _RetryNote:
     def take(self) -> str | None:
         line, self.line = self.line, None
         return line
+
+
+def _is_video(row: dict) -> bool:
+    """A row of the index is a video by its media kind (a broken video is not listed at all)."""
+    return row.get("media_kind") == "video" or (row.get("media_kind") is None and is_video(row["rel_path"]))
 
 
 def _fill_usage(report: CaptionReport, client: VisionClient) -> None:
@@ -251,7 +256,7 @@ class _CaptionRun:
     def _media(self, row: dict) -> str | list[str]:
         """The item as data URLs: one for an image, `frames` JPEGs sampled over a clip (worker thread)."""
         path, max_side = self.dataset.path / row["rel_path"], self.request.max_side
-        if is_video(row["rel_path"]):
+        if _is_video(row):
             frames = sample_frames(path, self.request.frames, max_side=max_side, root=self.dataset.path)
             return [jpeg_data_url(frame, max_side) for frame in frames]
         return image_data_url(path, max_side, root=self.dataset.path)

@@ -90,10 +90,11 @@ class TagReport:
         return f"{', '.join(parts)} in {self.elapsed_s:.1f}s"
 
 
-async def select_images(store: Store, dataset: Dataset, image_ids: list[int] | None = None) -> list[dict]:
-    """id, rel_path, caption, caption_size, caption_sha256 and the subset's class_tokens of the dataset's readable
-    images (optionally only `image_ids`), by path."""
-    rows = await store.run(image_repo.tagging_rows, dataset.id)
+async def select_images(store: Store, dataset: Dataset, image_ids: list[int] | None = None,
+                        include_videos: bool = False) -> list[dict]:
+    """id, rel_path, media_kind, caption, caption_size, caption_sha256 and the subset's class_tokens of the
+    dataset's readable images (and videos with `include_videos`; optionally only `image_ids`), by path."""
+    rows = await store.run(image_repo.tagging_rows, dataset.id, include_videos)
     wanted = set(image_ids) if image_ids is not None else None
     return [r for r in rows if wanted is None or r["id"] in wanted]
 

@@ -19,14 +19,15 @@ from loratui.training.config import FAMILIES, TrainConfig
 from loratui.training.edit_pairs import PairPlan, edit_step_report, load_pair_plan
 from loratui.training.dataset_target import compare_with_form, target_from_config
 from loratui.training.families import find_family, get_family
-from loratui.training.musubi import trained_sources
+from loratui.training.musubi import dataset_settings, trained_sources
 from loratui.training.planner import musubi_report
 from loratui.training.schema import Option, Schema, coerce_text
 from loratui.training.steps import (
-    MusubiSource, StepReport, SubsetImages, compute_steps, load_musubi_sources, load_subsets,
-    measured_seconds_per_step, params_from_args,
+    MusubiSource, StepReport, SubsetImages, VideoRows, assign_video_clips, compute_steps, load_musubi_sources,
+    load_subsets, load_video_rows, measured_seconds_per_step, musubi_reso_step, params_from_args,
 )
 from loratui.training.validate import Issue, check_args, check_dataset
+from loratui.training.video_dataset import musubi_clip_settings, video_architecture
 
 PINNED = ("save_state", "save_every_n_steps")
 """Offered at the top of the saving section: without saved state a cancelled or lost run cannot resume."""
@@ -60,6 +61,8 @@ class FormState:
     """For musubi-tuner: the images each subset folder gives it (its own glob and caption rule)."""
     pair_plan: PairPlan | None = None
     """For edit models: the image pairs of the dataset (musubi counts its buckets with the control sizes)."""
+    video_rows: VideoRows = field(default_factory=VideoRows)
+    """For musubi video families: the dataset's videos, cut into clips on each count with the form's options."""
 
     async def load_dataset(self, store) -> None:
         """Read the dataset's subsets, image sizes, target and dataset-level issues from the store."""
@@ -73,6 +76,7 @@ class FormState:
         self.musubi_sources, self.pair_plan = [], None
         if self.config.backend == "musubi":
             self.musubi_sources = await load_musubi_sources(store, dataset.id)
+            self.video_rows = await load_video_rows(store, dataset.id)
             used = [{"rel_path": s.rel_path, "repeats": s.repeats} for s in trained_sources(self.musubi_sources)]
             self.pair_plan = await load_pair_plan(store, dataset, self.config.family, self.config.resolved_args(),
                                                   used)
@@ -157,10 +161,14 @@ class FormState:
             if self.pair_plan is not None:  # an edit model: musubi's buckets split by control sizes
                 report = edit_step_report(self.pair_plan, args, self.config.launch)
             elif self.config.backend == "musubi":
+                if video_architecture(self.config.family) is not None:  # clips follow the form's clip options
+                    assign_video_clips(self.musubi_sources, self.video_rows,
+                                       musubi_clip_settings(self.config.family, args),
+                                       dataset_settings(args).resolution, musubi_reso_step(self.config.family))
                 report = musubi_report(self.musubi_sources, self.config.family, args, self.config.launch)
             else:
                 report = compute_steps(self.subsets, params_from_args(args, self.config.launch, self.schema))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, InputError):
             report = StepReport(exact=False, notes=["fix the errors above to count steps"])
         report.seconds_per_step = self.seconds_per_step
         if self.seconds_per_step is not None:

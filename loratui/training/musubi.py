@@ -27,11 +27,15 @@ from loratui.training.kohya import MANAGED_ARGS, launcher_argv
 from loratui.training.plan import TrainPhase
 from loratui.training.schema import Schema
 from loratui.training.steps import MusubiDataset, MusubiSource, parse_resolution
+from loratui.training.video_dataset import (
+    VIDEO_DATASET_ARGS, musubi_clip_settings, video_architecture, video_entry_keys,
+)
 
 TRAIN_ENV = {"OMP_NUM_THREADS": "1"}
 DATASET_ARGS = ("resolution", "caption_extension", "train_batch_size", "enable_bucket", "bucket_no_upscale",
-                "no_resize_control", "control_resolution")
-"""[args] that go into the dataset TOML (train_batch_size as each dataset's batch_size), not onto a command line."""
+                "no_resize_control", "control_resolution", *VIDEO_DATASET_ARGS)
+"""[args] that go into the dataset TOML (train_batch_size as each dataset's batch_size; the clip options into video
+entries), not onto a command line."""
 
 ITEM_LINES = {"qwen-image", "qwen-image-edit", "qwen-image-edit-2509", "qwen-image-edit-2511"}
 """Families whose caching scripts print one line per item on stdout (``Saving cache for item``, ``Item N:``), so
@@ -67,9 +71,15 @@ def dataset_settings(args: dict[str, Any], resolution: tuple[int, int] | None = 
     )
 
 
+def video_clip_settings(family: str, args: dict[str, Any]):
+    """The clip settings of a video family's video datasets from [args] (None for image families)."""
+    return musubi_clip_settings(family, args) if video_architecture(family) else None
+
+
 def trained_sources(sources: list[MusubiSource]) -> list[MusubiSource]:
-    """The subsets that become [[datasets]] entries: not regularisation, at least one image musubi reads."""
-    return [s for s in sources if not s.is_reg and s.repeats >= 1 and s.items]
+    """The subsets that become [[datasets]] entries: not regularisation, at least one image or video clip musubi
+    reads."""
+    return [s for s in sources if not s.is_reg and s.repeats >= 1 and (s.items or s.clips)]
 
 
 def _source_name(source: MusubiSource) -> str:
@@ -77,16 +87,24 @@ def _source_name(source: MusubiSource) -> str:
 
 
 def training_datasets(sources: list[MusubiSource], settings: DatasetSettings) -> list[MusubiDataset]:
-    """The step calculator's view of the datasets ``dataset_config`` writes."""
-    return [MusubiDataset(_source_name(s), s.repeats, list(s.items), settings.resolution, settings.batch_size,
-                          settings.enable_bucket, settings.bucket_no_upscale, settings.no_resize_control,
-                          settings.control_resolution)
-            for s in trained_sources(sources)]
+    """The step calculator's view of the datasets ``dataset_config`` writes (a folder's videos after its images)."""
+    result = []
+    for s in trained_sources(sources):
+        if s.items:
+            result.append(MusubiDataset(_source_name(s), s.repeats, list(s.items), settings.resolution,
+                                        settings.batch_size, settings.enable_bucket, settings.bucket_no_upscale,
+                                        settings.no_resize_control, settings.control_resolution))
+        if s.clips:
+            result.append(MusubiDataset(f"{_source_name(s)} (videos)", s.repeats, list(s.clips), settings.resolution,
+                                        settings.batch_size, settings.enable_bucket, settings.bucket_no_upscale,
+                                        video=True))
+    return result
 
 
 def dataset_config(dataset_path: Path, caption_ext: str, sources: list[MusubiSource], settings: DatasetSettings,
-                   cache_root: Path) -> dict[str, Any]:
-    """musubi-tuner's dataset TOML dict."""
+                   cache_root: Path, clip_settings=None) -> dict[str, Any]:
+    """musubi-tuner's dataset TOML dict; with `clip_settings` (``video_clips.ClipSettings``, video families) a
+    folder's videos get a ``video_directory`` entry with its own cache folder."""
     general: dict[str, Any] = {
         "resolution": [settings.resolution[0], settings.resolution[1]],
         "caption_extension": caption_ext,
@@ -108,7 +126,12 @@ def dataset_config(dataset_path: Path, caption_ext: str, sources: list[MusubiSou
         if settings.control_resolution is not None:
             entry["control_resolution"] = list(settings.control_resolution)
         entry.update(source.control_keys)
-        datasets.append(entry)
+        if source.items:
+            datasets.append(entry)
+        if source.clips and clip_settings is not None:
+            datasets.append({"video_directory": str(folder),
+                             "cache_directory": str(cache_root / f"{index:02d}_{name}_video"),
+                             "num_repeats": int(source.repeats), **video_entry_keys(clip_settings)})
     return {"general": general, "datasets": datasets}
 
 

@@ -20,9 +20,11 @@ from loratui.training.config import TrainConfig, load_config
 from loratui.training.plan import TrainPhase, TrainPlan
 from loratui.training.schema import Schema, coerce_text, load_schema
 from loratui.training.steps import (
-    MusubiSource, MusubiStepParams, StepReport, attach_controls, compute_musubi_steps, compute_steps, load_musubi_sources,
-    load_subsets, measured_seconds_per_step, musubi_reso_step, params_from_args, parse_resolution,
+    MusubiSource, MusubiStepParams, StepReport, assign_video_clips, attach_controls, compute_musubi_steps,
+    compute_steps, load_musubi_sources, load_subsets, load_video_rows, measured_seconds_per_step, musubi_reso_step,
+    params_from_args, parse_resolution,
 )
+from loratui.training.video_dataset import musubi_clip_settings, video_architecture
 from loratui.training.trainer import find_trainer
 from loratui.training.validate import Issue, check_config, errors
 
@@ -110,10 +112,21 @@ async def step_report(store, config: TrainConfig, schema: Schema | None = None) 
     return report
 
 
+async def musubi_sources_for(store, family: str, dataset_id: int, args: dict) -> list[MusubiSource]:
+    """The musubi sources of a dataset; for a video family with the clips of its videos (clip options from
+    [args])."""
+    sources = await load_musubi_sources(store, dataset_id)
+    if video_architecture(family) is not None:
+        assign_video_clips(sources, await load_video_rows(store, dataset_id), musubi_clip_settings(family, args),
+                           musubi.dataset_settings(args).resolution, musubi_reso_step(family))
+    return sources
+
+
 async def musubi_step_report(store, config: TrainConfig, dataset_id: int, args: dict) -> StepReport:
-    """musubi-tuner's exact count for an image dataset: the datasets loratui writes, bucketed with the family's
-    step (edit models trained on pairs count through ``edit_pairs``)."""
-    return musubi_report(await load_musubi_sources(store, dataset_id), config.family, args, config.launch)
+    """musubi-tuner's exact count: the datasets loratui writes (a video family's video clips included), bucketed
+    with the family's step (edit models trained on pairs count through ``edit_pairs``)."""
+    sources = await musubi_sources_for(store, config.family, dataset_id, args)
+    return musubi_report(sources, config.family, args, config.launch)
 
 
 def musubi_report(sources: list[MusubiSource], family: str, args: dict, launch: dict) -> StepReport:
@@ -134,7 +147,25 @@ def musubi_report(sources: list[MusubiSource], family: str, args: dict, launch: 
     skipped = sum(s.uncaptioned for s in musubi.trained_sources(sources))
     if skipped:
         report.notes.append(f"{skipped} image(s) without a caption file are skipped by musubi-tuner")
+    short = [name for s in musubi.trained_sources(sources) for name in s.too_short]
+    if short:
+        report.notes.append(f"{len(short)} video(s) too short for target_frames: no clip ({', '.join(short[:3])}"
+                            + (" ..." if len(short) > 3 else "") + ")")
+    clips = sum(len(s.clips) for s in musubi.trained_sources(sources))
+    if clips:
+        videos = sum(s.videos for s in musubi.trained_sources(sources))
+        report.notes.append(f"{clips} video clip(s) from {videos} video(s), each one item per repeat")
     return report
+
+
+def uncaptioned_video_issue(sources: list[MusubiSource]) -> list[Issue]:
+    """The error for videos without a caption file (musubi-tuner's text caching stops on the first one)."""
+    missing = [name for s in musubi.trained_sources(sources) for name in s.uncaptioned_videos]
+    if not missing:
+        return []
+    shown = ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else "")
+    return [Issue("dataset", f"{len(missing)} video(s) without a caption file (musubi-tuner's text-encoder "
+                             f"caching would stop on them): {shown}")]
 
 
 def unbucketable_issue(report: StepReport) -> Issue:
@@ -192,15 +223,17 @@ async def build_plan(store, ctx, config: TrainConfig, workdir: Path, *, schema: 
         argv += ["--config_file", str(config_path), "--dataset_config", str(dataset_path)]
         plan.phases.append(TrainPhase("train", argv, str(trainer.root), dict(TRAIN_ENV)))
     else:
-        sources = await load_musubi_sources(store, dataset.id)
+        sources = await musubi_sources_for(store, config.family, dataset.id, args)
+        _raise_for(uncaptioned_video_issue(sources), config.source or "config")
         used = [{"rel_path": s.rel_path, "repeats": s.repeats} for s in musubi.trained_sources(sources)]
         pairs = await edit_pairs.load_pair_plan(store, dataset, config.family, args, used)
         if pairs is not None:  # an edit model: each subset's control folder and its options
             attach_controls(sources, {}, pairs.toml_keys())
+        clip_settings = musubi.video_clip_settings(config.family, args)
         plan.files[kohya.DATASET_FILE_NAME] = tomlio.dumps(
             musubi.dataset_config(dataset.path, dataset.caption_ext, sources,
-                                  musubi.dataset_settings(args, resolution), workdir / "cache"))
-        items = sum(len(s.items) for s in musubi.trained_sources(sources))
+                                  musubi.dataset_settings(args, resolution), workdir / "cache", clip_settings))
+        items = sum(len(s.items) + len(s.clips) for s in musubi.trained_sources(sources))
         plan.phases.extend(musubi.phases(trainer, config.family, args, launch, dataset_path, schema, items))
     plan.files["loratui_config.toml"] = config.to_toml()
     return plan

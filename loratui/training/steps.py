@@ -27,6 +27,11 @@ musubi-tuner counts differently (``compute_musubi_steps``, read from musubi-tune
   of controls or other control sizes never share a batch;
 * the printed total is ``max_train_steps`` unless ``max_train_epochs`` is set, then ``epochs *
   ceil(batches / processes / grad_accum)`` (as sd-scripts).
+
+musubi-tuner's video datasets (``VideoDataset.prepare_for_training``): every cached clip (``datasets.video_clips``:
+one per distinct start and length of each video) is an item, counted ``num_repeats`` times in the bucket of the
+frame size it was cached at (the nearest-aspect bucket of its video's coded size, whatever ``bucket_no_upscale``
+says: ``musubi_cache_size``) and its length: clips of other lengths never share a batch.
 """
 
 from __future__ import annotations
@@ -303,6 +308,8 @@ class MusubiItem:
     name: str
     size: tuple[int, int]
     controls: list[tuple[int, int]] = field(default_factory=list)
+    frames: int | None = None
+    """A video clip's length in frames (None for an image): part of its bucket."""
 
 
 @dataclass
@@ -318,6 +325,8 @@ class MusubiDataset:
     bucket_no_upscale: bool = False
     no_resize_control: bool = False
     control_resolution: tuple[int, int] | None = None
+    video: bool = False
+    """A ``video_directory`` entry: its items are clips (``MusubiItem.frames``)."""
 
 
 @dataclass
@@ -436,7 +445,7 @@ def compute_musubi_steps(datasets: list[MusubiDataset], params: MusubiStepParams
             if min(bucket) <= 0 or any(min(c) <= 0 for c in controls):
                 report.unbucketable.append(item.name)
                 continue
-            key = (bucket, *controls)
+            key = (bucket, *controls) if item.frames is None else (bucket, item.frames)
             counts[key] = counts.get(key, 0) + dataset.repeats
         batch = max(dataset.batch_size, 1)
         batches += sum(math.ceil(count / batch) for count in counts.values())
@@ -444,7 +453,7 @@ def compute_musubi_steps(datasets: list[MusubiDataset], params: MusubiStepParams
         report.train_images_with_repeats += with_repeats
         report.images_with_repeats += with_repeats
         for key in sorted(counts):
-            label = musubi_bucket_label(key)
+            label = f"{bucket_label(key[0])}x{key[1]}f" if dataset.video else musubi_bucket_label(key)
             report.buckets[f"{dataset.name}: {label}" if several else label] = counts[key]
     report.batches_per_epoch = batches
     processes = max(params.num_processes, 1)
@@ -478,6 +487,14 @@ class MusubiSource:
     control_keys: dict[str, Any] = field(default_factory=dict)
     """For edit models: this subset's control keys in its ``[[datasets]]`` table (``control_directory`` and the
     control resize options), as the control-image index provides them; empty otherwise."""
+    clips: list[MusubiItem] = field(default_factory=list)
+    """For video families: the clips of the folder's videos (``attach_video_clips``), one item each."""
+    videos: int = 0
+    """Readable videos musubi-tuner's video glob finds in the folder."""
+    uncaptioned_videos: list[str] = field(default_factory=list)
+    """Videos without a caption file: musubi-tuner's text-encoder caching stops on the first."""
+    too_short: list[str] = field(default_factory=list)
+    """Videos that yield no clip with these settings."""
 
 
 async def load_musubi_sources(store, dataset_id: int) -> list[MusubiSource]:
@@ -515,3 +532,85 @@ def attach_controls(sources: list[MusubiSource], controls: dict[str, list[tuple[
             source.control_keys = dict(keys.get(source.rel_path, {}))
         for item in source.items:
             item.controls = list(controls.get(item.name, []))
+
+
+@dataclass
+class VideoRows:
+    """A dataset's indexed videos by subset folder, loaded once (``load_video_rows``) and given clips by
+    ``assign_video_clips`` for whatever clip settings the form holds."""
+
+    by_folder: dict[str, list] = field(default_factory=dict)
+    computed: dict[tuple, dict[str, tuple]] = field(default_factory=dict)
+    """Clips already computed, by (settings, resolution, step): the form recounts on every keystroke."""
+
+
+async def load_video_rows(store, dataset_id: int) -> VideoRows:
+    """The videos directly in each subset folder (musubi's non-recursive video glob), by folder."""
+    from loratui.datasets import video_repo
+    from loratui.training.video_dataset import is_musubi_video
+
+    rows = await store.read(video_repo.video_rows, dataset_id)
+    folders = {s.id: s.rel_path for s in await store.run(dataset_repo.list_subsets, dataset_id)}
+    result = VideoRows()
+    for row in rows:
+        folder = folders.get(row.subset_id)
+        if folder is None or not is_musubi_video(row.rel_path):
+            continue
+        prefix = folder + "/" if folder else ""
+        if row.rel_path.startswith(prefix) and "/" not in row.rel_path[len(prefix):]:
+            result.by_folder.setdefault(folder, []).append(row)
+    return result
+
+
+def musubi_cache_size(size: tuple[int, int], resolution: tuple[int, int], step: int) -> tuple[int, int]:
+    """The frame size a video clip is cached at, and recorded in its cache file name as its "original" size:
+    musubi-tuner's latent caching decodes videos through a ``BucketSelector`` with bucketing on and no
+    ``bucket_no_upscale``, whatever the dataset says (the training buckets are then chosen from this size)."""
+    import numpy as np
+
+    resos = musubi_bucket_resolutions(resolution, step)
+    ratios = np.array([w / h for w, h in resos], dtype=np.float64)
+    return resos[int(np.abs(ratios - size[0] / size[1]).argmin())]
+
+
+def assign_video_clips(sources: list[MusubiSource], videos: VideoRows, settings, resolution: tuple[int, int],
+                       step: int) -> None:
+    """Give each source the clips of its folder's videos, as ``video_clips.plan_clips`` computes them with
+    `settings` (replacing earlier ones). Each clip's size is the one musubi-tuner caches it at
+    (``musubi_cache_size`` at `resolution`, bucket step `step`); two clips with one cache file name (same stem,
+    start, length and that size) are one item, as musubi-tuner's cache holds them."""
+    from loratui.datasets.video_clips import plan_clips
+    from loratui.datasets.video_service import video_info
+
+    known = videos.computed.get((settings, resolution, step))
+    if known is not None and set(known) == {s.rel_path for s in sources}:
+        for source in sources:
+            clips, count, uncaptioned, short = known[source.rel_path]
+            source.clips, source.videos = list(clips), count
+            source.uncaptioned_videos, source.too_short = list(uncaptioned), list(short)
+        return
+    for source in sources:
+        source.clips, source.videos, source.uncaptioned_videos, source.too_short = [], 0, [], []
+        seen: set[tuple] = set()
+        for row in videos.by_folder.get(source.rel_path, []):
+            info = video_info(row)
+            if info is None:
+                continue  # broken: the training check reports it
+            source.videos += 1
+            if not row.has_caption_file:
+                source.uncaptioned_videos.append(row.rel_path)
+            size = musubi_cache_size((row.coded_width or 1, row.coded_height or 1), resolution, step)
+            plan = plan_clips(info, settings)
+            if not plan.clips:
+                source.too_short.append(row.rel_path)
+            stem = row.rel_path.rsplit(".", 1)[0]
+            for clip in plan.clips:
+                key = (stem, clip.start, clip.length, size)
+                if key not in seen:
+                    seen.add(key)
+                    source.clips.append(MusubiItem(f"{row.rel_path}@{clip.start}+{clip.length}", size,
+                                                   frames=clip.length))
+    if len(videos.computed) > 32:
+        videos.computed.clear()
+    videos.computed[(settings, resolution, step)] = {
+        s.rel_path: (tuple(s.clips), s.videos, tuple(s.uncaptioned_videos), tuple(s.too_short)) for s in sources}

@@ -19,6 +19,7 @@ from loratui.models.roles import DENOISER_ROLES, ROLE_CONTENTS, catalog_family, 
 from loratui.training.config import TrainConfig
 from loratui.training.edit_pairs import load_pair_plan
 from loratui.training.musubi import DATASET_ARGS as MUSUBI_DATASET_ARGS
+from loratui.training.video_dataset import video_architecture
 from loratui.training.families import Family, find_family, get_family, role_options
 from loratui.training.schema import Schema, check_value
 from loratui.training.steps import is_kohya_image, load_subsets, parse_resolution
@@ -288,6 +289,20 @@ async def check_dataset(store, config: TrainConfig) -> list[Issue]:
         more = f" and {len(uncaptioned) - 5} more" if len(uncaptioned) > 5 else ""
         issues.append(Issue("dataset", f"{len(uncaptioned)} image(s) have no caption (trained with class tokens "
                                        f"or an empty caption): {shown}{more}", "warning"))
+    video_family = config.backend == "musubi" and video_architecture(config.family) is not None
+    broken_videos = problems["broken_videos"]
+    if broken_videos:
+        shown = ", ".join(f"{path} ({reason or 'unreadable'})" for path, reason in broken_videos[:5])
+        more = f" and {len(broken_videos) - 5} more" if len(broken_videos) > 5 else ""
+        if video_family:
+            issues.append(Issue("dataset", f"{len(broken_videos)} broken video(s) would stop musubi-tuner's latent "
+                                           f"caching: {shown}{more}"))
+        else:
+            issues.append(Issue("dataset", f"{len(broken_videos)} broken video(s), not read by this family's "
+                                           f"trainer: {shown}{more}", "warning"))
+    if problems["ok_videos"] and not video_family:
+        issues.append(Issue("dataset", f"{len(problems['ok_videos'])} video(s) are not read by this family "
+                                       f"(video families: wan*, hunyuan-video*, framepack, kandinsky5-*)", "warning"))
     skipped = [path for path, _ in problems["ok"] if not is_kohya_image(path)]
     if skipped and config.backend == "kohya":
         issues.append(Issue("dataset", f"{len(skipped)} image(s) have an extension sd-scripts does not read: "
@@ -298,6 +313,8 @@ async def check_dataset(store, config: TrainConfig) -> list[Issue]:
         if subset.sizes and not folder.is_dir():
             issues.append(Issue("dataset", f"subset folder {folder} is gone (rescan {dataset.name})"))
     train = sum(len(s.sizes) for s in subsets if not s.is_reg and s.repeats > 0)
+    if video_family:
+        train += len(problems["ok_videos"])
     if train == 0:
         issues.append(Issue("dataset", f"{dataset.name} has no training images sd-scripts would read"
                                        + (" (scan it with `loratui dataset scan`)" if dataset.scanned_at is None

@@ -187,7 +187,8 @@ def decode_pixels(path: Path, max_cols: int, max_rows: int, thumbnail: Thumbnail
     size and mtime match) and large enough, otherwise from the file (inside `root`, see ``decode_for_preview``)."""
     if thumbnail is not None and thumbnail.image_width and thumbnail.image_height:
         cols, px_h = fit_cells(thumbnail.image_width, thumbnail.image_height, max_cols, max_rows)
-        if thumbnail.covers(cols, px_h) and thumbnail.matches(path):
+        # A video's preview is its first-frame thumbnail, scaled up if the box is larger: PIL cannot open the file.
+        if (thumbnail.covers(cols, px_h) or is_video_name(path.name)) and thumbnail.matches(path):
             try:
                 image = decode_thumbnail(thumbnail, cols, px_h)
             except Exception:  # a damaged thumbnail: the original is still there

@@ -163,6 +163,14 @@ async def test_unreadable_video_shows_why(video_ctx, video_dir):
         await settle(pilot, app)
         await pilot.press("V")
         await pilot.pause(0.5)
+        # V opens the highlighted video of the index; the broken file came after the scan: step to it.
+        for _ in range(len(app.screen.videos)):
+            if app.screen.current == "10_clips/aaa_broken.mp4":
+                break
+            await pilot.press("n")
+            await pilot.pause(0.2)
+        assert app.screen.current == "10_clips/aaa_broken.mp4"
+        await pilot.pause(0.3)
         view = app.screen.query_one("#video-frame")
         assert view.preview is None and "not a readable video" in view.message
         await pilot.press("n")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from loratui.cli.output import info, out, print_json, print_table, progress_bar
 from loratui.cli.writing import add_no_wait, waiting
-from loratui.datasets import pair_service, service
+from loratui.datasets import pair_service, service, video_service
 from loratui.datasets.export import export_dataset
 from loratui.datasets.importers import ImportLimits, import_dataset, list_downloads, remove_downloads
 from loratui.datasets.journal import move_images
@@ -18,6 +18,7 @@ from loratui.errors import InputError
 from loratui.http_download import human_bytes
 from loratui.store import Store
 from loratui.training.dataset_target import known_families, parse_target
+from loratui.training.video_dataset import diffusion_pipe_clip_settings, musubi_clip_settings, video_architecture
 
 TARGET_HELP = ("the model family and base resolution the dataset is prepared for, FAMILY[:RES] (RES: 1024 or "
                "WIDTHxHEIGHT; default the family's own): every view shows its buckets at it")
@@ -29,7 +30,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="dataset_command", metavar="SUBCOMMAND", title="subcommands")
 
     add = sub.add_parser("add", help="register a folder as a dataset and scan it",
-                         description="Register a folder (kohya `N_concept` subfolders or plain images) and index it.")
+                         description="Register a folder (kohya `N_concept` subfolders or plain images and videos) "
+                                     "and index it.")
     add.add_argument("path", help="dataset folder")
     add.add_argument("--name", help="dataset name (default: the folder name)")
     add.add_argument("--workspace", default=None, help="workspace to put it in (default: settings' default)")
@@ -55,6 +57,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     show.add_argument("name")
     show.add_argument("--top", type=int, default=30, help="how many top tags (default 30)")
     show.add_argument("--json", action="store_true")
+    _clip_arguments(show)
     show.set_defaults(handler=cmd_show)
 
     target = sub.add_parser(
@@ -174,7 +177,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def _report_dict(report) -> dict:
     return {
-        "total": report.total, "added": report.added, "updated": report.updated, "removed": report.removed,
+        "total": report.total, "videos": report.videos, "broken_videos": report.broken_videos,
+        "added": report.added, "updated": report.updated, "removed": report.removed,
         "unchanged": report.unchanged, "broken": report.broken, "captions_changed": report.captions_changed,
         "thumbnails_made": report.thumbnails_made, "orphan_captions": report.orphan_captions,
         "control_images": report.control_images, "pair_problems": report.pair_problems,
@@ -242,11 +246,51 @@ async def cmd_list(ctx, args) -> int:
     return 0
 
 
+def _clip_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "video clip tables", "which clips the trainer takes from each video (musubi-tuner's or diffusion-pipe's "
+                             "dataset fields; see docs/video-datasets.md)")
+    group.add_argument("--clips-for", choices=("musubi", "diffusion-pipe"), default="musubi",
+                       help="whose clip rules (default musubi)")
+    group.add_argument("--family", help="musubi video family whose frame rate source_fps resamples to (default: "
+                                        "the dataset's target family, else Wan's 16 fps)")
+    group.add_argument("--target-frames", metavar="N,N", help="musubi target_frames, e.g. 1,25,45 (default 1)")
+    group.add_argument("--frame-extraction", metavar="MODE",
+                       help="musubi frame_extraction: head, chunk, slide, uniform, full")
+    group.add_argument("--frame-stride", type=int, metavar="N", default=1,
+                       help="musubi frame_stride (slide; default 1)")
+    group.add_argument("--frame-sample", type=int, metavar="N", default=1,
+                       help="musubi frame_sample (uniform; default 1)")
+    group.add_argument("--max-frames", type=int, metavar="N", default=129, help="musubi max_frames (full; default 129)")
+    group.add_argument("--source-fps", type=float, metavar="FPS", help="musubi source_fps: resample from this rate")
+    group.add_argument("--frame-buckets", metavar="N,N", help="diffusion-pipe frame_buckets, e.g. 1,33,65 (default 1)")
+    group.add_argument("--clip-mode", metavar="MODE",
+                       help="diffusion-pipe video_clip_mode: single_beginning (default), single_middle")
+    group.add_argument("--fps", type=float, default=16.0, metavar="FPS",
+                       help="diffusion-pipe: the model's frame rate (Wan 16, HunyuanVideo 24; default 16)")
+
+
+def _clip_settings(args, target_family: str | None):
+    if args.clips_for == "diffusion-pipe":
+        return diffusion_pipe_clip_settings({"frame_buckets": args.frame_buckets,
+                                             "video_clip_mode": args.clip_mode}, args.fps)
+    family = args.family or (target_family if video_architecture(target_family) else None)
+    if args.family and video_architecture(args.family) is None:
+        raise InputError(f"{args.family!r} is not a musubi-tuner video family",
+                         hint="wan2.1-t2v-14b, hunyuan-video, framepack ... (`loratui train families`)")
+    return musubi_clip_settings(family, {
+        "target_frames": args.target_frames, "frame_extraction": args.frame_extraction,
+        "frame_stride": args.frame_stride, "frame_sample": args.frame_sample, "max_frames": args.max_frames,
+        "source_fps": args.source_fps})
+
+
 async def cmd_show(ctx, args) -> int:
     async with Store.open(ctx.paths.db) as store:
         stats = await service.dataset_stats(store, args.name, top=args.top)
         stats["pairs"] = await pair_service.pair_overview(store, args.name, limit=None if args.json else
                                                           pair_service.PROBLEMS_SHOWN)
+        settings = _clip_settings(args, (stats["target"] or {}).get("family"))
+        stats["video_clips"] = await video_service.dataset_clip_tables(store, args.name, settings)
     if args.json:
         print_json(stats)
         return 0
@@ -262,8 +306,44 @@ async def cmd_show(ctx, args) -> int:
     print_table(["resolution", "images"], list(stats["resolutions"].items())[:15], title="Resolutions (top 15)")
     print_table(["tag", "count"], [[t["tag"], t["count"]] for t in stats["top_tags"]], title="Top tags")
     _print_pairs(stats["pairs"])
+    _print_videos(stats["video_clips"])
     _print_orphans(stats["orphan_captions"], args.name)
     return 0
+
+
+def _clip_text(clips: list[dict]) -> str:
+    """The clips by length, with their start frames: '25f@0,25 13f@0,13,26' (at most four starts shown each)."""
+    starts: dict[int, list[int]] = {}
+    for clip in clips:
+        starts.setdefault(clip["length"], []).append(clip["start"])
+    parts = []
+    for length, found in sorted(starts.items(), reverse=True):
+        shown = ",".join(map(str, found[:4])) + (f",...({len(found)})" if len(found) > 4 else "")
+        parts.append(f"{length}f@{shown}")
+    return " ".join(parts)
+
+
+def _print_videos(tables: dict) -> None:
+    totals = tables["totals"]
+    if not totals["videos"]:
+        return
+    settings = tables["settings"]
+    if settings["trainer"] == "musubi":
+        rule = (f"musubi-tuner: target_frames {','.join(map(str, settings['target_frames']))}, "
+                f"{settings['frame_extraction']}, source_fps {settings['source_fps'] or 'not set'} "
+                f"(-> {settings['target_fps']:g} fps)")
+    else:
+        rule = (f"diffusion-pipe: frame_buckets {','.join(map(str, settings['frame_buckets']))}, "
+                f"{settings['video_clip_mode']}, {settings['target_fps']:g} fps")
+    rows = []
+    for video in tables["videos"]:
+        fps = f"{video['fps_float']:.3g}" if video.get("fps_float") else ""
+        rows.append([video["path"], video["frames"] or "", fps, _clip_text(video["clips"]),
+                     ", ".join(video["flags"])])
+    print_table(["video", "frames", "fps", "clips (length f @ start frames)", "flags"], rows,
+                title=f"Videos ({totals['videos']}: {totals['clips']} clips, {totals['too_short']} too short, "
+                      f"{totals['broken']} broken)")
+    info(rule)
 
 
 def _print_orphans(orphans: list[dict], name: str, *, empty_note: bool = False) -> None:

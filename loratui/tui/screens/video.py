@@ -19,10 +19,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, RadioButton, RadioSet, Static
 
-from loratui.datasets import history, video_edit
+from loratui.datasets import history, video_edit, video_service
 from loratui.datasets.filekinds import is_video_name
 from loratui.datasets.video_frames import time_text
-from loratui.errors import InputError
+from loratui.errors import InputError, LoratuiError
 from loratui.store.changes import ChangeSet
 from loratui.text import literal
 from loratui.tui.extensions import ScreenAction
@@ -210,6 +210,7 @@ class VideoScreen(Screen):
         self.store, self.dataset, self.start = store, dataset, start
         self.clips = clips or {}
         """Clip ranges (start frame, length) per video path, drawn on the timeline (a dataset's clip table)."""
+        self._clips_given = clips is not None
         self.videos: list[str] = []
         self.index = 0
 
@@ -226,6 +227,11 @@ class VideoScreen(Screen):
     async def reload(self, select: str | None = None) -> None:
         """List the dataset's videos again and show `select` (else the same position)."""
         self.videos = await asyncio.to_thread(video_edit.list_videos, self.dataset.path)
+        if not self._clips_given:
+            try:
+                self.clips = await video_service.dataset_clip_ranges(self.store, self.dataset.id)
+            except LoratuiError:
+                self.clips = {}
         if select in self.videos:
             self.index = self.videos.index(select)
         self.index = max(0, min(self.index, len(self.videos) - 1))

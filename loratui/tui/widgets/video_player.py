@@ -422,7 +422,7 @@ class VideoPlayer(Vertical, can_focus=True):
                          f"out {self.marks[1] if self.marks[1] is not None else '-'}")
         clips = self.query_one(Timeline).clips
         if clips:
-            parts.append(f"{len(clips)} clips")
+            parts.append(f"{len(clips)} clip{'' if len(clips) == 1 else 's'}")
         if self.playing and self.dropped:
             parts.append(f"skipped {self.dropped}")
         return "  ".join(parts)
