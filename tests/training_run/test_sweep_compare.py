@@ -94,7 +94,7 @@ def test_comparison_table_and_json():
     data = json.loads(json.dumps(comparison.to_dict()))
     assert [r["min_loss_step"] for r in data["runs"]] == [2, 2]
     assert data["runs"][1]["config"] == {"args.learning_rate": 5e-5} and data["differing"] == ["args.learning_rate"]
-    runs[0].extras = {"chosen_checkpoint": "/o/a-000004.safetensors", "peak_gpu_mib": 10240}
+    runs[0].extras = {"chosen_checkpoint": "/o/a-000004.safetensors", "peak_gpu_bytes": 10 * 2**30}
     rows = dict(comparison.rows())
     assert rows["chosen checkpoint"] == ["a-000004.safetensors", "-"] and rows["peak GPU memory"] == ["10.0 GiB", "-"]
 
@@ -146,3 +146,25 @@ def test_sweep_cli_creates_queued_jobs_and_compare_reads_them(train_cli, home, t
     assert human.code == 0 and "args.learning_rate" in human.out and "final loss" in human.out
     one = train_cli("train", "compare", ids[0])
     assert one.code == 2 and "at least two" in one.err
+
+
+def test_run_extras_appear_only_with_their_columns(tmp_path):
+    """The chosen checkpoint (loras.chosen_at, the checkpoint grid's) and the peak GPU memory (jobs.peak_memory,
+    the GPU telemetry's) are read when their columns exist; without them the lookup says None."""
+    from loratui.jobs import repo as job_repo
+    from loratui.store.db import connect
+    from loratui.training.run.compare_repo import run_extras
+
+    conn = connect(tmp_path / "t.db")
+    job = job_repo.create_job(conn, "train", title="a", status=JobStatus.COMPLETED)
+    assert run_extras(conn, job.id) is None
+    # what migrations 0095 and 0097 of the other features add (the columns only)
+    conn.execute("ALTER TABLE loras ADD COLUMN chosen_at REAL")
+    conn.execute("ALTER TABLE jobs ADD COLUMN peak_memory INTEGER")
+    assert run_extras(conn, job.id) == {"chosen_checkpoint": None, "peak_gpu_bytes": None}
+    for name, chosen in (("a-000002.safetensors", None), ("a-000004.safetensors", 5.0)):
+        conn.execute("INSERT INTO loras (path, size, mtime_ns, job_id, indexed_at, chosen_at) VALUES (?, 1, 1, ?, 0, ?)",
+                     (f"/o/{name}", job.id, chosen))
+    conn.execute("UPDATE jobs SET peak_memory = ? WHERE id = ?", (3 * 2**30, job.id))
+    assert run_extras(conn, job.id) == {"chosen_checkpoint": "/o/a-000004.safetensors", "peak_gpu_bytes": 3 * 2**30}
+    conn.close()

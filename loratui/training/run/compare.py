@@ -90,7 +90,7 @@ class Comparison:
         if self.has_extras:
             rows.append(("chosen checkpoint", [Path(c).name if (c := (run.extras or {}).get("chosen_checkpoint"))
                                                else "-" for run in self.runs]))
-            rows.append(("peak GPU memory", [f"{p / 1024:.1f} GiB" if (p := (run.extras or {}).get("peak_gpu_mib"))
+            rows.append(("peak GPU memory", [f"{p / 2**30:.1f} GiB" if (p := (run.extras or {}).get("peak_gpu_bytes"))
                                              else "-" for run in self.runs]))
         return rows
 
@@ -106,7 +106,7 @@ class Comparison:
                 "min_loss_step": run.min_loss[1] if run.min_loss else None, "seconds": run.seconds,
                 "config": {key: run.config.get(key) for key in self.differing},
                 "chosen_checkpoint": (run.extras or {}).get("chosen_checkpoint"),
-                "peak_gpu_mib": (run.extras or {}).get("peak_gpu_mib"),
+                "peak_gpu_bytes": (run.extras or {}).get("peak_gpu_bytes"),
             } for run in self.runs],
         }
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-CHOSEN_COLUMNS = ("chosen",)
-"""A ``loras`` column marking the checkpoint picked for a training job (set by the checkpoint grid)."""
-PEAK_COLUMNS = ("peak_gpu_mib", "gpu_peak_mib", "peak_vram_mib", "peak_gpu_memory_mib")
-"""A ``jobs`` column holding a job's peak GPU memory in MiB (set by the GPU scheduler's telemetry)."""
+CHOSEN_COLUMN = "chosen_at"
+"""``loras.chosen_at``: set on the checkpoint the user kept in a checkpoint-sweep grid (migration 0095)."""
+PEAK_COLUMN = "peak_memory"
+"""``jobs.peak_memory``: the most memory in bytes any one of the job's GPUs used (GPU telemetry, migration 0097)."""
 
 
 def loss_history(conn: sqlite3.Connection, job_id: int) -> list[tuple[int, int | None, float]]:
@@ -24,19 +24,19 @@ def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
 
 
 def run_extras(conn: sqlite3.Connection, job_id: int) -> dict[str, Any] | None:
-    """{"chosen_checkpoint": path or None, "peak_gpu_mib": number or None} for a job, or None when neither the
-    chosen-checkpoint column nor a peak-memory column exists in this database. The one place that knows where
-    those facts live."""
-    chosen_col = next((c for c in CHOSEN_COLUMNS if c in _columns(conn, "loras")), None)
-    peak_col = next((c for c in PEAK_COLUMNS if c in _columns(conn, "jobs")), None)
-    if chosen_col is None and peak_col is None:
+    """{"chosen_checkpoint": path or None, "peak_gpu_bytes": bytes or None} for a training job, or None when
+    neither ``loras.chosen_at`` nor ``jobs.peak_memory`` exists in this database. The one place that knows
+    where those facts live."""
+    has_chosen = CHOSEN_COLUMN in _columns(conn, "loras")
+    has_peak = PEAK_COLUMN in _columns(conn, "jobs")
+    if not (has_chosen or has_peak):
         return None
-    extras: dict[str, Any] = {"chosen_checkpoint": None, "peak_gpu_mib": None}
-    if chosen_col is not None:
-        row = conn.execute(f"SELECT path FROM loras WHERE job_id = ? AND {chosen_col} ORDER BY id DESC LIMIT 1",
-                           (job_id,)).fetchone()
+    extras: dict[str, Any] = {"chosen_checkpoint": None, "peak_gpu_bytes": None}
+    if has_chosen:
+        row = conn.execute(f"SELECT path FROM loras WHERE job_id = ? AND {CHOSEN_COLUMN} IS NOT NULL "
+                           f"ORDER BY {CHOSEN_COLUMN} DESC LIMIT 1", (job_id,)).fetchone()
         extras["chosen_checkpoint"] = row[0] if row else None
-    if peak_col is not None:
-        row = conn.execute(f"SELECT {peak_col} FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        extras["peak_gpu_mib"] = row[0] if row else None
+    if has_peak:
+        row = conn.execute(f"SELECT {PEAK_COLUMN} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        extras["peak_gpu_bytes"] = row[0] if row else None
     return extras
