@@ -134,7 +134,9 @@ def launcher_argv(python: str, script: Path, launch: dict[str, Any]) -> list[str
     processes = int(launch.get("num_processes") or 1)
     machines = int(launch.get("num_machines") or 1)
     argv += ["--num_processes", str(processes), "--num_machines", str(machines)]
-    if launch.get("multi_gpu") or (processes > 1 and machines == 1):
+    if launch.get("multi_gpu") or processes > 1:
+        # also across machines: without it (and no accelerate config) accelerate launch runs one plain process
+        # on a machine with one GPU, and the machines would train apart
         argv.append("--multi_gpu")
     if launch.get("gpu_ids"):
         argv += ["--gpu_ids", str(launch["gpu_ids"])]

@@ -151,7 +151,19 @@ def compute_steps(subsets: list[SubsetImages], params: StepParams) -> StepReport
     per_process = math.ceil(report.batches_per_epoch / processes)
     updates_per_epoch = math.ceil(per_process / accumulation)
     report.epochs = math.ceil(report.total_steps / updates_per_epoch) if updates_per_epoch else 0
+    _note_parallel(report, batch, processes, accumulation)
     return report
+
+
+def _note_parallel(report: StepReport, batch: int, processes: int, accumulation: int) -> None:
+    """Say how data parallelism changed the count (the batch size is per device; each process takes its share
+    of the epoch's batches)."""
+    if processes <= 1:
+        return
+    report.notes.append(
+        f"{processes} processes: batch size {batch} per device ({batch * processes * accumulation} per optimizer "
+        f"step with gradient accumulation {accumulation}); steps per epoch = ceil({report.batches_per_epoch} "
+        f"batches / {processes} processes / {accumulation}) = {report.steps_per_epoch}")
 
 
 def select_buckets(rules: BucketRules, sizes: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -465,6 +477,7 @@ def compute_musubi_steps(datasets: list[MusubiDataset], params: MusubiStepParams
         report.total_steps = params.max_train_steps
     updates_per_epoch = math.ceil(math.ceil(batches / processes) / accumulation)
     report.epochs = math.ceil(report.total_steps / updates_per_epoch) if updates_per_epoch else 0
+    _note_parallel(report, max((max(d.batch_size, 1) for d in datasets), default=1), processes, accumulation)
     return report
 
 

@@ -17,6 +17,7 @@ from loratui.datasets.service import get_dataset
 from loratui.errors import NotFoundError
 from loratui.models.roles import DENOISER_ROLES, ROLE_CONTENTS, catalog_family, check_model_roles, config_variant
 from loratui.training.config import TrainConfig
+from loratui.training.distributed import deepspeed_problems, launch_problems
 from loratui.training.edit_pairs import load_pair_plan
 from loratui.training.musubi import DATASET_ARGS as MUSUBI_DATASET_ARGS
 from loratui.training.video_dataset import video_architecture
@@ -243,23 +244,14 @@ def _check_combinations(config: TrainConfig, schema: Schema) -> list[Issue]:
     if args.get("save_every_n_steps") and not _on(args, "save_state"):
         issues.append(Issue("save_state", "is off: saved checkpoints cannot be resumed from (turn it on to "
                                           "resume after a cancel or a lost box)", "warning"))
-    issues += _check_launch(config.launch)
+    issues += _check_launch(config, schema)
     return issues
 
 
-def _check_launch(launch: dict[str, Any]) -> list[Issue]:
-    issues = []
-    processes = launch.get("num_processes")
-    if processes is not None and processes < 1:
-        issues.append(Issue("launch.num_processes", "must be at least 1"))
-    gpu_ids = launch.get("gpu_ids")
-    if gpu_ids and processes and launch.get("num_machines", 1) == 1:
-        count = len([g for g in str(gpu_ids).split(",") if g.strip()])
-        if gpu_ids != "all" and count != processes:
-            issues.append(Issue("launch.gpu_ids", f"lists {count} GPUs for {processes} processes", "warning"))
-    if (launch.get("num_machines") or 1) > 1 and not launch.get("main_process_ip"):
-        issues.append(Issue("launch.main_process_ip", "is required with more than one machine"))
-    return issues
+def _check_launch(config: TrainConfig, schema: Schema) -> list[Issue]:
+    """[launch] (processes, machines, ports) and the trainer's DeepSpeed options (``training.distributed``)."""
+    found = launch_problems(config.launch) + deepspeed_problems(config.args, schema, config.backend)
+    return [Issue(field, message, severity) for field, message, severity in found]
 
 
 async def check_dataset(store, config: TrainConfig) -> list[Issue]:

@@ -88,7 +88,8 @@ async def test_accelerate_flags_for_multi_gpu_and_multi_node(store, kohya_ctx, m
     for flag, value in (("--num_machines", "2"), ("--machine_rank", "1"), ("--main_process_ip", "10.0.0.1"),
                         ("--main_process_port", "29500")):
         assert argv[argv.index(flag) + 1] == value
-    assert "--multi_gpu" not in argv  # accelerate decides the distributed type for multi-node from its config
+    # accelerate launch without --multi_gpu (and no accelerate config) runs a plain process on a one-GPU machine
+    assert "--multi_gpu" in argv
 
 
 async def test_musubi_plan_has_its_own_dataset_format_and_three_phases(store, musubi_ctx, make_dataset, register,

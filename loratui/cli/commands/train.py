@@ -9,6 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from loratui.cli.commands import train_runs
 from loratui.cli.output import StreamPrinter, info, out, print_json, print_table
 from loratui.datasets import service
 from loratui.errors import InputError, ModelError, NotFoundError
@@ -192,6 +193,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     remove = qsub.add_parser("remove", help="take a training out of the queue")
     remove.add_argument("job", type=int)
     remove.set_defaults(handler=cmd_queue_remove)
+    train_runs.register(sub, _add_set, parse_overrides)  # sweep, sweeps, compare
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:
@@ -363,7 +365,9 @@ async def cmd_plan(ctx, args) -> int:
         out(f"# ---- phase {phase.name} (cwd {phase.cwd}; env {phase.env})")
         out(repr(phase.argv))
     where = f"; wrote {len(written)} file(s) to {plan.workdir}" if written else "; files not written (use --write DIR)"
-    info(f"{plan.total_steps} steps over {plan.epochs} epoch(s){where}")
+    processes = int(config.launch.get("num_processes") or 1)
+    spread = f" (optimizer steps, with the batches split over {processes} processes)" if processes > 1 else ""
+    info(f"{plan.total_steps} steps over {plan.epochs} epoch(s){spread}{where}")
     return 0
 
 

@@ -25,7 +25,9 @@ from loratui.loras import library
 from loratui.loras.inspect import LoraInfo, inspect_file
 from loratui.loras.present import human_size, info_rows
 from loratui.store.changes import ChangeSet
+from loratui.training.run import sweep_repo
 from loratui.tui.extensions import ScreenAction
+from loratui.tui.screens.compare import CompareScreen
 from loratui.tui.screens.lora_dialogs import FolderDialog, ResizeDialog, TableDialog, UploadDialog, UploadRequest
 from loratui.tui.widgets.key_footer import KeyFooter
 from loratui.tui.workers import work
@@ -45,12 +47,14 @@ class LorasScreen(Screen):
         Binding("j", "reveal_job", "Job", id="loras.reveal_job"),
         Binding("s", "scan", "Scan folder", id="loras.scan"),
         Binding("f5", "reload", "Reload", id="loras.reload"),
+        Binding("t", "compare_runs", "Compare runs", id="loras.compare_runs"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.records: dict[str, library.LoraRecord] = {}
         self.compare_with: library.LoraRecord | None = None
+        self.run_a: library.LoraRecord | None = None
         self._info_cache: dict[str, LoraInfo | str] = {}
         self._select_next: str | None = None
         """A path to put the cursor on at the next reload (a file this screen just wrote)."""
@@ -286,6 +290,27 @@ class LorasScreen(Screen):
                 f"tags only in A: {len(result.tags_only_a)}, only in B: {len(result.tags_only_b)}")
         self.status("")
         self.app.push_screen(TableDialog(f"A = {first.name}   B = {record.name}", ["", "A", "B"], rows, note))
+
+    async def action_compare_runs(self) -> None:
+        """Compare the trainings behind LoRAs: the selected one's training sweep, else two LoRAs' jobs (t on
+        each)."""
+        record = self.selected
+        if record is None:
+            return
+        if record.job_id is None:
+            self.notify("No known training made this LoRA (it was found by a folder scan)", severity="warning")
+            return
+        if self.run_a is None or self.run_a.id == record.id:
+            sweep = (await self.store.run(sweep_repo.sweeps_of_jobs, [record.job_id])).get(record.job_id)
+            if sweep is not None and self.run_a is None:
+                self.app.push_screen(CompareScreen(self.store, self.app.ctx, sweep_id=sweep[0]))
+                return
+            self.run_a = record
+            self.status(f"compare runs: A = job {record.job_id}; highlight another LoRA and press t")
+            return
+        first, self.run_a = self.run_a, None
+        self.status("")
+        self.app.push_screen(CompareScreen(self.store, self.app.ctx, [first.job_id, record.job_id]))
 
     async def action_reveal_job(self) -> None:
         record = self.selected

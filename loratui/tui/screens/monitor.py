@@ -27,8 +27,10 @@ from loratui.store.changes import ChangeSet
 from loratui.training.run import queue as run_queue
 from loratui.training.run.launch import cancel_training, resume_training
 from loratui.training.run.procgroup import group_members
+from loratui.training.run import sweep_repo
 from loratui.training.run.status import status_line
 from loratui.tui.extensions import ScreenAction
+from loratui.tui.screens.compare import CompareScreen
 from loratui.tui.widgets.key_footer import KeyFooter
 from loratui.tui.widgets.logview import LogView
 from loratui.tui.widgets.lossplot import LossPlot
@@ -62,6 +64,8 @@ class MonitorScreen(Screen):
         Binding("x", "remove_queued", "Unqueue", id="monitor.queue_remove"),
         Binding("v", "compare", "Compare run", id="monitor.compare"),
         Binding("slash", "search", "Search log", id="monitor.search"),
+        Binding("space", "mark", "Mark run", id="monitor.mark"),
+        Binding("V", "compare_runs", "Compare runs", id="monitor.compare_runs"),
     ]
 
     def __init__(self, store, ctx, job_id: int | None = None) -> None:
@@ -77,6 +81,8 @@ class MonitorScreen(Screen):
         self._compare_metrics: list[tuple[int, float]] = []
         self._followed: int | None = None
         self._cancel_armed: tuple[int, float] | None = None
+        self.marked: list[int] = []
+        self.sweeps: dict[int, tuple[int, str]] = {}
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -118,6 +124,8 @@ class MonitorScreen(Screen):
         if not self.is_attached:
             return
         self.jobs = await self.store.run(repo.list_jobs, kind="train", limit=100)
+        self.sweeps = await self.store.run(sweep_repo.sweeps_of_jobs, [j.id for j in self.jobs])
+        self.jobs = group_sweeps(self.jobs, self.sweeps)
         if self.job_id is None and self.jobs:
             running = [j for j in self.jobs if not j.terminal and j.status != JobStatus.QUEUED]
             self.job_id = (running or self.jobs)[0].id
@@ -133,7 +141,10 @@ class MonitorScreen(Screen):
             for job in self.jobs:
                 status = job.status.value + (f" #{job.queue_position}" if job.queue_position else "")
                 step = f"{job.step or 0}/{job.total_steps or '?'}" if (job.step or job.total_steps) else ""
-                table.add_row(str(job.id), status, step, job.title, key=str(job.id))
+                mark = "*" if job.id in self.marked else ""
+                sweep = self.sweeps.get(job.id)
+                title = f"sweep {sweep[0]} · {sweep[1]}" if sweep else job.title
+                table.add_row(f"{mark}{job.id}", status, step, title, key=str(job.id))
             if self.job_id is not None:
                 for index, job in enumerate(self.jobs):
                     if job.id == self.job_id:
@@ -298,6 +309,29 @@ class MonitorScreen(Screen):
         self._compare_metrics = []
         await self._load_metrics()
 
+    def action_mark(self) -> None:
+        """Mark or unmark the selected training for a comparison (V)."""
+        if self.job is None:
+            return
+        if self.job.id in self.marked:
+            self.marked.remove(self.job.id)
+        else:
+            self.marked.append(self.job.id)
+        self._fill_table()
+        self.notify(f"{len(self.marked)} run(s) marked: V compares them" if self.marked else "no run marked")
+
+    def action_compare_runs(self) -> None:
+        """Compare the marked trainings, else the training sweep of the selected one, side by side."""
+        if len(self.marked) >= 2:
+            self.app.push_screen(CompareScreen(self.store, self.ctx, list(self.marked)))
+            return
+        sweep = self.sweeps.get(self.job.id) if self.job is not None else None
+        if sweep is not None:
+            self.app.push_screen(CompareScreen(self.store, self.ctx, sweep_id=sweep[0]))
+            return
+        self.notify("mark two or more runs with space (or select a run of a training sweep), then press V",
+                    severity="warning")
+
     def action_search(self) -> None:
         """Show the search box."""
         box = self.query_one("#monitor-search", Input)
@@ -312,6 +346,17 @@ class MonitorScreen(Screen):
             self.notify(f"not found: {event.value}", severity="warning")
         event.input.display = False
         log.focus()
+
+
+def group_sweeps(jobs: list[Job], sweeps: dict[int, tuple[int, str]]) -> list[Job]:
+    """The jobs (newest first) with the runs of each training sweep together, where its newest run is."""
+    anchor: dict[int, int] = {}
+    for index, job in enumerate(jobs):
+        if job.id in sweeps:
+            anchor.setdefault(sweeps[job.id][0], index)
+    order = {job.id: (anchor[sweeps[job.id][0]] if job.id in sweeps else index, index)
+             for index, job in enumerate(jobs)}
+    return sorted(jobs, key=lambda job: order[job.id])
 
 
 def open_monitor(app) -> MonitorScreen:

@@ -32,10 +32,12 @@ from loratui.training import schema as trainer_schema
 from loratui.training.schema import SECTIONS, Option
 from loratui.training.validate import MODEL_ROLES
 from loratui.training.run.launch import start_training
+from loratui.training.run.sweep import create_sweep
 from loratui.store.changes import ChangeSet
 from loratui.tui.extensions import ScreenAction
 from loratui.tui.screens.training_import import ImportConfigScreen
 from loratui.tui.screens.confirm import ConfirmScreen
+from loratui.tui.screens.sweep_dialog import SweepDialog
 from loratui.tui.widgets.key_footer import KeyFooter
 from loratui.tui.workers import report_error, work
 
@@ -90,6 +92,7 @@ class TrainingScreen(Screen[None]):
         Binding("ctrl+t", "start", "Start training", id="training.start"),
         Binding("ctrl+g", "set_target", "Set dataset target", id="training.set_target"),
         Binding("ctrl+o", "import_config", "Import config", id="training.import"),
+        Binding("ctrl+r", "sweep", "Training sweep", id="training.sweep"),
     ]
 
     def __init__(self, ctx, store, config: TrainConfig, path: Path) -> None:
@@ -481,6 +484,29 @@ class TrainingScreen(Screen[None]):
         dataset = await self.store.run(dataset_repo.find_dataset, name=self.form.config.dataset)
         job_id = await start_training(self.store, self.ctx, path, dataset_id=dataset.id if dataset else None)
         self.notify(f"Training job {job_id} started")
+
+
+    def action_sweep(self) -> None:
+        """Ask for grid values, save, and queue one training per combination (a training sweep)."""
+        self._sweep_worker()
+
+    @work(exclusive=True, group="save")
+    async def _sweep_worker(self) -> None:
+        if self.form is None:
+            return
+        errors = [i for i in self.form.issues() if i.severity == "error"]
+        if errors:
+            self.notify(f"Fix {len(errors)} error(s) first: {errors[0].field}: {errors[0].message}",
+                        severity="error")
+            return
+        grid = await self.app.push_screen_wait(SweepDialog(self.form.schema, self.form.config))
+        if grid is None:
+            return
+        path = await self.save_config_file()
+        if path is None:
+            return
+        sweep = await create_sweep(self.store, self.ctx, path, grid)
+        self.notify(f"Training sweep {sweep.id}: {len(sweep.runs)} jobs queued (monitor: V compares them)")
 
 
 def _same_file(a: Path, b: Path) -> bool:
