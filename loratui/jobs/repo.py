@@ -479,6 +479,17 @@ def held_gpus(conn: sqlite3.Connection) -> set[int]:
     return held
 
 
+def gpu_holders(conn: sqlite3.Connection) -> dict[int, int]:
+    """GPU index -> id of the active job holding it."""
+    placeholders = ", ".join("?" for _ in _ACTIVE)
+    holders: dict[int, int] = {}
+    for job_id, ids in conn.execute(f"SELECT id, gpu_ids FROM jobs WHERE gpu_ids IS NOT NULL AND status IN "
+                                    f"({placeholders})", _ACTIVE):
+        for index in parse_ids(ids):
+            holders[index] = job_id
+    return holders
+
+
 def set_gpu_request(conn: sqlite3.Connection, job_id: int, request: GpuRequest) -> None:
     """Record what a job asks for (before it is claimed)."""
     update_job(conn, job_id, gpu_request=request.encode())

@@ -9,6 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from loratui.cli.commands import train_remedies
 from loratui.cli.output import StreamPrinter, info, out, print_json, print_table
 from loratui.datasets import service
 from loratui.errors import InputError, ModelError, NotFoundError
@@ -192,6 +193,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     remove = qsub.add_parser("remove", help="take a training out of the queue")
     remove.add_argument("job", type=int)
     remove.set_defaults(handler=cmd_queue_remove)
+
+    train_remedies.register(sub)
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:

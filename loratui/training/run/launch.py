@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loratui.config import Context
+from loratui.config import Context, tomllib
 from loratui.errors import JobError, TrainingError
 from loratui.gpu.pinning import request_from_argv
 from loratui.jobs import repo
@@ -74,12 +74,27 @@ async def start_training(
         raise
     params.update({"backend": plan.backend, "family": plan.family, "output_dir": plan.output_dir,
                    "output_name": plan.output_name, "save_state": plan.save_state})
+    batch = _batch_size(plan)
+    if batch:
+        params["batch_size"] = batch
     name = title or plan.output_name or f"{plan.backend} {plan.family}"
     await store.run(repo.update_job, job.id, title=name, params=params, workdir=str(job_dir),
                     log_path=str(job_dir / jobfiles.LOG_FILE), total_steps=plan.total_steps, epochs=plan.epochs,
                     gpu_request=_gpu_request(plan))
     await _start_or_enqueue(store, ctx, job.id, queue)
     return job.id
+
+
+def _batch_size(plan: TrainPlan) -> int | None:
+    """The batch size of a plan built from a config (for images/s), from the config copy it carries."""
+    text = plan.files.get("loratui_config.toml")
+    if not text:
+        return None
+    try:
+        value = tomllib.loads(text).get("args", {}).get("train_batch_size")
+    except tomllib.TOMLDecodeError:
+        return None
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1
 
 
 def _gpu_request(plan: TrainPlan) -> str:

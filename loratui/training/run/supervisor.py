@@ -68,6 +68,8 @@ class RunState:
         self.errors: list[logparse.Error] = []
         """The errors worth keeping (``logparse.notable_errors``: a few, however many the trainer printed)."""
         self.states: list[dict] = []
+        self.failure: logparse.GpuFailure | None = None
+        """The first GPU failure the log named (out of memory, NCCL, driver, hardware)."""
         self.bar: str | None = None
         self.cached = 0
         """Items a caching phase has finished (musubi-tuner prints no total there)."""
@@ -154,6 +156,10 @@ class RunState:
                 self.event("sample_started", {"step": ev.step})
             elif isinstance(ev, logparse.Error):
                 self.errors = logparse.notable_errors(self.errors + [ev])
+            elif isinstance(ev, logparse.GpuFailure):
+                if self.failure is None:
+                    self.failure = ev
+                self.event("gpu_failure", {"cause": ev.cause, "line": ev.line})
 
     def flush(self, force: bool = False) -> None:
         """Write what is pending if the interval has passed (or it is urgent, or forced)."""
@@ -363,6 +369,8 @@ class Supervisor:
                 fields["error"] = "Traceback (most recent call last):\n" + "\n".join(error.traceback) + "\n" + error.message
             else:
                 fields["error"] = message
+            if state.failure is not None:
+                fields["failure_cause"] = state.failure.cause
         if status == JobStatus.COMPLETED:
             self.index_loras(outputs)  # before the status says completed, so the library has them by then
         state.set_status(status)
