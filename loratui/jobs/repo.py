@@ -540,6 +540,20 @@ def gpu_samples(conn: sqlite3.Connection, job_id: int, since: float = 0.0) -> li
              "temperature": r[5]} for r in rows]
 
 
+def latest_gpu_samples(conn: sqlite3.Connection, job_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
+    """The newest telemetry sample of each GPU of each job in `job_ids` (job id -> samples by GPU)."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    for job_id in job_ids:
+        rows = conn.execute(
+            "SELECT s.t, s.gpu_index, s.utilization, s.memory_used, s.memory_total, s.temperature "
+            "FROM job_gpu_samples s WHERE s.job_id = ? AND s.t = (SELECT MAX(t) FROM job_gpu_samples WHERE job_id = ?) "
+            "ORDER BY s.gpu_index", (job_id, job_id)).fetchall()
+        if rows:
+            out[job_id] = [{"t": r[0], "gpu": r[1], "utilization": r[2], "memory_used": r[3], "memory_total": r[4],
+                            "temperature": r[5]} for r in rows]
+    return out
+
+
 def peak_memory(conn: sqlite3.Connection, job_id: int) -> int | None:
     """The most memory (bytes) one of a job's GPUs used while it ran; None when it was never sampled."""
     row = conn.execute("SELECT peak_memory FROM jobs WHERE id = ?", (job_id,)).fetchone()
