@@ -66,8 +66,10 @@ def available_providers() -> list[str]:
     return list(quiet_onnxruntime().get_available_providers())
 
 
-def open_session(model_path: Path, device: str = "auto", threads: int = 0) -> TaggerSession:
-    """Load `model_path` on `device` ('auto': CUDA when it really starts, else CPU; 'cuda'; 'cpu')."""
+def open_session(model_path: Path, device: str = "auto", threads: int = 0, device_id: int | None = None
+                 ) -> TaggerSession:
+    """Load `model_path` on `device` ('auto': CUDA when it really starts, else CPU; 'cuda'; 'cpu'); with CUDA,
+    on GPU `device_id` (the CUDA provider's default, GPU 0, when None)."""
     if device not in ("auto", "cuda", "cpu"):
         raise InputError(f"device must be auto, cuda or cpu, got {device!r}")
     ort = quiet_onnxruntime()
@@ -82,7 +84,8 @@ def open_session(model_path: Path, device: str = "auto", threads: int = 0) -> Ta
     want_cuda = device in ("auto", "cuda") and CUDA in offered
     if device == "cuda" and CUDA not in offered:
         raise ModelError("this onnxruntime has no CUDA provider", hint="pip install 'onnxruntime-gpu[cuda,cudnn]'")
-    providers = [CUDA, CPU] if want_cuda else [CPU]
+    cuda = (CUDA, {"device_id": device_id}) if device_id is not None else CUDA
+    providers = [cuda, CPU] if want_cuda else [CPU]
     try:
         session = ort.InferenceSession(str(model_path), options, providers=providers)
     except Exception as exc:  # onnxruntime raises its own exception types for bad files
