@@ -20,7 +20,7 @@ from typing import Any, Iterable
 
 from loratui.errors import JobError, NotFoundError
 from loratui.gpu.inventory import format_ids, parse_ids
-from loratui.gpu.slots import GpuRequest, SlotView, choose
+from loratui.gpu.slots import GpuRequest, SlotView, choose, impossible
 from loratui.jobs.model import ACTIVE, RESUMABLE, TERMINAL, Job, JobStatus
 from loratui.jobs.procinfo import hostname, proc_key
 from loratui.redact import redact_text, redact_value
@@ -348,6 +348,24 @@ def _fit(conn: sqlite3.Connection, job_id: int, slots: SlotView) -> list[int] | 
     return choose(request, slots.free(held_gpus(conn)), slots.indices)
 
 
+def _fail_impossible(conn: sqlite3.Connection, ids: list[int], slots: SlotView) -> list[int]:
+    """End queued trainings whose request this machine can never meet (more GPUs than it has, a GPU it lacks)
+    as failed, saying why; returns the others."""
+    left = []
+    for job_id in ids:
+        row = conn.execute("SELECT gpu_request FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        why = impossible(GpuRequest.decode(row[0] if row else None), slots.indices)
+        if why is None:
+            left.append(job_id)
+            continue
+        message = f"cannot start: it {why}" if why.startswith("asks") else f"cannot start: {why}"
+        _update(conn, job_id, {"status": JobStatus.FAILED, "finished_at": time.time(), "queue_position": None,
+                               "message": message, "error": message})
+    if len(left) != len(ids):
+        _renumber(conn, left)
+    return left
+
+
 def _assignment(gpus: list[int]) -> dict[str, Any]:
     return {"gpu_ids": format_ids(gpus), "gpu_assigned_at": time.time(), "gpu_released_at": None}
 
@@ -396,6 +414,7 @@ def claim_next(conn: sqlite3.Connection, max_parallel: int, slots: SlotView | No
         if not ids:
             return None
         if slots and slots.gpus:
+            ids = _fail_impossible(conn, ids, slots)
             for job_id in ids:
                 gpus = _fit(conn, job_id, slots)
                 if gpus is not None:

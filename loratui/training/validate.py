@@ -256,6 +256,15 @@ def _check_launch(launch: dict[str, Any]) -> list[Issue]:
         count = len([g for g in str(gpu_ids).split(",") if g.strip()])
         if gpu_ids != "all" and count != processes:
             issues.append(Issue("launch.gpu_ids", f"lists {count} GPUs for {processes} processes", "warning"))
+    gpus = launch.get("gpus")
+    if gpus is not None and gpus < 1:
+        issues.append(Issue("launch.gpus", "must be at least 1"))
+    elif gpus and gpu_ids:
+        issues.append(Issue("launch.gpus", "and gpu_ids both choose GPUs: keep one (gpus = any N free GPUs, "
+                                           "gpu_ids = exactly those)"))
+    elif gpus and processes and processes != gpus:
+        issues.append(Issue("launch.gpus", f"asks for {gpus} GPUs but num_processes = {processes} (one process "
+                                           "per GPU: the GPUs decide)", "warning"))
     if (launch.get("num_machines") or 1) > 1 and not launch.get("main_process_ip"):
         issues.append(Issue("launch.main_process_ip", "is required with more than one machine"))
     return issues

@@ -124,3 +124,13 @@ def test_the_supervisor_samples_its_gpus_and_keeps_the_peak(ctx, tmp_path, monke
         assert repo.latest_gpu_samples(conn, [job_id])[job_id][1]["memory_used"] in (12 * GIB, 21.5 * GIB)
     finally:
         conn.close()
+
+
+def test_launch_gpus_is_checked():
+    from loratui.training.validate import _check_launch
+
+    assert [i.message for i in _check_launch({"gpus": 0})] == ["must be at least 1"]
+    assert "keep one" in _check_launch({"gpus": 2, "gpu_ids": "0,1"})[0].message
+    (warning,) = _check_launch({"gpus": 2, "num_processes": 4})
+    assert warning.severity == "warning" and "the GPUs decide" in warning.message
+    assert _check_launch({"gpus": 2}) == []

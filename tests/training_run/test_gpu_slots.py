@@ -137,3 +137,19 @@ def test_without_gpus_max_parallel_decides_as_before(ctx, tmp_path):
     assert [r["status"] for r in rows] == ["completed", "completed"]
     assert [r["gpu_ids"] for r in rows] == [None, None]
     assert json.loads((tmp_path / "n0.json").read_text())["visible"] is None
+
+
+def test_a_request_this_machine_can_never_meet_fails_with_the_reason(ctx, tmp_path, monkeypatch):
+    monkeypatch.setenv("LORATUI_FAKE_GPUS", "2")
+    big = _gpu_job(ctx, tmp_path, "big", GpuRequest(4), 0.1)
+    missing = _gpu_job(ctx, tmp_path, "missing", GpuRequest(0, (5,)), 0.1)
+    fits = _gpu_job(ctx, tmp_path, "fits", GpuRequest(2), 0.1)
+    conn = connect(ctx.paths.db)
+    try:
+        assert advance_sync(conn, ctx) == [fits]
+        wait_status(ctx.paths.home, fits, TERMINAL, timeout=60)
+    finally:
+        conn.close()
+    assert job_row(ctx.paths.home, big)["status"] == "failed"
+    assert job_row(ctx.paths.home, big)["message"] == "cannot start: it asks for 4 GPUs; this machine has 2"
+    assert job_row(ctx.paths.home, missing)["message"] == "cannot start: GPU 5 does not exist here (GPUs: 0,1)"
