@@ -134,3 +134,20 @@ def test_launch_gpus_is_checked():
     (warning,) = _check_launch({"gpus": 2, "num_processes": 4})
     assert warning.severity == "warning" and "the GPUs decide" in warning.message
     assert _check_launch({"gpus": 2}) == []
+
+
+def test_job_history_shows_gpus_and_peak_memory(cli, ctx, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    conn = connect(ctx.paths.db)
+    try:
+        plain = repo.create_job(conn, "train", title="cpu run")
+        repo.update_job(conn, plain.id, status="completed")
+        assert "gpus" not in cli("jobs").out  # no job had GPUs: the table is as before
+        job = repo.create_job(conn, "train", title="gpu run")
+        repo.update_job(conn, job.id, status="completed", gpu_ids="0,1", peak_memory=int(21.5 * GIB))
+    finally:
+        conn.close()
+    table = cli("jobs").out
+    assert "gpus" in table and "0,1 peak 21.5G" in table
+    data = {j["id"]: j for j in cli("jobs", "--json").json()}
+    assert data[job.id]["peak_memory"] == int(21.5 * GIB) and data[job.id]["gpu_ids"] == "0,1"
