@@ -1,5 +1,6 @@
-"""Repository of the jobs tables (``jobs``, ``job_items``, ``job_metrics``, ``job_events``): the one writer of
-job rows.
+"""Repository of the jobs tables (``jobs``, ``job_items``, ``job_metrics``, ``job_events``, ``job_gpu_samples``):
+the one writer of job rows, the training queue and its GPU slots (``loratui.gpu.slots`` applied in the claiming
+transaction).
 
 Plain functions on a ``sqlite3.Connection`` (see ``loratui.store.db``): the TUI and CLI run them with ``await
 store.run(fn, ...)``; the training supervisor, which has no event loop, calls them on its own connection.
