@@ -136,7 +136,8 @@ class TrainerSettings:
     musubi_python: str = ""
     """Python of the musubi-tuner venv (env LORATUI_MUSUBI_PYTHON)."""
     max_parallel: int = 1
-    """How many queued trainings may run at once."""
+    """How many queued trainings may run at once on a machine without GPUs (with GPUs, the free GPUs decide:
+    docs/training-runs.md "GPU slots")."""
 
 
 @dataclass
