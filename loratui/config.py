@@ -136,7 +136,8 @@ class TrainerSettings:
     musubi_python: str = ""
     """Python of the musubi-tuner venv (env LORATUI_MUSUBI_PYTHON)."""
     max_parallel: int = 1
-    """How many queued trainings may run at once."""
+    """How many queued trainings may run at once on a machine without GPUs (with GPUs, the free GPUs decide:
+    docs/training-runs.md "GPU slots")."""
 
 
 @dataclass
@@ -151,6 +152,18 @@ class TrainingRunSettings:
     """How often the supervisor reads new trainer output."""
     db_write_interval_s: float = 1.0
     """The least time between two progress writes to the job row (status changes are written at once)."""
+
+
+@dataclass
+class GpuSettings:
+    """GPU slots and telemetry ([gpus]); see docs/training-runs.md "GPU slots"."""
+
+    busy_memory_mib: int = 1024
+    """A GPU on which processes that are not loratui jobs use more memory than this (MiB) is not handed out."""
+    sample_interval_s: float = 5.0
+    """How often a running training's supervisor samples its GPUs (utilisation, memory, temperature)."""
+    fake: str = ""
+    """Test/demo only: a FAKE GPU inventory instead of NVML ("8", "4x81920" or a JSON file; env LORATUI_FAKE_GPUS)."""
 
 
 @dataclass
@@ -241,6 +254,8 @@ SETTING_RULES: dict[tuple[str, str], Rule] = {
     ("training_run", "cancel_sigterm_wait_s"): Rule(0, 3600),
     ("training_run", "log_poll_s"): Rule(0, 60, above=True),
     ("training_run", "db_write_interval_s"): Rule(0, 3600, above=True),
+    ("gpus", "busy_memory_mib"): Rule(0, 1 << 24),
+    ("gpus", "sample_interval_s"): Rule(0.5, 3600),
     ("ui", "preview"): Rule(choices=("halfblock", "none")),
     ("dataset_tools", "dupe_max_distance"): Rule(0, 64, meaning="bits of a 64-bit perceptual hash"),
     ("dataset_tools", "import_max_gib"): Rule(0, above=True),
@@ -262,6 +277,7 @@ class Settings:
     training_run: TrainingRunSettings = field(default_factory=TrainingRunSettings)
     dataset_tools: DatasetToolsSettings = field(default_factory=DatasetToolsSettings)
     tagging: TaggingSettings = field(default_factory=TaggingSettings)
+    gpus: GpuSettings = field(default_factory=GpuSettings)
 
     _ENV = {
         ("trainers", "kohya_dir"): "LORATUI_KOHYA_DIR",

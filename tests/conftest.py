@@ -21,7 +21,8 @@ def home(tmp_path, monkeypatch) -> Path:
     """A fresh LORATUI_HOME for one test."""
     path = tmp_path / "home"
     monkeypatch.setenv("LORATUI_HOME", str(path))
-    for var in ("LORATUI_KOHYA_DIR", "LORATUI_KOHYA_PYTHON", "LORATUI_MUSUBI_DIR", "LORATUI_MUSUBI_PYTHON"):
+    for var in ("LORATUI_KOHYA_DIR", "LORATUI_KOHYA_PYTHON", "LORATUI_MUSUBI_DIR", "LORATUI_MUSUBI_PYTHON",
+                "LORATUI_FAKE_GPUS"):
         monkeypatch.delenv(var, raising=False)
     return path
 

@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("loratui.cli.commands.demo",
              "create a demo dataset (generated images with captions) and open the app on it"),
     "doctor": ("loratui.cli.commands.doctor", "check GPUs, onnxruntime, trainers, accelerate, disk, HF login"),
+    "gpus": ("loratui.cli.commands.gpus", "list the GPUs (NVML): memory, load, temperature, the job holding each"),
     "jobs": ("loratui.cli.commands.jobs", "list jobs of every kind (scan, tag, caption, train, ...)"),
     "lora": ("loratui.cli.commands.lora", "LoRA library: scan, list, info, compare, resize, upload"),
     "models": ("loratui.cli.commands.models", "download base models (Hub, Civitai) and list them"),

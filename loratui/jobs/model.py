@@ -71,6 +71,16 @@ class Job:
     updated_at: float = 0.0
     heartbeat_at: float | None = None
     finished_at: float | None = None
+    gpu_request: str | None = None
+    """What the job asks for (``loratui.gpu.slots.GpuRequest`` text; None: any one GPU)."""
+    gpu_ids: str | None = None
+    """The GPUs it was given ("0,1"), held while it is active; kept after it ends."""
+    gpu_assigned_at: float | None = None
+    gpu_released_at: float | None = None
+    peak_memory: int | None = None
+    """The most memory (bytes) one of its GPUs used while it ran."""
+    failure_cause: str | None = None
+    """Why it failed when the log says (``loratui.gpu.failures`` cause ids, e.g. 'cuda_oom')."""
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Job":

@@ -1,5 +1,6 @@
-"""Repository of the jobs tables (``jobs``, ``job_items``, ``job_metrics``, ``job_events``): the one writer of
-job rows.
+"""Repository of the jobs tables (``jobs``, ``job_items``, ``job_metrics``, ``job_events``, ``job_gpu_samples``):
+the one writer of job rows, the training queue and its GPU slots (``loratui.gpu.slots`` applied in the claiming
+transaction).
 
 Plain functions on a ``sqlite3.Connection`` (see ``loratui.store.db``): the TUI and CLI run them with ``await
 store.run(fn, ...)``; the training supervisor, which has no event loop, calls them on its own connection.
@@ -19,13 +20,18 @@ import time
 from typing import Any, Iterable
 
 from loratui.errors import JobError, NotFoundError
-from loratui.jobs.model import ACTIVE, RESUMABLE, Job, JobStatus
+from loratui.gpu.inventory import format_ids, parse_ids
+from loratui.gpu.slots import GpuRequest, SlotView, choose, impossible
+from loratui.jobs.model import ACTIVE, RESUMABLE, TERMINAL, Job, JobStatus
 from loratui.jobs.procinfo import hostname, proc_key
 from loratui.redact import redact_text, redact_value
 from loratui.store import changes, transaction
 
 _JSON_FIELDS = {"params", "outputs"}
 _TEXT_FIELDS = {"title", "message", "error"}
+_TERMINAL = {s.value for s in TERMINAL}
+GPU_SAMPLE_KEEP_S = 3600.0
+"""Telemetry samples older than this (per job) are dropped as new ones arrive."""
 _ACTIVE = tuple(s.value for s in ACTIVE)
 _COLUMNS = frozenset(Job.__dataclass_fields__) | {"trainer_key"}
 
@@ -138,6 +144,10 @@ def _update(conn: sqlite3.Connection, job_id: int, fields: dict[str, Any], where
     assignments = ", ".join(f"{key} = ?" for key in values)
     count = conn.execute(f"UPDATE jobs SET {assignments} WHERE id = ? {where}",
                          (*values.values(), job_id, *params)).rowcount
+    if count and values.get("status") in _TERMINAL:
+        # an ended job lets go of its GPUs (the assignment stays, for the history)
+        conn.execute("UPDATE jobs SET gpu_released_at = ? WHERE id = ? AND gpu_ids IS NOT NULL "
+                     "AND gpu_released_at IS NULL", (values["updated_at"], job_id))
     if count:
         changes.job_changed(conn, job_id, "status" if "status" in fields else "progress")
     return count
@@ -332,6 +342,35 @@ def _renumber(conn: sqlite3.Connection, ids: list[int]) -> None:
         _update(conn, job_id, {"queue_position": position}, "AND queue_position IS NOT ?", (position,))
 
 
+def _fit(conn: sqlite3.Connection, job_id: int, slots: SlotView) -> list[int] | None:
+    """The GPUs job `job_id` gets now, or None if its request does not fit the free ones."""
+    row = conn.execute("SELECT gpu_request FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    request = GpuRequest.decode(row[0] if row else None)
+    return choose(request, slots.free(held_gpus(conn)), slots.indices)
+
+
+def _fail_impossible(conn: sqlite3.Connection, ids: list[int], slots: SlotView) -> list[int]:
+    """End queued trainings whose request this machine can never meet (more GPUs than it has, a GPU it lacks)
+    as failed, saying why; returns the others."""
+    left = []
+    for job_id in ids:
+        row = conn.execute("SELECT gpu_request FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        why = impossible(GpuRequest.decode(row[0] if row else None), slots.indices)
+        if why is None:
+            left.append(job_id)
+            continue
+        message = f"cannot start: it {why}" if why.startswith("asks") else f"cannot start: {why}"
+        _update(conn, job_id, {"status": JobStatus.FAILED, "finished_at": time.time(), "queue_position": None,
+                               "message": message, "error": message})
+    if len(left) != len(ids):
+        _renumber(conn, left)
+    return left
+
+
+def _assignment(gpus: list[int]) -> dict[str, Any]:
+    return {"gpu_ids": format_ids(gpus), "gpu_assigned_at": time.time(), "gpu_released_at": None}
+
+
 def _launcher_fields() -> dict[str, Any]:
     # 'preparing', owned by this process until it hands the job to the supervisor it spawns: if it dies first,
     # the job is not stuck (``requeue_unstarted``)
@@ -340,27 +379,51 @@ def _launcher_fields() -> dict[str, Any]:
             "host": hostname(), "proc_key": proc_key(pid)}
 
 
-def claim_or_enqueue(conn: sqlite3.Connection, job_id: int, max_parallel: int, force_queue: bool = False) -> bool:
+def claim_or_enqueue(conn: sqlite3.Connection, job_id: int, max_parallel: int, force_queue: bool = False,
+                     slots: SlotView | None = None) -> bool:
     """Either mark a new training as starting, owned by this process (True: spawn its supervisor now and
-    ``hand_to_supervisor``), or put it at the end of the queue."""
+    ``hand_to_supervisor``), or put it at the end of the queue.
+
+    With `slots` (the machine's GPUs; None or empty: no GPUs) the GPUs decide instead of `max_parallel`: the
+    training starts when its request fits the free GPUs, which it then holds (``gpu_ids``)."""
     with transaction(conn):
         waiting = [i for i in queued_training_ids(conn) if i != job_id]
-        if not force_queue and active_training_count(conn) < max(1, max_parallel) and not waiting:
-            _update(conn, job_id, _launcher_fields())
-            return True
+        if not force_queue:
+            if slots and slots.gpus:
+                gpus = _fit(conn, job_id, slots)
+                if gpus is not None:
+                    _update(conn, job_id, {**_launcher_fields(), **_assignment(gpus)})
+                    _renumber(conn, waiting)
+                    return True
+            elif active_training_count(conn) < max(1, max_parallel) and not waiting:
+                _update(conn, job_id, _launcher_fields())
+                return True
         _update(conn, job_id, {"status": JobStatus.QUEUED})
         _renumber(conn, waiting + [job_id])
         return False
 
 
-def claim_next(conn: sqlite3.Connection, max_parallel: int) -> int | None:
+def claim_next(conn: sqlite3.Connection, max_parallel: int, slots: SlotView | None = None) -> int | None:
     """Take the first queued training if a slot is free; returns its id (now 'preparing', owned by this
-    process until ``hand_to_supervisor``). One transaction: two processes never take the same job."""
+    process until ``hand_to_supervisor``). One transaction: two processes never take the same job.
+
+    With `slots` (GPUs present) it takes the first queued training whose GPU request fits the free GPUs (a
+    later one that fits goes before an earlier one that does not: no GPU idles while a fitting job waits) and
+    records the GPUs it gets."""
     with transaction(conn):
-        if active_training_count(conn) >= max(1, max_parallel):
-            return None
         ids = queued_training_ids(conn)
         if not ids:
+            return None
+        if slots and slots.gpus:
+            ids = _fail_impossible(conn, ids, slots)
+            for job_id in ids:
+                gpus = _fit(conn, job_id, slots)
+                if gpus is not None:
+                    _update(conn, job_id, {**_launcher_fields(), **_assignment(gpus)})
+                    _renumber(conn, [i for i in ids if i != job_id])
+                    return job_id
+            return None
+        if active_training_count(conn) >= max(1, max_parallel):
             return None
         _update(conn, ids[0], _launcher_fields())
         _renumber(conn, ids[1:])
@@ -390,7 +453,8 @@ def requeue_unstarted(conn: sqlite3.Connection, job_id: int, seen_key: str | Non
     never ran); False if it was handed on or changed meanwhile."""
     with transaction(conn):
         moved = _update(conn, job_id, {"status": JobStatus.QUEUED, "pid": None, "proc_key": None, "host": None,
-                                       "queue_position": 0, "message": note},
+                                       "queue_position": 0, "message": note, "gpu_ids": None,
+                                       "gpu_assigned_at": None},
                         "AND status = ? AND supervisor_pid IS NULL AND proc_key IS ?",
                         (JobStatus.PREPARING.value, seen_key)) == 1
         if moved:
@@ -420,3 +484,97 @@ def remove_from_queue(conn: sqlite3.Connection, job_id: int) -> None:
         _update(conn, job_id, {"status": JobStatus.CANCELLED, "queue_position": None,
                                "message": "removed from the queue", "finished_at": time.time()})
         _renumber(conn, queued_training_ids(conn))
+
+
+# -- GPUs ------------------------------------------------------------------------------------------------------
+
+
+def held_gpus(conn: sqlite3.Connection) -> set[int]:
+    """GPU indices held by active jobs (any kind)."""
+    placeholders = ", ".join("?" for _ in _ACTIVE)
+    held: set[int] = set()
+    for (ids,) in conn.execute(f"SELECT gpu_ids FROM jobs WHERE gpu_ids IS NOT NULL AND status IN ({placeholders})",
+                               _ACTIVE):
+        held.update(parse_ids(ids))
+    return held
+
+
+def gpu_holders(conn: sqlite3.Connection) -> dict[int, int]:
+    """GPU index -> id of the active job holding it."""
+    placeholders = ", ".join("?" for _ in _ACTIVE)
+    holders: dict[int, int] = {}
+    for job_id, ids in conn.execute(f"SELECT id, gpu_ids FROM jobs WHERE gpu_ids IS NOT NULL AND status IN "
+                                    f"({placeholders})", _ACTIVE):
+        for index in parse_ids(ids):
+            holders[index] = job_id
+    return holders
+
+
+def set_gpu_request(conn: sqlite3.Connection, job_id: int, request: GpuRequest) -> None:
+    """Record what a job asks for (before it is claimed)."""
+    update_job(conn, job_id, gpu_request=request.encode())
+
+
+def claim_gpus(conn: sqlite3.Connection, job_id: int, request: GpuRequest, slots: SlotView) -> list[int] | None:
+    """Give a running in-process job (tagging) the GPUs of `request` if they are free now; None if they are
+    not (it then runs without them, or waits, as its caller decides). One transaction with the check."""
+    with transaction(conn):
+        gpus = choose(request, slots.free(held_gpus(conn)), slots.indices)
+        if gpus is not None:
+            _update(conn, job_id, _assignment(gpus))
+        return gpus
+
+
+def gpu_assignments(conn: sqlite3.Connection, job_ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
+    """(job id, kind, status, GPUs, assigned at, released at) of jobs that were given GPUs, oldest first."""
+    rows = conn.execute("SELECT id, kind, status, gpu_ids, gpu_assigned_at, gpu_released_at FROM jobs "
+                        "WHERE gpu_ids IS NOT NULL ORDER BY gpu_assigned_at, id").fetchall()
+    wanted = set(job_ids) if job_ids is not None else None
+    return [{"job_id": r[0], "kind": r[1], "status": r[2], "gpus": parse_ids(r[3]), "assigned_at": r[4],
+             "released_at": r[5]} for r in rows if wanted is None or r[0] in wanted]
+
+
+def record_gpu_samples(conn: sqlite3.Connection, job_id: int, samples: list[tuple[int, int | None, int | None,
+                                                                                  int | None, int | None]],
+                       t: float | None = None) -> None:
+    """Store one telemetry sample per GPU of a job ((index, utilisation %, memory used, memory total, °C)),
+    raise its peak memory, drop its samples older than ``GPU_SAMPLE_KEEP_S``."""
+    t = time.time() if t is None else t
+    peak = max((s[2] for s in samples if s[2] is not None), default=None)
+    with transaction(conn):
+        conn.executemany("INSERT INTO job_gpu_samples (job_id, t, gpu_index, utilization, memory_used, memory_total, "
+                         "temperature) VALUES (?, ?, ?, ?, ?, ?, ?)", [(job_id, t, *s) for s in samples])
+        conn.execute("DELETE FROM job_gpu_samples WHERE job_id = ? AND t < ?", (job_id, t - GPU_SAMPLE_KEEP_S))
+        if peak is not None:
+            conn.execute("UPDATE jobs SET peak_memory = ? WHERE id = ? AND (peak_memory IS NULL OR peak_memory < ?)",
+                         (peak, job_id, peak))
+        changes.job_changed(conn, job_id, "progress")
+
+
+def gpu_samples(conn: sqlite3.Connection, job_id: int, since: float = 0.0) -> list[dict[str, Any]]:
+    """A job's telemetry samples after `since`, oldest first: t, gpu, utilization, memory_used, memory_total,
+    temperature."""
+    rows = conn.execute("SELECT t, gpu_index, utilization, memory_used, memory_total, temperature FROM job_gpu_samples "
+                        "WHERE job_id = ? AND t > ? ORDER BY t, gpu_index", (job_id, since))
+    return [{"t": r[0], "gpu": r[1], "utilization": r[2], "memory_used": r[3], "memory_total": r[4],
+             "temperature": r[5]} for r in rows]
+
+
+def latest_gpu_samples(conn: sqlite3.Connection, job_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
+    """The newest telemetry sample of each GPU of each job in `job_ids` (job id -> samples by GPU)."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    for job_id in job_ids:
+        rows = conn.execute(
+            "SELECT s.t, s.gpu_index, s.utilization, s.memory_used, s.memory_total, s.temperature "
+            "FROM job_gpu_samples s WHERE s.job_id = ? AND s.t = (SELECT MAX(t) FROM job_gpu_samples WHERE job_id = ?) "
+            "ORDER BY s.gpu_index", (job_id, job_id)).fetchall()
+        if rows:
+            out[job_id] = [{"t": r[0], "gpu": r[1], "utilization": r[2], "memory_used": r[3], "memory_total": r[4],
+                            "temperature": r[5]} for r in rows]
+    return out
+
+
+def peak_memory(conn: sqlite3.Connection, job_id: int) -> int | None:
+    """The most memory (bytes) one of a job's GPUs used while it ran; None when it was never sampled."""
+    row = conn.execute("SELECT peak_memory FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return row[0] if row else None

@@ -76,9 +76,11 @@ def available_providers() -> list[str]:
     return list(quiet_onnxruntime().get_available_providers())
 
 
-def open_session(model_path: Path, device: str = "auto", threads: int = 0, fmt: str = "wd14") -> TaggerSession:
+def open_session(model_path: Path, device: str = "auto", threads: int = 0, device_id: int | None = None,
+                 fmt: str = "wd14") -> TaggerSession:
     """Load `model_path` on `device` ('auto': CUDA when it really starts, else CPU; 'cuda'; 'cpu'), checking its
-    input against the tagger format `fmt`."""
+    input against the tagger format `fmt`; with CUDA, on GPU `device_id` (the CUDA provider's default, GPU 0, when
+    None)."""
     if device not in ("auto", "cuda", "cpu"):
         raise InputError(f"device must be auto, cuda or cpu, got {device!r}")
     ort = quiet_onnxruntime()
@@ -93,7 +95,8 @@ def open_session(model_path: Path, device: str = "auto", threads: int = 0, fmt: 
     want_cuda = device in ("auto", "cuda") and CUDA in offered
     if device == "cuda" and CUDA not in offered:
         raise ModelError("this onnxruntime has no CUDA provider", hint="pip install 'onnxruntime-gpu[cuda,cudnn]'")
-    providers = [CUDA, CPU] if want_cuda else [CPU]
+    cuda = (CUDA, {"device_id": device_id}) if device_id is not None else CUDA
+    providers = [cuda, CPU] if want_cuda else [CPU]
     try:
         session = ort.InferenceSession(str(model_path), options, providers=providers)
     except Exception as exc:  # onnxruntime raises its own exception types for bad files

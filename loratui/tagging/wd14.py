@@ -30,6 +30,7 @@ from loratui.tagging.options import TagCounter, TagNamer, TagOptions
 from loratui.tagging.pipeline import InferenceThread
 from loratui.tagging.registry import ModelFiles, model_source
 from loratui.tagging.scores import SCORE_FLOOR, kept_scores, rating_indices, write_scores
+from loratui.tagging.gpu_slot import take_gpu
 from loratui.tagging.session import open_session
 
 WRITE_EVERY = 64
@@ -263,13 +264,15 @@ class _ModelRun:
         self.writer = _Writer(store, dataset, runner, files.key, labels, params, report)
 
     async def run(self, todo: list[dict]) -> None:
-        session = await asyncio.to_thread(open_session, self.files.model_path, self.request.device,
+        gpu = await take_gpu(self.runner.store, self.runner, self.request.device)
+        session = await asyncio.to_thread(open_session, self.files.model_path, self.request.device, 0, gpu,
                                           fmt=self.files.format)
         report, runner = self.report, self.runner
         report.provider, report.note = session.provider, session.note
         batch_size = session.fixed_batch or self.request.batch_size or session.default_batch()
         report.batch_size = batch_size
-        device_text = f"on {session.device.upper()}" + (f" ({session.note})" if session.note else "")
+        device_text = (f"on {session.device.upper()}" + (f" {gpu}" if gpu is not None and session.device == "cuda"
+                                                          else "") + (f" ({session.note})" if session.note else ""))
         await runner.progress(advance=0, message=f"tagging {len(todo)} images {device_text}", force=True)
         by_id = {row["id"]: row for row in todo}
         items = [(row["id"], str(self.dataset.path / row["rel_path"])) for row in todo]

@@ -11,6 +11,7 @@ Shape::
     launcher = "accelerate"      # or "python"
     num_processes = 2            # -> accelerate --num_processes; likewise gpu_ids, multi_gpu, num_machines,
                                  #    machine_rank, main_process_ip, main_process_port
+    gpus = 2                     # any 2 free GPUs (one process each); gpu_ids = "0,1" asks for those two
 
     [args]                       # trainer options, spelled as the trainer spells them; unknown ones pass through
     pretrained_model_name_or_path = "/models/sdxl.safetensors"
@@ -37,6 +38,7 @@ LAUNCH_KEYS = {
     "launcher": str,
     "num_processes": int,
     "gpu_ids": str,
+    "gpus": int,
     "multi_gpu": bool,
     "num_machines": int,
     "machine_rank": int,

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from loratui.errors import LoratuiError
+from loratui.gpu.inventory import GIB, GpuInfo, Inventory, open_inventory
 from loratui.store import backup, repair
 from loratui.training.trainer import find_trainer
 
@@ -64,12 +65,18 @@ def parse_nvidia_smi(text: str) -> list[dict]:
     return gpus
 
 
-def check_gpus() -> list[Finding]:
-    """GPUs and their free memory."""
+def check_gpus(inventory: Inventory | None = None) -> list[Finding]:
+    """GPUs and their free memory: through NVML (``loratui.gpu.inventory``), else ``nvidia-smi``. No GPU or no
+    driver is information (a CPU machine tags and edits fine), not an error."""
+    inventory = inventory if inventory is not None else open_inventory()
+    gpus = inventory.snapshot()
+    if gpus:
+        return [_gpu_finding(gpu, inventory.kind == "fake") for gpu in gpus]
     exe = shutil.which("nvidia-smi")
     if exe is None:
-        return [Finding("gpu", WARN, "nvidia-smi not found: no NVIDIA GPU is usable",
-                        "install the NVIDIA driver (it brings nvidia-smi); training on a CPU is very slow")]
+        return [Finding("gpu", INFO, f"no NVIDIA GPU / driver ({inventory.status})",
+                        "training and GPU tagging need an NVIDIA GPU and its driver; on a CPU tagging is slow "
+                        "and training very slow")]
     proc = _run([exe, "--query-gpu=index,name,memory.total,memory.used,driver_version",
                  "--format=csv,noheader,nounits"], 20)
     if proc is None or proc.returncode != 0:
@@ -78,7 +85,7 @@ def check_gpus() -> list[Finding]:
                         "the driver may not match the kernel module; reboot or reinstall the driver")]
     gpus = parse_nvidia_smi(proc.stdout)
     if not gpus:
-        return [Finding("gpu", WARN, "nvidia-smi lists no GPU", "check the machine has a GPU attached")]
+        return [Finding("gpu", INFO, "no NVIDIA GPU (nvidia-smi lists none)", "check the machine has a GPU attached")]
     findings = []
     for gpu in gpus:
         free_gb = gpu["memory_free_mib"] / 1024
@@ -89,6 +96,21 @@ def check_gpus() -> list[Finding]:
                                 f"{gpu['name']}, {free_gb:.1f} of {total_gb:.1f} GiB free, driver {gpu['driver']}",
                                 hint))
     return findings
+
+
+def _gpu_finding(gpu: GpuInfo, fake: bool) -> Finding:
+    free_gb = (gpu.memory_total - gpu.memory_used) / GIB
+    detail = f"{gpu.name}, {free_gb:.1f} of {gpu.memory_total / GIB:.1f} GiB free"
+    if gpu.utilization is not None:
+        detail += f", {gpu.utilization}% busy"
+    if gpu.processes:
+        detail += f", {len(gpu.processes)} process(es)"
+    if fake:
+        return Finding(f"gpu {gpu.index}", INFO, detail + " (FAKE test/demo device, $LORATUI_FAKE_GPUS)",
+                       "unset LORATUI_FAKE_GPUS (and [gpus] fake) to see the real GPUs")
+    status = OK if free_gb >= 6 else WARN
+    hint = "" if status == OK else "another process holds the VRAM (see `loratui gpus`); stop it before training"
+    return Finding(f"gpu {gpu.index}", status, detail, hint)
 
 
 def check_onnxruntime(has_gpu: bool = True) -> Finding:
@@ -259,8 +281,10 @@ def check_database(db: Path) -> Finding:
 
 def run_checks(ctx, *, trainers: bool = True) -> list[Finding]:
     """Every check, in display order."""
-    findings = check_gpus()
-    findings.append(check_onnxruntime(has_gpu=any(f.name.startswith("gpu ") for f in findings)))
+    inventory = open_inventory(ctx.settings.gpus.fake)
+    findings = check_gpus(inventory)
+    real = inventory.kind != "fake" and any(f.name.startswith("gpu ") for f in findings)
+    findings.append(check_onnxruntime(has_gpu=real))
     if trainers:
         findings += [check_trainer(ctx, "kohya"), check_trainer(ctx, "musubi")]
     findings.append(check_accelerate_config())

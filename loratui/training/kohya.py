@@ -131,7 +131,7 @@ def launcher_argv(python: str, script: Path, launch: dict[str, Any]) -> list[str
     if launch.get("launcher", "accelerate") == "python":
         return [python, str(script)]
     argv = [python, "-m", "accelerate.commands.launch", "--num_cpu_threads_per_process", "1"]
-    processes = int(launch.get("num_processes") or 1)
+    processes = int(launch.get("num_processes") or launch.get("gpus") or 1)
     machines = int(launch.get("num_machines") or 1)
     argv += ["--num_processes", str(processes), "--num_machines", str(machines)]
     if launch.get("multi_gpu") or processes > 1:

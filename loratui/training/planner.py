@@ -136,7 +136,7 @@ def musubi_report(sources: list[MusubiSource], family: str, args: dict, launch: 
     params = MusubiStepParams(
         reso_step=musubi_reso_step(family),
         gradient_accumulation_steps=int(args.get("gradient_accumulation_steps") or 1),
-        num_processes=int(launch.get("num_processes") or 1),
+        num_processes=int(launch.get("num_processes") or launch.get("gpus") or 1),
         max_train_epochs=None if epochs is None else int(epochs),
         max_train_steps=int(args.get("max_train_steps") or 1600),
     )

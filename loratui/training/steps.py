@@ -245,7 +245,8 @@ def params_from_args(args: dict[str, Any], launch: dict[str, Any], schema=None) 
         rules=rules,
         batch_size=int(pick("train_batch_size", 1)),
         gradient_accumulation_steps=int(pick("gradient_accumulation_steps", 1)),
-        num_processes=int(launch.get("num_processes") or 1),  # accelerate: the total over all machines
+        # accelerate's total over all machines; `gpus = N` alone runs N processes (gpu.slots pins them)
+        num_processes=int(launch.get("num_processes") or launch.get("gpus") or 1),
         max_train_epochs=None if epochs is None else int(epochs),
         max_train_steps=int(pick("max_train_steps", 1600)),
     )

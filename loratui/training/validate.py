@@ -249,9 +249,24 @@ def _check_combinations(config: TrainConfig, schema: Schema) -> list[Issue]:
 
 
 def _check_launch(config: TrainConfig, schema: Schema) -> list[Issue]:
-    """[launch] (processes, machines, ports) and the trainer's DeepSpeed options (``training.distributed``)."""
+    """[launch] (processes, machines, ports, GPUs) and the trainer's DeepSpeed options (``training.distributed``)."""
     found = launch_problems(config.launch) + deepspeed_problems(config.args, schema, config.backend)
-    return [Issue(field, message, severity) for field, message, severity in found]
+    return [Issue(field, message, severity) for field, message, severity in found] + _check_gpus(config.launch)
+
+
+def _check_gpus(launch: dict[str, Any]) -> list[Issue]:
+    """[launch] gpus (any N free GPUs, given by the GPU slots) against gpu_ids and num_processes."""
+    issues: list[Issue] = []
+    gpus, gpu_ids, processes = launch.get("gpus"), launch.get("gpu_ids"), launch.get("num_processes")
+    if gpus is not None and gpus < 1:
+        issues.append(Issue("launch.gpus", "must be at least 1"))
+    elif gpus and gpu_ids:
+        issues.append(Issue("launch.gpus", "and gpu_ids both choose GPUs: keep one (gpus = any N free GPUs, "
+                                           "gpu_ids = exactly those)"))
+    elif gpus and processes and processes != gpus:
+        issues.append(Issue("launch.gpus", f"asks for {gpus} GPUs but num_processes = {processes} (one process "
+                                           "per GPU: the GPUs decide)", "warning"))
+    return issues
 
 
 async def check_dataset(store, config: TrainConfig) -> list[Issue]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+import pytest
+
 from loratui.training import doctor
 from trhelpers import HERE
 
@@ -24,7 +26,7 @@ def test_parse_nvidia_smi():
 def test_gpu_checks(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     (found,) = doctor.check_gpus()
-    assert found.status == "warn" and "nvidia-smi not found" in found.detail and found.hint
+    assert found.status == "info" and "no NVIDIA GPU / driver" in found.detail and found.hint
     _fake_nvidia_smi(tmp_path / "bin", "0, RTX 4090, 24564, 20000, 550.54\n1, RTX 4090, 24564, 100, 550.54\n")
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     busy, free = doctor.check_gpus()
@@ -51,3 +53,27 @@ def test_doctor_cli_json(cli, tmp_path, monkeypatch):
     assert "onnxruntime" in by_name and "accelerate config" in by_name
     table = cli("doctor", "--no-trainers")
     assert table.code == 0 and "gpu 0" in table.out and "sd-scripts" not in table.out
+
+
+def test_doctor_without_nvml_or_nvidia_smi_reports_no_gpu_as_information(cli, tmp_path, monkeypatch):
+    """No NVML library (this machine has none) and no nvidia-smi: one `info` finding, no warning or failure."""
+    from loratui.gpu.inventory import NvmlInventory
+
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    inventory = NvmlInventory()
+    if inventory.snapshot():
+        pytest.skip("this machine has NVIDIA GPUs")
+    (found,) = doctor.check_gpus(inventory)
+    assert found.status == "info" and found.detail.startswith("no NVIDIA GPU / driver (")
+    result = cli("doctor", "--json", "--no-trainers")
+    assert result.code == 0
+    gpu = [f for f in result.json() if f["name"] == "gpu"]
+    assert gpu and gpu[0]["status"] == "info"
+
+
+def test_doctor_names_fake_gpus_as_fake(cli, monkeypatch):
+    monkeypatch.setenv("LORATUI_FAKE_GPUS", "2x16384")
+    result = cli("doctor", "--json", "--no-trainers")
+    found = {f["name"]: f for f in result.json()}
+    assert found["gpu 1"]["status"] == "info" and "FAKE" in found["gpu 1"]["detail"]
+    assert "16.0 of 16.0 GiB free" in found["gpu 1"]["detail"]

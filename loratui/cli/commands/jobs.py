@@ -6,6 +6,7 @@ import argparse
 import time
 
 from loratui.cli.output import info, print_json, print_table
+from loratui.gpu.telemetry import gib
 from loratui.jobs import repo
 from loratui.store import Store
 from loratui.training.run import queue as run_queue
@@ -52,7 +53,13 @@ async def cmd_list(ctx, args) -> int:
         fraction = job.fraction
         rows.append([job.id, job.kind, job.status.value, f"{fraction * 100:.0f}%" if fraction is not None else "",
                      job.title, job.message or "", _age(job.created_at)])
-    print_table(["id", "kind", "status", "progress", "title", "message", "created"], rows)
+    columns = ["id", "kind", "status", "progress", "title", "message", "created"]
+    if any(job.gpu_ids or job.peak_memory for job in jobs):  # GPUs and peak memory, where jobs had GPUs
+        columns.insert(3, "gpus")
+        for row, job in zip(rows, jobs):
+            row.insert(3, " ".join(filter(None, [job.gpu_ids or "",
+                                                 f"peak {gib(job.peak_memory)}" if job.peak_memory else ""])))
+    print_table(columns, rows)
     return 0
 
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from loratui.cli.commands import train_runs
+from loratui.cli.commands import train_remedies
 from loratui.cli.output import StreamPrinter, info, out, print_json, print_table
 from loratui.datasets import service
 from loratui.errors import InputError, ModelError, NotFoundError
@@ -194,6 +195,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     remove.add_argument("job", type=int)
     remove.set_defaults(handler=cmd_queue_remove)
     train_runs.register(sub, _add_set, parse_overrides)  # sweep, sweeps, compare
+
+    train_remedies.register(sub)
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:

@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loratui.config import Context
+from loratui.config import Context, tomllib
 from loratui.errors import JobError, TrainingError
+from loratui.gpu.pinning import request_from_argv
 from loratui.jobs import repo
 from loratui.jobs.model import RESUMABLE, Job, JobStatus
 from loratui.store import Store
@@ -73,17 +74,40 @@ async def start_training(
         raise
     params.update({"backend": plan.backend, "family": plan.family, "output_dir": plan.output_dir,
                    "output_name": plan.output_name, "save_state": plan.save_state})
+    batch = _batch_size(plan)
+    if batch:
+        params["batch_size"] = batch
     name = title or plan.output_name or f"{plan.backend} {plan.family}"
     await store.run(repo.update_job, job.id, title=name, params=params, workdir=str(job_dir),
-                    log_path=str(job_dir / jobfiles.LOG_FILE), total_steps=plan.total_steps, epochs=plan.epochs)
+                    log_path=str(job_dir / jobfiles.LOG_FILE), total_steps=plan.total_steps, epochs=plan.epochs,
+                    gpu_request=_gpu_request(plan))
     await _start_or_enqueue(store, ctx, job.id, queue)
     return job.id
+
+
+def _batch_size(plan: TrainPlan) -> int | None:
+    """The batch size of a plan built from a config (for images/s), from the config copy it carries."""
+    text = plan.files.get("loratui_config.toml")
+    if not text:
+        return None
+    try:
+        value = tomllib.loads(text).get("args", {}).get("train_batch_size")
+    except tomllib.TOMLDecodeError:
+        return None
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1
+
+
+def _gpu_request(plan: TrainPlan) -> str:
+    """What the plan's train phase asks for, as stored on the job row (``loratui.gpu.slots``)."""
+    train = next((p for p in plan.phases if p.name == "train"), plan.phases[-1])
+    return request_from_argv(train.argv).encode()
 
 
 async def _start_or_enqueue(store: Store, ctx: Context, job_id: int, force_queue: bool) -> bool:
     # A dead supervisor must not hold a slot, and a free slot goes to the trainings already waiting first.
     await run_queue.advance(store, ctx)
-    start = await store.run(repo.claim_or_enqueue, job_id, ctx.settings.trainers.max_parallel, force_queue)
+    slots = await asyncio.to_thread(run_queue.slot_view, ctx)
+    start = await store.run(repo.claim_or_enqueue, job_id, ctx.settings.trainers.max_parallel, force_queue, slots)
     if start:
         await run_queue.start_claimed(store, ctx, job_id)
     return start
@@ -210,6 +234,7 @@ async def resume_training(store: Store, ctx: Context, job_id: int, *, queue: boo
     step = state.step if state and plan.backend == "kohya" else 0
     jobfiles.write_job_plan(job_dir, jobfiles.JobPlan(new_plan, skip, str(state.path) if state else None, 0))
     await store.run(repo.update_job, new.id, workdir=str(job_dir), log_path=str(job_dir / jobfiles.LOG_FILE),
-                    total_steps=job.total_steps, epochs=job.epochs, step=step or None, epoch=job.epoch)
+                    total_steps=job.total_steps, epochs=job.epochs, step=step or None, epoch=job.epoch,
+                    gpu_request=job.gpu_request or _gpu_request(new_plan))
     await _start_or_enqueue(store, ctx, new.id, queue)
     return new.id

@@ -40,6 +40,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from loratui.gpu import failures
+
 MAX_SEGMENT = 65536
 """A line longer than this (characters) is cut, so garbage without newlines cannot grow memory."""
 
@@ -190,6 +192,16 @@ class Error(Event):
     message: str
     traceback: tuple = ()
     wrapper: bool = False
+
+
+@dataclass(frozen=True)
+class GpuFailure(Event):
+    """A line naming a GPU failure (``loratui.gpu.failures``: CUDA out of memory, NCCL, driver, hardware);
+    reported once per cause."""
+
+    kind = "gpu_failure"
+    cause: str
+    line: str
 
 
 # ---------------------------------------------------------------------------------------------- patterns
@@ -344,6 +356,7 @@ class LogParser:
         self.epochs: int | None = None
         self.step: int | None = None
         self._events: list[Event] = []
+        self._failures: set[str] = set()
 
     # -- input
     def feed(self, data: bytes) -> list[Event]:
@@ -546,6 +559,13 @@ class LogParser:
         wrapper = any(marker in frame for frame in frames for marker in _WRAPPER_FRAMES)
         message = (last or "traceback without an exception line").strip()
         self._emit(Error(message, tuple(frames), wrapper))
+        self._gpu_failure(message)
+
+    def _gpu_failure(self, text: str) -> None:
+        found = failures.classify(text)
+        if found is not None and found.id not in self._failures:
+            self._failures.add(found.id)
+            self._emit(GpuFailure(found.id, text[:1000]))
 
     def _message(self, text: str, level: str | None) -> None:
         if self._summary is not None:
@@ -564,6 +584,7 @@ class LogParser:
                 break
         if level in ("ERROR", "CRITICAL"):
             self._emit(Error(text))
+        self._gpu_failure(text)
 
     def _known(self, what: str, match: re.Match) -> None:
         self._release()  # a held redraw came before this line

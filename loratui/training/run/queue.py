@@ -4,7 +4,10 @@ Queued jobs are ``kind='train'`` rows with status ``queued`` ordered by ``queue_
 written by ``loratui.jobs.repo``). Whoever frees a slot or finds one free starts the next one: the supervisor of
 a finishing job (so the queue advances with no loratui running), ``train start``, the queue commands, and any
 loratui process that reconciles a dead supervisor (the TUI does every few seconds). At most
-``trainers.max_parallel`` trainings run at once.
+``trainers.max_parallel`` trainings run at once on a machine without GPUs. With GPUs (``loratui.gpu``), the GPUs
+are the slots instead: a training starts when the GPUs it asks for are free (``repo.claim_next`` with a
+``SlotView`` of one inventory snapshot), holds them while it runs (``gpu_ids`` on its row) and its supervisor
+pins the trainer to them (``loratui.gpu.pinning``).
 
 Starting a training takes two steps, each recorded: ``claim_next`` (or ``claim_or_enqueue``) marks it
 ``preparing`` owned by this process, in one transaction, so two processes never take the same job; then
@@ -22,11 +25,19 @@ import subprocess
 
 from loratui.config import Context
 from loratui.errors import JobError
+from loratui.gpu.inventory import MIB, open_inventory
+from loratui.gpu.slots import SlotView
 from loratui.jobs import repo
 from loratui.jobs.procinfo import proc_key
 from loratui.store import Store
 from loratui.training.run.reconcile import reconcile, reconcile_sync
 from loratui.training.run.spawn import spawn_supervisor
+
+
+def slot_view(ctx: Context) -> SlotView | None:
+    """The machine's GPUs as slots now (one inventory snapshot), or None on a machine without GPUs."""
+    gpus = open_inventory(ctx.settings.gpus.fake).snapshot()
+    return SlotView.from_snapshot(gpus, ctx.settings.gpus.busy_memory_mib * MIB) if gpus else None
 
 
 def _spawn(ctx: Context, job_id: int) -> tuple[int | None, str]:
@@ -66,7 +77,7 @@ def advance_sync(conn: sqlite3.Connection, ctx: Context) -> list[int]:
     reconcile_sync(conn)
     started = []
     while True:
-        job_id = repo.claim_next(conn, ctx.settings.trainers.max_parallel)
+        job_id = repo.claim_next(conn, ctx.settings.trainers.max_parallel, slot_view(ctx))
         if job_id is None:
             return started
         start_claimed_sync(conn, ctx, job_id)
@@ -78,7 +89,8 @@ async def advance(store: Store, ctx: Context) -> list[int]:
     await reconcile(store)
     started = []
     while True:
-        job_id = await store.run(repo.claim_next, ctx.settings.trainers.max_parallel)
+        slots = await asyncio.to_thread(slot_view, ctx)
+        job_id = await store.run(repo.claim_next, ctx.settings.trainers.max_parallel, slots)
         if job_id is None:
             return started
         await start_claimed(store, ctx, job_id)

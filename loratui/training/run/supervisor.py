@@ -25,6 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from loratui.config import Context
+from loratui.gpu.inventory import open_inventory, parse_ids
+from loratui.gpu.pinning import pin_argv, pin_env
+from loratui.gpu.telemetry import samples_for
 from loratui.jobs import repo
 from loratui.jobs.model import JobStatus
 from loratui.jobs.procinfo import proc_key
@@ -65,6 +68,8 @@ class RunState:
         self.errors: list[logparse.Error] = []
         """The errors worth keeping (``logparse.notable_errors``: a few, however many the trainer printed)."""
         self.states: list[dict] = []
+        self.failure: logparse.GpuFailure | None = None
+        """The first GPU failure the log named (out of memory, NCCL, driver, hardware)."""
         self.bar: str | None = None
         self.cached = 0
         """Items a caching phase has finished (musubi-tuner prints no total there)."""
@@ -151,6 +156,10 @@ class RunState:
                 self.event("sample_started", {"step": ev.step})
             elif isinstance(ev, logparse.Error):
                 self.errors = logparse.notable_errors(self.errors + [ev])
+            elif isinstance(ev, logparse.GpuFailure):
+                if self.failure is None:
+                    self.failure = ev
+                self.event("gpu_failure", {"cause": ev.cause, "line": ev.line})
 
     def flush(self, force: bool = False) -> None:
         """Write what is pending if the interval has passed (or it is urgent, or forced)."""
@@ -183,6 +192,10 @@ class Supervisor:
         self.stop_reason: str | None = None
         self.cancelled = False
         self.started = time.time()
+        self.gpus: list[int] = []
+        """The GPUs the job was given (empty on a machine without GPUs): the trainer is pinned to them."""
+        self.inventory = open_inventory(self.ctx.settings.gpus.fake)
+        self.last_gpu_sample = 0.0
 
     def claim(self) -> bool:
         """Record this process as the job's supervisor; False if the job was cancelled meanwhile."""
@@ -198,6 +211,7 @@ class Supervisor:
         """Run every phase; returns the exit code of the last phase run (0 when all succeeded)."""
         if not self.claim():
             return 0
+        self.gpus = parse_ids(repo.get_job(self.conn, self.job_id).gpu_ids)
         job_plan = jobfiles.read_job_plan(self.job_dir)
         plan = job_plan.plan
         self.samples = jobfiles.SampleWatcher(plan.output_dir) if plan.output_dir else None
@@ -228,11 +242,15 @@ class Supervisor:
         env = dict(os.environ)
         env.update(phase.env)
         env["PYTHONUNBUFFERED"] = "1"
+        argv = list(phase.argv)
+        if self.gpus:
+            env.update(pin_env(self.gpus))
+            argv = pin_argv(argv, self.gpus)
         parser = LogParser(step_offset=job_plan.resume_step if phase.name == "train" else 0)
         with open(self.log_path, "ab", buffering=0) as sink:
             try:
                 self.proc = subprocess.Popen(
-                    list(phase.argv), cwd=phase.cwd or None, env=env, stdin=subprocess.DEVNULL, stdout=sink,
+                    argv, cwd=phase.cwd or None, env=env, stdin=subprocess.DEVNULL, stdout=sink,
                     stderr=sink, start_new_session=True, close_fds=True,
                 )
             except OSError as exc:
@@ -245,8 +263,10 @@ class Supervisor:
         # supervisor killed meanwhile must not leave a trainer that reconciling cannot find.
         jobfiles.write_trainer(self.job_dir, pid, key)
         self.state.set(urgent=True, pid=pid, pgid=pid, trainer_key=key)
-        self.state.event("phase_started", {"name": phase.name, "pid": pid, "offset": offset,
-                                           "argv": list(phase.argv)})
+        started = {"name": phase.name, "pid": pid, "offset": offset, "argv": argv}
+        if self.gpus:
+            started["gpus"] = self.gpus
+        self.state.event("phase_started", started)
         self.state.flush(force=True)
         self.follow(parser, phase.name, offset)
         self.stop_leftovers()
@@ -284,6 +304,9 @@ class Supervisor:
                 if now - last_sample_poll >= SAMPLE_POLL_S or exited:
                     last_sample_poll = now
                     self.poll_samples()
+                if self.gpus and now - self.last_gpu_sample >= self.ctx.settings.gpus.sample_interval_s:
+                    self.last_gpu_sample = now
+                    self.sample_gpus()
                 self.state.flush()
                 if exited:
                     rest = reader.read(READ_CHUNK)
@@ -303,6 +326,12 @@ class Supervisor:
         self.proc.wait()
         self.state.event("stopped", {"by": how})
         return how
+
+    def sample_gpus(self) -> None:
+        """Record the telemetry of the job's GPUs (utilisation, memory, temperature; peak memory)."""
+        samples = samples_for(self.inventory.snapshot(), self.gpus)
+        if samples:
+            repo.record_gpu_samples(self.conn, self.job_id, samples)
 
     def poll_samples(self) -> None:
         if self.samples is None:
@@ -340,6 +369,8 @@ class Supervisor:
                 fields["error"] = "Traceback (most recent call last):\n" + "\n".join(error.traceback) + "\n" + error.message
             else:
                 fields["error"] = message
+            if state.failure is not None:
+                fields["failure_cause"] = state.failure.cause
         if status == JobStatus.COMPLETED:
             self.index_loras(outputs)  # before the status says completed, so the library has them by then
         state.set_status(status)

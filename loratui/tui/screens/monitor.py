@@ -9,6 +9,7 @@ queued ones.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -25,12 +26,16 @@ from loratui.jobs import repo
 from loratui.jobs.model import Job, JobStatus
 from loratui.store.changes import ChangeSet
 from loratui.training.run import queue as run_queue
+from loratui.training.run import sweep_repo
 from loratui.training.run.launch import cancel_training, resume_training
 from loratui.training.run.procgroup import group_members
-from loratui.training.run import sweep_repo
+from loratui.training.run.remedies import job_config, remedies_for
 from loratui.training.run.status import status_line
+from loratui.training.schema import load_schema
 from loratui.tui.extensions import ScreenAction
 from loratui.tui.screens.compare import CompareScreen
+from loratui.tui.screens.remedies import RemediesDialog
+from loratui.tui.widgets.gpu_telemetry import SPARK_SECONDS, monitor_line
 from loratui.tui.widgets.key_footer import KeyFooter
 from loratui.tui.widgets.logview import LogView
 from loratui.tui.widgets.lossplot import LossPlot
@@ -66,6 +71,8 @@ class MonitorScreen(Screen):
         Binding("slash", "search", "Search log", id="monitor.search"),
         Binding("space", "mark", "Mark run", id="monitor.mark"),
         Binding("V", "compare_runs", "Compare runs", id="monitor.compare_runs"),
+        # not in the footer (it is full): the telemetry line says "m: remedies" when a training ran out of memory
+        Binding("m", "remedies", "GPU memory remedies", id="monitor.remedies", show=False),
     ]
 
     def __init__(self, store, ctx, job_id: int | None = None) -> None:
@@ -90,6 +97,7 @@ class MonitorScreen(Screen):
             with Vertical(id="monitor-main"):
                 yield Static("no training selected", id="monitor-stats")
                 yield ProgressBar(id="monitor-progress", show_eta=False)
+                yield Static("", id="monitor-gpu")
                 with Horizontal(id="monitor-charts"):
                     yield LossPlot(id="monitor-loss")
                     yield SampleStrip(id="monitor-samples")
@@ -162,10 +170,21 @@ class MonitorScreen(Screen):
             bar.update(total=job.total_steps, progress=job.step or 0)
         else:
             bar.update(total=None)
+        await self._load_gpu()
         await self._load_metrics()
         await self._load_samples()
         if self._followed != job.id:
             self._follow(job)
+
+    async def _load_gpu(self) -> None:
+        """The telemetry line: shown for trainings that held GPUs or failed on one (never on a CPU machine)."""
+        line = self.query_one("#monitor-gpu", Static)
+        job = self.job
+        line.display = bool(job.gpu_ids or job.peak_memory or job.failure_cause)
+        if not line.display:
+            return
+        samples = await self.store.run(repo.gpu_samples, job.id, time.time() - SPARK_SECONDS) if job.gpu_ids else []
+        line.update(monitor_line(job, samples, max(self.query_one("#monitor-main").size.width - 2, 40)))
 
     async def _load_metrics(self) -> None:
         since = self._metrics[-1][0] if self._metrics else -1
@@ -331,6 +350,24 @@ class MonitorScreen(Screen):
             return
         self.notify("mark two or more runs with space (or select a run of a training sweep), then press V",
                     severity="warning")
+    @work(exclusive=True, group="monitor-actions")
+    async def action_remedies(self) -> None:
+        """Open the remedies of the selected training (out of GPU memory: its family's memory savers)."""
+        job = self.job
+        if job is None or not job.terminal:
+            self.notify("select a training that ended to see what to change", severity="warning")
+            return
+        config, _folder = await asyncio.to_thread(job_config, job)
+        schema = await asyncio.to_thread(load_schema, self.ctx, config.backend, config.family)
+        self.app.push_screen(RemediesDialog(self.store, self.ctx, job, remedies_for(config, schema)),
+                             self._remedy_started)
+
+    def _remedy_started(self, job_id: int | None) -> None:
+        if job_id is not None:
+            self.notify(f"job {job_id} started from the edited copy")
+            self.job_id = job_id
+            self._metrics, self._compare_metrics, self._compare_auto = [], [], True
+            self._refresh_worker()
 
     def action_search(self) -> None:
         """Show the search box."""

@@ -16,14 +16,15 @@ from textual.widget import Widget
 from loratui.jobs import repo
 from loratui.jobs.model import Job
 from loratui.text import literal
+from loratui.tui.widgets.gpu_telemetry import strip_gpus
 from loratui.tui.workers import work
 
 MAX_LINES = 4
 BAR_W = 16
 
 
-def job_line(job: Job) -> Text:
-    """One strip line for a job: id, kind, status, bar, numbers."""
+def job_line(job: Job, gpu_samples: list[dict] | None = None) -> Text:
+    """One strip line for a job: id, kind, status, bar, numbers, and its GPUs with their newest telemetry."""
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(f"#{job.id} ", style="bold")
     text.append(f"{job.kind} ")
@@ -37,6 +38,9 @@ def job_line(job: Job) -> Text:
         text.append("█" * filled, style="green")
         text.append("░" * (BAR_W - filled), style="dim")
         text.append(f" {fraction * 100:3.0f}%")
+    gpus = strip_gpus(job, gpu_samples)
+    if gpus:
+        text.append(f"  {gpus}", style="magenta")
     if job.total_steps:
         text.append(f"  step {job.step or 0}/{job.total_steps}")
     elif job.progress_total:
@@ -74,6 +78,7 @@ class JobsStrip(Widget, can_focus=True):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.jobs: list[Job] = []
+        self.gpu_samples: dict[int, list[dict]] = {}
         self.selected = 0
 
     def on_mount(self) -> None:
@@ -87,8 +92,10 @@ class JobsStrip(Widget, can_focus=True):
             return
         jobs = await store.run(repo.list_jobs, limit=50, unfinished=True)
         jobs.reverse()  # oldest first, so lines keep their place
-        if jobs != self.jobs:
+        samples = await store.run(repo.latest_gpu_samples, [j.id for j in jobs if j.gpu_ids])
+        if jobs != self.jobs or samples != self.gpu_samples:
             self.jobs = jobs
+            self.gpu_samples = samples
             self.selected = min(self.selected, max(len(jobs) - 1, 0))
             self.styles.height = max(1, min(len(jobs), MAX_LINES))
             self.refresh()
@@ -144,7 +151,8 @@ class JobsStrip(Widget, can_focus=True):
         style = base
         if index == self.selected and self.has_focus:
             style = base + self.get_component_rich_style("jobs-strip--selected")
-        text = job_line(self.jobs[index])
+        job = self.jobs[index]
+        text = job_line(job, self.gpu_samples.get(job.id))
         text.truncate(width, overflow="ellipsis")
         segments = [Segment(s.text, style + s.style if s.style else style) for s in text.render(self.app.console)]
         return Strip(segments).crop_extend(0, width, style)
