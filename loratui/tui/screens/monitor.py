@@ -62,6 +62,7 @@ class MonitorScreen(Screen):
         Binding("x", "remove_queued", "Unqueue", id="monitor.queue_remove"),
         Binding("v", "compare", "Compare run", id="monitor.compare"),
         Binding("slash", "search", "Search log", id="monitor.search"),
+        Binding("g", "sweeps", "Sweep grid", id="monitor.sweeps", show=False),
     ]
 
     def __init__(self, store, ctx, job_id: int | None = None) -> None:
@@ -297,6 +298,18 @@ class MonitorScreen(Screen):
             self.compare_id = others[0]
         self._compare_metrics = []
         await self._load_metrics()
+
+    def action_sweeps(self) -> None:
+        """Open the checkpoint sweeps of the selected training (``<output_dir>/sweeps``)."""
+        # Imported here, not at the top: the grid and its image encoders are only needed once a sweep is opened.
+        from loratui.loras.sweep_find import find_sweeps
+        from loratui.tui.screens.sweep_grid import open_sweeps
+
+        if self.job is None:
+            return
+        output_dir = self.job.params.get("output_dir")
+        open_sweeps(self.app, find_sweeps(output_dir),
+                    f"No checkpoint sweep of job {self.job.id} under {output_dir or 'its output folder'}/sweeps")
 
     def action_search(self) -> None:
         """Show the search box."""

@@ -26,19 +26,21 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from loratui.errors import LoratuiError
-from loratui.loras import sweep_keep, sweep_manifest
+from loratui.loras import sweep_export, sweep_keep, sweep_manifest
 from loratui.loras.sweep_export import row_label
 from loratui.loras.sweep_manifest import SweepManifest, cell_path
 from loratui.store.changes import ChangeSet
 from loratui.termgraphics import detect as graphics_detect
-from loratui.termgraphics.encode import encode
+from loratui.termgraphics.encode import encode, wrap_tmux
 from loratui.text import literal
 from loratui.tui.screens.confirm import ConfirmScreen
+from loratui.tui.screens.lora_dialogs import UploadDialog
 from loratui.tui.textual_compat import write_to_terminal
 from loratui.tui.widgets.halfblock import HalfBlockImage
 from loratui.tui.widgets.key_footer import KeyFooter
@@ -130,9 +132,7 @@ def open_sweeps(app, folders: list[Path], empty_message: str) -> None:
 class GraphicsArea(Widget):
     """An empty box an image is sent over with a terminal graphics protocol."""
 
-    def render_line(self, y: int):
-        from textual.strip import Strip
-
+    def render_line(self, y: int) -> Strip:
         return Strip.blank(self.size.width, self.rich_style)
 
 
@@ -244,8 +244,6 @@ def encode_clear(graphics: graphics_detect.Graphics) -> str:
     iTerm2 images are drawn over by the next repaint)."""
     if graphics.protocol != "kitty":
         return ""
-    from loratui.termgraphics.encode import wrap_tmux
-
     return wrap_tmux(KITTY_CLEAR) if graphics.tmux else KITTY_CLEAR
 
 
@@ -431,8 +429,6 @@ class SweepGridScreen(Screen):
     @work(exclusive=True, group="sweep-export")
     async def action_export(self) -> None:
         """Write contact-sheet.png and sweep.html into the sweep folder."""
-        from loratui.loras import sweep_export
-
         png = self.folder / "contact-sheet.png"
         page = self.folder / "sweep.html"
         self.query_one("#sweep-status", Static).update(Text("writing the contact sheet and the HTML page ..."))
@@ -442,8 +438,6 @@ class SweepGridScreen(Screen):
         self.notify(f"Wrote {png} and {page}")
 
     def action_upload(self) -> None:
-        from loratui.tui.screens.lora_dialogs import UploadDialog
-
         if not self.manifest.chosen:
             self.notify("Keep a checkpoint first (c), then upload it", severity="warning")
             return
