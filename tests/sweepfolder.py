@@ -28,12 +28,13 @@ def write_png(path: Path, colour: tuple[int, int, int], size: tuple[int, int] = 
 
 
 def make_sweep(folder: Path, epochs=(2, 4, 6), *, strengths=(1.0,), missing=(), make_loras=True,
-               chosen: str | None = None) -> sm.SweepManifest:
+               chosen: str | None = None, run: Path | None = None) -> sm.SweepManifest:
     """A sweep of a baseline plus one row per epoch (x strength) over PROMPTS x SEEDS, every cell rendered except
-    the (row key, column key) pairs in `missing`; the checkpoints are tiny real LoRA files in ``folder/../run``."""
+    the (row key, column key) pairs in `missing`; the checkpoints are tiny real LoRA files in `run` (default
+    ``folder/../run``)."""
     from tests.loras.conftest import make_lora
 
-    run = folder.parent / "run"
+    run = run if run is not None else folder.parent / "run"
     rows = [sm.SweepRow(key=sm.BASELINE_KEY, label="no LoRA")]
     for epoch in epochs:
         lora = run / f"mychar-{epoch:06d}.safetensors"
