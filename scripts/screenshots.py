@@ -128,7 +128,7 @@ async def main_async(out: Path) -> list[Path]:
             await shoot(ctx, "duplicates-80x24", (80, 24), ["D", "down"], out),
             await shoot(ctx, "tagfreq-80x24", (80, 24), ["F"], out),
         ]
-        from loratui.tui.screens.sweep_grid import SweepGridScreen
+        from loratui.tui.screens.sweeps.grid import SweepGridScreen
 
         sweep = make_demo_sweep(ctx, Path(tmp) / "output" / "sweeps" / "mychar-v3")
 

@@ -13,7 +13,7 @@ from loratui.loras import lora_repo, sweep_manifest
 from loratui.loras.sweep_find import find_sweeps
 from loratui.tui.app import LoratuiApp
 from loratui.tui.screens.confirm import ConfirmScreen
-from loratui.tui.screens.sweep_grid import KeepDialog, SweepCellScreen, SweepGridScreen
+from loratui.tui.screens.sweeps.grid import KeepDialog, SweepCellScreen, SweepGridScreen
 from loratui.tui.widgets.halfblock import HalfBlockImage
 from loratui.tui.widgets.sweep_grid import SweepGrid
 from tests.sweepfolder import make_sweep, write_png
@@ -183,7 +183,7 @@ async def test_full_view_sends_kitty_graphics_over_a_blank_area(ctx, tmp_path, m
     folder = tmp_path / "sweep"
     make_sweep(folder)
     sent: list[str] = []
-    monkeypatch.setattr("loratui.tui.screens.sweep_grid.write_to_terminal", lambda app, data: sent.append(data))
+    monkeypatch.setattr("loratui.tui.screens.sweeps.grid.write_to_terminal", lambda app, data: sent.append(data))
     async with _app(ctx, folder, graphics="kitty").run_test(size=(80, 24)) as pilot:
         await _settle(pilot)
         await pilot.press("enter")

@@ -330,7 +330,7 @@ async def cmd_grid(ctx, args) -> int:
     if args.open:
         # Imported here for start-up time: textual is loaded only when the UI opens.
         from loratui.tui.app import run_app
-        from loratui.tui.screens.sweep_grid import SweepGridScreen
+        from loratui.tui.screens.sweeps.grid import SweepGridScreen
 
         mode = args.graphics or ctx.settings.ui.graphics
         return run_app(ctx, open_screen=lambda app: SweepGridScreen(folder, graphics=mode))

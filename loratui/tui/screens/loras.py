@@ -310,7 +310,7 @@ class LorasScreen(Screen):
         """Open the checkpoint sweeps of the highlighted LoRA's run (the sweep it was kept in first)."""
         # Imported here, not at the top: the grid and its image encoders are only needed once a sweep is opened.
         from loratui.loras.sweep_find import find_sweeps
-        from loratui.tui.screens.sweep_grid import open_sweeps
+        from loratui.tui.screens.sweeps.grid import open_sweeps
 
         record = self.selected
         if record is None:

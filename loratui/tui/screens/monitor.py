@@ -303,7 +303,7 @@ class MonitorScreen(Screen):
         """Open the checkpoint sweeps of the selected training (``<output_dir>/sweeps``)."""
         # Imported here, not at the top: the grid and its image encoders are only needed once a sweep is opened.
         from loratui.loras.sweep_find import find_sweeps
-        from loratui.tui.screens.sweep_grid import open_sweeps
+        from loratui.tui.screens.sweeps.grid import open_sweeps
 
         if self.job is None:
             return

@@ -62,7 +62,7 @@ def resolve_graphics(mode: str, settings=None) -> graphics_detect.Graphics:
 class KeepDialog(ModalScreen[str | None]):
     """Keep this checkpoint: and the other checkpoints of the run? k keep them, t trash, d delete, Esc cancel."""
 
-    CSS_PATH = "sweep_grid.tcss"
+    CSS_PATH = "grid.tcss"
     BINDINGS = [
         Binding("k", "answer('keep')", "Keep the others", id="sweep_keep.keep"),
         Binding("t", "answer('trash')", "Trash the others", id="sweep_keep.trash"),
@@ -96,7 +96,7 @@ class KeepDialog(ModalScreen[str | None]):
 class SweepPicker(ModalScreen[Path | None]):
     """Choose one of several sweeps (Enter), or Esc."""
 
-    CSS_PATH = "sweep_grid.tcss"
+    CSS_PATH = "grid.tcss"
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="sweep_picker.cancel")]
     HELP_KEYS = [("Enter", "open the highlighted sweep")]
 
@@ -141,7 +141,7 @@ class SweepCellScreen(Screen[tuple[int, int]]):
     (row, column) it ended on, so the grid's cursor follows."""
 
     HELP_SECTION = "sweep cell"
-    CSS_PATH = "sweep_grid.tcss"
+    CSS_PATH = "grid.tcss"
     BINDINGS = [
         Binding("escape,enter", "back", "Back to the grid", id="sweep_cell.back"),
         Binding("up", "step(-1, 0)", "Previous checkpoint", id="sweep_cell.up"),
@@ -251,7 +251,7 @@ class SweepGridScreen(Screen):
     """The grid of one sweep folder (see the module docstring)."""
 
     HELP_SECTION = "checkpoint sweep"
-    CSS_PATH = "sweep_grid.tcss"
+    CSS_PATH = "grid.tcss"
     BINDINGS = [
         Binding("escape", "back", "Back", id="sweep.back"),
         Binding("enter", "open_cell", "Full view", id="sweep.open"),
