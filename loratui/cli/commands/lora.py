@@ -163,7 +163,7 @@ async def cmd_list(ctx, args) -> int:
     if width >= 120:
         folders = folder_labels([r.path for r in records], width // 4)
         print_table(["id", "file", "folder", "size", "dim/alpha", "base model", "trigger words", "job"],
-                    [[r.id, r.name, folder, size, rank, r.base_model, ", ".join(r.trigger_words[:3]), r.job_id or ""]
+                    [[r.id, _name(r), folder, size, rank, r.base_model, ", ".join(r.trigger_words[:3]), r.job_id or ""]
                      for r, folder, size, rank in zip(records, folders, sizes, ranks)])
     else:
         # One line per LoRA: the base model and job are left to `lora info` (and --json); what is left of the
@@ -176,7 +176,7 @@ async def cmd_list(ctx, args) -> int:
         cut["trigger words"] = spare - cut["file"] - cut["folder"]
         folders = folder_labels([r.path for r in records], cut["folder"])
         print_table(["id", "file", "folder", "size", "dim/alpha", "trigger words"],
-                    [[r.id, r.name, folder, size, rank, ", ".join(r.trigger_words[:3])]
+                    [[r.id, _name(r), folder, size, rank, ", ".join(r.trigger_words[:3])]
                      for r, folder, size, rank in zip(records, folders, sizes, ranks)], compact=True, widths=cut)
     missing = present.count(False)
     if missing:
@@ -205,6 +205,11 @@ async def cmd_info(ctx, args) -> int:
                     [[m.name, m.kind, m.rank, "" if m.alpha is None else f"{m.alpha:g}", m.in_features,
                       m.out_features] for m in lora.modules])
     return 0
+
+
+def _name(record) -> str:
+    """A library entry's file name, starred when it was kept as the winner of a checkpoint sweep."""
+    return ("★ " if record.chosen_at else "") + record.name
 
 
 def _print_rows(rows: list[tuple[str, str]]) -> None:
@@ -353,14 +358,16 @@ async def cmd_grid(ctx, args) -> int:
                     "columns": [{"key": c.key, "prompt": c.prompt, "seed": c.seed, "negative": c.negative}
                                 for c in manifest.columns], "rows": rows})
         return 0
-    width = max(12, (stdout.width - 40) // max(1, len(manifest.columns)))
-    columns = ["row", "checkpoint", *(sweep_export.column_label(c, max(4, width - 8)) for c in manifest.columns)]
     table = []
     for row, data in zip(manifest.rows, rows):
         mark = "* " if data["chosen"] else ""
         table.append([mark + row.key, sweep_export.row_label(row),
                       *("done" if cell["image"] else "-" for cell in data["cells"])])
-    print_table(columns, table, title=f"sweep {manifest.id} ({manifest.family}, {manifest.trainer})")
+    print_table(["row", "checkpoint", *(c.key for c in manifest.columns)], table,
+                title=f"sweep {manifest.id} ({manifest.family}, {manifest.trainer})")
+    width = max(30, stdout.width - 2)
+    for column in manifest.columns:
+        out(f"{column.key}: {sweep_export.column_label(column, width - len(column.key) - 12)}")
     done = sum(r["done"] for r in rows)
     total = len(manifest.rows) * len(manifest.columns)
     info(f"{done}/{total} cells rendered" + (f"; chosen: {manifest.chosen}" if manifest.chosen else "")
