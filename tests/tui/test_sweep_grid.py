@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 
 import pytest
 
@@ -199,3 +200,34 @@ async def test_full_view_sends_kitty_graphics_over_a_blank_area(ctx, tmp_path, m
         await pilot.press("escape")
         await pilot.pause(0.1)
         assert sent[-1] == "\x1b_Ga=d,d=A,q=2\x1b\\"
+
+
+async def test_monitor_opens_the_sweeps_of_a_training_and_help_lists_the_grid_keys(ctx, tmp_path):
+    from loratui.jobs import repo as job_repo
+    from loratui.jobs.model import JobStatus
+    from loratui.tui.screens.help import HelpScreen
+    from loratui.tui.screens.monitor import MonitorScreen
+
+    run = tmp_path / "output"
+    for age, name in enumerate(("a-sweep", "b-sweep")):
+        make_sweep(run / "sweeps" / name, run=run)
+        os.utime(run / "sweeps" / name / "sweep.json", (1_700_000_000 - age, 1_700_000_000 - age))
+    async with LoratuiApp(ctx).run_test(size=(100, 30)) as pilot:
+        store = pilot.app.store
+        job = await store.run(job_repo.create_job, "train", title="mychar", status=JobStatus.COMPLETED,
+                              params={"output_dir": str(run)})
+        pilot.app.push_screen(MonitorScreen(store, ctx, job.id))
+        await pilot.pause(0.5)
+        await pilot.press("g")
+        await pilot.pause(0.2)
+        picker = pilot.app.screen
+        assert [f.name for f in picker.folders] == ["a-sweep", "b-sweep"]  # newest manifest first
+        await pilot.press("down", "enter")
+        await _settle(pilot)
+        assert isinstance(pilot.app.screen, SweepGridScreen) and pilot.app.screen.folder.name == "b-sweep"
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+        help_screen = pilot.app.screen
+        assert isinstance(help_screen, HelpScreen)
+        ids = {entry.id for entry in help_screen.entries}
+        assert {"sweep.choose", "sweep.open", "sweep.undo_trash", "sweep_grid.zoom_in"} <= ids
