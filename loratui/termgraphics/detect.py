@@ -73,12 +73,25 @@ def _terminal_protocol(env: Mapping[str, str], device_attributes: str | None) ->
     return "halfblock", "no graphics protocol known for this terminal"
 
 
+def _multiplexer(env: Mapping[str, str]) -> str | None:
+    term = env.get("TERM", "")
+    if bool(env.get("TMUX")) or term.startswith("tmux") or env.get("TERM_PROGRAM") == "tmux":
+        return "tmux"
+    return "screen" if term.startswith("screen") else None
+
+
+def worth_asking(env: Mapping[str, str]) -> bool:
+    """True when only the terminal's device attributes could still reveal a protocol (sixel): the environment
+    names none, and no multiplexer sits in between (tmux and GNU screen answer for themselves)."""
+    return _multiplexer(env) is None and _terminal_protocol(env, None)[0] == "halfblock"
+
+
 def detect(env: Mapping[str, str], device_attributes: str | None = None, *, tmux_passthrough: bool = False
            ) -> Graphics:
     """The protocol for a terminal described by `env` (and its device-attributes reply, when one was read)."""
-    term = env.get("TERM", "")
-    in_tmux = bool(env.get("TMUX")) or term.startswith("tmux") or env.get("TERM_PROGRAM") == "tmux"
-    if term.startswith("screen") and not in_tmux:
+    multiplexer = _multiplexer(env)
+    in_tmux = multiplexer == "tmux"
+    if multiplexer == "screen":
         return Graphics("halfblock", reason="GNU screen passes no graphics sequences")
     if in_tmux and not tmux_passthrough:
         return Graphics("halfblock", reason="inside tmux (opt in to its passthrough with allow-passthrough on)")

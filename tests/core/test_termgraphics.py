@@ -112,3 +112,13 @@ def test_tmux_wrapping_doubles_escapes():
     assert all(s.startswith("\x1bPtmux;\x1b\x1b_G") and s.endswith("\x1b\x1b\\\x1b\\") for s in sequences)
     sixel = encode.encode("sixel", _tiny(), 3, 2, cell_px=(2, 4))[0]
     assert sixel.startswith('\x1bPq"1;1;')  # fitted into 6x8 pixels
+
+
+@pytest.mark.parametrize("env, ask", [
+    ({"TERM": "xterm-256color"}, True),
+    ({"TERM": "xterm-kitty"}, False),  # the environment already says
+    ({"TERM": "xterm-256color", "TMUX": "x"}, False),  # tmux would answer for itself
+    ({"TERM": "screen"}, False),
+])
+def test_device_attributes_are_asked_only_when_they_can_help(env, ask):
+    assert detect.worth_asking(env) is ask

@@ -334,11 +334,16 @@ async def cmd_grid(ctx, args) -> int:
     manifest = sweep_manifest.load(folder)
     if args.open:
         # Imported here for start-up time: textual is loaded only when the UI opens.
+        from loratui.termgraphics.detect import worth_asking
         from loratui.tui.app import run_app
         from loratui.tui.screens.sweeps.grid import SweepGridScreen
+        from loratui.tui.terminal import read_device_attributes
 
         mode = args.graphics or ctx.settings.ui.graphics
-        return run_app(ctx, open_screen=lambda app: SweepGridScreen(folder, graphics=mode))
+        # Asked here, before the app owns the terminal: its reply would otherwise arrive as key presses.
+        reply = (read_device_attributes(0, 1)
+                 if mode == "auto" and worth_asking(os.environ) else None)
+        return run_app(ctx, open_screen=lambda app: SweepGridScreen(folder, graphics=mode, device_attributes=reply))
     written = {}
     if args.png:
         written["png"] = str(sweep_export.save_contact_sheet(folder, manifest, Path(args.png), args.cell))

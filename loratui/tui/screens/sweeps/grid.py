@@ -53,10 +53,11 @@ KITTY_CLEAR = "\x1b_Ga=d,d=A,q=2\x1b\\"
 """kitty: delete every image placement (and free the images)."""
 
 
-def resolve_graphics(mode: str, settings=None) -> graphics_detect.Graphics:
-    """The protocol for `mode` (auto, halfblock, kitty, sixel, iterm2) in this process's terminal."""
+def resolve_graphics(mode: str, settings=None, device_attributes: str | None = None) -> graphics_detect.Graphics:
+    """The protocol for `mode` (auto, halfblock, kitty, sixel, iterm2) in this process's terminal (and its
+    device-attributes reply, when one was read before the app started)."""
     passthrough = bool(getattr(settings, "tmux_passthrough", False)) if settings is not None else False
-    return graphics_detect.choose(mode, os.environ, tmux_passthrough=passthrough)
+    return graphics_detect.choose(mode, os.environ, device_attributes, tmux_passthrough=passthrough)
 
 
 class KeepDialog(ModalScreen[str | None]):
@@ -264,12 +265,14 @@ class SweepGridScreen(Screen):
     HELP_NOTES = ["Enter shows a cell full screen: ↑/↓ step through the checkpoints on one prompt, ←/→ through "
                   "the prompts. c keeps the checkpoint (then: trash, delete or leave the others)."]
 
-    def __init__(self, folder: Path | str, manifest: SweepManifest | None = None, *, graphics: str = "auto") -> None:
+    def __init__(self, folder: Path | str, manifest: SweepManifest | None = None, *, graphics: str = "auto",
+                 device_attributes: str | None = None) -> None:
         super().__init__()
         self.folder = Path(folder).expanduser().resolve()
         self.manifest = manifest if manifest is not None else sweep_manifest.load(self.folder)
         self.graphics_mode = graphics
-        self.graphics = resolve_graphics(graphics)
+        self.device_attributes = device_attributes
+        self.graphics = resolve_graphics(graphics, device_attributes=device_attributes)
         self._manifest_mtime = self._mtime()
 
     def _mtime(self) -> int:
@@ -285,7 +288,7 @@ class SweepGridScreen(Screen):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.graphics = resolve_graphics(self.graphics_mode, self.app.ctx.settings.ui)
+        self.graphics = resolve_graphics(self.graphics_mode, self.app.ctx.settings.ui, self.device_attributes)
         self.grid.focus()
         self.update_labels()
         self.set_interval(POLL_S, self.poll, name="sweep-poll")
