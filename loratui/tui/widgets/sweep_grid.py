@@ -121,7 +121,11 @@ class SweepGrid(Widget, can_focus=True):
         """The image box of one cell for the widget's current size and zoom."""
         free = max(1, self.size.height - HEADER_LINES)
         rows = max(MIN_CELL_ROWS, min(MAX_CELL_ROWS, free // (3 if free > 30 else 2) - 1 + self.zoom))
-        return CellSize(cols=rows * 2, rows=rows)
+        # Square-ish boxes (a cell is about twice as tall as wide), widened to share the width out evenly among
+        # the columns that fit, so no strip of the terminal is left empty on the right.
+        room = max(1, self.size.width - LABEL_WIDTH)
+        shown = max(1, min(len(self.manifest.columns) or 1, room // (rows * 2 + 2)))
+        return CellSize(cols=max(rows * 2, min(rows * 3, room // shown - 2)), rows=rows)
 
     def _visible(self) -> tuple[int, int]:
         cell = self.cell
