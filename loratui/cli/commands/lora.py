@@ -329,7 +329,8 @@ def _sweep_images(folder: str, path) -> list:
     return sweep_keep.chosen_images(Path(folder), manifest, row)
 
 
-async def cmd_grid(ctx, args) -> int:
+def cmd_grid(ctx, args) -> int:
+    """Synchronous: `--open` runs the app, which starts its own event loop."""
     folder = Path(args.folder).expanduser().resolve()
     manifest = sweep_manifest.load(folder)
     if args.open:
