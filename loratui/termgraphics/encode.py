@@ -91,16 +91,25 @@ def encode_sixel(image, colours: int = SIXEL_COLOURS) -> list[str]:
     return ["".join(out)]
 
 
+def fit_box(width: int, height: int, cols: int, rows: int, cell_px: tuple[int, int] = (8, 16)) -> tuple[int, int]:
+    """The cells (cols, rows) an image of `width` x `height` pixels takes when fitted into `cols` x `rows` cells
+    with its aspect kept (kitty stretches an image to the cells it is given, so it must be told the fitted box)."""
+    scale = min(cols * cell_px[0] / max(1, width), rows * cell_px[1] / max(1, height))
+    return (max(1, min(cols, round(width * scale / cell_px[0]))),
+            max(1, min(rows, round(height * scale / cell_px[1]))))
+
+
 def wrap_tmux(sequence: str) -> str:
     """`sequence` wrapped for tmux's passthrough (every ESC inside doubled)."""
     return "\x1bPtmux;" + sequence.replace("\x1b", "\x1b\x1b") + "\x1b\\"
 
 
-def encode(protocol: str, image, cols: int, rows: int, *, cell_px: tuple[int, int] = (10, 20), tmux: bool = False,
+def encode(protocol: str, image, cols: int, rows: int, *, cell_px: tuple[int, int] = (8, 16), tmux: bool = False,
            name: str = "") -> list[str]:
     """The sequences that draw Pillow `image` in a `cols` x `rows` cell area with `protocol`.
 
-    Sixel has no scaling, so the image is first fitted into the area's pixels (`cell_px` per cell)."""
+    Sixel has no scaling, so the image is first fitted into the area's pixels (`cell_px` per cell: a small guess,
+    since an image larger than its area would push the screen up)."""
     if protocol == "kitty":
         sequences = encode_kitty(png_bytes(image), cols, rows)
     elif protocol == "iterm2":

@@ -122,3 +122,9 @@ def test_tmux_wrapping_doubles_escapes():
 ])
 def test_device_attributes_are_asked_only_when_they_can_help(env, ask):
     assert detect.worth_asking(env) is ask
+
+
+def test_fit_box_keeps_the_aspect():
+    assert encode.fit_box(512, 512, 80, 20) == (40, 20)  # square image: twice as many columns as rows
+    assert encode.fit_box(1024, 256, 40, 20) == (40, 5)
+    assert encode.fit_box(1, 1000, 40, 20) == (1, 20)

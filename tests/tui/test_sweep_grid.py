@@ -195,8 +195,10 @@ async def test_full_view_sends_kitty_graphics_over_a_blank_area(ctx, tmp_path, m
         assert not pilot.app.screen.query(HalfBlockImage)
         region = pilot.app.screen.query_one("#cell-image").region
         assert sent and sent[0].startswith("\x1b_Ga=d,d=A,q=2\x1b\\")  # the previous image goes first
-        assert f"\x1b7\x1b[{region.y + 1};{region.x + 1}H\x1b_Ga=T,f=100,q=2,c={region.width},r={region.height}" \
-            in sent[0]
+        # the 48x64 cell image fitted into the area (cells twice as tall as wide), centred
+        cols, rows = round(region.height * 16 * 48 / 64 / 8), region.height
+        x, y = region.x + (region.width - cols) // 2, region.y
+        assert f"\x1b7\x1b[{y + 1};{x + 1}H\x1b_Ga=T,f=100,q=2,c={cols},r={rows}," in sent[0]
         await pilot.press("escape")
         await pilot.pause(0.1)
         assert sent[-1] == "\x1b_Ga=d,d=A,q=2\x1b\\"

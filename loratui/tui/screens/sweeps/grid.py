@@ -37,7 +37,7 @@ from loratui.loras.sweep_export import row_label
 from loratui.loras.sweep_manifest import SweepManifest, cell_path
 from loratui.store.changes import ChangeSet
 from loratui.termgraphics import detect as graphics_detect
-from loratui.termgraphics.encode import encode, wrap_tmux
+from loratui.termgraphics.encode import encode, fit_box, wrap_tmux
 from loratui.text import literal
 from loratui.tui.screens.confirm import ConfirmScreen
 from loratui.tui.screens.lora_dialogs import UploadDialog
@@ -222,7 +222,11 @@ class SweepCellScreen(Screen[tuple[int, int]]):
             return
         with Image.open(path) as image:
             image.load()
-            sequences = encode(self.graphics.protocol, image, cols, rows, tmux=self.graphics.tmux, name=path.name)
+            fitted_cols, fitted_rows = fit_box(image.width, image.height, cols, rows)
+            sequences = encode(self.graphics.protocol, image, fitted_cols, fitted_rows, tmux=self.graphics.tmux,
+                               name=path.name)
+        x += (cols - fitted_cols) // 2
+        y += (rows - fitted_rows) // 2
         data = clear + f"\x1b7\x1b[{y + 1};{x + 1}H" + "".join(sequences) + "\x1b8"
         self.app.call_from_thread(write_to_terminal, self.app, data)
 
