@@ -402,8 +402,9 @@ async def cmd_keep(ctx, args) -> int:
         if plan.others and not _confirm_delete(plan.others):
             raise InputError("nothing was deleted: deleting checkpoints needs a confirmation",
                              hint="add --yes, or use --trash-others (undoable)")
+    bar = others != "keep" and not args.json and stderr.is_terminal
     async with Store.open(ctx.paths.db) as store:
-        with progress_bar("Moving checkpoints", enabled=others != "keep" and not args.json and stderr.is_terminal) as update:
+        with progress_bar("Moving checkpoints", enabled=bar) as update:
             result = await sweep_keep.keep(store, folder, args.row, others, progress=update)
     if args.json:
         print_json(result.as_dict())

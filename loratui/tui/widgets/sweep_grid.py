@@ -42,8 +42,8 @@ class CellSize:
 class SweepGrid(Widget, can_focus=True):
     """The sweep's cells around a cursor; arrows move it, `+`/`-` change the cell size."""
 
-    HELP_NOTES = ["Rows are checkpoints (the baseline first), columns a prompt and a seed; · marks a cell not "
-                  "rendered yet, ★ the chosen checkpoint."]
+    HELP_NOTES = ["Rows are checkpoints (the baseline first), columns a prompt and a seed; ★ marks the kept "
+                  "checkpoint. Cells the sweep has not rendered yet say so and fill in as it goes."]
     BINDINGS = [
         Binding("up", "move(-1, 0)", "Row up", id="sweep_grid.up", show=False),
         Binding("down", "move(1, 0)", "Row down", id="sweep_grid.down", show=False),
@@ -292,7 +292,7 @@ class SweepGrid(Widget, can_focus=True):
         if isinstance(preview, Preview):
             lines = layout_lines(preview, cell.cols, cell.rows, base)
             return [left, *lines[line], right]
-        message = "…" if preview is None else ("not rendered" if preview == "·" else preview)
+        message = "…" if preview is None else ("not rendered" if preview == "·" else preview)  # "…": decoding
         text = message.center(cell.cols) if line == cell.rows // 2 else ""
         return [left, *self._text(text, cell.cols, muted), right]
 
