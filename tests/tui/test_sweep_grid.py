@@ -185,6 +185,7 @@ async def test_full_view_sends_kitty_graphics_over_a_blank_area(ctx, tmp_path, m
     make_sweep(folder)
     sent: list[str] = []
     monkeypatch.setattr("loratui.tui.screens.sweeps.grid.write_to_terminal", lambda app, data: sent.append(data))
+    monkeypatch.delenv("TMUX", raising=False)  # inside tmux the sequences would be wrapped for its passthrough
     async with _app(ctx, folder, graphics="kitty").run_test(size=(80, 24)) as pilot:
         await _settle(pilot)
         await pilot.press("enter")
@@ -233,3 +234,27 @@ async def test_monitor_opens_the_sweeps_of_a_training_and_help_lists_the_grid_ke
         assert isinstance(help_screen, HelpScreen)
         ids = {entry.id for entry in help_screen.entries}
         assert {"sweep.choose", "sweep.open", "sweep.undo_trash", "sweep_grid.zoom_in"} <= ids
+
+
+@pytest.mark.parametrize("mode, start", [("sixel", '\x1bPq"1;1;'), ("iterm2", "\x1b]1337;File=name=")])
+async def test_full_view_sends_sixel_and_iterm2(mode, start, ctx, tmp_path, monkeypatch):
+    folder = tmp_path / "sweep"
+    make_sweep(folder)
+    sent: list[str] = []
+    monkeypatch.setattr("loratui.tui.screens.sweeps.grid.write_to_terminal", lambda app, data: sent.append(data))
+    monkeypatch.delenv("TMUX", raising=False)
+    async with _app(ctx, folder, graphics=mode).run_test(size=(80, 24)) as pilot:
+        await _settle(pilot)
+        await pilot.press("enter")
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if sent:
+                break
+        assert sent and sent[0].startswith("\x1b7\x1b[") and start in sent[0] and sent[0].endswith("\x1b8")
+        count = len(sent)
+        await pilot.press("down")  # the next checkpoint is sent in its turn
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if len(sent) > count:
+                break
+        assert len(sent) > count and start in sent[-1]
