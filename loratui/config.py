@@ -176,6 +176,11 @@ class UISettings:
     """Assume a truecolor terminal when TERM/COLORTERM say nothing."""
     keys: dict[str, str] = field(default_factory=dict)
     """Key remapping: binding id -> keys, e.g. {"next_image" = "ctrl+j"}."""
+    graphics: str = "auto"
+    """How a sweep grid's cell is shown full screen: auto (the terminal's graphics protocol when it has one,
+    half-blocks inside tmux and GNU screen), halfblock, kitty, sixel or iterm2."""
+    tmux_passthrough: bool = False
+    """Inside tmux, send graphics through its passthrough (needs `set -g allow-passthrough on`)."""
 
 
 @dataclass
@@ -257,6 +262,7 @@ SETTING_RULES: dict[tuple[str, str], Rule] = {
     ("gpus", "busy_memory_mib"): Rule(0, 1 << 24),
     ("gpus", "sample_interval_s"): Rule(0.5, 3600),
     ("ui", "preview"): Rule(choices=("halfblock", "none")),
+    ("ui", "graphics"): Rule(choices=("auto", "halfblock", "kitty", "sixel", "iterm2")),
     ("dataset_tools", "dupe_max_distance"): Rule(0, 64, meaning="bits of a 64-bit perceptual hash"),
     ("dataset_tools", "import_max_gib"): Rule(0, above=True),
     ("dataset_tools", "import_max_ratio"): Rule(1),

@@ -33,10 +33,11 @@ async def settle(pilot, app, rounds: int = 60) -> None:
             return
 
 
-async def shoot(ctx, name: str, size: tuple[int, int], keys: list[str], out: Path, *, type_text: str = "") -> Path:
+async def shoot(ctx, name: str, size: tuple[int, int], keys: list[str], out: Path, *, type_text: str = "",
+                open_screen=None) -> Path:
     from loratui.tui.app import LoratuiApp
 
-    app = LoratuiApp(ctx, "demo")
+    app = LoratuiApp(ctx, "demo", open_screen)
     async with app.run_test(size=size) as pilot:
         await settle(pilot, app)
         for key in keys:
@@ -52,6 +53,44 @@ async def shoot(ctx, name: str, size: tuple[int, int], keys: list[str], out: Pat
         if app.main_screen is not None and app.main_screen.loaded is not None:
             app.main_screen.editor.load_text(app.main_screen.loaded.text)
     return path
+
+
+def make_demo_sweep(ctx, folder: Path) -> Path:
+    """A checkpoint sweep folder for the grid's screenshots, its cells made from the demo images: each later epoch
+    a little more saturated and contrasted, the last ones posterized, as an over-trained LoRA tends to look."""
+    from PIL import Image, ImageEnhance, ImageOps
+
+    from loratui.loras import sweep_manifest as sm
+
+    found = sorted(ctx.paths.demo.rglob("*.png"))
+    sources = [found[0], found[len(found) // 2], found[-1]]
+    prompts = ["mychar standing in a field of flowers, golden hour", "mychar at night in a neon city street",
+               "close-up portrait of mychar, soft light"]
+    rows = [sm.SweepRow(key=sm.BASELINE_KEY, label="no LoRA")]
+    rows += [sm.SweepRow(key=f"e{epoch}", label=f"epoch {epoch}", lora=str(folder.parent / f"mychar-{epoch:06d}"
+                                                                                      ".safetensors"),
+                         strength=1.0, epoch=epoch, step=epoch * 150) for epoch in (2, 4, 6, 8, 10)]
+    columns = [sm.SweepColumn(key=f"p{p}-s{seed}", prompt=prompt, seed=seed, prompt_index=p)
+               for p, prompt in enumerate(prompts) for seed in (1, 2)]
+    manifest = sm.SweepManifest(id="mychar-v3", family="sdxl", trainer="kohya", base_model="sdxl-base.safetensors",
+                                rows=rows, columns=columns, chosen="e6")
+    sm.save(folder, manifest)
+    for r, row in enumerate(rows):
+        for c, column in enumerate(columns):
+            if (r, c) == (5, 5):
+                continue  # still rendering
+            with Image.open(sources[column.prompt_index % len(sources)]) as image:
+                cell = image.convert("RGB").resize((256, 256))
+            if column.seed == 2:
+                cell = ImageOps.mirror(cell)
+            cell = ImageEnhance.Color(cell).enhance(0.4 + 0.3 * r)
+            cell = ImageEnhance.Contrast(cell).enhance(0.8 + 0.12 * r)
+            if r >= 4:
+                cell = ImageOps.posterize(cell, 7 - r)
+            path = sm.cell_path(folder, row, column)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            cell.save(path)
+    return folder
 
 
 def to_png(svg: Path) -> Path | None:
@@ -88,6 +127,18 @@ async def main_async(out: Path) -> list[Path]:
             await shoot(ctx, "training-80x24", (80, 24), ["C"], out),
             await shoot(ctx, "duplicates-80x24", (80, 24), ["D", "down"], out),
             await shoot(ctx, "tagfreq-80x24", (80, 24), ["F"], out),
+        ]
+        from loratui.tui.screens.sweeps.grid import SweepGridScreen
+
+        sweep = make_demo_sweep(ctx, Path(tmp) / "output" / "sweeps" / "mychar-v3")
+
+        def grid(app):
+            return SweepGridScreen(sweep, graphics="halfblock")
+
+        shots += [
+            await shoot(ctx, "sweep-grid-80x24", (80, 24), ["down", "down", "right"], out, open_screen=grid),
+            await shoot(ctx, "sweep-grid-160x48", (160, 48), ["down", "down", "down"], out, open_screen=grid),
+            await shoot(ctx, "sweep-cell-80x24", (80, 24), ["down", "down", "down", "enter"], out, open_screen=grid),
         ]
     return shots
 

@@ -44,8 +44,16 @@ def _yaml_str(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
 
 
-def model_card(info: LoraInfo, repo: str) -> str:
-    """A README.md for the Hub from the LoRA's metadata: base model, trigger words, tags, training settings."""
+def card_image_name(number: int, path: str | os.PathLike) -> str:
+    """Where a preview image goes in the Hub repo (numbered: sweep cells of every row are named alike)."""
+    return f"images/{number:02d}-{os.path.basename(path)}"
+
+
+def model_card(info: LoraInfo, repo: str, images: list[tuple[str, str]] = ()) -> str:
+    """A README.md for the Hub from the LoRA's metadata: base model, trigger words, tags, training settings.
+
+    `images` are (path in the repo, prompt) pairs: the Hub shows them as the model's widget gallery, and the card
+    lists them under "Samples"."""
     s = info.summary
     base = _BASE_MODELS.get(info.base_model or "")
     lines = ["---", "library_name: diffusers" if base else "library_name: other", "tags:", "  - lora",
@@ -54,6 +62,10 @@ def model_card(info: LoraInfo, repo: str) -> str:
         lines.append(f"base_model: {base}")
     if s.trigger_words:
         lines.append(f"instance_prompt: {_yaml_str(', '.join(s.trigger_words))}")
+    if images:
+        lines.append("widget:")
+        for name, prompt in images:
+            lines += [f"  - text: {_yaml_str(prompt)}", "    output:", f"        url: {_yaml_str(name)}"]
     lines += ["---", "", f"# {s.title or repo.split('/', 1)[1]}", ""]
     lines.append(f"A LoRA for **{info.base_model or 'an unknown base model'}**"
                  + (f" ({s.architecture})" if s.architecture else "") + ".")
@@ -73,6 +85,11 @@ def model_card(info: LoraInfo, repo: str) -> str:
     if s.dataset_dirs:
         lines += ["", "## Dataset", "", "| folder | repeats | images |", "| --- | --- | --- |"]
         lines += [f"| {d.name.replace('|', '/')} | {d.repeats or ''} | {d.images or ''} |" for d in s.dataset_dirs]
+    if images:
+        lines += ["", "## Samples", ""]
+        for name, prompt in images:
+            alt = prompt.replace("[", "(").replace("]", ")").replace("\n", " ")
+            lines.append(f"![{alt}]({name})")
     top = s.top_tags(20)
     if top:
         lines += ["", "## Most frequent tags", "", ", ".join(f"{tag} ({count})" for tag, count in top)]
@@ -95,8 +112,11 @@ def _is_remote_failure(exc: Exception) -> bool:
 
 def upload_lora(path: str | os.PathLike, repo: str, *, private: bool = False, token: str | None = None,
                 progress: ProgressFn | None = None, endpoint: str | None = None,
-                hub_bars: bool = False) -> UploadResult:
-    """Create `repo` (if missing) and upload the LoRA plus a generated README.md in one commit."""
+                hub_bars: bool = False, images: list[tuple[str | os.PathLike, str]] = ()) -> UploadResult:
+    """Create `repo` (if missing) and upload the LoRA plus a generated README.md in one commit.
+
+    `images` are (image file, prompt) pairs (a checkpoint sweep's cells of the chosen row): uploaded under
+    ``images/`` and shown on the model card."""
     from huggingface_hub import CommitOperationAdd, HfApi
     from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
 
@@ -117,12 +137,14 @@ def upload_lora(path: str | os.PathLike, repo: str, *, private: bool = False, to
     try:
         report("creating repo", 0)
         url = api.create_repo(repo, private=private, exist_ok=True)
-        card = model_card(info, repo).encode("utf-8")
+        named = [(card_image_name(number, path), str(path), prompt) for number, (path, prompt) in enumerate(images)]
+        card = model_card(info, repo, [(name, prompt) for name, _path, prompt in named]).encode("utf-8")
         report("hashing", 0)
         lora_op = CommitOperationAdd(path_in_repo=info.path.name, path_or_fileobj=str(info.path))
+        image_ops = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=path) for name, path, _prompt in named]
         report("uploading", 0)
         commit = api.create_commit(
-            repo, operations=[lora_op, CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card)],
+            repo, operations=[lora_op, *image_ops, CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card)],
             commit_message=f"Upload {info.path.name} with loratui")
         report("done", total)
     except Exception as exc:
@@ -132,5 +154,5 @@ def upload_lora(path: str | os.PathLike, repo: str, *, private: bool = False, to
         if token:
             text = text.replace(token, "***")
         raise RemoteError(f"upload to {repo} failed: {text.splitlines()[0] if text else type(exc).__name__}")
-    return UploadResult(repo=repo, url=str(url), files=[info.path.name, "README.md"],
+    return UploadResult(repo=repo, url=str(url), files=[info.path.name, *(name for name, _path, _prompt in named), "README.md"],
                         commit=getattr(commit, "oid", None))

@@ -38,6 +38,10 @@ class LoraRecord:
     metadata: dict[str, str]
     job_id: int | None
     indexed_at: float
+    chosen_at: float | None = None
+    """When this checkpoint was kept as the winner of a sweep (None: never chosen)."""
+    sweep_folder: str | None = None
+    """The sweep folder it was chosen in (its images are the model card's previews)."""
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "LoraRecord":
@@ -45,7 +49,7 @@ class LoraRecord:
         data = dict(row)
         data["trigger_words"] = json.loads(data.get("trigger_words") or "[]")
         data["metadata"] = json.loads(data.get("metadata") or "{}")
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
     @property
     def name(self) -> str:
@@ -123,3 +127,36 @@ def get_by_path(conn: sqlite3.Connection, path: str) -> LoraRecord | None:
     """A library entry by its resolved path, or None."""
     row = conn.execute("SELECT * FROM loras WHERE path = ?", (path,)).fetchone()
     return LoraRecord.from_row(row) if row else None
+
+
+def mark_chosen(conn: sqlite3.Connection, lora_id: int, sweep_folder: str) -> None:
+    """Mark a library entry as the checkpoint kept from `sweep_folder` (the previous choice there is cleared)."""
+    with transaction(conn):
+        previous = [row[0] for row in conn.execute(
+            "SELECT id FROM loras WHERE sweep_folder = ? AND id != ?", (sweep_folder, lora_id))]
+        conn.execute("UPDATE loras SET chosen_at = NULL, sweep_folder = NULL WHERE sweep_folder = ? AND id != ?",
+                     (sweep_folder, lora_id))
+        conn.execute("UPDATE loras SET chosen_at = ?, sweep_folder = ? WHERE id = ?",
+                     (time.time(), sweep_folder, lora_id))
+        for other in previous:
+            changes.lora_changed(conn, other, "unchosen")
+        changes.lora_changed(conn, lora_id, "chosen")
+
+
+def chosen_in(conn: sqlite3.Connection, sweep_folder: str) -> LoraRecord | None:
+    """The library entry chosen in `sweep_folder`, or None."""
+    row = conn.execute("SELECT * FROM loras WHERE sweep_folder = ?", (sweep_folder,)).fetchone()
+    return LoraRecord.from_row(row) if row else None
+
+
+def forget_paths(conn: sqlite3.Connection, paths: list[str]) -> list[int]:
+    """Drop the library entries of files that were moved away or deleted; returns their ids."""
+    removed = []
+    with transaction(conn):
+        for path in paths:
+            row = conn.execute("SELECT id FROM loras WHERE path = ?", (path,)).fetchone()
+            if row is not None:
+                conn.execute("DELETE FROM loras WHERE id = ?", (row[0],))
+                changes.lora_changed(conn, row[0], "removed")
+                removed.append(row[0])
+    return removed

@@ -47,10 +47,12 @@ class LoratuiApp(App):
         Binding("ctrl+q", "quit", "Quit", id="app.quit_anywhere", show=False, priority=True),
     ]
 
-    def __init__(self, ctx: Context, dataset: str | None = None, **kwargs) -> None:
+    def __init__(self, ctx: Context, dataset: str | None = None, open_screen=None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.ctx = ctx
         self.initial_dataset = dataset
+        self.open_screen = open_screen
+        """A factory (app -> Screen) of a screen to open over the main screen at start (`lora grid --open`)."""
         self.store: Store | None = None
         self.screen_actions: list[ScreenAction] = []
         self.screen_actions_ready = False
@@ -89,6 +91,8 @@ class LoratuiApp(App):
         self.register_screen_actions()
         self.main_screen = MainScreen(self.initial_dataset, self.ctx.settings.ui.preview != "none")
         self.push_screen(self.main_screen)
+        if self.open_screen is not None:
+            self.push_screen(self.open_screen(self))
         announce_kept_edits(self)
 
     def register_screen_actions(self) -> None:
@@ -228,7 +232,7 @@ class LoratuiApp(App):
         return entries
 
 
-def run_app(ctx: Context, dataset: str | None = None) -> int:
+def run_app(ctx: Context, dataset: str | None = None, open_screen=None) -> int:
     """Open the terminal UI (on `dataset` if given); returns the exit code (128 + N when signal N ended it).
 
     A database that cannot be opened (damaged, a full disk) raises its LoratuiError after the app closed; so does
@@ -244,7 +248,7 @@ def run_app(ctx: Context, dataset: str | None = None) -> int:
     guard = ExitGuard(ctx.paths.recovered) if os.name == "posix" else None
     redirect = os.name == "posix" and sys.__stderr__ is not None and sys.__stderr__.isatty()
     if not redirect:
-        app = LoratuiApp(ctx, dataset)
+        app = LoratuiApp(ctx, dataset, open_screen)
         app.exit_guard = guard
         app.run()
         if app.startup_error is not None:
@@ -254,7 +258,7 @@ def run_app(ctx: Context, dataset: str | None = None) -> int:
     # so native libraries writing to stderr cannot scribble over the screen.
     terminal = GuardedStream(os.fdopen(os.dup(2), "w", encoding="utf-8", errors="replace"), guard.terminal_lost)
     try:
-        app = LoratuiApp(ctx, dataset, driver_class=terminal_driver(terminal, guard.terminal_lost))
+        app = LoratuiApp(ctx, dataset, open_screen, driver_class=terminal_driver(terminal, guard.terminal_lost))
         app.exit_guard = guard
         size_before = log_path.stat().st_size if log_path.exists() else 0
         with stderr_to_file(log_path):

@@ -7,6 +7,7 @@ import errno
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Iterator, MutableMapping, TextIO
 
@@ -167,3 +168,37 @@ def terminal_driver(stream: TextIO, on_lost: Callable[[], bool]):
                 raise
 
     return TerminalDriver
+
+
+def read_device_attributes(in_fd: int, out_fd: int, timeout: float = 0.3) -> str | None:
+    """Ask the terminal for its primary device attributes (``ESC [ c``) and return its reply, or None.
+
+    Used before the app owns the terminal (``loratui lora grid --open`` in auto graphics mode), when the
+    environment names no terminal with a graphics protocol: a reply listing 4 means sixel. The terminal is put in
+    raw mode for the exchange only; a terminal that does not answer within `timeout` seconds gets None.
+    """
+    import select
+    import tty
+
+    if termios is None or not (os.isatty(in_fd) and os.isatty(out_fd)):
+        return None
+    modes = termios.tcgetattr(in_fd)
+    reply = b""
+    try:
+        tty.setraw(in_fd, termios.TCSANOW)
+        os.write(out_fd, b"\x1b[c")
+        deadline = time.monotonic() + timeout
+        while not reply.endswith(b"c") and len(reply) < 128:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([in_fd], [], [], left)[0]:
+                break
+            chunk = os.read(in_fd, 64)
+            if not chunk:
+                break
+            reply += chunk
+    except OSError:
+        return None
+    finally:
+        termios.tcsetattr(in_fd, termios.TCSADRAIN, modes)
+    text = reply.decode("ascii", errors="replace")
+    return text if text.endswith("c") and "\x1b[?" in text else None

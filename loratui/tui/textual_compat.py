@@ -67,3 +67,19 @@ class FixedBoxTextArea(TextArea):
             self.refresh()
         else:
             super()._refresh_size()
+
+
+def write_to_terminal(app, data: str) -> bool:
+    """Write `data` (escape sequences: a terminal graphics image) straight to the terminal the app draws on.
+
+    Relies on ``App._driver`` and ``Driver.write``/``flush``. Why: Textual draws text cells only, and has no public
+    way to send other output; images in the kitty, sixel and iTerm2 protocols are sent this way over an area the
+    screen leaves blank. Returns False when there is no driver (the app is not running, or runs headless: nothing
+    is sent then, since headless tests have no terminal).
+    """
+    driver = getattr(app, "_driver", None)
+    if driver is None or getattr(app, "is_headless", False):
+        return False
+    driver.write(data)
+    driver.flush()
+    return True

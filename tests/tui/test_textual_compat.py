@@ -25,7 +25,8 @@ from textual.strip import Strip
 from textual.widgets import Static, TextArea
 
 from loratui.tui import preview_render
-from loratui.tui.textual_compat import CHECKED_WITH, FixedBoxTextArea, add_binding, preset_ansi_codes
+from loratui.tui.textual_compat import (CHECKED_WITH, FixedBoxTextArea, add_binding, preset_ansi_codes,
+                                        write_to_terminal)
 
 
 def _versions(versions: dict[str, str]) -> str:
@@ -189,6 +190,21 @@ def _library_private_names(cls: type) -> set[str]:
 VALUE_CLASSES = ["textual.strip.Strip", "rich.style.Style", "rich.color.Color", "rich.segment.Segment",
                  "rich.text.Text", "textual.binding.BindingsMap", "textual.content.Content"]
 """Library objects the TUI handles without subclassing: their private names are off limits on any receiver."""
+
+
+async def test_write_to_terminal_reaches_the_driver(monkeypatch):
+    with hook("write_to_terminal"):
+        app = BindingApp()
+        assert write_to_terminal(app, "x") is False  # not running: no driver
+        async with app.run_test():
+            assert write_to_terminal(app, "x") is False  # headless: nothing is sent
+            sent = []
+            driver = app._driver
+            monkeypatch.setattr(type(app), "is_headless", property(lambda self: False))
+            monkeypatch.setattr(driver, "write", sent.append)
+            monkeypatch.setattr(driver, "flush", lambda: sent.append("<flush>"))
+            assert write_to_terminal(app, "\x1b_Ga=d\x1b\\") is True
+            assert sent == ["\x1b_Ga=d\x1b\\", "<flush>"]
 
 
 def test_no_private_internals_outside_the_compat_module():

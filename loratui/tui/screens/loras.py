@@ -1,7 +1,8 @@
 """The LoRA library screen: table of indexed LoRAs, details panel (metadata, tag frequency), and actions.
 
 Opened with `L` (ScreenAction `loras.open`). Keys: r resize, u upload, c compare (press on A, then on B),
-j the job that made it, s scan a folder, F5 reload, escape back. Resizes, uploads and scans run as jobs in
+j the job that made it, g the checkpoint sweeps of its run (``<folder>/sweeps``), s scan a folder, F5 reload,
+escape back. ★ marks a checkpoint kept as the winner of a sweep. Resizes, uploads and scans run as jobs in
 workers. The table follows the library: whatever indexes a LoRA (a scan here or in the CLI, a finished
 training, a resize) reaches it as a change (``apply_changes``).
 """
@@ -45,6 +46,7 @@ class LorasScreen(Screen):
         Binding("u", "upload", "Upload", id="loras.upload"),
         Binding("c", "compare", "Compare", id="loras.compare"),
         Binding("j", "reveal_job", "Job", id="loras.reveal_job"),
+        Binding("g", "sweeps", "Sweep grid", id="loras.sweeps", show=False),
         Binding("s", "scan", "Scan folder", id="loras.scan"),
         Binding("f5", "reload", "Reload", id="loras.reload"),
         Binding("t", "compare_runs", "Compare runs", id="loras.compare_runs"),
@@ -101,7 +103,8 @@ class LorasScreen(Screen):
         for record in records:
             key = str(record.id)
             self.records[key] = record
-            table.add_row(str(record.id), Text(record.name), human_size(record.size), str(record.dim or ""),
+            name = Text(("★ " if record.chosen_at else "") + record.name)
+            table.add_row(str(record.id), name, human_size(record.size), str(record.dim or ""),
                           "" if record.alpha is None else f"{record.alpha:g}", Text(record.base_model or ""),
                           Text(", ".join(record.trigger_words[:3])), str(record.job_id or ""), key=key)
         target = select_path or (current.path if current else None)
@@ -327,6 +330,23 @@ class LorasScreen(Screen):
                   "log_path", "workdir", "output", "error"]
         rows = [[name, _cell(getattr(job, name))] for name in fields if getattr(job, name) not in (None, "")]
         self.app.push_screen(TableDialog(f"Job {job.id} that made {record.name}", ["field", "value"], rows))
+
+    def action_sweeps(self) -> None:
+        """Open the checkpoint sweeps of the highlighted LoRA's run (the sweep it was kept in first)."""
+        # Imported here, not at the top: the grid and its image encoders are only needed once a sweep is opened.
+        from loratui.loras.sweep_find import find_sweeps
+        from loratui.tui.screens.sweeps.grid import open_sweeps
+
+        record = self.selected
+        if record is None:
+            return
+        folder = Path(record.path).parent
+        found = find_sweeps(folder)
+        if record.sweep_folder and Path(record.sweep_folder).is_dir():
+            kept = Path(record.sweep_folder)
+            found = [kept, *(f for f in found if f.resolve() != kept.resolve())]
+        open_sweeps(self.app, found, f"No checkpoint sweep under {folder}/sweeps (loratui lora sweep makes one; "
+                                     "loratui lora grid FOLDER --open opens one elsewhere)")
 
     def action_scan(self) -> None:
         def start(result) -> None:

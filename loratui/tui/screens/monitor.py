@@ -73,6 +73,7 @@ class MonitorScreen(Screen):
         Binding("V", "compare_runs", "Compare runs", id="monitor.compare_runs"),
         # not in the footer (it is full): the telemetry line says "m: remedies" when a training ran out of memory
         Binding("m", "remedies", "GPU memory remedies", id="monitor.remedies", show=False),
+        Binding("g", "sweeps", "Sweep grid", id="monitor.sweeps", show=False),
     ]
 
     def __init__(self, store, ctx, job_id: int | None = None) -> None:
@@ -350,6 +351,7 @@ class MonitorScreen(Screen):
             return
         self.notify("mark two or more runs with space (or select a run of a training sweep), then press V",
                     severity="warning")
+
     @work(exclusive=True, group="monitor-actions")
     async def action_remedies(self) -> None:
         """Open the remedies of the selected training (out of GPU memory: its family's memory savers)."""
@@ -368,6 +370,18 @@ class MonitorScreen(Screen):
             self.job_id = job_id
             self._metrics, self._compare_metrics, self._compare_auto = [], [], True
             self._refresh_worker()
+
+    def action_sweeps(self) -> None:
+        """Open the checkpoint sweeps of the selected training (``<output_dir>/sweeps``)."""
+        # Imported here, not at the top: the grid and its image encoders are only needed once a sweep is opened.
+        from loratui.loras.sweep_find import find_sweeps
+        from loratui.tui.screens.sweeps.grid import open_sweeps
+
+        if self.job is None:
+            return
+        output_dir = self.job.params.get("output_dir")
+        open_sweeps(self.app, find_sweeps(output_dir),
+                    f"No checkpoint sweep of job {self.job.id} under {output_dir or 'its output folder'}/sweeps")
 
     def action_search(self) -> None:
         """Show the search box."""
