@@ -148,19 +148,15 @@ def test_sweep_cli_creates_queued_jobs_and_compare_reads_them(train_cli, home, t
     assert one.code == 2 and "at least two" in one.err
 
 
-def test_run_extras_appear_only_with_their_columns(tmp_path):
+def test_run_extras_read_the_chosen_checkpoint_and_peak_memory(tmp_path):
     """The chosen checkpoint (loras.chosen_at, the checkpoint grid's) and the peak GPU memory (jobs.peak_memory,
-    the GPU telemetry's) are read when their columns exist; without them the lookup says None."""
+    the GPU telemetry's) of a run; None for each until they are recorded."""
     from loratui.jobs import repo as job_repo
     from loratui.store.db import connect
     from loratui.training.run.compare_repo import run_extras
 
     conn = connect(tmp_path / "t.db")
     job = job_repo.create_job(conn, "train", title="a", status=JobStatus.COMPLETED)
-    assert run_extras(conn, job.id) is None
-    # what migrations 0095 and 0097 of the other features add (the columns only)
-    conn.execute("ALTER TABLE loras ADD COLUMN chosen_at REAL")
-    conn.execute("ALTER TABLE jobs ADD COLUMN peak_memory INTEGER")
     assert run_extras(conn, job.id) == {"chosen_checkpoint": None, "peak_gpu_bytes": None}
     for name, chosen in (("a-000002.safetensors", None), ("a-000004.safetensors", 5.0)):
         conn.execute("INSERT INTO loras (path, size, mtime_ns, job_id, indexed_at, chosen_at) VALUES (?, 1, 1, ?, 0, ?)",

@@ -76,8 +76,8 @@ class Comparison:
 
     @property
     def has_extras(self) -> bool:
-        """True when any run has the chosen-checkpoint / peak-memory facts (their columns exist)."""
-        return any(run.extras is not None for run in self.runs)
+        """True when any run has a chosen checkpoint or a recorded peak GPU memory (rows shown only then)."""
+        return any(value is not None for run in self.runs for value in (run.extras or {}).values())
 
     def rows(self) -> list[tuple[str, list[str]]]:
         """The side-by-side table: (field, one cell per run): differing config values, then the results."""
