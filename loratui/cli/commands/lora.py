@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import os
 
+from loratui.cli.commands import lora_sweep
 from loratui.cli.output import info, out, print_json, print_table, progress_bar, stderr, stdout
 from loratui.errors import InputError, JobError
 from loratui.jobs.runner import Cancelled
@@ -85,6 +86,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="environment variable holding the Hub token (default HF_TOKEN)")
     upload.add_argument("--json", action="store_true")
     upload.set_defaults(handler=cmd_upload)
+
+    lora_sweep.register(sub)
 
 
 async def cmd_scan(ctx, args) -> int:
