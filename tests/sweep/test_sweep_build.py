@@ -32,7 +32,7 @@ def test_cell_lines_carry_every_option_and_cannot_break_the_file():
     line = cell_line("gen_img", "a cat\nin a hat -- x", "ugly", 3, 64, 48, 4, 7.0, "p00-s3.png")
     assert line == "a cat in a hat - x --n ugly --w 64 --h 48 --s 4 --d 3 --l 7 --f p00-s3.png"
     assert parse_prompt_line(line).seed == 3 and parse_prompt_line(line).width == 64
-    assert cell_line("musubi", "a cat", "", 9, 128, 128, 2, 4.0) == "a cat --w 128 --h 128 --s 2 --d 9 --g 4"
+    assert cell_line("musubi", "a cat", "", 9, 128, 128, 2, 4.0) == "a cat --n  --w 128 --h 128 --s 2 --d 9 --g 4"
 
 
 def _checkpoints(n: int) -> list[Checkpoint]:

@@ -6,7 +6,7 @@ Two option shapes are supported, both read from the scripts' own parsers:
   ``--from_file`` (one prompt a line, ``--f NAME`` naming each image), ``--network_module/--network_weights/
   --network_mul`` for the LoRA.
 * ``musubi`` -- musubi-tuner's ``qwen_image_generate_image.py``: ``--dit/--vae/--text_encoder``, ``--save_path``,
-  ``--from_file`` (images named ``<time>_<seed>_000.png`` in prompt order), ``--lora_weight/--lora_multiplier``.
+  ``--from_file`` (images named ``<time>_<seed>_..._000.png`` in prompt order), ``--lora_weight/--lora_multiplier``.
 
 The model is loaded once per run, so a row of P prompts x S seeds costs one load, not P x S.
 """

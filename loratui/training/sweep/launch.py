@@ -85,8 +85,8 @@ def _resolution(args: dict[str, Any]) -> tuple[int, int] | None:
 
 
 async def _dataset_id(store: Store, source: sources.SweepSource, name: str | None) -> int:
-    if name:
-        return (await store.run(dataset_repo.get_dataset, name)).id
+    if name or (source.dataset_id is None and source.dataset_name):
+        return (await store.run(dataset_repo.get_dataset, name or source.dataset_name)).id
     if source.dataset_id is None:
         raise InputError("prompt sets belong to a dataset; this sweep has none", hint="pass --dataset NAME")
     return source.dataset_id

@@ -91,6 +91,10 @@ def cell_line(style: str, prompt: str, negative: str, seed: int, width: int, hei
     line = _clean(prompt)
     if negative:
         line += f" --n {_clean(negative)}"
+    elif style == "musubi":
+        # musubi-tuner's prompt-file mode leaves a missing negative prompt None and then fails encoding it
+        # (qwen_image_generate_image.py, 30c658c): always give one, empty.
+        line += " --n "
     line += f" --w {int(width)} --h {int(height)} --s {int(steps)} --d {int(seed)}"
     if scale is not None:
         line += f" --{'l' if style == 'gen_img' else 'g'} {float(scale):g}"

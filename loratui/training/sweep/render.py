@@ -30,7 +30,8 @@ BAR = "sweep cells"
 """The description of the progress bar this process prints (the supervisor follows only this bar)."""
 WORK_DIR = ".render"
 POLL_S = 0.5
-_MUSUBI_NAME = re.compile(r"^\d{8}-\d{6}-\d{3}_(?P<seed>-?\d+)_000\.png$")
+_MUSUBI_NAME = re.compile(r"^\d{8}-\d{6}-\d{3}_(?P<seed>-?\d+)_[^/]*\.png$")
+"""musubi-tuner's image names: ``<YYYYmmdd-HHMMSS-mmm>_<seed>_..._000.png`` (30c658c writes ``..._<seed>__000.png``)."""
 
 
 class Progress:
@@ -98,7 +99,7 @@ def rendered_images(spec: RenderSpec, workdir: Path, columns: list[SweepColumn])
     if spec.style == "gen_img":
         found = [(column, workdir / f"{column.key}.png") for column in columns]
         return [(c, p) for c, p in found if p.is_file()]
-    # musubi-tuner names images <time>_<seed>_000.png and saves them in prompt order: the order maps them, the
+    # musubi-tuner names images <time>_<seed>_..._000.png and saves them in prompt order: the order maps them, the
     # seed in the name checks the mapping.
     names = sorted(n for n in os.listdir(workdir) if _MUSUBI_NAME.match(n)) if workdir.is_dir() else []
     out = []

@@ -48,6 +48,8 @@ class SweepSource:
     sample_prompts: list[str] = field(default_factory=list)
     job_id: int | None = None
     dataset_id: int | None = None
+    dataset_name: str | None = None
+    """The ``dataset`` a training's config names (its prompt sets are the sweep's)."""
     output_dir: str = ""
 
 
@@ -145,7 +147,18 @@ def from_job(job: Job) -> SweepSource:
                         title="Nothing to sweep",
                         hint="sweep once it saved a checkpoint (save_every_n_epochs or save_every_n_steps)")
     return SweepSource(plan.family, plan.backend, checkpoints, args, _read_sample_prompts(args.get("sample_prompts")),
-                       job.id, job.dataset_id, plan.output_dir)
+                       job.id, job.dataset_id, _config_dataset(job.params.get("config")), plan.output_dir)
+
+
+def _config_dataset(config: Any) -> str | None:
+    """The dataset name a loratui training config gives (``dataset = "NAME"``), if any."""
+    if not isinstance(config, str):
+        return None
+    try:
+        name = tomllib.loads(Path(config).read_text(encoding="utf-8")).get("dataset")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    return name if isinstance(name, str) and name else None
 
 
 def family_of_file(path: str | Path) -> str:

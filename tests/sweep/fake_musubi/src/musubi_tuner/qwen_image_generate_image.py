@@ -1,7 +1,7 @@
 """A stand-in for musubi-tuner's qwen_image_generate_image.py (loratui's checkpoint sweep tests).
 
 It takes ``--save_path``, ``--from_file`` and ``--lora_weight``/``--lora_multiplier`` (the rest is ignored) and,
-as the real script does, saves one PNG per prompt line in prompt order, named ``<YYYYmmdd-HHMMSS-mmm>_<seed>_000.png``
+as the real script does, saves one PNG per prompt line in prompt order, named ``<YYYYmmdd-HHMMSS-mmm>_<seed>__000.png`` (as 30c658c names them)
 with the seed of the line's ``--d`` option. Each run appends one JSON line to ``LORATUI_TEST_SWEEP_CALLS`` (when set).
 """
 
@@ -32,7 +32,7 @@ def main() -> int:
     for line in lines:
         seed = int(re.search(r" --d (\d+)", line).group(1))
         flag = datetime.fromtimestamp(time.time()).strftime("%Y%m%d-%H%M%S-%f")[:-3]
-        Image.new("RGB", (16, 16), (seed % 256, 10, 10)).save(os.path.join(args.save_path, f"{flag}_{seed}_000.png"))
+        Image.new("RGB", (16, 16), (seed % 256, 10, 10)).save(os.path.join(args.save_path, f"{flag}_{seed}__000.png"))
         time.sleep(0.002)  # the real script takes far longer per image; names must not repeat a millisecond
     return 0
 
