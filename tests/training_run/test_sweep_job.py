@@ -67,9 +67,27 @@ def test_sweep_failure_and_cancel(train_cli, home, tmp_path, monkeypatch):
     failed = train_cli("lora", "sweep", train_id, "--wait")
     assert failed.code == 2
     assert "failed" in failed.err
-    job = job_row(home, max(s["job_id"] for s in train_cli("lora", "sweeps", "--json").json()))
+    sweep = train_cli("lora", "sweeps", "--json").json()[0]
+    job = job_row(home, sweep["job_id"])
     assert job["status"] == "failed" and "CUDA out of memory (stand-in)" in (job["error"] or "")
+    assert sweep["status"] == "failed"
+    folder = Path(sweep["folder"])
+    manifest = sweep_manifest.load(folder)
+    missing = sweep_manifest.missing_cells(folder, manifest)
+    # the baseline row rendered, each LoRA row kept its first image
+    assert len(missing) == (len(manifest.rows) - 1) * (len(manifest.columns) - 1)
     monkeypatch.delenv("LORATUI_TEST_SWEEP_FAIL")
+    calls = tmp_path / "calls.jsonl"
+    monkeypatch.setenv("LORATUI_TEST_SWEEP_CALLS", str(calls))
+    resumed = train_cli("lora", "sweep-resume", sweep["id"], "--wait", "--json")
+    assert resumed.code == 0, resumed
+    assert (resumed.json()["status"], resumed.json()["missing"]) == ("completed", len(missing))
+    runs = [json.loads(line) for line in calls.read_text().splitlines()]
+    assert sum(len(r["lines"]) for r in runs) == len(missing) and len(runs) == len(manifest.rows) - 1
+    assert sweep_manifest.missing_cells(folder, manifest) == []
+    assert sweep_manifest.load(folder).job_id == resumed.json()["job_id"]
+    again = train_cli("lora", "sweep-resume", sweep["id"])
+    assert again.code == 2 and "every image already" in again.err
     monkeypatch.setenv("LORATUI_TEST_SWEEP_DELAY", "5")
     started = train_cli("lora", "sweep", train_id, "--json")
     job_id = started.json()["job_id"]

@@ -69,6 +69,13 @@ def register(sub) -> None:
     sweep.add_argument("--json", action="store_true")
     sweep.set_defaults(handler=cmd_sweep)
 
+    resume = sub.add_parser("sweep-resume", help="render the missing images of a sweep (a new queued job)")
+    resume.add_argument("sweep", metavar="SWEEP", help="a sweep id (`loratui lora sweeps`)")
+    resume.add_argument("--queue", action="store_true", help="wait in the queue even if a slot is free")
+    resume.add_argument("--wait", action="store_true", help="follow the job until it ends")
+    resume.add_argument("--json", action="store_true")
+    resume.set_defaults(handler=cmd_sweep_resume)
+
     sweeps = sub.add_parser("sweeps", help="list checkpoint sweeps")
     sweeps.add_argument("--job", type=int, metavar="JOB", help="only the sweeps of this training")
     sweeps.add_argument("--json", action="store_true")
@@ -104,18 +111,31 @@ async def cmd_sweep(ctx, args) -> int:
         script_args=list(args.script_arg), queue=args.queue)
     async with Store.open(ctx.paths.db) as store:
         result = await start_sweep(store, ctx, request)
-        if not args.json:
-            info(f"sweep {result['id']}: {result['rows']} row(s) x {result['columns']} column(s) = {result['cells']} "
-                 f"image(s), job {result['job_id']}")
-            info(f"folder: {result['folder']}")
-        if args.wait:
-            job = await _wait(store, result["job_id"])
-            result["status"] = job["status"]
-            if job["status"] != "completed":
-                if args.json:
-                    print_json(dict(result, error=job.get("error") or job.get("message")))
-                raise JobError(f"sweep job {result['job_id']} {job['status']}: {job.get('message') or ''}".strip(),
-                               hint=f"`loratui train logs {result['job_id']}` shows the script's output")
+        return await _report(store, args, result)
+
+
+async def cmd_sweep_resume(ctx, args) -> int:
+    from loratui.training.sweep.launch import resume_sweep
+
+    async with Store.open(ctx.paths.db) as store:
+        result = await resume_sweep(store, ctx, args.sweep, queue=args.queue)
+        return await _report(store, args, result)
+
+
+async def _report(store: Store, args, result: dict) -> int:
+    if not args.json:
+        info(f"sweep {result['id']}: {result['rows']} row(s) x {result['columns']} column(s) = {result['cells']} "
+             f"image(s), {result['missing']} to render, job {result['job_id']}")
+        info(f"folder: {result['folder']}")
+    if args.wait:
+        job = await _wait(store, result["job_id"])
+        result["status"] = job["status"]
+        if job["status"] != "completed":
+            if args.json:
+                print_json(dict(result, error=job.get("error") or job.get("message")))
+            raise JobError(f"sweep job {result['job_id']} {job['status']}: {job.get('message') or ''}".strip(),
+                           hint=f"`loratui train logs {result['job_id']}` shows the script's output; "
+                                f"`loratui lora sweep-resume {result['id']}` renders what is missing")
     if args.json:
         print_json(result)
     elif args.wait:

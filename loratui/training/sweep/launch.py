@@ -164,27 +164,65 @@ async def start_sweep(store: Store, ctx: Context, request: SweepRequest) -> dict
               "source_job_id": source.job_id}
     job = await store.run(repo.create_job, "sweep", title=title, dataset_id=source.dataset_id, params=params,
                           status=JobStatus.QUEUED)
-    job_dir = ctx.paths.job_dir(job.id)
     try:
         manifest.job_id = job.id
         await asyncio.to_thread(_write_folder, folder, manifest, spec)
-        phase = TrainPhase("render", [sys.executable, "-m", RENDER_MODULE, "--home", str(ctx.paths.home),
-                                      str(folder)], str(folder), {})
-        plan = TrainPlan(source.backend, source.family, job_dir, {}, [phase])
-        jobfiles.write_job_plan(job_dir, jobfiles.JobPlan(plan, []))
+        _write_job_plan(ctx, job.id, folder, source.backend, source.family)
         await store.run(sweep_repo.record_sweep, sweep_id, str(folder), job_id=job.id, source_job_id=source.job_id,
                         family=source.family, cells=cells)
     except BaseException:
         await store.run(repo.delete_job, job.id)
         raise
-    await store.run(repo.update_job, job.id, workdir=str(job_dir), log_path=str(job_dir / jobfiles.LOG_FILE),
-                    progress_total=cells)
-    await run_queue.advance(store, ctx)
-    if await store.run(repo.claim_or_enqueue, job.id, ctx.settings.trainers.max_parallel, request.queue):
-        await run_queue.start_claimed(store, ctx, job.id)
+    await _start(store, ctx, job.id, cells, request.queue)
     return {"id": sweep_id, "folder": str(folder), "job_id": job.id, "family": source.family,
             "rows": len(manifest.rows), "columns": len(manifest.columns), "cells": cells,
             "missing": len(sweep_manifest.missing_cells(folder, manifest))}
+
+
+def _write_job_plan(ctx: Context, job_id: int, folder: Path, backend: str, family: str) -> None:
+    """The job's plan.json: one ``render`` phase running this loratui's render process on the folder."""
+    job_dir = ctx.paths.job_dir(job_id)
+    phase = TrainPhase("render", [sys.executable, "-m", RENDER_MODULE, "--home", str(ctx.paths.home), str(folder)],
+                       str(folder), {})
+    jobfiles.write_job_plan(job_dir, jobfiles.JobPlan(TrainPlan(backend, family, job_dir, {}, [phase]), []))
+
+
+async def _start(store: Store, ctx: Context, job_id: int, cells: int, queue: bool) -> None:
+    job_dir = ctx.paths.job_dir(job_id)
+    await store.run(repo.update_job, job_id, workdir=str(job_dir), log_path=str(job_dir / jobfiles.LOG_FILE),
+                    progress_total=cells)
+    await run_queue.advance(store, ctx)  # a dead supervisor must not hold a slot; the waiting ones go first
+    if await store.run(repo.claim_or_enqueue, job_id, ctx.settings.trainers.max_parallel, queue):
+        await run_queue.start_claimed(store, ctx, job_id)
+
+
+async def resume_sweep(store: Store, ctx: Context, sweep_id: str, *, queue: bool = False) -> dict[str, Any]:
+    """Start a new job on an existing sweep folder: it renders only the cells whose image is missing."""
+    record = await store.run(sweep_repo.get_sweep, sweep_id)
+    if record.job_status is not None and record.job_status not in ("completed", "failed", "cancelled", "interrupted"):
+        raise InputError(f"sweep {sweep_id} is {record.job_status} (job {record.job_id})")
+    folder = Path(record.folder)
+    manifest = await asyncio.to_thread(sweep_manifest.load, folder)
+    missing = len(await asyncio.to_thread(sweep_manifest.missing_cells, folder, manifest))
+    if missing == 0:
+        raise InputError(f"sweep {sweep_id} has every image already", hint=f"they are in {folder}")
+    params = {"sweep_id": sweep_id, "folder": str(folder), "family": manifest.family, "backend": manifest.trainer,
+              "source_job_id": record.source_job_id, "resumed_from": record.job_id}
+    job = await store.run(repo.create_job, "sweep", title=f"sweep {sweep_id}", params=params, status=JobStatus.QUEUED,
+                          parent_id=record.job_id)
+    try:
+        _write_job_plan(ctx, job.id, folder, manifest.trainer, manifest.family)
+        manifest.job_id = job.id
+        await asyncio.to_thread(sweep_manifest.save, folder, manifest)
+        await store.run(sweep_repo.attach_job, sweep_id, job.id)
+    except BaseException:
+        await store.run(repo.delete_job, job.id)
+        raise
+    cells = len(manifest.cells())
+    await store.run(repo.update_job, job.id, progress_done=cells - missing)
+    await _start(store, ctx, job.id, cells, queue)
+    return {"id": sweep_id, "folder": str(folder), "job_id": job.id, "family": manifest.family,
+            "rows": len(manifest.rows), "columns": len(manifest.columns), "cells": cells, "missing": missing}
 
 
 def _write_folder(folder: Path, manifest, spec: RenderSpec) -> None:

@@ -62,6 +62,14 @@ def set_status(conn: sqlite3.Connection, sweep_id: str, status: str) -> None:
             changes.job_changed(conn, row[0], "sweep")
 
 
+def attach_job(conn: sqlite3.Connection, sweep_id: str, job_id: int) -> None:
+    """Hand a sweep to a new render job (resuming it); it is queued again."""
+    with transaction(conn):
+        if conn.execute("UPDATE sweeps SET job_id = ?, status = 'queued' WHERE id = ?", (job_id, sweep_id)).rowcount != 1:
+            raise NotFoundError(f"no sweep {sweep_id!r}")
+        changes.job_changed(conn, job_id, "sweep")
+
+
 _SELECT = ("SELECT s.*, j.status AS job_status FROM sweeps s LEFT JOIN jobs j ON j.id = s.job_id")
 
 
