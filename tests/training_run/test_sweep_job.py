@@ -70,6 +70,8 @@ def test_sweep_failure_and_cancel(train_cli, home, tmp_path, monkeypatch):
     sweep = train_cli("lora", "sweeps", "--json").json()[0]
     job = job_row(home, sweep["job_id"])
     assert job["status"] == "failed" and "CUDA out of memory (stand-in)" in (job["error"] or "")
+    logs = train_cli("train", "logs", sweep["job_id"])
+    assert logs.code == 0 and "ERROR:loratui.sweep:gen_img.py failed on row" in logs.out
     assert sweep["status"] == "failed"
     folder = Path(sweep["folder"])
     manifest = sweep_manifest.load(folder)
