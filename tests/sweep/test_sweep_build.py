@@ -134,6 +134,8 @@ def test_model_args_need_a_base_model_and_a_known_family():
     with pytest.raises(LoraError):
         model_args("sd15", {})
     assert model_args("sd15", {}, {"ckpt": "/m/b"}) == [["ckpt", "/m/b"]]
+    assert model_args("sdxl", {"pretrained_model_name_or_path": "/m/xl", "v2": True}) == [["ckpt", "/m/xl"],
+                                                                                          ["sdxl", None]]
     with pytest.raises(LoraError):
         model_args("wan21-t2v", {"dit": "/m/d"})
 

@@ -11,11 +11,11 @@ from loratui.jobs import repo
 from loratui.store import Store
 
 SWEEP_HELP = """Render the same prompts and seeds through every checkpoint of a training (or through LoRA files) with
-the family's own inference script (sd-scripts gen_img.py / sdxl_gen_img.py, musubi-tuner
+the family's own inference script (sd-scripts gen_img.py, SDXL with --sdxl; musubi-tuner
 qwen_image_generate_image.py): one script run, one model load, per checkpoint and strength. The images go to
 <output_dir>/sweeps/<id>/images/<row>/<col>.png (LoRA files: <home>/sweeps/<id>/) next to sweep.json. The sweep
-runs as a job in the training queue, detached; `loratui jobs cancel JOB` stops it, and starting the same sweep
-folder again renders only the missing images."""
+runs as a job in the training queue, detached; `loratui jobs cancel JOB` stops it, and `loratui lora sweep-resume
+SWEEP` renders only the images still missing."""
 
 
 def _ints(text: str) -> list[int]:
@@ -36,7 +36,8 @@ def register(sub) -> None:
     """Add `sweep` and `sweeps` to the `lora` command group."""
     sweep = sub.add_parser("sweep", help="render prompts x seeds through every checkpoint of a training (a queued job)",
                            description=SWEEP_HELP)
-    sweep.add_argument("targets", nargs="+", metavar="JOB|FILE", help="a training job id, or LoRA files")
+    sweep.add_argument("targets", nargs="+", metavar="JOB|FILE", help="a training job id, or LoRA files (these need "
+                       "--base)")
     prompts = sweep.add_argument_group("prompts")
     prompts.add_argument("--prompts", metavar="FILE", help="prompts file: one prompt a line, sd-scripts' inline "
                          "--n/--d/--w/--h/--s/--l options (default: the training's sample prompts)")

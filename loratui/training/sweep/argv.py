@@ -2,9 +2,10 @@
 
 Two option shapes are supported, both read from the scripts' own parsers:
 
-* ``gen_img`` -- sd-scripts' ``gen_img.py`` (SD 1.x/2.x) and ``sdxl_gen_img.py`` (SDXL): ``--ckpt``, ``--outdir``,
+* ``gen_img`` -- sd-scripts' ``gen_img.py`` (SD 1.x/2.x, and SDXL with ``--sdxl``): ``--ckpt``, ``--outdir``,
   ``--from_file`` (one prompt a line, ``--f NAME`` naming each image), ``--network_module/--network_weights/
-  --network_mul`` for the LoRA.
+  --network_mul`` for the LoRA. ``sdxl_gen_img.py``, the SDXL family's own script, has no per-line file name
+  (``--f``), so SDXL renders through ``gen_img.py --sdxl`` (sd-scripts v0.10.1 has both).
 * ``musubi`` -- musubi-tuner's ``qwen_image_generate_image.py``: ``--dit/--vae/--text_encoder``, ``--save_path``,
   ``--from_file`` (images named ``<time>_<seed>_..._000.png`` in prompt order), ``--lora_weight/--lora_multiplier``.
 
@@ -25,6 +26,8 @@ from loratui.training.families import get_family
 
 STYLES = {"sd15": "gen_img", "sd2": "gen_img", "sd2-v": "gen_img", "sdxl": "gen_img", "qwen-image": "musubi"}
 """The families a sweep renders, and the option shape of their inference script."""
+GEN_IMG_SCRIPT = "gen_img.py"
+"""sd-scripts' generation script for every gen_img-style family (SDXL with ``--sdxl``)."""
 RENDER_FILE = "render.json"
 DEFAULT_SIZE = {"gen_img": 512, "musubi": 1024}
 DEFAULT_STEPS = {"gen_img": 28, "musubi": 25}
@@ -98,6 +101,9 @@ def model_args(family: str, args: dict[str, Any], overrides: dict[str, str | Non
             out["v2"] = None
         if family == "sd2-v":
             out["v_parameterization"] = None
+        if family == "sdxl":
+            out = {k: v for k, v in out.items() if k not in _GEN_IMG_FLAGS}
+            out["sdxl"] = None
     else:
         for fixed in get_family(family).fixed_args:
             if fixed.option == "model_version":

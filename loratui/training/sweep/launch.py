@@ -30,7 +30,7 @@ from loratui.training.run import jobfiles
 from loratui.training.run import queue as run_queue
 from loratui.training.sweep import source as sources
 from loratui.training.sweep import sweep_repo
-from loratui.training.sweep.argv import DEFAULT_SIZE, DEFAULT_STEPS, RenderSpec, model_args, style_of
+from loratui.training.sweep.argv import DEFAULT_SIZE, DEFAULT_STEPS, GEN_IMG_SCRIPT, RenderSpec, model_args, style_of
 from loratui.training.sweep.build import RowSpec, build_manifest
 from loratui.training.sweep.prompts import parse_prompts, read_prompts_file
 from loratui.training.trainer import find_trainer
@@ -123,7 +123,7 @@ async def _prompt_lines(store: Store, request: SweepRequest, source: sources.Swe
 def _render_spec(ctx: Context, request: SweepRequest, source: sources.SweepSource, prompts: list) -> RenderSpec:
     style = style_of(source.family)
     trainer = find_trainer(ctx, source.backend)
-    script = trainer.script(source.family, "inference")
+    script = trainer.root / GEN_IMG_SCRIPT if style == "gen_img" else trainer.script(source.family, "inference")
     if not script.is_file():
         raise LoraError(f"{trainer.backend} at {trainer.root} has no {script.name}", title="Inference script missing")
     overrides: dict[str, str | None] = {}
