@@ -55,6 +55,10 @@ def test_sweep_a_training_with_its_sample_prompts(train_cli, home, tmp_path, mon
                       "--every", "9", "--wait", "--json")
     assert saved.code == 0, saved
     assert saved.json()["rows"] == 1 and saved.json()["columns"] == 1  # the final checkpoint only, seed 3
+    sets = train_cli("lora", "prompt-sets", "tiny", "--json")
+    assert sets.json() == [{"name": "cars", "prompts": 1}]
+    shown = train_cli("lora", "prompt-sets", "tiny", "--show", "cars")
+    assert shown.out == "a red car --n blurry --d 3\n"
     again = train_cli("lora", "sweep", train_id, "--prompt-set", "cars", "--no-baseline", "--json")
     assert again.code == 0, again
     assert sweep_manifest.load(Path(again.json()["folder"])).columns[0].prompt == "a red car"

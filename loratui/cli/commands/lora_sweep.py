@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from loratui.cli.output import info, print_json, print_table, progress_bar
+from loratui.cli.output import info, out, print_json, print_table, progress_bar
 from loratui.errors import InputError, JobError
 from loratui.jobs import repo
 from loratui.store import Store
@@ -76,6 +76,12 @@ def register(sub) -> None:
     resume.add_argument("--wait", action="store_true", help="follow the job until it ends")
     resume.add_argument("--json", action="store_true")
     resume.set_defaults(handler=cmd_sweep_resume)
+
+    sets = sub.add_parser("prompt-sets", help="the prompt sets saved for a dataset (lora sweep --save-prompts)")
+    sets.add_argument("dataset", metavar="DATASET")
+    sets.add_argument("--show", metavar="NAME", help="print the prompts of one set, one a line")
+    sets.add_argument("--json", action="store_true")
+    sets.set_defaults(handler=cmd_prompt_sets)
 
     sweeps = sub.add_parser("sweeps", help="list checkpoint sweeps")
     sweeps.add_argument("--job", type=int, metavar="JOB", help="only the sweeps of this training")
@@ -158,4 +164,29 @@ async def cmd_sweeps(ctx, args) -> int:
     print_table(["id", "status", "family", "cells", "training", "job", "folder"],
                 [[r.id, r.current_status, r.family or "", r.cells, r.source_job_id or "", r.job_id or "", r.folder]
                  for r in records])
+    return 0
+
+
+async def cmd_prompt_sets(ctx, args) -> int:
+    from loratui.datasets import dataset_repo
+    from loratui.training.sweep import sweep_repo
+
+    async with Store.open(ctx.paths.db) as store:
+        dataset = await store.run(dataset_repo.get_dataset, args.dataset)
+        if args.show:
+            lines = await store.run(sweep_repo.get_prompt_set, dataset.id, args.show)
+            if args.json:
+                print_json({"name": args.show, "prompts": lines})
+            else:
+                for line in lines:
+                    out(line)
+            return 0
+        sets = await store.run(sweep_repo.list_prompt_sets, dataset.id)
+    if args.json:
+        print_json([{"name": name, "prompts": count} for name, count in sets])
+    elif not sets:
+        info(f"no prompt sets for {dataset.name}; save one with `loratui lora sweep JOB --prompts FILE "
+             "--save-prompts NAME`")
+    else:
+        print_table(["name", "prompts"], [[name, count] for name, count in sets])
     return 0
