@@ -138,10 +138,10 @@ def test_real_qwen_image_sweep(cli, home, tmp_path, monkeypatch):
     models, out = assets / "models", tmp_path / "out"
     args = {"dit": str(models / "qwen_image_dit.safetensors"), "vae": str(models / "qwen_image_vae.safetensors"),
             "text_encoder": str(models / "qwen_image_text_encoder.safetensors"), "output_dir": str(out),
-            "output_name": "lora", "network_dim": 4, "resolution": "128,128", "mixed_precision": "bf16", "sdpa": True,
+            "output_name": "lora", "network_module": "networks.lora_qwen_image", "network_dim": 4, "resolution": "128,128", "mixed_precision": "bf16", "sdpa": True,
             "optimizer_type": "adamw", "learning_rate": 1e-4, "timestep_sampling": "shift",
             "discrete_flow_shift": 2.2, "seed": 42, "max_data_loader_n_workers": 0, "max_train_epochs": 2,
-            "save_every_n_epochs": 1}
+            "train_batch_size": 2, "save_every_n_epochs": 1}
     config = tmp_path / "qwen.toml"
     config.write_text('backend = "musubi"\nfamily = "qwen-image"\ndataset = "shapes"\n\n[args]\n'
                       + "".join(f"{k} = {json.dumps(v)}\n" for k, v in args.items()))
