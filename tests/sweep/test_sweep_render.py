@@ -122,3 +122,27 @@ def test_missing_script_is_a_clear_error(tmp_path, capsys):
     spec.save(folder)
     assert render.run(folder) == 127
     assert "ERROR:loratui.sweep:cannot start" in capsys.readouterr().out
+
+
+def test_interrupt_keeps_the_finished_images(tmp_path, monkeypatch):
+    """A cancel sends SIGINT to the render's process group: the script stops, what it finished reaches its cells."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    folder = _folder(tmp_path, "gen_img")
+    env = dict(os.environ, LORATUI_TEST_SWEEP_DELAY="0.5",
+               PYTHONPATH=str(Path(render.__file__).resolve().parents[3]))
+    proc = subprocess.Popen([sys.executable, "-m", "loratui.training.sweep.render", str(folder)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not list((folder / render.WORK_DIR).glob("*/p00-s2.png")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    output = proc.communicate(timeout=30)[0].decode()
+    assert proc.returncode == 130, output
+    assert "sweep: interrupted" in output
+    manifest = sweep_manifest.load(folder)
+    done = len(manifest.cells()) - len(missing_cells(folder, manifest))
+    assert done >= 2  # the baseline row's first two images, at least

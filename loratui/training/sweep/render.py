@@ -217,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     except LoratuiError as exc:
         print(f"ERROR:loratui.sweep:{exc.message}", flush=True)
         return 2
+    except KeyboardInterrupt:  # a cancel: SIGINT to the whole group, the script's finished images were kept
+        print("sweep: interrupted; the finished images are kept", flush=True)
+        return 130
     _set_status(args.home, manifest.id, "completed" if code == 0 else "failed")
     return code
 
