@@ -28,6 +28,9 @@ class JobStatus(str, Enum):
 TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.INTERRUPTED})
 ACTIVE = frozenset(set(JobStatus) - TERMINAL - {JobStatus.QUEUED})
 RESUMABLE = frozenset({JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.INTERRUPTED})
+SUPERVISED_KINDS = ("train", "sweep")
+"""Job kinds that wait in the training queue and run in a detached supervisor (a checkpoint sweep renders on the
+GPU, so it takes a training slot)."""
 
 
 @dataclass

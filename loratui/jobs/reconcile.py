@@ -15,7 +15,7 @@ import sqlite3
 import time
 
 from loratui.jobs import repo
-from loratui.jobs.model import Job, JobStatus
+from loratui.jobs.model import SUPERVISED_KINDS, Job, JobStatus
 from loratui.jobs.procinfo import hostname, is_alive
 from loratui.store import Store
 
@@ -28,7 +28,7 @@ def unstarted(job: Job) -> bool:
     """True for a training still held by the process that claimed it (no supervisor handed it yet). An
     in-process job (tagging, captioning) that is preparing belongs to the process that runs it, like a running
     one: it is never put into the training queue."""
-    return (job.kind == "train" and job.status == JobStatus.PREPARING and job.supervisor_pid is None
+    return (job.kind in SUPERVISED_KINDS and job.status == JobStatus.PREPARING and job.supervisor_pid is None
             and job.pid is not None)
 
 
@@ -52,10 +52,10 @@ def dead_jobs(jobs: list[Job]) -> list[tuple[Job, str]]:
 def _note(job: Job) -> str:
     if unstarted(job):
         return "the process that was starting this training stopped before its supervisor ran; it waits again"
-    if job.kind == "train" and job.started_at is None:
+    if job.kind in SUPERVISED_KINDS and job.started_at is None:
         return ("the supervisor of this training stopped before it started "
                 f"(its errors are in jobs/{job.id}/supervisor.log)")
-    who = "the supervisor of this training" if job.kind == "train" else "the process running this job"
+    who = "the supervisor of this training" if job.kind in SUPERVISED_KINDS else "the process running this job"
     note = f"{who} is gone (killed, crashed or the machine rebooted)"
     if job.step:
         note += f"; last seen at step {job.step}" + (f"/{job.total_steps}" if job.total_steps else "")

@@ -22,7 +22,7 @@ from typing import Any, Iterable
 from loratui.errors import JobError, NotFoundError
 from loratui.gpu.inventory import format_ids, parse_ids
 from loratui.gpu.slots import GpuRequest, SlotView, choose, impossible
-from loratui.jobs.model import ACTIVE, RESUMABLE, TERMINAL, Job, JobStatus
+from loratui.jobs.model import ACTIVE, RESUMABLE, SUPERVISED_KINDS, TERMINAL, Job, JobStatus
 from loratui.jobs.procinfo import hostname, proc_key
 from loratui.redact import redact_text, redact_value
 from loratui.store import changes, transaction
@@ -319,11 +319,14 @@ def latest_training_family(conn: sqlite3.Connection, dataset_id: int) -> str | N
 
 # -- the training queue ----------------------------------------------------------------------------------------
 
+_QUEUE_KINDS = "(" + ", ".join(f"'{kind}'" for kind in SUPERVISED_KINDS) + ")"
+"""The kinds in the queue, as SQL (trainings and checkpoint sweeps share the slots)."""
+
 
 def active_training_count(conn: sqlite3.Connection) -> int:
     """How many trainings run now."""
     placeholders = ", ".join("?" for _ in _ACTIVE)
-    return conn.execute(f"SELECT COUNT(*) FROM jobs WHERE kind = 'train' AND status IN ({placeholders})",
+    return conn.execute(f"SELECT COUNT(*) FROM jobs WHERE kind IN {_QUEUE_KINDS} AND status IN ({placeholders})",
                         _ACTIVE).fetchone()[0]
 
 
@@ -333,7 +336,7 @@ def queued_training_ids(conn: sqlite3.Connection) -> list[int]:
     A job being created is 'queued' without a position until ``claim_or_enqueue`` decides: not yet in the queue.
     """
     return [r[0] for r in conn.execute(
-        "SELECT id FROM jobs WHERE kind = 'train' AND status = 'queued' AND queue_position IS NOT NULL "
+        f"SELECT id FROM jobs WHERE kind IN {_QUEUE_KINDS} AND status = 'queued' AND queue_position IS NOT NULL "
         "ORDER BY queue_position, id")]
 
 

@@ -8,6 +8,7 @@ import time
 from loratui.cli.output import info, print_json, print_table
 from loratui.gpu.telemetry import gib
 from loratui.jobs import repo
+from loratui.jobs.model import SUPERVISED_KINDS
 from loratui.store import Store
 from loratui.training.run import queue as run_queue
 
@@ -67,7 +68,7 @@ async def cmd_cancel(ctx, args) -> int:
     async with Store.open(ctx.paths.db) as store:
         await run_queue.advance(store, ctx)
         job = await store.run(repo.get_job, args.id)
-        if job.kind == "train":
+        if job.kind in SUPERVISED_KINDS:
             # Trainings run in a detached supervisor: stop the whole process group, wait until it is gone.
             # Imported here for start-up time: launch loads the planner and datasets (~130 ms) `jobs` lists without.
             from loratui.training.run.launch import cancel_training

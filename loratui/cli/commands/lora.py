@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from loratui.cli.commands import lora_sweep
 from loratui.cli.output import info, out, print_json, print_table, progress_bar, stderr, stdout
 from loratui.errors import InputError, JobError
 from loratui.jobs.runner import Cancelled
@@ -127,6 +128,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     undo.add_argument("--list", action="store_true", help="list the sweep's trash operations instead")
     undo.add_argument("--json", action="store_true")
     undo.set_defaults(handler=cmd_trash_undo)
+
+    lora_sweep.register(sub)
 
 
 async def cmd_scan(ctx, args) -> int:

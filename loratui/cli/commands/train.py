@@ -15,7 +15,7 @@ from loratui.cli.output import StreamPrinter, info, out, print_json, print_table
 from loratui.datasets import service
 from loratui.errors import InputError, ModelError, NotFoundError
 from loratui.jobs import repo
-from loratui.jobs.model import Job
+from loratui.jobs.model import SUPERVISED_KINDS, Job
 from loratui.store import Store
 from loratui.training.config import BACKENDS, load_config, save_config
 from loratui.training.families import DEFAULT_FAMILY, families, find_family, get_family
@@ -513,7 +513,7 @@ async def _job(store, ctx, job_id: int | None, *, none_ok: bool = False) -> Job 
     if not store.readonly:
         await run_queue.advance(store, ctx)
     if job_id is not None:
-        return await training_job(store, job_id)
+        return await training_job(store, job_id, SUPERVISED_KINDS)  # a checkpoint sweep has the same log and status
     job = await store.run(repo.latest_job, "train")
     if job is None and not none_ok:
         raise NotFoundError("no training jobs yet", hint="start one with `loratui train start CONFIG`")

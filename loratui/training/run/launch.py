@@ -17,7 +17,7 @@ from loratui.config import Context, tomllib
 from loratui.errors import JobError, TrainingError
 from loratui.gpu.pinning import request_from_argv
 from loratui.jobs import repo
-from loratui.jobs.model import RESUMABLE, Job, JobStatus
+from loratui.jobs.model import RESUMABLE, SUPERVISED_KINDS, Job, JobStatus
 from loratui.store import Store
 from loratui.training import planner
 from loratui.training.plan import TrainPhase, TrainPlan
@@ -113,21 +113,22 @@ async def _start_or_enqueue(store: Store, ctx: Context, job_id: int, force_queue
     return start
 
 
-async def training_job(store: Store, job_id: int) -> Job:
-    """A training job by id (JobError when the id is another kind of job)."""
+async def training_job(store: Store, job_id: int, kinds: tuple[str, ...] = ("train",)) -> Job:
+    """A training job by id (JobError when the id is another kind of job than `kinds`)."""
     job = await store.run(repo.get_job, job_id)
-    if job.kind != "train":
+    if job.kind not in kinds:
         raise JobError(f"job {job_id} is a {job.kind} job, not a training")
     return job
 
 
 async def cancel_training(store: Store, ctx: Context, job_id: int, *, timeout_s: float | None = None) -> Job:
-    """Stop a training with nothing of it left alive; a queued one is simply taken out of the queue.
+    """Stop a training (or a checkpoint sweep) with nothing of it left alive; a queued one is simply taken out of
+    the queue.
 
     The supervisor carries out the request (SIGINT, SIGTERM, SIGKILL to the trainer's process group); if it
     is gone or does not finish in time, this process does the same and records the job as cancelled.
     """
-    job = await training_job(store, job_id)
+    job = await training_job(store, job_id, SUPERVISED_KINDS)  # a checkpoint sweep stops the same way
     if job.terminal:
         raise JobError(f"job {job_id} already ended ({job.status.value})")
     if job.status == JobStatus.QUEUED:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from loratui.jobs import reconcile as job_reconcile
 from loratui.jobs import repo
-from loratui.jobs.model import Job, JobStatus
+from loratui.jobs.model import SUPERVISED_KINDS, Job, JobStatus
 from loratui.jobs.procinfo import hostname, is_alive
 from loratui.store import Store
 from loratui.training.run import jobfiles
@@ -62,7 +62,7 @@ def _orphans(jobs: list[Job]) -> list[Job]:
     here = hostname()
     recent = time.time() - ORPHAN_WINDOW_S
     candidates = [job for job in jobs
-                  if job.kind == "train" and job.status == JobStatus.INTERRUPTED and (job.pgid or job.workdir)
+                  if job.kind in SUPERVISED_KINDS and job.status == JobStatus.INTERRUPTED and (job.pgid or job.workdir)
                   and (job.finished_at or 0) > recent and (not job.host or job.host == here)]
     if not candidates:
         return []
@@ -74,7 +74,7 @@ def _orphans(jobs: list[Job]) -> list[Job]:
 def reconcile_sync(conn: sqlite3.Connection) -> list[Job]:
     """Mark dead jobs interrupted and stop trainers left behind (plain connection); returns the jobs reaped."""
     reaped = job_reconcile.reconcile_sync(conn)
-    for job in _orphans(repo.list_jobs(conn, kind="train", limit=50)):
+    for job in _orphans([j for kind in SUPERVISED_KINDS for j in repo.list_jobs(conn, kind=kind, limit=50)]):
         stop_orphan_trainer(job)
     return reaped
 
@@ -82,7 +82,7 @@ def reconcile_sync(conn: sqlite3.Connection) -> list[Job]:
 async def reconcile(store: Store) -> list[Job]:
     """``reconcile_sync`` through a Store (process work off the database thread)."""
     reaped = await job_reconcile.reconcile(store)
-    jobs = await store.run(repo.list_jobs, kind="train", limit=50)
+    jobs = [j for kind in SUPERVISED_KINDS for j in await store.run(repo.list_jobs, kind=kind, limit=50)]
     for job in await asyncio.to_thread(_orphans, jobs):
         await asyncio.to_thread(stop_orphan_trainer, job)
     return reaped

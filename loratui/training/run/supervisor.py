@@ -39,7 +39,9 @@ from loratui.training.run.procgroup import group_members, terminate_group
 from loratui.training.run.queue import advance_sync
 
 PHASE_STATUS = {"cache_latents": JobStatus.CACHING_LATENTS, "cache_text": JobStatus.CACHING_TEXT,
-                "train": JobStatus.PREPARING}
+                "train": JobStatus.PREPARING, "render": JobStatus.RUNNING}
+RENDER_BAR = "sweep cells"
+"""The one bar a sweep's ``render`` phase reports as progress (the inference script's own bars are left out)."""
 READ_CHUNK = 1 << 16
 SAMPLE_POLL_S = 2.0
 CANCEL_POLL_S = 0.5
@@ -107,6 +109,8 @@ class RunState:
                     self.pending_metrics[ev.step] = (self.epoch, ev.avr_loss, time.time())
                 self.set(**fields)
             elif isinstance(ev, logparse.BarProgress):
+                if phase == "render" and ev.desc != RENDER_BAR:
+                    continue
                 label = ev.desc or {"cache_latents": "caching latents", "cache_text": "caching text encoder outputs"}.get(
                     phase, "working")
                 self.set(progress_done=ev.n, progress_total=ev.total, message=f"{label} {ev.n}/{ev.total}")

@@ -97,7 +97,14 @@ if os.environ.get("LORATUI_MUSUBI_STANDINS") == "1":
 
         module.Qwen3Config = tiny_config
 
+    def _cpu_current_device(module):
+        # The generate scripts import wan/modules/t5.py, whose T5EncoderModel has the default argument
+        # device=torch.cuda.current_device(): evaluated at import, it fails on a CPU-only torch. Nothing else calls it.
+        if not module.is_available():
+            module.current_device = lambda: 0
+
     TARGETS = {
+        "torch.cuda": _cpu_current_device,
         "musubi_tuner.qwen_image.qwen_image_utils": _qwen_utils,
         "musubi_tuner.qwen_image.qwen_image_autoencoder_kl":
             lambda m: _wrap_init(m.AutoencoderKLQwenImage, QWEN_VAE, "AutoencoderKLQwenImage"),
