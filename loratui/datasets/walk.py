@@ -40,6 +40,8 @@ class FileEntry:
     caption_mtime_ns: int | None = None
     outside_link: str | None = None
     """Set (to the link target) when the file is a symlink leaving the dataset."""
+    extra_captions: dict[str, tuple[int, int]] | None = None
+    """Sidecars of the extra caption sets found beside it: extension -> (size, mtime_ns); None when none."""
 
 
 @dataclass
@@ -65,6 +67,9 @@ class WalkResult:
     orphan_captions: list[tuple[str, int, int]] = field(default_factory=list)
     """(rel_path, size, mtime_ns) of files named like captions with no image of that name beside them."""
     control_folders: list[ControlFolder] = field(default_factory=list)
+    extra_orphans: dict[str, list[tuple[str, int, int]]] = field(default_factory=dict)
+    """Per extra caption extension looked for: its files with no image beside them (the scan keeps those of the
+    extensions that are caption sets)."""
 
 
 @dataclass(frozen=True)
@@ -88,8 +93,11 @@ def subset_info(rel_dir: str) -> SubsetInfo:
     return SubsetInfo(rel_dir, 1, None, is_reg)
 
 
-def walk_dataset(root: Path, caption_ext: str, controls: dict[str, str | None] | None = None) -> WalkResult:
+def walk_dataset(root: Path, caption_ext: str, controls: dict[str, str | None] | None = None,
+                 extra_exts: tuple[str, ...] = ()) -> WalkResult:
     """List the images under `root` with their caption sidecars' size and mtime, and the control folders.
+
+    `extra_exts`: other caption extensions to look for beside each image (caption sets, ``caption_sets``).
 
     `controls` holds the subsets whose control folder the user chose: subset folder -> control folder (relative to
     the dataset), or None for "no control folder" (the conventional ``control`` folder is then walked as images).
@@ -136,10 +144,16 @@ def walk_dataset(root: Path, caption_ext: str, controls: dict[str, str | None] |
             caption_name = os.path.splitext(entry.name)[0] + caption_ext
             _add_caption(file_entry, named.get(caption_name), f"{rel_dir}/{caption_name}" if rel_dir else caption_name,
                          result)
+            if extra_exts:
+                _add_extra_captions(file_entry, entry.name, named, rel_dir, extra_exts, result)
             result.images.append(file_entry)
-        _find_orphans(rel_dir, named, images, caption_ext, result)
+        _find_orphans(rel_dir, named, images, caption_ext, result.orphan_captions)
+        for ext in extra_exts:
+            _find_orphans(rel_dir, named, images, ext, result.extra_orphans.setdefault(ext, []))
     result.images.sort(key=lambda e: e.rel_path)
     result.orphan_captions.sort()
+    for found in result.extra_orphans.values():
+        found.sort()
     listed = {folder.rel_path for folder in result.control_folders}
     for folder, subset in sorted(chosen.items()):
         if folder not in listed:
@@ -150,7 +164,7 @@ def walk_dataset(root: Path, caption_ext: str, controls: dict[str, str | None] |
 
 
 def _find_orphans(rel_dir: str, named: dict[str, os.DirEntry], images: list[os.DirEntry], caption_ext: str,
-                  result: WalkResult) -> None:
+                  found: list[tuple[str, int, int]]) -> None:
     """Caption files in one folder whose image is not there (sd-scripts pairs them by name: `a.png` - `a.txt`)."""
     stems = {os.path.splitext(entry.name)[0] for entry in images}
     for name, entry in named.items():
@@ -164,7 +178,7 @@ def _find_orphans(rel_dir: str, named: dict[str, os.DirEntry], images: list[os.D
             st = entry.stat(follow_symlinks=False)
         except OSError:
             continue
-        result.orphan_captions.append((f"{rel_dir}/{name}" if rel_dir else name, st.st_size, st.st_mtime_ns))
+        found.append((f"{rel_dir}/{name}" if rel_dir else name, st.st_size, st.st_mtime_ns))
 
 
 def _control_owner(rel_dir: str, name: str, rel: str, folders: set[str], controls: dict[str, str | None],
@@ -219,6 +233,22 @@ def _add_caption(file_entry: FileEntry, caption: os.DirEntry | None, rel: str, r
     except OSError:
         return
     file_entry.caption_size, file_entry.caption_mtime_ns = st.st_size, st.st_mtime_ns
+
+
+def _add_extra_captions(file_entry: FileEntry, image_name: str, named: dict[str, os.DirEntry], rel_dir: str,
+                        extra_exts: tuple[str, ...], result: WalkResult) -> None:
+    """Record the size and mtime of the image's sidecars in the extra caption sets (as ``_add_caption``)."""
+    stem = os.path.splitext(image_name)[0]
+    for ext in extra_exts:
+        caption = named.get(stem + ext)
+        if caption is None:
+            continue
+        probe = FileEntry("", 0, 0)
+        _add_caption(probe, caption, f"{rel_dir}/{stem}{ext}" if rel_dir else stem + ext, result)
+        if probe.caption_size is not None:
+            if file_entry.extra_captions is None:
+                file_entry.extra_captions = {}
+            file_entry.extra_captions[ext] = (probe.caption_size, probe.caption_mtime_ns)
 
 
 def _file_entry(entry: os.DirEntry, rel: str, real_root: str, result: WalkResult) -> FileEntry | None:
