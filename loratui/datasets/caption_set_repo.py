@@ -273,3 +273,15 @@ def missing_in_set(conn: sqlite3.Connection, dataset_id: int, ext: str | None, l
         params = (ext, dataset_id)
     paths = [r[0] for r in conn.execute(sql + " ORDER BY rel_path", params)]
     return len(paths), paths[:limit]
+
+
+def training_rows(conn: sqlite3.Connection, dataset_id: int, ext: str | None = None) -> list[sqlite3.Row]:
+    """``image_repo.training_rows`` with caption_file telling whether the image's sidecar in the set `ext` exists
+    (None: the primary set)."""
+    if ext is None:
+        return image_repo.training_rows(conn, dataset_id)
+    return conn.execute(
+        "SELECT i.subset_id, i.rel_path, i.width, i.height, i.orientation, s.caption_size IS NOT NULL AS caption_file "
+        "FROM images i LEFT JOIN set_captions s ON s.image_id = i.id AND s.ext = ? "
+        "WHERE i.dataset_id = ? AND i.status = 'ok' AND i.width IS NOT NULL ORDER BY i.rel_path",
+        (ext, dataset_id)).fetchall()

@@ -100,3 +100,14 @@ async def add_set(store: Store, dataset: Dataset, ext: str) -> tuple[str, bool]:
         return dataset.caption_ext, False
     added = await store.run(caption_set_repo.register_sets, dataset.id, [key], "added")
     return key, bool(added)
+
+
+def trained_set(dataset: Dataset, caption_extension: object) -> str | None:
+    """The caption set a training reads (``set_key``), from its ``caption_extension`` value (None or not a usable
+    extension: the primary set; the training check reports an unusable one)."""
+    if not isinstance(caption_extension, str) or not caption_extension:
+        return None
+    try:
+        return set_key(dataset, caption_extension)
+    except InputError:
+        return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from loratui import tomlio
-from loratui.datasets import dataset_repo
+from loratui.datasets import caption_sets, dataset_repo
 from loratui.datasets.service import get_dataset
 from loratui.errors import ConfigError, TrainingError
 from loratui.training import edit_pairs, kohya, musubi
@@ -96,7 +96,8 @@ async def step_report(store, config: TrainConfig, schema: Schema | None = None) 
     if pairs is not None:  # an edit model: musubi-tuner's own buckets, split by control sizes
         report = edit_pairs.edit_step_report(pairs, args, config.launch)
     elif config.backend == "musubi":
-        report = await musubi_step_report(store, config, dataset.id, args)
+        report = await musubi_step_report(store, config, dataset.id, args,
+                                          caption_sets.trained_set(dataset, args.get("caption_extension")))
     else:
         subsets = await load_subsets(store, dataset.id)
         report = compute_steps(subsets, params_from_args(args, config.launch, schema))
@@ -110,10 +111,12 @@ async def step_report(store, config: TrainConfig, schema: Schema | None = None) 
     return report
 
 
-async def musubi_step_report(store, config: TrainConfig, dataset_id: int, args: dict) -> StepReport:
+async def musubi_step_report(store, config: TrainConfig, dataset_id: int, args: dict,
+                             caption_set: str | None = None) -> StepReport:
     """musubi-tuner's exact count for an image dataset: the datasets loratui writes, bucketed with the family's
-    step (edit models trained on pairs count through ``edit_pairs``)."""
-    return musubi_report(await load_musubi_sources(store, dataset_id), config.family, args, config.launch)
+    step (edit models trained on pairs count through ``edit_pairs``); `caption_set` is the set trained on."""
+    return musubi_report(await load_musubi_sources(store, dataset_id, caption_set), config.family, args,
+                         config.launch)
 
 
 def musubi_report(sources: list[MusubiSource], family: str, args: dict, launch: dict) -> StepReport:
@@ -176,6 +179,7 @@ async def build_plan(store, ctx, config: TrainConfig, workdir: Path, *, schema: 
     if report.unbucketable:
         _raise_for([unbucketable_issue(report)], config.source or "config")
     resolution = parse_resolution(args["resolution"])
+    caption_ext = str(args["caption_extension"])  # the caption set trained on (the dataset's own by default)
     batch = int(args.get("train_batch_size") or 1)
     launch = dict(config.launch)
     launch.setdefault("mixed_precision", args.get("mixed_precision") or "no")
@@ -187,18 +191,18 @@ async def build_plan(store, ctx, config: TrainConfig, workdir: Path, *, schema: 
     if config.backend == "kohya":
         plan.files[kohya.CONFIG_FILE_NAME] = tomlio.dumps(kohya.config_file_values(args, schema))
         plan.files[kohya.DATASET_FILE_NAME] = tomlio.dumps(
-            kohya.dataset_config(dataset.path, dataset.caption_ext, subsets, args, resolution, batch))
+            kohya.dataset_config(dataset.path, caption_ext, subsets, args, resolution, batch))
         argv = kohya.launcher_argv(trainer.python, trainer.script(config.family), launch)
         argv += ["--config_file", str(config_path), "--dataset_config", str(dataset_path)]
         plan.phases.append(TrainPhase("train", argv, str(trainer.root), dict(TRAIN_ENV)))
     else:
-        sources = await load_musubi_sources(store, dataset.id)
+        sources = await load_musubi_sources(store, dataset.id, caption_sets.trained_set(dataset, caption_ext))
         used = [{"rel_path": s.rel_path, "repeats": s.repeats} for s in musubi.trained_sources(sources)]
         pairs = await edit_pairs.load_pair_plan(store, dataset, config.family, args, used)
         if pairs is not None:  # an edit model: each subset's control folder and its options
             attach_controls(sources, {}, pairs.toml_keys())
         plan.files[kohya.DATASET_FILE_NAME] = tomlio.dumps(
-            musubi.dataset_config(dataset.path, dataset.caption_ext, sources,
+            musubi.dataset_config(dataset.path, caption_ext, sources,
                                   musubi.dataset_settings(args, resolution), workdir / "cache"))
         items = sum(len(s.items) for s in musubi.trained_sources(sources))
         plan.phases.extend(musubi.phases(trainer, config.family, args, launch, dataset_path, schema, items))

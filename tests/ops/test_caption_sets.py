@@ -158,3 +158,27 @@ def test_cli_sets_add_copy_list_and_tags_set(cli, dataset_dir):
     assert bad.code == 2 and "image extension" in bad.err
     assert cli("tags", "ds", "undo").code == 0 and cli("tags", "ds", "undo").code == 0
     assert not (dataset_dir / "10_char/b.desc").exists()
+
+
+async def test_export_per_set_kohya_and_hf(two_sets, prose_dir, tmp_path):
+    from loratui.datasets.export import export_dataset
+
+    store, dataset, _ = two_sets
+    only_prose = await export_dataset(store, dataset, tmp_path / "k1", sets=[".caption"])
+    assert only_prose.images == 4 and only_prose.captions == 3
+    assert (tmp_path / "k1/10_char/a.caption").read_text() == PROSE["10_char/a.png"]
+    assert (tmp_path / "k1/5_style/d.caption").read_bytes() == LATIN1.encode("cp1252")  # bytes as on disk
+    assert not list((tmp_path / "k1").rglob("*.txt"))
+    both = await export_dataset(store, dataset, tmp_path / "k2", sets=[".txt", ".caption"])
+    assert both.captions == 7 and (tmp_path / "k2/10_char/a.txt").read_text() == CAPTIONS["10_char/a.png"]
+    await export_dataset(store, dataset, tmp_path / "hf.zip", layout="hf", sets=[".caption", ".txt"])
+    import json
+
+    with zipfile.ZipFile(tmp_path / "hf.zip") as archive:
+        lines = [json.loads(line) for line in archive.read("metadata.jsonl").decode().splitlines()]
+    first = next(line for line in lines if line["file_name"] == "10_char/a.png")
+    assert first == {"file_name": "10_char/a.png", "text": PROSE["10_char/a.png"], "txt": CAPTIONS["10_char/a.png"]}
+    from loratui.errors import InputError
+
+    with pytest.raises(InputError, match="no caption set"):
+        await export_dataset(store, dataset, tmp_path / "k3", sets=[".nope"])

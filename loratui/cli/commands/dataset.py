@@ -168,6 +168,9 @@ def register(parser: argparse.ArgumentParser) -> None:
                      help="layout inside a zip (default kohya)")
     exp.add_argument("--max-side", type=int, default=None, metavar="PX", help="downscale images larger than this")
     exp.add_argument("--where", metavar="QUERY", help="only images matching a query")
+    exp.add_argument("--set", dest="sets", action="append", metavar="EXT",
+                     help="caption set to export, e.g. .caption; repeat for several (default: the dataset's own, "
+                          ".txt; hf: the first is 'text', the others columns named by extension)")
     exp.add_argument("--json", action="store_true")
     exp.set_defaults(handler=cmd_export)
 
@@ -494,7 +497,8 @@ async def cmd_export(ctx, args) -> int:
     async with Store.open(ctx.paths.db) as store:
         dataset = await service.get_dataset(store, args.name)
         report = await export_dataset(store, dataset, Path(args.out).expanduser(), fmt=args.format,
-                                      layout=args.layout, max_side=args.max_side, where=args.where)
+                                      layout=args.layout, max_side=args.max_side, where=args.where,
+                                      sets=args.sets)
     if args.json:
         print_json(vars(report))
     else:
