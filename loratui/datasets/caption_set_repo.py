@@ -104,25 +104,26 @@ def write_scanned(conn: sqlite3.Connection, dataset_id: int, rows: list[tuple[in
                   gone: list[tuple[int, str]]) -> None:
     """Store extra-set captions a scan read (image id, ext, ``scan._caption_fields`` dict) and forget those whose
     file is gone (image id, ext)."""
-    now = time.time()
+    kept = [(image_id, _checked(ext), cap) for image_id, ext, cap in rows
+            if cap["caption_size"] is not None or cap["caption_warning"] is not None]
+    dropped = gone + [(image_id, ext) for image_id, ext, cap in rows
+                      if cap["caption_size"] is None and cap["caption_warning"] is None]
     with transaction(conn):
-        conn.executemany("DELETE FROM set_captions WHERE image_id = ? AND ext = ?", gone)
-        conn.executemany("DELETE FROM set_tags WHERE image_id = ? AND ext = ?", gone)
-        for image_id, ext, cap in rows:
-            if cap["caption_size"] is None and cap["caption_warning"] is None:
-                conn.execute("DELETE FROM set_captions WHERE image_id = ? AND ext = ?", (image_id, ext))
-            else:
-                conn.execute(
-                    "INSERT OR REPLACE INTO set_captions (image_id, ext, caption, caption_mtime_ns, caption_size, "
-                    "caption_encoding, caption_warning, caption_sha256, tag_count, edited_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                    "(SELECT edited_at FROM set_captions WHERE image_id = ? AND ext = ?))",
-                    (image_id, _checked(ext), cap["caption"], cap["caption_mtime_ns"], cap["caption_size"],
-                     cap["caption_encoding"], cap["caption_warning"], cap.get("caption_sha256"), len(cap["tags"]),
-                     image_id, ext))
-            conn.execute("DELETE FROM set_tags WHERE image_id = ? AND ext = ?", (image_id, ext))
-            conn.executemany("INSERT INTO set_tags (image_id, ext, position, tag) VALUES (?, ?, ?, ?)",
-                             [(image_id, ext, position, tag) for position, tag in enumerate(cap["tags"])])
+        conn.executemany("DELETE FROM set_captions WHERE image_id = ? AND ext = ?", dropped)
+        conn.executemany("DELETE FROM set_tags WHERE image_id = ? AND ext = ?",
+                         dropped + [(image_id, ext) for image_id, ext, _ in kept])
+        conn.executemany(
+            "INSERT INTO set_captions (image_id, ext, caption, caption_mtime_ns, caption_size, caption_encoding, "
+            "caption_warning, caption_sha256, tag_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (image_id, ext) DO UPDATE SET caption = excluded.caption, "
+            "caption_mtime_ns = excluded.caption_mtime_ns, caption_size = excluded.caption_size, "
+            "caption_encoding = excluded.caption_encoding, caption_warning = excluded.caption_warning, "
+            "caption_sha256 = excluded.caption_sha256, tag_count = excluded.tag_count",
+            [(image_id, ext, cap["caption"], cap["caption_mtime_ns"], cap["caption_size"], cap["caption_encoding"],
+              cap["caption_warning"], cap.get("caption_sha256"), len(cap["tags"])) for image_id, ext, cap in kept])
+        conn.executemany("INSERT INTO set_tags (image_id, ext, position, tag) VALUES (?, ?, ?, ?)",
+                         [(image_id, ext, position, tag) for image_id, ext, cap in kept
+                          for position, tag in enumerate(cap["tags"])])
         touched = sorted({image_id for image_id, _, _ in rows} | {image_id for image_id, _ in gone})
         if touched:
             changes.images_changed(conn, dataset_id, touched, "captions")
@@ -285,3 +286,15 @@ def training_rows(conn: sqlite3.Connection, dataset_id: int, ext: str | None = N
         "FROM images i LEFT JOIN set_captions s ON s.image_id = i.id AND s.ext = ? "
         "WHERE i.dataset_id = ? AND i.status = 'ok' AND i.width IS NOT NULL ORDER BY i.rel_path",
         (ext, dataset_id)).fetchall()
+
+
+def tagging_rows(conn: sqlite3.Connection, dataset_id: int, ext: str | None = None) -> list[dict]:
+    """``image_repo.tagging_rows`` with each image's caption in the set `ext` (None: the primary set): what a
+    tagger or captioner merges with and writes to."""
+    if ext is None:
+        return image_repo.tagging_rows(conn, dataset_id)
+    return [dict(r) for r in conn.execute(
+        """SELECT i.id, i.rel_path, c.caption, c.caption_size, c.caption_sha256, s.class_tokens FROM images i
+           LEFT JOIN set_captions c ON c.image_id = i.id AND c.ext = ?
+           LEFT JOIN subsets s ON s.id = i.subset_id
+           WHERE i.dataset_id = ? AND i.status = 'ok' ORDER BY i.rel_path""", (ext, dataset_id))]

@@ -46,6 +46,8 @@ class CaptionRequest:
     backoff_s: float = 1.0
     image_ids: list[int] | None = None
     resume: bool = True
+    caption_set: str | None = None
+    """The caption set written (``caption_sets.set_key``: None is the dataset's own, `.txt`)."""
 
     def params(self) -> dict:
         """Job parameters (what identifies the job for resume): neither the key nor credentials inside the URL
@@ -53,7 +55,8 @@ class CaptionRequest:
         return {"base_url": redact_url(self.base_url), "model": self.model, "prompt": self.prompt,
                 "mode": self.mode.value, "max_side": self.max_side, "trigger": self.trigger, "separator": self.separator,
                 "max_tokens": self.max_tokens, "temperature": self.temperature,
-                "selection": selection_key(self.image_ids)}
+                "selection": selection_key(self.image_ids),
+                **({"caption_set": self.caption_set} if self.caption_set is not None else {})}
 
 
 @dataclass
@@ -123,7 +126,7 @@ async def caption_dataset(
             on_runner(runner)
         report.job_id = runner.id
         async with runner:
-            rows = await select_images(store, dataset, request.image_ids)
+            rows = await select_images(store, dataset, request.image_ids, request.caption_set)
             report.images = len(rows)
             todo = []
             for row in rows:
@@ -249,7 +252,8 @@ class _CaptionRun:
             changes = [CaptionChange(row["id"], text, caption_basis(row)) for row, text in batch if text is not None]
             result = await apply_caption_changes(self.store, self.dataset, changes, kind="caption",
                                                  params=self.request.params(),
-                                                 description=f"captioned with {self.request.model}")
+                                                 description=f"captioned with {self.request.model}",
+                                                 caption_set=self.request.caption_set)
             self.report.written += result.changed
             left_alone = {path for path, _ in result.skipped}
             self.report.conflicts.extend(sorted(left_alone))

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from loratui.datasets import image_repo
+from loratui.datasets import caption_set_repo
 from loratui.datasets.caption_state import Basis
 from loratui.datasets.journal import CaptionChange, apply_caption_changes
 from loratui.datasets.dataset_repo import Dataset
@@ -90,10 +90,12 @@ class TagReport:
         return f"{', '.join(parts)} in {self.elapsed_s:.1f}s"
 
 
-async def select_images(store: Store, dataset: Dataset, image_ids: list[int] | None = None) -> list[dict]:
+async def select_images(store: Store, dataset: Dataset, image_ids: list[int] | None = None,
+                        caption_set: str | None = None) -> list[dict]:
     """id, rel_path, caption, caption_size, caption_sha256 and the subset's class_tokens of the dataset's readable
-    images (optionally only `image_ids`), by path."""
-    rows = await store.run(image_repo.tagging_rows, dataset.id)
+    images (optionally only `image_ids`), by path; the caption is the one in `caption_set` (``caption_sets.set_key``:
+    None is the dataset's own set)."""
+    rows = await store.run(caption_set_repo.tagging_rows, dataset.id, caption_set)
     wanted = set(image_ids) if image_ids is not None else None
     return [r for r in rows if wanted is None or r["id"] in wanted]
 
