@@ -62,7 +62,7 @@ class Preview:
 async def tag_frequency(store: Store, dataset: Dataset, where: str | None = None, *,
                         caption_set: str | None = None) -> Counter:
     """How many images carry each tag in a dataset's caption set (None: the primary set), or among the images
-    matching the query `where` (``image_repo.images_per_tag``: a tag twice in one caption counts once)."""
+    matching the query `where` (``caption_set_repo.images_per_tag``: a tag twice in one caption counts once)."""
     ids = (await store.run(caption_set_repo.select_ids, dataset.id, where, None, caption_set)
            if where and where.strip() else None)
     return Counter(await store.run(caption_set_repo.images_per_tag, dataset.id, ids, caption_set))

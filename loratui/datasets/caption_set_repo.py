@@ -17,9 +17,9 @@ import time
 from typing import Iterable
 
 from loratui.datasets import image_repo, query
+from loratui.datasets.captions import parse_tags
 from loratui.datasets.dataset_repo import HAS_CAPTION_SQL
 from loratui.datasets.image_repo import CaptionRow, CaptionUpdate
-from loratui.datasets.captions import parse_tags
 from loratui.store import changes, transaction
 
 _SAFE_EXT = re.compile(r"^(\.[A-Za-z0-9][A-Za-z0-9_-]{0,15}){1,2}$")
@@ -138,13 +138,18 @@ def caption_rows(conn: sqlite3.Connection, dataset_id: int, ids: list[int], ext:
     if ext is None:
         return image_repo.caption_rows(conn, dataset_id, ids)
     rows: dict[int, CaptionRow] = {}
+    select = ("SELECT i.id, i.rel_path, s.caption, s.caption_mtime_ns, s.caption_size, s.caption_sha256 "
+              "FROM images i LEFT JOIN set_captions s ON s.image_id = i.id AND s.ext = ? WHERE i.dataset_id = ?")
+    if len(ids) > 5000:  # one pass over the dataset beats many IN (...) lookups
+        wanted = set(ids)
+        for row in conn.execute(select, (ext, dataset_id)):
+            if row[0] in wanted:
+                rows[row[0]] = CaptionRow(*row)
+        return rows
     for start in range(0, len(ids), 900):
         chunk = ids[start:start + 900]
-        for row in conn.execute(
-                "SELECT i.id, i.rel_path, s.caption, s.caption_mtime_ns, s.caption_size, s.caption_sha256 "
-                "FROM images i LEFT JOIN set_captions s ON s.image_id = i.id AND s.ext = ? "
-                f"WHERE i.dataset_id = ? AND i.id IN ({', '.join('?' for _ in chunk)})",
-                (ext, dataset_id, *chunk)):
+        for row in conn.execute(f"{select} AND i.id IN ({', '.join('?' for _ in chunk)})",
+                                (ext, dataset_id, *chunk)):
             rows[row[0]] = CaptionRow(*row)
     return rows
 
@@ -251,15 +256,6 @@ def images_per_tag(conn: sqlite3.Connection, dataset_id: int, image_ids: Iterabl
         if wanted is None or image_id in wanted:
             carriers.setdefault(tag, set()).add(image_id)
     return {tag: len(ids) for tag, ids in carriers.items()}
-
-
-def captions_for_export(conn: sqlite3.Connection, dataset_id: int, ext: str) -> dict[int, bool]:
-    """image id -> True for the readable images whose sidecar in the extra set `ext` exists."""
-    cursor = conn.execute(
-        "SELECT s.image_id FROM set_captions s JOIN images i ON i.id = s.image_id "
-        "WHERE i.dataset_id = ? AND s.ext = ? AND s.caption_size IS NOT NULL", (dataset_id, ext))
-    cursor.row_factory = None
-    return {row[0]: True for row in cursor}
 
 
 def missing_in_set(conn: sqlite3.Connection, dataset_id: int, ext: str | None, limit: int = 5

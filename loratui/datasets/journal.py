@@ -35,6 +35,7 @@ from loratui.datasets.caption_state import ABSENT, FILE, Basis, Snapshot, read_s
 from loratui.datasets.captions import caption_path_for
 from loratui.datasets.codec import UTF8, EncodingRefused, decode_caption, encode_caption, utf8_or_none
 from loratui.datasets.dataset_repo import Dataset
+from loratui.datasets.image_repo import CaptionRow
 from loratui.datasets.journal_repo import Captured, WriteOutcome
 from loratui.datasets.scan import scan_dataset
 from loratui.errors import ConflictError, InputError, JobError, NotFoundError
@@ -263,7 +264,7 @@ async def _apply(store: Store, dataset: Dataset, changes: list[CaptionChange], k
                  description: str, force: bool, caption_set: str | None) -> ApplyResult:
     rows = await store.run(caption_set_repo.caption_rows, dataset.id, [c.image_id for c in changes], caption_set)
     result = ApplyResult(operation_id=None)
-    todo: list[tuple[CaptionChange, image_repo.CaptionRow]] = []
+    todo: list[tuple[CaptionChange, CaptionRow]] = []
     for change in changes:
         row = rows.get(change.image_id)
         if row is None:

@@ -3,12 +3,14 @@ journal per set, copied, exported and listed, with the primary `.txt` set left e
 
 from __future__ import annotations
 
+import json
 import zipfile
 
 import pytest
 
-from loratui.datasets import batch, caption_set_repo, caption_sets, history, journal
+from loratui.datasets import batch, caption_set_repo, caption_sets, dataset_repo, history, journal
 from loratui.datasets.service import rescan_dataset
+from loratui.errors import InputError
 
 from .conftest import CAPTIONS, caption
 
@@ -42,10 +44,6 @@ async def two_sets(db_path, prose_dir):
         yield store, dataset, report
 
 
-def by_path(store_rows, dataset):
-    return {row.rel_path: row for row in store_rows.values()}
-
-
 async def set_rows(store, dataset, ext):
     ids = list((await store.run(caption_set_repo.image_ids, dataset.id)).values())
     return {row.rel_path: row for row in (await store.run(caption_set_repo.caption_rows, dataset.id, ids,
@@ -66,9 +64,8 @@ async def test_scan_finds_and_indexes_a_second_set(two_sets, prose_dir):
     primary = await set_rows(store, dataset, None)
     assert {rel: row.caption for rel, row in primary.items()} == CAPTIONS
     assert report.orphan_captions == 1
-    from loratui.datasets import dataset_repo
     orphans = await store.run(dataset_repo.orphan_captions, dataset.id)
-    assert [o["path"] if "path" in o else o["rel_path"] for o in orphans] == ["10_char/gone.caption"]
+    assert [o["path"] for o in orphans] == ["10_char/gone.caption"]  # no image beside it: listed, not indexed
 
 
 async def test_rescan_picks_up_outside_edits_and_removals(two_sets, prose_dir):
@@ -172,13 +169,21 @@ async def test_export_per_set_kohya_and_hf(two_sets, prose_dir, tmp_path):
     both = await export_dataset(store, dataset, tmp_path / "k2", sets=[".txt", ".caption"])
     assert both.captions == 7 and (tmp_path / "k2/10_char/a.txt").read_text() == CAPTIONS["10_char/a.png"]
     await export_dataset(store, dataset, tmp_path / "hf.zip", layout="hf", sets=[".caption", ".txt"])
-    import json
-
     with zipfile.ZipFile(tmp_path / "hf.zip") as archive:
         lines = [json.loads(line) for line in archive.read("metadata.jsonl").decode().splitlines()]
     first = next(line for line in lines if line["file_name"] == "10_char/a.png")
     assert first == {"file_name": "10_char/a.png", "text": PROSE["10_char/a.png"], "txt": CAPTIONS["10_char/a.png"]}
-    from loratui.errors import InputError
-
     with pytest.raises(InputError, match="no caption set"):
         await export_dataset(store, dataset, tmp_path / "k3", sets=[".nope"])
+
+
+async def test_moving_duplicates_takes_every_sets_sidecar_and_undo_brings_it_back(two_sets, prose_dir):
+    store, dataset, _ = two_sets
+    ids = await store.run(caption_set_repo.image_ids, dataset.id)
+    await journal.move_images(store, dataset, [ids["10_char/a.png"]])
+    assert (prose_dir / "_duplicates/10_char/a.caption").read_text() == PROSE["10_char/a.png"]
+    assert (prose_dir / "_duplicates/10_char/a.txt").exists() and not (prose_dir / "10_char/a.caption").exists()
+    await history.undo(store, dataset)
+    assert (prose_dir / "10_char/a.caption").read_text() == PROSE["10_char/a.png"]
+    rows = await set_rows(store, dataset, ".caption")
+    assert rows["10_char/a.png"].caption == PROSE["10_char/a.png"]
