@@ -103,6 +103,7 @@ def walk_dataset(root: Path, caption_ext: str, controls: dict[str, str | None] |
     the dataset), or None for "no control folder" (the conventional ``control`` folder is then walked as images).
     """
     result = WalkResult()
+    extra_set = frozenset(extra_exts)
     real_root = os.path.realpath(root)
     controls = controls or {}
     chosen = {folder: subset for subset, folder in controls.items() if folder is not None}
@@ -136,6 +137,7 @@ def walk_dataset(root: Path, caption_ext: str, controls: dict[str, str | None] |
                 result.warnings.append(f"{rel}: symlinked folder not followed")
             elif is_image_name(name):
                 images.append(entry)
+        sidecars = _extra_sidecars(named, extra_set) if extra_set else None
         for entry in images:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
             file_entry = _file_entry(entry, rel, real_root, result)
@@ -144,12 +146,14 @@ def walk_dataset(root: Path, caption_ext: str, controls: dict[str, str | None] |
             caption_name = os.path.splitext(entry.name)[0] + caption_ext
             _add_caption(file_entry, named.get(caption_name), f"{rel_dir}/{caption_name}" if rel_dir else caption_name,
                          result)
-            if extra_exts:
-                _add_extra_captions(file_entry, entry.name, named, rel_dir, extra_exts, result)
+            if sidecars:
+                mine = sidecars.get(os.path.splitext(entry.name)[0])
+                if mine:
+                    _add_extra_captions(file_entry, mine, rel_dir, result)
             result.images.append(file_entry)
         _find_orphans(rel_dir, named, images, caption_ext, result.orphan_captions)
-        for ext in extra_exts:
-            _find_orphans(rel_dir, named, images, ext, result.extra_orphans.setdefault(ext, []))
+        if sidecars:
+            _extra_orphans(rel_dir, sidecars, {os.path.splitext(e.name)[0] for e in images}, result)
     result.images.sort(key=lambda e: e.rel_path)
     result.orphan_captions.sort()
     for found in result.extra_orphans.values():
@@ -235,20 +239,53 @@ def _add_caption(file_entry: FileEntry, caption: os.DirEntry | None, rel: str, r
     file_entry.caption_size, file_entry.caption_mtime_ns = st.st_size, st.st_mtime_ns
 
 
-def _add_extra_captions(file_entry: FileEntry, image_name: str, named: dict[str, os.DirEntry], rel_dir: str,
-                        extra_exts: tuple[str, ...], result: WalkResult) -> None:
-    """Record the size and mtime of the image's sidecars in the extra caption sets (as ``_add_caption``)."""
-    stem = os.path.splitext(image_name)[0]
-    for ext in extra_exts:
-        caption = named.get(stem + ext)
-        if caption is None:
+def _extra_sidecars(named: dict[str, os.DirEntry], extra_exts: frozenset[str]) -> dict[str, dict[str, os.DirEntry]]:
+    """Files of one folder named like a sidecar of an extra caption set: stem -> {extension: entry}. One pass over
+    the folder's names (rather than one lookup per image and extension): most folders hold none."""
+    found: dict[str, dict[str, os.DirEntry]] = {}
+    two_part = any(ext.count(".") > 1 for ext in extra_exts)
+    for name, entry in named.items():
+        dot = name.rfind(".")
+        if dot <= 0:
             continue
+        if name[dot:] in extra_exts:
+            found.setdefault(name[:dot], {})[name[dot:]] = entry
+        if two_part:
+            inner = name.rfind(".", 0, dot)
+            if inner > 0 and name[inner:] in extra_exts:
+                found.setdefault(name[:inner], {})[name[inner:]] = entry
+    return found
+
+
+def _add_extra_captions(file_entry: FileEntry, sidecars: dict[str, os.DirEntry], rel_dir: str,
+                        result: WalkResult) -> None:
+    """Record the size and mtime of an image's sidecars in the extra caption sets (as ``_add_caption``)."""
+    for ext, caption in sidecars.items():
         probe = FileEntry("", 0, 0)
-        _add_caption(probe, caption, f"{rel_dir}/{stem}{ext}" if rel_dir else stem + ext, result)
+        _add_caption(probe, caption, f"{rel_dir}/{caption.name}" if rel_dir else caption.name, result)
         if probe.caption_size is not None:
             if file_entry.extra_captions is None:
                 file_entry.extra_captions = {}
             file_entry.extra_captions[ext] = (probe.caption_size, probe.caption_mtime_ns)
+
+
+def _extra_orphans(rel_dir: str, sidecars: dict[str, dict[str, os.DirEntry]], stems: set[str],
+                   result: WalkResult) -> None:
+    """Sidecars of the extra sets whose image is not in the folder (as ``_find_orphans``)."""
+    for stem, by_ext in sidecars.items():
+        if stem in stems:
+            continue
+        for ext, entry in by_ext.items():
+            if is_image_name(entry.name):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    continue
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            result.extra_orphans.setdefault(ext, []).append((rel, st.st_size, st.st_mtime_ns))
 
 
 def _file_entry(entry: os.DirEntry, rel: str, real_root: str, result: WalkResult) -> FileEntry | None:

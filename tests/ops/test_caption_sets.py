@@ -187,3 +187,11 @@ async def test_moving_duplicates_takes_every_sets_sidecar_and_undo_brings_it_bac
     assert (prose_dir / "10_char/a.caption").read_text() == PROSE["10_char/a.png"]
     rows = await set_rows(store, dataset, ".caption")
     assert rows["10_char/a.png"].caption == PROSE["10_char/a.png"]
+
+
+def test_dataset_show_lists_the_sets(cli, prose_dir):
+    assert cli("dataset", "add", prose_dir, "--name", "ds", "--workers", "1").code == 0
+    shown = cli("dataset", "show", "ds")
+    assert "caption sets: .txt 4 files (0 missing), .caption 3 files (1 missing)" in shown.out
+    sets = cli("dataset", "show", "ds", "--json").json()["caption_sets"]
+    assert [(s["ext"], s["primary"], s["files"]) for s in sets] == [(".txt", True, 4), (".caption", False, 3)]

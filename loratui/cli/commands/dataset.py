@@ -9,7 +9,7 @@ from pathlib import Path
 
 from loratui.cli.output import info, out, print_json, print_table, progress_bar
 from loratui.cli.writing import add_no_wait, waiting
-from loratui.datasets import pair_service, service
+from loratui.datasets import caption_sets, pair_service, service
 from loratui.datasets.export import export_dataset
 from loratui.datasets.importers import ImportLimits, import_dataset, list_downloads, remove_downloads
 from loratui.datasets.journal import move_images
@@ -250,12 +250,17 @@ async def cmd_show(ctx, args) -> int:
         stats = await service.dataset_stats(store, args.name, top=args.top)
         stats["pairs"] = await pair_service.pair_overview(store, args.name, limit=None if args.json else
                                                           pair_service.PROBLEMS_SHOWN)
+        dataset = await service.get_dataset(store, args.name)
+        stats["caption_sets"] = [s.to_dict() for s in await caption_sets.list_sets(store, dataset)]
     if args.json:
         print_json(stats)
         return 0
     out(f"{stats['name']}  {stats['path']}", style="bold")
     out(f"images {stats['images']}  broken {stats['broken']}  captioned {stats['captioned']}  "
         f"uncaptioned {stats['uncaptioned']}  caption warnings {stats['caption_warnings']}")
+    if len(stats["caption_sets"]) > 1:
+        out("caption sets: " + ", ".join(f"{s['ext']} {s['files']} files ({s['missing']} missing)"
+                                         for s in stats["caption_sets"]))
     print_table(["subset", "repeats", "class tokens", "reg", "images"],
                 [[s["path"] or ".", s["repeats"], s["class_tokens"], "yes" if s["is_reg"] else "", s["images"]]
                  for s in stats["subsets"]], title="Subsets")
