@@ -90,7 +90,7 @@ class TrainingScreen(Screen[None]):
         Binding("ctrl+t", "start", "Start training", id="training.start"),
         Binding("ctrl+g", "set_target", "Set dataset target", id="training.set_target"),
         Binding("ctrl+o", "import_config", "Import config", id="training.import"),
-        Binding("ctrl+e", "next_caption_set", "Next caption set", id="training.caption_set"),
+        Binding("ctrl+e", "next_caption_set", "Next caption set", id="training.caption_set", show=False),
     ]
 
     def __init__(self, ctx, store, config: TrainConfig, path: Path) -> None:
@@ -189,7 +189,7 @@ class TrainingScreen(Screen[None]):
         lines = [f"total steps {report.total_steps}",
                  f"dataset {self.form.config.dataset or '(none)'}",
                  self.form.target_line(),
-                 self.form.caption_set_line(),
+                 *([self.form.caption_set_line()] if len(self.form.caption_sets) > 1 else []),
                  f"epochs {report.epochs}",
                  f"steps/epoch {report.steps_per_epoch}",
                  f"batches/epoch {report.batches_per_epoch}",
