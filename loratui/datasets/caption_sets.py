@@ -93,8 +93,9 @@ async def known_key(store: Store, dataset: Dataset, ext: str | None) -> str | No
 
 
 async def add_set(store: Store, dataset: Dataset, ext: str) -> tuple[str, bool]:
-    """Add a caption set to a dataset (its sidecars are indexed by the next scan; `add_set` scans for them right
-    away through ``rescan``). Returns (extension, True when it is new)."""
+    """Add a caption set to a dataset; its sidecars already on disk are indexed by the next scan (callers that
+    write to the set right away rescan first: ``journal.refresh_index``). Returns (extension, True when it is new);
+    the dataset's own extension is never added (it is the primary set)."""
     key = set_key(dataset, ext)
     if key is None:
         return dataset.caption_ext, False
