@@ -160,21 +160,35 @@ def set_captions(conn: sqlite3.Connection, dataset_id: int, updates: list[Captio
     if ext is None:
         image_repo.set_captions(conn, dataset_id, updates)
         return
+    ext = _checked(ext)
     now = time.time()
+    written, cleared, tag_deletes, tag_upserts = [], [], [], []
     for update in updates:
-        conn.execute("DELETE FROM set_tags WHERE image_id = ? AND ext = ?", (update.image_id, ext))
+        new_tags = parse_tags(update.new_text)
         if update.new_text is None:
-            conn.execute("DELETE FROM set_captions WHERE image_id = ? AND ext = ?", (update.image_id, ext))
-            continue
-        tags = parse_tags(update.new_text)
-        conn.execute(
-            "INSERT OR REPLACE INTO set_captions (image_id, ext, caption, caption_mtime_ns, caption_size, "
-            "caption_encoding, caption_warning, caption_sha256, tag_count, edited_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (update.image_id, _checked(ext), update.new_text, update.mtime_ns, update.size, update.encoding,
-             update.warning, update.sha256, len(tags), now))
-        conn.executemany("INSERT INTO set_tags (image_id, ext, position, tag) VALUES (?, ?, ?, ?)",
-                         [(update.image_id, ext, position, tag) for position, tag in enumerate(tags)])
+            cleared.append((update.image_id, ext))
+        else:
+            written.append((update.image_id, ext, update.new_text, update.mtime_ns, update.size, update.encoding,
+                            update.warning, update.sha256, len(new_tags), now))
+        # Only the tag rows that differ from what the store holds (`old_text`), as image_repo.set_captions does.
+        old = parse_tags(update.old_text)
+        for position, tag in enumerate(new_tags):
+            if position >= len(old) or old[position] != tag:
+                tag_upserts.append((update.image_id, ext, position, tag))
+        if len(new_tags) < len(old):
+            tag_deletes.append((update.image_id, ext, len(new_tags)))
+    conn.executemany(
+        "INSERT INTO set_captions (image_id, ext, caption, caption_mtime_ns, caption_size, caption_encoding, "
+        "caption_warning, caption_sha256, tag_count, edited_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (image_id, ext) DO UPDATE SET caption = excluded.caption, "
+        "caption_mtime_ns = excluded.caption_mtime_ns, caption_size = excluded.caption_size, "
+        "caption_encoding = excluded.caption_encoding, caption_warning = excluded.caption_warning, "
+        "caption_sha256 = excluded.caption_sha256, tag_count = excluded.tag_count, edited_at = excluded.edited_at",
+        written)
+    conn.executemany("DELETE FROM set_captions WHERE image_id = ? AND ext = ?", cleared)
+    conn.executemany("DELETE FROM set_tags WHERE image_id = ? AND ext = ? AND position >= ?", tag_deletes)
+    conn.executemany("INSERT OR REPLACE INTO set_tags (image_id, ext, position, tag) VALUES (?, ?, ?, ?)",
+                     tag_upserts)
     changes.images_changed(conn, dataset_id, [u.image_id for u in updates], "captions")
 
 
@@ -246,14 +260,20 @@ def images_per_tag(conn: sqlite3.Connection, dataset_id: int, image_ids: Iterabl
     """``image_repo.images_per_tag`` (loratui's one tag count) over the set `ext`."""
     if ext is None:
         return image_repo.images_per_tag(conn, dataset_id, image_ids)
+    if image_ids is None:
+        cursor = conn.execute(
+            "SELECT t.tag, COUNT(DISTINCT t.image_id) FROM set_tags t JOIN images i ON i.id = t.image_id "
+            "WHERE i.dataset_id = ? AND t.ext = ? GROUP BY t.tag", (dataset_id, ext))
+        cursor.row_factory = None
+        return dict(cursor.fetchall())
     cursor = conn.execute(
         "SELECT t.tag, t.image_id FROM set_tags t JOIN images i ON i.id = t.image_id "
         "WHERE i.dataset_id = ? AND t.ext = ?", (dataset_id, ext))
     cursor.row_factory = None
-    wanted = set(image_ids) if image_ids is not None else None
+    wanted = set(image_ids)
     carriers: dict[str, set[int]] = {}
     for tag, image_id in cursor:
-        if wanted is None or image_id in wanted:
+        if image_id in wanted:
             carriers.setdefault(tag, set()).add(image_id)
     return {tag: len(ids) for tag, ids in carriers.items()}
 

@@ -85,6 +85,7 @@ async def test_tag_op_on_caption_set_leaves_txt_alone_and_undo_restores_bytes(tw
     store, dataset, _ = two_sets
     txt_before = {rel: (prose_dir / rel).with_suffix(".txt").read_bytes() for rel in CAPTIONS}
     cap_before = {p.name: p.read_bytes() for p in prose_dir.rglob("*.caption")}
+    freq_before = await batch.tag_frequency(store, dataset, caption_set=".caption")
     preview, result = await batch.apply_operation(store, dataset, {"op": "add", "tag": "ohwx", "position": "start"},
                                                   caption_set=".caption")
     assert result.changed == 4  # as for .txt, adding a tag creates the missing c.caption
@@ -104,6 +105,7 @@ async def test_tag_op_on_caption_set_leaves_txt_alone_and_undo_restores_bytes(tw
     assert {rel: (prose_dir / rel).with_suffix(".txt").read_bytes() for rel in CAPTIONS} == txt_before
     rows = await set_rows(store, dataset, ".caption")
     assert rows["5_style/d.png"].caption == LATIN1
+    assert await batch.tag_frequency(store, dataset, caption_set=".caption") == freq_before  # tag rows follow
     await history.redo(store, dataset)
     assert (prose_dir / "10_char/a.caption").read_text() == "ohwx, A girl with red hair smiles."
 
