@@ -261,14 +261,16 @@ def images_per_tag(conn: sqlite3.Connection, dataset_id: int, image_ids: Iterabl
     if ext is None:
         return image_repo.images_per_tag(conn, dataset_id, image_ids)
     if image_ids is None:
+        # CROSS JOIN keeps the dataset's images as the outer loop (each image's tags by primary key); the planner
+        # would otherwise walk the tag index and look every row's image up (2.5x slower at 50,000 images).
         cursor = conn.execute(
-            "SELECT t.tag, COUNT(DISTINCT t.image_id) FROM set_tags t JOIN images i ON i.id = t.image_id "
-            "WHERE i.dataset_id = ? AND t.ext = ? GROUP BY t.tag", (dataset_id, ext))
+            "SELECT t.tag, COUNT(DISTINCT t.image_id) FROM images i CROSS JOIN set_tags t "
+            "ON t.image_id = i.id AND t.ext = ? WHERE i.dataset_id = ? GROUP BY t.tag", (ext, dataset_id))
         cursor.row_factory = None
         return dict(cursor.fetchall())
     cursor = conn.execute(
-        "SELECT t.tag, t.image_id FROM set_tags t JOIN images i ON i.id = t.image_id "
-        "WHERE i.dataset_id = ? AND t.ext = ?", (dataset_id, ext))
+        "SELECT t.tag, t.image_id FROM images i CROSS JOIN set_tags t ON t.image_id = i.id AND t.ext = ? "
+        "WHERE i.dataset_id = ?", (ext, dataset_id))
     cursor.row_factory = None
     wanted = set(image_ids)
     carriers: dict[str, set[int]] = {}
