@@ -106,8 +106,10 @@ def _items(dataset: Dataset, rows, layout: str, exts: list[str]
 
 
 def _column(ext: str) -> str:
-    """The metadata.jsonl column of a caption set after the first: its extension without the dot."""
-    return ext.lstrip(".").replace(".", "_")
+    """The metadata.jsonl column of a caption set after the first: its extension without the dot (`.text` becomes
+    `text_set`: "text" and "file_name" are the first set's and the image's)."""
+    name = ext.lstrip(".").replace(".", "_")
+    return f"{name}_set" if name in ("text", "file_name") else name
 
 
 def _new_part(out: Path, make: Callable[[Path], None]) -> Path:

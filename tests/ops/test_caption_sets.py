@@ -175,6 +175,9 @@ async def test_export_per_set_kohya_and_hf(two_sets, prose_dir, tmp_path):
         lines = [json.loads(line) for line in archive.read("metadata.jsonl").decode().splitlines()]
     first = next(line for line in lines if line["file_name"] == "10_char/a.png")
     assert first == {"file_name": "10_char/a.png", "text": PROSE["10_char/a.png"], "txt": CAPTIONS["10_char/a.png"]}
+    from loratui.datasets.export import _column
+
+    assert [_column(e) for e in (".caption", ".tags.txt", ".text")] == ["caption", "tags_txt", "text_set"]
     with pytest.raises(InputError, match="no caption set"):
         await export_dataset(store, dataset, tmp_path / "k3", sets=[".nope"])
 
