@@ -36,6 +36,8 @@ CRASH_LOG = "crash.log"
 COMMANDS: dict[str, tuple[str, str]] = {
     "caption": ("loratui.cli.commands.caption",
                 "caption a dataset with a vision LLM (OpenAI, vLLM, Ollama, LM Studio)"),
+    "captions": ("loratui.cli.commands.captions",
+                 "caption sets (.txt, .caption, ...): list, add, copy one set into another"),
     "dataset": ("loratui.cli.commands.dataset", "register, scan and inspect datasets"),
     "demo": ("loratui.cli.commands.demo",
              "create a demo dataset (generated images with captions) and open the app on it"),

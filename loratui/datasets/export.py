@@ -3,7 +3,9 @@
 kohya: every image goes to an ``N_concept`` folder (its own subset folder when it already is one, otherwise
 ``1_<dataset name>``) with its caption sidecar. hf: images keep their relative paths and ``metadata.jsonl``
 holds one ``{"file_name": ..., "text": caption}`` line per image, which ``datasets.load_dataset("imagefolder")``
-reads. ``max_side`` downscales larger images (EXIF orientation applied, aspect kept, same format).
+reads. With several caption sets chosen (``caption_sets``: `.txt`, `.caption`, ...), kohya gets every chosen set's
+sidecar beside each image and hf takes "text" from the first set and one more column per other set, named by its
+extension ("caption" for `.caption`). ``max_side`` downscales larger images (EXIF orientation applied, aspect kept, same format).
 Only readable images are exported; existing files are never overwritten.
 
 An export is atomic: it is built in a hidden temporary sibling of the target (``.NAME.export-PID-XXXX.part``, a
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Callable, Iterator
 
-from loratui.datasets import image_repo
+from loratui.datasets import caption_set_repo, caption_sets, image_repo
 from loratui.datasets.captions import caption_path_for
 from loratui.datasets.dataset_repo import Dataset
 from loratui.datasets.filekinds import is_video_name
@@ -93,13 +95,22 @@ def _image_bytes(handle: BinaryIO, max_side: int | None) -> tuple[bytes | None, 
         return buffer.getvalue(), True
 
 
-def _items(dataset: Dataset, rows, layout: str) -> Iterator[tuple[str, str, str, str]]:
-    """(image name in the export, image path in the dataset, caption name in the export, caption path) per image."""
+def _items(dataset: Dataset, rows, layout: str, exts: list[str]
+           ) -> Iterator[tuple[str, str, list[tuple[str, str]]]]:
+    """(image name in the export, image path in the dataset, [(caption name in the export, caption path)] for each
+    caption set in `exts`) per image."""
     for row in rows:
         rel = row["rel_path"]
         name = kohya_path(dataset.name, rel) if layout == "kohya" else rel
-        caption_rel = caption_path_for(PurePosixPath(rel), dataset.caption_ext).as_posix()
-        yield name, rel, caption_path_for(PurePosixPath(name), dataset.caption_ext).as_posix(), caption_rel
+        yield name, rel, [(caption_path_for(PurePosixPath(name), ext).as_posix(),
+                           caption_path_for(PurePosixPath(rel), ext).as_posix()) for ext in exts]
+
+
+def _column(ext: str) -> str:
+    """The metadata.jsonl column of a caption set after the first: its extension without the dot (`.text` becomes
+    `text_set`: "text" and "file_name" are the first set's and the image's)."""
+    name = ext.lstrip(".").replace(".", "_")
+    return f"{name}_set" if name in ("text", "file_name") else name
 
 
 def _new_part(out: Path, make: Callable[[Path], None]) -> Path:
@@ -253,13 +264,14 @@ def _write_error(exc: OSError, out: Path, name: str) -> DatasetError:
                         hint="fix the cause, then run the export again")
 
 
-def _export_sync(dataset: Dataset, rows, out: Path, fmt: str, layout: str, max_side: int | None) -> ExportReport:
+def _export_sync(dataset: Dataset, rows: list[dict], out: Path, fmt: str, layout: str, max_side: int | None,
+                 exts: list[str]) -> ExportReport:
     sink = _ZipSink(out) if fmt == "zip" else _FolderSink(out)
     report = ExportReport(out=str(out))
     metadata: list[str] = []
     name = ""
     try:
-        for (name, rel, caption_name, caption_rel), row in zip(_items(dataset, rows, layout), rows):
+        for (name, rel, sidecars), row in zip(_items(dataset, rows, layout, exts), rows):
             try:
                 handle, st = open_regular(rel, root=dataset.path, follow_links_inside=True)
             except FileRefused as exc:
@@ -277,13 +289,16 @@ def _export_sync(dataset: Dataset, rows, out: Path, fmt: str, layout: str, max_s
             report.images += 1
             report.resized += int(resized)
             if layout == "hf":
-                metadata.append(json.dumps({"file_name": name, "text": row["caption"] or ""}, ensure_ascii=False))
+                line = {"file_name": name, "text": row["texts"][0] or ""}
+                line.update({_column(ext): text or "" for ext, text in zip(exts[1:], row["texts"][1:])})
+                metadata.append(json.dumps(line, ensure_ascii=False))
             else:
-                report.bytes += _add_caption(sink, report, dataset, caption_name, caption_rel)
+                for caption_name, caption_rel in sidecars:
+                    report.bytes += _add_caption(sink, report, dataset, caption_name, caption_rel)
         if layout == "hf":
             name = "metadata.jsonl"
             report.bytes += sink.add_bytes(name, ("\n".join(metadata) + "\n").encode("utf-8"))
-            report.captions = sum(1 for r in rows if r["caption"])
+            report.captions = sum(1 for r in rows for text in r["texts"] if text)
         name = "the finished export"
         sink.finish()
     except OSError as exc:
@@ -338,16 +353,28 @@ def choose_format(out: Path, fmt: str | None = None, layout: str | None = None) 
 
 async def export_dataset(store: Store, dataset: Dataset, out: Path, *, fmt: str | None = None,
                          layout: str | None = None, max_side: int | None = None,
-                         where: str | None = None) -> ExportReport:
+                         where: str | None = None, sets: list[str] | None = None) -> ExportReport:
     """Export a dataset's readable images and captions (see the module docstring); the format follows the
-    output's name unless given (``choose_format``)."""
+    output's name unless given (``choose_format``). `sets`: the caption sets to export, by extension (default:
+    the dataset's own, `.txt`); the first one is "text" in the hf layout and `where` is matched against it."""
     fmt, layout = choose_format(Path(out), fmt, layout)
     if max_side is not None and max_side < 8:
         raise InputError("--max-side must be at least 8 pixels")
-    rows = await store.run(image_repo.readable_rows, dataset.id, "id, rel_path, caption")
+    keys = list(dict.fromkeys([await caption_sets.known_key(store, dataset, ext) for ext in sets or [None]]))
+    exts = [caption_sets.set_ext(dataset, key) for key in keys]
+    rows = [dict(r) for r in await store.run(image_repo.readable_rows, dataset.id, "id, rel_path, caption")]
     if where:
-        keep = set(await store.run(image_repo.select_ids, dataset.id, where))
+        keep = set(await store.run(caption_set_repo.select_ids, dataset.id, where, None, keys[0]))
         rows = [r for r in rows if r["id"] in keep]
     if not rows:
         raise InputError(f"dataset {dataset.name!r} has no readable images to export")
-    return await asyncio.to_thread(_export_sync, dataset, rows, Path(out), fmt, layout, max_side)
+    texts: list[dict[int, str | None]] = []
+    for key in keys:
+        if key is None:
+            texts.append({r["id"]: r["caption"] for r in rows})
+        else:
+            found = await store.run(caption_set_repo.caption_rows, dataset.id, [r["id"] for r in rows], key)
+            texts.append({image_id: row.caption for image_id, row in found.items()})
+    for row in rows:
+        row["texts"] = [by_id.get(row["id"]) for by_id in texts]
+    return await asyncio.to_thread(_export_sync, dataset, rows, Path(out), fmt, layout, max_side, exts)

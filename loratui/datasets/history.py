@@ -25,7 +25,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loratui.datasets import image_repo, journal_repo, writelock
+from loratui.datasets import caption_set_repo, journal_repo, writelock
 from loratui.datasets.caption_state import ABSENT, FILE, LINK, Snapshot, read_snapshot
 from loratui.datasets.dataset_repo import Dataset
 from loratui.datasets.journal import (
@@ -153,11 +153,27 @@ async def _bring(store: Store, dataset: Dataset, found: list[_Found], side: str,
     A caption already on `side` is left as it is; one on the other side (or forced, on neither) is replaced if
     it still holds what was read. Call with the dataset's writer lock held.
     """
-    captions = [f for f in found if f.change["kind"] == "caption"]
     moves = [f.change for f in found if f.change["kind"] == "move"]
+    failures: list[tuple[str, str]] = []
+    by_set: dict[str | None, list[_Found]] = {}
+    for item in found:
+        if item.change["kind"] == "caption":
+            by_set.setdefault(item.change["caption_set"], []).append(item)
+    for caption_set, captions in by_set.items():
+        failures += await _bring_captions(store, dataset, captions, side, new_state, caption_set)
+    if moves:
+        updates, move_failures = await asyncio.to_thread(_bring_moves, dataset.path, moves, side, new_state)
+        failures += move_failures
+        await store.run(journal_repo.mark_changes, updates)
+    return failures
+
+
+async def _bring_captions(store: Store, dataset: Dataset, captions: list[_Found], side: str, new_state: str,
+                          caption_set: str | None) -> list[tuple[str, str]]:
+    """``_bring`` for the caption changes of one caption set."""
     mtime_column = "mtime_ns_after" if side == "after" else "mtime_ns_before"
-    rows = await store.run(image_repo.caption_rows, dataset.id,
-                           [f.change["image_id"] for f in captions if f.change["image_id"] is not None])
+    rows = await store.run(caption_set_repo.caption_rows, dataset.id,
+                           [f.change["image_id"] for f in captions if f.change["image_id"] is not None], caption_set)
     writes = []
     for item in captions:
         change = item.change
@@ -169,15 +185,11 @@ async def _bring(store: Store, dataset: Dataset, found: list[_Found], side: str,
             change["id"], row.id if row else None, change["path_before"], row.caption if row else None,
             change[f"text_{side}"], change["path_before"], new_bytes=target,
             capture=side == "after" and item.side == "before" and not change["exact"], snapshot=item.snapshot))
-    failures = [(write.label, outcome.failed or outcome.skipped)
-                for write, outcome in await write_journaled(store, dataset, writes, done_state=new_state,
-                                                            mtime_column=mtime_column, failed_state=None)
-                if outcome.failed is not None or outcome.skipped is not None]
-    if moves:
-        updates, move_failures = await asyncio.to_thread(_bring_moves, dataset.path, moves, side, new_state)
-        failures += move_failures
-        await store.run(journal_repo.mark_changes, updates)
-    return failures
+    return [(write.label, outcome.failed or outcome.skipped)
+            for write, outcome in await write_journaled(store, dataset, writes, done_state=new_state,
+                                                        mtime_column=mtime_column, failed_state=None,
+                                                        caption_set=caption_set)
+            if outcome.failed is not None or outcome.skipped is not None]
 
 
 async def _run_action(store: Store, dataset: Dataset, op: sqlite3.Row, action: str, *, force: bool,

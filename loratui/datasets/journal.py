@@ -29,12 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from loratui.datasets import image_repo, journal_repo, writelock
+from loratui.datasets import caption_set_repo, journal_repo, writelock
 from loratui.datasets.bulkwrite import Refused, atomic_write_batch
 from loratui.datasets.caption_state import ABSENT, FILE, Basis, Snapshot, read_snapshot
 from loratui.datasets.captions import caption_path_for
 from loratui.datasets.codec import UTF8, EncodingRefused, decode_caption, encode_caption, utf8_or_none
 from loratui.datasets.dataset_repo import Dataset
+from loratui.datasets.image_repo import CaptionRow
 from loratui.datasets.journal_repo import Captured, WriteOutcome
 from loratui.datasets.scan import scan_dataset
 from loratui.errors import ConflictError, InputError, JobError, NotFoundError
@@ -116,9 +117,10 @@ class _Prepared:
         return self.snapshot.changed_since(self.path)
 
 
-def caption_rel(dataset: Dataset, rel_image: str) -> str:
-    """The caption path of an image, both relative to the dataset (as ``caption_path_for`` builds it)."""
-    return os.path.splitext(rel_image)[0] + dataset.caption_ext
+def caption_rel(dataset: Dataset, rel_image: str, caption_set: str | None = None) -> str:
+    """The caption path of an image in a caption set (None: the primary set), both relative to the dataset (as
+    ``caption_path_for`` builds it)."""
+    return os.path.splitext(rel_image)[0] + (caption_set or dataset.caption_ext)
 
 
 def prepare_writes(root: Path, writes: list[CaptionWrite]) -> tuple[list[_Prepared], dict[int, WriteOutcome]]:
@@ -213,9 +215,10 @@ def _outcome(write: CaptionWrite, **fields) -> WriteOutcome:
 
 
 async def write_journaled(store: Store, dataset: Dataset, writes: list[CaptionWrite], *, done_state: str,
-                          mtime_column: str, failed_state: str | None) -> list[tuple[CaptionWrite, WriteOutcome]]:
-    """Write caption files in batches (worker threads) and record each batch (database thread); returns every
-    write with its outcome. Call with the dataset's writer lock held."""
+                          mtime_column: str, failed_state: str | None, caption_set: str | None = None
+                          ) -> list[tuple[CaptionWrite, WriteOutcome]]:
+    """Write caption files of one caption set (None: the primary set) in batches (worker threads) and record each
+    batch (database thread); returns every write with its outcome. Call with the dataset's writer lock held."""
     done: list[tuple[CaptionWrite, WriteOutcome]] = []
     for start in range(0, len(writes), BATCH):
         batch = writes[start:start + BATCH]
@@ -226,7 +229,7 @@ async def write_journaled(store: Store, dataset: Dataset, writes: list[CaptionWr
         outcomes.update(await asyncio.to_thread(commit_writes, prepared))
         ordered = [outcomes[write.change_id] for write in batch]
         await store.run(journal_repo.record_writes, dataset.id, ordered, done_state=done_state,
-                        mtime_column=mtime_column, failed_state=failed_state)
+                        mtime_column=mtime_column, failed_state=failed_state, caption_set=caption_set)
         done.extend(zip(batch, ordered))
     return done
 
@@ -240,9 +243,13 @@ async def apply_caption_changes(
     params: dict[str, Any] | None = None,
     description: str = "",
     force: bool = False,
+    caption_set: str | None = None,
 ) -> ApplyResult:
     """Write new caption texts atomically, update the store and journal the operation (under the dataset's
     writer lock: waits for another writer as the current ``writelock.wait_policy`` says).
+
+    `caption_set`: the set written, as ``caption_sets.set_key`` gives it (None, the default: the dataset's own
+    extension, `.txt`); the set's sidecars are written and its index updated, everything else is the same.
 
     A change goes ahead only while its caption file holds the content the change was based on (its `basis`, by
     default what the store holds); others are skipped with a reason (unless `force`). Files that are links,
@@ -250,14 +257,14 @@ async def apply_caption_changes(
     Changes that do not alter the text are dropped; nothing at all -> operation_id None.
     """
     async with writelock.writer(store, dataset, description or kind):
-        return await _apply(store, dataset, list(changes), kind, params or {}, description, force)
+        return await _apply(store, dataset, list(changes), kind, params or {}, description, force, caption_set)
 
 
 async def _apply(store: Store, dataset: Dataset, changes: list[CaptionChange], kind: str, params: dict[str, Any],
-                 description: str, force: bool) -> ApplyResult:
-    rows = await store.run(image_repo.caption_rows, dataset.id, [c.image_id for c in changes])
+                 description: str, force: bool, caption_set: str | None) -> ApplyResult:
+    rows = await store.run(caption_set_repo.caption_rows, dataset.id, [c.image_id for c in changes], caption_set)
     result = ApplyResult(operation_id=None)
-    todo: list[tuple[CaptionChange, image_repo.CaptionRow]] = []
+    todo: list[tuple[CaptionChange, CaptionRow]] = []
     for change in changes:
         row = rows.get(change.image_id)
         if row is None:
@@ -270,17 +277,21 @@ async def _apply(store: Store, dataset: Dataset, changes: list[CaptionChange], k
         todo.append((change, row))
     if not todo:
         return result
+    if caption_set is not None:
+        params = {**params, "caption_set": caption_set}
     op_id, change_ids = await store.run(
         journal_repo.start_caption_operation, dataset.id, kind, params, description,
-        [(row.id, caption_rel(dataset, row.rel_path), row.caption, change.text) for change, row in todo])
+        [(row.id, caption_rel(dataset, row.rel_path, caption_set), row.caption, change.text) for change, row in todo],
+        caption_set=caption_set)
     result.operation_id = op_id
     writes = []
     for (change, row), change_id in zip(todo, change_ids):
         basis = change.basis or Basis.of_row(row.caption, row.caption_size, row.caption_sha256)
-        writes.append(CaptionWrite(change_id, row.id, caption_rel(dataset, row.rel_path), row.caption, change.text,
-                                   row.rel_path, basis=None if force else basis, capture=True))
+        writes.append(CaptionWrite(change_id, row.id, caption_rel(dataset, row.rel_path, caption_set), row.caption,
+                                   change.text, row.rel_path, basis=None if force else basis, capture=True))
     for write, outcome in await write_journaled(store, dataset, writes, done_state="done",
-                                                mtime_column="mtime_ns_after", failed_state="failed"):
+                                                mtime_column="mtime_ns_after", failed_state="failed",
+                                                caption_set=caption_set):
         if outcome.skipped is not None:
             result.conflicts.append(write.label)
             result.skipped.append((write.label, outcome.skipped))
@@ -304,8 +315,9 @@ async def save_caption(
     *,
     expected_sha256: str | None | object = _MISSING,
     force: bool = False,
+    caption_set: str | None = None,
 ) -> ApplyResult:
-    """Save one edited caption.
+    """Save one edited caption (of the caption set `caption_set`, None: the primary set).
 
     `expected_sha256`: of the caption file's bytes when the editor read it (None: there was no file); by default
     what the store holds. Raises ConflictError if the file holds something else now (unless `force`), InputError
@@ -313,8 +325,9 @@ async def save_caption(
     """
     basis = None if expected_sha256 is _MISSING else Basis.of_sha256(expected_sha256)
     result = await apply_caption_changes(
-        store, dataset, [CaptionChange(image_id, text, basis)], kind="edit", description="caption edited",
-        force=force,
+        store, dataset, [CaptionChange(image_id, text, basis)], kind="edit",
+        description="caption edited" if caption_set is None else f"caption edited ({caption_set})", force=force,
+        caption_set=caption_set,
     )
     if result.skipped and not result.changed:
         path, reason = result.skipped[0]
@@ -392,8 +405,10 @@ def rename_file(root: Path, src_rel: str, dst_rel: str) -> None:
     fsync_dir(src.parent)
 
 
-def _plan_moves(dataset: Dataset, image_ids: list[int], rel_paths: dict[int, str]) -> list[tuple[int, str, str]]:
-    """(image id, from, to) for each image and each caption file that exists (file checks: a worker thread)."""
+def _plan_moves(dataset: Dataset, image_ids: list[int], rel_paths: dict[int, str], extra_exts: list[str] = ()
+                ) -> list[tuple[int, str, str]]:
+    """(image id, from, to) for each image and each caption file that exists, of every caption set (file checks:
+    a worker thread)."""
     planned: list[tuple[int, str, str]] = []
     taken: set[str] = set()
     for image_id in image_ids:
@@ -404,9 +419,10 @@ def _plan_moves(dataset: Dataset, image_ids: list[int], rel_paths: dict[int, str
             target = f"{stem}.x{ext}"
         taken.add(target)
         planned.append((image_id, rel, target))
-        caption = caption_path_for(Path(rel), dataset.caption_ext).as_posix()
-        if os.path.lexists(dataset.path / caption):  # a linked caption moves as a link, never read
-            planned.append((image_id, caption, caption_path_for(Path(target), dataset.caption_ext).as_posix()))
+        for ext in (dataset.caption_ext, *extra_exts):
+            caption = caption_path_for(Path(rel), ext).as_posix()
+            if os.path.lexists(dataset.path / caption):  # a linked caption moves as a link, never read
+                planned.append((image_id, caption, caption_path_for(Path(target), ext).as_posix()))
     return planned
 
 
@@ -441,11 +457,13 @@ async def _move(store: Store, dataset: Dataset, image_ids: list[int], descriptio
     image_ids = list(dict.fromkeys(image_ids))
     if not image_ids:
         return ApplyResult(operation_id=None)
-    rows = await store.run(image_repo.caption_rows, dataset.id, image_ids)
+    rows = await store.run(caption_set_repo.caption_rows, dataset.id, image_ids)
     missing = [i for i in image_ids if i not in rows]
     if missing:
         raise NotFoundError(f"image {missing[0]} is not in dataset {dataset.name!r}")
-    planned = await asyncio.to_thread(_plan_moves, dataset, image_ids, {i: r.rel_path for i, r in rows.items()})
+    extra_exts = await store.run(caption_set_repo.set_exts, dataset.id)
+    planned = await asyncio.to_thread(_plan_moves, dataset, image_ids, {i: r.rel_path for i, r in rows.items()},
+                                      extra_exts)
     op_id, change_rows = await store.run(journal_repo.start_move_operation, dataset.id, description,
                                          {"folder": DUPLICATES_DIR, "images": len(image_ids)}, planned)
     updates, failures = await asyncio.to_thread(_move_files, dataset.path, change_rows)

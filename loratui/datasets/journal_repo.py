@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Mapping
 
-from loratui.datasets import image_repo
+from loratui.datasets import caption_set_repo
 from loratui.datasets.image_repo import CaptionUpdate
 from loratui.jobs.procinfo import proc_key
 from loratui.store import transaction
@@ -60,15 +60,17 @@ def _begin(conn: sqlite3.Connection, dataset_id: int, kind: str, params: Mapping
 
 
 def start_caption_operation(conn: sqlite3.Connection, dataset_id: int, kind: str, params: Mapping,
-                            description: str, items: list[tuple[int, str, str | None, str]]) -> tuple[int, list[int]]:
+                            description: str, items: list[tuple[int, str, str | None, str]], *,
+                            caption_set: str | None = None) -> tuple[int, list[int]]:
     """Record a pending operation owned by this process and its changes (image id, caption path relative to the
-    dataset, text before, text after); returns the operation id and the change ids in `items` order."""
+    dataset, text before, text after) to captions of one caption set (None: the primary set); returns the
+    operation id and the change ids in `items` order."""
     with transaction(conn):
         op_id = _begin(conn, dataset_id, kind, params, description)
         conn.executemany(
-            "INSERT INTO changes (operation_id, image_id, kind, path_before, text_before, text_after, state) "
-            "VALUES (?, ?, 'caption', ?, ?, ?, 'pending')",
-            [(op_id, image_id, rel, before, after) for image_id, rel, before, after in items])
+            "INSERT INTO changes (operation_id, image_id, kind, path_before, text_before, text_after, state, "
+            "caption_set) VALUES (?, ?, 'caption', ?, ?, ?, 'pending', ?)",
+            [(op_id, image_id, rel, before, after, caption_set) for image_id, rel, before, after in items])
         ids = [r[0] for r in conn.execute("SELECT id FROM changes WHERE operation_id = ? ORDER BY id", (op_id,))]
     return op_id, ids
 
@@ -88,17 +90,18 @@ def start_move_operation(conn: sqlite3.Connection, dataset_id: int, description:
 
 
 def record_writes(conn: sqlite3.Connection, dataset_id: int, outcomes: list[WriteOutcome], *, done_state: str,
-                  mtime_column: str, failed_state: str | None) -> None:
-    """Record a batch of caption writes in one transaction: images rows and tags for the files written, each
+                  mtime_column: str, failed_state: str | None, caption_set: str | None = None) -> None:
+    """Record a batch of caption writes of one caption set (None: the primary set) in one transaction: the set's
+    caption rows and tags for the files written, each
     change's state (`done_state` with the new mtime in `mtime_column`; 'skipped' and `failed_state` with the
     reason, or with `failed_state` None the state left as it is and the reason recorded)."""
     if mtime_column not in ("mtime_ns_after", "mtime_ns_before"):
         raise ValueError(mtime_column)
     done = [o for o in outcomes if o.skipped is None and o.failed is None]
     with transaction(conn):
-        image_repo.set_captions(conn, dataset_id, [
+        caption_set_repo.set_captions(conn, dataset_id, [
             CaptionUpdate(o.image_id, o.old_text, o.new_text, o.mtime_ns, o.size, o.encoding, o.sha256, o.warning)
-            for o in done if o.image_id is not None])
+            for o in done if o.image_id is not None], caption_set)
         conn.executemany(f"UPDATE changes SET state = ?, {mtime_column} = ?, error = NULL WHERE id = ?",
                          [(done_state, o.mtime_ns, o.change_id) for o in done])
         failed = [o for o in outcomes if o.failed is not None]
@@ -184,7 +187,7 @@ def changes_of(conn: sqlite3.Connection, op_id: int, states: tuple[str, ...]) ->
     marks = ", ".join("?" for _ in states)
     return conn.execute(
         f"SELECT id, image_id, kind, path_before, path_after, text_before, text_after, bytes_before, bytes_after, "
-        f"exact, mtime_ns_after, mtime_ns_before, state FROM changes WHERE operation_id = ? AND state IN ({marks}) "
+        f"exact, mtime_ns_after, mtime_ns_before, state, caption_set FROM changes WHERE operation_id = ? AND state IN ({marks}) "
         f"ORDER BY id",
         (op_id, *states)).fetchall()
 

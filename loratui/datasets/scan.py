@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import AsyncIterator, Callable
 
-from loratui.datasets import dataset_repo, image_repo, pair_repo, video_repo
+from loratui.datasets import caption_set_repo, dataset_repo, image_repo, pair_repo, video_repo
+from loratui.datasets.caption_sets import DISCOVERED
 from loratui.datasets.captions import caption_path_for, parse_tags, read_caption
 from loratui.datasets.filekinds import is_video_name, normalise_caption_ext
 from loratui.datasets.pair_scan import update_pairs
@@ -62,7 +63,11 @@ class ScanReport:
     thumbnails_made: int = 0
     """Unchanged images probed again because they had no preview thumbnail (indexed by an older loratui)."""
     orphan_captions: int = 0
-    """Caption files without an image (listed by `dataset show`)."""
+    """Caption files without an image (listed by `dataset show`), of every caption set."""
+    caption_sets: list[str] = field(default_factory=list)
+    """The dataset's extra caption sets (``caption_sets``) after this scan."""
+    set_captions_changed: int = 0
+    """Captions of the extra sets read again (new or changed on disk) or forgotten (file gone)."""
     control_images: int = 0
     """Image files in control folders (edit-model pairs; not counted in `total`)."""
     pair_problems: int = 0
@@ -79,6 +84,8 @@ class ScanReport:
             f"{self.unchanged} unchanged, {self.broken} broken, {self.captions_changed} captions changed"
             + (f", {self.thumbnails_made} probed again for preview thumbnails" if self.thumbnails_made else "")
             + (f", {self.orphan_captions} caption file(s) without an image" if self.orphan_captions else "")
+            + (f"; caption sets {', '.join(self.caption_sets)}: {self.set_captions_changed} captions changed"
+               if self.caption_sets else "")
             + (f"; {self.control_images} control images, {self.pair_problems} pair problems"
                if self.control_images or self.pair_problems else "")
             + f" ({self.elapsed_s:.2f}s)"
@@ -150,15 +157,26 @@ async def scan_dataset(
     report = ScanReport()
     root = Path(os.path.realpath(root))
     chosen_controls = await store.run(pair_repo.chosen_controls, dataset_id)
-    walked = await asyncio.to_thread(walk_dataset, root, caption_ext, chosen_controls)
+    registered = await store.run(caption_set_repo.set_exts, dataset_id)
+    extra_exts = tuple(sorted((set(DISCOVERED) | set(registered)) - {caption_ext}))
+    walked = await asyncio.to_thread(walk_dataset, root, caption_ext, chosen_controls, extra_exts)
     report.warnings.extend(walked.warnings)
     report.total = len(walked.images)
+
+    found = {ext for entry in walked.images if entry.extra_captions for ext in entry.extra_captions}
+    if found - set(registered):
+        await store.run(caption_set_repo.register_sets, dataset_id, sorted(found - set(registered)), "found")
+    sets = sorted(found | set(registered))
+    report.caption_sets = sets
 
     known = await store.run(image_repo.scan_state, dataset_id)
     folders = {entry.rel_path.rpartition("/")[0] for entry in walked.images}
     subset_ids = await store.run(dataset_repo.sync_subsets, dataset_id, folders)
-    await store.run(dataset_repo.set_orphan_captions, dataset_id, walked.orphan_captions)
-    report.orphan_captions = len(walked.orphan_captions)
+    orphans = walked.orphan_captions
+    if sets:
+        orphans = sorted(orphans + [o for ext in sets for o in walked.extra_orphans.get(ext, [])])
+    await store.run(dataset_repo.set_orphan_captions, dataset_id, orphans)
+    report.orphan_captions = len(orphans)
 
     to_probe: list[FileEntry] = []
     caption_updates: list[tuple[int, str]] = []
@@ -191,6 +209,8 @@ async def scan_dataset(
     report.removed = len(gone)
 
     await _probe_all(store, dataset_id, root, caption_ext, to_probe, subset_ids, workers, progress)
+    if sets:
+        report.set_captions_changed = await _sync_caption_sets(store, dataset_id, root, walked.images, set(sets))
 
     report.broken = await store.run(image_repo.count_broken, dataset_id)
     report.videos, report.broken_videos = await store.run(video_repo.count_videos, dataset_id)
@@ -201,6 +221,35 @@ async def scan_dataset(
     await store.run(dataset_repo.mark_scanned, dataset_id)
     report.elapsed_s = time.perf_counter() - started
     return report
+
+
+async def _sync_caption_sets(store: Store, dataset_id: int, root: Path, images: list[FileEntry], sets: set[str]
+                             ) -> int:
+    """Bring the extra caption sets' index up to date: read the sidecars that are new or changed (size, mtime),
+    forget those whose file is gone. Returns how many captions were read or forgotten."""
+    stored = await store.run(caption_set_repo.scan_state, dataset_id)
+    ids = await store.run(caption_set_repo.image_ids, dataset_id)
+    present: set[tuple[int, str]] = set()
+    to_read: list[tuple[int, str, str]] = []
+    for entry in images:
+        if not entry.extra_captions:
+            continue
+        image_id = ids.get(entry.rel_path)
+        if image_id is None:
+            continue
+        for ext, seen in entry.extra_captions.items():
+            if ext not in sets:
+                continue
+            present.add((image_id, ext))
+            if stored.get((image_id, ext)) != seen:
+                to_read.append((image_id, entry.rel_path, ext))
+    gone = [key for key in stored if key not in present]
+    if not to_read and not gone:
+        return 0
+    fields = await asyncio.to_thread(
+        lambda: [(image_id, ext, _caption_fields(root, rel, ext)) for image_id, rel, ext in to_read])
+    await store.run(caption_set_repo.write_scanned, dataset_id, fields, gone)
+    return len(to_read) + len(gone)
 
 
 async def _probe_files(root: Path, entries: list[FileEntry], workers: int) -> AsyncIterator[list[dict]]:

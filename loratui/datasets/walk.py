@@ -40,6 +40,8 @@ class FileEntry:
     caption_mtime_ns: int | None = None
     outside_link: str | None = None
     """Set (to the link target) when the file is a symlink leaving the dataset."""
+    extra_captions: dict[str, tuple[int, int]] | None = None
+    """Sidecars of the extra caption sets found beside it: extension -> (size, mtime_ns); None when none."""
 
 
 @dataclass
@@ -66,6 +68,9 @@ class WalkResult:
     orphan_captions: list[tuple[str, int, int]] = field(default_factory=list)
     """(rel_path, size, mtime_ns) of files named like captions with no image of that name beside them."""
     control_folders: list[ControlFolder] = field(default_factory=list)
+    extra_orphans: dict[str, list[tuple[str, int, int]]] = field(default_factory=dict)
+    """Per extra caption extension looked for: its files with no image beside them (the scan keeps those of the
+    extensions that are caption sets)."""
 
 
 @dataclass(frozen=True)
@@ -89,13 +94,17 @@ def subset_info(rel_dir: str) -> SubsetInfo:
     return SubsetInfo(rel_dir, 1, None, is_reg)
 
 
-def walk_dataset(root: Path, caption_ext: str, controls: dict[str, str | None] | None = None) -> WalkResult:
+def walk_dataset(root: Path, caption_ext: str, controls: dict[str, str | None] | None = None,
+                 extra_exts: tuple[str, ...] = ()) -> WalkResult:
     """List the images and videos under `root` with their caption sidecars' size and mtime, and the control folders.
+
+    `extra_exts`: other caption extensions to look for beside each image (caption sets, ``caption_sets``).
 
     `controls` holds the subsets whose control folder the user chose: subset folder -> control folder (relative to
     the dataset), or None for "no control folder" (the conventional ``control`` folder is then walked as images).
     """
     result = WalkResult()
+    extra_set = frozenset(extra_exts)
     real_root = os.path.realpath(root)
     controls = controls or {}
     chosen = {folder: subset for subset, folder in controls.items() if folder is not None}
@@ -129,6 +138,7 @@ def walk_dataset(root: Path, caption_ext: str, controls: dict[str, str | None] |
                 result.warnings.append(f"{rel}: symlinked folder not followed")
             elif is_image_name(name) or is_video_name(name):
                 images.append(entry)
+        sidecars = _extra_sidecars(named, extra_set) if extra_set else None
         for entry in images:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
             file_entry = _file_entry(entry, rel, real_root, result)
@@ -137,10 +147,18 @@ def walk_dataset(root: Path, caption_ext: str, controls: dict[str, str | None] |
             caption_name = os.path.splitext(entry.name)[0] + caption_ext
             _add_caption(file_entry, named.get(caption_name), f"{rel_dir}/{caption_name}" if rel_dir else caption_name,
                          result)
+            if sidecars:
+                mine = sidecars.get(os.path.splitext(entry.name)[0])
+                if mine:
+                    _add_extra_captions(file_entry, mine, rel_dir, result)
             result.images.append(file_entry)
-        _find_orphans(rel_dir, named, images, caption_ext, result)
+        _find_orphans(rel_dir, named, images, caption_ext, result.orphan_captions)
+        if sidecars:
+            _extra_orphans(rel_dir, sidecars, {os.path.splitext(e.name)[0] for e in images}, result)
     result.images.sort(key=lambda e: e.rel_path)
     result.orphan_captions.sort()
+    for found in result.extra_orphans.values():
+        found.sort()
     listed = {folder.rel_path for folder in result.control_folders}
     for folder, subset in sorted(chosen.items()):
         if folder not in listed:
@@ -151,7 +169,7 @@ def walk_dataset(root: Path, caption_ext: str, controls: dict[str, str | None] |
 
 
 def _find_orphans(rel_dir: str, named: dict[str, os.DirEntry], images: list[os.DirEntry], caption_ext: str,
-                  result: WalkResult) -> None:
+                  found: list[tuple[str, int, int]]) -> None:
     """Caption files in one folder whose image is not there (sd-scripts pairs them by name: `a.png` - `a.txt`)."""
     stems = {os.path.splitext(entry.name)[0] for entry in images}
     for name, entry in named.items():
@@ -165,7 +183,7 @@ def _find_orphans(rel_dir: str, named: dict[str, os.DirEntry], images: list[os.D
             st = entry.stat(follow_symlinks=False)
         except OSError:
             continue
-        result.orphan_captions.append((f"{rel_dir}/{name}" if rel_dir else name, st.st_size, st.st_mtime_ns))
+        found.append((f"{rel_dir}/{name}" if rel_dir else name, st.st_size, st.st_mtime_ns))
 
 
 def _control_owner(rel_dir: str, name: str, rel: str, folders: set[str], controls: dict[str, str | None],
@@ -220,6 +238,55 @@ def _add_caption(file_entry: FileEntry, caption: os.DirEntry | None, rel: str, r
     except OSError:
         return
     file_entry.caption_size, file_entry.caption_mtime_ns = st.st_size, st.st_mtime_ns
+
+
+def _extra_sidecars(named: dict[str, os.DirEntry], extra_exts: frozenset[str]) -> dict[str, dict[str, os.DirEntry]]:
+    """Files of one folder named like a sidecar of an extra caption set: stem -> {extension: entry}. One pass over
+    the folder's names (rather than one lookup per image and extension): most folders hold none."""
+    found: dict[str, dict[str, os.DirEntry]] = {}
+    two_part = any(ext.count(".") > 1 for ext in extra_exts)
+    for name, entry in named.items():
+        dot = name.rfind(".")
+        if dot <= 0:
+            continue
+        if name[dot:] in extra_exts:
+            found.setdefault(name[:dot], {})[name[dot:]] = entry
+        if two_part:
+            inner = name.rfind(".", 0, dot)
+            if inner > 0 and name[inner:] in extra_exts:
+                found.setdefault(name[:inner], {})[name[inner:]] = entry
+    return found
+
+
+def _add_extra_captions(file_entry: FileEntry, sidecars: dict[str, os.DirEntry], rel_dir: str,
+                        result: WalkResult) -> None:
+    """Record the size and mtime of an image's sidecars in the extra caption sets (as ``_add_caption``)."""
+    for ext, caption in sidecars.items():
+        probe = FileEntry("", 0, 0)
+        _add_caption(probe, caption, f"{rel_dir}/{caption.name}" if rel_dir else caption.name, result)
+        if probe.caption_size is not None:
+            if file_entry.extra_captions is None:
+                file_entry.extra_captions = {}
+            file_entry.extra_captions[ext] = (probe.caption_size, probe.caption_mtime_ns)
+
+
+def _extra_orphans(rel_dir: str, sidecars: dict[str, dict[str, os.DirEntry]], stems: set[str],
+                   result: WalkResult) -> None:
+    """Sidecars of the extra sets whose image is not in the folder (as ``_find_orphans``)."""
+    for stem, by_ext in sidecars.items():
+        if stem in stems:
+            continue
+        for ext, entry in by_ext.items():
+            if is_image_name(entry.name):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    continue
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            result.extra_orphans.setdefault(ext, []).append((rel, st.st_size, st.st_mtime_ns))
 
 
 def _file_entry(entry: os.DirEntry, rel: str, real_root: str, result: WalkResult) -> FileEntry | None:

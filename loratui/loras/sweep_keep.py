@@ -17,7 +17,6 @@ from typing import Callable
 
 from loratui.errors import InputError, LoraError, NotFoundError
 from loratui.loras import library, lora_repo, sweep_manifest, sweep_trash
-from loratui.loras.lora_repo import LoraRecord
 from loratui.loras.sweep_manifest import SweepManifest
 from loratui.store import Store
 

@@ -15,7 +15,6 @@ from typing import Callable
 
 from loratui.datasets.journal import CaptionChange, apply_caption_changes
 from loratui.datasets.dataset_repo import Dataset
-from loratui.datasets.filekinds import normalise_caption_ext
 from loratui.errors import InputError
 from loratui.jobs.model import Job, JobStatus
 from loratui.jobs.runner import JobRunner
@@ -65,10 +64,8 @@ class CaptionRequest:
     """Which items: 'all', 'images' or 'videos' (video clips are told apart by their extension)."""
     length: str = "long"
     """{length} in the prompt (JoyCaption's caption length)."""
-    caption_ext: str | None = None
-    """The caption file the answers go to (None: the dataset's caption extension, normally .txt). Caption sets
-    (several caption files per item) are wired in by the lead at merge; until then only the dataset's own
-    extension is accepted."""
+    caption_set: str | None = None
+    """The caption set written (``caption_sets.set_key``: None is the dataset's own, `.txt`)."""
 
     def params(self) -> dict:
         """Job parameters (what identifies the job for resume): neither the key nor credentials inside the URL
@@ -80,7 +77,7 @@ class CaptionRequest:
                   "selection": selection_key(self.image_ids)}
         extra = {"frames": (self.frames, DEFAULT_FRAMES), "video_input": (self.video_input, "frames"),
                  "items": (self.items, "all"), "length": (self.length, "long"),
-                 "caption_ext": (self.caption_ext, None)}
+                 "caption_set": (self.caption_set, None)}
         params.update({key: value for key, (value, default) in extra.items() if value != default})
         return params
 
@@ -141,12 +138,6 @@ async def caption_dataset(
         raise InputError(f"video input must be one of {', '.join(VIDEO_INPUTS)}, got {request.video_input!r}")
     if request.items not in ITEM_KINDS:
         raise InputError(f"items must be one of {', '.join(ITEM_KINDS)}, got {request.items!r}")
-    if request.caption_ext is not None:
-        wanted = normalise_caption_ext(request.caption_ext)
-        if wanted != dataset.caption_ext:
-            raise InputError(f"{dataset.name} keeps its captions in {dataset.caption_ext} files; writing "
-                             f"{wanted} files needs caption sets",
-                             hint=f"leave the caption extension out (captions go to {dataset.caption_ext})")
     started = time.monotonic()
     retries = _RetryNote()
     client = VisionClient(request.base_url, request.model, request.api_key, timeout_s=request.timeout_s,
@@ -164,7 +155,8 @@ async def caption_dataset(
             on_runner(runner)
         report.job_id = runner.id
         async with runner:
-            rows = [row for row in await select_images(store, dataset, request.image_ids, include_videos=True)
+            rows = [row for row in await select_images(store, dataset, request.image_ids, request.caption_set,
+                                                       include_videos=True)
                     if request.items == "all" or _is_video(row) == (request.items == "videos")]
             report.images = len(rows)
             todo = []
@@ -311,7 +303,8 @@ class _CaptionRun:
             changes = [CaptionChange(row["id"], text, caption_basis(row)) for row, text in batch if text is not None]
             result = await apply_caption_changes(self.store, self.dataset, changes, kind="caption",
                                                  params=self.request.params(),
-                                                 description=f"captioned with {self.request.model}")
+                                                 description=f"captioned with {self.request.model}",
+                                                 caption_set=self.request.caption_set)
             self.report.written += result.changed
             left_alone = {path for path, _ in result.skipped}
             self.report.conflicts.extend(sorted(left_alone))

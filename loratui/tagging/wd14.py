@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from loratui.datasets import image_repo
+from loratui.datasets import caption_set_repo
 from loratui.datasets.caption_state import Basis
 from loratui.datasets.journal import CaptionChange, apply_caption_changes
 from loratui.datasets.dataset_repo import Dataset
@@ -92,10 +92,11 @@ class TagReport:
 
 
 async def select_images(store: Store, dataset: Dataset, image_ids: list[int] | None = None,
-                        include_videos: bool = False) -> list[dict]:
+                        caption_set: str | None = None, include_videos: bool = False) -> list[dict]:
     """id, rel_path, media_kind, caption, caption_size, caption_sha256 and the subset's class_tokens of the
-    dataset's readable images (and videos with `include_videos`; optionally only `image_ids`), by path."""
-    rows = await store.run(image_repo.tagging_rows, dataset.id, include_videos)
+    dataset's readable images (and videos with `include_videos`; optionally only `image_ids`), by path; the
+    caption is the one in `caption_set` (``caption_sets.set_key``: None is the dataset's own set)."""
+    rows = await store.run(caption_set_repo.tagging_rows, dataset.id, caption_set, include_videos)
     wanted = set(image_ids) if image_ids is not None else None
     return [r for r in rows if wanted is None or r["id"] in wanted]
 

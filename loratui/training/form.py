@@ -10,6 +10,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from loratui.datasets import caption_sets
 from loratui.datasets.service import get_dataset
 from loratui.datasets.target import DatasetTarget
 from loratui.errors import InputError, ModelError, NotFoundError
@@ -52,6 +53,9 @@ class FormState:
     schema: Schema
     subsets: list[SubsetImages] = field(default_factory=list)
     caption_ext: str | None = None
+    """The caption set trained on (``caption_extension``, the dataset's own extension when unset)."""
+    caption_sets: list[str] = field(default_factory=list)
+    """The dataset's caption sets, its own extension first (``datasets.caption_sets``)."""
     dataset_issues: list[Issue] = field(default_factory=list)
     input_errors: dict[str, str] = field(default_factory=dict)
     seconds_per_step: float | None = None
@@ -66,7 +70,7 @@ class FormState:
 
     async def load_dataset(self, store) -> None:
         """Read the dataset's subsets, image sizes, target and dataset-level issues from the store."""
-        self.subsets, self.caption_ext, self.dataset_target = [], None, None
+        self.subsets, self.caption_ext, self.dataset_target, self.caption_sets = [], None, None, []
         self.dataset_issues = await check_dataset(store, self.config)
         try:
             dataset = await get_dataset(store, self.config.dataset)
@@ -74,13 +78,15 @@ class FormState:
             return
         self.subsets = await load_subsets(store, dataset.id)
         self.musubi_sources, self.pair_plan = [], None
+        self.caption_sets = [s.ext for s in await caption_sets.list_sets(store, dataset)]
+        trained = caption_sets.trained_set(dataset, self.config.args.get("caption_extension"))
         if self.config.backend == "musubi":
-            self.musubi_sources = await load_musubi_sources(store, dataset.id)
+            self.musubi_sources = await load_musubi_sources(store, dataset.id, trained)
             self.video_rows = await load_video_rows(store, dataset.id)
             used = [{"rel_path": s.rel_path, "repeats": s.repeats} for s in trained_sources(self.musubi_sources)]
             self.pair_plan = await load_pair_plan(store, dataset, self.config.family, self.config.resolved_args(),
                                                   used)
-        self.caption_ext = dataset.caption_ext
+        self.caption_ext = caption_sets.set_ext(dataset, trained)
         self.dataset_target = dataset.target
         measured = await measured_seconds_per_step(store, self.config.family)
         self.seconds_per_step = measured if measured is not None else self.config.seconds_per_step
@@ -139,6 +145,24 @@ class FormState:
         for issue in sorted(self.issues(), key=lambda i: i.severity != "error"):
             result.setdefault(issue.field, issue)
         return result
+
+    def next_caption_set(self) -> str | None:
+        """Train on the dataset's next caption set (after the last, its own extension again): sets
+        ``caption_extension`` (unset for the dataset's own) and returns the set's extension, None when the dataset
+        has a single set. Call ``load_dataset`` afterwards: the checks and musubi's counts follow the set."""
+        if len(self.caption_sets) < 2:
+            return None
+        current = self.caption_ext if self.caption_ext in self.caption_sets else self.caption_sets[0]
+        chosen = self.caption_sets[(self.caption_sets.index(current) + 1) % len(self.caption_sets)]
+        self.set_value("caption_extension", None if chosen == self.caption_sets[0] else chosen)
+        return chosen
+
+    def caption_set_line(self) -> str:
+        """The caption set trained on, for the status panel."""
+        if not self.caption_ext:
+            return "captions (no dataset)"
+        others = len(self.caption_sets) - 1
+        return f"captions {self.caption_ext}" + (f" (+{others} set{'s' if others > 1 else ''})" if others > 0 else "")
 
     def target_line(self) -> str:
         """Whether this form's buckets are the ones the dataset's views show (its target)."""

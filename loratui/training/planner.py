@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from loratui import tomlio
-from loratui.datasets import dataset_repo
+from loratui.datasets import caption_sets, dataset_repo
 from loratui.datasets.service import get_dataset
 from loratui.errors import ConfigError, TrainingError
 from loratui.training import edit_pairs, kohya, musubi
@@ -98,7 +98,8 @@ async def step_report(store, config: TrainConfig, schema: Schema | None = None) 
     if pairs is not None:  # an edit model: musubi-tuner's own buckets, split by control sizes
         report = edit_pairs.edit_step_report(pairs, args, config.launch)
     elif config.backend == "musubi":
-        report = await musubi_step_report(store, config, dataset.id, args)
+        report = await musubi_step_report(store, config, dataset.id, args,
+                                          caption_sets.trained_set(dataset, args.get("caption_extension")))
     else:
         subsets = await load_subsets(store, dataset.id)
         report = compute_steps(subsets, params_from_args(args, config.launch, schema))
@@ -112,20 +113,23 @@ async def step_report(store, config: TrainConfig, schema: Schema | None = None) 
     return report
 
 
-async def musubi_sources_for(store, family: str, dataset_id: int, args: dict) -> list[MusubiSource]:
-    """The musubi sources of a dataset; for a video family with the clips of its videos (clip options from
-    [args])."""
-    sources = await load_musubi_sources(store, dataset_id)
+async def musubi_sources_for(store, family: str, dataset_id: int, args: dict,
+                             caption_set: str | None = None) -> list[MusubiSource]:
+    """The musubi sources of a dataset (captions of the set trained on, `caption_set`: None is the primary set);
+    for a video family with the clips of its videos (clip options from [args])."""
+    sources = await load_musubi_sources(store, dataset_id, caption_set)
     if video_architecture(family) is not None:
         assign_video_clips(sources, await load_video_rows(store, dataset_id), musubi_clip_settings(family, args),
                            musubi.dataset_settings(args).resolution, musubi_reso_step(family))
     return sources
 
 
-async def musubi_step_report(store, config: TrainConfig, dataset_id: int, args: dict) -> StepReport:
+async def musubi_step_report(store, config: TrainConfig, dataset_id: int, args: dict,
+                             caption_set: str | None = None) -> StepReport:
     """musubi-tuner's exact count: the datasets loratui writes (a video family's video clips included), bucketed
-    with the family's step (edit models trained on pairs count through ``edit_pairs``)."""
-    sources = await musubi_sources_for(store, config.family, dataset_id, args)
+    with the family's step (edit models trained on pairs count through ``edit_pairs``); `caption_set` is the set
+    trained on."""
+    sources = await musubi_sources_for(store, config.family, dataset_id, args, caption_set)
     return musubi_report(sources, config.family, args, config.launch)
 
 
@@ -207,6 +211,7 @@ async def build_plan(store, ctx, config: TrainConfig, workdir: Path, *, schema: 
     if report.unbucketable:
         _raise_for([unbucketable_issue(report)], config.source or "config")
     resolution = parse_resolution(args["resolution"])
+    caption_ext = str(args["caption_extension"])  # the caption set trained on (the dataset's own by default)
     batch = int(args.get("train_batch_size") or 1)
     launch = dict(config.launch)
     launch.setdefault("mixed_precision", args.get("mixed_precision") or "no")
@@ -218,12 +223,13 @@ async def build_plan(store, ctx, config: TrainConfig, workdir: Path, *, schema: 
     if config.backend == "kohya":
         plan.files[kohya.CONFIG_FILE_NAME] = tomlio.dumps(kohya.config_file_values(args, schema))
         plan.files[kohya.DATASET_FILE_NAME] = tomlio.dumps(
-            kohya.dataset_config(dataset.path, dataset.caption_ext, subsets, args, resolution, batch))
+            kohya.dataset_config(dataset.path, caption_ext, subsets, args, resolution, batch))
         argv = kohya.launcher_argv(trainer.python, trainer.script(config.family), launch)
         argv += ["--config_file", str(config_path), "--dataset_config", str(dataset_path)]
         plan.phases.append(TrainPhase("train", argv, str(trainer.root), dict(TRAIN_ENV)))
     else:
-        sources = await musubi_sources_for(store, config.family, dataset.id, args)
+        sources = await musubi_sources_for(store, config.family, dataset.id, args,
+                                           caption_sets.trained_set(dataset, caption_ext))
         _raise_for(uncaptioned_video_issue(sources), config.source or "config")
         used = [{"rel_path": s.rel_path, "repeats": s.repeats} for s in musubi.trained_sources(sources)]
         pairs = await edit_pairs.load_pair_plan(store, dataset, config.family, args, used)
@@ -231,7 +237,7 @@ async def build_plan(store, ctx, config: TrainConfig, workdir: Path, *, schema: 
             attach_controls(sources, {}, pairs.toml_keys())
         clip_settings = musubi.video_clip_settings(config.family, args)
         plan.files[kohya.DATASET_FILE_NAME] = tomlio.dumps(
-            musubi.dataset_config(dataset.path, dataset.caption_ext, sources,
+            musubi.dataset_config(dataset.path, caption_ext, sources,
                                   musubi.dataset_settings(args, resolution), workdir / "cache", clip_settings))
         items = sum(len(s.items) + len(s.clips) for s in musubi.trained_sources(sources))
         plan.phases.extend(musubi.phases(trainer, config.family, args, launch, dataset_path, schema, items))

@@ -41,7 +41,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from loratui.datasets import dataset_repo, image_repo
+from loratui.datasets import caption_set_repo, dataset_repo
 from loratui.datasets.buckets import BucketRules, bucket_label, make_bucket_resolutions, raw_size
 from loratui.jobs import repo as job_repo
 
@@ -258,10 +258,11 @@ def is_kohya_image(rel_path: str) -> bool:
     return not name.startswith(".") and name.endswith(KOHYA_IMAGE_EXTENSIONS)
 
 
-async def _subset_rows(store, dataset_id: int) -> list[tuple[Any, list]]:
-    """Each subset with the image rows directly in its folder (both trainers glob a folder non-recursively)."""
+async def _subset_rows(store, dataset_id: int, caption_set: str | None = None) -> list[tuple[Any, list]]:
+    """Each subset with the image rows directly in its folder (both trainers glob a folder non-recursively);
+    caption_file is about the caption set trained on (``caption_sets.set_key``: None is the primary set)."""
     subsets = await store.run(dataset_repo.list_subsets, dataset_id)
-    rows = await store.run(image_repo.training_rows, dataset_id)
+    rows = await store.run(caption_set_repo.training_rows, dataset_id, caption_set)
     by_subset: dict[int, list] = {}
     for row in rows:
         by_subset.setdefault(row["subset_id"], []).append(row)
@@ -511,10 +512,11 @@ class MusubiSource:
     """Videos that yield no clip with these settings."""
 
 
-async def load_musubi_sources(store, dataset_id: int) -> list[MusubiSource]:
-    """The dataset's subsets with the raw sizes of the images musubi-tuner will train on, by path."""
+async def load_musubi_sources(store, dataset_id: int, caption_set: str | None = None) -> list[MusubiSource]:
+    """The dataset's subsets with the raw sizes of the images musubi-tuner will train on, by path (it skips those
+    without a caption file in the caption set trained on, `caption_set`: None is the primary set)."""
     result = []
-    for subset, rows in await _subset_rows(store, dataset_id):
+    for subset, rows in await _subset_rows(store, dataset_id, caption_set):
         source = MusubiSource(subset.rel_path, subset.repeats, subset.is_reg)
         seen: set[tuple[str, tuple[int, int]]] = set()
         for row in rows:

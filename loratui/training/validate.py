@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loratui.datasets import image_repo
+from loratui.datasets import caption_set_repo, caption_sets, image_repo
 from loratui.datasets.service import get_dataset
 from loratui.errors import NotFoundError
 from loratui.models.roles import DENOISER_ROLES, ROLE_CONTENTS, catalog_family, check_model_roles, config_variant
@@ -281,16 +281,30 @@ async def check_dataset(store, config: TrainConfig) -> list[Issue]:
     if not dataset.path.is_dir():
         return [Issue("dataset", f"the folder {dataset.path} is gone")]
     ext = config.args.get("caption_extension")
+    trained = None
     if isinstance(ext, str) and ext and ext != dataset.caption_ext:
-        issues.append(Issue("caption_extension", f"is {ext!r} but the captions of {dataset.name} are "
-                                                 f"{dataset.caption_ext!r} files (sd-scripts would read none)"))
+        trained = caption_sets.trained_set(dataset, ext)
+        known = await store.run(caption_set_repo.set_exts, dataset.id)
+        if trained not in known:
+            sets = ", ".join([dataset.caption_ext, *known])
+            issues.append(Issue("caption_extension", f"is {ext!r} but {dataset.name} has no such caption set (its "
+                                                     f"sets: {sets}); the trainer would read no caption"))
+            trained = None
     problems = await store.run(image_repo.problem_rows, dataset.id)
     broken = problems["broken"]
     if broken:
         shown = ", ".join(f"{path} ({reason or 'unreadable'})" for path, reason in broken[:5])
         more = f" and {len(broken) - 5} more" if len(broken) > 5 else ""
         issues.append(Issue("dataset", f"{len(broken)} broken image(s) would stop sd-scripts: {shown}{more}"))
-    uncaptioned = problems["uncaptioned"]
+    if trained is not None:  # training on another caption set: its missing sidecars are what matters
+        missing, shown_paths = await store.run(caption_set_repo.missing_in_set, dataset.id, trained)
+        if missing:
+            more = f" and {missing - len(shown_paths)} more" if missing > len(shown_paths) else ""
+            effect = ("skipped by musubi-tuner" if config.backend == "musubi"
+                      else "trained with class tokens or an empty caption")
+            issues.append(Issue("caption_extension", f"{missing} image(s) have no {trained} caption file ({effect}): "
+                                                     f"{', '.join(shown_paths)}{more}", "warning"))
+    uncaptioned = problems["uncaptioned"] if trained is None else []
     if uncaptioned:
         shown = ", ".join(path for path, _ in uncaptioned[:5])
         more = f" and {len(uncaptioned) - 5} more" if len(uncaptioned) > 5 else ""

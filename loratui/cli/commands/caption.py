@@ -8,7 +8,8 @@ from pathlib import Path
 from loratui.cli.jobprogress import job_progress
 from loratui.cli.output import info, out, print_json
 from loratui.cli.writing import add_no_wait, waiting
-from loratui.datasets import service
+from loratui.datasets import caption_sets, service
+from loratui.datasets.journal import refresh_index
 from loratui.errors import InputError
 from loratui.jobs.runner import Cancelled
 from loratui.store import Store
@@ -75,6 +76,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retries", type=int, default=5, help="retries on 429/5xx/timeouts (default 5)")
     parser.add_argument("--backoff", type=float, default=1.0,
                         help="first retry delay in seconds, doubled each retry (a server's Retry-After wins)")
+    parser.add_argument("--set", metavar="EXT", help="the caption set to write, e.g. .caption (default: the dataset's "
+                                                     "own extension, .txt; a new set is added to the dataset)")
     parser.add_argument("--fresh", action="store_true", help="start a new job instead of resuming an interrupted one")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     add_no_wait(parser)
@@ -137,6 +140,11 @@ async def cmd_caption(ctx, args) -> int:
     )
     async with Store.open(ctx.paths.db) as store:
         dataset = await service.get_dataset(store, args.name)
+        if args.set is not None:
+            ext, new = await caption_sets.add_set(store, dataset, args.set)
+            request.caption_set = caption_sets.set_key(dataset, ext)
+            if new:  # sidecars of the new set already there must be indexed before they are merged with
+                await refresh_index(store, dataset)
         async with job_progress(f"Captioning {dataset.name}", store) as track:
             try:
                 with waiting(args):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from loratui.cli.output import info, out, print_json, print_table, progress_bar
 from loratui.cli.writing import add_no_wait, waiting
-from loratui.datasets import pair_service, service, video_service
+from loratui.datasets import caption_sets, pair_service, service, video_service
 from loratui.datasets.export import export_dataset
 from loratui.datasets.importers import ImportLimits, import_dataset, list_downloads, remove_downloads
 from loratui.datasets.journal import move_images
@@ -171,6 +171,9 @@ def register(parser: argparse.ArgumentParser) -> None:
                      help="layout inside a zip (default kohya)")
     exp.add_argument("--max-side", type=int, default=None, metavar="PX", help="downscale images larger than this")
     exp.add_argument("--where", metavar="QUERY", help="only images matching a query")
+    exp.add_argument("--set", dest="sets", action="append", metavar="EXT",
+                     help="caption set to export, e.g. .caption; repeat for several (default: the dataset's own, "
+                          ".txt; hf: the first is 'text', the others columns named by extension)")
     exp.add_argument("--json", action="store_true")
     exp.set_defaults(handler=cmd_export)
 
@@ -291,12 +294,17 @@ async def cmd_show(ctx, args) -> int:
                                                           pair_service.PROBLEMS_SHOWN)
         settings = _clip_settings(args, (stats["target"] or {}).get("family"))
         stats["video_clips"] = await video_service.dataset_clip_tables(store, args.name, settings)
+        dataset = await service.get_dataset(store, args.name)
+        stats["caption_sets"] = [s.to_dict() for s in await caption_sets.list_sets(store, dataset)]
     if args.json:
         print_json(stats)
         return 0
     out(f"{stats['name']}  {stats['path']}", style="bold")
     out(f"images {stats['images']}  broken {stats['broken']}  captioned {stats['captioned']}  "
         f"uncaptioned {stats['uncaptioned']}  caption warnings {stats['caption_warnings']}")
+    if len(stats["caption_sets"]) > 1:
+        out("caption sets: " + ", ".join(f"{s['ext']} {s['files']} files ({s['missing']} missing)"
+                                         for s in stats["caption_sets"]))
     print_table(["subset", "repeats", "class tokens", "reg", "images"],
                 [[s["path"] or ".", s["repeats"], s["class_tokens"], "yes" if s["is_reg"] else "", s["images"]]
                  for s in stats["subsets"]], title="Subsets")
@@ -574,7 +582,8 @@ async def cmd_export(ctx, args) -> int:
     async with Store.open(ctx.paths.db) as store:
         dataset = await service.get_dataset(store, args.name)
         report = await export_dataset(store, dataset, Path(args.out).expanduser(), fmt=args.format,
-                                      layout=args.layout, max_side=args.max_side, where=args.where)
+                                      layout=args.layout, max_side=args.max_side, where=args.where,
+                                      sets=args.sets)
     if args.json:
         print_json(vars(report))
     else:

@@ -8,7 +8,7 @@ import datetime
 
 from loratui.cli.output import info, out, print_json, print_table
 from loratui.cli.writing import add_no_wait, waiting
-from loratui.datasets import batch, history, writelock
+from loratui.datasets import batch, caption_sets, history, writelock
 from loratui.datasets.service import get_dataset
 from loratui.errors import InputError
 from loratui.store import Store
@@ -16,7 +16,13 @@ from loratui.store import Store
 SAMPLE = 5
 
 
+def _caption_set(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", metavar="EXT", help="the caption set to work on, e.g. .caption (default: the "
+                                                     "dataset's own extension, .txt); see `loratui captions sets`")
+
+
 def _selection(parser: argparse.ArgumentParser) -> None:
+    _caption_set(parser)
     parser.add_argument("--where", metavar="QUERY", help='only images matching a query, e.g. "tag:solo -tag:1girl"')
     parser.add_argument("--subset", metavar="FOLDER", help="only images of one subset folder, e.g. 10_mychar")
     parser.add_argument("--dry-run", action="store_true", help="show how many captions change and a sample; write nothing")
@@ -89,6 +95,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     lst.add_argument("--where", metavar="QUERY", help="count only over images matching a query")
     lst.add_argument("--limit", type=int, default=0, help="show the N most common (default all)")
     lst.add_argument("--json", action="store_true")
+    _caption_set(lst)
     lst.set_defaults(handler=cmd_list)
 
     for name, help_text in (("undo", "undo the newest applied operation"),
@@ -136,17 +143,20 @@ async def cmd_operation(ctx, args) -> int:
     spec = args.spec(args)
     async with Store.open(ctx.paths.db) as store:
         dataset = await get_dataset(store, args.name)
+        caption_set = await caption_sets.known_key(store, dataset, args.set)
         with waiting(args):
             # The lock spans preview and apply: after waiting for another writer, this one builds on its result.
             lock = contextlib.nullcontext() if args.dry_run else writelock.writer(store, dataset, f"tags {spec['op']}")
             async with lock:
-                preview = await batch.preview_operation(store, dataset, spec, where=args.where, subset=args.subset)
+                preview = await batch.preview_operation(store, dataset, spec, where=args.where, subset=args.subset,
+                                                        caption_set=caption_set)
                 sample = preview.sample(max(args.sample, 0))
                 if not args.json:
                     _print_preview(preview, sample, args.dry_run)  # before writing: a big apply takes a while
                 result = None if args.dry_run else await batch.apply_preview(store, dataset, preview)
     if args.json:
-        data = {"dataset": dataset.name, "operation": spec, "selected": preview.selected,
+        data = {"dataset": dataset.name, "caption_set": caption_sets.set_ext(dataset, caption_set),
+                "operation": spec, "selected": preview.selected,
                 "would_change": len(preview.changes), "dry_run": args.dry_run,
                 "sample": [_change_dict(c) for c in sample],
                 "skipped": [{"path": p, "reason": r} for p, r in preview.skipped]}
@@ -180,7 +190,8 @@ def _print_preview(preview, sample, dry_run: bool) -> None:
 async def cmd_list(ctx, args) -> int:
     async with Store.open(ctx.paths.db) as store:
         dataset = await get_dataset(store, args.name)
-        freq = await batch.tag_frequency(store, dataset, args.where)
+        freq = await batch.tag_frequency(store, dataset, args.where,
+                                         caption_set=await caption_sets.known_key(store, dataset, args.set))
     ordered = sorted(freq.items(), key=lambda kv: (-kv[1], kv[0]))
     if args.limit:
         ordered = ordered[:args.limit]

@@ -3,7 +3,6 @@ compared side by side. Registered by `loratui.cli.commands.train`."""
 
 from __future__ import annotations
 
-import argparse
 
 from loratui.cli.output import info, out, print_json, print_table
 from loratui.errors import InputError

@@ -2,7 +2,10 @@
 
 The screen owns the state that crosses widgets (the open dataset, the loaded caption) and is the only place that
 writes captions: through ``loratui.datasets.journal.save_caption``, the same journaled, atomic path the CLI uses.
-Widgets post messages up; the screen sets attributes and calls methods down. What changes in the database — here,
+The editor works on one caption set at a time (``caption_set``: `.txt`, `.caption`, ...; Ctrl+O switches): the
+caption, the save, the filter, the completion vocabulary and the tag frequency screen follow it; the image list's
+tag count and flags stay those of the dataset's own set. Widgets post messages up; the screen sets attributes and
+calls methods down. What changes in the database — here,
 in another screen, or in another process — reaches it through ``apply_changes`` (see ``loratui.tui.refresh``):
 the list rows, the open caption, the tag panel, the vocabulary, the tree and the jobs strip follow from there.
 """
@@ -25,7 +28,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Input, Static
 
-from loratui.datasets import dataset_repo, image_repo, journal, pair_repo, writelock
+from loratui.datasets import caption_set_repo, caption_sets, dataset_repo, image_repo, journal, pair_repo, writelock
 from loratui.datasets.captions import caption_path_for, parse_tags, read_caption
 from loratui.datasets.image_repo import FLAG_BROKEN, FLAG_EDITED, FLAG_UNCAPTIONED, ThumbnailReader
 from loratui.datasets.kept_edits import UnsavedEdit
@@ -80,6 +83,8 @@ class LoadedCaption:
     editable: bool = True
     sha256: str | None = None
     """Of the caption file's bytes when read (None: no file): a save goes ahead only while the file holds them."""
+    caption_set: str | None = None
+    """The caption set it belongs to (``caption_sets.set_key``: None is the dataset's own)."""
 
 
 class FilterInput(Input):
@@ -109,6 +114,7 @@ class MainScreen(Screen):
         Binding("p", "pair_problems", "Pair problems", id="main.pair_problems", show=False),
         Binding("c", "next_control", "Next control image", id="main.next_control", show=False),
         Binding("x", "cancel_job", "Cancel job", id="main.cancel_job", show=False),
+        Binding("ctrl+o", "next_caption_set", "Next caption set", id="main.caption_set", show=False),
         Binding("tab", "app.focus_next", "Next panel", id="main.next_panel", show=False),
         Binding("shift+tab", "app.focus_previous", "Previous panel", id="main.previous_panel", show=False),
     ]
@@ -140,6 +146,10 @@ class MainScreen(Screen):
         """The edit the "changed on disk, overwrite?" dialog is about, while it is open."""
         self.orphans: list[dict] = []
         """The open dataset's caption files without an image (as its last scan found them)."""
+        self.caption_set: str | None = None
+        """The caption set the editor, filter, vocabulary and tag frequency work on (None: the dataset's own)."""
+        self.caption_set_exts: list[str] = []
+        """The open dataset's caption sets, its own extension first."""
 
     # -- layout -------------------------------------------------------------------------------------------
 
@@ -223,6 +233,9 @@ class MainScreen(Screen):
         await self.save_current()
         dataset_changed = self.target is None or self.target.dataset.id != target.dataset.id
         self.target = target
+        if dataset_changed:
+            self.caption_set = None
+        await self._read_caption_sets()
         self.query_one(PairPreview).set_root(target.dataset.path)
         self.edit_pairs = await self.store.read(pair_repo.has_control_folders, target.dataset.id)
         self.loaded = None
@@ -247,7 +260,8 @@ class MainScreen(Screen):
             self._show_nothing()
         self.opened.set()
         if dataset_changed or not self.vocabulary:
-            self.vocabulary = await self.store.read(image_repo.images_per_tag, target.dataset.id)
+            self.vocabulary = await self.store.read(caption_set_repo.images_per_tag, target.dataset.id, None,
+                                                    self.caption_set)
             self._vocabulary_changed()
         if dataset_changed:
             # The rows live until the next switch: keep them out of the garbage collector's passes from now on
@@ -336,6 +350,8 @@ class MainScreen(Screen):
         retargeted = fresh.target != target.dataset.target
         self.target = TreeTarget(fresh, target.subset_id, target.label)
         self.orphans = await self.store.read(dataset_repo.orphan_captions, fresh.id)
+        await self._read_caption_sets()
+        self._title_editor()
         self._update_list_title()
         if retargeted and self.loaded is not None:
             row = await self.store.run(image_repo.image_detail, self.loaded.image_id)
@@ -437,8 +453,9 @@ class MainScreen(Screen):
         dataset = self.dataset
         if dataset is None:
             return
-        vocabulary = await self.store.read(image_repo.images_per_tag, dataset.id)
-        if self.dataset is dataset:
+        caption_set = self.caption_set
+        vocabulary = await self.store.read(caption_set_repo.images_per_tag, dataset.id, None, caption_set)
+        if self.dataset is dataset and self.caption_set == caption_set:
             self.vocabulary = vocabulary
             self._vocabulary_changed()
 
@@ -520,18 +537,21 @@ class MainScreen(Screen):
             self._show_nothing()
             return
         image_path = dataset.path / row["rel_path"]
-        caption_path = caption_path_for(image_path, dataset.caption_ext)
+        caption_set = self.caption_set
+        caption_path = caption_path_for(image_path, caption_sets.set_ext(dataset, caption_set))
         caption = read_caption(caption_path)
         editable = not (caption is not None and caption.text is None)
         text = caption.text if caption is not None and caption.text is not None else ""
         self.loaded = LoadedCaption(image_id, row["rel_path"], caption_path, text,
-                                    caption.mtime_ns if caption else None, editable, caption.sha256 if caption else None)
+                                    caption.mtime_ns if caption else None, editable, caption.sha256 if caption else None,
+                                    caption_set)
         editor = self.editor
         editor.load_text(text)
         editor.set_editable(editable)
         if editor.has_focus:
             editor.move_cursor(editor.document.end)
-        notes = [w for w in (caption.warning if caption else None, row["caption_warning"]) if w]
+        stored_warning = row["caption_warning"] if caption_set is None else None  # the set's own: read just now
+        notes = [w for w in (caption.warning if caption else None, stored_warning) if w]
         editor.border_subtitle = Text(notes[0]) if notes else Text("no caption file" if caption is None else "")
         preview = self.query_one(ImagePreview)
         if row["status"] == "broken":
@@ -568,6 +588,10 @@ class MainScreen(Screen):
         """'Caption' or, in an edit-model dataset, 'Instruction' (what the caption of a pair says to do); '*' while
         edited."""
         label = "Instruction" if self.edit_pairs else "Caption"
+        if len(self.caption_set_exts) > 1 and self.dataset is not None:
+            ext = caption_sets.set_ext(self.dataset, self.caption_set)
+            position = self.caption_set_exts.index(ext) + 1 if ext in self.caption_set_exts else 1
+            label += f" {ext} [{position}/{len(self.caption_set_exts)} ^O]"
         self.editor.border_title = f"{label} *" if self.loaded is not None and self.dirty else label
 
     def action_next_control(self) -> None:
@@ -646,8 +670,8 @@ class MainScreen(Screen):
 
     def _unsaved(self, loaded: LoadedCaption, text: str) -> UnsavedEdit:
         dataset = self.dataset
-        return UnsavedEdit(dataset.name, journal.caption_rel(dataset, loaded.rel_path), loaded.path, text,
-                           loaded.mtime_ns)
+        return UnsavedEdit(dataset.name, journal.caption_rel(dataset, loaded.rel_path, loaded.caption_set),
+                           loaded.path, text, loaded.mtime_ns)
 
     async def save_current(self) -> bool:
         """Save the editor's caption if it changed. False when it could not be saved (yet)."""
@@ -662,7 +686,8 @@ class MainScreen(Screen):
             # Another writer of this dataset (a batch operation, a tagger) finishes first; say so while waiting.
             with writelock.wait_policy(on_wait=lambda line: self.notify(line, title="Saving caption")):
                 result = await journal.save_caption(self.store, dataset, loaded.image_id, text,
-                                                    expected_sha256=loaded.sha256, force=force)
+                                                    expected_sha256=loaded.sha256, force=force,
+                                                    caption_set=loaded.caption_set)
         except ConflictError:
             self._ask_overwrite(loaded, text)
             return False
@@ -680,13 +705,14 @@ class MainScreen(Screen):
         loaded.text = text
         loaded.mtime_ns = mtime_ns
         loaded.sha256 = result.sha256.get(loaded.image_id, loaded.sha256)
-        for tag in old_tags - set(new_tags):
-            self.vocabulary[tag] = max(0, self.vocabulary.get(tag, 0) - 1)
-        for tag in set(new_tags) - old_tags:
-            self.vocabulary[tag] = self.vocabulary.get(tag, 0) + 1
-        self._vocabulary_changed()
+        if loaded.caption_set == self.caption_set:  # the vocabulary is the current set's
+            for tag in old_tags - set(new_tags):
+                self.vocabulary[tag] = max(0, self.vocabulary.get(tag, 0) - 1)
+            for tag in set(new_tags) - old_tags:
+                self.vocabulary[tag] = self.vocabulary.get(tag, 0) + 1
+            self._vocabulary_changed()
         row = self.image_list.rows.index_of(loaded.image_id)
-        if row is not None:
+        if row is not None and loaded.caption_set is None:  # the list's columns are the dataset's own set
             flags = self.image_list.rows.flags[row] | FLAG_EDITED
             flags = flags & ~FLAG_UNCAPTIONED if text.strip() else flags | FLAG_UNCAPTIONED
             self.image_list.update_row(loaded.image_id, tag_count=len(new_tags), flags=flags)
@@ -792,7 +818,7 @@ class MainScreen(Screen):
     async def _filter_ids(self, dataset_id: int, text: str) -> set[int] | None:
         """Ids matching the filter; a query that does not parse is reported and filters nothing out."""
         try:
-            return await self.store.read(image_repo.filter_ids, dataset_id, text)
+            return await self.store.read(caption_set_repo.filter_ids, dataset_id, text, self.caption_set)
         except QueryError as exc:
             report_error(self, exc)
             return None
@@ -803,7 +829,8 @@ class MainScreen(Screen):
         (``tag:red hair -tag:solo``, ``w<512``, ``no:caption``, AND/OR/NOT; see docs/tagops.md)."""
         text = text.strip()
         try:
-            keep = await self.store.read(image_repo.filter_ids, self.dataset.id, text) if self.dataset else None
+            keep = (await self.store.read(caption_set_repo.filter_ids, self.dataset.id, text, self.caption_set)
+                    if self.dataset else None)
         except QueryError as exc:
             report_error(self, exc)
             return
@@ -822,6 +849,55 @@ class MainScreen(Screen):
         if not self.image_list.count:
             await self.save_current()
             self._show_nothing()
+
+    # -- caption sets -------------------------------------------------------------------------------------
+
+    async def _read_caption_sets(self) -> None:
+        """Read the open dataset's caption sets (a scan or `captions sets --add` may have added one)."""
+        dataset = self.dataset
+        if dataset is None:
+            self.caption_set_exts = []
+            return
+        self.caption_set_exts = [dataset.caption_ext, *await self.store.read(caption_set_repo.set_exts, dataset.id)]
+        if self.caption_set is not None and self.caption_set not in self.caption_set_exts:
+            self.caption_set = None
+
+    def action_next_caption_set(self) -> None:
+        """Switch the editor, filter, vocabulary and tag frequency to the dataset's next caption set."""
+        self._caption_set_worker()
+
+    @work(exclusive=True, group="caption-set")
+    async def _caption_set_worker(self) -> None:
+        await self.switch_caption_set()
+
+    async def switch_caption_set(self, ext: str | None = None) -> None:
+        """Work on the caption set `ext` (default: the next one after the current, round the list); the edit in
+        the editor is saved first."""
+        dataset = self.dataset
+        if dataset is None:
+            return
+        if not await self.save_current():
+            return  # the edit could not be saved (a dialog asks): stay on its set
+        await self._read_caption_sets()
+        exts = self.caption_set_exts
+        if len(exts) < 2:
+            self.notify(f"{dataset.name} has one caption set ({dataset.caption_ext}); add another with "
+                        f"`loratui captions sets {dataset.name} --add .caption`", timeout=4, markup=False)
+            return
+        current = caption_sets.set_ext(dataset, self.caption_set)
+        if ext is None:
+            ext = exts[(exts.index(current) + 1) % len(exts)] if current in exts else exts[0]
+        self.caption_set = caption_sets.set_key(dataset, ext)
+        self.vocabulary = await self.store.read(caption_set_repo.images_per_tag, dataset.id, None, self.caption_set)
+        self._vocabulary_changed()
+        if self.filter_text:
+            self.image_list.set_filter(await self._filter_ids(dataset.id, self.filter_text))
+            self._update_list_title()
+        image_id = self.image_list.highlighted_id
+        if image_id is not None:
+            await self.load_image(image_id)
+        self._title_editor()
+        self.notify(f"Captions: {ext}", timeout=2, markup=False)
 
     # -- panels, datasets ---------------------------------------------------------------------------------
 

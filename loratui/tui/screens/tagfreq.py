@@ -48,9 +48,11 @@ class TagFrequencyScreen(Screen):
         Binding("u", "undo", "Undo", id="tagfreq.undo"),
     ]
 
-    def __init__(self, store, dataset, on_pick: PickFn | None = None) -> None:
+    def __init__(self, store, dataset, on_pick: PickFn | None = None, caption_set: str | None = None) -> None:
         super().__init__()
         self.store, self.dataset, self.on_pick = store, dataset, on_pick
+        self.caption_set = caption_set
+        """The caption set counted and changed (``caption_sets.set_key``: None is the dataset's own)."""
         self.counts: dict[str, int] = {}
         self.images = 0
         self.sort_by = "count"
@@ -71,7 +73,7 @@ class TagFrequencyScreen(Screen):
         return self.query_one("#tagfreq-table", DataTable)
 
     async def on_mount(self) -> None:
-        self.sub_title = self.dataset.name
+        self.sub_title = self.dataset.name + (f" · {self.caption_set}" if self.caption_set else "")
         self.table.focus()
         await self.reload()
         self.check_interrupted()
@@ -84,7 +86,7 @@ class TagFrequencyScreen(Screen):
 
     async def reload(self) -> None:
         """Read the counts again and redraw."""
-        self.counts = dict(await batch.tag_frequency(self.store, self.dataset))
+        self.counts = dict(await batch.tag_frequency(self.store, self.dataset, caption_set=self.caption_set))
         self.images = (await self.store.read(dataset_repo.image_counts)).get(self.dataset.id, 0)
         self.refresh_rows()
 
@@ -183,7 +185,7 @@ class TagFrequencyScreen(Screen):
     @work(exclusive=True, group="tagfreq-op")
     async def run_operation(self, title: str, spec: dict) -> None:
         """Preview `spec` over the dataset, ask, then apply it (journaled)."""
-        preview = await batch.preview_operation(self.store, self.dataset, spec)
+        preview = await batch.preview_operation(self.store, self.dataset, spec, caption_set=self.caption_set)
         if not preview.changes:
             self.notify("Nothing would change.")
             return
@@ -214,7 +216,9 @@ def open_tag_frequency(app) -> Screen | None:
     if dataset is None or getattr(app, "store", None) is None:
         app.notify("Open a dataset first.", severity="warning")
         return None
-    return TagFrequencyScreen(app.store, dataset, on_pick=_pick_into_main_list(app))
+    main = getattr(app, "main_screen", None)
+    return TagFrequencyScreen(app.store, dataset, on_pick=_pick_into_main_list(app),
+                              caption_set=getattr(main, "caption_set", None))
 
 
 ACTIONS = [ScreenAction(id="tagfreq.open", key="F", description="Tag frequency", factory=open_tag_frequency)]

@@ -93,6 +93,7 @@ class TrainingScreen(Screen[None]):
         Binding("ctrl+g", "set_target", "Set dataset target", id="training.set_target"),
         Binding("ctrl+o", "import_config", "Import config", id="training.import"),
         Binding("ctrl+r", "sweep", "Training sweep", id="training.sweep"),
+        Binding("ctrl+e", "next_caption_set", "Next caption set", id="training.caption_set", show=False),
     ]
 
     def __init__(self, ctx, store, config: TrainConfig, path: Path) -> None:
@@ -191,6 +192,7 @@ class TrainingScreen(Screen[None]):
         lines = [f"total steps {report.total_steps}",
                  f"dataset {self.form.config.dataset or '(none)'}",
                  self.form.target_line(),
+                 *([self.form.caption_set_line()] if len(self.form.caption_sets) > 1 else []),
                  f"epochs {report.epochs}",
                  f"steps/epoch {report.steps_per_epoch}",
                  f"batches/epoch {report.batches_per_epoch}",
@@ -363,6 +365,22 @@ class TrainingScreen(Screen[None]):
         self.form.dataset_target = dataset.target
         self.refresh_status()
         self.notify(f"{dataset.name}: buckets now at {target.label} ({moved} image(s) moved)", markup=False)
+
+    def action_next_caption_set(self) -> None:
+        """Train on the dataset's next caption set (`.txt`, `.caption`, ...): its caption_extension."""
+        self._next_caption_set()
+
+    @work(exclusive=True, group="schema")
+    async def _next_caption_set(self) -> None:
+        if self.form is None:
+            return
+        chosen = self.form.next_caption_set()
+        if chosen is None:
+            self.notify("this dataset has one caption set (add one with `loratui captions sets NAME --add .caption`)")
+            return
+        await self.form.load_dataset(self.store)
+        await self.show_options()
+        self.notify(f"training on the {chosen} captions")
 
     def action_close(self) -> None:
         self.app.pop_screen()
