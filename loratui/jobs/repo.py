@@ -53,13 +53,14 @@ def find_job(conn: sqlite3.Connection, job_id: int) -> Job | None:
     return Job.from_row(row) if row else None
 
 
-def list_jobs(conn: sqlite3.Connection, *, kind: str | None = None, limit: int = 200,
+def list_jobs(conn: sqlite3.Connection, *, kind: str | tuple[str, ...] | None = None, limit: int = 200,
               unfinished: bool = False) -> list[Job]:
-    """Newest jobs first (only those not yet ended, with `unfinished`)."""
+    """Newest jobs first, of one kind or several (only those not yet ended, with `unfinished`)."""
     where, params = [], []
     if kind:
-        where.append("kind = ?")
-        params.append(kind)
+        kinds = (kind,) if isinstance(kind, str) else tuple(kind)
+        where.append(f"kind IN ({', '.join('?' for _ in kinds)})")
+        params.extend(kinds)
     if unfinished:
         where.append(f"status IN ({', '.join('?' for _ in _ACTIVE)}, 'queued')")
         params.extend(_ACTIVE)

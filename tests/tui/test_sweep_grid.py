@@ -236,6 +236,29 @@ async def test_monitor_opens_the_sweeps_of_a_training_and_help_lists_the_grid_ke
         assert {"sweep.choose", "sweep.open", "sweep.undo_trash", "sweep_grid.zoom_in"} <= ids
 
 
+async def test_monitor_lists_a_sweep_job_and_opens_its_grid(ctx, tmp_path):
+    """A checkpoint sweep runs in the training queue: the monitor lists its job beside the trainings, and `g` on
+    it opens that sweep's own folder."""
+    from loratui.jobs import repo as job_repo
+    from loratui.jobs.model import JobStatus
+    from loratui.tui.screens.monitor import MonitorScreen
+
+    folder = tmp_path / "output" / "sweeps" / "s1"
+    make_sweep(folder, run=tmp_path / "output")
+    async with LoratuiApp(ctx).run_test(size=(100, 30)) as pilot:
+        store = pilot.app.store
+        train = await store.run(job_repo.create_job, "train", title="mychar", status=JobStatus.COMPLETED,
+                                params={"output_dir": str(tmp_path / "output")})
+        sweep = await store.run(job_repo.create_job, "sweep", title="sweep s1 of job 1", status=JobStatus.COMPLETED,
+                                params={"sweep_id": "s1", "folder": str(folder)})
+        pilot.app.push_screen(MonitorScreen(store, ctx, sweep.id))
+        await pilot.pause(0.5)
+        assert [job.id for job in pilot.app.screen.jobs] == [sweep.id, train.id]
+        await pilot.press("g")
+        await _settle(pilot)
+        assert isinstance(pilot.app.screen, SweepGridScreen) and pilot.app.screen.folder == folder
+
+
 @pytest.mark.parametrize("mode, start", [("sixel", '\x1bPq"1;1;'), ("iterm2", "\x1b]1337;File=name=")])
 async def test_full_view_sends_sixel_and_iterm2(mode, start, ctx, tmp_path, monkeypatch):
     folder = tmp_path / "sweep"

@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Input, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from loratui.jobs import repo
-from loratui.jobs.model import Job, JobStatus
+from loratui.jobs.model import SUPERVISED_KINDS, Job, JobStatus
 from loratui.store.changes import ChangeSet
 from loratui.training.run import queue as run_queue
 from loratui.training.run import sweep_repo
@@ -32,6 +32,7 @@ from loratui.training.run.procgroup import group_members
 from loratui.training.run.remedies import job_config, remedies_for
 from loratui.training.run.status import status_line
 from loratui.training.schema import load_schema
+from loratui.training.sweep.launch import resume_sweep
 from loratui.tui.extensions import ScreenAction
 from loratui.tui.screens.compare import CompareScreen
 from loratui.tui.screens.remedies import RemediesDialog
@@ -132,7 +133,8 @@ class MonitorScreen(Screen):
     async def _refresh(self) -> None:
         if not self.is_attached:
             return
-        self.jobs = await self.store.run(repo.list_jobs, kind="train", limit=100)
+        # trainings and checkpoint sweeps: both run in the training queue, under a supervisor
+        self.jobs = await self.store.run(repo.list_jobs, kind=SUPERVISED_KINDS, limit=100)
         self.sweeps = await self.store.run(sweep_repo.sweeps_of_jobs, [j.id for j in self.jobs])
         self.jobs = group_sweeps(self.jobs, self.sweeps)
         if self.job_id is None and self.jobs:
@@ -292,7 +294,10 @@ class MonitorScreen(Screen):
         """Continue the selected failed/cancelled/interrupted training from its newest saved state."""
         if self.job is None:
             return
-        new_id = await resume_training(self.store, self.ctx, self.job.id)
+        if self.job.kind == "sweep":  # a checkpoint sweep renders the images it still lacks
+            new_id = (await resume_sweep(self.store, self.ctx, self.job.params["sweep_id"]))["job_id"]
+        else:
+            new_id = await resume_training(self.store, self.ctx, self.job.id)
         self.notify(f"job {new_id} resumed job {self.job.id}")
         self.job_id = new_id
         self._metrics, self._compare_metrics, self._compare_auto = [], [], True
@@ -378,6 +383,11 @@ class MonitorScreen(Screen):
         from loratui.tui.screens.sweeps.grid import open_sweeps
 
         if self.job is None:
+            return
+        if self.job.kind == "sweep":  # the sweep job itself: its own folder
+            folder = Path(self.job.params.get("folder") or "")
+            open_sweeps(self.app, [folder] if (folder / "sweep.json").is_file() else [],
+                        f"The folder of sweep job {self.job.id} is gone")
             return
         output_dir = self.job.params.get("output_dir")
         open_sweeps(self.app, find_sweeps(output_dir),
