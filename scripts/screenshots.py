@@ -93,6 +93,49 @@ def make_demo_sweep(ctx, folder: Path) -> Path:
     return folder
 
 
+def seed_training_sweep(ctx) -> int:
+    """A finished training sweep of three runs for the comparison's screenshots: saved configs and 1,200 steps
+    of loss each (a noisy decay; the highest learning rate falls fastest and then rises again, over-trained)."""
+    import math
+    import random
+
+    from loratui.jobs import repo as job_repo
+    from loratui.jobs.model import JobStatus
+    from loratui.store.db import connect
+    from loratui.training.run import sweep_repo
+
+    runs = [("mychar-lr1e-4-dim16", 1e-4, 16), ("mychar-lr1e-4-dim32", 1e-4, 32), ("mychar-lr5e-5-dim16", 5e-5, 16)]
+    noise = random.Random(7)
+    conn = connect(ctx.paths.db)
+    try:
+        recorded = []
+        for index, (name, lr, dim) in enumerate(runs):
+            job = job_repo.create_job(conn, "train", title=name, status=JobStatus.COMPLETED)
+            folder = ctx.paths.job_dir(job.id)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "loratui_config.toml").write_text(
+                f'backend = "kohya"\nfamily = "sdxl"\ndataset = "demo"\n\n[args]\nlearning_rate = {lr}\n'
+                f'network_dim = {dim}\nnetwork_alpha = {dim // 2}\noutput_name = "{name}"\nmax_train_epochs = 10\n',
+                encoding="utf-8")
+            job_repo.update_job(conn, job.id, workdir=str(folder), started_at=1_700_000_000.0,
+                                finished_at=1_700_000_000.0 + 2400 + 300 * index)
+            speed = (1.6, 1.9, 0.9)[index]
+            metrics = {}
+            for step in range(1, 1201):
+                x = step / 1200
+                loss = 0.06 + 0.09 * math.exp(-3 * speed * x) + (0.03 * x * x if index < 2 else 0.0)
+                metrics[step] = (1 + (step - 1) // 120, loss + noise.gauss(0, 0.012), 0.0)
+            job_repo.record_progress(conn, job.id, {"step": 1200, "total_steps": 1200, "epoch": 10, "epochs": 10},
+                                     metrics=metrics)
+            recorded.append(sweep_repo.SweepRun(job.id, name.removeprefix("mychar-"),
+                                                {"learning_rate": lr, "network_dim": dim}))
+        return sweep_repo.create_sweep(conn, "mychar", "configs/mychar.toml",
+                                       [("learning_rate", ["1e-4", "5e-5"]), ("network_dim", ["16", "32"])],
+                                       recorded)
+    finally:
+        conn.close()
+
+
 def to_png(svg: Path) -> Path | None:
     """Convert with rsvg-convert (spaces preserved so aligned columns stay aligned)."""
     if shutil.which("rsvg-convert") is None:
@@ -139,6 +182,17 @@ async def main_async(out: Path) -> list[Path]:
             await shoot(ctx, "sweep-grid-80x24", (80, 24), ["down", "down", "right"], out, open_screen=grid),
             await shoot(ctx, "sweep-grid-160x48", (160, 48), ["down", "down", "down"], out, open_screen=grid),
             await shoot(ctx, "sweep-cell-80x24", (80, 24), ["down", "down", "down", "enter"], out, open_screen=grid),
+        ]
+        from loratui.tui.screens.compare import CompareScreen
+
+        sweep_id = seed_training_sweep(ctx)
+
+        def compare(app):
+            return CompareScreen(app.store, ctx, sweep_id=sweep_id)
+
+        shots += [
+            await shoot(ctx, "compare-80x24", (80, 24), ["s", "s", "s"], out, open_screen=compare),
+            await shoot(ctx, "compare-160x48", (160, 48), ["s", "s", "s"], out, open_screen=compare),
         ]
     return shots
 

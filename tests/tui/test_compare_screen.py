@@ -97,7 +97,7 @@ async def test_keys_change_smoothing_and_axis_and_monitor_opens_it(compare_ctx):
         screen = app.screen
         assert isinstance(screen, CompareScreen) and screen.comparison.sweep_id == 1
         title = str(screen.query_one("#compare-title").render())
-        assert "3 training sweep 1" in title and "by step" in title and "raw" in title
+        assert "3 runs of training sweep 1" in title and "by step" in title and "raw" in title
         assert screen.comparison.differing == ["args.learning_rate", "args.network_dim"]
         await pilot.press("s")
         await pilot.press("e")

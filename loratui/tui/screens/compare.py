@@ -97,10 +97,10 @@ class CompareScreen(Screen):
         series = [(f"{run.job.id} {run.label}", curve(run, smoothing=self.smoothing, by_epoch=self.by_epoch,
                                                        limit=CURVE_POINTS)) for run in comparison.runs]
         self.query_one("#compare-plot", CurvePlot).set_series(series, "epoch" if self.by_epoch else "step")
-        what = f"training sweep {comparison.sweep_id}" if comparison.sweep_id is not None else "runs"
+        what = f" of training sweep {comparison.sweep_id}" if comparison.sweep_id is not None else ""
         smoothing = f"EMA {self.smoothing:g}" if self.smoothing else "raw"
         self.query_one("#compare-title", Static).update(
-            Text(f"{len(comparison.runs)} {what} · loss by {'epoch' if self.by_epoch else 'step'} · {smoothing} "
+            Text(f"{len(comparison.runs)} runs{what} · loss by {'epoch' if self.by_epoch else 'step'} · {smoothing} "
                  f"· {len(comparison.differing)} differing config values"))
 
     def _draw_table(self) -> None:
