@@ -44,9 +44,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("loratui.cli.commands.doctor", "check GPUs, onnxruntime, trainers, accelerate, disk, HF login"),
     "gpus": ("loratui.cli.commands.gpus", "list the GPUs (NVML): memory, load, temperature, the job holding each"),
     "jobs": ("loratui.cli.commands.jobs", "list jobs of every kind (scan, tag, caption, train, ...)"),
-    "lora": ("loratui.cli.commands.lora", "LoRA library: scan, list, info, compare, resize, upload"),
+    "lora": ("loratui.cli.commands.lora",
+             "LoRA library: scan, list, info, compare, resize, upload; checkpoint sweeps, grids, keep the winner"),
     "models": ("loratui.cli.commands.models", "download base models (Hub, Civitai) and list them"),
-    "tag": ("loratui.cli.commands.tag", "auto-tag a dataset with a WD14 ONNX tagger (resumable job)"),
+    "tag": ("loratui.cli.commands.tag",
+            "auto-tag a dataset with an ONNX tagger: WD14 / WD v3, Camie v2, PixAI (resumable job)"),
     "tags": ("loratui.cli.commands.tags", "batch tag operations with preview and undo"),
     "train": ("loratui.cli.commands.train", "configure, check, start and follow LoRA trainings"),
     "video": ("loratui.cli.commands.video", "cut, trim, resample and resize a dataset's videos (undoable)"),
@@ -58,7 +60,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The command tree, with `command` (if any) complete and every other command as a stub with its help."""
     parser = argparse.ArgumentParser(
         prog="loratui",
-        description="Train LoRA image models from the terminal. With no command, opens the terminal UI.",
+        description="Train LoRA image and video models from the terminal. With no command, opens the terminal UI.",
         epilog="Data lives in --home, $LORATUI_HOME or the platform's user data dir. "
         "Run `loratui COMMAND --help` for details.",
     )
