@@ -281,3 +281,53 @@ async def test_full_view_sends_sixel_and_iterm2(mode, start, ctx, tmp_path, monk
             if len(sent) > count:
                 break
         assert len(sent) > count and start in sent[-1]
+
+
+def test_sweep_start_fields_make_the_cli_request():
+    from loratui.errors import InputError
+    from loratui.tui.screens.sweeps.start import sweep_request
+
+    request = sweep_request(7, "1, 2,3", "2", "0.8,1.0", " prompts.txt ")
+    assert (request.targets, request.seeds, request.prompts_file) == (["7"], [1, 2, 3], "prompts.txt")
+    assert (request.rows.every, request.rows.strengths, request.rows.baseline) == (2, (0.8, 1.0), True)
+    assert sweep_request(7, "1", "", "", "").prompts_file is None  # the run's own sample prompts
+    for bad in (("x", "1", "1.0", ""), ("", "1", "1.0", ""), ("1", "0", "1.0", ""), ("1", "1", "strong", "")):
+        with pytest.raises(InputError):
+            sweep_request(7, *bad)
+
+
+async def test_monitor_starts_a_checkpoint_sweep_of_the_selected_training(ctx, tmp_path, monkeypatch):
+    """S on a training asks for seeds / every N / strengths / prompts and queues `lora sweep JOB` with them (the
+    sweep job itself is tested against the real and the stand-in scripts in tests/training_run)."""
+    from loratui.jobs import repo as job_repo
+    from loratui.jobs.model import JobStatus
+    from loratui.tui.screens.monitor import MonitorScreen
+    from loratui.tui.screens.sweeps.start import SweepStartDialog
+
+    asked = []
+
+    async def start_sweep(store, ctx_, request):
+        asked.append(request)
+        job = await store.run(job_repo.create_job, "sweep", title="sweep s2", status=JobStatus.QUEUED,
+                              params={"sweep_id": "s2", "folder": str(tmp_path / "s2")})
+        return {"id": "s2", "folder": str(tmp_path / "s2"), "job_id": job.id, "cells": 12}
+
+    monkeypatch.setattr("loratui.training.sweep.launch.start_sweep", start_sweep)
+    async with LoratuiApp(ctx).run_test(size=(80, 24)) as pilot:
+        store = pilot.app.store
+        train = await store.run(job_repo.create_job, "train", title="mychar", status=JobStatus.COMPLETED,
+                                params={"output_dir": str(tmp_path / "output")})
+        pilot.app.push_screen(MonitorScreen(store, ctx, train.id))
+        await pilot.pause(0.5)
+        await pilot.press("g")  # no sweep yet: says how to make one
+        await pilot.pause(0.2)
+        await pilot.press("S")
+        await pilot.pause(0.2)
+        assert isinstance(pilot.app.screen, SweepStartDialog)
+        pilot.app.screen.query_one("#sweep-seeds").value = "4,5"
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+        assert isinstance(pilot.app.screen, MonitorScreen)
+        assert [(r.targets, r.seeds, r.rows.every) for r in asked] == [([str(train.id)], [4, 5], 1)]
+        assert pilot.app.screen.job_id == train.id + 1
+        assert [job.kind for job in pilot.app.screen.jobs] == ["sweep", "train"]

@@ -74,6 +74,7 @@ class MonitorScreen(Screen):
         Binding("V", "compare_runs", "Compare runs", id="monitor.compare_runs"),
         # not in the footer (it is full): the telemetry line says "m: remedies" when a training ran out of memory
         Binding("m", "remedies", "GPU memory remedies", id="monitor.remedies", show=False),
+        Binding("S", "sweep_checkpoints", "Sweep checkpoints", id="monitor.sweep_checkpoints", show=False),
         Binding("g", "sweeps", "Sweep grid", id="monitor.sweeps", show=False),
     ]
 
@@ -146,6 +147,8 @@ class MonitorScreen(Screen):
 
     def _fill_table(self) -> None:
         table = self.query_one("#monitor-jobs", DataTable)
+        if not table.columns:
+            return  # a change arrived before on_mount made the columns: on_mount fills the table
         # Rebuilding moves the cursor; only the user's moves may change the selected job.
         with table.prevent(DataTable.RowHighlighted):
             table.clear()
@@ -376,6 +379,26 @@ class MonitorScreen(Screen):
             self._metrics, self._compare_metrics, self._compare_auto = [], [], True
             self._refresh_worker()
 
+    def action_sweep_checkpoints(self) -> None:
+        """Render the selected training's checkpoints with prompts x seeds (a checkpoint sweep job, queued)."""
+        from loratui.tui.screens.sweeps.start import SweepStartDialog
+
+        if self.job is None or self.job.kind != "train":
+            self.notify("select a training to render its checkpoints", severity="warning")
+            return
+        self.app.push_screen(SweepStartDialog(self.job.id, self.job.title), self._start_sweep)
+
+    @work(exclusive=True, group="monitor-actions")
+    async def _start_sweep(self, request) -> None:
+        if request is None:
+            return
+        from loratui.training.sweep.launch import start_sweep
+
+        result = await start_sweep(self.store, self.ctx, request)
+        self.notify(f"sweep {result['id']}: job {result['job_id']}, {result['cells']} images (g opens its grid)")
+        self.job_id = result["job_id"]
+        await self.refresh_data()
+
     def action_sweeps(self) -> None:
         """Open the checkpoint sweeps of the selected training (``<output_dir>/sweeps``)."""
         # Imported here, not at the top: the grid and its image encoders are only needed once a sweep is opened.
@@ -391,7 +414,8 @@ class MonitorScreen(Screen):
             return
         output_dir = self.job.params.get("output_dir")
         open_sweeps(self.app, find_sweeps(output_dir),
-                    f"No checkpoint sweep of job {self.job.id} under {output_dir or 'its output folder'}/sweeps")
+                    f"No checkpoint sweep of job {self.job.id} under {output_dir or 'its output folder'}/sweeps "
+                    "(S renders one)")
 
     def action_search(self) -> None:
         """Show the search box."""
