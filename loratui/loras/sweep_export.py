@@ -75,10 +75,7 @@ def grid_rows(folder: Path, manifest: SweepManifest) -> list[dict[str, Any]]:
 def _font(size: int):
     from PIL import ImageFont
 
-    try:
-        return ImageFont.load_default(size)
-    except TypeError:  # Pillow before 10.1: the fixed bitmap font
-        return ImageFont.load_default()
+    return ImageFont.load_default(size)  # Pillow >= 10.1: scalable, any text (10.0's bitmap font was latin-1 only)
 
 
 def _text_width(font, text: str) -> int:
