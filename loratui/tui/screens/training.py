@@ -484,14 +484,17 @@ class TrainingScreen(Screen[None]):
         """Save, refuse while there are errors, then hand the config to the training runner."""
         self._start_worker()
 
-    @work(exclusive=True, group="save")
-    async def _start_worker(self) -> None:
-        if self.form is None:
-            return
+    def _refused_for_errors(self) -> bool:
+        """True (after saying which) when the form has errors that must be fixed before a start."""
         errors = [i for i in self.form.issues() if i.severity == "error"]
         if errors:
             self.notify(f"Fix {len(errors)} error(s) first: {errors[0].field}: {errors[0].message}",
                         severity="error")
+        return bool(errors)
+
+    @work(exclusive=True, group="save")
+    async def _start_worker(self) -> None:
+        if self.form is None or self._refused_for_errors():
             return
         path = await self.save_config_file()
         if path is not None:
@@ -503,19 +506,13 @@ class TrainingScreen(Screen[None]):
         job_id = await start_training(self.store, self.ctx, path, dataset_id=dataset.id if dataset else None)
         self.notify(f"Training job {job_id} started")
 
-
     def action_sweep(self) -> None:
         """Ask for grid values, save, and queue one training per combination (a training sweep)."""
         self._sweep_worker()
 
     @work(exclusive=True, group="save")
     async def _sweep_worker(self) -> None:
-        if self.form is None:
-            return
-        errors = [i for i in self.form.issues() if i.severity == "error"]
-        if errors:
-            self.notify(f"Fix {len(errors)} error(s) first: {errors[0].field}: {errors[0].message}",
-                        severity="error")
+        if self.form is None or self._refused_for_errors():
             return
         grid = await self.app.push_screen_wait(SweepDialog(self.form.schema, self.form.config))
         if grid is None:
